@@ -1,0 +1,80 @@
+"""A trained encoder on disk: `NAME.keras` (weights and architecture, no code) plus `NAME.json` (what it is).
+
+The sidecar carries the version, input size, embedding dimension and the thresholds calibrated for this
+model, so vectors and thresholds always travel with the model that made them (DESIGN.md invariants 4, 7).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_MODEL = Path(__file__).with_name("default") / "encoder.keras"
+
+
+@dataclass
+class ModelInfo:
+    version: str
+    input_size: int
+    dim: int
+    thresholds: dict  # {"duplicate": d, "match": d} in Euclidean distance on unit vectors
+    metrics: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+
+
+def file_version(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def sidecar(path: Path) -> Path:
+    return Path(path).with_suffix(".json")
+
+
+def save(model, path: Path, thresholds: dict, metrics: dict | None = None, training: dict | None = None) -> ModelInfo:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    info = ModelInfo(file_version(path), int(model.input_shape[1]), int(model.output_shape[-1]),
+                     thresholds, metrics or {}, training or {})
+    sidecar(path).write_text(json.dumps(info.__dict__, indent=1))
+    return info
+
+
+def read_info(path: Path) -> ModelInfo:
+    return ModelInfo(**json.loads(sidecar(path).read_text()))
+
+
+class Encoder:
+    """A loaded model: uint8 images in, L2-normalised float32 vectors out, in fixed-size batches."""
+
+    def __init__(self, path: Path | str | None = None, batch_size: int = 64):
+        import keras  # imported here: TensorFlow must load in the worker process, after fork
+
+        self.path = Path(path or DEFAULT_MODEL)
+        self.info = read_info(self.path)
+        self.model = keras.models.load_model(self.path, safe_mode=True, compile=False)
+        self.batch_size = batch_size
+        self.size = self.info.input_size
+
+    @property
+    def version(self) -> str:
+        return self.info.version
+
+    def embed(self, pixels: np.ndarray) -> np.ndarray:
+        """Embed (n, size, size, 3) uint8 images; batches are padded to one shape so nothing retraces."""
+        n = len(pixels)
+        out = np.empty((n, self.info.dim), np.float32)
+        for start in range(0, n, self.batch_size):
+            chunk = pixels[start:start + self.batch_size]
+            if len(chunk) < self.batch_size:
+                pad = np.zeros((self.batch_size - len(chunk),) + chunk.shape[1:], chunk.dtype)
+                chunk = np.concatenate([chunk, pad])
+            vec = np.asarray(self.model.predict_on_batch(chunk.astype(np.float32)))
+            out[start:start + self.batch_size] = vec[: min(self.batch_size, n - start)]
+        return out

@@ -1,0 +1,155 @@
+"""Turn image bytes into the encoder's input: one decode, cheap (JPEG draft), every mode handled.
+
+Decoding dominates CPU time, so JPEGs are asked for a DCT-downscaled decode (`Image.draft`) before any
+pixel is touched. Every failure is a `DecodeError` with a one-line reason, so a batch never stops on
+one bad file.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit; we refuse above it instead of warning
+Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, before decoding, with a clear reason
+
+EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif"}
+
+
+class DecodeError(Exception):
+    """An image that cannot be used; the message is the one-line reason users see."""
+
+
+@dataclass
+class Decoded:
+    pixels: np.ndarray  # (size, size, 3) uint8, the encoder's input
+    width: int  # of the original image, after EXIF rotation
+    height: int
+    content_hash: str  # sha256 of the file bytes
+
+
+def content_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_bytes(path: str, max_bytes: int = 512 * 1024 * 1024) -> bytes:
+    """Read a file, turning every OS failure into a DecodeError with a plain reason."""
+    try:
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            raise DecodeError(f"file too large ({size} bytes > {max_bytes})")
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise DecodeError("file not found") from None
+    except PermissionError:
+        raise DecodeError("permission denied") from None
+    except IsADirectoryError:
+        raise DecodeError("is a directory") from None
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from None
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    return data
+
+
+def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, refuse bombs, draft-decode JPEGs, apply EXIF orientation; return RGB and the full (w, h)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im = Image.open(io.BytesIO(data))
+            if im.width * im.height > max_pixels:
+                raise DecodeError(f"decompression bomb refused ({im.width}x{im.height} = "
+                                  f"{im.width * im.height} pixels > {max_pixels})")
+            if draft_to and im.format == "JPEG":
+                im.draft("RGB", (draft_to, draft_to))
+            full = im.size
+            im.load()
+            loaded = im.size
+            im = ImageOps.exif_transpose(im)
+            if im.size != loaded:  # turned by its EXIF orientation: so is the full size
+                full = full[::-1]
+            return to_rgb(im), full
+    except DecodeError:
+        raise
+    except UnidentifiedImageError:
+        raise DecodeError("not an image (unrecognised format)") from None
+    except Image.DecompressionBombError as exc:
+        raise DecodeError(f"decompression bomb refused ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError,
+            MemoryError, ZeroDivisionError) as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "truncated" in text.lower():
+            raise DecodeError(f"truncated image ({text})") from None
+        raise DecodeError(f"corrupt image ({text})") from None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any mode to RGB: alpha composited on white, 16-bit and float scaled, CMYK and palettes converted."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") else max(float(a.max()), 1.0)
+        if im.mode == "I" and a.max() <= 255:
+            top = 255.0
+        im = Image.fromarray(np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im)
+    return im.convert("RGB") if im.mode != "RGB" else im
+
+
+def to_input(im: Image.Image, size: int) -> np.ndarray:
+    """Squash to the encoder's square input; the reducing gap keeps large downscales cheap and clean."""
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def decode(data: bytes, size: int) -> Decoded:
+    """Bytes to the encoder's input and the facts the registry keeps."""
+    im, (width, height) = open_image(data, draft_to=2 * size)
+    return Decoded(to_input(im, size), width, height, content_hash(data))
+
+
+def decode_file(path: str, size: int) -> Decoded:
+    return decode(read_bytes(path), size)
+
+
+def find_images(root: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """Every image file under root (recursive, sorted), and (path, reason) for what could not be listed.
+
+    Symlinked files are followed, symlinked directories are not (no loops); broken links are reported.
+    """
+    found, failed = [], []
+
+    def onerror(exc: OSError):
+        failed.append((exc.filename or root, f"cannot list directory: {exc.strerror or exc}"))
+
+    if os.path.isfile(root):
+        return [root], []
+    if not os.path.isdir(root):
+        return [], [(root, "not found")]
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        dirnames.sort()
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if os.path.splitext(name)[1].lower() not in EXTENSIONS:
+                continue
+            if os.path.islink(path):
+                try:
+                    os.stat(path)
+                except OSError as exc:
+                    failed.append((path, f"broken symlink: {exc.strerror or exc}"))
+                    continue
+            found.append(path)
+    return sorted(found), failed

@@ -1,0 +1,29 @@
+"""The Siamese encoder: one small CNN that maps an image to a unit vector (the same weights for every branch).
+
+Built-in Keras layers only, so the saved `.keras` file loads with `safe_mode=True`; the last operation is the
+L2 normalisation, so distances are Euclidean on the unit sphere (0..2).
+"""
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+
+def conv_block(x, filters: int, stride: int):
+    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.Activation("relu")(x)
+
+
+def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, name: str = "neardup_encoder") -> keras.Model:
+    inputs = keras.Input((input_size, input_size, 3), name="image")  # RGB, 0..255
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    x = conv_block(x, width, 2)
+    for mult in (1, 2, 4, 8):  # four stages, each: a 3x3 conv, then a strided one that doubles the channels
+        x = conv_block(x, width * mult, 1)
+        x = conv_block(x, width * mult * (2 if mult < 8 else 1), 2 if mult < 8 else 1)
+    pooled = layers.Concatenate()([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)])
+    x = layers.Dense(2 * dim, activation="relu")(pooled)
+    x = layers.Dense(dim)(x)
+    outputs = layers.UnitNormalization(name="embedding")(x)
+    return keras.Model(inputs, outputs, name=name)

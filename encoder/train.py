@@ -1,0 +1,212 @@
+"""Train the encoder with triplet (or contrastive) loss on augmented views of a folder of photos.
+
+Unlabelled photos: every image is its own group; its positive is an edited copy, its negatives are the
+other images of the batch, mined semi-hard. Batches are built from neighbourhoods of the current
+embedding half of the time, so look-alike photos meet in one batch and become the hard negatives.
+`labels="folders"`: class sub-folders are groups (same class = positive).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import augment
+from .calibrate import calibrate
+from .decode import DecodeError, find_images, open_image, read_bytes, to_input
+from .metrics import summary
+
+
+@dataclass
+class TrainConfig:
+    input_size: int = 64
+    dim: int = 128
+    width: int = 24
+    epochs: int = 60
+    batch_images: int = 64  # distinct images per batch; each gives two views
+    loss: str = "triplet"
+    margin: float = 0.3
+    temperature: float = 0.07
+    learning_rate: float = 2e-3
+    val_fraction: float = 0.12
+    labels: str = "none"  # or "folders"
+    neighbour_batches: float = 0.5  # share of batches built from embedding neighbourhoods
+    max_side: int = 256
+    seed: int = 0
+    workers: int = 2
+
+
+def load_pool(paths: list[str], max_side: int) -> tuple[list[Image.Image], list[str]]:
+    images, kept = [], []
+    for p in paths:
+        try:
+            im, _ = open_image(read_bytes(p), draft_to=max_side)
+        except DecodeError:
+            continue
+        im.thumbnail((max_side, max_side), Image.BILINEAR)
+        images.append(im)
+        kept.append(p)
+    return images, kept
+
+
+def validation_set(images: list[Image.Image], size: int, seed: int, copies: int = 3):
+    """Originals with `copies` benign and `copies` edited copies each: pixels, groups, levels."""
+    r = random.Random(seed)
+    pixels, groups, levels = [], [], []
+    for g, im in enumerate(images):
+        views = [(im, 0)]
+        views += [(augment.jpeg(augment.benign(im, r, 1), r.choice([40, 70, 90])), 1) for _ in range(copies)]
+        views += [(augment.jpeg(augment.edit(im, r), 85), 2) for _ in range(copies)]
+        for v, level in views:
+            pixels.append(to_input(v, size))
+            groups.append(g)
+            levels.append(level)
+    return np.stack(pixels), np.array(groups), np.array(levels)
+
+
+def neighbourhood_batches(embeddings: np.ndarray, per_batch: int, rng: np.random.Generator, k: int = 8):
+    """Batches of images that look alike under the current model: the hard negatives of each other."""
+    sims = embeddings @ embeddings.T
+    unused = np.ones(len(embeddings), bool)
+    batches = []
+    for seed in rng.permutation(len(embeddings)):
+        if not unused[seed]:
+            continue
+        batch = []
+        while len(batch) < per_batch and unused.any():
+            if not unused[seed]:
+                seed = rng.choice(np.nonzero(unused)[0])
+            near = [i for i in np.argsort(-sims[seed]) if unused[i]][:k]
+            unused[near] = False
+            batch.extend(near)
+            seed = rng.choice(np.nonzero(unused)[0]) if unused.any() else seed
+        batches.append(batch[:per_batch])
+        if not unused.any():
+            break
+    return [b for b in batches if len(b) >= 4]
+
+
+def make_dataset(images, classes, cfg: TrainConfig):
+    import keras
+
+    class Views(keras.utils.PyDataset):
+        """Two views of each image of a batch; y is the group id the loss mines with."""
+
+        def __init__(self):
+            super().__init__(workers=cfg.workers, use_multiprocessing=False)
+            self.rng = np.random.default_rng(cfg.seed)
+            self.epoch = 0
+            self.random_batches()
+
+        def random_batches(self, keep: int | None = None):
+            order = self.rng.permutation(len(images))
+            n = cfg.batch_images
+            self.batches = [order[i:i + n] for i in range(0, len(order) - n + 1, n)][: keep]
+
+        def mix_in_neighbours(self, embeddings):
+            hard = neighbourhood_batches(embeddings, cfg.batch_images, self.rng)
+            self.rng.shuffle(hard)
+            n_hard = int(round(len(self.batches) * cfg.neighbour_batches))
+            self.random_batches(len(self.batches) - n_hard)
+            self.batches = self.batches + hard[:n_hard]
+            self.rng.shuffle(self.batches)
+
+        def __len__(self):
+            return len(self.batches)
+
+        def __getitem__(self, i):
+            r = random.Random(hash((cfg.seed, self.epoch, i)))
+            xs, ys = [], []
+            for idx in self.batches[i]:
+                im = images[idx]
+                anchor = augment.benign(im, r) if r.random() < 0.5 else im
+                xs.append(to_input(anchor, cfg.input_size))
+                xs.append(to_input(augment.positive(im, r), cfg.input_size))
+                ys += [classes[idx]] * 2
+            return np.stack(xs).astype(np.float32), np.array(ys, np.int32)
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+    return Views()
+
+
+def train(root: str, out: str, cfg: TrainConfig, log=print) -> dict:
+    """Train, calibrate on a held-out split, save `out` (.keras + .json); return the sidecar's contents."""
+    import keras
+
+    from . import artifact, losses
+    from .model import build_encoder
+
+    keras.utils.set_random_seed(cfg.seed)
+    t0 = time.time()
+    paths, _ = find_images(root)
+    rng = random.Random(cfg.seed)
+    rng.shuffle(paths)
+    n_val = max(8, int(len(paths) * cfg.val_fraction))
+    val_images, val_paths = load_pool(paths[:n_val], cfg.max_side)
+    images, train_paths = load_pool(paths[n_val:], cfg.max_side)
+    if cfg.labels == "folders":
+        names = sorted({os.path.basename(os.path.dirname(p)) for p in train_paths})
+        classes = [names.index(os.path.basename(os.path.dirname(p))) for p in train_paths]
+    else:
+        classes = list(range(len(images)))
+    log(f"{len(images)} training and {len(val_images)} validation images from {root}")
+    val_x, val_g, val_l = validation_set(val_images, cfg.input_size, cfg.seed + 1)
+
+    model = build_encoder(cfg.input_size, cfg.dim, cfg.width)
+    loss = losses.LOSSES[cfg.loss](cfg.margin if cfg.loss == "triplet" else cfg.temperature)
+
+    def active(y, e):
+        return losses.active_fraction(y, e, cfg.margin)
+
+    data = make_dataset(images, np.array(classes), cfg)
+    steps = len(data) * cfg.epochs
+    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, warmup_target=None)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=loss, metrics=[active])
+    pool_x = np.stack([to_input(im, cfg.input_size) for im in images]).astype(np.float32)
+    history = []
+
+    class EpochEnd(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch >= 2 and cfg.neighbour_batches > 0:
+                data.mix_in_neighbours(model.predict(pool_x, batch_size=256, verbose=0))
+
+        def on_epoch_end(self, epoch, logs=None):
+            emb = model.predict(val_x, batch_size=256, verbose=0)
+            th = calibrate(emb, val_g, val_l)
+            figs = summary(emb, val_g, val_l, th)
+            row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "active": float(logs.get("active", 0)),
+                   **{k: round(v, 4) for k, v in figs.items()}, "thresholds": th}
+            history.append(row)
+            log(f"epoch {epoch + 1}/{cfg.epochs} loss {row['loss']:.4f} active {row['active']:.3f} "
+                f"val ap {figs['ap']:.4f} r@p99 {figs['r_at_p99']:.4f} "
+                f"dup_recall {figs['dup_recall']:.4f} (at d<={th['duplicate']:.3f}) "
+                f"match_recall {figs['match_recall']:.4f} (at d<={th['match']:.3f})")
+
+    model.fit(data, epochs=cfg.epochs, verbose=1 if log is print else 0, callbacks=[EpochEnd()])
+    emb = model.predict(val_x, batch_size=256, verbose=0)
+    thresholds = calibrate(emb, val_g, val_l)
+    figures = {k: round(v, 4) for k, v in summary(emb, val_g, val_l, thresholds).items()}
+    training = {"config": asdict(cfg), "root": str(root), "images": len(images), "validation_images": len(val_images),
+                "data_hash": _data_hash(train_paths), "seconds": round(time.time() - t0, 1),
+                "keras": keras.__version__, "backend": keras.backend.backend(), "history": history}
+    info = artifact.save(model, Path(out), thresholds, {"validation": figures}, training)
+    log(json.dumps({"version": info.version, "thresholds": thresholds, "validation": figures}))
+    return info.__dict__
+
+
+def _data_hash(paths: list[str]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(Path(p).name.encode())
+        h.update(str(os.path.getsize(p)).encode())
+    return h.hexdigest()[:16]
