@@ -11,7 +11,7 @@ from keras import layers
 
 def conv_block(x, filters: int, stride: int):
     x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
     return layers.Activation("relu")(x)
 
 

@@ -1,0 +1,109 @@
+"""The embed step: read each file once, hash it, reuse a stored vector for known bytes, else decode and
+embed. Decoding runs on a pool of threads (Pillow and TensorFlow release the GIL) while the encoder eats
+fixed-size batches, so inference overlaps decoding.
+"""
+from __future__ import annotations
+
+import io
+from collections import deque
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from encoder.decode import DecodeError, content_hash, decode, read_bytes
+
+from .runtime import PathNotAllowed, Runtime
+
+
+@dataclass
+class Item:
+    path: str  # as submitted
+    image_id: int | None = None
+    content_hash: str = ""
+    vector: np.ndarray | None = None
+    error: str | None = None
+    pixels: np.ndarray | None = None
+    width: int = 0
+    height: int = 0
+    size_bytes: int = 0
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                return im.size
+        except Exception:
+            return 0, 0
+
+
+def prepare(rt: Runtime, path: str, size: int, model_version: str, extra_roots=()) -> Item:
+    """Everything that can be done for one file without the model; never raises."""
+    item = Item(path)
+    try:
+        real = rt.check_path(path, extra_roots)
+        data = read_bytes(real)
+        item.size_bytes = len(data)
+        item.content_hash = content_hash(data)
+        known = rt.registry.vectors_for([item.content_hash], model_version)
+        if known:  # the same bytes were embedded before: skip decoding (exact duplicate or rescan)
+            item.vector = known[item.content_hash]
+            item.width, item.height = _header_size(data)
+        else:
+            dec = decode(data, size)
+            item.pixels, item.width, item.height = dec.pixels, dec.width, dec.height
+    except (DecodeError, PathNotAllowed) as exc:
+        item.error = str(exc)
+    except Exception as exc:  # a bug or an exotic failure must still cost one image, not the batch
+        item.error = f"unexpected error: {type(exc).__name__}: {exc}"
+    return item
+
+
+def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: str | None = None,
+                extra_roots=(), on_item: Callable[[Item], None] | None = None) -> Iterator[Item]:
+    """Yield every path as an Item with a vector, or with an error; registry rows written for both."""
+    enc = rt.encoder()
+    pending: list[Item] = []
+
+    def flush():
+        todo = [it for it in pending if it.pixels is not None]
+        if todo:
+            vecs = enc.embed(np.stack([it.pixels for it in todo]))
+            for it, v in zip(todo, vecs):
+                it.vector, it.pixels = v, None
+            rt.registry.store_vectors(enc.version, {it.content_hash: it.vector for it in todo})
+        for it in pending:
+            if it.error:
+                it.image_id = rt.registry.record_failure(collection, it.path, it.error, batch_id)
+            else:
+                it.image_id, _ = rt.registry.record_decoded(collection, it.path, it.content_hash, it.width,
+                                                            it.height, it.size_bytes, batch_id)
+            if on_item:
+                on_item(it)
+        done = list(pending)
+        pending.clear()
+        return done
+
+    with ThreadPoolExecutor(rt.settings.threads) as pool:
+        work = (lambda p=p: prepare(rt, p, enc.size, enc.version, extra_roots) for p in paths)
+        for item in bounded_map(pool, work, window=4 * enc.batch_size):
+            pending.append(item)
+            if len(pending) >= enc.batch_size:
+                yield from flush()
+        yield from flush()
+
+
+def bounded_map(pool, calls, window: int):
+    """Like pool.map over zero-argument calls, in order, with at most `window` in flight (flat memory)."""
+    inflight = deque()
+    for call in calls:
+        inflight.append(pool.submit(call))
+        if len(inflight) >= window:
+            yield inflight.popleft().result()
+    while inflight:
+        yield inflight.popleft().result()

@@ -1,0 +1,54 @@
+"""The files a scan or sweep leaves behind: pairs.csv, neighbors.csv, groups.json, failed.csv, report.html.
+
+pairs.csv and neighbors.csv use the scoring format of `../shared/bench/score.py`.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from .groups import components, keeper
+from .report import write_report
+
+
+def groups_of(res) -> list[dict]:
+    out = []
+    for members in components(res.pairs):
+        rows = [res.images[m] for m in members]
+        keep = keeper(rows)
+        labels = {label for a, b, _, label in res.pairs if a in members}
+        out.append({
+            "kind": "duplicate" if labels == {"duplicate"} else "match",
+            "keeper": res.rel(keep.id),
+            "members": [{"path": res.rel(r.id), "width": r.width, "height": r.height, "bytes": r.size_bytes,
+                         "keeper": r.id == keep.id} for r in rows],
+        })
+    return out
+
+
+def write_outputs(res, out: str | Path, report: bool = True) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "pairs.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["a", "b", "distance", "label"])
+        for a, b, d, label in res.pairs:
+            w.writerow([res.rel(a), res.rel(b), f"{d:.6f}", label])
+    if res.neighbors:
+        with open(out / "neighbors.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["query", "neighbor", "distance"])
+            for q, n, d in res.neighbors:
+                w.writerow([res.rel(q), res.rel(n), f"{d:.6f}"])
+    with open(out / "failed.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "reason"])
+        w.writerows(sorted(res.failed))
+    groups = groups_of(res)
+    (out / "groups.json").write_text(json.dumps({
+        "collection": res.collection, "model_version": res.model_version, "thresholds": res.thresholds,
+        "groups": groups}, indent=1))
+    if report:
+        write_report(res, groups, out / "report.html")
+    return {"groups": len(groups), "pairs": len(res.pairs), "failed": len(res.failed)}

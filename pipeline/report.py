@@ -1,0 +1,89 @@
+"""A static HTML report readable offline: groups and pairs as thumbnails side by side, and a 2-D PCA map
+of the embeddings. Thumbnails are embedded (base64 JPEG) so the page is one file.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+MAX_THUMBS = 600
+STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h2{margin-top:1.6em}
+.row{display:flex;gap:.6em;align-items:flex-start;flex-wrap:wrap;border-bottom:1px solid #ddd;padding:.6em 0}
+figure{margin:0;text-align:center;font-size:.75em;max-width:170px;word-break:break-all}
+img{max-width:160px;max-height:160px;border:1px solid #ccc}.keeper img{border:3px solid #2a7}
+.tag{display:inline-block;padding:.1em .5em;border-radius:.5em;font-size:.8em;color:#fff}
+.duplicate{background:#c33}.match{background:#d80}table{border-collapse:collapse}td,th{padding:.2em .8em}"""
+
+
+def thumbnail(path: str) -> str:
+    try:
+        with Image.open(path) as im:
+            im.draft("RGB", (320, 320))
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            im.thumbnail((160, 160))
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=80)
+        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+    except Exception:
+        return ""
+
+
+def pca_svg(res, group_of: dict[int, int], size: int = 520) -> str:
+    ids = list(res.vectors)
+    if len(ids) < 3:
+        return "<p>Too few images for a map.</p>"
+    x = np.stack([res.vectors[i] for i in ids]).astype(np.float64)
+    x -= x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    xy = x @ vt[:2].T
+    xy = (xy - xy.min(axis=0)) / np.maximum(np.ptp(xy, axis=0), 1e-9) * (size - 20) + 10
+    dots = []
+    for (px, py), i in zip(xy, ids):
+        g = group_of.get(i)
+        colour = f"hsl({(g * 137) % 360},70%,45%)" if g is not None else "#bbb"
+        dots.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{4 if g is not None else 2.5}" fill="{colour}">'
+                    f"<title>{html.escape(res.rel(i))}</title></circle>")
+    return f'<svg width="{size}" height="{size}" style="border:1px solid #ddd">{"".join(dots)}</svg>'
+
+
+def write_report(res, groups: list[dict], path: Path) -> None:
+    by_rel = {res.rel(i): i for i in res.images}
+    thumbs: dict[int, str] = {}
+
+    def fig(image_id: int, caption: str, keep=False) -> str:
+        if image_id not in thumbs and len(thumbs) < MAX_THUMBS:
+            thumbs[image_id] = thumbnail(res.images[image_id].path)
+        src = thumbs.get(image_id, "")
+        img = f'<img src="{src}" loading="lazy">' if src else "<div>(no preview)</div>"
+        return f'<figure class="{"keeper" if keep else ""}">{img}<figcaption>{html.escape(caption)}</figcaption></figure>'
+
+    group_of = {by_rel[m["path"]]: gi for gi, g in enumerate(groups) for m in g["members"]}
+    parts = [f"<!doctype html><meta charset=utf-8><title>neardup report: {html.escape(res.root)}</title>",
+             f"<style>{STYLE}</style><h1>neardup report</h1>",
+             "<table>" + "".join(f"<tr><th align=left>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in [
+                 ("folder", res.root), ("collection", res.collection), ("model", res.model_version),
+                 ("images", len(res.images)), ("failed", len(res.failed)), ("pairs", len(res.pairs)),
+                 ("groups", len(groups)),
+                 ("thresholds", f"duplicate ≤ {res.thresholds['duplicate']:.3f}, match ≤ {res.thresholds['match']:.3f}")]) + "</table>",
+             f"<h2>Groups ({len(groups)})</h2><p>Green border: the suggested keeper (most pixels, then largest file).</p>"]
+    for gi, g in enumerate(groups):
+        figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"])
+                       for m in g["members"])
+        parts.append(f'<div class="row"><span class="tag {g["kind"]}">{g["kind"]} #{gi + 1}</span>{figs}</div>')
+    parts.append(f"<h2>Pairs ({len(res.pairs)})</h2>")
+    for a, b, d, label in res.pairs[:1000]:
+        parts.append(f'<div class="row"><span class="tag {label}">{label} {d:.3f}</span>'
+                     f"{fig(a, res.rel(a))}{fig(b, res.rel(b))}</div>")
+    if len(res.pairs) > 1000:
+        parts.append(f"<p>… and {len(res.pairs) - 1000} more in pairs.csv</p>")
+    parts.append("<h2>Embedding map (PCA)</h2><p>Coloured: members of a group; hover a dot for its file.</p>")
+    parts.append(pca_svg(res, group_of))
+    if res.failed:
+        parts.append(f"<h2>Failed ({len(res.failed)})</h2><table>" + "".join(
+            f"<tr><td>{html.escape(p)}</td><td>{html.escape(r)}</td></tr>" for p, r in sorted(res.failed)) + "</table>")
+    path.write_text("\n".join(parts), encoding="utf-8")

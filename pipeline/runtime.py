@@ -1,0 +1,82 @@
+"""Everything a step needs, opened once per process: settings, database, registries, model, indexes.
+
+The encoder is loaded lazily, on first use, so a Celery parent process never imports TensorFlow.
+"""
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from encoder import artifact
+from storage import db
+from storage.index import CollectionIndex
+from storage.models import ModelRegistry
+from storage.registry import Registry
+from worker.config import Settings
+
+
+class PathNotAllowed(Exception):
+    pass
+
+
+class Runtime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        self.engine = db.connect(settings.db_url)
+        self.registry = Registry(self.engine)
+        self.models = ModelRegistry(self.engine)
+        self._encoders: dict[str, artifact.Encoder] = {}
+        self._indexes: dict[tuple[str, str], CollectionIndex] = {}
+
+    # --- models -------------------------------------------------------------------------------------
+    def active_model_path(self) -> str:
+        """The model to embed with: an explicit setting, else the registry's active one, else the default."""
+        if self.settings.model:
+            return self.settings.model
+        row = self.models.active()
+        if row is None:
+            info = artifact.read_info(artifact.DEFAULT_MODEL)
+            self.models.register(info.version, str(artifact.DEFAULT_MODEL), info.__dict__)
+            self.models.promote(info.version)
+            return str(artifact.DEFAULT_MODEL)
+        return row.path
+
+    def encoder(self, path: str | None = None) -> artifact.Encoder:
+        path = path or self.active_model_path()
+        if path not in self._encoders:
+            enc = artifact.Encoder(path, batch_size=self.settings.batch_size)
+            self.models.register(enc.version, path, enc.info.__dict__)
+            self._encoders[path] = enc
+        return self._encoders[path]
+
+    def thresholds(self, info: artifact.ModelInfo) -> dict:
+        th = dict(info.thresholds)
+        if self.settings.threshold_duplicate is not None:
+            th["duplicate"] = self.settings.threshold_duplicate
+        if self.settings.threshold_match is not None:
+            th["match"] = self.settings.threshold_match
+        th["match"] = max(th["match"], th["duplicate"])
+        return th
+
+    # --- indexes ------------------------------------------------------------------------------------
+    def index(self, collection: str, generation: str, dim: int) -> CollectionIndex:
+        key = (collection, generation)
+        if key not in self._indexes:
+            self._indexes[key] = CollectionIndex(self.engine, self.settings.data_dir, collection, generation, dim,
+                                                 self.settings.buffer_capacity, self.settings.merge_fanout)
+        idx = self._indexes[key]
+        idx.refresh()
+        return idx
+
+    # --- input paths ----------------------------------------------------------------------------------
+    def check_path(self, path: str, extra_roots: list[str] = ()) -> str:
+        """The real path of an image, if it lies under a configured root; else PathNotAllowed."""
+        roots = [os.path.realpath(r) for r in [*self.settings.roots, *extra_roots]]
+        real = os.path.realpath(path)
+        if not roots:
+            raise PathNotAllowed("no image roots configured (NEARDUP_ROOTS)")
+        if not any(os.path.commonpath([real, r]) == r for r in roots):
+            raise PathNotAllowed("path outside the configured image roots")
+        return real

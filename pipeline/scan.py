@@ -1,0 +1,96 @@
+"""`neardup scan`: the whole job in one process (no Redis): list, embed, index, collect the results.
+
+The same embed and index steps the Celery tasks run; here they run back to back.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import and_, select
+
+from encoder.decode import find_images
+from storage import db
+
+from .embed import embed_paths
+from .ingest import index_batch
+from .runtime import Runtime
+
+
+@dataclass
+class ScanResult:
+    root: str
+    collection: str
+    model_version: str
+    thresholds: dict
+    images: dict = field(default_factory=dict)  # image id -> ImageRow, for every readable image in scope
+    vectors: dict = field(default_factory=dict)  # image id -> vector
+    failed: list = field(default_factory=list)  # (path, reason)
+    pairs: list = field(default_factory=list)  # (a id, b id, distance, label), a < b
+    neighbors: list = field(default_factory=list)  # (query id, neighbour id, distance)
+    seconds: float = 0.0
+    embedded: int = 0  # images that went through the encoder (the rest reused stored vectors)
+
+    def rel(self, image_id: int) -> str:
+        path = self.images[image_id].path
+        return os.path.relpath(path, self.root) if os.path.isdir(self.root) else os.path.basename(path)
+
+
+class Scanner:
+    """The Python API: `Scanner(settings).scan(DIR)` returns a ScanResult; `write_outputs` saves it."""
+
+    def __init__(self, settings, collection: str = "default"):
+        self.rt = Runtime(settings)
+        self.collection = collection
+
+    def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:
+        t0 = time.time()
+        rt = self.rt
+        enc = rt.encoder()
+        th = rt.thresholds(enc.info)
+        res = ScanResult(os.path.abspath(root), self.collection, enc.version, th)
+        paths, res.failed = find_images(root)
+        extra_roots = [root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))]
+        index = rt.index(self.collection, enc.version, enc.info.dim)
+        batch_ids, batch_vecs = [], []
+
+        def flush():
+            if batch_ids:
+                index_batch(rt, index, batch_ids, np.stack(batch_vecs), th)
+                batch_ids.clear()
+                batch_vecs.clear()
+
+        for item in embed_paths(rt, paths, self.collection, extra_roots=extra_roots):
+            if progress:
+                progress(1)
+            if item.error:
+                res.failed.append((item.path, item.error))
+                continue
+            res.vectors[item.image_id] = item.vector
+            batch_ids.append(item.image_id)
+            batch_vecs.append(item.vector)
+            if len(batch_ids) >= 4 * rt.settings.batch_size:
+                flush()
+        flush()
+        res.images = {r.id: r for r in rt.registry.images(ids=list(res.vectors))}
+        res.pairs = self._pairs(index, set(res.vectors))
+        if neighbors:
+            res.neighbors = self._neighbors(index, res.vectors, neighbors)
+        res.seconds = time.time() - t0
+        return res
+
+    def _pairs(self, index, scope: set[int]):
+        with self.rt.engine.connect() as conn:
+            rows = conn.execute(select(db.pairs.c.a, db.pairs.c.b, db.pairs.c.distance, db.pairs.c.label).where(and_(
+                db.pairs.c.collection == index.collection, db.pairs.c.generation == index.generation)))
+            return sorted((tuple(r) for r in rows if r[0] in scope and r[1] in scope), key=lambda r: (r[2], r[0], r[1]))
+
+    def _neighbors(self, index, vectors: dict, k: int):
+        index.refresh()
+        out = []
+        for image_id, vec in vectors.items():
+            near = [(i, d) for i, d in index.nearest(vec, 4 * k + 1) if i != image_id and i in vectors]
+            out += [(image_id, i, d) for i, d in near[:k]]
+        return out

@@ -1,0 +1,146 @@
+"""The schema, on SQLite (WAL, one data directory) by default or PostgreSQL for several machines.
+
+Every write that must happen once is keyed so a retry is a no-op (DESIGN.md invariant 1): vectors by
+(content hash, model version), index membership by (collection, generation, image), pairs by their two ids.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import (JSON, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+                        UniqueConstraint, create_engine, event)
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+images = Table(
+    "images", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("collection", String(200), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("content_hash", String(64), nullable=False, default=""),
+    Column("size_bytes", Integer),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("status", String(16), nullable=False),  # pending | indexed | duplicate | match | failed | replaced
+    Column("of_image", Integer),  # the earlier image a duplicate/match was found against
+    Column("distance", Float),
+    Column("reason", Text),
+    Column("batch_id", String(64)),
+    Column("updated_at", Float),
+    # one row per content seen at a path ("" for content never read), so a changed file is a new image
+    UniqueConstraint("collection", "path", "content_hash", name="uq_image_content"),
+)
+Index("ix_images_batch", images.c.batch_id)
+Index("ix_images_hash", images.c.collection, images.c.content_hash)
+Index("ix_images_path", images.c.collection, images.c.path)
+
+vectors = Table(
+    "vectors", metadata,
+    Column("content_hash", String(64), primary_key=True),
+    Column("model_version", String(64), primary_key=True),
+    Column("vector", LargeBinary, nullable=False),  # float32, L2-normalised
+)
+
+collections = Table(
+    "collections", metadata,
+    Column("name", String(200), primary_key=True),
+    Column("generation", String(64)),  # the model version whose index answers queries
+    Column("building", String(64)),  # a generation being re-embedded, kept in step with ingestion
+    Column("epoch", Integer, nullable=False, default=0),  # bumped on every index commit: caches compare it
+)
+
+index_items = Table(
+    "index_items", metadata,
+    Column("collection", String(200), primary_key=True),
+    Column("generation", String(64), primary_key=True),
+    Column("image_id", Integer, ForeignKey("images.id"), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("segment", Integer),  # NULL: still in the exactly-searched buffer
+)
+Index("ix_items_segment", index_items.c.collection, index_items.c.generation, index_items.c.segment)
+
+tombstones = Table(  # images removed from a generation whose vectors still sit in a sealed segment
+    "tombstones", metadata,
+    Column("collection", String(200), primary_key=True),
+    Column("generation", String(64), primary_key=True),
+    Column("image_id", Integer, primary_key=True),
+)
+
+segments = Table(
+    "segments", metadata,
+    Column("collection", String(200), primary_key=True),
+    Column("generation", String(64), primary_key=True),
+    Column("segment", Integer, primary_key=True),
+    Column("level", Integer, nullable=False),  # 0 sealed from the buffer, +1 per merge
+    Column("count", Integer, nullable=False),
+    Column("file", Text, nullable=False),
+)
+
+pairs = Table(
+    "pairs", metadata,
+    Column("collection", String(200), primary_key=True),
+    Column("generation", String(64), primary_key=True),
+    Column("a", Integer, primary_key=True),  # image ids, a < b
+    Column("b", Integer, primary_key=True),
+    Column("distance", Float, nullable=False),
+    Column("label", String(16), nullable=False),  # duplicate | match
+)
+
+labels = Table(  # pairs that ops confirmed (duplicate) or rejected (different), by content
+    "labels", metadata,
+    Column("a_hash", String(64), primary_key=True),
+    Column("b_hash", String(64), primary_key=True),
+    Column("label", String(16), nullable=False),
+    Column("created_at", Float),
+)
+
+models = Table(
+    "models", metadata,
+    Column("version", String(64), primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("info", JSON, nullable=False),
+    Column("created_at", Float),
+    Column("active", Integer, nullable=False, default=0),
+    Column("previous", String(64)),  # the version that was active before this one was promoted
+)
+
+batches = Table(
+    "batches", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("collection", String(200), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("created_at", Float),
+)
+
+
+def connect(url: str) -> Engine:
+    """An engine with the schema created; SQLite gets WAL and a busy timeout so workers can share it."""
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn, _):
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    metadata.create_all(engine)
+    return engine
+
+
+def sqlite_url(data_dir: str | os.PathLike) -> str:
+    return f"sqlite:///{Path(data_dir) / 'neardup.db'}"
+
+
+def insert_ignore(engine_or_conn, table: Table):
+    """INSERT ... ON CONFLICT DO NOTHING for the dialect in use: the idempotent write."""
+    name = engine_or_conn.dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()

@@ -1,0 +1,203 @@
+"""A collection's vector index for one generation (model version): sealed Annoy segments plus a buffer.
+
+New vectors land in a small buffer searched exactly with NumPy; a full buffer is sealed into an immutable
+Annoy segment; segments of one level are merged in the background of ingestion (tiered, like an LSM tree);
+removed images are tombstones. Queries merge results from every segment and the buffer (DESIGN.md 3).
+
+The caller serialises writers per collection (one index worker, or a lock); readers reload whenever the
+collection's epoch, bumped on every commit, has moved.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import and_, delete, func, insert, select, update
+
+from . import db, segments
+from .segments import Segment
+
+
+class CollectionIndex:
+    def __init__(self, engine, data_dir: str | Path, collection: str, generation: str, dim: int,
+                 buffer_capacity: int = 20_000, merge_fanout: int = 8):
+        self.engine = engine
+        self.root = Path(data_dir) / "index" / collection / generation
+        self.collection, self.generation, self.dim = collection, generation, dim
+        self.buffer_capacity, self.merge_fanout = buffer_capacity, merge_fanout
+        self.epoch = None
+        self.segments: dict[int, Segment] = {}
+        self.levels: dict[int, int] = {}
+        self.buffer_ids = np.empty(0, np.int64)
+        self.buffer_vecs = np.empty((0, dim), np.float32)
+        self.tombstones: set[int] = set()
+        self.next_seq = 0
+        with engine.begin() as conn:
+            conn.execute(db.insert_ignore(conn, db.collections).values(name=collection, generation=None, epoch=0))
+
+    def _key(self, table):
+        return and_(table.c.collection == self.collection, table.c.generation == self.generation)
+
+    # --- reading ------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Reload what changed since the last look (segments, buffer, tombstones)."""
+        with self.engine.connect() as conn:
+            epoch = conn.execute(select(db.collections.c.epoch).where(
+                db.collections.c.name == self.collection)).scalar_one()
+            if epoch == self.epoch:
+                return
+            seg_rows = conn.execute(select(db.segments.c.segment, db.segments.c.level, db.segments.c.file)
+                                    .where(self._key(db.segments))).all()
+            buf = conn.execute(
+                select(db.index_items.c.image_id, db.vectors.c.vector)
+                .select_from(db.index_items.join(db.images, db.images.c.id == db.index_items.c.image_id)
+                             .join(db.vectors, and_(db.vectors.c.content_hash == db.images.c.content_hash,
+                                                    db.vectors.c.model_version == self.generation)))
+                .where(and_(self._key(db.index_items), db.index_items.c.segment.is_(None)))
+                .order_by(db.index_items.c.seq)).all()
+            self.next_seq = (conn.execute(select(func.max(db.index_items.c.seq))
+                                          .where(self._key(db.index_items))).scalar() or 0) + 1
+            self.tombstones = set(conn.execute(select(db.tombstones.c.image_id)
+                                               .where(self._key(db.tombstones))).scalars())
+        live = {s for s, _, _ in seg_rows}
+        for gone in set(self.segments) - live:
+            self.segments.pop(gone).close()
+        for seg, level, file in seg_rows:
+            if seg not in self.segments:
+                self.segments[seg] = Segment(self.root / file)
+            self.levels[seg] = level
+        self.buffer_ids = np.array([r[0] for r in buf], np.int64)
+        self.buffer_vecs = (np.stack([np.frombuffer(r[1], np.float32) for r in buf]) if buf
+                            else np.empty((0, self.dim), np.float32))
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.buffer_ids) + sum(len(s) for s in self.segments.values()) - len(self.tombstones)
+
+    def indexed(self, image_ids) -> set[int]:
+        """Which of these images this generation already holds (a retried batch must not add them twice)."""
+        ids = [int(i) for i in image_ids]
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(db.index_items.c.image_id).where(and_(
+                self._key(db.index_items), db.index_items.c.image_id.in_(ids)))).scalars())
+
+    def within(self, queries: np.ndarray, radius: float) -> list[list[tuple[int, float]]]:
+        """For each query, every stored image within `radius`: [(image_id, distance), ...]."""
+        results: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]
+        if len(self.buffer_ids):
+            d = exact_distances(queries, self.buffer_vecs)
+            for qi, bj in zip(*np.nonzero(d <= radius)):
+                results[qi].append((int(self.buffer_ids[bj]), float(d[qi, bj])))
+        for seg in self.segments.values():
+            for qi, q in enumerate(queries):
+                local, dist = seg.within(q, radius)
+                results[qi].extend((int(seg.ids[i]), float(x)) for i, x in zip(local, dist))
+        if self.tombstones:
+            results = [[(i, x) for i, x in r if i not in self.tombstones] for r in results]
+        return results
+
+    def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        found = []
+        if len(self.buffer_ids):
+            d = exact_distances(query[None], self.buffer_vecs)[0]
+            found += list(zip(self.buffer_ids.tolist(), d.tolist()))
+        for seg in self.segments.values():
+            idx, dist = seg.annoy.get_nns_by_vector(query, k + len(self.tombstones), include_distances=True)
+            found += [(int(seg.ids[i]), x) for i, x in zip(idx, dist)]
+        found = [(i, x) for i, x in found if i not in self.tombstones]
+        return sorted(found, key=lambda t: t[1])[:k]
+
+    # --- writing (one writer per collection) ---------------------------------------------------------
+    def commit(self, conn, image_ids: np.ndarray, vecs: np.ndarray) -> None:
+        """Append vectors to the buffer inside the caller's transaction and bump the epoch."""
+        if len(image_ids):
+            conn.execute(insert(db.index_items), [
+                dict(collection=self.collection, generation=self.generation, image_id=int(i),
+                     seq=self.next_seq + n, segment=None) for n, i in enumerate(image_ids)])
+        self._bump(conn)
+
+    def after_commit(self, image_ids: np.ndarray, vecs: np.ndarray) -> None:
+        """Keep the in-memory view in step with what was just committed, then seal/merge if due."""
+        self.buffer_ids = np.concatenate([self.buffer_ids, np.asarray(image_ids, np.int64)])
+        self.buffer_vecs = np.concatenate([self.buffer_vecs, np.asarray(vecs, np.float32).reshape(-1, self.dim)])
+        self.next_seq += len(image_ids)
+        self.epoch = self._committed_epoch
+        if len(self.buffer_ids) >= self.buffer_capacity:
+            self.seal()
+            self.merge()
+
+    def _bump(self, conn) -> None:
+        """Move the epoch; remember it only if nobody else wrote since our last look (else reload)."""
+        before = conn.execute(select(db.collections.c.epoch).where(
+            db.collections.c.name == self.collection)).scalar_one()
+        conn.execute(update(db.collections).where(db.collections.c.name == self.collection)
+                     .values(epoch=before + 1))
+        self._committed_epoch = before + 1 if before == self.epoch else None
+
+    def tombstone(self, image_ids) -> None:
+        with self.engine.begin() as conn:
+            for i in image_ids:
+                conn.execute(db.insert_ignore(conn, db.tombstones).values(
+                    collection=self.collection, generation=self.generation, image_id=int(i)))
+            self._bump(conn)
+        self.epoch = None  # tombstones are re-read on the next refresh
+
+    def seal(self) -> None:
+        """Buffer -> new level-0 segment: files first (atomic), then one transaction moves the items."""
+        if not len(self.buffer_ids):
+            return
+        seg_id = max(self.segments, default=0) + 1
+        self._write_segment(seg_id, 0, self.buffer_ids, self.buffer_vecs, replaces=[], from_buffer=True)
+
+    def merge(self) -> None:
+        """Merge `merge_fanout` segments of one level into one of the next level, while any level is full."""
+        while True:
+            by_level: dict[int, list[int]] = {}
+            for seg, level in sorted(self.levels.items()):
+                if seg in self.segments:
+                    by_level.setdefault(level, []).append(seg)
+            full = [(lv, segs) for lv, segs in sorted(by_level.items()) if len(segs) >= self.merge_fanout]
+            if not full:
+                return
+            level, members = full[0]
+            members = members[: self.merge_fanout]
+            ids = np.concatenate([np.asarray(self.segments[s].ids) for s in members])
+            vecs = np.concatenate([np.asarray(self.segments[s].vectors) for s in members])
+            if self.tombstones:
+                keep = ~np.isin(ids, list(self.tombstones))
+                ids, vecs = ids[keep], vecs[keep]
+            self._write_segment(max(self.segments) + 1, level + 1, ids, vecs, replaces=members, from_buffer=False)
+
+    def _write_segment(self, seg_id, level, ids, vecs, replaces, from_buffer) -> None:
+        name = f"seg-{seg_id:06d}"
+        segments.build(self.root / name, ids, vecs)
+        with self.engine.begin() as conn:
+            conn.execute(insert(db.segments).values(collection=self.collection, generation=self.generation,
+                                                    segment=seg_id, level=level, count=len(ids), file=name))
+            items = and_(self._key(db.index_items))
+            if from_buffer:
+                last = conn.execute(select(func.max(db.index_items.c.seq)).where(and_(
+                    items, db.index_items.c.image_id.in_([int(ids[-1])])))).scalar_one()
+                conn.execute(update(db.index_items).where(and_(items, db.index_items.c.segment.is_(None),
+                                                               db.index_items.c.seq <= last)).values(segment=seg_id))
+            else:
+                conn.execute(update(db.index_items).where(and_(items, db.index_items.c.segment.in_(replaces)))
+                             .values(segment=seg_id))
+                conn.execute(delete(db.segments).where(and_(self._key(db.segments),
+                                                            db.segments.c.segment.in_(replaces))))
+            self._bump(conn)
+        for old in replaces:  # readers holding an mmap keep working on the unlinked file
+            self.segments.pop(old).close()
+            self.levels.pop(old, None)
+            segments.remove(self.root / f"seg-{old:06d}")
+        self.segments[seg_id] = Segment(self.root / name)
+        self.levels[seg_id] = level
+        if from_buffer:
+            self.buffer_ids = np.empty(0, np.int64)
+            self.buffer_vecs = np.empty((0, self.dim), np.float32)
+        self.epoch = self._committed_epoch
+
+
+def exact_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between unit vectors, (len(a), len(b))."""
+    return np.sqrt(np.maximum(2.0 - 2.0 * (a @ b.T), 0.0))

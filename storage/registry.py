@@ -1,0 +1,134 @@
+"""The image registry: what was submitted, what each image became, and the vectors keyed by content.
+
+All writes are idempotent (keyed upserts), so a redelivered task repeats nothing.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import and_, func, select, update
+
+from . import db
+
+
+@dataclass
+class ImageRow:
+    id: int
+    path: str
+    content_hash: str
+    status: str
+    reason: str | None = None
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
+    of_image: int | None = None
+    distance: float | None = None
+    batch_id: str | None = None
+
+
+class Registry:
+    def __init__(self, engine):
+        self.engine = engine
+
+    # --- images -------------------------------------------------------------------------------------
+    def record_failure(self, collection: str, path: str, reason: str, batch_id: str | None = None) -> int:
+        return self._upsert(collection, path, "", dict(status="failed", reason=reason, batch_id=batch_id))
+
+    def record_decoded(self, collection: str, path: str, content_hash: str, width: int, height: int,
+                       size_bytes: int, batch_id: str | None = None) -> tuple[int, bool]:
+        """Register a readable image; returns (id, new). Earlier contents of the same path become `replaced`."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(db.images.c.id, db.images.c.status).where(and_(
+                db.images.c.collection == collection, db.images.c.path == path,
+                db.images.c.content_hash == content_hash))).first()
+            if row and row.status != "replaced":
+                if batch_id:
+                    conn.execute(update(db.images).where(db.images.c.id == row.id).values(batch_id=batch_id))
+                return row.id, False
+        image_id = self._upsert(collection, path, content_hash, dict(
+            status="pending", reason=None, width=width, height=height, size_bytes=size_bytes, batch_id=batch_id))
+        with self.engine.begin() as conn:
+            conn.execute(update(db.images).where(and_(
+                db.images.c.collection == collection, db.images.c.path == path, db.images.c.id != image_id,
+                db.images.c.status != "replaced")).values(status="replaced", updated_at=time.time()))
+        return image_id, True
+
+    def _upsert(self, collection, path, content_hash, values) -> int:
+        values = dict(values, updated_at=time.time())
+        key = dict(collection=collection, path=path, content_hash=content_hash)
+        with self.engine.begin() as conn:
+            conn.execute(db.insert_ignore(conn, db.images).values(**key, **values))
+            conn.execute(update(db.images).where(and_(*(db.images.c[k] == v for k, v in key.items())))
+                         .values(**values))
+            return conn.execute(select(db.images.c.id).where(and_(
+                *(db.images.c[k] == v for k, v in key.items())))).scalar_one()
+
+    def set_outcomes(self, conn, outcomes: dict[int, tuple[str, int | None, float | None]]) -> None:
+        """Final state of indexed images: {id: (indexed|duplicate|match, of_image, distance)}."""
+        now = time.time()
+        for image_id, (status, of_image, distance) in outcomes.items():
+            conn.execute(update(db.images).where(db.images.c.id == image_id).values(
+                status=status, of_image=of_image, distance=distance, updated_at=now))
+
+    def images(self, ids=None, collection: str | None = None, batch_id: str | None = None,
+               live_only: bool = False) -> list[ImageRow]:
+        q = select(*(db.images.c[f] for f in ImageRow.__dataclass_fields__))
+        if ids is not None:
+            q = q.where(db.images.c.id.in_(list(map(int, ids))))
+        if collection is not None:
+            q = q.where(db.images.c.collection == collection)
+        if batch_id is not None:
+            q = q.where(db.images.c.batch_id == batch_id)
+        if live_only:
+            q = q.where(db.images.c.status != "replaced")
+        with self.engine.connect() as conn:
+            return [ImageRow(**r._mapping) for r in conn.execute(q.order_by(db.images.c.id))]
+
+    def counts(self, collection: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(db.images.c.status, func.count()).where(
+                db.images.c.collection == collection).group_by(db.images.c.status))
+            return {s: n for s, n in rows}
+
+    # --- vectors ------------------------------------------------------------------------------------
+    def vectors_for(self, hashes: list[str], model_version: str) -> dict[str, np.ndarray]:
+        out = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(hashes), 500):
+                rows = conn.execute(select(db.vectors.c.content_hash, db.vectors.c.vector).where(and_(
+                    db.vectors.c.model_version == model_version,
+                    db.vectors.c.content_hash.in_(hashes[start:start + 500]))))
+                out.update({h: np.frombuffer(v, np.float32) for h, v in rows})
+        return out
+
+    def store_vectors(self, model_version: str, vecs: dict[str, np.ndarray]) -> None:
+        if not vecs:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(db.insert_ignore(conn, db.vectors), [
+                dict(content_hash=h, model_version=model_version, vector=np.asarray(v, np.float32).tobytes())
+                for h, v in vecs.items()])
+
+    # --- batches and labels -------------------------------------------------------------------------
+    def record_batch(self, batch_id: str, collection: str, total: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(db.insert_ignore(conn, db.batches).values(
+                id=batch_id, collection=collection, total=total, created_at=time.time()))
+
+    def batch(self, batch_id: str):
+        with self.engine.connect() as conn:
+            return conn.execute(select(db.batches).where(db.batches.c.id == batch_id)).first()
+
+    def add_label(self, a_hash: str, b_hash: str, label: str) -> None:
+        a_hash, b_hash = sorted((a_hash, b_hash))
+        with self.engine.begin() as conn:
+            conn.execute(db.insert_ignore(conn, db.labels).values(a_hash=a_hash, b_hash=b_hash, label=label,
+                                                                  created_at=time.time()))
+            conn.execute(update(db.labels).where(and_(db.labels.c.a_hash == a_hash, db.labels.c.b_hash == b_hash))
+                         .values(label=label))
+
+    def labels(self) -> list[tuple[str, str, str]]:
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(db.labels.c.a_hash, db.labels.c.b_hash, db.labels.c.label))]

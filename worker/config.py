@@ -1,0 +1,78 @@
+"""Settings: command-line flags, then `NEARDUP_*` environment variables, then a TOML file, then defaults.
+
+The TOML file is `$NEARDUP_CONFIG`, else `./neardup.toml`, else `$XDG_CONFIG_HOME/neardup/config.toml`;
+its keys are the field names below (top level or under `[neardup]`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _xdg(var: str, fallback: str) -> Path:
+    return Path(os.environ.get(var) or Path.home() / fallback)
+
+
+@dataclass
+class Settings:
+    data_dir: str = str(_xdg("XDG_DATA_HOME", ".local/share") / "neardup")
+    database_url: str = ""  # empty: SQLite in data_dir
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    model: str = ""  # empty: the active model of the registry, else the shipped default
+    roots: list[str] = field(default_factory=list)  # image paths must lie under one of these (queue input)
+    batch_size: int = 64  # images per encoder call and per queued batch
+    decode_threads: int = 0  # 0: one per core
+    buffer_capacity: int = 20_000
+    merge_fanout: int = 8
+    threshold_duplicate: float | None = None  # None: the model's calibrated thresholds
+    threshold_match: float | None = None
+    sweep_schedule: str = "0 3 * * *"  # crontab for celery beat's nightly sweep
+    sweep_collections: list[str] = field(default_factory=lambda: ["default"])
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{Path(self.data_dir) / 'neardup.db'}"
+
+    @property
+    def threads(self) -> int:
+        return self.decode_threads or os.cpu_count() or 1
+
+
+def _coerce(f: dataclasses.Field, value):
+    kind = str(f.type)
+    if isinstance(value, str):
+        if kind.startswith("list"):
+            return [v for v in value.replace(",", os.pathsep).split(os.pathsep) if v]
+        if kind.startswith("int"):
+            return int(value)
+        if kind.startswith("float"):
+            return float(value) if value else None
+    return value
+
+
+def config_file() -> Path | None:
+    for candidate in (os.environ.get("NEARDUP_CONFIG"), "neardup.toml",
+                      _xdg("XDG_CONFIG_HOME", ".config") / "neardup" / "config.toml"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def load(**overrides) -> Settings:
+    """Settings from every source; `overrides` (from flags) win, None means 'not given'."""
+    values: dict = {}
+    path = config_file()
+    if path:
+        doc = tomllib.loads(path.read_text())
+        values.update(doc.get("neardup", doc))
+    for f in dataclasses.fields(Settings):
+        env = os.environ.get(f"NEARDUP_{f.name.upper()}")
+        if env is not None:
+            values[f.name] = env
+        if overrides.get(f.name) is not None:
+            values[f.name] = overrides[f.name]
+    known = {f.name: f for f in dataclasses.fields(Settings)}
+    return Settings(**{k: _coerce(known[k], v) for k, v in values.items() if k in known})
