@@ -68,9 +68,9 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
             if im.width * im.height > max_pixels:
                 raise DecodeError(f"decompression bomb refused ({im.width}x{im.height} = "
                                   f"{im.width * im.height} pixels > {max_pixels})")
+            full = im.size
             if draft_to and im.format == "JPEG":
                 im.draft("RGB", (draft_to, draft_to))
-            full = im.size
             im.load()
             loaded = im.size
             im = ImageOps.exif_transpose(im)

@@ -2,7 +2,7 @@
 
 Unlabelled photos: every image is its own group; its positive is an edited copy, its negatives are the
 other images of the batch, mined semi-hard. Batches are built from neighbourhoods of the current
-embedding half of the time, so look-alike photos meet in one batch and become the hard negatives.
+embedding for half of their images, so look-alike photos meet in one batch and become the hard negatives.
 `labels="folders"`: class sub-folders are groups (same class = positive).
 """
 from __future__ import annotations
@@ -28,15 +28,15 @@ class TrainConfig:
     input_size: int = 64
     dim: int = 128
     width: int = 24
-    epochs: int = 60
+    epochs: int = 40
     batch_images: int = 64  # distinct images per batch; each gives two views
     loss: str = "triplet"
     margin: float = 0.3
-    temperature: float = 0.07
-    learning_rate: float = 2e-3
+    temperature: float = 0.1
+    learning_rate: float = 1e-3
     val_fraction: float = 0.12
     labels: str = "none"  # or "folders"
-    neighbour_batches: float = 0.5  # share of batches built from embedding neighbourhoods
+    neighbour_batches: float = 0.5  # share of each batch drawn from neighbourhoods of the embedding
     max_side: int = 256
     seed: int = 0
     workers: int = 2
@@ -110,12 +110,14 @@ def make_dataset(images, classes, cfg: TrainConfig):
             self.batches = [order[i:i + n] for i in range(0, len(order) - n + 1, n)][: keep]
 
         def mix_in_neighbours(self, embeddings):
-            hard = neighbourhood_batches(embeddings, cfg.batch_images, self.rng)
+            """Fill part of every batch with clusters of look-alikes, the rest stays random (so batch
+            statistics stay representative)."""
+            self.random_batches()
+            hard = neighbourhood_batches(embeddings, int(cfg.batch_images * cfg.neighbour_batches), self.rng)
             self.rng.shuffle(hard)
-            n_hard = int(round(len(self.batches) * cfg.neighbour_batches))
-            self.random_batches(len(self.batches) - n_hard)
-            self.batches = self.batches + hard[:n_hard]
-            self.rng.shuffle(self.batches)
+            for i, cluster in enumerate(hard[: len(self.batches)]):
+                rest = [j for j in self.batches[i] if j not in set(cluster)]
+                self.batches[i] = np.array(list(cluster) + rest[: cfg.batch_images - len(cluster)])
 
         def __len__(self):
             return len(self.batches)

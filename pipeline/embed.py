@@ -30,6 +30,7 @@ class Item:
     width: int = 0
     height: int = 0
     size_bytes: int = 0
+    embedded: bool = False  # went through the encoder (False: a stored vector was reused)
 
 
 def _header_size(data: bytes) -> tuple[int, int]:
@@ -75,7 +76,7 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
         if todo:
             vecs = enc.embed(np.stack([it.pixels for it in todo]))
             for it, v in zip(todo, vecs):
-                it.vector, it.pixels = v, None
+                it.vector, it.pixels, it.embedded = v, None, True
             rt.registry.store_vectors(enc.version, {it.content_hash: it.vector for it in todo})
         for it in pending:
             if it.error:

@@ -1,11 +1,9 @@
 """A static HTML report readable offline: groups and pairs as thumbnails side by side, and a 2-D PCA map
-of the embeddings. Thumbnails are embedded (base64 JPEG) so the page is one file.
+of the embeddings. Thumbnails are small JPEGs written once each to `thumbs/` beside the page.
 """
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
@@ -20,17 +18,17 @@ img{max-width:160px;max-height:160px;border:1px solid #ccc}.keeper img{border:3p
 .duplicate{background:#c33}.match{background:#d80}table{border-collapse:collapse}td,th{padding:.2em .8em}"""
 
 
-def thumbnail(path: str) -> str:
+def thumbnail(path: str, out: Path) -> bool:
     try:
         with Image.open(path) as im:
             im.draft("RGB", (320, 320))
             im = ImageOps.exif_transpose(im).convert("RGB")
             im.thumbnail((160, 160))
-            buf = io.BytesIO()
-            im.save(buf, "JPEG", quality=80)
-        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+            out.parent.mkdir(exist_ok=True)
+            im.save(out, "JPEG", quality=80)
+        return True
     except Exception:
-        return ""
+        return False
 
 
 def pca_svg(res, group_of: dict[int, int], size: int = 520) -> str:
@@ -57,7 +55,8 @@ def write_report(res, groups: list[dict], path: Path) -> None:
 
     def fig(image_id: int, caption: str, keep=False) -> str:
         if image_id not in thumbs and len(thumbs) < MAX_THUMBS:
-            thumbs[image_id] = thumbnail(res.images[image_id].path)
+            name = f"thumbs/{image_id}.jpg"
+            thumbs[image_id] = name if thumbnail(res.images[image_id].path, path.parent / name) else ""
         src = thumbs.get(image_id, "")
         img = f'<img src="{src}" loading="lazy">' if src else "<div>(no preview)</div>"
         return f'<figure class="{"keeper" if keep else ""}">{img}<figcaption>{html.escape(caption)}</figcaption></figure>'

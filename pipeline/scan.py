@@ -69,6 +69,7 @@ class Scanner:
                 res.failed.append((item.path, item.error))
                 continue
             res.vectors[item.image_id] = item.vector
+            res.embedded += item.embedded
             batch_ids.append(item.image_id)
             batch_vecs.append(item.vector)
             if len(batch_ids) >= 4 * rt.settings.batch_size:

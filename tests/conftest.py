@@ -1,0 +1,67 @@
+"""Shared fixtures: small photos made from the bundled samples, a fresh data directory, a tiny model."""
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples" / "originals"
+
+
+def sample_paths() -> list[Path]:
+    return sorted(SAMPLES.glob("*.jpg"))
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """A folder of distinct photos, downsized so tests stay quick."""
+    out = tmp_path / "photos"
+    out.mkdir()
+    for p in sample_paths():
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((256, 256))
+        im.save(out / p.name, quality=90)
+    return out
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from worker.config import Settings
+
+    return Settings(data_dir=str(tmp_path / "data"), batch_size=16, decode_threads=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> str:
+    """An untrained small encoder: enough to test plumbing, not quality."""
+    from encoder import artifact
+    from encoder.model import build_encoder
+
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    artifact.save(build_encoder(input_size=32, dim=32, width=8), path, {"duplicate": 0.05, "match": 0.2})
+    return str(path)
+
+
+def edited_copies(src: Path, out: Path, seed: int = 0) -> dict[str, str]:
+    """A benign and an edited copy of src in out; returns {copy name: original name}."""
+    from encoder import augment
+
+    r = random.Random(seed)
+    im = Image.open(src).convert("RGB")
+    names = {}
+    for kind, img in (("small", augment.jpeg(augment.scale(im, 0.5), 60)), ("flip", augment.jpeg(im.transpose(Image.FLIP_LEFT_RIGHT), 85))):
+        name = f"{src.stem}_{kind}.jpg"
+        img.save(out / name, quality=90)
+        names[name] = src.name
+    return names
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

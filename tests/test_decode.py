@@ -1,0 +1,83 @@
+"""Decoding: every mode users upload, and every failure with its one-line reason."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from encoder.decode import DecodeError, decode, decode_file, find_images
+from tests.badfiles import make_bad_files
+from tests.conftest import sample_paths
+
+
+def encode(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def photo() -> Image.Image:
+    return Image.open(sample_paths()[0]).convert("RGB")
+
+
+def test_jpeg_draft_keeps_full_size_and_content(photo):
+    dec = decode(encode(photo, "JPEG", quality=90), 64)
+    assert dec.pixels.shape == (64, 64, 3) and dec.pixels.dtype == np.uint8
+    assert (dec.width, dec.height) == photo.size
+    ref = np.asarray(photo.resize((64, 64), Image.BILINEAR), np.float32)
+    assert np.abs(dec.pixels.astype(np.float32) - ref).mean() < 12
+
+
+@pytest.mark.parametrize("mode", ["CMYK", "P", "L", "LA", "RGBA", "I;16", "1"])
+def test_every_mode_becomes_rgb(photo, mode):
+    im = photo.convert(mode) if mode != "I;16" else Image.fromarray(
+        (np.asarray(photo.convert("L"), np.uint16) * 257).astype("<u2"))
+    fmt = "TIFF" if mode in ("CMYK", "I;16") else "PNG"
+    dec = decode(encode(im, fmt), 32)
+    assert dec.pixels.shape == (32, 32, 3)
+    assert 20 < dec.pixels.mean() < 235, "16-bit and CMYK must not come out black or white"
+
+
+def test_transparent_png_composited_on_white():
+    im = Image.new("RGBA", (40, 40), (255, 0, 0, 0))
+    dec = decode(encode(im, "PNG"), 16)
+    assert dec.pixels.min() == 255
+
+
+def test_exif_rotation_applied(photo):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    dec = decode(encode(photo, "JPEG", exif=exif), 32)
+    assert (dec.width, dec.height) == (photo.height, photo.width)
+    upright = decode(encode(photo.transpose(Image.ROTATE_270), "JPEG"), 32)
+    assert np.abs(dec.pixels.astype(int) - upright.pixels.astype(int)).mean() < 12
+
+
+def test_gif_first_frame_and_webp(photo):
+    frames = [photo.resize((50, 40)), Image.new("RGB", (50, 40), "blue")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    assert decode(buf.getvalue(), 16).pixels[..., 2].mean() < 200  # not the blue second frame
+    assert decode(encode(photo, "WEBP"), 16).pixels.shape == (16, 16, 3)
+
+
+def test_bad_files_each_fail_with_their_reason(tmp_path):
+    cases = make_bad_files(tmp_path / "bad", sample_paths()[0])
+    for path, expect in cases.items():
+        if "symlink" in expect:
+            continue  # reported by the directory walk
+        with pytest.raises(DecodeError) as err:
+            decode_file(path, 32)
+        assert expect in str(err.value), (path, str(err.value))
+    with pytest.raises(DecodeError, match="not found"):
+        decode_file(str(tmp_path / "missing.jpg"), 32)
+
+
+def test_walk_survives_loops_and_reports_broken_links(tmp_path):
+    cases = make_bad_files(tmp_path / "bad", sample_paths()[0])
+    found, failed = find_images(str(tmp_path))
+    assert {p for p, _ in failed} == {p for p, e in cases.items() if "symlink" in e}
+    assert len(found) == len(cases) - 1  # every other file once, nothing through the loop twice

@@ -1,0 +1,96 @@
+"""The segmented index: buffer, sealing, merging, tombstones, and the index step's once-only writes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from pipeline.ingest import index_batch
+from pipeline.runtime import Runtime
+from storage import db
+
+
+def unit(x):
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture
+def rt(settings):
+    settings.buffer_capacity = 40
+    settings.merge_fanout = 3
+    return Runtime(settings)
+
+
+def register(rt, n, start=0):
+    return [rt.registry.record_decoded("c", f"/img/{i}.jpg", f"h{i}", 10, 10, 100)[0] for i in range(start, start + n)]
+
+
+def planted(n, dim=16, pairs=20, seed=0):
+    """n random unit vectors; vector i+1 is a near copy of vector i for the first `pairs` even i."""
+    rng = np.random.default_rng(seed)
+    v = unit(rng.normal(size=(n, dim)))
+    for i in range(0, 2 * min(pairs, n // 2), 2):
+        v[i + 1] = unit(v[i] + rng.normal(scale=0.008, size=dim))
+    return v
+
+
+def exact_pairs(v, radius):
+    d = np.sqrt(np.maximum(2 - 2 * v @ v.T, 0))
+    i, j = np.nonzero(np.triu(d <= radius, 1))
+    return set(zip(i.tolist(), j.tolist()))
+
+
+def stored_pairs(rt, ids):
+    pos = {image_id: k for k, image_id in enumerate(ids)}
+    with rt.engine.connect() as conn:
+        return {(pos[a], pos[b]) for a, b in conn.execute(select(db.pairs.c.a, db.pairs.c.b))}
+
+
+def test_batches_across_seals_and_merges_find_every_pair(rt):
+    v = planted(300)
+    ids = register(rt, 300)
+    th = {"duplicate": 0.05, "match": 0.15}
+    index = rt.index("c", "gen1", 16)
+    order = np.random.default_rng(1).permutation(300)  # near copies land in different batches
+    for chunk in np.array_split(order, 15):
+        index_batch(rt, index, [ids[i] for i in chunk], v[chunk], th)
+    assert index.segments, "the buffer must have been sealed"
+    assert max(index.levels.values()) >= 1, "segments must have been merged"
+    assert len(index) == 300
+    assert stored_pairs(rt, ids) == exact_pairs(v, th["match"])
+
+
+def test_retried_batch_adds_nothing_twice(rt):
+    v = planted(30)
+    ids = register(rt, 30)
+    th = {"duplicate": 0.05, "match": 0.15}
+    index = rt.index("c", "gen1", 16)
+    first = index_batch(rt, index, ids, v, th)
+    again = index_batch(rt, rt.index("c", "gen1", 16), ids, v, th)
+    assert len(first) == 30 and again == {}
+    with rt.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(db.index_items)).scalar() == 30
+    statuses = {r.status for r in rt.registry.images(collection="c")}
+    assert statuses <= {"indexed", "duplicate", "match"} and "duplicate" in statuses
+
+
+def test_a_fresh_process_sees_what_was_committed(rt, settings):
+    v = planted(100)
+    ids = register(rt, 100)
+    index_batch(rt, rt.index("c", "g", 16), ids[:90], v[:90], {"duplicate": 0.05, "match": 0.15})
+    other = Runtime(settings).index("c", "g", 16)
+    assert len(other) == 90
+    hits = other.within(v[90:], 0.15)
+    assert [h for hits_q in hits for h in hits_q] == [], "the last 10 vectors have no near copy stored"
+    assert other.nearest(v[0], 1)[0][0] == ids[0]
+
+
+def test_tombstoned_images_are_not_found(rt):
+    v = planted(60)
+    ids = register(rt, 60)
+    index = rt.index("c", "g", 16)
+    index_batch(rt, index, ids, v, {"duplicate": 0.05, "match": 0.15})
+    index.tombstone([ids[1]])
+    index.refresh()
+    assert ids[1] not in {i for i, _ in index.within(v[:1], 0.15)[0]}
+    assert len(index) == 59

@@ -1,0 +1,14 @@
+"""The `neardup` command line: local jobs (scan, search, train, evaluate) and queue jobs (worker, submit, ...)."""
+from __future__ import annotations
+
+import click
+
+from .common import cli
+from . import local  # noqa: F401  (registers its commands)
+
+
+def main() -> None:
+    cli(prog_name="neardup")
+
+
+__all__ = ["cli", "main", "click"]

@@ -1,0 +1,42 @@
+"""Pieces every command shares: the group, settings from flags/env/TOML, and quiet TensorFlow logs."""
+from __future__ import annotations
+
+import functools
+import os
+
+import click
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="neardup")
+def cli():
+    """neardup: find near-duplicate images (re-encoded, resized, cropped, flipped, recoloured, overlaid).
+
+    Settings come from flags, then NEARDUP_* environment variables, then neardup.toml.
+    """
+
+
+def settings_options(fn):
+    """--data-dir, --model and the threshold overrides, turned into a `settings` argument."""
+    @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the registry and indexes live "
+                  "[env NEARDUP_DATA_DIR; default: XDG data dir].")
+    @click.option("--model", type=click.Path(dir_okay=False, exists=True), help="A .keras encoder to use instead "
+                  "of the active one.")
+    @click.option("--threshold-duplicate", type=float, help="Override the model's calibrated duplicate distance.")
+    @click.option("--threshold-match", type=float, help="Override the model's calibrated match distance.")
+    @functools.wraps(fn)
+    def wrapper(*args, data_dir, model, threshold_duplicate, threshold_match, **kwargs):
+        from worker.config import load
+        settings = load(data_dir=data_dir, model=model, threshold_duplicate=threshold_duplicate,
+                        threshold_match=threshold_match)
+        return fn(*args, settings=settings, **kwargs)
+    return wrapper
+
+
+def table(rows: list[tuple], headers: tuple) -> str:
+    cols = list(zip(headers, *rows))
+    widths = [max(len(str(c)) for c in col) for col in cols]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])

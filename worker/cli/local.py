@@ -1,0 +1,83 @@
+"""Commands that run in this process, with no Redis: scan, search, train, evaluate."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from tqdm import tqdm
+
+from .common import cli, settings_options, table
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(exists=True))
+@click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Folder for the outputs.")
+@click.option("--neighbors", "-k", type=int, default=0, help="Also write the K nearest of every image.")
+@click.option("--collection", "-c", default="default", show_default=True)
+@click.option("--no-report", is_flag=True, help="Skip report.html.")
+@settings_options
+def scan(directory, out, neighbors, collection, no_report, settings):
+    """Find near-duplicates among the images under DIRECTORY; write pairs.csv, groups.json, failed.csv,
+    report.html (and neighbors.csv with -k). Unchanged files reuse their stored vectors."""
+    from encoder.decode import find_images
+    from pipeline.outputs import write_outputs
+    from pipeline.scan import Scanner
+
+    scanner = Scanner(settings, collection)
+    total = len(find_images(directory)[0])
+    with tqdm(total=total, unit="img", desc="scan", file=sys.stderr, disable=None) as bar:
+        res = scanner.scan(directory, neighbors=neighbors, progress=bar.update)
+    counts = write_outputs(res, out, report=not no_report)
+    labels = [p[3] for p in res.pairs]
+    click.echo(table([
+        ("images", len(res.images)), ("failed", len(res.failed)),
+        ("duplicate pairs", labels.count("duplicate")), ("match pairs", labels.count("match")),
+        ("groups", counts["groups"]), ("seconds", f"{res.seconds:.1f}"),
+        ("images/s", f"{(len(res.images) + len(res.failed)) / max(res.seconds, 1e-9):.1f}"),
+        ("model", res.model_version), ("outputs", out)], ("", "")), err=True)
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--collection", "-c", default="default", show_default=True)
+@click.option("-k", type=int, default=10, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+@settings_options
+def search(images, collection, k, as_json, settings):
+    """The K nearest stored images of each IMAGE, with distances and labels."""
+    from pipeline.search import search_images
+
+    results = search_images(settings, list(images), collection, k)
+    if as_json:
+        click.echo(json.dumps(results, indent=1))
+        return
+    for query, hits in results.items():
+        click.echo(f"{query}:")
+        if isinstance(hits, str):
+            click.echo(f"  failed: {hits}")
+            continue
+        click.echo(table([(h["path"], f'{h["distance"]:.4f}', h["label"] or "-") for h in hits],
+                         ("neighbor", "distance", "label")))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="MODEL.keras to write.")
+@click.option("--labels", type=click.Choice(["none", "folders"]), default="none", show_default=True,
+              help="folders: class sub-folders are groups (same class = positive).")
+@click.option("--loss", type=click.Choice(["triplet", "contrastive"]), default="triplet", show_default=True)
+@click.option("--epochs", type=int, default=40, show_default=True)
+@click.option("--input-size", type=int, default=64, show_default=True)
+@click.option("--dim", type=int, default=128, show_default=True)
+@click.option("--width", type=int, default=24, show_default=True)
+@click.option("--batch-images", type=int, default=64, show_default=True)
+@click.option("--margin", type=float, default=0.3, show_default=True)
+@click.option("--temperature", type=float, default=0.1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train(directory, out, **kwargs):
+    """Train an encoder on the images under DIRECTORY, calibrate its thresholds, save OUT (+ .json)."""
+    from encoder.train import TrainConfig, train as run
+
+    info = run(directory, out, TrainConfig(**kwargs))
+    click.echo(json.dumps({k: info[k] for k in ("version", "thresholds", "metrics")}, indent=1))
