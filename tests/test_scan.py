@@ -1,0 +1,83 @@
+"""`neardup scan` end to end: outputs, bad input, re-scans that reuse vectors, the CLI's exit status."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from pipeline.outputs import write_outputs
+from pipeline.scan import Scanner
+from tests.badfiles import make_bad_files
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_scan_writes_every_output_and_survives_bad_files(photos, settings, tiny_model, tmp_path):
+    settings.model = tiny_model
+    first = sorted(photos.glob("*.jpg"))[0]
+    shutil.copy(first, photos / "exact_copy.jpg")
+    bad = make_bad_files(photos / "bad", first)
+    res = Scanner(settings).scan(str(photos), neighbors=3)
+    write_outputs(res, tmp_path / "out")
+    out = tmp_path / "out"
+
+    failed = {r["path"]: r["reason"] for r in rows(out / "failed.csv")}
+    for path, expect in bad.items():
+        assert expect in failed[path], (path, failed.get(path))
+    n_good = len(list(photos.glob("*.jpg")))
+    assert len(res.images) == n_good
+
+    pairs = rows(out / "pairs.csv")
+    assert {"a", "b", "distance", "label"} == set(pairs[0])
+    exact = [p for p in pairs if {p["a"], p["b"]} == {first.name, "exact_copy.jpg"}]
+    assert exact and float(exact[0]["distance"]) == 0 and exact[0]["label"] == "duplicate"
+    assert len({(p["a"], p["b"]) for p in pairs}) == len(pairs), "each unordered pair once"
+
+    neighbors = rows(out / "neighbors.csv")
+    assert len(neighbors) == 3 * n_good and all(r["query"] != r["neighbor"] for r in neighbors)
+    groups = json.loads((out / "groups.json").read_text())["groups"]
+    keeper_group = next(g for g in groups if any(m["path"] == "exact_copy.jpg" for m in g["members"]))
+    assert sum(m["keeper"] for m in keeper_group["members"]) == 1
+    report = (out / "report.html").read_text()
+    assert "exact_copy.jpg" in report and "<svg" in report
+    assert (out / "thumbs").is_dir() and any((out / "thumbs").iterdir())
+
+
+def test_rescan_reuses_vectors_and_changed_files_are_reembedded(photos, settings, tiny_model):
+    settings.model = tiny_model
+    first = Scanner(settings).scan(str(photos))
+    assert first.embedded == len(first.images)
+    again = Scanner(settings).scan(str(photos))
+    assert again.embedded == 0 and again.pairs == first.pairs
+
+    victim = sorted(photos.glob("*.jpg"))[1]
+    Image.open(victim).transpose(Image.FLIP_TOP_BOTTOM).save(victim, quality=70)
+    third = Scanner(settings).scan(str(photos))
+    assert third.embedded == 1
+    assert len(third.images) == len(first.images)
+    statuses = [r.status for r in Scanner(settings).rt.registry.images(collection="default")]
+    assert statuses.count("replaced") == 1
+
+
+def test_cli_scan_exit_zero_with_failures(photos, tmp_path, tiny_model):
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff")
+    env = dict(os.environ, NEARDUP_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run([sys.executable, "-m", "worker.cli", "scan", str(photos), "--out", str(tmp_path / "o"),
+                           "--model", tiny_model], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "broken.jpg" in (tmp_path / "o" / "failed.csv").read_text()
+    assert "images" in proc.stderr
+
+
+def test_cli_help_lists_commands():
+    proc = subprocess.run([sys.executable, "-m", "worker.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "scan" in proc.stdout and "search" in proc.stdout
