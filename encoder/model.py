@@ -18,6 +18,8 @@ def conv_block(x, filters: int, stride: int):
 def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, name: str = "neardup_encoder") -> keras.Model:
     inputs = keras.Input((input_size, input_size, 3), name="image")  # RGB, 0..255
     x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    # per-image standardisation: brightness and contrast changes vanish, faint detail (star fields) shows
+    x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="standardise")(x)
     x = conv_block(x, width, 2)
     for mult in (1, 2, 4, 8):  # four stages, each: a 3x3 conv, then a strided one that doubles the channels
         x = conv_block(x, width * mult, 1)

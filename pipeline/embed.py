@@ -43,11 +43,12 @@ def _header_size(data: bytes) -> tuple[int, int]:
             return 0, 0
 
 
-def prepare(rt: Runtime, path: str, size: int, model_version: str, extra_roots=()) -> Item:
-    """Everything that can be done for one file without the model; never raises."""
+def prepare(rt: Runtime, path: str, size: int, model_version: str, extra_roots=(), check_roots=True) -> Item:
+    """Everything that can be done for one file without the model; never raises.
+    `check_roots=False` only for paths the registry already accepted."""
     item = Item(path)
     try:
-        real = rt.check_path(path, extra_roots)
+        real = rt.check_path(path, extra_roots) if check_roots else path
         data = read_bytes(real)
         item.size_bytes = len(data)
         item.content_hash = content_hash(data)
@@ -66,18 +67,20 @@ def prepare(rt: Runtime, path: str, size: int, model_version: str, extra_roots=(
 
 
 def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: str | None = None,
-                extra_roots=(), on_item: Callable[[Item], None] | None = None) -> Iterator[Item]:
+                extra_roots=(), on_item: Callable[[Item], None] | None = None, encoder=None) -> Iterator[Item]:
     """Yield every path as an Item with a vector, or with an error; registry rows written for both."""
-    enc = rt.encoder()
+    enc = encoder or rt.encoder()
     pending: list[Item] = []
 
     def flush():
-        todo = [it for it in pending if it.pixels is not None]
+        todo = {it.content_hash: it for it in pending if it.pixels is not None}  # equal bytes: embed once
         if todo:
-            vecs = enc.embed(np.stack([it.pixels for it in todo]))
-            for it, v in zip(todo, vecs):
-                it.vector, it.pixels, it.embedded = v, None, True
-            rt.registry.store_vectors(enc.version, {it.content_hash: it.vector for it in todo})
+            vecs = enc.embed(np.stack([it.pixels for it in todo.values()]))
+            by_hash = dict(zip(todo, vecs))
+            for it in pending:
+                if it.pixels is not None:
+                    it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True
+            rt.registry.store_vectors(enc.version, by_hash)
         for it in pending:
             if it.error:
                 it.image_id = rt.registry.record_failure(collection, it.path, it.error, batch_id)

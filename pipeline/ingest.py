@@ -6,10 +6,13 @@ transaction. Images this generation already holds are skipped, so a redelivered 
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
+from sqlalchemy.exc import OperationalError
 
 from storage import db
-from storage.index import CollectionIndex, exact_distances
+from storage.index import CollectionIndex, StaleIndex, exact_distances
 
 
 def label_for(distance: float, thresholds: dict) -> str | None:
@@ -20,8 +23,21 @@ def label_for(distance: float, thresholds: dict) -> str | None:
     return None
 
 
-def index_batch(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict) -> dict[int, tuple]:
-    """Index (image_id, vector) pairs; return {image_id: (state, of_image, distance)} for the new ones."""
+def index_batch(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict,
+                record_outcomes: bool = True, attempts: int = 20) -> dict[int, tuple]:
+    """Index (image_id, vector) pairs; return {image_id: (state, of_image, distance)} for the new ones.
+    A generation being rebuilt beside the live one records its pairs but leaves image states alone.
+    If another writer got in between our search and our commit, search again."""
+    for attempt in range(attempts):
+        try:
+            return _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes)
+        except (StaleIndex, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes):
     index.refresh()
     ids = np.asarray(image_ids, np.int64)
     vecs = np.asarray(vectors, np.float32).reshape(len(ids), -1)
@@ -55,6 +71,7 @@ def index_batch(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict
         index.commit(conn, ids, vecs)
         if rows:
             conn.execute(db.insert_ignore(conn, db.pairs), list(rows.values()))
-        rt.registry.set_outcomes(conn, outcomes)
+        if record_outcomes:
+            rt.registry.set_outcomes(conn, outcomes)
     index.after_commit(ids, vecs)
     return outcomes

@@ -80,3 +80,28 @@ class Runtime:
         if not any(os.path.commonpath([real, r]) == r for r in roots):
             raise PathNotAllowed("path outside the configured image roots")
         return real
+
+    # --- collections and their generations -----------------------------------------------------------
+    def generations(self, collection: str) -> tuple[str | None, str | None]:
+        """(the generation that answers queries, a generation being rebuilt beside it or None)."""
+        from sqlalchemy import select
+
+        from storage import db
+        with self.engine.connect() as conn:
+            row = conn.execute(select(db.collections.c.generation, db.collections.c.building)
+                               .where(db.collections.c.name == collection)).first()
+        return (row.generation, row.building) if row else (None, None)
+
+    def set_generations(self, collection: str, **values) -> None:
+        from sqlalchemy import update
+
+        from storage import db
+        with self.engine.begin() as conn:
+            conn.execute(db.insert_ignore(conn, db.collections).values(name=collection, epoch=0))
+            conn.execute(update(db.collections).where(db.collections.c.name == collection).values(**values))
+
+    def encoder_for(self, version: str):
+        row = self.models.get(version)
+        if row is None:
+            raise LookupError(f"model version {version} is not registered")
+        return self.encoder(row.path)

@@ -18,6 +18,10 @@ from . import db, segments
 from .segments import Segment
 
 
+class StaleIndex(Exception):
+    """Another writer committed to this collection after we read it."""
+
+
 class CollectionIndex:
     def __init__(self, engine, data_dir: str | Path, collection: str, generation: str, dim: int,
                  buffer_capacity: int = 20_000, merge_fanout: int = 8):
@@ -127,14 +131,19 @@ class CollectionIndex:
             self.merge()
 
     def _bump(self, conn) -> None:
-        """Move the epoch; remember it only if nobody else wrote since our last look (else reload)."""
+        """Move the epoch, refusing if anybody wrote since our last look: what we searched is then stale,
+        and committing would miss pairs (DESIGN.md invariant 2). The caller rolls back and retries."""
         before = conn.execute(select(db.collections.c.epoch).where(
-            db.collections.c.name == self.collection)).scalar_one()
+            db.collections.c.name == self.collection).with_for_update()).scalar_one()
+        if before != self.epoch:
+            self.epoch = None
+            raise StaleIndex(f"{self.collection}: another writer committed since this index was read")
         conn.execute(update(db.collections).where(db.collections.c.name == self.collection)
                      .values(epoch=before + 1))
-        self._committed_epoch = before + 1 if before == self.epoch else None
+        self._committed_epoch = before + 1
 
     def tombstone(self, image_ids) -> None:
+        self.refresh()
         with self.engine.begin() as conn:
             for i in image_ids:
                 conn.execute(db.insert_ignore(conn, db.tombstones).values(

@@ -81,3 +81,40 @@ def train(directory, out, **kwargs):
 
     info = run(directory, out, TrainConfig(**kwargs))
     click.echo(json.dumps({k: info[k] for k in ("version", "thresholds", "metrics")}, indent=1))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--truth", type=click.Path(exists=True, dir_okay=False), required=True,
+              help="truth.json: {groups: [[original, copy, ...]], level: {copy: duplicate|match}, transforms: {...}}")
+@click.option("--collection", "-c", default=None, help="Default: a collection named after the folder's hash.")
+@click.option("--neighbors", "-k", type=int, default=10, show_default=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Also write the scan outputs here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@settings_options
+def evaluate(directory, truth, collection, neighbors, out, as_json, settings):
+    """Scan DIRECTORY and score it against a labelled truth.json (the figures of the benchmark's score.py)."""
+    import hashlib
+    import os
+
+    from pipeline.evaluate import score
+    from pipeline.outputs import write_outputs
+    from pipeline.scan import Scanner
+
+    collection = collection or "eval-" + hashlib.sha1(os.path.abspath(directory).encode()).hexdigest()[:10]
+    res = Scanner(settings, collection).scan(directory, neighbors=neighbors)
+    if out:
+        write_outputs(res, out)
+    figures = score(json.load(open(truth)),
+                    [(res.rel(a), res.rel(b), d, label) for a, b, d, label in res.pairs],
+                    [(res.rel(q), res.rel(n), d) for q, n, d in res.neighbors])
+    figures["thresholds"] = res.thresholds
+    figures["model_version"] = res.model_version
+    if as_json:
+        click.echo(json.dumps(figures, indent=1))
+        return
+    for k, v in figures.items():
+        if isinstance(v, dict):
+            click.echo(f"{k}:  " + "  ".join(f"{t}={r}" for t, r in v.items()))
+        else:
+            click.echo(f"{k:<22}{v:.4f}" if isinstance(v, float) else f"{k:<22}{v}")

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""neardup against perceptual hashing on a near-duplicate benchmark, in one run, scored by the benchmark's
+own score.py. Prints a side-by-side table (overall and per edit family) and writes JSON.
+
+  bench/quality.py                                   # the dev benchmark (built first if missing)
+  bench/quality.py --bench DIR                       # any benchmark folder with truth.json
+  bench/quality.py --source PHOTOS --seed 5 --bench bench-data/heldout   # build one from other photos
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_BENCH = REPO.parent / "shared" / "bench"
+sys.path.insert(0, str(REPO))
+COLUMNS = ["ap", "r_at_p99", "dup_precision", "dup_recall", "match_precision", "match_recall"]
+
+
+def build(source: Path, bench: Path, queries: int, distractors: int, seed: int) -> None:
+    subprocess.run([sys.executable, str(SHARED_BENCH / "make_benchmark.py"), str(source), str(bench),
+                    "--queries", str(queries), "--distractors", str(distractors), "--seed", str(seed)], check=True)
+
+
+def score(bench: Path, out: Path) -> dict:
+    js = out / "score.json"
+    subprocess.run([sys.executable, str(SHARED_BENCH / "score.py"), str(bench / "truth.json"), str(out / "pairs.csv"),
+                    "--neighbors", str(out / "neighbors.csv"), "--json", str(js)], check=True, capture_output=True)
+    return json.loads(js.read_text())
+
+
+def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]:
+    from pipeline.outputs import write_outputs
+    from pipeline.scan import Scanner
+    from worker.config import Settings
+
+    with tempfile.TemporaryDirectory() as data:
+        settings = Settings(data_dir=data, model=model or "")
+        scanner = Scanner(settings, "bench")
+        t = time.time()
+        res = scanner.scan(str(bench), neighbors=10)
+        seconds = time.time() - t
+        write_outputs(res, out, report=False)
+    figures = score(bench, out)
+    figures["thresholds"] = res.thresholds
+    figures["model_version"] = res.model_version
+    return figures, len(res.images) / seconds
+
+
+def run_phash(bench: Path, out: Path, method: str) -> tuple[dict, float]:
+    t = time.time()
+    subprocess.run([sys.executable, str(SHARED_BENCH / "baseline_phash.py"), str(bench), str(out), "--method", method],
+                   check=True, capture_output=True)
+    images = sum(1 for p in bench.iterdir() if p.suffix in (".jpg", ".png"))
+    return score(bench, out), images / (time.time() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench", type=Path, default=REPO / "bench-data" / "dev")
+    ap.add_argument("--source", type=Path, default=REPO.parent / "shared" / "data" / "dev")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--distractors", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--model", help="a .keras encoder (default: the shipped one)")
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "quality.json")
+    a = ap.parse_args()
+    if not (a.bench / "truth.json").exists():
+        build(a.source, a.bench, a.queries, a.distractors, a.seed)
+    work = a.json.parent / ("quality-" + a.bench.name)
+    results = {}
+    results["neardup"], nd_speed = run_neardup(a.bench, work / "neardup", a.model)
+    results["phash"], ph_speed = run_phash(a.bench, work / "phash", "phash")
+    results["dhash"], dh_speed = run_phash(a.bench, work / "dhash", "dhash")
+    speeds = {"neardup": nd_speed, "phash": ph_speed, "dhash": dh_speed}
+
+    print(f"benchmark: {a.bench} ({results['neardup']['true_pairs']} true pairs)")
+    print("| method | " + " | ".join(COLUMNS) + " | images/s |")
+    print("|---|" + "---|" * (len(COLUMNS) + 1))
+    for name, r in results.items():
+        print(f"| {name} | " + " | ".join(f"{r.get(c, 0):.3f}" for c in COLUMNS) + f" | {speeds[name]:.0f} |")
+    families = sorted(results["neardup"]["recall_by_transform"])
+    print("\n| edit | " + " | ".join(results) + " |")
+    print("|---|" + "---|" * len(results))
+    for f in families:
+        print(f"| {f} | " + " | ".join(f"{r['recall_by_transform'].get(f, 0):.2f}" for r in results.values()) + " |")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps({"bench": str(a.bench), "results": results, "images_per_s": speeds}, indent=1))
+    print(f"\nwritten {a.json}")
+
+
+if __name__ == "__main__":
+    main()

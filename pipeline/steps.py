@@ -1,0 +1,72 @@
+"""The queue's units of work, as plain functions (the Celery tasks only call these).
+
+embed_step: decode and embed a message's paths with the model of every live generation of the collection.
+index_step: make them visible in a generation, under the collection's writer lock; a message for a
+generation that is no longer live is re-embedded for the live one, so a model switch loses nothing.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .embed import embed_paths, prepare
+from .ingest import index_batch
+
+
+def target_generations(rt, collection: str) -> list[str]:
+    current, building = rt.generations(collection)
+    current = current or rt.encoder().version
+    return [current] + ([building] if building and building != current else [])
+
+
+def embed_step(rt, collection: str, paths: list[str], batch_id: str | None) -> dict[str, list[int]]:
+    """Returns {generation: [image ids embedded for it]}; failures are recorded per path."""
+    out: dict[str, list[int]] = {}
+    for generation in target_generations(rt, collection):
+        enc = rt.encoder_for(generation)
+        ids = [it.image_id for it in embed_paths(rt, paths, collection, batch_id, encoder=enc) if not it.error]
+        out[generation] = ids
+        if not ids:
+            break
+        paths = [r.path for r in rt.registry.images(ids=ids)]  # the rebuild generation needs only the good ones
+    return out
+
+
+def vectors_of(rt, image_ids: list[int], generation: str) -> tuple[list[int], np.ndarray]:
+    """Vectors of images under one model, embedding (from their files) those that lack one."""
+    rows = [r for r in rt.registry.images(ids=image_ids) if r.status not in ("failed", "replaced")]
+    known = rt.registry.vectors_for([r.content_hash for r in rows], generation)
+    missing = [r for r in rows if r.content_hash not in known]
+    if missing:
+        enc = rt.encoder_for(generation)
+        items = [prepare(rt, r.path, enc.size, generation, check_roots=False) for r in missing]
+        ok = [it for it in items if it.pixels is not None or it.vector is not None]
+        todo = [it for it in ok if it.vector is None]
+        if todo:
+            for it, v in zip(todo, enc.embed(np.stack([it.pixels for it in todo]))):
+                it.vector = v
+            rt.registry.store_vectors(generation, {it.content_hash: it.vector for it in todo})
+        known.update({it.content_hash: it.vector for it in ok})
+    rows = [r for r in rows if r.content_hash in known]
+    vecs = np.stack([known[r.content_hash] for r in rows]) if rows else np.empty((0, 1), np.float32)
+    return [r.id for r in rows], vecs
+
+
+def index_step(rt, collection: str, generation: str, image_ids: list[int]) -> dict:
+    """Index images into `generation`, or into the live generations if it is no longer live.
+    The caller holds the collection's writer lock."""
+    current, building = rt.generations(collection)
+    if current is None:
+        rt.set_generations(collection, generation=generation)
+        current = generation
+    targets = [generation] if generation in (current, building) else [g for g in (current, building) if g]
+    outcomes = {}
+    for target in targets:
+        ids, vecs = vectors_of(rt, image_ids, target)
+        if not ids:
+            continue
+        info = rt.encoder_for(target).info
+        index = rt.index(collection, target, info.dim)
+        result = index_batch(rt, index, ids, vecs, rt.thresholds(info), record_outcomes=(target == current))
+        if target == current:
+            outcomes = result
+    return {str(k): v[0] for k, v in outcomes.items()}

@@ -1,0 +1,61 @@
+"""The Celery app: JSON only, late acks, one message at a time on the embed queue, queues per kind of work.
+
+`celery -A worker.app worker -Q embed,index` or `neardup worker -Q embed,index`. The model is loaded in
+each worker process after fork (`worker_process_init`), never in the parent.
+"""
+from __future__ import annotations
+
+import os
+
+from celery import Celery, signals
+from celery.schedules import crontab
+from kombu import Queue
+
+from worker.config import load
+
+settings = load()
+QUEUES = ("embed", "index", "sweep", "train")
+VISIBILITY_TIMEOUT = 12 * 3600  # longer than the longest task (a retrain), so nothing is redelivered early
+
+app = Celery("neardup", include=["tasks.ingest", "tasks.sweep", "tasks.retrain"])
+app.conf.update(
+    broker_url=settings.broker_url,
+    result_backend=settings.broker_url,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_queues=[Queue(q) for q in QUEUES],
+    task_default_queue="embed",
+    task_routes={"neardup.embed": {"queue": "embed"}, "neardup.index": {"queue": "index"},
+                 "neardup.sweep": {"queue": "sweep"}, "neardup.reconcile": {"queue": "sweep"},
+                 "neardup.retrain": {"queue": "train"}, "neardup.rebuild": {"queue": "train"}},
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+    broker_connection_retry_on_startup=True,
+    result_expires=7 * 24 * 3600,
+    worker_hijack_root_logger=False,
+    beat_schedule={
+        **{f"nightly-sweep-{c}": {"task": "neardup.sweep", "schedule": crontab(*settings.sweep_schedule.split()),
+                                  "kwargs": {"collection": c}} for c in settings.sweep_collections},
+        "reconcile": {"task": "neardup.reconcile", "schedule": 300.0},
+    },
+)
+if settings.broker_url.startswith("rediss://"):
+    import ssl
+
+    tls = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    app.conf.broker_use_ssl = tls
+    app.conf.redis_backend_use_ssl = tls
+
+
+@signals.worker_process_init.connect
+def _load_model_after_fork(**_):
+    """Each pool process opens its own database connections and model (TensorFlow is not fork-safe)."""
+    if os.environ.get("NEARDUP_PRELOAD", "1") == "1":
+        from tasks.context import runtime
+
+        runtime().encoder()
