@@ -139,8 +139,20 @@ def make_dataset(images, classes, cfg: TrainConfig):
     return Views()
 
 
-def train(root: str, out: str, cfg: TrainConfig, log=print) -> dict:
-    """Train, calibrate on a held-out split, save `out` (.keras + .json); return the sidecar's contents."""
+def split(paths: list[str], cfg: TrainConfig) -> tuple[list[str], list[str]]:
+    """(validation, training) paths: a fixed, seeded split."""
+    paths = sorted(paths)
+    random.Random(cfg.seed).shuffle(paths)
+    n_val = max(8, int(len(paths) * cfg.val_fraction))
+    return paths[:n_val], paths[n_val:]
+
+
+def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: dict[str, str] | None = None) -> dict:
+    """Train, calibrate on a held-out split, save `out` (.keras + .json); return the sidecar's contents.
+
+    root: a folder, or a list of image paths. groups: optional {path: group name}; images sharing a group
+    are positives of each other (confirmed duplicates, or `labels="folders"` classes).
+    """
     import keras
 
     from . import artifact, losses
@@ -148,18 +160,16 @@ def train(root: str, out: str, cfg: TrainConfig, log=print) -> dict:
 
     keras.utils.set_random_seed(cfg.seed)
     t0 = time.time()
-    paths, _ = find_images(root)
-    rng = random.Random(cfg.seed)
-    rng.shuffle(paths)
-    n_val = max(8, int(len(paths) * cfg.val_fraction))
-    val_images, val_paths = load_pool(paths[:n_val], cfg.max_side)
-    images, train_paths = load_pool(paths[n_val:], cfg.max_side)
+    paths = find_images(root)[0] if isinstance(root, str) else list(root)
+    val_paths, train_paths = split(paths, cfg)
+    val_images, val_paths = load_pool(val_paths, cfg.max_side)
+    images, train_paths = load_pool(train_paths, cfg.max_side)
     if cfg.labels == "folders":
-        names = sorted({os.path.basename(os.path.dirname(p)) for p in train_paths})
-        classes = [names.index(os.path.basename(os.path.dirname(p))) for p in train_paths]
-    else:
-        classes = list(range(len(images)))
-    log(f"{len(images)} training and {len(val_images)} validation images from {root}")
+        groups = {p: os.path.basename(os.path.dirname(p)) for p in train_paths}
+    groups = groups or {}
+    names = sorted({groups.get(p, p) for p in train_paths})
+    classes = [names.index(groups.get(p, p)) for p in train_paths]
+    log(f"{len(images)} training and {len(val_images)} validation images")
     val_x, val_g, val_l = validation_set(val_images, cfg.input_size, cfg.seed + 1)
 
     model = build_encoder(cfg.input_size, cfg.dim, cfg.width)
@@ -196,12 +206,21 @@ def train(root: str, out: str, cfg: TrainConfig, log=print) -> dict:
     emb = model.predict(val_x, batch_size=256, verbose=0)
     thresholds = calibrate(emb, val_g, val_l)
     figures = {k: round(v, 4) for k, v in summary(emb, val_g, val_l, thresholds).items()}
-    training = {"config": asdict(cfg), "root": str(root), "images": len(images), "validation_images": len(val_images),
+    training = {"config": asdict(cfg), "root": str(root) if isinstance(root, str) else f"{len(paths)} paths",
+                "images": len(images), "validation_images": len(val_images),
                 "data_hash": _data_hash(train_paths), "seconds": round(time.time() - t0, 1),
                 "keras": keras.__version__, "backend": keras.backend.backend(), "history": history}
     info = artifact.save(model, Path(out), thresholds, {"validation": figures}, training)
     log(json.dumps({"version": info.version, "thresholds": thresholds, "validation": figures}))
     return info.__dict__
+
+
+def evaluate_model(path: str, val_x, val_g, val_l) -> dict:
+    """A saved model's figures on a validation set, at thresholds calibrated on that same set."""
+    from .artifact import Encoder
+
+    emb = Encoder(path).embed(val_x.astype(np.uint8))
+    return summary(emb, val_g, val_l, calibrate(emb, val_g, val_l))
 
 
 def _data_hash(paths: list[str]) -> str:

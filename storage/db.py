@@ -114,6 +114,12 @@ batches = Table(
     Column("created_at", Float),
 )
 
+batch_items = Table(  # what a batch asked for, so a lost message can be sent again (reconcile)
+    "batch_items", metadata,
+    Column("batch_id", String(64), ForeignKey("batches.id"), primary_key=True),
+    Column("path", Text, primary_key=True),
+)
+
 
 def connect(url: str) -> Engine:
     """An engine with the schema created; SQLite gets WAL and a busy timeout so workers can share it."""

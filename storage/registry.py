@@ -112,10 +112,32 @@ class Registry:
                 for h, v in vecs.items()])
 
     # --- batches and labels -------------------------------------------------------------------------
-    def record_batch(self, batch_id: str, collection: str, total: int) -> None:
+    def record_batch(self, batch_id: str, collection: str, paths: list[str]) -> None:
         with self.engine.begin() as conn:
             conn.execute(db.insert_ignore(conn, db.batches).values(
-                id=batch_id, collection=collection, total=total, created_at=time.time()))
+                id=batch_id, collection=collection, total=len(paths), created_at=time.time()))
+            if paths:
+                conn.execute(db.insert_ignore(conn, db.batch_items), [dict(batch_id=batch_id, path=p) for p in paths])
+
+    def batch_states(self, batch_id: str) -> dict[str, ImageRow | None]:
+        """Each path of a batch with the current row for it (None: not reached a worker yet)."""
+        with self.engine.connect() as conn:
+            batch = conn.execute(select(db.batches).where(db.batches.c.id == batch_id)).first()
+            if batch is None:
+                raise KeyError(f"unknown batch {batch_id}")
+            paths = list(conn.execute(select(db.batch_items.c.path).where(db.batch_items.c.batch_id == batch_id))
+                         .scalars())
+            fields = [db.images.c[f] for f in ImageRow.__dataclass_fields__]
+            rows = conn.execute(select(*fields).where(and_(
+                db.images.c.collection == batch.collection, db.images.c.status != "replaced",
+                db.images.c.path.in_(paths)))).all()
+        found = {r.path: ImageRow(**r._mapping) for r in rows}
+        return {p: found.get(p) for p in paths}
+
+    def open_batches(self, older_than: float, newer_than: float) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(db.batches.c.id).where(and_(
+                db.batches.c.created_at < older_than, db.batches.c.created_at > newer_than))).scalars())
 
     def batch(self, batch_id: str):
         with self.engine.connect() as conn:

@@ -23,3 +23,11 @@ def redis_client():
     from worker.app import app
 
     return redis.Redis.from_url(app.conf.broker_url)
+
+
+LOCK_TIMEOUT = float(os.environ.get("NEARDUP_LOCK_TIMEOUT", "120"))
+
+
+def collection_lock(collection: str):
+    """One index writer per collection across all workers; expires if its holder dies."""
+    return redis_client().lock(f"neardup:index-lock:{collection}", timeout=LOCK_TIMEOUT, blocking_timeout=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from .common import cli
-from . import local  # noqa: F401  (registers its commands)
+from . import local, queue  # noqa: F401  (they register their commands)
 
 
 def main() -> None:

@@ -1,0 +1,46 @@
+"""neardup.embed and neardup.index: the ingestion path of a submitted batch."""
+from __future__ import annotations
+
+from celery.exceptions import Reject
+
+from worker.app import app
+
+from .context import collection_lock, runtime
+
+TRANSIENT = (OSError, ConnectionError)
+
+
+def _message(collection, paths, batch_id):
+    """Validate a message's fields; a malformed one is refused (not retried) with a logged reason."""
+    if not isinstance(collection, str) or not collection or len(collection) > 200:
+        raise Reject(f"malformed message: bad collection {collection!r}", requeue=False)
+    if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+        raise Reject("malformed message: paths must be a list of strings", requeue=False)
+    if batch_id is not None and not isinstance(batch_id, str):
+        raise Reject("malformed message: batch_id must be a string", requeue=False)
+
+
+@app.task(name="neardup.embed", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20)
+def embed(self, collection=None, paths=None, batch_id=None):
+    _message(collection, paths, batch_id)
+    from pipeline.steps import embed_step
+
+    produced = embed_step(runtime(), collection, paths, batch_id)
+    for generation, ids in produced.items():
+        if ids:
+            index.apply_async(kwargs=dict(collection=collection, generation=generation, image_ids=ids,
+                                          batch_id=batch_id))
+    return {g: len(ids) for g, ids in produced.items()}
+
+
+@app.task(name="neardup.index", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20)
+def index(self, collection=None, generation=None, image_ids=None, batch_id=None):
+    if not isinstance(generation, str) or not isinstance(image_ids, list):
+        raise Reject("malformed index message", requeue=False)
+    _message(collection, [], batch_id)
+    from pipeline.steps import index_step
+
+    # one writer per collection; the lock expires if its holder dies, and the index step's own epoch
+    # check keeps a late writer from committing on a stale view anyway
+    with collection_lock(collection):
+        return index_step(runtime(), collection, generation, [int(i) for i in image_ids])

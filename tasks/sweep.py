@@ -1,0 +1,30 @@
+"""neardup.sweep (nightly, all-vs-all, report) and neardup.reconcile (re-send what a lost message dropped)."""
+from __future__ import annotations
+
+import os
+import time
+
+from worker.app import app
+
+from .context import runtime
+
+
+@app.task(name="neardup.sweep")
+def sweep(collection="default", out=None, neighbors=0):
+    from pipeline.outputs import write_outputs
+    from pipeline.sweep import sweep as run
+
+    rt = runtime()
+    out = out or os.path.join(rt.settings.data_dir, "reports", collection, time.strftime("%Y%m%d-%H%M%S"))
+    res = run(rt, collection, neighbors=neighbors)
+    counts = write_outputs(res, out)
+    return {"out": out, "images": len(res.vectors), **counts, "seconds": round(res.seconds, 1)}
+
+
+@app.task(name="neardup.reconcile")
+def reconcile(max_age_s=86_400, min_age_s=300):
+    from worker.client import Client
+
+    client = Client(runtime().settings)
+    now = time.time()
+    return {b: client.reconcile(b) for b in client.rt.registry.open_batches(now - min_age_s, now - max_age_s)}

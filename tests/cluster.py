@@ -1,0 +1,120 @@
+"""A real Redis server and real `neardup worker` processes for the queue tests (no eager mode, no fakes)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    def __init__(self, workdir: Path):
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.workdir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import redis
+        for _ in range(100):
+            try:
+                redis.Redis(port=self.port).ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+
+class Cluster:
+    """Environment shared by the test process (client) and the worker processes."""
+
+    def __init__(self, tmp: Path, redis: RedisServer, images: Path, model: str):
+        self.tmp, self.redis, self.images = tmp, redis, images
+        self.env = dict(os.environ, NEARDUP_BROKER_URL=redis.url, NEARDUP_DATA_DIR=str(tmp / "data"),
+                        NEARDUP_ROOTS=str(images), NEARDUP_LOCK_TIMEOUT="10", NEARDUP_BATCH_SIZE="4",
+                        NEARDUP_DECODE_THREADS="1", TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        self.env.pop("NEARDUP_MODEL", None)
+        self.workers: list[subprocess.Popen] = []
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("NEARDUP_")})
+        from pipeline.runtime import Runtime
+        from worker.config import load
+
+        rt = Runtime(load())
+        from encoder.artifact import read_info
+        info = read_info(Path(model))
+        rt.models.register(info.version, model, info.__dict__)
+        rt.models.promote(info.version)
+        self.model_version = info.version
+
+    def start_worker(self, name: str, queues: str = "embed,index") -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "-Q", queues, "--concurrency", "1",
+                                 "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
+                                 "--without-heartbeat"], cwd=REPO, env=self.env, stdout=log, stderr=log,
+                                start_new_session=True)
+        self.workers.append(proc)
+        return proc
+
+    def kill_worker(self, proc: subprocess.Popen) -> None:
+        os.killpg(proc.pid, signal.SIGKILL)  # the parent and its pool processes, no goodbye
+        proc.wait()
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace")[-3000:] for p in self.tmp.glob("*.log"))
+
+
+def make_queue_images(folder: Path, originals: list[Path]) -> dict[str, str]:
+    """Distinct pictures (quadrants of the samples) plus exact and resized copies of some of them.
+    Returns {copy: original}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = {}
+    n = 0
+    for src in originals:
+        im = Image.open(src).convert("RGB")
+        w, h = im.size
+        for q, box in enumerate([(0, 0, w // 2, h // 2), (w // 2, 0, w, h // 2), (0, h // 2, w // 2, h),
+                                 (w // 2, h // 2, w, h)]):
+            name = folder / f"{src.stem}_q{q}.jpg"
+            part = im.crop(box)
+            part.save(name, quality=90)
+            if n % 5 == 0:
+                (folder / f"{src.stem}_q{q}_same.jpg").write_bytes(name.read_bytes())
+                copies[str(folder / f"{src.stem}_q{q}_same.jpg")] = str(name)
+                part.resize((part.width * 3 // 4, part.height * 3 // 4)).save(folder / f"{src.stem}_q{q}_small.jpg",
+                                                                              quality=80)
+                copies[str(folder / f"{src.stem}_q{q}_small.jpg")] = str(name)
+            n += 1
+    return copies

@@ -1,0 +1,169 @@
+"""The distributed path against a real Redis and real Celery worker processes: concurrency, crashes,
+Redis restarts, retraining with rollout, bad input through the queue."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import and_, func, select
+
+from storage import db
+from tests.cluster import Cluster, RedisServer, make_queue_images
+from tests.conftest import sample_paths
+
+FINAL = {"indexed", "duplicate", "match", "failed"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, tiny_model_module):
+    tmp = tmp_path_factory.mktemp("cluster")
+    redis = RedisServer(tmp)
+    redis.start()
+    images = tmp / "images"
+    copies = make_queue_images(images, sample_paths())
+    c = Cluster(tmp, redis, images, tiny_model_module)
+    c.copies = copies
+    yield c
+    c.stop()
+    redis.kill()
+
+
+@pytest.fixture(scope="module")
+def tiny_model_module(tmp_path_factory):
+    from encoder import artifact
+    from encoder.model import build_encoder
+    import keras
+
+    keras.utils.set_random_seed(0)
+    path = tmp_path_factory.mktemp("qmodel") / "tiny.keras"
+    artifact.save(build_encoder(input_size=32, dim=32, width=8), path, {"duplicate": 0.05, "match": 0.15})
+    return str(path)
+
+
+def client(cluster):
+    from worker.client import Client
+    from worker.config import load
+
+    return Client(load())
+
+
+def pairs_by_path(rt, collection, generation):
+    with rt.engine.connect() as conn:
+        rows = conn.execute(select(db.pairs.c.a, db.pairs.c.b, db.pairs.c.label).where(and_(
+            db.pairs.c.collection == collection, db.pairs.c.generation == generation))).all()
+    paths = {r.id: r.path for r in rt.registry.images(collection=collection)}
+    return {(min(paths[a], paths[b]), max(paths[a], paths[b]), label) for a, b, label in rows}
+
+
+def assert_each_once(rt, collection, generation, paths):
+    """Every path in exactly one final state; every live image indexed exactly once in the generation."""
+    rows = [r for r in rt.registry.images(collection=collection) if r.status != "replaced" and r.path in paths]
+    by_path = {}
+    for r in rows:
+        by_path.setdefault(r.path, []).append(r.status)
+    assert set(by_path) == set(paths)
+    assert all(len(v) == 1 and v[0] in FINAL for v in by_path.values()), by_path
+    live = {r.id for r in rows if r.status != "failed"}
+    with rt.engine.connect() as conn:
+        ids = conn.execute(select(db.index_items.c.image_id).where(and_(
+            db.index_items.c.collection == collection, db.index_items.c.generation == generation))).scalars().all()
+    assert len(ids) == len(set(ids)), "an image indexed twice"
+    assert live <= set(ids)
+
+
+def test_two_workers_concurrent_batches_find_what_scan_finds(cluster):
+    w1, w2 = cluster.start_worker("w1"), cluster.start_worker("w2")
+    cl = client(cluster)
+    files = sorted(str(p) for p in cluster.images.glob("*.jpg"))
+    thirds = [files[i::3] for i in range(3)]  # copies and their originals land in different batches
+    handles = [None] * 3
+
+    def go(i):
+        handles[i] = cl.submit(thirds[i], "concurrent")
+
+    threads = [threading.Thread(target=go, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for h in handles:
+        st = h.result(timeout=300)
+        assert st["done"] == st["total"]
+    assert_each_once(cl.rt, "concurrent", cluster.model_version, set(files))
+
+    from pipeline.scan import Scanner
+    from worker.config import load
+    scan = Scanner(load(), "scanned").scan(str(cluster.images))
+    got = pairs_by_path(cl.rt, "concurrent", cluster.model_version)
+    want = pairs_by_path(cl.rt, "scanned", scan.model_version)
+    assert want and got == want
+    for copy, original in cluster.copies.items():
+        assert any({copy, original} == {a, b} for a, b, _ in got), (copy, original)
+    status = next(it for h in handles for it in h.status()["items"] if it["path"].endswith("_same.jpg"))
+    assert status["state"] == "duplicate" or any(
+        it["state"] == "duplicate" for h in handles for it in h.status()["items"])
+    assert w1.poll() is None and w2.poll() is None
+
+
+def test_worker_killed_and_redis_restarted_mid_batch_lose_nothing(cluster):
+    cl = client(cluster)
+    for w in list(cluster.workers):
+        if w.poll() is None:
+            cluster.kill_worker(w)
+    victim = cluster.start_worker("victim")
+    files = sorted(str(p) for p in cluster.images.glob("*.jpg"))
+    handle = cl.submit(files, "crashy")
+    deadline = time.time() + 120
+    while handle.status()["done"] < 8 and time.time() < deadline:
+        time.sleep(0.2)
+    cluster.kill_worker(victim)  # SIGKILL in the middle of the batch
+    survivor = cluster.start_worker("survivor")
+    while handle.status()["done"] < len(files) * 0.6 and time.time() < deadline + 120:
+        time.sleep(0.2)
+    cluster.redis.kill()  # Redis dies with the queue in it (no persistence) ...
+    time.sleep(1)
+    cluster.redis.start()  # ... and comes back empty
+    st = handle.result(timeout=400, stall=8)
+    assert st["done"] == st["total"] == len(files)
+    assert_each_once(cl.rt, "crashy", cluster.model_version, set(files))
+    got = pairs_by_path(cl.rt, "crashy", cluster.model_version)
+    want = pairs_by_path(cl.rt, "concurrent", cluster.model_version)
+    assert got == want, "no pair lost to the crash"
+    assert survivor.poll() is None
+
+
+def test_bad_input_through_the_queue_fails_per_image(cluster, tmp_path):
+    from tests.badfiles import make_bad_files
+    from worker.app import app
+
+    if not any(w.poll() is None for w in cluster.workers):
+        cluster.start_worker("w3")
+    cl = client(cluster)
+    bad = make_bad_files(cluster.images / "bad", sorted(cluster.images.glob("*.jpg"))[0])
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(sorted(cluster.images.glob("*.jpg"))[0].read_bytes())
+    missing = str(cluster.images / "gone.jpg")
+    paths = [p for p, e in bad.items() if "symlink" not in e] + [str(outside), missing, str(cluster.images / "../etc")]
+    # a malformed message and a pickle (never accepted): refused, logged, the worker keeps going
+    from kombu import Producer
+
+    app.send_task("neardup.embed", kwargs={"collection": 42, "paths": "nope"}, queue="embed")
+    with app.connection_for_write() as conn:
+        Producer(conn).publish(b"\x80\x04\x95 not json", routing_key="embed", serializer=None,
+                               content_type="application/x-python-serialize", content_encoding="binary",
+                               headers={"task": "neardup.embed", "id": "pickled-1"})
+    st = cl.submit(paths, "badinput").result(timeout=300)
+    reasons = {it["path"]: it.get("reason", "") for it in st["items"]}
+    assert all(it["state"] == "failed" for it in st["items"]), st
+    for path, expect in bad.items():
+        if "symlink" not in expect:
+            assert expect in reasons[path], (path, reasons[path])
+    assert "outside the configured image roots" in reasons[str(outside)]
+    assert "not found" in reasons[missing]
+    good = cl.submit([sorted(str(p) for p in cluster.images.glob("*.jpg"))[0]], "badinput").result(timeout=120)
+    assert good["counts"] != {"failed": 1}, "workers still process good images"
+    assert any(w.poll() is None for w in cluster.workers)

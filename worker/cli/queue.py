@@ -1,0 +1,191 @@
+"""Commands for the distributed setup: start a worker, submit batches, follow them, sweep, retrain."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+from tqdm import tqdm
+
+from .common import cli, settings_options, table
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--queues", "-Q", default="embed,index", show_default=True, help="Queues to consume: "
+              "embed, index, sweep, train.")
+@click.option("--beat", is_flag=True, help="Also run the scheduler (nightly sweeps); run exactly one.")
+@click.pass_context
+def worker(ctx, queues, beat):
+    """Start a Celery worker with neardup's app; other options (--concurrency, --hostname, --pool,
+    --loglevel ...) pass through to `celery worker`."""
+    from worker.app import app
+
+    argv = ["worker", "-Q", queues, *ctx.args]
+    if beat:
+        argv.append("--beat")
+    if not any(a.startswith("--loglevel") or a == "-l" for a in ctx.args):
+        argv.append("--loglevel=INFO")
+    app.worker_main(argv)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--collection", "-c", default="default", show_default=True)
+@click.option("--wait", is_flag=True, help="Show progress and print the batch's result.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@click.option("--json", "as_json", is_flag=True)
+@settings_options
+def submit(paths, collection, wait, timeout, as_json, settings):
+    """Queue images (files, or folders walked recursively) for ingestion; print the batch id."""
+    from worker.client import Client
+
+    handle = Client(settings).submit(list(paths), collection)
+    click.echo(handle.batch_id)
+    if not wait:
+        return
+    total = handle.status()["total"]
+    with tqdm(total=total, unit="img", desc="batch", file=sys.stderr, disable=None) as bar:
+        def progress(st):
+            bar.update(st["done"] - bar.n)
+        try:
+            st = handle.result(timeout=timeout, progress=progress)
+        except TimeoutError as exc:
+            raise click.ClickException(str(exc))
+    _print_status(st, as_json)
+
+
+@cli.command()
+@click.argument("batch_id")
+@click.option("--json", "as_json", is_flag=True)
+@settings_options
+def status(batch_id, as_json, settings):
+    """Each image of a batch: indexed, duplicate-of X, match-of Y, or failed: reason."""
+    from worker.client import Client
+
+    try:
+        st = Client(settings).handle(batch_id).status()
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0]))
+    _print_status(st, as_json)
+
+
+def _print_status(st: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(st, indent=1))
+        return
+    rows = []
+    for it in st["items"]:
+        detail = {"duplicate": f"duplicate-of {it.get('of')} ({it.get('distance', 0):.3f})",
+                  "match": f"match-of {it.get('of')} ({it.get('distance', 0):.3f})",
+                  "failed": f"failed: {it.get('reason')}"}.get(it["state"], it["state"])
+        rows.append((it["path"], detail))
+    click.echo(table(rows, ("image", "state")))
+    click.echo(f"\n{st['done']}/{st['total']} done: " + ", ".join(f"{k} {v}" for k, v in sorted(st["counts"].items())))
+
+
+@cli.command()
+@click.option("--collection", "-c", default="default", show_default=True)
+@click.option("--out", "-o", type=click.Path(file_okay=False), required=True)
+@click.option("--neighbors", "-k", type=int, default=0)
+@click.option("--queue", "use_queue", is_flag=True, help="Run on a sweep worker instead of here.")
+@settings_options
+def sweep(collection, out, neighbors, use_queue, settings):
+    """All-vs-all pass over a collection: pairs.csv, groups.json, report.html, as `scan` writes."""
+    if use_queue:
+        from worker.app import app
+
+        res = app.send_task("neardup.sweep", kwargs=dict(collection=collection, out=os.path.abspath(out),
+                                                         neighbors=neighbors), queue="sweep")
+        click.echo(json.dumps(res.get(), indent=1))
+        return
+    from pipeline.outputs import write_outputs
+    from pipeline.runtime import Runtime
+    from pipeline.sweep import sweep as run
+
+    try:
+        res = run(Runtime(settings), collection, neighbors=neighbors)
+    except LookupError as exc:
+        raise click.ClickException(str(exc))
+    counts = write_outputs(res, out)
+    click.echo(table([(k, v) for k, v in counts.items()] + [("seconds", f"{res.seconds:.1f}")], ("", "")))
+
+
+@cli.command()
+@click.option("--collection", "-c", default="default", show_default=True)
+@click.option("--epochs", type=int, default=None)
+@click.option("--force", is_flag=True, help="Promote even if not better on validation.")
+@click.option("--wait", is_flag=True)
+@click.option("--config", "config_json", default="{}", help="TrainConfig fields as JSON, e.g. '{\"width\": 16}'.")
+def retrain(collection, epochs, force, wait, config_json):
+    """Queue retraining on the train queue (promotion and rollout follow if the new model is as good)."""
+    from worker.app import app
+
+    config = json.loads(config_json)
+    if epochs:
+        config["epochs"] = epochs
+    res = app.send_task("neardup.retrain", kwargs=dict(collection=collection, config=config, force=force),
+                        queue="train")
+    click.echo(res.id)
+    if wait:
+        click.echo(json.dumps(res.get(), indent=1))
+
+
+@cli.command()
+@click.argument("a", type=click.Path(exists=True, dir_okay=False))
+@click.argument("b", type=click.Path(exists=True, dir_okay=False))
+@click.argument("label", type=click.Choice(["duplicate", "different"]))
+@settings_options
+def label(a, b, label, settings):
+    """Record that ops confirmed (duplicate) or rejected (different) a pair; used by retraining."""
+    from encoder.decode import content_hash, read_bytes
+    from pipeline.runtime import Runtime
+
+    Runtime(settings).registry.add_label(content_hash(read_bytes(a)), content_hash(read_bytes(b)), label)
+    click.echo(f"{label}: {a} {b}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@settings_options
+def models(as_json, settings):
+    """Model versions: which is active, their thresholds and validation figures."""
+    from pipeline.runtime import Runtime
+
+    rt = Runtime(settings)
+    rt.active_model_path()
+    rows = rt.models.all()
+    if as_json:
+        click.echo(json.dumps([{"version": r.version, "active": bool(r.active), "path": r.path,
+                                "thresholds": r.info.get("thresholds"), "metrics": r.info.get("metrics")}
+                               for r in rows], indent=1))
+        return
+    click.echo(table([("*" if r.active else "", r.version, json.dumps(r.info.get("thresholds")),
+                       json.dumps(r.info.get("metrics", {}).get("validation", {})), r.path) for r in rows],
+                     ("", "version", "thresholds", "validation", "path")))
+
+
+@cli.command()
+@click.argument("version")
+@settings_options
+def promote(version, settings):
+    """Make VERSION the active model (collections switch through `retrain`'s rollout)."""
+    from pipeline.runtime import Runtime
+
+    try:
+        Runtime(settings).models.promote(version)
+    except KeyError as exc:
+        raise click.ClickException(str(exc.args[0]))
+    click.echo(f"active: {version}")
+
+
+@cli.command()
+@settings_options
+def rollback(settings):
+    """Make the previously active model active again."""
+    from pipeline.runtime import Runtime
+
+    try:
+        click.echo(f"active: {Runtime(settings).models.rollback()}")
+    except LookupError as exc:
+        raise click.ClickException(str(exc))

@@ -1,0 +1,106 @@
+"""The Python client for ingestion jobs: submit images to the queue, follow a batch to its end.
+
+    from worker.client import Client
+    handle = Client().submit(["/data/uploads/2026-11-23"], collection="catalog")
+    print(handle.result(timeout=600))
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+
+from encoder.decode import find_images
+from worker.config import Settings, load
+
+FINAL = ("indexed", "duplicate", "match", "failed")
+
+
+def expand(paths: list[str]) -> list[str]:
+    """Files as given, directories walked; absolute, so any worker on the shared volume finds them."""
+    out = []
+    for p in paths:
+        p = os.path.abspath(p)
+        out.extend(find_images(p)[0] if os.path.isdir(p) else [p])
+    return list(dict.fromkeys(out))
+
+
+class Client:
+    def __init__(self, settings: Settings | None = None):
+        from pipeline.runtime import Runtime
+        from worker.app import app
+
+        self.settings = settings or load()
+        self.app = app
+        if app.conf.broker_url != self.settings.broker_url:  # settings given in code win over the environment
+            app.conf.update(broker_url=self.settings.broker_url, result_backend=self.settings.broker_url)
+        self.rt = Runtime(self.settings)
+
+    def submit(self, paths: list[str], collection: str = "default", batch_size: int | None = None) -> "BatchHandle":
+        files = expand(paths)
+        batch_id = uuid.uuid4().hex
+        self.rt.registry.record_batch(batch_id, collection, files)
+        self._send(collection, files, batch_id, batch_size)
+        return BatchHandle(self, batch_id)
+
+    def _send(self, collection, files, batch_id, batch_size=None):
+        size = batch_size or self.settings.batch_size
+        for start in range(0, len(files), size):
+            self.app.send_task("neardup.embed", kwargs=dict(collection=collection, paths=files[start:start + size],
+                                                            batch_id=batch_id), queue="embed")
+
+    def reconcile(self, batch_id: str) -> int:
+        """Send again what a batch still lacks (a message lost with Redis, say); safe to repeat."""
+        states = self.rt.registry.batch_states(batch_id)
+        missing = [p for p, row in states.items() if row is None or row.status not in FINAL]
+        if missing:
+            self._send(self.rt.registry.batch(batch_id).collection, missing, batch_id)
+        return len(missing)
+
+    def handle(self, batch_id: str) -> "BatchHandle":
+        return BatchHandle(self, batch_id)
+
+
+@dataclass
+class BatchHandle:
+    client: Client
+    batch_id: str
+
+    def status(self) -> dict:
+        states = self.client.rt.registry.batch_states(self.batch_id)
+        items = []
+        for path, row in states.items():
+            state = row.status if row else "queued"
+            item = {"path": path, "state": state}
+            if row and row.status in ("duplicate", "match"):
+                of = self.client.rt.registry.images(ids=[row.of_image])
+                item.update(of=of[0].path if of else row.of_image, distance=row.distance)
+            if row and row.status == "failed":
+                item["reason"] = row.reason
+            items.append(item)
+        counts: dict[str, int] = {}
+        for it in items:
+            counts[it["state"]] = counts.get(it["state"], 0) + 1
+        done = sum(counts.get(s, 0) for s in FINAL)
+        return {"batch_id": self.batch_id, "total": len(items), "done": done, "counts": counts, "items": items}
+
+    def result(self, timeout: float | None = None, poll: float = 0.5, stall: float = 60.0, progress=None) -> dict:
+        """Wait for every image to reach its final state; re-send what made no progress for `stall` s."""
+        start = last_change = time.time()
+        last_done = -1
+        while True:
+            st = self.status()
+            if progress:
+                progress(st)
+            if st["done"] == st["total"]:
+                return st
+            now = time.time()
+            if st["done"] != last_done:
+                last_done, last_change = st["done"], now
+            elif now - last_change > stall:
+                self.client.reconcile(self.batch_id)
+                last_change = now
+            if timeout is not None and now - start > timeout:
+                raise TimeoutError(f"batch {self.batch_id}: {st['done']}/{st['total']} done after {timeout}s")
+            time.sleep(poll)
