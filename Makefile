@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench]'
 	rm -f $(VENV)/.installed-*; touch $@
 
-# Redis for the queue tests: use the one that answers, else start one (installing it if need be).
+# Redis for the queue tests: use the one that answers, else start one (installing it if need be);
+# Debian's docker-compose validates docker-compose.yml without an engine.
 redis:
 	@scripts/ensure-redis
+	@command -v docker-compose >/dev/null || scripts/apt-install docker-compose
 
 demo: install
 	rm -rf $(DEMO)

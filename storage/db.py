@@ -133,6 +133,8 @@ def connect(url: str) -> Engine:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
     else:
+        if url.startswith("postgresql://"):  # the driver the `postgres` extra installs
+            url = "postgresql+psycopg2://" + url[len("postgresql://"):]
         engine = create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
     return engine

@@ -94,3 +94,35 @@ def test_tombstoned_images_are_not_found(rt):
     index.refresh()
     assert ids[1] not in {i for i, _ in index.within(v[:1], 0.15)[0]}
     assert len(index) == 59
+
+
+def test_same_index_on_postgresql(settings):
+    """The registry and index on PostgreSQL (NEARDUP_DATABASE_URL), as several machines would share them."""
+    import uuid
+
+    import sqlalchemy
+
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    try:
+        admin = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+        schema = f"neardup_{uuid.uuid4().hex[:8]}"
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    except Exception as exc:  # no server here: say so rather than pass silently
+        pytest.skip(f"PostgreSQL not reachable at {url}: {exc}")
+    try:
+        settings.database_url = f"{url}?options=-csearch_path%3D{schema}"
+        settings.buffer_capacity, settings.merge_fanout = 40, 3
+        rt = Runtime(settings)
+        assert rt.engine.dialect.name == "postgresql"
+        v = planted(150)
+        ids = register(rt, 150)
+        index = rt.index("c", "g", 16)
+        for chunk in np.array_split(np.arange(150), 5):
+            index_batch(rt, index, [ids[i] for i in chunk], v[chunk], {"duplicate": 0.05, "match": 0.15})
+        assert stored_pairs(rt, ids) == exact_pairs(v, 0.15)
+        assert index_batch(rt, index, ids, v, {"duplicate": 0.05, "match": 0.15}) == {}
+    finally:
+        rt.engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))

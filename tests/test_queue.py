@@ -167,3 +167,56 @@ def test_bad_input_through_the_queue_fails_per_image(cluster, tmp_path):
     good = cl.submit([sorted(str(p) for p in cluster.images.glob("*.jpg"))[0]], "badinput").result(timeout=120)
     assert good["counts"] != {"failed": 1}, "workers still process good images"
     assert any(w.poll() is None for w in cluster.workers)
+
+
+def test_retrain_and_rollout_while_ingesting(cluster, tmp_path):
+    """A retrain on the train queue, promoted, rolled out while batches keep coming: nothing lost, no
+    comparison across model versions, `neardup models` shows the switch."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+    from worker.app import app
+
+    if not any(w.poll() is None for w in cluster.workers):
+        cluster.start_worker("w4")
+    trainer = cluster.start_worker("trainer", queues="train,index")
+    cl = client(cluster)
+    files = sorted(str(p) for p in cluster.images.glob("*.jpg") if "_" in p.stem)
+    first = cl.submit(files[: len(files) // 2], "rollout").result(timeout=300)
+    assert first["done"] == first["total"]
+    old = cl.rt.generations("rollout")[0]
+
+    config = {"epochs": 1, "input_size": 32, "dim": 32, "width": 8, "batch_images": 8, "max_side": 64,
+              "val_fraction": 0.3}
+    job = app.send_task("neardup.retrain", kwargs=dict(collection="rollout", config=config, force=True),
+                        queue="train")
+    later = []
+    extra = tmp_path / "later"
+    while not job.ready():  # ingestion goes on during training and rollout
+        rest = files[len(files) // 2:]
+        if len(later) < len(rest):
+            later.append(cl.submit(rest[len(later):len(later) + 3], "rollout"))
+        time.sleep(0.5)
+    result = job.get(timeout=10)
+    assert result["promoted"] and result["version"] != old
+    for h in later:
+        h.result(timeout=300)
+    handles = [cl.submit(files[len(files) // 2:], "rollout")]  # everything, after the switch too
+    handles[0].result(timeout=300)
+
+    new = result["version"]
+    current, building = cl.rt.generations("rollout")
+    assert (current, building) == (new, None)
+    assert_each_once(cl.rt, "rollout", new, set(files))
+    with cl.rt.engine.connect() as conn:
+        # every vector in the new generation was made by the new model (no cross-version comparison)
+        ids = conn.execute(select(db.index_items.c.image_id).where(and_(
+            db.index_items.c.collection == "rollout", db.index_items.c.generation == new))).scalars().all()
+    rows = cl.rt.registry.images(ids=ids)
+    assert set(cl.rt.registry.vectors_for([r.content_hash for r in rows], new)) == {r.content_hash for r in rows}
+    proc = subprocess.run([sys.executable, "-m", "worker.cli", "models", "--json"], env=cluster.env,
+                          capture_output=True, text=True, timeout=120)
+    listed = {m["version"]: m["active"] for m in json.loads(proc.stdout)}
+    assert listed[new] is True and listed[old] is False
+    cluster.kill_worker(trainer)

@@ -1,0 +1,16 @@
+# neardup worker image: the package, its default model, and the `neardup` entry point.
+FROM python:3.11-slim
+ENV PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3 NEARDUP_DATA_DIR=/data
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY encoder encoder
+COPY storage storage
+COPY pipeline pipeline
+COPY worker worker
+COPY tasks tasks
+RUN pip install --no-cache-dir '.[postgres,monitor]'
+RUN useradd --create-home neardup && mkdir -p /data && chown neardup /data
+USER neardup
+VOLUME ["/data"]
+ENTRYPOINT ["neardup"]
+CMD ["--help"]
