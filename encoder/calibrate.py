@@ -1,8 +1,10 @@
-"""Thresholds per model, from a validation set of originals with benign and edited copies.
+"""Thresholds per model, from held-out originals with benign and edited copies, among many distractors.
 
 `duplicate`: the largest distance at which benign copies are still found with precision >= the target
-(edited copies left out of that ranking); `match`: the same over every true pair. Targets are set a little
-stricter than the promises, because a real collection holds more unrelated pairs than the validation set.
+(edited copies left out of that ranking); `match`: the same over every true pair. The distractors matter as
+much as the copies: a real collection holds far more unrelated look-alikes than a few hundred validation
+images, so the training images join the calibration set as distractors (measured: with validation images
+alone, thresholds came out ~30% looser than what the dev benchmark tolerates at the same precision).
 """
 from __future__ import annotations
 
@@ -10,8 +12,14 @@ import numpy as np
 
 from .metrics import pair_table, threshold_at_precision
 
-DUPLICATE_PRECISION = 0.998
-MATCH_PRECISION = 0.99
+DUPLICATE_PRECISION = 0.995
+MATCH_PRECISION = 0.96
+
+
+def with_distractors(embeddings, groups, levels, distractors):
+    """Append distractor embeddings (each alone: group -1) to a labelled validation set."""
+    return (np.concatenate([embeddings, distractors]), np.concatenate([groups, -np.ones(len(distractors), int)]),
+            np.concatenate([levels, np.zeros(len(distractors), int)]))
 
 
 def calibrate(embeddings: np.ndarray, groups: np.ndarray, levels: np.ndarray,

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from . import augment
-from .calibrate import calibrate
+from .calibrate import calibrate, with_distractors
 from .decode import DecodeError, find_images, open_image, read_bytes, to_input
 from .metrics import summary
 
@@ -191,9 +191,9 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
                 data.mix_in_neighbours(model.predict(pool_x, batch_size=256, verbose=0))
 
         def on_epoch_end(self, epoch, logs=None):
-            emb = model.predict(val_x, batch_size=256, verbose=0)
-            th = calibrate(emb, val_g, val_l)
-            figs = summary(emb, val_g, val_l, th)
+            emb, groups, levels = calibration_embeddings(model)
+            th = calibrate(emb, groups, levels)
+            figs = summary(emb, groups, levels, th)
             row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "active": float(logs.get("active", 0)),
                    **{k: round(v, 4) for k, v in figs.items()}, "thresholds": th}
             history.append(row)
@@ -202,10 +202,14 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
                 f"dup_recall {figs['dup_recall']:.4f} (at d<={th['duplicate']:.3f}) "
                 f"match_recall {figs['match_recall']:.4f} (at d<={th['match']:.3f})")
 
+    def calibration_embeddings(m):
+        return with_distractors(m.predict(val_x, batch_size=256, verbose=0), val_g, val_l,
+                                m.predict(pool_x, batch_size=256, verbose=0))
+
     model.fit(data, epochs=cfg.epochs, verbose=1 if log is print else 0, callbacks=[EpochEnd()])
-    emb = model.predict(val_x, batch_size=256, verbose=0)
-    thresholds = calibrate(emb, val_g, val_l)
-    figures = {k: round(v, 4) for k, v in summary(emb, val_g, val_l, thresholds).items()}
+    emb, groups, levels = calibration_embeddings(model)
+    thresholds = calibrate(emb, groups, levels)
+    figures = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds).items()}
     training = {"config": asdict(cfg), "root": str(root) if isinstance(root, str) else f"{len(paths)} paths",
                 "images": len(images), "validation_images": len(val_images),
                 "data_hash": _data_hash(train_paths), "seconds": round(time.time() - t0, 1),
@@ -221,6 +225,27 @@ def evaluate_model(path: str, val_x, val_g, val_l) -> dict:
 
     emb = Encoder(path).embed(val_x.astype(np.uint8))
     return summary(emb, val_g, val_l, calibrate(emb, val_g, val_l))
+
+
+def recalibrate(path: str, root: str | list[str], cfg: TrainConfig) -> dict:
+    """Calibrate a saved model's thresholds again, on the held-out split of the data it was trained on
+    (the same seeded split as training), and rewrite its sidecar. Returns the new thresholds and figures."""
+    from .artifact import Encoder, read_info, sidecar
+
+    paths = find_images(root)[0] if isinstance(root, str) else list(root)
+    val_paths, train_paths = split(paths, cfg)
+    val_images, _ = load_pool(val_paths, cfg.max_side)
+    images, _ = load_pool(train_paths, cfg.max_side)
+    enc = Encoder(path)
+    val_x, val_g, val_l = validation_set(val_images, enc.size, cfg.seed + 1)
+    emb, groups, levels = with_distractors(enc.embed(val_x), val_g, val_l,
+                                           enc.embed(np.stack([to_input(im, enc.size) for im in images])))
+    thresholds = calibrate(emb, groups, levels)
+    info = read_info(Path(path))
+    info.thresholds = thresholds
+    info.metrics["validation"] = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds).items()}
+    sidecar(Path(path)).write_text(json.dumps(info.__dict__, indent=1))
+    return {"thresholds": thresholds, "validation": info.metrics["validation"]}
 
 
 def _data_hash(paths: list[str]) -> str:

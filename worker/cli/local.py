@@ -118,3 +118,15 @@ def evaluate(directory, truth, collection, neighbors, out, as_json, settings):
             click.echo(f"{k}:  " + "  ".join(f"{t}={r}" for t, r in v.items()))
         else:
             click.echo(f"{k:<22}{v:.4f}" if isinstance(v, float) else f"{k:<22}{v}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True, help="The seed the model was trained with.")
+@click.option("--val-fraction", type=float, default=0.12, show_default=True)
+def calibrate(model, directory, seed, val_fraction):
+    """Re-calibrate MODEL's thresholds on the held-out split of DIRECTORY (the photos it was trained on)."""
+    from encoder.train import TrainConfig, recalibrate
+
+    click.echo(json.dumps(recalibrate(model, directory, TrainConfig(seed=seed, val_fraction=val_fraction)), indent=1))
