@@ -6,6 +6,7 @@ L2 normalisation, so distances are Euclidean on the unit sphere (0..2).
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 
@@ -29,3 +30,35 @@ def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, name: s
     x = layers.Dense(dim)(x)
     outputs = layers.UnitNormalization(name="embedding")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def mirror_layer(size: int, name: str) -> keras.layers.Layer:
+    """A left-right flip from built-in layers: a frozen anti-diagonal Dense across the width axis."""
+    flip = layers.Dense(size, use_bias=False, trainable=False, name=name)
+    flip.build((None, size))
+    flip.set_weights([np.eye(size, dtype="float32")[::-1]])
+    return flip
+
+
+def symmetric(backbone: keras.Model, group: str = "flip") -> keras.Model:
+    """The backbone made exactly invariant to flips (group="flip") or to the 8 flips and quarter turns
+    (group="dihedral"): the sum of its embeddings of every transformed view, normalised last."""
+    size = backbone.input_shape[1]
+    inputs = keras.Input((size, size, 3), name="image")
+    flip = mirror_layer(size, "mirror_width")
+    to_cols = layers.Permute((1, 3, 2))  # (H, W, C) -> (H, C, W): the width axis last, for the Dense
+
+    def mirror(x):
+        return to_cols(flip(to_cols(x)))
+
+    def transpose(x):
+        return layers.Permute((2, 1, 3))(x)
+
+    turns = [inputs]
+    if group == "dihedral":
+        for _ in range(3):
+            turns.append(mirror(transpose(turns[-1])))  # a transpose then a mirror is a quarter turn
+    views = turns + [mirror(t) for t in turns]
+    summed = layers.Add()([backbone(v) for v in views])
+    outputs = layers.UnitNormalization(name="embedding")(summed)
+    return keras.Model(inputs, outputs, name=f"{backbone.name}_{group}")

@@ -36,7 +36,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     val_fraction: float = 0.12
     labels: str = "none"  # or "folders"
-    neighbour_batches: float = 0.5  # share of each batch drawn from neighbourhoods of the embedding
+    neighbour_batches: float = 0.0  # share of each batch drawn from neighbourhoods of the embedding
+    symmetry: str = "dihedral"  # the saved model: "none", "flip" or "dihedral" invariant (see model.symmetric)
     max_side: int = 256
     seed: int = 0
     workers: int = 2
@@ -106,7 +107,7 @@ def make_dataset(images, classes, cfg: TrainConfig):
 
         def random_batches(self, keep: int | None = None):
             order = self.rng.permutation(len(images))
-            n = cfg.batch_images
+            n = min(cfg.batch_images, len(images))
             self.batches = [order[i:i + n] for i in range(0, len(order) - n + 1, n)][: keep]
 
         def mix_in_neighbours(self, embeddings):
@@ -156,7 +157,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     import keras
 
     from . import artifact, losses
-    from .model import build_encoder
+    from .model import build_encoder, symmetric
 
     keras.utils.set_random_seed(cfg.seed)
     t0 = time.time()
@@ -169,6 +170,8 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     groups = groups or {}
     names = sorted({groups.get(p, p) for p in train_paths})
     classes = [names.index(groups.get(p, p)) for p in train_paths]
+    if len(images) < 2:
+        raise ValueError(f"too few readable training images ({len(images)}) under {root}")
     log(f"{len(images)} training and {len(val_images)} validation images")
     val_x, val_g, val_l = validation_set(val_images, cfg.input_size, cfg.seed + 1)
 
@@ -207,6 +210,11 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
                                 m.predict(pool_x, batch_size=256, verbose=0))
 
     model.fit(data, epochs=cfg.epochs, verbose=1 if log is print else 0, callbacks=[EpochEnd()])
+    trained = model
+    model = build_encoder(cfg.input_size, cfg.dim, cfg.width)  # the same weights, without the training state
+    model.set_weights(trained.get_weights())
+    if cfg.symmetry != "none":
+        model = symmetric(model, cfg.symmetry)
     emb, groups, levels = calibration_embeddings(model)
     thresholds = calibrate(emb, groups, levels)
     figures = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds).items()}

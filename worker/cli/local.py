@@ -66,7 +66,8 @@ def search(images, collection, k, as_json, settings):
 @click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="MODEL.keras to write.")
 @click.option("--labels", type=click.Choice(["none", "folders"]), default="none", show_default=True,
               help="folders: class sub-folders are groups (same class = positive).")
-@click.option("--loss", type=click.Choice(["triplet", "contrastive"]), default="triplet", show_default=True)
+@click.option("--loss", type=click.Choice(["triplet", "contrastive"]), default="triplet", show_default=True,
+              help="triplet: semi-hard negatives mined in the batch; contrastive: supervised InfoNCE.")
 @click.option("--epochs", type=int, default=40, show_default=True)
 @click.option("--input-size", type=int, default=64, show_default=True)
 @click.option("--dim", type=int, default=128, show_default=True)
@@ -74,6 +75,10 @@ def search(images, collection, k, as_json, settings):
 @click.option("--batch-images", type=int, default=64, show_default=True)
 @click.option("--margin", type=float, default=0.3, show_default=True)
 @click.option("--temperature", type=float, default=0.1, show_default=True)
+@click.option("--neighbour-batches", type=float, default=0.0, show_default=True,
+              help="Share of each batch filled with look-alikes under the current model (hard negatives).")
+@click.option("--symmetry", type=click.Choice(["none", "flip", "dihedral"]), default="dihedral", show_default=True,
+              help="Save the model invariant to flips / to flips and quarter turns (costs 2x / 8x inference).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(directory, out, **kwargs):
     """Train an encoder on the images under DIRECTORY, calibrate its thresholds, save OUT (+ .json)."""

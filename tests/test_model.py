@@ -1,0 +1,70 @@
+"""The shipped encoder: loads safely, normalises its output, and separates copies from other photos."""
+from __future__ import annotations
+
+import json
+import random
+import zipfile
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from encoder import artifact, augment
+from encoder.decode import to_input
+from tests.conftest import sample_paths
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return artifact.Encoder()
+
+
+def test_loads_with_safe_mode_and_has_no_code(shipped):
+    config = json.loads(zipfile.ZipFile(artifact.DEFAULT_MODEL).read("config.json"))
+    layers = {layer["class_name"] for layer in config["config"]["layers"]}
+    assert "Lambda" not in layers
+    assert shipped.model.layers[-1].__class__.__name__ == "UnitNormalization", "normalisation must be last"
+    assert set(shipped.info.thresholds) == {"duplicate", "match"}
+    assert 0 < shipped.info.thresholds["duplicate"] <= shipped.info.thresholds["match"] < 2
+
+
+def test_embeddings_are_unit_vectors(shipped):
+    x = np.stack([to_input(Image.open(p).convert("RGB"), shipped.size) for p in sample_paths()])
+    v = shipped.embed(x)
+    assert v.shape == (len(x), shipped.info.dim)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+
+
+def test_edited_copies_under_match_threshold_unrelated_above(shipped):
+    th = shipped.info.thresholds
+    photos = [Image.open(p).convert("RGB") for p in sample_paths()]
+    r = random.Random(0)
+
+    def embed(ims):
+        return shipped.embed(np.stack([to_input(im, shipped.size) for im in ims]))
+
+    originals = embed(photos)
+    copies = embed([augment.jpeg(augment.crop(ImageOps.mirror(im), 0.9, r, 0.0), 50) for im in photos])
+    d_copy = np.linalg.norm(originals - copies, axis=1)
+    d_all = np.linalg.norm(originals[:, None] - originals[None], axis=2)
+    d_other = d_all[~np.eye(len(photos), dtype=bool)]
+    assert np.mean(d_copy <= th["match"]) >= 0.8, d_copy
+    assert np.all(d_other > th["match"]), np.sort(d_other)[:5]
+    benign = embed([augment.jpeg(augment.scale(im, 0.5), 40) for im in photos])
+    assert np.all(np.linalg.norm(originals - benign, axis=1) <= th["duplicate"])
+
+
+def test_same_embeddings_under_tensorflow_as_saved(shipped, tmp_path):
+    """A model saved by training loads back bit-for-bit the same (the GPU path trains under JAX; the
+    saved file is what crosses over)."""
+    import keras
+
+    from encoder.model import build_encoder
+
+    keras.utils.set_random_seed(1)
+    model = build_encoder(input_size=32, dim=16, width=8)
+    x = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    path = tmp_path / "m.keras"
+    artifact.save(model, path, {"duplicate": 0.1, "match": 0.2})
+    again = artifact.Encoder(path)
+    assert np.allclose(np.asarray(model.predict_on_batch(x)), again.embed(x.astype(np.uint8)), atol=1e-5)

@@ -1,0 +1,59 @@
+"""Training: the losses judge embeddings the right way round, and `neardup train` produces a usable model."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from keras import ops
+
+from encoder import artifact, losses
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("name", ["triplet", "contrastive"])
+def test_losses_prefer_separated_groups(name):
+    rng = np.random.default_rng(0)
+    centres = unit(rng.normal(size=(8, 16)))
+    labels = np.repeat(np.arange(8), 2)
+    good = unit(np.repeat(centres, 2, axis=0) + rng.normal(scale=0.01, size=(16, 16)))
+    bad = unit(rng.normal(size=(16, 16)))
+    loss = losses.LOSSES[name]()
+    l_good = float(ops.convert_to_numpy(loss(labels, good.astype("float32"))))
+    l_bad = float(ops.convert_to_numpy(loss(labels, bad.astype("float32"))))
+    assert l_good < l_bad
+    if name == "triplet":
+        assert l_good == pytest.approx(0.0, abs=1e-6)
+
+
+def test_active_fraction_counts_violations():
+    labels = np.array([0, 0, 1, 1])
+    same = unit(np.array([[1, 0], [1, 0.01], [1, 0.02], [1, 0.03]], dtype="float32"))
+    apart = unit(np.array([[1, 0], [1, 0.01], [-1, 0], [-1, 0.01]], dtype="float32"))
+    assert float(ops.convert_to_numpy(losses.active_fraction(labels, same, 0.3))) == 1.0
+    assert float(ops.convert_to_numpy(losses.active_fraction(labels, apart, 0.3))) == 0.0
+
+
+def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path):
+    for i, p in enumerate(sorted(photos.glob("*.jpg"))):  # two class folders for --labels folders
+        (photos / f"class{i % 2}").mkdir(exist_ok=True)
+        shutil.move(p, photos / f"class{i % 2}" / p.name)
+    out = tmp_path / "m.keras"
+    proc = subprocess.run([sys.executable, "-m", "worker.cli", "train", str(photos), "--out", str(out),
+                           "--epochs", "2", "--input-size", "32", "--width", "8", "--dim", "16",
+                           "--batch-images", "6", "--labels", "folders", "--loss", "triplet"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert len(info["training"]["history"]) == 2
+    assert 0 < info["thresholds"]["duplicate"] <= info["thresholds"]["match"]
+    enc = artifact.Encoder(out)
+    v = enc.embed(np.zeros((3, 32, 32, 3), np.uint8) + np.arange(3, dtype=np.uint8)[:, None, None, None] * 80)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-4)
+    assert enc.model.layers[-1].__class__.__name__ == "UnitNormalization"
