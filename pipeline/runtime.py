@@ -100,6 +100,13 @@ class Runtime:
             conn.execute(db.insert_ignore(conn, db.collections).values(name=collection, epoch=0))
             conn.execute(update(db.collections).where(db.collections.c.name == collection).values(**values))
 
+    def model_info(self, version: str) -> artifact.ModelInfo:
+        """A version's sidecar (dimension, thresholds) from the registry, without loading the model."""
+        row = self.models.get(version)
+        if row is None:
+            raise LookupError(f"model version {version} is not registered")
+        return artifact.ModelInfo(**row.info)
+
     def encoder_for(self, version: str):
         row = self.models.get(version)
         if row is None:

@@ -64,7 +64,7 @@ def index_step(rt, collection: str, generation: str, image_ids: list[int]) -> di
         ids, vecs = vectors_of(rt, image_ids, target)
         if not ids:
             continue
-        info = rt.encoder_for(target).info
+        info = rt.model_info(target)
         index = rt.index(collection, target, info.dim)
         result = index_batch(rt, index, ids, vecs, rt.thresholds(info), record_outcomes=(target == current))
         if target == current:

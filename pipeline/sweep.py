@@ -26,7 +26,7 @@ def sweep(rt, collection: str, neighbors: int = 0, chunk: int = 4096, progress=N
     generation, _ = rt.generations(collection)
     if generation is None:
         raise LookupError(f"collection {collection!r} has nothing indexed")
-    info = rt.encoder_for(generation).info
+    info = rt.model_info(generation)
     th = rt.thresholds(info)
     index = rt.index(collection, generation, info.dim)
     pairs: dict[tuple[int, int], tuple] = {}

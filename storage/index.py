@@ -208,6 +208,7 @@ class CollectionIndex:
 
 
 def exact_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between unit vectors, (len(a), len(b)); float64 so that equal vectors give 0."""
-    d2 = 2.0 - 2.0 * (a.astype(np.float64) @ b.T.astype(np.float64))
-    return np.sqrt(np.where(d2 < 1e-12, 0.0, d2)).astype(np.float32)
+    """Euclidean distances between unit vectors, (len(a), len(b)). Below 1e-3 is float32 rounding of
+    equal vectors, reported as 0."""
+    d2 = 2.0 - 2.0 * (a @ b.T)
+    return np.sqrt(np.where(d2 < 1e-6, 0.0, d2)).astype(np.float32)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 
 from . import db
 
@@ -67,10 +67,12 @@ class Registry:
 
     def set_outcomes(self, conn, outcomes: dict[int, tuple[str, int | None, float | None]]) -> None:
         """Final state of indexed images: {id: (indexed|duplicate|match, of_image, distance)}."""
+        if not outcomes:
+            return
         now = time.time()
-        for image_id, (status, of_image, distance) in outcomes.items():
-            conn.execute(update(db.images).where(db.images.c.id == image_id).values(
-                status=status, of_image=of_image, distance=distance, updated_at=now))
+        conn.execute(update(db.images).where(db.images.c.id == bindparam("_id")).values(
+            status=bindparam("_status"), of_image=bindparam("_of"), distance=bindparam("_distance"), updated_at=now),
+            [dict(_id=i, _status=s, _of=o, _distance=d) for i, (s, o, d) in outcomes.items()])
 
     def images(self, ids=None, collection: str | None = None, batch_id: str | None = None,
                live_only: bool = False) -> list[ImageRow]:

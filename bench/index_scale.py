@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""The index at scale: N random unit vectors of the shipped model's dimension, inserted in batches through
+the same index step ingestion uses (buffer, sealing, merging), then a full sweep. Near copies are planted
+across batches so the recall of true pairs can be measured against exact search.
+
+  bench/index_scale.py [--n 1000000] [--batch 1000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import insert
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--plant-every", type=int, default=100)
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "index_scale.json")
+    a = ap.parse_args()
+
+    from encoder.artifact import DEFAULT_MODEL, read_info
+    from pipeline.ingest import index_batch
+    from pipeline.runtime import Runtime
+    from pipeline.sweep import sweep
+    from storage import db
+    from worker.config import Settings
+
+    info = read_info(DEFAULT_MODEL)
+    dim, th = info.dim, info.thresholds
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(a.n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    planted = []
+    for i in range(0, a.n - a.batch * 3, a.plant_every):  # j lands two batches after i
+        j = i + 2 * a.batch + 1
+        noisy = vecs[i] + rng.normal(scale=0.25 * th["match"] / np.sqrt(dim), size=dim)
+        vecs[j] = noisy / np.linalg.norm(noisy)
+        planted.append((i, j))
+    raw_mb = vecs.nbytes / 2**20
+    rss_start = peak_rss_mb()
+
+    data = Path(tempfile.mkdtemp(prefix="neardup-scale-"))
+    rt = Runtime(Settings(data_dir=str(data), model=str(DEFAULT_MODEL)))
+    with rt.engine.begin() as conn:  # registry rows in bulk: this benchmark measures the index
+        for s in range(0, a.n, 50_000):
+            conn.execute(insert(db.images), [dict(id=i + 1, collection="scale", path=f"/x/{i}.jpg", content_hash=f"{i:x}",
+                                                  status="pending") for i in range(s, min(a.n, s + 50_000))])
+            conn.execute(insert(db.vectors), [dict(content_hash=f"{i:x}", model_version="scale",
+                                                   vector=vecs[i].tobytes()) for i in range(s, min(a.n, s + 50_000))])
+    rt.models.register("scale", str(DEFAULT_MODEL), info.__dict__)
+    rt.set_generations("scale", generation="scale")
+    index = rt.index("scale", "scale", dim)
+    t0 = time.perf_counter()
+    for s in range(0, a.n, a.batch):
+        ids = np.arange(s, min(a.n, s + a.batch)) + 1
+        index_batch(rt, index, ids, vecs[s:s + a.batch], th)
+        if s and s % (a.n // 10) < a.batch:
+            el = time.perf_counter() - t0
+            print(f"  {s + a.batch:>9} inserted, {(s + a.batch) / el:,.0f} vectors/s, {len(index.segments)} segments",
+                  file=sys.stderr)
+    insert_s = time.perf_counter() - t0
+
+    lat = []
+    for q in vecs[rng.choice(a.n, 1000, replace=False)]:
+        t = time.perf_counter()
+        index.within(q[None], th["match"])
+        lat.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    res = sweep(rt, "scale")
+    sweep_s = time.perf_counter() - t
+    found = {(p[0] - 1, p[1] - 1) for p in res.pairs}
+    recall = sum((i, j) in found for i, j in planted) / max(1, len(planted))
+    disk_mb = sum(f.stat().st_size for f in data.rglob("*") if f.is_file()) / 2**20
+    out = {"n": a.n, "dim": dim, "batch": a.batch, "insert_s": insert_s, "insert_per_s": a.n / insert_s,
+           "sweep_s": sweep_s, "query_p50_ms": 1000 * float(np.percentile(lat, 50)),
+           "query_p99_ms": 1000 * float(np.percentile(lat, 99)), "planted_pairs": len(planted),
+           "planted_recall": recall, "pairs_found": len(res.pairs), "segments": len(index.segments),
+           "peak_rss_mb": peak_rss_mb(), "rss_before_index_mb": rss_start, "raw_vectors_mb": raw_mb,
+           "disk_mb": disk_mb}
+    print("| n | insert vectors/s | sweep s | query p50 ms | query p99 ms | planted recall | peak RSS MB | raw MB | disk MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| {a.n:,} | {out['insert_per_s']:,.0f} | {sweep_s:.1f} | {out['query_p50_ms']:.2f} | {out['query_p99_ms']:.2f} "
+          f"| {recall:.4f} | {out['peak_rss_mb']:.0f} | {raw_mb:.0f} | {disk_mb:.0f} |")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps(out, indent=1))
+    shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

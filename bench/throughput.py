@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""End-to-end `neardup scan` images/s next to the decode ceiling and imagehash pHash, same files, same
+number of workers. Prints a table, writes JSON.
+
+  bench/throughput.py [--n 200] [--workers 2] [--bench bench-data/dev]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SIZES = {"0.3MP": (640, 480), "4MP": (2304, 1728)}
+
+
+def make_photos(out: Path, size: tuple[int, int], n: int) -> list[str]:
+    """Photo-like JPEGs: the bundled samples scaled up, with grain so they compress like photos."""
+    out.mkdir(parents=True, exist_ok=True)
+    sources = sorted((REPO / "samples" / "originals").glob("*.jpg"))
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        p = out / f"p{i:05d}.jpg"
+        if not p.exists():
+            im = Image.open(sources[i % len(sources)]).convert("RGB").resize(size, Image.BICUBIC)
+            a = np.asarray(im, np.int16) + rng.integers(-12, 12, (size[1], size[0], 3), dtype=np.int16)
+            Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(p, quality=88)
+        paths.append(str(p))
+    return paths
+
+
+def decode_only(path: str, size: int) -> None:
+    from encoder.decode import decode_file
+
+    decode_file(path, size)
+
+
+def phash(path: str) -> None:
+    import imagehash
+
+    with Image.open(path) as im:
+        imagehash.phash(im)
+
+
+def rate(fn, paths, workers, pool) -> float:
+    t = time.perf_counter()
+    with pool(workers) as ex:
+        list(ex.map(fn, paths, chunksize=8) if pool is ProcessPoolExecutor else ex.map(fn, paths))
+    return len(paths) / (time.perf_counter() - t)
+
+
+def neardup_rate(paths_dir: str, workers: int) -> float:
+    from pipeline.scan import Scanner
+    from worker.config import Settings
+
+    with tempfile.TemporaryDirectory() as data:
+        scanner = Scanner(Settings(data_dir=data, decode_threads=workers))
+        scanner.rt.encoder()  # model load is start-up, not throughput
+        t = time.perf_counter()
+        res = scanner.scan(paths_dir)
+        return (len(res.images) + len(res.failed)) / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--bench", type=Path, default=REPO / "bench-data" / "dev")
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
+    a = ap.parse_args()
+    from encoder.artifact import read_info, DEFAULT_MODEL
+    from functools import partial
+
+    size = read_info(DEFAULT_MODEL).input_size
+    sets = {name: make_photos(REPO / "bench-data" / "throughput" / name, wh, a.n) for name, wh in SIZES.items()}
+    if (a.bench / "truth.json").exists():
+        sets["dev benchmark"] = sorted(str(p) for p in a.bench.iterdir() if p.suffix in (".jpg", ".png"))
+    rows = []
+    for name, paths in sets.items():
+        ceiling = rate(partial(decode_only, size=size), paths, a.workers, ThreadPoolExecutor)
+        ph = rate(phash, paths, a.workers, ProcessPoolExecutor)
+        nd = neardup_rate(str(Path(paths[0]).parent), a.workers)
+        rows.append({"set": name, "images": len(paths), "decode_ceiling": ceiling, "phash": ph, "neardup": nd,
+                     "neardup/ceiling": nd / ceiling, "neardup/phash": nd / ph})
+    print(f"workers: {a.workers}, encoder input {size}px")
+    print("| set | images | decode ceiling img/s | pHash img/s | neardup img/s | neardup/ceiling | neardup/pHash |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['set']} | {r['images']} | {r['decode_ceiling']:.0f} | {r['phash']:.0f} | {r['neardup']:.0f} | "
+              f"{r['neardup/ceiling']:.2f} | {r['neardup/phash']:.2f} |")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps({"workers": a.workers, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
