@@ -5,7 +5,6 @@ The encoder is loaded lazily, on first use, so a Celery parent process never imp
 from __future__ import annotations
 
 import os
-from functools import cached_property
 from pathlib import Path
 
 from encoder import artifact

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import random
-import shutil
 from pathlib import Path
 
 import pytest
@@ -46,22 +44,3 @@ def tiny_model(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     artifact.save(build_encoder(input_size=32, dim=32, width=8), path, {"duplicate": 0.05, "match": 0.2})
     return str(path)
-
-
-def edited_copies(src: Path, out: Path, seed: int = 0) -> dict[str, str]:
-    """A benign and an edited copy of src in out; returns {copy name: original name}."""
-    from encoder import augment
-
-    r = random.Random(seed)
-    im = Image.open(src).convert("RGB")
-    names = {}
-    for kind, img in (("small", augment.jpeg(augment.scale(im, 0.5), 60)), ("flip", augment.jpeg(im.transpose(Image.FLIP_LEFT_RIGHT), 85))):
-        name = f"{src.stem}_{kind}.jpg"
-        img.save(out / name, quality=90)
-        names[name] = src.name
-    return names
-
-
-def copy_tree(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)
-    return dst

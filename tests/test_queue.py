@@ -3,13 +3,11 @@ Redis restarts, retraining with rollout, bad input through the queue."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 
 from storage import db
 from tests.cluster import Cluster, RedisServer, make_queue_images
@@ -169,13 +167,12 @@ def test_bad_input_through_the_queue_fails_per_image(cluster, tmp_path):
     assert any(w.poll() is None for w in cluster.workers)
 
 
-def test_retrain_and_rollout_while_ingesting(cluster, tmp_path):
+def test_retrain_and_rollout_while_ingesting(cluster):
     """A retrain on the train queue, promoted, rolled out while batches keep coming: nothing lost, no
     comparison across model versions, `neardup models` shows the switch."""
     import subprocess
     import sys
 
-    from PIL import Image
     from worker.app import app
 
     if not any(w.poll() is None for w in cluster.workers):
@@ -192,7 +189,6 @@ def test_retrain_and_rollout_while_ingesting(cluster, tmp_path):
     job = app.send_task("neardup.retrain", kwargs=dict(collection="rollout", config=config, force=True),
                         queue="train")
     later = []
-    extra = tmp_path / "later"
     while not job.ready():  # ingestion goes on during training and rollout
         rest = files[len(files) // 2:]
         if len(later) < len(rest):
@@ -200,10 +196,10 @@ def test_retrain_and_rollout_while_ingesting(cluster, tmp_path):
         time.sleep(0.5)
     result = job.get(timeout=10)
     assert result["promoted"] and result["version"] != old
+    assert later, "batches must have been submitted during the retrain"
     for h in later:
         h.result(timeout=300)
-    handles = [cl.submit(files[len(files) // 2:], "rollout")]  # everything, after the switch too
-    handles[0].result(timeout=300)
+    cl.submit(files[len(files) // 2:], "rollout").result(timeout=300)  # the rest, after the switch too
 
     new = result["version"]
     current, building = cl.rt.generations("rollout")
