@@ -61,6 +61,7 @@ class Encoder:
         self.model = keras.models.load_model(self.path, safe_mode=True, compile=False)
         self.batch_size = batch_size
         self.size = self.info.input_size
+        self.embed(np.zeros((1, self.size, self.size, 3), np.uint8))  # trace the predict function at start-up
 
     @property
     def version(self) -> str:
