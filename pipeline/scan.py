@@ -78,7 +78,7 @@ class Scanner:
         res.images = {r.id: r for r in rt.registry.images(ids=list(res.vectors))}
         res.pairs = self._pairs(index, set(res.vectors))
         if neighbors:
-            res.neighbors = self._neighbors(index, res.vectors, neighbors)
+            res.neighbors = nearest_neighbors(index, res.vectors, neighbors)
         res.seconds = time.time() - t0
         return res
 
@@ -88,10 +88,12 @@ class Scanner:
                 db.pairs.c.collection == index.collection, db.pairs.c.generation == index.generation)))
             return sorted((tuple(r) for r in rows if r[0] in scope and r[1] in scope), key=lambda r: (r[2], r[0], r[1]))
 
-    def _neighbors(self, index, vectors: dict, k: int):
-        index.refresh()
-        out = []
-        for image_id, vec in vectors.items():
-            near = [(i, d) for i, d in index.nearest(vec, 4 * k + 1) if i != image_id and i in vectors]
-            out += [(image_id, i, d) for i, d in near[:k]]
-        return out
+
+def nearest_neighbors(index, vectors: dict, k: int) -> list[tuple[int, int, float]]:
+    """The k nearest of every image among `vectors` (query id, neighbour id, distance), from the index."""
+    index.refresh()
+    out = []
+    for image_id, vec in vectors.items():
+        near = [(i, d) for i, d in index.nearest(vec, 4 * k + 1) if i != image_id and i in vectors]
+        out += [(image_id, i, d) for i, d in near[:k]]
+    return out

@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from .ingest import label_for
-from .scan import ScanResult
+from .scan import ScanResult, nearest_neighbors
 
 
 def indexed_vectors(index):
@@ -42,13 +42,12 @@ def sweep(rt, collection: str, neighbors: int = 0, chunk: int = 4096, progress=N
             vectors.update(zip(q_ids.tolist(), q))
             if progress:
                 progress(len(q_ids))
-    rows = {r.id: r for r in rt.registry.images(ids=list(vectors))} if len(vectors) < 500_000 else {}
+    rows = {r.id: r for r in rt.registry.images(ids=list(vectors))}
     root = os.path.commonpath([r.path for r in rows.values()]) if rows else "/"
     res = ScanResult(root if os.path.isdir(root) else os.path.dirname(root), collection, generation, th,
                      images=rows, vectors=vectors)
     res.pairs = sorted(pairs.values(), key=lambda p: (p[2], p[0], p[1]))
     if neighbors:
-        res.neighbors = [(i, j, d) for i, v in vectors.items()
-                         for j, d in [h for h in index.nearest(v, neighbors + 1) if h[0] != i][:neighbors]]
+        res.neighbors = nearest_neighbors(index, vectors, neighbors)
     res.seconds = time.time() - t0
     return res

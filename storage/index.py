@@ -183,10 +183,10 @@ class CollectionIndex:
         with self.engine.begin() as conn:
             conn.execute(insert(db.segments).values(collection=self.collection, generation=self.generation,
                                                     segment=seg_id, level=level, count=len(ids), file=name))
-            items = and_(self._key(db.index_items))
-            if from_buffer:
-                last = conn.execute(select(func.max(db.index_items.c.seq)).where(and_(
-                    items, db.index_items.c.image_id.in_([int(ids[-1])])))).scalar_one()
+            items = self._key(db.index_items)
+            if from_buffer:  # everything up to the buffer's last item, by sequence number
+                last = conn.execute(select(db.index_items.c.seq).where(and_(
+                    items, db.index_items.c.image_id == int(ids[-1])))).scalar_one()
                 conn.execute(update(db.index_items).where(and_(items, db.index_items.c.segment.is_(None),
                                                                db.index_items.c.seq <= last)).values(segment=seg_id))
             else:

@@ -88,12 +88,6 @@ class Registry:
         with self.engine.connect() as conn:
             return [ImageRow(**r._mapping) for r in conn.execute(q.order_by(db.images.c.id))]
 
-    def counts(self, collection: str) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(db.images.c.status, func.count()).where(
-                db.images.c.collection == collection).group_by(db.images.c.status))
-            return {s: n for s, n in rows}
-
     # --- vectors ------------------------------------------------------------------------------------
     def vectors_for(self, hashes: list[str], model_version: str) -> dict[str, np.ndarray]:
         out = {}

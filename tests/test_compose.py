@@ -42,6 +42,6 @@ def test_every_service_command_is_a_real_entry_point():
                 assert set(command[command.index("-Q") + 1].split(",")) <= queues, name
         else:
             assert entry[:3] == ["celery", "-A", "worker.app"] and entry[3] in ("beat", "flower", "worker"), name
+    app.loader.import_default_modules()
     for task in ("neardup.embed", "neardup.index", "neardup.sweep", "neardup.retrain", "neardup.reconcile"):
-        app.loader.import_default_modules()
         assert task in app.tasks, task

@@ -1,8 +1,6 @@
 """The `neardup` command line: local jobs (scan, search, train, evaluate) and queue jobs (worker, submit, ...)."""
 from __future__ import annotations
 
-import click
-
 from .common import cli
 from . import local, queue  # noqa: F401  (they register their commands)
 
@@ -11,4 +9,4 @@ def main() -> None:
     cli(prog_name="neardup")
 
 
-__all__ = ["cli", "main", "click"]
+__all__ = ["cli", "main"]
