@@ -59,16 +59,51 @@ def rate(fn, paths, workers, pool) -> float:
     return len(paths) / (time.perf_counter() - t)
 
 
-def neardup_rate(paths_dir: str, workers: int) -> float:
+def neardup_rate(paths_dir: str, workers: int, model: str) -> float:
     from pipeline.scan import Scanner
     from worker.config import Settings
 
     with tempfile.TemporaryDirectory() as data:
-        scanner = Scanner(Settings(data_dir=data, decode_threads=workers))
+        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model))
         scanner.rt.encoder()  # model load is start-up, not throughput
         t = time.perf_counter()
         res = scanner.scan(paths_dir)
         return (len(res.images) + len(res.failed)) / (time.perf_counter() - t)
+
+
+def encoder_rate(model: str, n: int = 2048) -> float:
+    """The encoder alone, on pixels already decoded: what inference costs per image."""
+    from encoder.artifact import Encoder
+
+    enc = Encoder(model)
+    x = np.random.default_rng(0).integers(0, 255, (n, enc.size, enc.size, 3)).astype(np.uint8)
+    enc.embed(x[:enc.batch_size])
+    t = time.perf_counter()
+    enc.embed(x)
+    return n / (time.perf_counter() - t)
+
+
+def rss_run(n: int, workers: int, model: str) -> dict:
+    """Resident memory of one scanning process over n images: after start-up, then every tenth of the run."""
+    import psutil
+
+    from pipeline.scan import Scanner
+    from worker.config import Settings
+
+    paths = make_photos(REPO / "bench-data" / "throughput" / "rss", (320, 240), n)
+    proc, samples, seen = psutil.Process(), [], [0]
+
+    def progress(k):
+        seen[0] += k
+        if seen[0] % max(1, n // 10) < k:
+            samples.append((seen[0], proc.memory_info().rss / 2**20))
+
+    with tempfile.TemporaryDirectory() as data:
+        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model))
+        scanner.rt.encoder()
+        start = proc.memory_info().rss / 2**20
+        scanner.scan(str(Path(paths[0]).parent), progress=progress)
+    return {"images": n, "rss_start_mb": start, "rss_end_mb": samples[-1][1], "samples": samples}
 
 
 def main() -> None:
@@ -76,12 +111,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--bench", type=Path, default=REPO / "bench-data" / "dev")
+    ap.add_argument("--model", default=None, help="Encoder to measure (default: the shipped one).")
+    ap.add_argument("--rss-images", type=int, default=0, help="Also scan this many images and report RSS.")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
     from encoder.artifact import read_info, DEFAULT_MODEL
     from functools import partial
 
-    size = read_info(DEFAULT_MODEL).input_size
+    model = a.model or str(DEFAULT_MODEL)
+    size = read_info(model).input_size
+    encoder_alone = encoder_rate(model)
     sets = {name: make_photos(REPO / "bench-data" / "throughput" / name, wh, a.n) for name, wh in SIZES.items()}
     if (a.bench / "truth.json").exists():
         sets["dev benchmark"] = sorted(str(p) for p in a.bench.iterdir() if p.suffix in (".jpg", ".png"))
@@ -89,17 +128,23 @@ def main() -> None:
     for name, paths in sets.items():
         ceiling = rate(partial(decode_only, size=size), paths, a.workers, ThreadPoolExecutor)
         ph = rate(phash, paths, a.workers, ProcessPoolExecutor)
-        nd = neardup_rate(str(Path(paths[0]).parent), a.workers)
+        nd = neardup_rate(str(Path(paths[0]).parent), a.workers, model)
         rows.append({"set": name, "images": len(paths), "decode_ceiling": ceiling, "phash": ph, "neardup": nd,
                      "neardup/ceiling": nd / ceiling, "neardup/phash": nd / ph})
-    print(f"workers: {a.workers}, encoder input {size}px")
+    print(f"workers: {a.workers}, model {read_info(model).version}, input {size}px, "
+          f"encoder alone {encoder_alone:.0f} img/s")
     print("| set | images | decode ceiling img/s | pHash img/s | neardup img/s | neardup/ceiling | neardup/pHash |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['set']} | {r['images']} | {r['decode_ceiling']:.0f} | {r['phash']:.0f} | {r['neardup']:.0f} | "
               f"{r['neardup/ceiling']:.2f} | {r['neardup/phash']:.2f} |")
+    out = {"workers": a.workers, "model": read_info(model).version, "encoder_alone": encoder_alone, "rows": rows}
+    if a.rss_images:
+        out["rss"] = rss_run(a.rss_images, a.workers, model)
+        print(f"RSS over {a.rss_images} images: {out['rss']['rss_start_mb']:.0f} MB after start-up, "
+              f"{out['rss']['rss_end_mb']:.0f} MB at the end")
     a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps({"workers": a.workers, "rows": rows}, indent=1))
+    a.json.write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

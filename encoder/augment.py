@@ -117,7 +117,17 @@ def edit(im: Image.Image, r: random.Random, n: int | None = None) -> Image.Image
     return im
 
 
-def positive(im: Image.Image, r: random.Random) -> Image.Image:
-    """A training positive: mostly edits, some benign copies, always ending as a re-encoded JPEG."""
+GEOMETRIC = [
+    lambda im, r: crop(im, r.uniform(0.45, 0.9), r),
+    rotate,
+    border,
+]
+
+
+def positive(im: Image.Image, r: random.Random, geometric: float = 0.0) -> Image.Image:
+    """A training positive: mostly edits, some benign copies, always ending as a re-encoded JPEG.
+    `geometric`: the chance of a crop, tilt or border first, the edits a CNN at 64 px learns last."""
+    if r.random() < geometric:
+        im = r.choice(GEOMETRIC)(im, r)
     im = edit(im, r) if r.random() < 0.75 else benign(im, r)
     return jpeg(im, r.randint(30, 95))

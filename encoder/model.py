@@ -16,9 +16,21 @@ def conv_block(x, filters: int, stride: int):
     return layers.Activation("relu")(x)
 
 
-def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, name: str = "neardup_encoder") -> keras.Model:
+def luma_layer() -> keras.layers.Layer:
+    """RGB to luminance (ITU-R 601) as a frozen 1x1 projection: grayscale and saturation edits leave the
+    luminance of a picture as it was, so an encoder that sees only luminance is invariant to them."""
+    luma = layers.Dense(1, use_bias=False, trainable=False, name="luma")
+    luma.build((None, 3))
+    luma.set_weights([np.array([[0.299], [0.587], [0.114]], dtype="float32")])
+    return luma
+
+
+def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, colour: str = "rgb",
+                  name: str = "neardup_encoder") -> keras.Model:
     inputs = keras.Input((input_size, input_size, 3), name="image")  # RGB, 0..255
     x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    if colour == "luma":
+        x = luma_layer()(x)
     # per-image standardisation: brightness and contrast changes vanish, faint detail (star fields) shows
     x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="standardise")(x)
     x = conv_block(x, width, 2)

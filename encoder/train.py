@@ -28,6 +28,8 @@ class TrainConfig:
     input_size: int = 64
     dim: int = 128
     width: int = 24
+    colour: str = "rgb"  # or "luma": the encoder sees luminance only (see model.luma_layer)
+    geometric: float = 0.0  # extra share of positives that start with a crop, tilt or border
     epochs: int = 40
     batch_images: int = 64  # distinct images per batch; each gives two views
     loss: str = "triplet"
@@ -130,7 +132,7 @@ def make_dataset(images, classes, cfg: TrainConfig):
                 im = images[idx]
                 anchor = augment.benign(im, r) if r.random() < 0.5 else im
                 xs.append(to_input(anchor, cfg.input_size))
-                xs.append(to_input(augment.positive(im, r), cfg.input_size))
+                xs.append(to_input(augment.positive(im, r, cfg.geometric), cfg.input_size))
                 ys += [classes[idx]] * 2
             return np.stack(xs).astype(np.float32), np.array(ys, np.int32)
 
@@ -175,7 +177,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     log(f"{len(images)} training and {len(val_images)} validation images")
     val_x, val_g, val_l = validation_set(val_images, cfg.input_size, cfg.seed + 1)
 
-    model = build_encoder(cfg.input_size, cfg.dim, cfg.width)
+    model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)
     loss = losses.LOSSES[cfg.loss](cfg.margin if cfg.loss == "triplet" else cfg.temperature)
 
     def active(y, e):
@@ -211,7 +213,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
 
     model.fit(data, epochs=cfg.epochs, verbose=1 if log is print else 0, callbacks=[EpochEnd()])
     trained = model
-    model = build_encoder(cfg.input_size, cfg.dim, cfg.width)  # the same weights, without the training state
+    model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)  # the same weights, without the training state
     model.set_weights(trained.get_weights())
     if cfg.symmetry != "none":
         model = symmetric(model, cfg.symmetry)

@@ -16,6 +16,8 @@ from PIL import Image
 
 from encoder.decode import DecodeError, content_hash, decode, read_bytes
 
+from storage.registry import Recorded
+
 from .runtime import PathNotAllowed, Runtime
 
 
@@ -81,12 +83,11 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
                 if it.pixels is not None:
                     it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True
             rt.registry.store_vectors(enc.version, by_hash)
-        for it in pending:
-            if it.error:
-                it.image_id = rt.registry.record_failure(collection, it.path, it.error, batch_id)
-            else:
-                it.image_id, _ = rt.registry.record_decoded(collection, it.path, it.content_hash, it.width,
-                                                            it.height, it.size_bytes, batch_id)
+        ids = rt.registry.record_items(collection, [
+            Recorded(it.path, reason=it.error) if it.error else
+            Recorded(it.path, it.content_hash, it.width, it.height, it.size_bytes) for it in pending], batch_id)
+        for it, image_id in zip(pending, ids):
+            it.image_id = image_id
             if on_item:
                 on_item(it)
         done = list(pending)

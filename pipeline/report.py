@@ -66,7 +66,7 @@ def write_report(res, groups: list[dict], path: Path) -> None:
              f"<style>{STYLE}</style><h1>neardup report</h1>",
              "<table>" + "".join(f"<tr><th align=left>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in [
                  ("folder", res.root), ("collection", res.collection), ("model", res.model_version),
-                 ("images", len(res.images)), ("failed", len(res.failed)), ("pairs", len(res.pairs)),
+                 ("images", res.total), ("failed", len(res.failed)), ("pairs", len(res.pairs)),
                  ("groups", len(groups)),
                  ("thresholds", f"duplicate ≤ {res.thresholds['duplicate']:.3f}, match ≤ {res.thresholds['match']:.3f}")]) + "</table>",
              f"<h2>Groups ({len(groups)})</h2><p>Green border: the suggested keeper (most pixels, then largest file).</p>"]

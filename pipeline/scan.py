@@ -32,6 +32,7 @@ class ScanResult:
     neighbors: list = field(default_factory=list)  # (query id, neighbour id, distance)
     seconds: float = 0.0
     embedded: int = 0  # images that went through the encoder (the rest reused stored vectors)
+    total: int = 0  # images in scope (a sweep loads rows only for the images its outputs name)
 
     def rel(self, image_id: int) -> str:
         path = self.images[image_id].path
@@ -76,6 +77,7 @@ class Scanner:
                 flush()
         flush()
         res.images = {r.id: r for r in rt.registry.images(ids=list(res.vectors))}
+        res.total = len(res.images)
         res.pairs = self._pairs(index, set(res.vectors))
         if neighbors:
             res.neighbors = nearest_neighbors(index, res.vectors, neighbors)

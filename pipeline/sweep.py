@@ -1,27 +1,30 @@
 """The nightly sweep: all-vs-all over a collection's live generation, from the index itself, with the same
-outputs as a scan (pairs, groups, report). Also a consistency check of what ingestion recorded."""
+outputs as a scan (pairs, groups, report). Also a consistency check of what ingestion recorded.
+
+Querying every vector against every segment costs (vectors x segments) searches; the sweep instead builds
+one throwaway Annoy over everything live and asks it about each of its own items, on every core (Annoy
+releases the GIL while it searches). The live index is only read.
+"""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
+from storage import segments
+
 from .ingest import label_for
-from .scan import ScanResult, nearest_neighbors
+from .scan import ScanResult
+
+MAP_POINTS = 2000  # images on the report's map: every grouped one, then a sample of the rest
 
 
-def indexed_vectors(index):
-    """(image ids, vectors) of everything live in the index, segment by segment, then the buffer."""
-    for seg in index.segments.values():
-        ids = np.asarray(seg.ids)
-        keep = ~np.isin(ids, list(index.tombstones)) if index.tombstones else slice(None)
-        yield ids[keep], np.asarray(seg.vectors)[keep]
-    if len(index.buffer_ids):
-        yield index.buffer_ids, index.buffer_vecs
-
-
-def sweep(rt, collection: str, neighbors: int = 0, chunk: int = 4096, progress=None) -> ScanResult:
+def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int | None = None) -> ScanResult:
     t0 = time.time()
     generation, _ = rt.generations(collection)
     if generation is None:
@@ -29,25 +32,61 @@ def sweep(rt, collection: str, neighbors: int = 0, chunk: int = 4096, progress=N
     info = rt.model_info(generation)
     th = rt.thresholds(info)
     index = rt.index(collection, generation, info.dim)
-    pairs: dict[tuple[int, int], tuple] = {}
-    vectors: dict[int, np.ndarray] = {}
-    for ids, vecs in indexed_vectors(index):
-        for start in range(0, len(ids), chunk):
-            q_ids, q = ids[start:start + chunk], vecs[start:start + chunk]
-            for qid, hits in zip(q_ids.tolist(), index.within(q, th["match"])):
-                for other, d in hits:
-                    if other != qid:
-                        a, b = min(qid, other), max(qid, other)
-                        pairs[(a, b)] = (a, b, round(d, 6), label_for(d, th))
-            vectors.update(zip(q_ids.tolist(), q))
-            if progress:
-                progress(len(q_ids))
-    rows = {r.id: r for r in rt.registry.images(ids=list(vectors))}
+    tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
+    try:
+        segments.build_chunks(tmp / "all", index.live(), info.dim)
+        everything = segments.Segment(tmp / "all")
+        ids = np.asarray(everything.ids)
+        found = _search_all(everything, th["match"], neighbors, progress, workers or os.cpu_count() or 1)
+        pairs, near = [], []
+        for p, hits, nearest in found:
+            for q, d in hits:
+                if q > p:
+                    a, b = sorted((int(ids[p]), int(ids[q])))
+                    pairs.append((a, b, round(d, 6), label_for(d, th)))
+            near += [(int(ids[p]), int(ids[q]), d) for q, d in nearest]
+        sample = _map_sample(ids, pairs)
+        vectors = {int(ids[p]): np.array(everything.vectors[p]) for p in sample}
+        everything.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    wanted = {i for a, b, _, _ in pairs for i in (a, b)} | {i for q, n, _ in near for i in (q, n)} | set(vectors)
+    rows = {r.id: r for r in rt.registry.images(ids=sorted(wanted))}
     root = os.path.commonpath([r.path for r in rows.values()]) if rows else "/"
     res = ScanResult(root if os.path.isdir(root) else os.path.dirname(root), collection, generation, th,
-                     images=rows, vectors=vectors)
-    res.pairs = sorted(pairs.values(), key=lambda p: (p[2], p[0], p[1]))
-    if neighbors:
-        res.neighbors = nearest_neighbors(index, vectors, neighbors)
+                     images=rows, vectors=vectors, total=len(ids))
+    res.pairs = sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
+    res.neighbors = near
     res.seconds = time.time() - t0
     return res
+
+
+def _search_all(seg, radius: float, neighbors: int, progress, workers: int, chunk: int = 2048):
+    """[(position, [(other position, distance) within radius], [(other position, distance) k nearest])]."""
+
+    def one_chunk(start):
+        out = []
+        for p in range(start, min(len(seg), start + chunk)):
+            local, dist = seg.within_item(p, radius)
+            hits = [(int(q), float(d)) for q, d in zip(local, dist) if q != p]
+            nearest = []
+            if neighbors:
+                idx, dd = seg.annoy.get_nns_by_item(p, neighbors + 1, include_distances=True)
+                nearest = [(q, d) for q, d in zip(idx, dd) if q != p][:neighbors]
+            out.append((p, hits, nearest))
+        if progress:
+            progress(len(out))
+        return out
+
+    with ThreadPoolExecutor(workers) as pool:
+        return [row for part in pool.map(one_chunk, range(0, len(seg), chunk)) for row in part]
+
+
+def _map_sample(ids: np.ndarray, pairs: list) -> list[int]:
+    """Positions of the images the report's map shows: those in pairs first, then evenly spaced others."""
+    paired = {i for a, b, _, _ in pairs for i in (a, b)}
+    pos = [p for p, i in enumerate(ids.tolist()) if i in paired][:MAP_POINTS]
+    rest = MAP_POINTS - len(pos)
+    if rest > 0:
+        pos += np.linspace(0, len(ids) - 1, min(rest, len(ids)), dtype=int).tolist()
+    return sorted(set(pos))

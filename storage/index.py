@@ -32,12 +32,36 @@ class CollectionIndex:
         self.epoch = None
         self.segments: dict[int, Segment] = {}
         self.levels: dict[int, int] = {}
-        self.buffer_ids = np.empty(0, np.int64)
-        self.buffer_vecs = np.empty((0, dim), np.float32)
+        self._set_buffer(np.empty(0, np.int64), np.empty((0, dim), np.float32))
         self.tombstones: set[int] = set()
         self.next_seq = 0
         with engine.begin() as conn:
             conn.execute(db.insert_ignore(conn, db.collections).values(name=collection, generation=None, epoch=0))
+
+    # --- the buffer: preallocated, so appending a batch copies the batch, not the buffer ----------------
+    def _set_buffer(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        cap = max(self.buffer_capacity, len(ids)) + 4096
+        self._ids = np.empty(cap, np.int64)
+        self._vecs = np.empty((cap, self.dim), np.float32)
+        self._n = 0
+        self._append(ids, vecs)
+
+    def _append(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        if self._n + len(ids) > len(self._ids):
+            held_ids, held_vecs = self.buffer_ids.copy(), self.buffer_vecs.copy()
+            self._set_buffer(np.concatenate([held_ids, ids]), np.concatenate([held_vecs, vecs]))
+            return
+        self._ids[self._n:self._n + len(ids)] = ids
+        self._vecs[self._n:self._n + len(ids)] = vecs
+        self._n += len(ids)
+
+    @property
+    def buffer_ids(self) -> np.ndarray:
+        return self._ids[:self._n]
+
+    @property
+    def buffer_vecs(self) -> np.ndarray:
+        return self._vecs[:self._n]
 
     def _key(self, table):
         return and_(table.c.collection == self.collection, table.c.generation == self.generation)
@@ -70,9 +94,9 @@ class CollectionIndex:
             if seg not in self.segments:
                 self.segments[seg] = Segment(self.root / file)
             self.levels[seg] = level
-        self.buffer_ids = np.array([r[0] for r in buf], np.int64)
-        self.buffer_vecs = (np.stack([np.frombuffer(r[1], np.float32) for r in buf]) if buf
-                            else np.empty((0, self.dim), np.float32))
+        self._set_buffer(np.array([r[0] for r in buf], np.int64),
+                         np.stack([np.frombuffer(r[1], np.float32) for r in buf]) if buf
+                         else np.empty((0, self.dim), np.float32))
         self.epoch = epoch
 
     def __len__(self) -> int:
@@ -88,17 +112,27 @@ class CollectionIndex:
     def within(self, queries: np.ndarray, radius: float) -> list[list[tuple[int, float]]]:
         """For each query, every stored image within `radius`: [(image_id, distance), ...]."""
         results: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]
-        if len(self.buffer_ids):
-            d = exact_distances(queries, self.buffer_vecs)
+        for start in range(0, len(queries) if len(self.buffer_ids) else 0, 256):  # bounded temporaries
+            d = exact_distances(queries[start:start + 256], self.buffer_vecs)
             for qi, bj in zip(*np.nonzero(d <= radius)):
-                results[qi].append((int(self.buffer_ids[bj]), float(d[qi, bj])))
+                results[start + qi].append((int(self.buffer_ids[bj]), float(d[qi, bj])))
+        rows = np.asarray(queries, np.float32).tolist()
         for seg in self.segments.values():
-            for qi, q in enumerate(queries):
+            for qi, q in enumerate(rows):
                 local, dist = seg.within(q, radius)
                 results[qi].extend((int(seg.ids[i]), float(x)) for i, x in zip(local, dist))
         if self.tombstones:
             results = [[(i, x) for i, x in r if i not in self.tombstones] for r in results]
         return results
+
+    def live(self):
+        """(image ids, vectors) of everything live in this generation: segment by segment, then the buffer."""
+        for seg in self.segments.values():
+            ids = np.asarray(seg.ids)
+            keep = ~np.isin(ids, list(self.tombstones)) if self.tombstones else slice(None)
+            yield ids[keep], np.asarray(seg.vectors)[keep]
+        if len(self.buffer_ids):
+            yield self.buffer_ids, self.buffer_vecs
 
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         found = []
@@ -122,8 +156,7 @@ class CollectionIndex:
 
     def after_commit(self, image_ids: np.ndarray, vecs: np.ndarray) -> None:
         """Keep the in-memory view in step with what was just committed, then seal/merge if due."""
-        self.buffer_ids = np.concatenate([self.buffer_ids, np.asarray(image_ids, np.int64)])
-        self.buffer_vecs = np.concatenate([self.buffer_vecs, np.asarray(vecs, np.float32).reshape(-1, self.dim)])
+        self._append(np.asarray(image_ids, np.int64), np.asarray(vecs, np.float32).reshape(-1, self.dim))
         self.next_seq += len(image_ids)
         self.epoch = self._committed_epoch
         if len(self.buffer_ids) >= self.buffer_capacity:
@@ -202,8 +235,7 @@ class CollectionIndex:
         self.segments[seg_id] = Segment(self.root / name)
         self.levels[seg_id] = level
         if from_buffer:
-            self.buffer_ids = np.empty(0, np.int64)
-            self.buffer_vecs = np.empty((0, self.dim), np.float32)
+            self._n = 0
         self.epoch = self._committed_epoch
 
 

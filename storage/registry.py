@@ -28,42 +28,86 @@ class ImageRow:
     batch_id: str | None = None
 
 
+@dataclass(eq=False)
+class Recorded:
+    """What the embed step learnt about one path: its content, or why it failed."""
+    path: str
+    content_hash: str = ""
+    width: int | None = None
+    height: int | None = None
+    size_bytes: int | None = None
+    reason: str | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.reason is not None
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.failed else "pending"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.path, self.content_hash
+
+
 class Registry:
     def __init__(self, engine):
         self.engine = engine
 
     # --- images -------------------------------------------------------------------------------------
     def record_failure(self, collection: str, path: str, reason: str, batch_id: str | None = None) -> int:
-        return self._upsert(collection, path, "", dict(status="failed", reason=reason, batch_id=batch_id))
+        return self.record_items(collection, [Recorded(path, reason=reason)], batch_id)[0]
 
     def record_decoded(self, collection: str, path: str, content_hash: str, width: int, height: int,
-                       size_bytes: int, batch_id: str | None = None) -> tuple[int, bool]:
-        """Register a readable image; returns (id, new). Earlier contents of the same path become `replaced`."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(db.images.c.id, db.images.c.status).where(and_(
-                db.images.c.collection == collection, db.images.c.path == path,
-                db.images.c.content_hash == content_hash))).first()
-            if row and row.status != "replaced":
-                if batch_id:
-                    conn.execute(update(db.images).where(db.images.c.id == row.id).values(batch_id=batch_id))
-                return row.id, False
-        image_id = self._upsert(collection, path, content_hash, dict(
-            status="pending", reason=None, width=width, height=height, size_bytes=size_bytes, batch_id=batch_id))
-        with self.engine.begin() as conn:
-            conn.execute(update(db.images).where(and_(
-                db.images.c.collection == collection, db.images.c.path == path, db.images.c.id != image_id,
-                db.images.c.status != "replaced")).values(status="replaced", updated_at=time.time()))
-        return image_id, True
+                       size_bytes: int, batch_id: str | None = None) -> int:
+        return self.record_items(collection, [Recorded(path, content_hash, width, height, size_bytes)], batch_id)[0]
 
-    def _upsert(self, collection, path, content_hash, values) -> int:
-        values = dict(values, updated_at=time.time())
-        key = dict(collection=collection, path=path, content_hash=content_hash)
+    def record_items(self, collection: str, items: list["Recorded"], batch_id: str | None = None) -> list[int]:
+        """Register what one flush of the embed step saw, in one transaction; return the image ids in order.
+
+        A readable image is keyed by (path, content): seen before and still live, it keeps its row and state;
+        otherwise its row becomes `pending` and any earlier contents of that path become `replaced`. A failure
+        is the row (path, "") in state `failed` with its reason.
+        """
+        now = time.time()
+        paths = sorted({it.path for it in items})
         with self.engine.begin() as conn:
-            conn.execute(db.insert_ignore(conn, db.images).values(**key, **values))
-            conn.execute(update(db.images).where(and_(*(db.images.c[k] == v for k, v in key.items())))
-                         .values(**values))
-            return conn.execute(select(db.images.c.id).where(and_(
-                *(db.images.c[k] == v for k, v in key.items())))).scalar_one()
+            before = self._rows_by_key(conn, collection, paths)
+            fresh = [it for it in items if it.failed or before.get(it.key, (0, "replaced"))[1] == "replaced"]
+            if fresh:
+                values = [dict(collection=collection, path=it.path, content_hash=it.content_hash, status=it.status,
+                               reason=it.reason, width=it.width, height=it.height, size_bytes=it.size_bytes,
+                               batch_id=batch_id, updated_at=now) for it in fresh]
+                conn.execute(db.insert_ignore(conn, db.images), values)
+                conn.execute(update(db.images).where(and_(
+                    db.images.c.collection == collection, db.images.c.path == bindparam("_path"),
+                    db.images.c.content_hash == bindparam("_hash"))).values(
+                    status=bindparam("_status"), reason=bindparam("_reason"), width=bindparam("_width"),
+                    height=bindparam("_height"), size_bytes=bindparam("_size"), batch_id=batch_id, updated_at=now),
+                    [dict(_path=v["path"], _hash=v["content_hash"], _status=v["status"], _reason=v["reason"],
+                          _width=v["width"], _height=v["height"], _size=v["size_bytes"]) for v in values])
+            kept = [before[it.key][0] for it in items if it not in fresh]
+            if batch_id and kept:
+                conn.execute(update(db.images).where(db.images.c.id.in_(kept)).values(batch_id=batch_id))
+            ids = {key: row[0] for key, row in self._rows_by_key(conn, collection, paths).items()}
+            replacing = [dict(_path=it.path, _id=ids[it.key]) for it in fresh if not it.failed]
+            if replacing:
+                conn.execute(update(db.images).where(and_(
+                    db.images.c.collection == collection, db.images.c.path == bindparam("_path"),
+                    db.images.c.id != bindparam("_id"), db.images.c.status != "replaced")).values(
+                    status="replaced", updated_at=now), replacing)
+        return [ids[it.key] for it in items]
+
+    @staticmethod
+    def _rows_by_key(conn, collection: str, paths: list[str]) -> dict[tuple[str, str], tuple[int, str]]:
+        out = {}
+        for start in range(0, len(paths), 500):
+            rows = conn.execute(select(db.images.c.id, db.images.c.path, db.images.c.content_hash,
+                                       db.images.c.status).where(and_(
+                db.images.c.collection == collection, db.images.c.path.in_(paths[start:start + 500]))))
+            out.update({(r.path, r.content_hash): (r.id, r.status) for r in rows})
+        return out
 
     def set_outcomes(self, conn, outcomes: dict[int, tuple[str, int | None, float | None]]) -> None:
         """Final state of indexed images: {id: (indexed|duplicate|match, of_image, distance)}."""
@@ -76,6 +120,10 @@ class Registry:
 
     def images(self, ids=None, collection: str | None = None, batch_id: str | None = None,
                live_only: bool = False) -> list[ImageRow]:
+        if ids is not None and len(ids) > 20_000:  # bound the IN list
+            ids = sorted(map(int, ids))
+            return [r for s in range(0, len(ids), 20_000)
+                    for r in self.images(ids[s:s + 20_000], collection, batch_id, live_only)]
         q = select(*(db.images.c[f] for f in ImageRow.__dataclass_fields__))
         if ids is not None:
             q = q.where(db.images.c.id.in_(list(map(int, ids))))

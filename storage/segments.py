@@ -24,25 +24,45 @@ def _fsync_write(path: Path, write) -> None:
 
 
 def n_trees_for(count: int) -> int:
-    return int(min(32, max(8, 4 * np.log2(max(count, 2)) // 2)))
+    """Few trees: near-duplicates sit far closer than unrelated images, so a handful of trees finds them,
+    and every tree is paid for again at each merge."""
+    return int(np.clip(np.log2(max(count, 2)) * 0.5, 6, 10))
 
 
 def build(base: Path, ids: np.ndarray, vecs: np.ndarray, n_trees: int | None = None) -> dict:
     """Write segment files under `base` (a path without suffix); return the sidecar."""
+    return build_chunks(base, [(ids, vecs)], vecs.shape[1], n_trees)
+
+
+def build_chunks(base: Path, chunks, dim: int, n_trees: int | None = None, rows_per_add: int = 4096) -> dict:
+    """The same from an iterable of (ids, vectors) chunks, copied once into the segment's own files."""
     base.parent.mkdir(parents=True, exist_ok=True)
-    dim = vecs.shape[1]
-    n_trees = n_trees or n_trees_for(len(vecs))
+    chunks = [(np.asarray(i, np.int64), v) for i, v in chunks if len(i)]
+    count = sum(len(i) for i, _ in chunks)
+    n_trees = n_trees or n_trees_for(count)
     index = AnnoyIndex(dim, METRIC)
     index.set_seed(42)
-    for i, v in enumerate(vecs):
-        index.add_item(i, v)
-    index.build(n_trees, n_jobs=-1)
+    ids = np.concatenate([i for i, _ in chunks]) if chunks else np.empty(0, np.int64)
 
+    def write_vectors(path):
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
+        at = 0
+        for _, v in chunks:
+            for s in range(0, len(v), rows_per_add):  # bounded: a list of Python floats is 6x the array
+                rows = np.asarray(v[s:s + rows_per_add], np.float32)
+                out[at:at + len(rows)] = rows
+                for n, row in enumerate(rows.tolist()):  # lists convert twice as fast as NumPy rows
+                    index.add_item(at + n, row)
+                at += len(rows)
+        out.flush()
+        del out
+
+    _fsync_write(base.with_suffix(".vec.npy"), write_vectors)
+    index.build(n_trees, n_jobs=-1)
     _fsync_write(base.with_suffix(".ann"), lambda p: index.save(str(p)))
     index.unload()
-    _fsync_write(base.with_suffix(".ids.npy"), lambda p: np.save(open(p, "wb"), ids.astype(np.int64)))
-    _fsync_write(base.with_suffix(".vec.npy"), lambda p: np.save(open(p, "wb"), vecs.astype(np.float32)))
-    meta = {"f": dim, "metric": METRIC, "n_trees": n_trees, "count": int(len(vecs))}
+    _fsync_write(base.with_suffix(".ids.npy"), lambda p: np.save(open(p, "wb"), ids))
+    meta = {"f": dim, "metric": METRIC, "n_trees": n_trees, "count": int(count)}
     _fsync_write(base.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
     return meta
 
@@ -69,14 +89,20 @@ class Segment:
     def __len__(self) -> int:
         return self.meta["count"]
 
-    def within(self, query: np.ndarray, radius: float, k: int = 32, search_factor: int = 4):
-        """Local positions and distances of the items within `radius` of `query`, widening k until the
-        farthest candidate returned lies outside it (so no near item is cut off by k)."""
+    def within(self, query: np.ndarray, radius: float, k: int = 10):
+        """Local positions and distances of the items within `radius` of `query`."""
+        return self._widening(lambda kk, sk: self.annoy.get_nns_by_vector(query, kk, sk, True), radius, k)
+
+    def within_item(self, position: int, radius: float, k: int = 10):
+        """The same for an item of this segment (itself included): no vector crosses into Python."""
+        return self._widening(lambda kk, sk: self.annoy.get_nns_by_item(position, kk, sk, True), radius, k)
+
+    def _widening(self, lookup, radius: float, k: int, search_factor: int = 8):
+        """Widen k until the farthest candidate returned lies outside `radius` (no near item cut off by k)."""
         n = len(self)
         while True:
             kk = min(k, n)
-            idx, dist = self.annoy.get_nns_by_vector(query, kk, search_k=kk * self.meta["n_trees"] * search_factor,
-                                                     include_distances=True)
+            idx, dist = lookup(kk, kk * self.meta["n_trees"] * search_factor)
             if not dist or dist[-1] > radius or kk >= n:
                 break
             k *= 4

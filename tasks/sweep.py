@@ -18,7 +18,7 @@ def sweep(collection="default", out=None, neighbors=0):
     out = out or os.path.join(rt.settings.data_dir, "reports", collection, time.strftime("%Y%m%d-%H%M%S"))
     res = run(rt, collection, neighbors=neighbors)
     counts = write_outputs(res, out)
-    return {"out": out, "images": len(res.vectors), **counts, "seconds": round(res.seconds, 1)}
+    return {"out": out, "images": res.total, **counts, "seconds": round(res.seconds, 1)}
 
 
 @app.task(name="neardup.reconcile")

@@ -22,7 +22,7 @@ def rt(settings):
 
 
 def register(rt, n, start=0):
-    return [rt.registry.record_decoded("c", f"/img/{i}.jpg", f"h{i}", 10, 10, 100)[0] for i in range(start, start + n)]
+    return [rt.registry.record_decoded("c", f"/img/{i}.jpg", f"h{i}", 10, 10, 100) for i in range(start, start + n)]
 
 
 def planted(n, dim=16, pairs=20, seed=0):

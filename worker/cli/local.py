@@ -72,6 +72,10 @@ def search(images, collection, k, as_json, settings):
 @click.option("--input-size", type=int, default=64, show_default=True)
 @click.option("--dim", type=int, default=128, show_default=True)
 @click.option("--width", type=int, default=24, show_default=True)
+@click.option("--colour", type=click.Choice(["rgb", "luma"]), default="rgb", show_default=True,
+              help="luma: the encoder sees luminance only (invariant to grayscale and saturation edits).")
+@click.option("--geometric", type=float, default=0.0, show_default=True,
+              help="Extra share of training positives that start with a crop, tilt or border.")
 @click.option("--batch-images", type=int, default=64, show_default=True)
 @click.option("--margin", type=float, default=0.3, show_default=True)
 @click.option("--temperature", type=float, default=0.1, show_default=True)
