@@ -47,15 +47,29 @@ def main() -> None:
     info = read_info(DEFAULT_MODEL)
     dim, th = info.dim, info.thresholds
     rng = np.random.default_rng(0)
-    vecs = rng.normal(size=(a.n, dim)).astype(np.float32)
-    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    planted = []
-    for i in range(0, a.n - a.batch * 3, a.plant_every):  # j lands two batches after i
-        j = i + 2 * a.batch + 1
-        noisy = vecs[i] + rng.normal(scale=0.25 * th["match"] / np.sqrt(dim), size=dim)
-        vecs[j] = noisy / np.linalg.norm(noisy)
-        planted.append((i, j))
-    raw_mb = vecs.nbytes / 2**20
+    noise = 0.25 * th["match"] / np.sqrt(dim)
+    planted = [(i, i + 2 * a.batch + 1) for i in range(0, a.n - a.batch * 3, a.plant_every)]  # two batches on
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    def base(b):
+        return unit(np.random.default_rng((0, b)).normal(size=(a.batch, dim)))
+
+    def batch_vectors(b):
+        """Batch b, made on demand (the benchmark holds no copy of the collection): random unit vectors,
+        some of them near copies of batch b-2's."""
+        v = base(b)
+        here = [(i, j) for i, j in planted[max(0, (b - 2) * a.batch // a.plant_every - 1):][: a.batch // a.plant_every + 2]
+                if j // a.batch == b]
+        if here:
+            earlier = base(b - 2)
+            for i, j in here:
+                near = earlier[i % a.batch] + np.random.default_rng((1, j)).normal(scale=noise, size=dim)
+                v[j % a.batch] = unit(near[None])[0]
+        return v[: min(a.batch, a.n - b * a.batch)]
+
+    raw_mb = a.n * dim * 4 / 2**20
     rss_start = peak_rss_mb()
 
     data = Path(tempfile.mkdtemp(prefix="neardup-scale-"))
@@ -70,26 +84,28 @@ def main() -> None:
     tail = a.n - a.tail_batches * a.batch  # the last batches go through the whole index step, search included
 
     # 1. storage: what the index step does after its search (buffer, sealing, merging), batch by batch
-    t0 = time.perf_counter()
+    insert_s = 0.0
     for s in range(0, tail, a.batch):
         ids = np.arange(s, min(tail, s + a.batch)) + 1
+        v = batch_vectors(s // a.batch)  # making the data is not timed
+        t0 = time.perf_counter()
         with rt.engine.begin() as conn:
-            index.commit(conn, ids, vecs[s:s + a.batch])
-        index.after_commit(ids, vecs[s:s + a.batch])
+            index.commit(conn, ids, v)
+        index.after_commit(ids, v)
+        insert_s += time.perf_counter() - t0
         if s and s % (a.n // 10) < a.batch:
-            el = time.perf_counter() - t0
+            el = insert_s
             print(f"  {s + a.batch:>9} inserted, {(s + a.batch) / el:,.0f} vectors/s, {len(index.segments)} segments",
                   file=sys.stderr)
-    insert_s = time.perf_counter() - t0
     # 2. the index step as ingestion runs it: search every new vector, record pairs and states, commit
     t = time.perf_counter()
     for s in range(tail, a.n, a.batch):
         ids = np.arange(s, min(a.n, s + a.batch)) + 1
-        index_batch(rt, index, ids, vecs[s:s + a.batch], th)
+        index_batch(rt, index, ids, batch_vectors(s // a.batch), th)
     step_per_s = (a.n - tail) / max(time.perf_counter() - t, 1e-9)
     # 3. one query, as a search request or the index step sees it
     lat = []
-    for q in vecs[rng.choice(a.n, 1000, replace=False)]:
+    for q in np.concatenate([batch_vectors(b)[:10] for b in rng.choice(a.n // a.batch, 100, replace=False)]):
         t = time.perf_counter()
         index.within(q[None], th["match"])
         lat.append(time.perf_counter() - t)

@@ -1,6 +1,7 @@
 """The embed step: read each file once, hash it, reuse a stored vector for known bytes, else decode and
-embed. Decoding runs on a pool of threads (Pillow and TensorFlow release the GIL) while the encoder eats
-fixed-size batches, so inference overlaps decoding.
+embed. Reading and decoding run on a pool of threads (Pillow and TensorFlow release the GIL) while the
+encoder eats fixed-size batches, so inference overlaps decoding; the registry is asked and written once per
+batch, not per image.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Item:
     height: int = 0
     size_bytes: int = 0
     embedded: bool = False  # went through the encoder (False: a stored vector was reused)
+    data: bytes | None = None  # the file's bytes, between reading and decoding
 
 
 def _header_size(data: bytes) -> tuple[int, int]:
@@ -45,22 +47,13 @@ def _header_size(data: bytes) -> tuple[int, int]:
             return 0, 0
 
 
-def prepare(rt: Runtime, path: str, size: int, model_version: str, extra_roots=(), check_roots=True) -> Item:
-    """Everything that can be done for one file without the model; never raises.
-    `check_roots=False` only for paths the registry already accepted."""
+def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) -> Item:
+    """Read and hash one file; never raises. `check_roots=False` only for paths the registry accepted."""
     item = Item(path)
     try:
-        real = rt.check_path(path, extra_roots) if check_roots else path
-        data = read_bytes(real)
-        item.size_bytes = len(data)
-        item.content_hash = content_hash(data)
-        known = rt.registry.vectors_for([item.content_hash], model_version)
-        if known:  # the same bytes were embedded before: skip decoding (exact duplicate or rescan)
-            item.vector = known[item.content_hash]
-            item.width, item.height = _header_size(data)
-        else:
-            dec = decode(data, size)
-            item.pixels, item.width, item.height = dec.pixels, dec.width, dec.height
+        item.data = read_bytes(rt.check_path(path, extra_roots) if check_roots else path)
+        item.size_bytes = len(item.data)
+        item.content_hash = content_hash(item.data)
     except (DecodeError, PathNotAllowed) as exc:
         item.error = str(exc)
     except Exception as exc:  # a bug or an exotic failure must still cost one image, not the batch
@@ -68,39 +61,74 @@ def prepare(rt: Runtime, path: str, size: int, model_version: str, extra_roots=(
     return item
 
 
+def decode_item(item: Item, size: int) -> Item:
+    """Pixels for the encoder, or only the header's size when the bytes already have a vector; never raises."""
+    if item.data is None:
+        return item
+    try:
+        if item.vector is not None:  # the same bytes were embedded before: exact duplicate or rescan
+            item.width, item.height = _header_size(item.data)
+        else:
+            dec = decode(item.data, size)
+            item.pixels, item.width, item.height = dec.pixels, dec.width, dec.height
+    except DecodeError as exc:
+        item.error = str(exc)
+    except Exception as exc:
+        item.error = f"unexpected error: {type(exc).__name__}: {exc}"
+    item.data = None
+    return item
+
+
+def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_version: str, chunk: int,
+                 extra_roots=()) -> Iterator[list[Item]]:
+    """Chunks of Items ready for the encoder. Files are read and hashed on the pool, stored vectors looked
+    up once per chunk, the rest decoded on the pool; the next chunk decodes while the caller embeds this one."""
+    reads = bounded_map(pool, (lambda p=p: read_item(rt, p, extra_roots) for p in paths), window=2 * chunk)
+    ahead = None
+    for group in chunked(reads, chunk):
+        known = rt.registry.vectors_for([it.content_hash for it in group if it.data is not None], model_version)
+        for it in group:
+            it.vector = known.get(it.content_hash) if it.data is not None else None
+        futures = [pool.submit(decode_item, it, size) for it in group]
+        if ahead:
+            yield [f.result() for f in ahead]
+        ahead = futures
+    if ahead:
+        yield [f.result() for f in ahead]
+
+
 def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: str | None = None,
                 extra_roots=(), on_item: Callable[[Item], None] | None = None, encoder=None) -> Iterator[Item]:
     """Yield every path as an Item with a vector, or with an error; registry rows written for both."""
     enc = encoder or rt.encoder()
-    pending: list[Item] = []
-
-    def flush():
-        todo = {it.content_hash: it for it in pending if it.pixels is not None}  # equal bytes: embed once
-        if todo:
-            vecs = enc.embed(np.stack([it.pixels for it in todo.values()]))
-            by_hash = dict(zip(todo, vecs))
-            for it in pending:
-                if it.pixels is not None:
-                    it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True
-            rt.registry.store_vectors(enc.version, by_hash)
-        ids = rt.registry.record_items(collection, [
-            Recorded(it.path, reason=it.error) if it.error else
-            Recorded(it.path, it.content_hash, it.width, it.height, it.size_bytes) for it in pending], batch_id)
-        for it, image_id in zip(pending, ids):
-            it.image_id = image_id
-            if on_item:
-                on_item(it)
-        done = list(pending)
-        pending.clear()
-        return done
-
     with ThreadPoolExecutor(rt.settings.threads) as pool:
-        work = (lambda p=p: prepare(rt, p, enc.size, enc.version, extra_roots) for p in paths)
-        for item in bounded_map(pool, work, window=4 * enc.batch_size):
-            pending.append(item)
-            if len(pending) >= enc.batch_size:
-                yield from flush()
-        yield from flush()
+        for pending in ready_chunks(rt, pool, paths, enc.size, enc.version, enc.batch_size, extra_roots):
+            todo = {it.content_hash: it for it in pending if it.pixels is not None}  # equal bytes: embed once
+            if todo:
+                by_hash = dict(zip(todo, enc.embed(np.stack([it.pixels for it in todo.values()]))))
+                for it in pending:
+                    if it.pixels is not None:
+                        it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True
+                rt.registry.store_vectors(enc.version, by_hash)
+            ids = rt.registry.record_items(collection, [
+                Recorded(it.path, reason=it.error) if it.error else
+                Recorded(it.path, it.content_hash, it.width, it.height, it.size_bytes) for it in pending], batch_id)
+            for it, image_id in zip(pending, ids):
+                it.image_id = image_id
+                if on_item:
+                    on_item(it)
+                yield it
+
+
+def chunked(items: Iterable, n: int) -> Iterator[list]:
+    group = []
+    for it in items:
+        group.append(it)
+        if len(group) == n:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def bounded_map(pool, calls, window: int):

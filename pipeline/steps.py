@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embed import embed_paths, prepare
+from .embed import decode_item, embed_paths, read_item
 from .ingest import index_batch
 
 
@@ -38,7 +38,7 @@ def vectors_of(rt, image_ids: list[int], generation: str) -> tuple[list[int], np
     missing = [r for r in rows if r.content_hash not in known]
     if missing:
         enc = rt.encoder_for(generation)
-        items = [prepare(rt, r.path, enc.size, generation, check_roots=False) for r in missing]
+        items = [decode_item(read_item(rt, r.path, check_roots=False), enc.size) for r in missing]
         ok = [it for it in items if it.pixels is not None or it.vector is not None]
         todo = [it for it in ok if it.vector is None]
         if todo:

@@ -46,7 +46,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
                     pairs.append((a, b, round(d, 6), label_for(d, th)))
             near += [(int(ids[p]), int(ids[q]), d) for q, d in nearest]
         sample = _map_sample(ids, pairs)
-        vectors = {int(ids[p]): np.array(everything.vectors[p]) for p in sample}
+        vectors = {int(ids[p]): np.array(everything.annoy.get_item_vector(p), np.float32) for p in sample}
         everything.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -56,10 +56,9 @@ index_items = Table(
     Column("collection", String(200), primary_key=True),
     Column("generation", String(64), primary_key=True),
     Column("image_id", Integer, ForeignKey("images.id"), primary_key=True),
-    Column("seq", Integer, nullable=False),
-    Column("segment", Integer),  # NULL: still in the exactly-searched buffer
+    Column("seq", Integer, nullable=False),  # order of arrival; above every segment's last_seq: in the buffer
 )
-Index("ix_items_segment", index_items.c.collection, index_items.c.generation, index_items.c.segment)
+Index("ix_items_seq", index_items.c.collection, index_items.c.generation, index_items.c.seq)
 
 tombstones = Table(  # images removed from a generation whose vectors still sit in a sealed segment
     "tombstones", metadata,
@@ -75,6 +74,7 @@ segments = Table(
     Column("segment", Integer, primary_key=True),
     Column("level", Integer, nullable=False),  # 0 sealed from the buffer, +1 per merge
     Column("count", Integer, nullable=False),
+    Column("last_seq", Integer, nullable=False),  # the newest item it holds: sealing and merging move no rows
     Column("file", Text, nullable=False),
 )
 

@@ -32,9 +32,11 @@ class CollectionIndex:
         self.epoch = None
         self.segments: dict[int, Segment] = {}
         self.levels: dict[int, int] = {}
+        self.last_seqs: dict[int, int] = {}
         self._set_buffer(np.empty(0, np.int64), np.empty((0, dim), np.float32))
         self.tombstones: set[int] = set()
         self.next_seq = 0
+        self.sealed_seq = 0  # items with a higher seq are in the buffer
         with engine.begin() as conn:
             conn.execute(db.insert_ignore(conn, db.collections).values(name=collection, generation=None, epoch=0))
 
@@ -74,26 +76,27 @@ class CollectionIndex:
                 db.collections.c.name == self.collection)).scalar_one()
             if epoch == self.epoch:
                 return
-            seg_rows = conn.execute(select(db.segments.c.segment, db.segments.c.level, db.segments.c.file)
-                                    .where(self._key(db.segments))).all()
+            seg_rows = conn.execute(select(db.segments.c.segment, db.segments.c.level, db.segments.c.file,
+                                           db.segments.c.last_seq).where(self._key(db.segments))).all()
+            self.sealed_seq = max((r.last_seq for r in seg_rows), default=0)
             buf = conn.execute(
                 select(db.index_items.c.image_id, db.vectors.c.vector)
                 .select_from(db.index_items.join(db.images, db.images.c.id == db.index_items.c.image_id)
                              .join(db.vectors, and_(db.vectors.c.content_hash == db.images.c.content_hash,
                                                     db.vectors.c.model_version == self.generation)))
-                .where(and_(self._key(db.index_items), db.index_items.c.segment.is_(None)))
+                .where(and_(self._key(db.index_items), db.index_items.c.seq > self.sealed_seq))
                 .order_by(db.index_items.c.seq)).all()
             self.next_seq = (conn.execute(select(func.max(db.index_items.c.seq))
                                           .where(self._key(db.index_items))).scalar() or 0) + 1
             self.tombstones = set(conn.execute(select(db.tombstones.c.image_id)
                                                .where(self._key(db.tombstones))).scalars())
-        live = {s for s, _, _ in seg_rows}
+        live = {r.segment for r in seg_rows}
         for gone in set(self.segments) - live:
             self.segments.pop(gone).close()
-        for seg, level, file in seg_rows:
+        for seg, level, file, last_seq in seg_rows:
             if seg not in self.segments:
                 self.segments[seg] = Segment(self.root / file)
-            self.levels[seg] = level
+            self.levels[seg], self.last_seqs[seg] = level, last_seq
         self._set_buffer(np.array([r[0] for r in buf], np.int64),
                          np.stack([np.frombuffer(r[1], np.float32) for r in buf]) if buf
                          else np.empty((0, self.dim), np.float32))
@@ -126,11 +129,12 @@ class CollectionIndex:
         return results
 
     def live(self):
-        """(image ids, vectors) of everything live in this generation: segment by segment, then the buffer."""
-        for seg in self.segments.values():
+        """(image ids, vectors) of everything live in this generation: segment by segment, then the buffer.
+        Each segment's vectors come through a mapping of their own, released when the caller moves on."""
+        for seg in list(self.segments.values()):
             ids = np.asarray(seg.ids)
             keep = ~np.isin(ids, list(self.tombstones)) if self.tombstones else slice(None)
-            yield ids[keep], np.asarray(seg.vectors)[keep]
+            yield ids[keep], np.load(seg.base.with_suffix(".vec.npy"), mmap_mode="r")[keep]
         if len(self.buffer_ids):
             yield self.buffer_ids, self.buffer_vecs
 
@@ -151,7 +155,7 @@ class CollectionIndex:
         if len(image_ids):
             conn.execute(insert(db.index_items), [
                 dict(collection=self.collection, generation=self.generation, image_id=int(i),
-                     seq=self.next_seq + n, segment=None) for n, i in enumerate(image_ids)])
+                     seq=self.next_seq + n) for n, i in enumerate(image_ids)])
         self._bump(conn)
 
     def after_commit(self, image_ids: np.ndarray, vecs: np.ndarray) -> None:
@@ -185,11 +189,11 @@ class CollectionIndex:
         self.epoch = None  # tombstones are re-read on the next refresh
 
     def seal(self) -> None:
-        """Buffer -> new level-0 segment: files first (atomic), then one transaction moves the items."""
+        """Buffer -> new level-0 segment: files first (atomic), then one transaction records it."""
         if not len(self.buffer_ids):
             return
         seg_id = max(self.segments, default=0) + 1
-        self._write_segment(seg_id, 0, self.buffer_ids, self.buffer_vecs, replaces=[], from_buffer=True)
+        self._write_segment(seg_id, 0, self.buffer_ids, self.buffer_vecs, replaces=[], last_seq=self.next_seq - 1)
 
     def merge(self) -> None:
         """Merge `merge_fanout` segments of one level into one of the next level, while any level is full."""
@@ -208,23 +212,17 @@ class CollectionIndex:
             if self.tombstones:
                 keep = ~np.isin(ids, list(self.tombstones))
                 ids, vecs = ids[keep], vecs[keep]
-            self._write_segment(max(self.segments) + 1, level + 1, ids, vecs, replaces=members, from_buffer=False)
+            last_seq = max(self.last_seqs[s] for s in members)
+            self._write_segment(max(self.segments) + 1, level + 1, ids, vecs, replaces=members, last_seq=last_seq)
 
-    def _write_segment(self, seg_id, level, ids, vecs, replaces, from_buffer) -> None:
+    def _write_segment(self, seg_id, level, ids, vecs, replaces, last_seq) -> None:
         name = f"seg-{seg_id:06d}"
         segments.build(self.root / name, ids, vecs)
         with self.engine.begin() as conn:
             conn.execute(insert(db.segments).values(collection=self.collection, generation=self.generation,
-                                                    segment=seg_id, level=level, count=len(ids), file=name))
-            items = self._key(db.index_items)
-            if from_buffer:  # everything up to the buffer's last item, by sequence number
-                last = conn.execute(select(db.index_items.c.seq).where(and_(
-                    items, db.index_items.c.image_id == int(ids[-1])))).scalar_one()
-                conn.execute(update(db.index_items).where(and_(items, db.index_items.c.segment.is_(None),
-                                                               db.index_items.c.seq <= last)).values(segment=seg_id))
-            else:
-                conn.execute(update(db.index_items).where(and_(items, db.index_items.c.segment.in_(replaces)))
-                             .values(segment=seg_id))
+                                                    segment=seg_id, level=level, count=len(ids), file=name,
+                                                    last_seq=last_seq))
+            if replaces:
                 conn.execute(delete(db.segments).where(and_(self._key(db.segments),
                                                             db.segments.c.segment.in_(replaces))))
             self._bump(conn)
@@ -232,10 +230,13 @@ class CollectionIndex:
             self.segments.pop(old).close()
             self.levels.pop(old, None)
             segments.remove(self.root / f"seg-{old:06d}")
+            self.last_seqs.pop(old, None)
         self.segments[seg_id] = Segment(self.root / name)
         self.levels[seg_id] = level
-        if from_buffer:
+        self.last_seqs[seg_id] = last_seq
+        if not replaces:  # sealed from the buffer
             self._n = 0
+            self.sealed_seq = last_seq
         self.epoch = self._committed_epoch
 
 

@@ -30,37 +30,31 @@ def n_trees_for(count: int) -> int:
 
 
 def build(base: Path, ids: np.ndarray, vecs: np.ndarray, n_trees: int | None = None) -> dict:
-    """Write segment files under `base` (a path without suffix); return the sidecar."""
+    """Write segment files under `base` (a path without suffix), the raw vectors too (merges read them)."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    _fsync_write(base.with_suffix(".vec.npy"), lambda p: np.save(open(p, "wb"), vecs.astype(np.float32)))
     return build_chunks(base, [(ids, vecs)], vecs.shape[1], n_trees)
 
 
 def build_chunks(base: Path, chunks, dim: int, n_trees: int | None = None, rows_per_add: int = 4096) -> dict:
-    """The same from an iterable of (ids, vectors) chunks, copied once into the segment's own files."""
+    """The Annoy file, ids and sidecar from (ids, vectors) chunks taken one at a time, so a caller can
+    stream a whole collection through without holding it."""
     base.parent.mkdir(parents=True, exist_ok=True)
-    chunks = [(np.asarray(i, np.int64), v) for i, v in chunks if len(i)]
-    count = sum(len(i) for i, _ in chunks)
-    n_trees = n_trees or n_trees_for(count)
     index = AnnoyIndex(dim, METRIC)
     index.set_seed(42)
-    ids = np.concatenate([i for i, _ in chunks]) if chunks else np.empty(0, np.int64)
-
-    def write_vectors(path):
-        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(count, dim))
-        at = 0
-        for _, v in chunks:
-            for s in range(0, len(v), rows_per_add):  # bounded: a list of Python floats is 6x the array
-                rows = np.asarray(v[s:s + rows_per_add], np.float32)
-                out[at:at + len(rows)] = rows
-                for n, row in enumerate(rows.tolist()):  # lists convert twice as fast as NumPy rows
-                    index.add_item(at + n, row)
-                at += len(rows)
-        out.flush()
-        del out
-
-    _fsync_write(base.with_suffix(".vec.npy"), write_vectors)
+    all_ids, count = [], 0
+    for ids, vecs in chunks:
+        all_ids.append(np.asarray(ids, np.int64))
+        for s in range(0, len(vecs), rows_per_add):  # bounded: a list of Python floats is 6x the array
+            rows = np.asarray(vecs[s:s + rows_per_add], np.float32).tolist()  # lists convert 2x faster
+            for n, row in enumerate(rows):
+                index.add_item(count + n, row)
+            count += len(rows)
+    n_trees = n_trees or n_trees_for(count)
     index.build(n_trees, n_jobs=-1)
     _fsync_write(base.with_suffix(".ann"), lambda p: index.save(str(p)))
     index.unload()
+    ids = np.concatenate(all_ids) if all_ids else np.empty(0, np.int64)
     _fsync_write(base.with_suffix(".ids.npy"), lambda p: np.save(open(p, "wb"), ids))
     meta = {"f": dim, "metric": METRIC, "n_trees": n_trees, "count": int(count)}
     _fsync_write(base.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
@@ -82,7 +76,8 @@ class Segment:
         self.base = Path(base)
         self.meta = json.loads(self.base.with_suffix(".json").read_text())
         self.ids = np.load(self.base.with_suffix(".ids.npy"), mmap_mode="r")
-        self.vectors = np.load(self.base.with_suffix(".vec.npy"), mmap_mode="r")
+        vec_file = self.base.with_suffix(".vec.npy")
+        self.vectors = np.load(vec_file, mmap_mode="r") if vec_file.exists() else None
         self.annoy = AnnoyIndex(self.meta["f"], self.meta["metric"])
         self.annoy.load(str(self.base.with_suffix(".ann")))  # mmap: shared between processes
 
