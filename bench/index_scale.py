@@ -28,6 +28,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1_000_000)
@@ -97,6 +102,7 @@ def main() -> None:
             el = insert_s
             print(f"  {s + a.batch:>9} inserted, {(s + a.batch) / el:,.0f} vectors/s, {len(index.segments)} segments",
                   file=sys.stderr)
+    rss_after_insert = rss_mb()
     # 2. the index step as ingestion runs it: search every new vector, record pairs and states, commit
     t = time.perf_counter()
     for s in range(tail, a.n, a.batch):
@@ -110,6 +116,7 @@ def main() -> None:
         index.within(q[None], th["match"])
         lat.append(time.perf_counter() - t)
     # 4. the nightly sweep
+    rss_before_sweep = rss_mb()
     t = time.perf_counter()
     res = sweep(rt, "scale")
     sweep_s = time.perf_counter() - t
@@ -121,6 +128,7 @@ def main() -> None:
            "query_p50_ms": 1000 * float(np.percentile(lat, 50)), "query_p99_ms": 1000 * float(np.percentile(lat, 99)),
            "planted_pairs": len(planted), "planted_recall": recall, "pairs_found": len(res.pairs),
            "segments": len(index.segments), "peak_rss_mb": peak_rss_mb(), "rss_before_index_mb": rss_start,
+           "rss_after_insert_mb": rss_after_insert, "rss_before_sweep_mb": rss_before_sweep,
            "raw_vectors_mb": raw_mb, "disk_mb": disk_mb}
     print("| n | insert vectors/s | index step (with search) vectors/s | sweep s | query p50 ms | query p99 ms "
           "| planted recall | peak RSS MB | raw MB | disk MB |")

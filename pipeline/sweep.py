@@ -73,9 +73,10 @@ def _search_all(seg, radius: float, neighbors: int, progress, workers: int, chun
             if neighbors:
                 idx, dd = seg.annoy.get_nns_by_item(p, neighbors + 1, include_distances=True)
                 nearest = [(q, d) for q, d in zip(idx, dd) if q != p][:neighbors]
-            out.append((p, hits, nearest))
+            if hits or nearest:  # most images have neither: keep nothing for them
+                out.append((p, hits, nearest))
         if progress:
-            progress(len(out))
+            progress(min(len(seg), start + chunk) - start)
         return out
 
     with ThreadPoolExecutor(workers) as pool:

@@ -126,3 +126,29 @@ def test_same_index_on_postgresql(settings):
         rt.engine.dispose()
         with admin.begin() as conn:
             conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def test_sweep_of_a_segmented_index_finds_exactly_the_live_pairs(rt, settings):
+    """The sweep's one-Annoy pass over sealed, merged, tombstoned segments plus the buffer, read by a fresh
+    process, against exact search."""
+    from encoder.artifact import DEFAULT_MODEL, read_info
+    from pipeline.sweep import sweep
+
+    v = planted(300, pairs=40)
+    v[299] = unit(v[2] + 0.005)  # a pair between the buffer and a merged segment
+    ids = register(rt, 300)
+    rt.registry.store_vectors("gen1", {f"h{i}": v[i] for i in range(300)})  # a fresh process reloads the buffer
+    th = {"duplicate": 0.05, "match": 0.15}
+    info = dict(read_info(DEFAULT_MODEL).__dict__, dim=16, thresholds=th)
+    rt.models.register("gen1", str(DEFAULT_MODEL), info)
+    rt.set_generations("c", generation="gen1")
+    index = rt.index("c", "gen1", 16)
+    for chunk in np.split(np.arange(300), [45, 90, 135, 180, 225, 270]):  # the last 30 stay in the buffer
+        index_batch(rt, index, [ids[i] for i in chunk], v[chunk], th)
+    index.tombstone([ids[0]])
+    assert max(index.levels.values()) >= 1 and len(index.buffer_ids) > 0
+    res = sweep(Runtime(settings), "c")
+    pos = {image_id: k for k, image_id in enumerate(ids)}
+    expected = {(i, j) for i, j in exact_pairs(v, th["match"]) if 0 not in (i, j)}
+    assert {(pos[a], pos[b]) for a, b, _, _ in res.pairs} == expected
+    assert res.total == 299 and len(expected) >= 40
