@@ -29,8 +29,9 @@ def peak_rss_mb() -> float:
 
 
 def rss_mb() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def main() -> None:
@@ -54,6 +55,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     noise = 0.25 * th["match"] / np.sqrt(dim)
     planted = [(i, i + 2 * a.batch + 1) for i in range(0, a.n - a.batch * 3, a.plant_every)]  # two batches on
+    planted_into: dict[int, list] = {}  # batch -> the planted pairs whose copy it holds
+    for i, j in planted:
+        planted_into.setdefault(j // a.batch, []).append((i, j))
 
     def unit(x):
         return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
@@ -65,11 +69,9 @@ def main() -> None:
         """Batch b, made on demand (the benchmark holds no copy of the collection): random unit vectors,
         some of them near copies of batch b-2's."""
         v = base(b)
-        here = [(i, j) for i, j in planted[max(0, (b - 2) * a.batch // a.plant_every - 1):][: a.batch // a.plant_every + 2]
-                if j // a.batch == b]
-        if here:
+        if b in planted_into:
             earlier = base(b - 2)
-            for i, j in here:
+            for i, j in planted_into[b]:
                 near = earlier[i % a.batch] + np.random.default_rng((1, j)).normal(scale=noise, size=dim)
                 v[j % a.batch] = unit(near[None])[0]
         return v[: min(a.batch, a.n - b * a.batch)]

@@ -86,8 +86,12 @@ BENIGN = [
     lambda im, r: im.filter(ImageFilter.UnsharpMask(2, r.randint(50, 150))),
 ]
 
+def strong_crop(im: Image.Image, r: random.Random) -> Image.Image:
+    return crop(im, r.uniform(0.45, 0.85), r)
+
+
 EDIT = [
-    lambda im, r: crop(im, r.uniform(0.45, 0.85), r),
+    strong_crop,
     lambda im, r: ImageOps.mirror(im),
     lambda im, r: ImageOps.flip(im),
     rotate,
@@ -117,11 +121,7 @@ def edit(im: Image.Image, r: random.Random, n: int | None = None) -> Image.Image
     return im
 
 
-GEOMETRIC = [
-    lambda im, r: crop(im, r.uniform(0.45, 0.9), r),
-    rotate,
-    border,
-]
+GEOMETRIC = [strong_crop, rotate, border]
 
 
 def positive(im: Image.Image, r: random.Random, geometric: float = 0.0) -> Image.Image:

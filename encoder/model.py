@@ -16,13 +16,18 @@ def conv_block(x, filters: int, stride: int):
     return layers.Activation("relu")(x)
 
 
+def fixed_linear(weights: np.ndarray, name: str) -> keras.layers.Layer:
+    """A frozen linear map over the last axis, from a built-in layer (safe_mode loads it)."""
+    layer = layers.Dense(weights.shape[1], use_bias=False, trainable=False, name=name)
+    layer.build((None, weights.shape[0]))
+    layer.set_weights([weights.astype("float32")])
+    return layer
+
+
 def luma_layer() -> keras.layers.Layer:
-    """RGB to luminance (ITU-R 601) as a frozen 1x1 projection: grayscale and saturation edits leave the
-    luminance of a picture as it was, so an encoder that sees only luminance is invariant to them."""
-    luma = layers.Dense(1, use_bias=False, trainable=False, name="luma")
-    luma.build((None, 3))
-    luma.set_weights([np.array([[0.299], [0.587], [0.114]], dtype="float32")])
-    return luma
+    """RGB to luminance (ITU-R 601): grayscale and saturation edits leave the luminance of a picture as it
+    was, so an encoder that sees only luminance is invariant to them."""
+    return fixed_linear(np.array([[0.299], [0.587], [0.114]]), "luma")
 
 
 def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, colour: str = "rgb",
@@ -45,11 +50,8 @@ def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, colour:
 
 
 def mirror_layer(size: int, name: str) -> keras.layers.Layer:
-    """A left-right flip from built-in layers: a frozen anti-diagonal Dense across the width axis."""
-    flip = layers.Dense(size, use_bias=False, trainable=False, name=name)
-    flip.build((None, size))
-    flip.set_weights([np.eye(size, dtype="float32")[::-1]])
-    return flip
+    """A left-right flip: an anti-diagonal matrix across the width axis."""
+    return fixed_linear(np.eye(size)[::-1], name)
 
 
 def symmetric(backbone: keras.Model, group: str = "flip") -> keras.Model:

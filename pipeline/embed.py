@@ -17,6 +17,7 @@ from PIL import Image
 
 from encoder.decode import DecodeError, content_hash, decode, read_bytes
 
+from storage.db import in_chunks
 from storage.registry import Recorded
 
 from .runtime import PathNotAllowed, Runtime
@@ -85,10 +86,10 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
     up once per chunk, the rest decoded on the pool; the next chunk decodes while the caller embeds this one."""
     reads = bounded_map(pool, (lambda p=p: read_item(rt, p, extra_roots) for p in paths), window=2 * chunk)
     ahead = None
-    for group in chunked(reads, chunk):
+    for group in in_chunks(reads, chunk):
         known = rt.registry.vectors_for([it.content_hash for it in group if it.data is not None], model_version)
         for it in group:
-            it.vector = known.get(it.content_hash) if it.data is not None else None
+            it.vector = known.get(it.content_hash)
         futures = [pool.submit(decode_item, it, size) for it in group]
         if ahead:
             yield [f.result() for f in ahead]
@@ -103,13 +104,7 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
     enc = encoder or rt.encoder()
     with ThreadPoolExecutor(rt.settings.threads) as pool:
         for pending in ready_chunks(rt, pool, paths, enc.size, enc.version, enc.batch_size, extra_roots):
-            todo = {it.content_hash: it for it in pending if it.pixels is not None}  # equal bytes: embed once
-            if todo:
-                by_hash = dict(zip(todo, enc.embed(np.stack([it.pixels for it in todo.values()]))))
-                for it in pending:
-                    if it.pixels is not None:
-                        it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True
-                rt.registry.store_vectors(enc.version, by_hash)
+            embed_decoded(rt, enc, pending)
             ids = rt.registry.record_items(collection, [
                 Recorded(it.path, reason=it.error) if it.error else
                 Recorded(it.path, it.content_hash, it.width, it.height, it.size_bytes) for it in pending], batch_id)
@@ -120,15 +115,16 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
                 yield it
 
 
-def chunked(items: Iterable, n: int) -> Iterator[list]:
-    group = []
+def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
+    """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version."""
+    todo = {it.content_hash: it for it in items if it.pixels is not None}
+    if not todo:
+        return
+    by_hash = dict(zip(todo, enc.embed(np.stack([it.pixels for it in todo.values()]))))
     for it in items:
-        group.append(it)
-        if len(group) == n:
-            yield group
-            group = []
-    if group:
-        yield group
+        if it.pixels is not None:
+            it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True
+    rt.registry.store_vectors(enc.version, by_hash)
 
 
 def bounded_map(pool, calls, window: int):

@@ -81,11 +81,11 @@ def rollout(rt, collection: str, version: str, lock=contextlib.nullcontext, chun
         todo = missing_from(rt, collection, version)
         if not todo:
             break
-        for start in range(0, len(todo), chunk):
+        for part in db.in_chunks(todo, chunk):
             with lock():
-                index_step(rt, collection, version, todo[start:start + chunk])
+                index_step(rt, collection, version, part)
     with lock():  # the last images ingested meanwhile, then the switch, with no writer in between
-        for start in range(0, len(todo := missing_from(rt, collection, version)), chunk):
-            index_step(rt, collection, version, todo[start:start + chunk])
+        for part in db.in_chunks(missing_from(rt, collection, version), chunk):
+            index_step(rt, collection, version, part)
         rt.models.promote(version)
         rt.set_generations(collection, generation=version, building=None)

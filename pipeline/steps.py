@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .embed import decode_item, embed_paths, read_item
+from .embed import decode_item, embed_decoded, embed_paths, read_item
 from .ingest import index_batch
 
 
@@ -39,13 +39,8 @@ def vectors_of(rt, image_ids: list[int], generation: str) -> tuple[list[int], np
     if missing:
         enc = rt.encoder_for(generation)
         items = [decode_item(read_item(rt, r.path, check_roots=False), enc.size) for r in missing]
-        ok = [it for it in items if it.pixels is not None or it.vector is not None]
-        todo = [it for it in ok if it.vector is None]
-        if todo:
-            for it, v in zip(todo, enc.embed(np.stack([it.pixels for it in todo]))):
-                it.vector = v
-            rt.registry.store_vectors(generation, {it.content_hash: it.vector for it in todo})
-        known.update({it.content_hash: it.vector for it in ok})
+        embed_decoded(rt, enc, items)
+        known.update({it.content_hash: it.vector for it in items if it.vector is not None})
     rows = [r for r in rows if r.content_hash in known]
     vecs = np.stack([known[r.content_hash] for r in rows]) if rows else np.empty((0, 1), np.float32)
     return [r.id for r in rows], vecs

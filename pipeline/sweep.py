@@ -34,7 +34,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     index = rt.index(collection, generation, info.dim)
     tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
     try:
-        segments.build_chunks(tmp / "all", index.live(), info.dim)
+        segments.build_chunks(tmp / "all", index.live(), info.dim, durable=False)
         everything = segments.Segment(tmp / "all")
         ids = np.asarray(everything.ids)
         found = _search_all(everything, th["match"], neighbors, progress, workers or os.cpu_count() or 1)

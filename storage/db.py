@@ -144,6 +144,18 @@ def sqlite_url(data_dir: str | os.PathLike) -> str:
     return f"sqlite:///{Path(data_dir) / 'neardup.db'}"
 
 
+def in_chunks(items, n: int = 500):
+    """Lists of at most n items: bounded IN lists and batches."""
+    group = []
+    for it in items:
+        group.append(it)
+        if len(group) == n:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
 def insert_ignore(engine_or_conn, table: Table):
     """INSERT ... ON CONFLICT DO NOTHING for the dialect in use: the idempotent write."""
     name = engine_or_conn.dialect.name

@@ -31,12 +31,9 @@ class CollectionIndex:
         self.buffer_capacity, self.merge_fanout = buffer_capacity, merge_fanout
         self.epoch = None
         self.segments: dict[int, Segment] = {}
-        self.levels: dict[int, int] = {}
-        self.last_seqs: dict[int, int] = {}
         self._set_buffer(np.empty(0, np.int64), np.empty((0, dim), np.float32))
         self.tombstones: set[int] = set()
         self.next_seq = 0
-        self.sealed_seq = 0  # items with a higher seq are in the buffer
         with engine.begin() as conn:
             conn.execute(db.insert_ignore(conn, db.collections).values(name=collection, generation=None, epoch=0))
 
@@ -65,6 +62,10 @@ class CollectionIndex:
     def buffer_vecs(self) -> np.ndarray:
         return self._vecs[:self._n]
 
+    @property
+    def levels(self) -> dict[int, int]:
+        return {s: seg.level for s, seg in self.segments.items()}
+
     def _key(self, table):
         return and_(table.c.collection == self.collection, table.c.generation == self.generation)
 
@@ -78,13 +79,13 @@ class CollectionIndex:
                 return
             seg_rows = conn.execute(select(db.segments.c.segment, db.segments.c.level, db.segments.c.file,
                                            db.segments.c.last_seq).where(self._key(db.segments))).all()
-            self.sealed_seq = max((r.last_seq for r in seg_rows), default=0)
+            sealed_seq = max((r.last_seq for r in seg_rows), default=0)
             buf = conn.execute(
                 select(db.index_items.c.image_id, db.vectors.c.vector)
                 .select_from(db.index_items.join(db.images, db.images.c.id == db.index_items.c.image_id)
                              .join(db.vectors, and_(db.vectors.c.content_hash == db.images.c.content_hash,
                                                     db.vectors.c.model_version == self.generation)))
-                .where(and_(self._key(db.index_items), db.index_items.c.seq > self.sealed_seq))
+                .where(and_(self._key(db.index_items), db.index_items.c.seq > sealed_seq))
                 .order_by(db.index_items.c.seq)).all()
             self.next_seq = (conn.execute(select(func.max(db.index_items.c.seq))
                                           .where(self._key(db.index_items))).scalar() or 0) + 1
@@ -95,8 +96,7 @@ class CollectionIndex:
             self.segments.pop(gone).close()
         for seg, level, file, last_seq in seg_rows:
             if seg not in self.segments:
-                self.segments[seg] = Segment(self.root / file)
-            self.levels[seg], self.last_seqs[seg] = level, last_seq
+                self.segments[seg] = Segment(self.root / file, level, last_seq)
         self._set_buffer(np.array([r[0] for r in buf], np.int64),
                          np.stack([np.frombuffer(r[1], np.float32) for r in buf]) if buf
                          else np.empty((0, self.dim), np.float32))
@@ -199,9 +199,8 @@ class CollectionIndex:
         """Merge `merge_fanout` segments of one level into one of the next level, while any level is full."""
         while True:
             by_level: dict[int, list[int]] = {}
-            for seg, level in sorted(self.levels.items()):
-                if seg in self.segments:
-                    by_level.setdefault(level, []).append(seg)
+            for seg_id, seg in sorted(self.segments.items()):
+                by_level.setdefault(seg.level, []).append(seg_id)
             full = [(lv, segs) for lv, segs in sorted(by_level.items()) if len(segs) >= self.merge_fanout]
             if not full:
                 return
@@ -212,7 +211,7 @@ class CollectionIndex:
             if self.tombstones:
                 keep = ~np.isin(ids, list(self.tombstones))
                 ids, vecs = ids[keep], vecs[keep]
-            last_seq = max(self.last_seqs[s] for s in members)
+            last_seq = max(self.segments[s].last_seq for s in members)
             self._write_segment(max(self.segments) + 1, level + 1, ids, vecs, replaces=members, last_seq=last_seq)
 
     def _write_segment(self, seg_id, level, ids, vecs, replaces, last_seq) -> None:
@@ -228,15 +227,10 @@ class CollectionIndex:
             self._bump(conn)
         for old in replaces:  # readers holding an mmap keep working on the unlinked file
             self.segments.pop(old).close()
-            self.levels.pop(old, None)
             segments.remove(self.root / f"seg-{old:06d}")
-            self.last_seqs.pop(old, None)
-        self.segments[seg_id] = Segment(self.root / name)
-        self.levels[seg_id] = level
-        self.last_seqs[seg_id] = last_seq
+        self.segments[seg_id] = Segment(self.root / name, level, last_seq)
         if not replaces:  # sealed from the buffer
             self._n = 0
-            self.sealed_seq = last_seq
         self.epoch = self._committed_epoch
 
 

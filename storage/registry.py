@@ -56,13 +56,6 @@ class Registry:
         self.engine = engine
 
     # --- images -------------------------------------------------------------------------------------
-    def record_failure(self, collection: str, path: str, reason: str, batch_id: str | None = None) -> int:
-        return self.record_items(collection, [Recorded(path, reason=reason)], batch_id)[0]
-
-    def record_decoded(self, collection: str, path: str, content_hash: str, width: int, height: int,
-                       size_bytes: int, batch_id: str | None = None) -> int:
-        return self.record_items(collection, [Recorded(path, content_hash, width, height, size_bytes)], batch_id)[0]
-
     def record_items(self, collection: str, items: list["Recorded"], batch_id: str | None = None) -> list[int]:
         """Register what one flush of the embed step saw, in one transaction; return the image ids in order.
 
@@ -75,18 +68,17 @@ class Registry:
         with self.engine.begin() as conn:
             before = self._rows_by_key(conn, collection, paths)
             fresh = [it for it in items if it.failed or before.get(it.key, (0, "replaced"))[1] == "replaced"]
-            if fresh:
-                values = [dict(collection=collection, path=it.path, content_hash=it.content_hash, status=it.status,
-                               reason=it.reason, width=it.width, height=it.height, size_bytes=it.size_bytes,
-                               batch_id=batch_id, updated_at=now) for it in fresh]
-                conn.execute(db.insert_ignore(conn, db.images), values)
+            if fresh:  # new rows, or rows revived or failed again: insert if missing, then overwrite
+                fields = ("status", "reason", "width", "height", "size_bytes")
+                conn.execute(db.insert_ignore(conn, db.images), [
+                    dict(collection=collection, path=it.path, content_hash=it.content_hash, batch_id=batch_id,
+                         updated_at=now, **{f: getattr(it, f) for f in fields}) for it in fresh])
                 conn.execute(update(db.images).where(and_(
                     db.images.c.collection == collection, db.images.c.path == bindparam("_path"),
                     db.images.c.content_hash == bindparam("_hash"))).values(
-                    status=bindparam("_status"), reason=bindparam("_reason"), width=bindparam("_width"),
-                    height=bindparam("_height"), size_bytes=bindparam("_size"), batch_id=batch_id, updated_at=now),
-                    [dict(_path=v["path"], _hash=v["content_hash"], _status=v["status"], _reason=v["reason"],
-                          _width=v["width"], _height=v["height"], _size=v["size_bytes"]) for v in values])
+                    batch_id=batch_id, updated_at=now, **{f: bindparam(f"_{f}") for f in fields}),
+                    [dict(_path=it.path, _hash=it.content_hash, **{f"_{f}": getattr(it, f) for f in fields})
+                     for it in fresh])
             kept = [before[it.key][0] for it in items if it not in fresh]
             if batch_id and kept:
                 conn.execute(update(db.images).where(db.images.c.id.in_(kept)).values(batch_id=batch_id))
@@ -102,10 +94,10 @@ class Registry:
     @staticmethod
     def _rows_by_key(conn, collection: str, paths: list[str]) -> dict[tuple[str, str], tuple[int, str]]:
         out = {}
-        for start in range(0, len(paths), 500):
+        for part in db.in_chunks(paths):
             rows = conn.execute(select(db.images.c.id, db.images.c.path, db.images.c.content_hash,
                                        db.images.c.status).where(and_(
-                db.images.c.collection == collection, db.images.c.path.in_(paths[start:start + 500]))))
+                db.images.c.collection == collection, db.images.c.path.in_(part))))
             out.update({(r.path, r.content_hash): (r.id, r.status) for r in rows})
         return out
 
@@ -121,9 +113,8 @@ class Registry:
     def images(self, ids=None, collection: str | None = None, batch_id: str | None = None,
                live_only: bool = False) -> list[ImageRow]:
         if ids is not None and len(ids) > 20_000:  # bound the IN list
-            ids = sorted(map(int, ids))
-            return [r for s in range(0, len(ids), 20_000)
-                    for r in self.images(ids[s:s + 20_000], collection, batch_id, live_only)]
+            return [r for part in db.in_chunks(sorted(map(int, ids)), 20_000)
+                    for r in self.images(part, collection, batch_id, live_only)]
         q = select(*(db.images.c[f] for f in ImageRow.__dataclass_fields__))
         if ids is not None:
             q = q.where(db.images.c.id.in_(list(map(int, ids))))
@@ -140,10 +131,9 @@ class Registry:
     def vectors_for(self, hashes: list[str], model_version: str) -> dict[str, np.ndarray]:
         out = {}
         with self.engine.connect() as conn:
-            for start in range(0, len(hashes), 500):
+            for part in db.in_chunks(hashes):
                 rows = conn.execute(select(db.vectors.c.content_hash, db.vectors.c.vector).where(and_(
-                    db.vectors.c.model_version == model_version,
-                    db.vectors.c.content_hash.in_(hashes[start:start + 500]))))
+                    db.vectors.c.model_version == model_version, db.vectors.c.content_hash.in_(part))))
                 out.update({h: np.frombuffer(v, np.float32) for h, v in rows})
         return out
 

@@ -15,12 +15,18 @@ from annoy import AnnoyIndex
 METRIC = "euclidean"  # on unit vectors: the same distance as DESIGN.md's 0..2 scale
 
 
-def _fsync_write(path: Path, write) -> None:
+def _fsync_write(path: Path, write, durable: bool = True) -> None:
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    if durable:
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as fh:  # a file object: np.save would add ".npy" to the ".tmp" name
+        np.save(fh, array)
 
 
 def n_trees_for(count: int) -> int:
@@ -32,13 +38,14 @@ def n_trees_for(count: int) -> int:
 def build(base: Path, ids: np.ndarray, vecs: np.ndarray, n_trees: int | None = None) -> dict:
     """Write segment files under `base` (a path without suffix), the raw vectors too (merges read them)."""
     base.parent.mkdir(parents=True, exist_ok=True)
-    _fsync_write(base.with_suffix(".vec.npy"), lambda p: np.save(open(p, "wb"), vecs.astype(np.float32)))
+    _fsync_write(base.with_suffix(".vec.npy"), lambda p: _save_npy(p, vecs.astype(np.float32)))
     return build_chunks(base, [(ids, vecs)], vecs.shape[1], n_trees)
 
 
-def build_chunks(base: Path, chunks, dim: int, n_trees: int | None = None, rows_per_add: int = 4096) -> dict:
+def build_chunks(base: Path, chunks, dim: int, n_trees: int | None = None, rows_per_add: int = 4096,
+                 durable: bool = True) -> dict:
     """The Annoy file, ids and sidecar from (ids, vectors) chunks taken one at a time, so a caller can
-    stream a whole collection through without holding it."""
+    stream a whole collection through without holding it. `durable=False`: no fsync, for a throwaway."""
     base.parent.mkdir(parents=True, exist_ok=True)
     index = AnnoyIndex(dim, METRIC)
     index.set_seed(42)
@@ -52,12 +59,12 @@ def build_chunks(base: Path, chunks, dim: int, n_trees: int | None = None, rows_
             count += len(rows)
     n_trees = n_trees or n_trees_for(count)
     index.build(n_trees, n_jobs=-1)
-    _fsync_write(base.with_suffix(".ann"), lambda p: index.save(str(p)))
+    _fsync_write(base.with_suffix(".ann"), lambda p: index.save(str(p)), durable)
     index.unload()
     ids = np.concatenate(all_ids) if all_ids else np.empty(0, np.int64)
-    _fsync_write(base.with_suffix(".ids.npy"), lambda p: np.save(open(p, "wb"), ids))
+    _fsync_write(base.with_suffix(".ids.npy"), lambda p: _save_npy(p, ids), durable)
     meta = {"f": dim, "metric": METRIC, "n_trees": n_trees, "count": int(count)}
-    _fsync_write(base.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)))
+    _fsync_write(base.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta)), durable)
     return meta
 
 
@@ -70,10 +77,11 @@ def remove(base: Path) -> None:
 
 
 class Segment:
-    """A read-only, memory-mapped segment."""
+    """A read-only, memory-mapped segment; `level` and `last_seq` are what the index recorded of it."""
 
-    def __init__(self, base: Path):
+    def __init__(self, base: Path, level: int = 0, last_seq: int = 0):
         self.base = Path(base)
+        self.level, self.last_seq = level, last_seq
         self.meta = json.loads(self.base.with_suffix(".json").read_text())
         self.ids = np.load(self.base.with_suffix(".ids.npy"), mmap_mode="r")
         vec_file = self.base.with_suffix(".vec.npy")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from pipeline.ingest import index_batch
 from pipeline.runtime import Runtime
 from storage import db
+from storage.registry import Recorded
 
 
 def unit(x):
@@ -22,7 +23,8 @@ def rt(settings):
 
 
 def register(rt, n, start=0):
-    return [rt.registry.record_decoded("c", f"/img/{i}.jpg", f"h{i}", 10, 10, 100) for i in range(start, start + n)]
+    return rt.registry.record_items("c", [Recorded(f"/img/{i}.jpg", f"h{i}", 10, 10, 100)
+                                         for i in range(start, start + n)])
 
 
 def planted(n, dim=16, pairs=20, seed=0):
