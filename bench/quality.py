@@ -37,10 +37,10 @@ def score(bench: Path, out: Path) -> dict:
 def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]:
     from pipeline.outputs import write_outputs
     from pipeline.scan import Scanner
-    from worker.config import Settings
+    from worker.config import load
 
     with tempfile.TemporaryDirectory() as data:
-        settings = Settings(data_dir=data, model=model or "")
+        settings = load(data_dir=data, model=model or None)  # NEARDUP_* variables still apply
         scanner = Scanner(settings, "bench")
         t = time.time()
         res = scanner.scan(str(bench), neighbors=10)

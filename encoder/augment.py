@@ -124,10 +124,20 @@ def edit(im: Image.Image, r: random.Random, n: int | None = None) -> Image.Image
 GEOMETRIC = [strong_crop, rotate, border]
 
 
-def positive(im: Image.Image, r: random.Random, geometric: float = 0.0) -> Image.Image:
+def recolour(im: Image.Image, r: random.Random) -> Image.Image:
+    """Grayscale, or saturation anywhere from washed out to vivid."""
+    if r.random() < 0.4:
+        return ImageOps.grayscale(im).convert("RGB")
+    return ImageEnhance.Color(im).enhance(r.uniform(0.0, 2.5))
+
+
+def positive(im: Image.Image, r: random.Random, geometric: float = 0.0, colour: float = 0.0) -> Image.Image:
     """A training positive: mostly edits, some benign copies, always ending as a re-encoded JPEG.
-    `geometric`: the chance of a crop, tilt or border first, the edits a CNN at 64 px learns last."""
+    `geometric`: the chance of a crop, tilt or border first, the edits a CNN at 64 px learns last.
+    `colour`: the chance of a grayscale or saturation change on top, where colour cues mislead it."""
     if r.random() < geometric:
         im = r.choice(GEOMETRIC)(im, r)
     im = edit(im, r) if r.random() < 0.75 else benign(im, r)
+    if r.random() < colour:
+        im = recolour(im, r)
     return jpeg(im, r.randint(30, 95))

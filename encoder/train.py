@@ -30,6 +30,7 @@ class TrainConfig:
     width: int = 24
     colour: str = "rgb"  # or "luma": the encoder sees luminance only (see model.luma_layer)
     geometric: float = 0.0  # extra share of positives that start with a crop, tilt or border
+    colour_jitter: float = 0.0  # extra share of positives turned grayscale or re-saturated
     epochs: int = 40
     batch_images: int = 64  # distinct images per batch; each gives two views
     loss: str = "triplet"
@@ -132,7 +133,7 @@ def make_dataset(images, classes, cfg: TrainConfig):
                 im = images[idx]
                 anchor = augment.benign(im, r) if r.random() < 0.5 else im
                 xs.append(to_input(anchor, cfg.input_size))
-                xs.append(to_input(augment.positive(im, r, cfg.geometric), cfg.input_size))
+                xs.append(to_input(augment.positive(im, r, cfg.geometric, cfg.colour_jitter), cfg.input_size))
                 ys += [classes[idx]] * 2
             return np.stack(xs).astype(np.float32), np.array(ys, np.int32)
 

@@ -14,6 +14,7 @@ from sqlalchemy import and_, select
 from encoder.decode import find_images
 from storage import db
 
+from . import verify
 from .embed import embed_paths
 from .ingest import index_batch
 from .runtime import Runtime
@@ -33,6 +34,7 @@ class ScanResult:
     seconds: float = 0.0
     embedded: int = 0  # images that went through the encoder (the rest reused stored vectors)
     total: int = 0  # images in scope (a sweep loads rows only for the images its outputs name)
+    verified: int = 0  # grey-zone pairs whose distance geometric verification changed
 
     def rel(self, image_id: int) -> str:
         path = self.images[image_id].path
@@ -79,8 +81,14 @@ class Scanner:
         res.images = {r.id: r for r in rt.registry.images(ids=list(res.vectors))}
         res.total = len(res.images)
         res.pairs = self._pairs(index, set(res.vectors))
-        if neighbors:
-            res.neighbors = nearest_neighbors(index, res.vectors, neighbors)
+        verifying = rt.settings.verify and rt.settings.verify_k > 0
+        k = max(neighbors, rt.settings.verify_k if verifying else 0)
+        if k:
+            res.neighbors = nearest_neighbors(index, res.vectors, k)
+        if verifying:
+            paths = {i: r.path for i, r in res.images.items()}
+            res.verified = verify.apply(res, verify.candidate_pairs(res.pairs, res.neighbors), paths,
+                                        rt.settings, neighbors)
         res.seconds = time.time() - t0
         return res
 

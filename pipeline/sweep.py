@@ -18,6 +18,7 @@ import numpy as np
 
 from storage import segments
 
+from . import verify
 from .ingest import label_for
 from .scan import ScanResult
 
@@ -32,12 +33,14 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     info = rt.model_info(generation)
     th = rt.thresholds(info)
     index = rt.index(collection, generation, info.dim)
+    verifying = rt.settings.verify and rt.settings.verify_k > 0
+    k = max(neighbors, rt.settings.verify_k if verifying else 0)
     tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
     try:
         segments.build_chunks(tmp / "all", index.live(), info.dim, durable=False)
         everything = segments.Segment(tmp / "all")
         ids = np.asarray(everything.ids)
-        found = _search_all(everything, th["match"], neighbors, progress, workers or os.cpu_count() or 1)
+        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1)
         pairs, near = [], []
         for p, hits, nearest in found:
             for q, d in hits:
@@ -57,6 +60,9 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
                      images=rows, vectors=vectors, total=len(ids))
     res.pairs = sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
     res.neighbors = near
+    if verifying:
+        res.verified = verify.apply(res, verify.candidate_pairs(pairs, near), {i: r.path for i, r in rows.items()},
+                                    rt.settings, neighbors)
     res.seconds = time.time() - t0
     return res
 

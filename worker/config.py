@@ -29,6 +29,9 @@ class Settings:
     merge_fanout: int = 8
     threshold_duplicate: float | None = None  # None: the model's calibrated thresholds
     threshold_match: float | None = None
+    verify: bool = True  # re-check the grey zone of scans and sweeps with local features (pipeline/verify.py)
+    verify_k: int = 10  # each image's nearest neighbours that are candidates for verification
+    verify_radius: float | None = None  # None: 2.5 times the match threshold
     sweep_schedule: str = "0 3 * * *"  # crontab for celery beat's nightly sweep
     sweep_collections: list[str] = field(default_factory=lambda: ["default"])
 
@@ -44,6 +47,8 @@ class Settings:
 def _coerce(f: dataclasses.Field, value):
     kind = str(f.type)
     if isinstance(value, str):
+        if kind == "bool":
+            return value.strip().lower() in ("1", "true", "yes", "on")
         if kind.startswith("list"):
             return [v for v in value.replace(",", os.pathsep).split(os.pathsep) if v]
         if kind.startswith("int"):

@@ -76,6 +76,8 @@ def search(images, collection, k, as_json, settings):
               help="luma: the encoder sees luminance only (invariant to grayscale and saturation edits).")
 @click.option("--geometric", type=float, default=0.0, show_default=True,
               help="Extra share of training positives that start with a crop, tilt or border.")
+@click.option("--colour-jitter", type=float, default=0.0, show_default=True,
+              help="Extra share of training positives turned grayscale or re-saturated.")
 @click.option("--batch-images", type=int, default=64, show_default=True)
 @click.option("--margin", type=float, default=0.3, show_default=True)
 @click.option("--temperature", type=float, default=0.1, show_default=True)
