@@ -57,6 +57,8 @@ class Scanner:
         paths, res.failed = find_images(root)
         extra_roots = [root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))]
         index = rt.index(self.collection, enc.version, enc.info.dim)
+        if rt.generations(self.collection)[0] is None:  # a scanned collection can be swept and queued to later
+            rt.set_generations(self.collection, generation=enc.version)
         batch_ids, batch_vecs = [], []
 
         def flush():

@@ -35,12 +35,14 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     index = rt.index(collection, generation, info.dim)
     verifying = rt.settings.verify and rt.settings.verify_k > 0
     k = max(neighbors, rt.settings.verify_k if verifying else 0)
+    # neighbours kept only for verification: those it would check (a million images' 10 nearest would not fit)
+    keep_within = verify.radius_for(rt.settings, th) if verifying and not neighbors else float("inf")
     tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
     try:
         segments.build_chunks(tmp / "all", index.live(), info.dim, durable=False)
         everything = segments.Segment(tmp / "all")
         ids = np.asarray(everything.ids)
-        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1)
+        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep_within)
         pairs, near = [], []
         for p, hits, nearest in found:
             for q, d in hits:
@@ -67,8 +69,10 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     return res
 
 
-def _search_all(seg, radius: float, neighbors: int, progress, workers: int, chunk: int = 2048):
-    """[(position, [(other position, distance) within radius], [(other position, distance) k nearest])]."""
+def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep_within: float = float("inf"),
+                chunk: int = 2048):
+    """[(position, [(other position, distance) within radius], [(other position, distance) k nearest, those
+    within keep_within])]."""
 
     def one_chunk(start):
         out = []
@@ -78,7 +82,7 @@ def _search_all(seg, radius: float, neighbors: int, progress, workers: int, chun
             nearest = []
             if neighbors:
                 idx, dd = seg.annoy.get_nns_by_item(p, neighbors + 1, include_distances=True)
-                nearest = [(q, d) for q, d in zip(idx, dd) if q != p][:neighbors]
+                nearest = [(q, d) for q, d in zip(idx, dd) if q != p and d <= keep_within][:neighbors]
             if hits or nearest:  # most images have neither: keep nothing for them
                 out.append((p, hits, nearest))
         if progress:

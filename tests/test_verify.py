@@ -61,3 +61,22 @@ def test_scan_finds_heavy_crops_only_with_verification(tmp_path, verify):
         assert len(found) >= 0.75 * len(copies) and res.verified >= len(found)
     else:  # the embedding alone finds few of them: what verification adds is measured, not assumed
         assert len(found) <= 0.25 * len(copies) and res.verified == 0
+
+
+def test_sweep_verifies_the_same_grey_zone(tmp_path):
+    """The nightly sweep, over an index built without verification, finds the crops too."""
+    from pipeline.runtime import Runtime
+    from pipeline.scan import Scanner
+    from pipeline.sweep import sweep
+    from worker.config import Settings
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    copies = make_crops(photos)
+    data = str(tmp_path / "data")
+    Scanner(Settings(data_dir=data, decode_threads=2, verify=False), "crops").scan(str(photos))
+    res = sweep(Runtime(Settings(data_dir=data, decode_threads=2)), "crops")
+    flagged = {tuple(sorted((res.images[a].path, res.images[b].path))) for a, b, _, _ in res.pairs}
+    found = [c for c, o in copies.items() if tuple(sorted((str(photos / c), str(photos / o)))) in flagged]
+    assert len(found) >= 0.75 * len(copies) and res.verified >= len(found)
+    assert not res.neighbors  # kept for verification only, not written

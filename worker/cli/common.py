@@ -19,18 +19,20 @@ def cli():
 
 
 def settings_options(fn):
-    """--data-dir, --model and the threshold overrides, turned into a `settings` argument."""
+    """--data-dir, --model, the threshold overrides and --verify, turned into a `settings` argument."""
     @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the registry and indexes live "
                   "[env NEARDUP_DATA_DIR; default: XDG data dir].")
     @click.option("--model", type=click.Path(dir_okay=False, exists=True), help="A .keras encoder to use instead "
                   "of the active one.")
     @click.option("--threshold-duplicate", type=float, help="Override the model's calibrated duplicate distance.")
     @click.option("--threshold-match", type=float, help="Override the model's calibrated match distance.")
+    @click.option("--verify/--no-verify", default=None, help="Re-check pairs the embedding is unsure about with "
+                  "local features (crops, tilts, borders) [env NEARDUP_VERIFY; default: on].")
     @functools.wraps(fn)
-    def wrapper(*args, data_dir, model, threshold_duplicate, threshold_match, **kwargs):
+    def wrapper(*args, data_dir, model, threshold_duplicate, threshold_match, verify, **kwargs):
         from worker.config import load
         settings = load(data_dir=data_dir, model=model, threshold_duplicate=threshold_duplicate,
-                        threshold_match=threshold_match)
+                        threshold_match=threshold_match, verify=verify)
         return fn(*args, settings=settings, **kwargs)
     return wrapper
 
