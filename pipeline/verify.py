@@ -38,6 +38,27 @@ class Keypoints:
 
 
 @dataclass(frozen=True)
+class View:
+    """What verification needs of one image: its keypoints, its mirror image's (if asked), its colourfulness."""
+    straight: Keypoints
+    mirrored: Keypoints | None
+    colour: float  # mean |R-G| + |G-B|: 0 for grayscale, scaled by saturation edits
+
+
+@dataclass(frozen=True)
+class Fit:
+    inliers: int  # RANSAC inliers of the similarity transform; 0: no sane fit
+    same_frame: bool = False  # scale about 1, no tilt, little shift: a re-encode or a trim, not a crop
+
+
+@dataclass(frozen=True)
+class Verdict:
+    same: bool  # verified the same picture (True) or refuted (False)
+    inliers: int = 0
+    duplicate: bool = False  # the same picture in the same frame and colours: a benign copy
+
+
+@dataclass(frozen=True)
 class Verifier:
     side: int = 384  # working size: big enough for crops at half scale, small enough to decode in draft mode
     features: int = 1000
@@ -46,53 +67,63 @@ class Verifier:
     refute_below: int = 4  # fewer inliers than this, with `min_keypoints` on both sides: different pictures
     min_keypoints: int = 100
     max_scale: float = 4.0  # a transform shrinking or growing more than this is a degenerate fit
+    frame_tolerance: float = 0.12  # same frame: scale within 12%, shift within 12% of the side, tilt < 2 degrees
+    colour_tolerance: float = 0.2  # same colours: colourfulness within 20%
 
-    def keypoints(self, path: str, mirrored: bool = False) -> tuple[Keypoints, Keypoints | None] | None:
-        """ORB keypoints of an image and, if asked, of its mirror image; None if it cannot be read."""
+    def view(self, path: str, mirrored: bool = False) -> View | None:
+        """Keypoints of an image and, if asked, of its mirror image; None if it cannot be read."""
         try:
             im, _ = open_image(read_bytes(path), draft_to=self.side)
         except DecodeError:
             return None
         im.thumbnail((self.side, self.side), Image.BILINEAR)
+        rgb = np.asarray(im.convert("RGB"), np.int16)
+        colour = float(np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean())
         gray = np.asarray(im.convert("L"))
-        return self._detect(gray), self._detect(np.ascontiguousarray(gray[:, ::-1])) if mirrored else None
+        flipped = self._detect(np.ascontiguousarray(gray[:, ::-1])) if mirrored else None
+        return View(self._detect(gray), flipped, colour)
 
     def _detect(self, gray: np.ndarray) -> Keypoints:
         orb = cv2.ORB_create(nfeatures=self.features, fastThreshold=10)
         kps, des = orb.detectAndCompute(gray, None)
         return Keypoints(np.float32([k.pt for k in kps]).reshape(-1, 2), des)
 
-    def inliers(self, a: Keypoints, b: Keypoints) -> int:
-        """RANSAC inliers of the best similarity transform from a's keypoints to b's (0: no sane fit)."""
+    def fit(self, a: Keypoints, b: Keypoints) -> Fit:
+        """The best similarity transform from a's keypoints to b's, by RANSAC over ratio-tested matches."""
         if a.descriptors is None or b.descriptors is None or len(a) < 8 or len(b) < 8:
-            return 0
+            return Fit(0)
         matches = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
         good = [m[0] for m in matches if len(m) == 2 and m[0].distance < self.ratio * m[1].distance]
         if len(good) < 6:
-            return 0
+            return Fit(0)
         src = a.points[[m.queryIdx for m in good]]
         dst = b.points[[m.trainIdx for m in good]]
         transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, maxIters=2000,
                                                       ransacReprojThreshold=self.side / 150, confidence=0.995)
         if transform is None or mask is None:
-            return 0
+            return Fit(0)
         scale = float(np.hypot(transform[0, 0], transform[0, 1]))
         if not 1 / self.max_scale <= scale <= self.max_scale:
-            return 0
-        return int(mask.sum())
+            return Fit(0)
+        tilt = abs(np.degrees(np.arctan2(transform[1, 0], transform[0, 0])))
+        tol = self.frame_tolerance
+        same_frame = abs(scale - 1) <= tol and tilt < 2 and np.abs(transform[:, 2]).max() <= tol * self.side
+        return Fit(int(mask.sum()), bool(same_frame))
 
-    def verdict(self, a, b) -> int | None:
-        """Inliers if the pair is verified (the same picture), -1 if refuted, None if the features cannot tell.
-        a, b: `keypoints()` results; b's mirror image is tried too when it has one."""
+    def verdict(self, a: View | None, b: View | None) -> Verdict | None:
+        """Verified, refuted, or None where the features cannot tell. b's mirror image is tried too when
+        it has one (a mirrored copy is never a benign duplicate)."""
         if a is None or b is None:
             return None
-        best = self.inliers(a[0], b[0])
-        if best < self.min_inliers and b[1] is not None:
-            best = max(best, self.inliers(a[0], b[1]))  # a mirrored copy
-        if best >= self.min_inliers:
-            return best
-        if best < self.refute_below and min(len(a[0]), len(b[0])) >= self.min_keypoints:
-            return -1
+        best = self.fit(a.straight, b.straight)
+        if best.inliers < self.min_inliers and b.mirrored is not None:
+            flipped = self.fit(a.straight, b.mirrored)
+            best = Fit(flipped.inliers) if flipped.inliers > best.inliers else best
+        if best.inliers >= self.min_inliers:
+            same_colours = abs(a.colour - b.colour) <= self.colour_tolerance * max(a.colour, b.colour) + 2
+            return Verdict(True, best.inliers, best.same_frame and same_colours)
+        if best.inliers < self.refute_below and min(len(a.straight), len(b.straight)) >= self.min_keypoints:
+            return Verdict(False)
         return None
 
 
@@ -116,16 +147,18 @@ def rescore(candidates: dict[tuple[int, int], float], paths: dict[int, str], thr
         for part in in_chunks(todo, chunk):
             ids = sorted({i for pair in part for i in pair})
             mirrored = {b for _, b in part}
-            feats = dict(zip(ids, pool.map(lambda i: verifier.keypoints(paths[i], i in mirrored), ids)))
-            verdicts = pool.map(lambda pair: verifier.verdict(feats[pair[0]], feats[pair[1]]), part)
+            views = dict(zip(ids, pool.map(lambda i: verifier.view(paths[i], i in mirrored), ids)))
+            verdicts = pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), part)
             for pair, v in zip(part, verdicts):
                 d = candidates[pair]
                 if v is None:
                     continue
-                if v < 0:
+                if not v.same:
                     out[pair] = max(d, radius)
+                elif v.duplicate and d <= match:  # a re-encode or trim the embedding put just past `dup`
+                    out[pair] = dup
                 else:  # more inliers, closer to the duplicate threshold; never past it (a crop is no duplicate)
-                    out[pair] = min(d, dup + (match - dup) * verifier.min_inliers / v)
+                    out[pair] = min(d, dup + (match - dup) * verifier.min_inliers / v.inliers)
     return out
 
 
@@ -137,20 +170,41 @@ def candidate_pairs(pairs, neighbors) -> dict[tuple[int, int], float]:
     return found
 
 
+def second_hop(scored: dict, match: float, most: int = 20) -> dict[tuple[int, int], float]:
+    """Pairs two flagged pairs apart (a~b and b~c: a, c) that are not candidates yet, through images with at
+    most `most` partners: a heavy crop the embedding puts far from its original is often near another copy."""
+    partners: dict[int, set] = {}
+    for (a, b), d in scored.items():
+        if d <= match:
+            partners.setdefault(a, set()).add(b)
+            partners.setdefault(b, set()).add(a)
+    found = {(a, c) for near in partners.values() if len(near) <= most for a in near for c in near if a < c}
+    return dict.fromkeys(found - scored.keys(), float("inf"))
+
+
 def apply(res, candidates: dict, paths: dict[int, str], settings, neighbors: int) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
-    distances after verification. Returns how many pairs were verified or refuted."""
+    distances after verification, and pairs two flagged pairs apart join them when verified (at the
+    verified distance: they have no embedding distance). Returns how many pairs verification changed."""
     th = res.thresholds
     radius = radius_for(settings, th)
-    changed = rescore(candidates, paths, th, radius, Verifier(), settings.threads, settings.verify_max_pairs)
+    verifier = Verifier()
+    changed = rescore(candidates, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs)
     scored = {k: changed.get(k, d) for k, d in candidates.items()}
+    hops = second_hop(scored, th["match"])
+    joined = {k: d for k, d in rescore(hops, paths, th, float("inf"), verifier, settings.threads,
+                                       settings.verify_max_pairs).items() if d <= th["match"]}
+    scored.update(joined)
     res.pairs = sorted(((a, b, round(d, 6), label_for(d, th)) for (a, b), d in scored.items() if d <= th["match"]),
                        key=lambda p: (p[2], p[0], p[1]))
     if neighbors:
         per_query: dict[int, list] = {}
         for q, n, d in res.neighbors:
             per_query.setdefault(q, []).append((scored.get((min(q, n), max(q, n)), d), n))
+        for (a, b), d in joined.items():
+            per_query.setdefault(a, []).append((d, b))
+            per_query.setdefault(b, []).append((d, a))
         res.neighbors = [(q, n, d) for q, near in per_query.items() for d, n in sorted(near)[:neighbors]]
     else:
         res.neighbors = []
-    return len(changed)
+    return len(changed) + len(joined)

@@ -30,14 +30,16 @@ def make_crops(folder, side=512):
 def test_verifier_confirms_crops_and_refutes_other_photos(tmp_path):
     copies = make_crops(tmp_path)
     v = Verifier()
-    kp = {p.name: v.keypoints(str(p), mirrored=True) for p in tmp_path.iterdir()}
-    confirmed = [c for c, o in copies.items() if (v.verdict(kp[o], kp[c]) or 0) >= v.min_inliers]
+    kp = {p.name: v.view(str(p), mirrored=True) for p in tmp_path.iterdir()}
+    verdicts = {c: v.verdict(kp[o], kp[c]) for c, o in copies.items()}
+    confirmed = [c for c, x in verdicts.items() if x and x.same]
     assert len(confirmed) >= 0.75 * len(copies), sorted(set(copies) - set(confirmed))
     originals = sorted(set(copies.values()))
-    verdicts = [v.verdict(kp[a], kp[b]) for a in originals for b in originals if a < b]
-    assert not [x for x in verdicts if x is not None and x > 0]  # no two different photos confirmed
-    assert sum(x == -1 for x in verdicts) >= len(verdicts) // 2  # most are refuted outright
-    assert v.keypoints(str(tmp_path / "missing.jpg")) is None
+    assert not [c for c, x in verdicts.items() if x and x.duplicate]  # a crop or mirror image is no duplicate
+    others = [v.verdict(kp[a], kp[b]) for a in originals for b in originals if a < b]
+    assert not [x for x in others if x and x.same]  # no two different photos confirmed
+    assert sum(1 for x in others if x and not x.same) >= len(others) // 2  # most are refuted outright
+    assert v.view(str(tmp_path / "missing.jpg")) is None
 
 
 @pytest.mark.parametrize("verify", [False, True])
