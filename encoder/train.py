@@ -31,6 +31,7 @@ class TrainConfig:
     colour: str = "rgb"  # or "luma": the encoder sees luminance only (see model.luma_layer)
     geometric: float = 0.0  # extra share of positives that start with a crop, tilt or border
     colour_jitter: float = 0.0  # extra share of positives turned grayscale or re-saturated
+    init: str = ""  # a saved .keras whose backbone weights training starts from (fine-tuning)
     epochs: int = 40
     batch_images: int = 64  # distinct images per batch; each gives two views
     loss: str = "triplet"
@@ -179,6 +180,8 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     val_x, val_g, val_l = validation_set(val_images, cfg.input_size, cfg.seed + 1)
 
     model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)
+    if cfg.init:
+        model.set_weights(backbone_of(cfg.init).get_weights())
     loss = losses.LOSSES[cfg.loss](cfg.margin if cfg.loss == "triplet" else cfg.temperature)
 
     def active(y, e):
@@ -228,6 +231,15 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     info = artifact.save(model, Path(out), thresholds, {"validation": figures}, training)
     log(json.dumps({"version": info.version, "thresholds": thresholds, "validation": figures}))
     return info.__dict__
+
+
+def backbone_of(path: str):
+    """The trainable encoder inside a saved model (itself, or the backbone its symmetric wrapper shares)."""
+    import keras
+
+    model = keras.models.load_model(path, safe_mode=True, compile=False)
+    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    return inner[0] if inner else model
 
 
 def evaluate_model(path: str, val_x, val_g, val_l) -> dict:

@@ -69,6 +69,7 @@ def search(images, collection, k, as_json, settings):
 @click.option("--loss", type=click.Choice(["triplet", "contrastive"]), default="triplet", show_default=True,
               help="triplet: semi-hard negatives mined in the batch; contrastive: supervised InfoNCE.")
 @click.option("--epochs", type=int, default=40, show_default=True)
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--input-size", type=int, default=64, show_default=True)
 @click.option("--dim", type=int, default=128, show_default=True)
 @click.option("--width", type=int, default=24, show_default=True)
@@ -78,6 +79,8 @@ def search(images, collection, k, as_json, settings):
               help="Extra share of training positives that start with a crop, tilt or border.")
 @click.option("--colour-jitter", type=float, default=0.0, show_default=True,
               help="Extra share of training positives turned grayscale or re-saturated.")
+@click.option("--init", type=click.Path(dir_okay=False, exists=True), default="",
+              help="Start from this model's weights (fine-tuning) instead of a random initialisation.")
 @click.option("--batch-images", type=int, default=64, show_default=True)
 @click.option("--margin", type=float, default=0.3, show_default=True)
 @click.option("--temperature", type=float, default=0.1, show_default=True)
