@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
+from encoder import phash
 from encoder.decode import DecodeError, content_hash, decode, read_bytes
 
 from storage.db import in_chunks
@@ -116,15 +117,18 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
 
 
 def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
-    """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version."""
+    """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version,
+    and their perceptual hashes (the colour-blind pair proposals of verification)."""
     todo = {it.content_hash: it for it in items if it.pixels is not None}
     if not todo:
         return
     by_hash = dict(zip(todo, enc.embed(np.stack([it.pixels for it in todo.values()]))))
+    hashes = {h: phash.to_stored(phash.phash(it.pixels)) for h, it in todo.items()}
     for it in items:
         if it.pixels is not None:
             it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True
     rt.registry.store_vectors(enc.version, by_hash)
+    rt.registry.store_vectors(phash.KEY, hashes)
 
 
 def bounded_map(pool, calls, window: int):

@@ -89,8 +89,8 @@ class Scanner:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
         if verifying:
             paths = {i: r.path for i, r in res.images.items()}
-            res.verified = verify.apply(res, verify.candidate_pairs(res.pairs, res.neighbors), paths,
-                                        rt.settings, neighbors)
+            res.verified = verify.apply(res, verify.candidate_pairs(res.pairs, res.neighbors), paths, rt.settings,
+                                        neighbors, verify.hash_pairs(rt.registry, self.collection, res.images))
         res.seconds = time.time() - t0
         return res
 

@@ -55,7 +55,8 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         everything.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    wanted = {i for a, b, _, _ in pairs for i in (a, b)} | {i for q, n, _ in near for i in (q, n)} | set(vectors)
+    proposed = verify.hash_pairs(rt.registry, collection, set(ids.tolist())) if verifying else set()
+    wanted = {i for a, b, _, _ in pairs for i in (a, b)} | {i for q, n, _ in near for i in (q, n)} | set(vectors) | {i for p in proposed for i in p}
     rows = {r.id: r for r in rt.registry.images(ids=sorted(wanted))}
     root = os.path.commonpath([r.path for r in rows.values()]) if rows else "/"
     res = ScanResult(root if os.path.isdir(root) else os.path.dirname(root), collection, generation, th,
@@ -64,7 +65,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     res.neighbors = near
     if verifying:
         res.verified = verify.apply(res, verify.candidate_pairs(pairs, near), {i: r.path for i, r in rows.items()},
-                                    rt.settings, neighbors)
+                                    rt.settings, neighbors, proposed)
     res.seconds = time.time() - t0
     return res
 

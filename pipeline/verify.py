@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from encoder import phash
 from encoder.decode import DecodeError, open_image, read_bytes
 from storage.db import in_chunks
 
@@ -170,29 +171,37 @@ def candidate_pairs(pairs, neighbors) -> dict[tuple[int, int], float]:
     return found
 
 
-def second_hop(scored: dict, match: float, most: int = 20) -> dict[tuple[int, int], float]:
-    """Pairs two flagged pairs apart (a~b and b~c: a, c) that are not candidates yet, through images with at
-    most `most` partners: a heavy crop the embedding puts far from its original is often near another copy."""
+def second_hop(scored: dict, match: float, most: int = 20) -> set[tuple[int, int]]:
+    """Pairs two flagged pairs apart (a~b and b~c: a, c), through images with at most `most` partners: a
+    heavy crop the embedding puts far from its original is often near another copy."""
     partners: dict[int, set] = {}
     for (a, b), d in scored.items():
         if d <= match:
             partners.setdefault(a, set()).add(b)
             partners.setdefault(b, set()).add(a)
-    found = {(a, c) for near in partners.values() if len(near) <= most for a in near for c in near if a < c}
-    return dict.fromkeys(found - scored.keys(), float("inf"))
+    return {(a, c) for near in partners.values() if len(near) <= most for a in near for c in near if a < c}
 
 
-def apply(res, candidates: dict, paths: dict[int, str], settings, neighbors: int) -> int:
+def hash_pairs(registry, collection: str, scope) -> set[tuple[int, int]]:
+    """Pairs of images in `scope` whose perceptual hashes (encoder/phash.py) differ in at most 2 bits."""
+    stored = registry.vectors_by_image(collection, phash.KEY)
+    ids = [i for i in stored if i in scope]
+    return phash.near_pairs(np.array(ids, np.int64), np.array([phash.from_stored(stored[i]) for i in ids], np.uint64))
+
+
+def apply(res, candidates: dict, paths: dict[int, str], settings, neighbors: int, proposed=frozenset()) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
-    distances after verification, and pairs two flagged pairs apart join them when verified (at the
-    verified distance: they have no embedding distance). Returns how many pairs verification changed."""
+    distances after verification. Pairs two flagged pairs apart, and `proposed` pairs (perceptual-hash
+    neighbours), join them when verified, at the verified distance (they have no embedding distance).
+    Returns how many pairs verification changed."""
     th = res.thresholds
     radius = radius_for(settings, th)
     verifier = Verifier()
     changed = rescore(candidates, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs)
     scored = {k: changed.get(k, d) for k, d in candidates.items()}
-    hops = second_hop(scored, th["match"])
-    joined = {k: d for k, d in rescore(hops, paths, th, float("inf"), verifier, settings.threads,
+    unchecked = (second_hop(scored, th["match"]) | set(proposed)) - {k for k, d in scored.items() if d <= radius}
+    extra = dict.fromkeys(unchecked, float("inf"))
+    joined = {k: d for k, d in rescore(extra, paths, th, float("inf"), verifier, settings.threads,
                                        settings.verify_max_pairs).items() if d <= th["match"]}
     scored.update(joined)
     res.pairs = sorted(((a, b, round(d, 6), label_for(d, th)) for (a, b), d in scored.items() if d <= th["match"]),

@@ -137,6 +137,15 @@ class Registry:
                 out.update({h: np.frombuffer(v, np.float32) for h, v in rows})
         return out
 
+    def vectors_by_image(self, collection: str, model_version: str) -> dict[int, np.ndarray]:
+        """Every live image's stored vector under one model (or hash method), by image id: one join."""
+        query = (select(db.images.c.id, db.vectors.c.vector)
+                 .join(db.vectors, db.vectors.c.content_hash == db.images.c.content_hash)
+                 .where(and_(db.images.c.collection == collection, db.vectors.c.model_version == model_version,
+                             db.images.c.status.notin_(("failed", "replaced")))))
+        with self.engine.connect() as conn:
+            return {i: np.frombuffer(v, np.float32) for i, v in conn.execute(query)}
+
     def store_vectors(self, model_version: str, vecs: dict[str, np.ndarray]) -> None:
         if not vecs:
             return
