@@ -79,7 +79,7 @@ def search(images, collection, k, as_json, settings):
               help="Extra share of training positives that start with a crop, tilt or border.")
 @click.option("--colour-jitter", type=float, default=0.0, show_default=True,
               help="Extra share of training positives turned grayscale or re-saturated.")
-@click.option("--init", type=click.Path(dir_okay=False, exists=True), default="",
+@click.option("--init", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Start from this model's weights (fine-tuning) instead of a random initialisation.")
 @click.option("--batch-images", type=int, default=64, show_default=True)
 @click.option("--margin", type=float, default=0.3, show_default=True)
@@ -93,7 +93,7 @@ def train(directory, out, **kwargs):
     """Train an encoder on the images under DIRECTORY, calibrate its thresholds, save OUT (+ .json)."""
     from encoder.train import TrainConfig, train as run
 
-    info = run(directory, out, TrainConfig(**kwargs))
+    info = run(directory, out, TrainConfig(**{**kwargs, "init": kwargs["init"] or ""}))
     click.echo(json.dumps({k: info[k] for k in ("version", "thresholds", "metrics")}, indent=1))
 
 
