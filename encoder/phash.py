@@ -50,7 +50,7 @@ def near_pairs(ids: np.ndarray, hashes: np.ndarray, max_bits: int = 2, max_bucke
             if 1 < e - s <= max_bucket:
                 members = order[s:e]
                 x = hashes[members]
-                bits = np.unpackbits((x[:, None] ^ x[None, :]).view(np.uint8), axis=-1).sum(-1)
+                bits = np.unpackbits((x[:, None] ^ x[None, :])[..., None].view(np.uint8), axis=-1).sum(-1)
                 for i, j in zip(*np.nonzero(np.triu(bits <= max_bits, 1))):
                     a, b = int(ids[members[i]]), int(ids[members[j]])
                     found.add((min(a, b), max(a, b)))

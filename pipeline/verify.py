@@ -33,6 +33,7 @@ cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
 class Keypoints:
     points: np.ndarray  # (n, 2) float32, pixel positions at the working size
     descriptors: np.ndarray | None  # (n, 32) uint8 ORB descriptors
+    width: int  # of the image they were found in (small images are not scaled up to the working size)
 
     def __len__(self) -> int:
         return len(self.points)
@@ -49,7 +50,7 @@ class View:
 @dataclass(frozen=True)
 class Fit:
     inliers: int  # RANSAC inliers of the similarity transform; 0: no sane fit
-    same_frame: bool = False  # scale about 1, no tilt, little shift: a re-encode or a trim, not a crop
+    same_frame: bool = False  # the whole picture at any size, no tilt, little shift: a re-encode or a trim
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class Verifier:
     def _detect(self, gray: np.ndarray) -> Keypoints:
         orb = cv2.ORB_create(nfeatures=self.features, fastThreshold=10)
         kps, des = orb.detectAndCompute(gray, None)
-        return Keypoints(np.float32([k.pt for k in kps]).reshape(-1, 2), des)
+        return Keypoints(np.float32([k.pt for k in kps]).reshape(-1, 2), des, gray.shape[1])
 
     def fit(self, a: Keypoints, b: Keypoints) -> Fit:
         """The best similarity transform from a's keypoints to b's, by RANSAC over ratio-tested matches."""
@@ -108,7 +109,8 @@ class Verifier:
             return Fit(0)
         tilt = abs(np.degrees(np.arctan2(transform[1, 0], transform[0, 0])))
         tol = self.frame_tolerance
-        same_frame = abs(scale - 1) <= tol and tilt < 2 and np.abs(transform[:, 2]).max() <= tol * self.side
+        same_frame = (abs(scale * a.width / b.width - 1) <= tol and tilt < 2
+                      and np.abs(transform[:, 2]).max() <= tol * b.width)
         return Fit(int(mask.sum()), bool(same_frame))
 
     def verdict(self, a: View | None, b: View | None) -> Verdict | None:

@@ -30,6 +30,8 @@ def test_near_pairs_equals_brute_force():
     for i in range(0, 300, 3):  # plant pairs at 0..4 bits
         flip = rng.choice(64, size=i % 5, replace=False)
         hashes[i + 1] = hashes[i] ^ np.uint64(sum(1 << int(f) for f in flip))
+    hashes[300:340] = (hashes[300:340] & ~np.uint64(2**22 - 1)) | np.uint64(12345)  # one crowded bucket
+    hashes[341] = hashes[300] ^ np.uint64((1 << 30) | (1 << 50))  # alike only in the crowded chunk
     ids = np.arange(len(hashes)) + 10
     xor = (hashes[:, None] ^ hashes[None, :]).view(np.uint8).reshape(len(hashes), len(hashes), 8)
     close = np.unpackbits(xor, axis=-1).sum(-1) <= 2
