@@ -86,8 +86,13 @@ class Verifier:
         return View(self._detect(gray), flipped, colour)
 
     def _detect(self, gray: np.ndarray) -> Keypoints:
-        orb = cv2.ORB_create(nfeatures=self.features, fastThreshold=10)
-        kps, des = orb.detectAndCompute(gray, None)
+        """ORB keypoints; a soft or low-contrast image (strong blur, haze) is searched again at a lower
+        corner threshold rather than left with too few to decide on."""
+        for threshold in (10, 2):
+            orb = cv2.ORB_create(nfeatures=self.features, fastThreshold=threshold)
+            kps, des = orb.detectAndCompute(gray, None)
+            if len(kps) >= self.min_keypoints:
+                break
         return Keypoints(np.float32([k.pt for k in kps]).reshape(-1, 2), des, gray.shape[1])
 
     def fit(self, a: Keypoints, b: Keypoints) -> Fit:
