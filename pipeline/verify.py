@@ -63,7 +63,7 @@ class Verdict:
 @dataclass(frozen=True)
 class Verifier:
     side: int = 384  # working size: big enough for crops at half scale, small enough to decode in draft mode
-    features: int = 1000
+    features: int = 500
     ratio: float = 0.75  # Lowe's ratio test: a match must be clearly better than the second best
     min_inliers: int = 12  # RANSAC inliers that make a pair the same picture
     refute_below: int = 4  # fewer inliers than this, with `min_keypoints` on both sides: different pictures
