@@ -64,7 +64,8 @@ class Runtime:
         key = (collection, generation)
         if key not in self._indexes:
             self._indexes[key] = CollectionIndex(self.engine, self.settings.data_dir, collection, generation, dim,
-                                                 self.settings.buffer_capacity, self.settings.merge_fanout)
+                                                 self.settings.buffer_capacity, self.settings.merge_fanout,
+                                                 self.settings.background_merges)
         idx = self._indexes[key]
         idx.refresh()
         return idx

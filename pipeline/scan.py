@@ -80,6 +80,7 @@ class Scanner:
             if len(batch_ids) >= 4 * rt.settings.batch_size:
                 flush()
         flush()
+        index.install_merges(wait=True)  # leave no merge half done when this process exits
         res.images = {r.id: r for r in rt.registry.images(ids=list(res.vectors))}
         res.total = len(res.images)
         res.pairs = self._pairs(index, set(res.vectors))

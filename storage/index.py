@@ -6,9 +6,18 @@ removed images are tombstones. Queries merge results from every segment and the 
 
 The caller serialises writers per collection (one index worker, or a lock); readers reload whenever the
 collection's epoch, bumped on every commit, has moved.
+
+Merges run in a separate process (`background_merges`): re-adding a level's vectors to a new Annoy index is
+Python-bound work that would otherwise stall ingestion for seconds. The writer swaps a finished merge in on
+its next commit, under its lock, and only if every segment it replaces is still live; until then the
+merged segments keep answering queries, so nothing is ever missing or counted twice.
 """
 from __future__ import annotations
 
+import multiprocessing
+import uuid
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +31,33 @@ class StaleIndex(Exception):
     """Another writer committed to this collection after we read it."""
 
 
+_merger: ProcessPoolExecutor | None = None
+
+
+def _merge_process() -> ProcessPoolExecutor:
+    """One merge process per writer process, started (spawned, not forked: TensorFlow may be loaded) on
+    first use."""
+    global _merger
+    if _merger is None:
+        _merger = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    return _merger
+
+
+@dataclass
+class PendingMerge:
+    members: list[int]
+    level: int
+    file: str
+    last_seq: int
+    future: Future
+
+
 class CollectionIndex:
     def __init__(self, engine, data_dir: str | Path, collection: str, generation: str, dim: int,
-                 buffer_capacity: int = 20_000, merge_fanout: int = 8):
+                 buffer_capacity: int = 20_000, merge_fanout: int = 8, background_merges: bool = False):
         self.engine = engine
+        self.background_merges = background_merges
+        self.pending: list[PendingMerge] = []
         self.root = Path(data_dir) / "index" / collection / generation
         self.collection, self.generation, self.dim = collection, generation, dim
         self.buffer_capacity, self.merge_fanout = buffer_capacity, merge_fanout
@@ -163,9 +195,10 @@ class CollectionIndex:
         self._append(np.asarray(image_ids, np.int64), np.asarray(vecs, np.float32).reshape(-1, self.dim))
         self.next_seq += len(image_ids)
         self.epoch = self._committed_epoch
+        self.install_merges()
         if len(self.buffer_ids) >= self.buffer_capacity:
             self.seal()
-            self.merge()
+        self.merge()
 
     def _bump(self, conn) -> None:
         """Move the epoch, refusing if anybody wrote since our last look: what we searched is then stale,
@@ -188,16 +221,10 @@ class CollectionIndex:
             self._bump(conn)
         self.epoch = None  # tombstones are re-read on the next refresh
 
-    def seal(self) -> None:
-        """Buffer -> new level-0 segment: files first (atomic), then one transaction records it."""
-        if not len(self.buffer_ids):
-            return
-        seg_id = max(self.segments, default=0) + 1
-        self._write_segment(seg_id, 0, self.buffer_ids, self.buffer_vecs, replaces=[], last_seq=self.next_seq - 1)
-
     def merge(self) -> None:
-        """Merge `merge_fanout` segments of one level into one of the next level, while any level is full."""
-        while True:
+        """Merge `merge_fanout` segments of one level into one of the next level, while any level is full
+        (in the background, if so configured: then at most one merge is under way at a time)."""
+        while not self.pending:
             by_level: dict[int, list[int]] = {}
             for seg_id, seg in sorted(self.segments.items()):
                 by_level.setdefault(seg.level, []).append(seg_id)
@@ -206,29 +233,60 @@ class CollectionIndex:
                 return
             level, members = full[0]
             members = members[: self.merge_fanout]
-            ids = np.concatenate([np.asarray(self.segments[s].ids) for s in members])
-            vecs = np.concatenate([np.asarray(self.segments[s].vectors) for s in members])
-            if self.tombstones:
-                keep = ~np.isin(ids, list(self.tombstones))
-                ids, vecs = ids[keep], vecs[keep]
             last_seq = max(self.segments[s].last_seq for s in members)
-            self._write_segment(max(self.segments) + 1, level + 1, ids, vecs, replaces=members, last_seq=last_seq)
+            file = f"merge-{uuid.uuid4().hex[:12]}"  # unique: another writer may record segments meanwhile
+            args = (self.root / file, [self.segments[s].base for s in members], sorted(self.tombstones))
+            if self.background_merges:
+                self.pending.append(PendingMerge(members, level + 1, file, last_seq,
+                                                 _merge_process().submit(segments.merge_files, *args)))
+                return
+            segments.merge_files(*args)
+            self._record_segment(file, level + 1, replaces=members, last_seq=last_seq)
 
-    def _write_segment(self, seg_id, level, ids, vecs, replaces, last_seq) -> None:
-        name = f"seg-{seg_id:06d}"
-        segments.build(self.root / name, ids, vecs)
+    def install_merges(self, wait: bool = False) -> None:
+        """Swap in the background merges that have finished (all of them, waiting, if `wait`). A merge
+        whose inputs another writer has replaced meanwhile is thrown away."""
+        for job in list(self.pending):
+            if not (wait or job.future.done()):
+                continue
+            self.pending.remove(job)
+            failed = job.future.exception() is not None
+            if failed or not all(m in self.segments for m in job.members):
+                segments.remove(self.root / job.file)
+                continue
+            self._record_segment(job.file, job.level, replaces=job.members, last_seq=job.last_seq)
+        if wait:
+            self.merge()
+            if self.pending:
+                self.install_merges(wait=True)
+
+    def seal(self) -> None:
+        """Buffer -> new level-0 segment: files first (atomic), then one transaction records it."""
+        if not len(self.buffer_ids):
+            return
+        file = f"seg-{uuid.uuid4().hex[:12]}"
+        segments.build(self.root / file, self.buffer_ids, self.buffer_vecs)
+        self._record_segment(file, 0, replaces=[], last_seq=self.next_seq - 1)
+
+    def _record_segment(self, file: str, level: int, replaces: list[int], last_seq: int) -> None:
+        """Record built segment files as the next segment, retiring those it replaces, in one transaction."""
+        seg_id = max(self.segments, default=0) + 1
+        seg = Segment(self.root / file, level, last_seq)
         with self.engine.begin() as conn:
+            seg_id = max(seg_id, (conn.execute(select(func.max(db.segments.c.segment))
+                                               .where(self._key(db.segments))).scalar() or 0) + 1)
             conn.execute(insert(db.segments).values(collection=self.collection, generation=self.generation,
-                                                    segment=seg_id, level=level, count=len(ids), file=name,
+                                                    segment=seg_id, level=level, count=len(seg), file=file,
                                                     last_seq=last_seq))
             if replaces:
                 conn.execute(delete(db.segments).where(and_(self._key(db.segments),
                                                             db.segments.c.segment.in_(replaces))))
             self._bump(conn)
         for old in replaces:  # readers holding an mmap keep working on the unlinked file
-            self.segments.pop(old).close()
-            segments.remove(self.root / f"seg-{old:06d}")
-        self.segments[seg_id] = Segment(self.root / name, level, last_seq)
+            gone = self.segments.pop(old)
+            gone.close()
+            segments.remove(gone.base)
+        self.segments[seg_id] = seg
         if not replaces:  # sealed from the buffer
             self._n = 0
         self.epoch = self._committed_epoch

@@ -68,6 +68,18 @@ def build_chunks(base: Path, chunks, dim: int, n_trees: int | None = None, rows_
     return meta
 
 
+def merge_files(base: Path, members: list[Path], drop: list[int]) -> int:
+    """Build segment `base` from member segments' files (ids and raw vectors), leaving out the `drop` ids.
+    The index runs this in a separate process, so ingestion goes on meanwhile; returns the item count."""
+    ids = np.concatenate([np.load(m.with_suffix(".ids.npy")) for m in members])
+    vecs = np.concatenate([np.load(m.with_suffix(".vec.npy"), mmap_mode="r") for m in members])
+    if drop:
+        keep = ~np.isin(ids, drop)
+        ids, vecs = ids[keep], vecs[keep]
+    build(base, ids, vecs)
+    return len(ids)
+
+
 def remove(base: Path) -> None:
     for suffix in (".ann", ".ids.npy", ".vec.npy", ".json"):
         try:

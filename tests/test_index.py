@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from pipeline.ingest import index_batch
 from pipeline.runtime import Runtime
 from storage import db
+from storage.index import CollectionIndex
 from storage.registry import Recorded
 
 
@@ -57,9 +58,42 @@ def test_batches_across_seals_and_merges_find_every_pair(rt):
     for chunk in np.array_split(order, 15):
         index_batch(rt, index, [ids[i] for i in chunk], v[chunk], th)
     assert index.segments, "the buffer must have been sealed"
+    assert len(index) == 300 and stored_pairs(rt, ids) == exact_pairs(v, th["match"])  # merges under way or not
+    index.install_merges(wait=True)  # merges run in a separate process; swap them in
     assert max(index.levels.values()) >= 1, "segments must have been merged"
     assert len(index) == 300
+    fresh = CollectionIndex(rt.engine, rt.settings.data_dir, "c", "gen1", 16)  # what another process reads
+    fresh.refresh()
+    assert sorted(fresh.levels.values()) == sorted(index.levels.values())
+    assert sum(map(len, fresh.segments.values())) == sum(map(len, index.segments.values())) == 300 - len(index.buffer_ids)
+
+
+def test_a_background_merge_overtaken_by_another_writer_is_dropped(rt):
+    """Writer A starts a merge in its merge process; writer B (another worker) merges the same segments
+    first. A must throw its merge away: every image stays in exactly one live segment or the buffer."""
+    v = planted(400)
+    ids = register(rt, 400)
+    th = {"duplicate": 0.05, "match": 0.15}
+    rt.registry.store_vectors("gen1", {f"h{i}": v[i] for i in range(400)})
+    a = CollectionIndex(rt.engine, rt.settings.data_dir, "c", "gen1", 16, 40, 3, background_merges=True)
+    b = CollectionIndex(rt.engine, rt.settings.data_dir, "c", "gen1", 16, 40, 3, background_merges=False)
+    chunks = np.array_split(np.arange(400), 20)
+    for chunk in chunks[:6]:  # 120 vectors: three sealed segments, so A starts a merge
+        index_batch(rt, a, [ids[i] for i in chunk], v[chunk], th)
+    assert a.pending, "A must have a merge under way"
+    started = set(a.pending[0].members)
+    assert a.pending[0].future.exception(timeout=120) is None  # A's merge is built, not yet swapped in
+    for chunk in chunks[6:8]:  # B reads A's segments and merges them itself, synchronously
+        index_batch(rt, b, [ids[i] for i in chunk], v[chunk], th)
+    assert not started & set(b.segments), "B must have merged the segments A had merged"
+    for chunk in chunks[8:]:
+        index_batch(rt, a, [ids[i] for i in chunk], v[chunk], th)
+    a.install_merges(wait=True)
+    live = np.concatenate([np.asarray(s.ids) for s in a.segments.values()] + [a.buffer_ids])
+    assert sorted(live.tolist()) == sorted(ids)  # each image once: nothing lost, nothing twice
     assert stored_pairs(rt, ids) == exact_pairs(v, th["match"])
+    files = {p.name.split(".")[0] for p in a.root.iterdir()}
+    assert files == {s.base.name for s in a.segments.values()}  # the dropped merge left no files
 
 
 def test_retried_batch_adds_nothing_twice(rt):
@@ -147,6 +181,7 @@ def test_sweep_of_a_segmented_index_finds_exactly_the_live_pairs(rt, settings):
     index = rt.index("c", "gen1", 16)
     for chunk in np.split(np.arange(300), [45, 90, 135, 180, 225, 270]):  # the last 30 stay in the buffer
         index_batch(rt, index, [ids[i] for i in chunk], v[chunk], th)
+    index.install_merges(wait=True)
     index.tombstone([ids[0]])
     assert max(index.levels.values()) >= 1 and len(index.buffer_ids) > 0
     res = sweep(Runtime(settings), "c")

@@ -27,6 +27,7 @@ class Settings:
     decode_threads: int = 0  # 0: one per core
     buffer_capacity: int = 20_000
     merge_fanout: int = 8
+    background_merges: bool = True  # merge segments in a separate process while ingestion goes on
     threshold_duplicate: float | None = None  # None: the model's calibrated thresholds
     threshold_match: float | None = None
     verify: bool = True  # re-check the grey zone of scans and sweeps with local features (pipeline/verify.py)
