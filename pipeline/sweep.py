@@ -39,7 +39,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     keep_within = verify.radius_for(rt.settings, th) if verifying and not neighbors else float("inf")
     tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
     try:
-        segments.build_chunks(tmp / "all", index.live(), info.dim, durable=False)
+        segments.build_chunks(tmp / "all", index.live(), info.dim, durable=False, on_disk=True)
         everything = segments.Segment(tmp / "all")
         ids = np.asarray(everything.ids)
         found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep_within)

@@ -43,12 +43,17 @@ def build(base: Path, ids: np.ndarray, vecs: np.ndarray, n_trees: int | None = N
 
 
 def build_chunks(base: Path, chunks, dim: int, n_trees: int | None = None, rows_per_add: int = 4096,
-                 durable: bool = True) -> dict:
+                 durable: bool = True, on_disk: bool = False) -> dict:
     """The Annoy file, ids and sidecar from (ids, vectors) chunks taken one at a time, so a caller can
-    stream a whole collection through without holding it. `durable=False`: no fsync, for a throwaway."""
+    stream a whole collection through without holding it. `durable=False`: no fsync, for a throwaway.
+    `on_disk`: Annoy builds straight into its (memory-mapped) file, so a million vectors take page cache
+    the kernel can reclaim rather than process memory."""
     base.parent.mkdir(parents=True, exist_ok=True)
+    ann = base.with_suffix(".ann")
     index = AnnoyIndex(dim, METRIC)
     index.set_seed(42)
+    if on_disk:
+        index.on_disk_build(str(ann.with_name(ann.name + ".tmp")))
     all_ids, count = [], 0
     for ids, vecs in chunks:
         all_ids.append(np.asarray(ids, np.int64))
@@ -59,8 +64,12 @@ def build_chunks(base: Path, chunks, dim: int, n_trees: int | None = None, rows_
             count += len(rows)
     n_trees = n_trees or n_trees_for(count)
     index.build(n_trees, n_jobs=-1)
-    _fsync_write(base.with_suffix(".ann"), lambda p: index.save(str(p)), durable)
-    index.unload()
+    if on_disk:  # the index is its file already: close it, then move it into place like any other
+        index.unload()
+        _fsync_write(ann, lambda p: None, durable)
+    else:
+        _fsync_write(ann, lambda p: index.save(str(p)), durable)
+        index.unload()
     ids = np.concatenate(all_ids) if all_ids else np.empty(0, np.int64)
     _fsync_write(base.with_suffix(".ids.npy"), lambda p: _save_npy(p, ids), durable)
     meta = {"f": dim, "metric": METRIC, "n_trees": n_trees, "count": int(count)}
