@@ -118,14 +118,17 @@ def rss_run(n: int, workers: int, model: str) -> dict:
     def progress(k):
         seen[0] += k
         if seen[0] % max(1, n // 10) < k:
-            samples.append((seen[0], proc.memory_info().rss / 2**20))
+            m = proc.memory_info()  # anonymous: less the file-backed pages (model, segments, libraries)
+            samples.append((seen[0], m.rss / 2**20, (m.rss - m.shared) / 2**20))
 
     with tempfile.TemporaryDirectory() as data:
         scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model))
         scanner.rt.encoder()
-        start = proc.memory_info().rss / 2**20
+        m = proc.memory_info()
+        start, start_anon = m.rss / 2**20, (m.rss - m.shared) / 2**20
         scanner.scan(str(Path(paths[0]).parent), progress=progress)
-    return {"images": n, "rss_start_mb": start, "rss_end_mb": samples[-1][1], "samples": samples}
+    return {"images": n, "rss_start_mb": start, "rss_end_mb": samples[-1][1], "anon_start_mb": start_anon,
+            "anon_end_mb": samples[-1][2], "samples": samples}
 
 
 def main() -> None:
@@ -170,8 +173,10 @@ def main() -> None:
         print("encoder alone, img/s: " + ", ".join(f"{g} {r:.0f}" for g, r in out["views"].items()))
     if a.rss_images:
         out["rss"] = rss_run(a.rss_images, a.workers, model)
-        print(f"RSS over {a.rss_images} images: {out['rss']['rss_start_mb']:.0f} MB after start-up, "
-              f"{out['rss']['rss_end_mb']:.0f} MB at the end")
+        r = out["rss"]
+        print(f"RSS over {a.rss_images} images: {r['rss_start_mb']:.0f} MB after start-up, {r['rss_end_mb']:.0f} MB "
+              f"at the end (anonymous {r['anon_start_mb']:.0f} -> {r['anon_end_mb']:.0f} MB); every tenth: "
+              + ", ".join(f"{rss:.0f}/{an:.0f}" for _, rss, an in r["samples"]))
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(out, indent=1))
 
