@@ -31,7 +31,7 @@ class TrainConfig:
     colour: str = "rgb"  # or "luma": the encoder sees luminance only (see model.luma_layer)
     geometric: float = 0.0  # extra share of positives that start with a crop, tilt or border
     colour_jitter: float = 0.0  # extra share of positives turned grayscale or re-saturated
-    init: str = ""  # a saved .keras whose backbone weights training starts from (fine-tuning)
+    init: str | None = None  # a saved .keras whose backbone weights training starts from (fine-tuning)
     epochs: int = 40
     batch_images: int = 64  # distinct images per batch; each gives two views
     loss: str = "triplet"

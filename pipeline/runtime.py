@@ -92,6 +92,13 @@ class Runtime:
                                .where(db.collections.c.name == collection)).first()
         return (row.generation, row.building) if row else (None, None)
 
+    def adopt_generation(self, collection: str, generation: str) -> tuple[str, str | None]:
+        """`generations()`, where a collection with no live generation yet takes `generation`."""
+        current, building = self.generations(collection)
+        if current is None:
+            self.set_generations(collection, generation=generation)
+        return current or generation, building
+
     def set_generations(self, collection: str, **values) -> None:
         from sqlalchemy import update
 

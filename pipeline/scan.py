@@ -57,8 +57,7 @@ class Scanner:
         paths, res.failed = find_images(root)
         extra_roots = [root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))]
         index = rt.index(self.collection, enc.version, enc.info.dim)
-        if rt.generations(self.collection)[0] is None:  # a scanned collection can be swept and queued to later
-            rt.set_generations(self.collection, generation=enc.version)
+        rt.adopt_generation(self.collection, enc.version)  # a scanned collection can be swept and queued to later
         batch_ids, batch_vecs = [], []
 
         def flush():
@@ -84,14 +83,12 @@ class Scanner:
         res.images = {r.id: r for r in rt.registry.images(ids=list(res.vectors))}
         res.total = len(res.images)
         res.pairs = self._pairs(index, set(res.vectors))
-        verifying = rt.settings.verify and rt.settings.verify_k > 0
-        k = max(neighbors, rt.settings.verify_k if verifying else 0)
+        k = verify.neighbours_to_find(rt.settings, neighbors)
         if k:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
-        if verifying:
-            paths = {i: r.path for i, r in res.images.items()}
-            res.verified = verify.apply(res, verify.candidate_pairs(res.pairs, res.neighbors), paths, rt.settings,
-                                        neighbors, verify.hash_pairs(rt.registry, self.collection, res.images))
+        if verify.enabled(rt.settings):
+            res.verified = verify.apply(res, rt.settings, neighbors,
+                                        verify.hash_pairs(rt.registry, self.collection, res.images))
         res.seconds = time.time() - t0
         return res
 

@@ -49,10 +49,7 @@ def vectors_of(rt, image_ids: list[int], generation: str) -> tuple[list[int], np
 def index_step(rt, collection: str, generation: str, image_ids: list[int]) -> dict:
     """Index images into `generation`, or into the live generations if it is no longer live.
     The caller holds the collection's writer lock."""
-    current, building = rt.generations(collection)
-    if current is None:
-        rt.set_generations(collection, generation=generation)
-        current = generation
+    current, building = rt.adopt_generation(collection, generation)
     targets = [generation] if generation in (current, building) else [g for g in (current, building) if g]
     outcomes = {}
     for target in targets:

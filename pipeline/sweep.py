@@ -33,8 +33,8 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     info = rt.model_info(generation)
     th = rt.thresholds(info)
     index = rt.index(collection, generation, info.dim)
-    verifying = rt.settings.verify and rt.settings.verify_k > 0
-    k = max(neighbors, rt.settings.verify_k if verifying else 0)
+    verifying = verify.enabled(rt.settings)
+    k = verify.neighbours_to_find(rt.settings, neighbors)
     # neighbours kept only for verification: those it would check (a million images' 10 nearest would not fit)
     keep_within = verify.radius_for(rt.settings, th) if verifying and not neighbors else float("inf")
     tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
@@ -56,7 +56,8 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     proposed = verify.hash_pairs(rt.registry, collection, set(ids.tolist())) if verifying else set()
-    wanted = {i for a, b, _, _ in pairs for i in (a, b)} | {i for q, n, _ in near for i in (q, n)} | set(vectors) | {i for p in proposed for i in p}
+    named = [*pairs, *near, *((a, b, None, None) for a, b in proposed)]
+    wanted = {i for row in named for i in row[:2]} | set(vectors)
     rows = {r.id: r for r in rt.registry.images(ids=sorted(wanted))}
     root = os.path.commonpath([r.path for r in rows.values()]) if rows else "/"
     res = ScanResult(root if os.path.isdir(root) else os.path.dirname(root), collection, generation, th,
@@ -64,8 +65,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     res.pairs = sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
     res.neighbors = near
     if verifying:
-        res.verified = verify.apply(res, verify.candidate_pairs(pairs, near), {i: r.path for i, r in rows.items()},
-                                    rt.settings, neighbors, proposed)
+        res.verified = verify.apply(res, rt.settings, neighbors, proposed)
     res.seconds = time.time() - t0
     return res
 

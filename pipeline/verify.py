@@ -139,6 +139,15 @@ def radius_for(settings, thresholds: dict) -> float:
     return settings.verify_radius or 2.5 * thresholds["match"]
 
 
+def enabled(settings) -> bool:
+    return settings.verify and settings.verify_k > 0
+
+
+def neighbours_to_find(settings, neighbors: int) -> int:
+    """How many nearest neighbours a scan or sweep must look up: those asked for, and verification's."""
+    return max(neighbors, settings.verify_k if enabled(settings) else 0)
+
+
 def rescore(candidates: dict[tuple[int, int], float], paths: dict[int, str], thresholds: dict, radius: float,
             verifier: Verifier, threads: int, max_pairs: int, chunk: int = 4000) -> dict[tuple[int, int], float]:
     """{(a, b): distance after verification} for the candidate pairs whose verdict changes their distance.
@@ -196,13 +205,16 @@ def hash_pairs(registry, collection: str, scope) -> set[tuple[int, int]]:
     return phash.near_pairs(np.array(ids, np.int64), np.array([phash.from_stored(stored[i]) for i in ids], np.uint64))
 
 
-def apply(res, candidates: dict, paths: dict[int, str], settings, neighbors: int, proposed=frozenset()) -> int:
+def apply(res, settings, neighbors: int, proposed=frozenset()) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
     distances after verification. Pairs two flagged pairs apart, and `proposed` pairs (perceptual-hash
     neighbours), join them when verified, at the verified distance (they have no embedding distance).
-    Returns how many pairs verification changed."""
+    `res.images` must hold the rows of every image these pairs name. Returns how many pairs verification
+    changed."""
     th = res.thresholds
     radius = radius_for(settings, th)
+    candidates = candidate_pairs(res.pairs, res.neighbors)
+    paths = {i: r.path for i, r in res.images.items()}
     verifier = Verifier()
     changed = rescore(candidates, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs)
     scored = {k: changed.get(k, d) for k, d in candidates.items()}

@@ -255,7 +255,7 @@ class CollectionIndex:
                 segments.remove(self.root / job.file)
                 continue
             self._record_segment(job.file, job.level, replaces=job.members, last_seq=job.last_seq)
-        if wait:
+        if wait:  # the swap may have filled the next level: merge that too, until nothing is left to do
             self.merge()
             if self.pending:
                 self.install_merges(wait=True)
@@ -270,11 +270,10 @@ class CollectionIndex:
 
     def _record_segment(self, file: str, level: int, replaces: list[int], last_seq: int) -> None:
         """Record built segment files as the next segment, retiring those it replaces, in one transaction."""
-        seg_id = max(self.segments, default=0) + 1
         seg = Segment(self.root / file, level, last_seq)
-        with self.engine.begin() as conn:
-            seg_id = max(seg_id, (conn.execute(select(func.max(db.segments.c.segment))
-                                               .where(self._key(db.segments))).scalar() or 0) + 1)
+        with self.engine.begin() as conn:  # the registry's numbering: it holds every live segment, ours too
+            seg_id = (conn.execute(select(func.max(db.segments.c.segment))
+                                   .where(self._key(db.segments))).scalar() or 0) + 1
             conn.execute(insert(db.segments).values(collection=self.collection, generation=self.generation,
                                                     segment=seg_id, level=level, count=len(seg), file=file,
                                                     last_seq=last_seq))

@@ -105,8 +105,6 @@ class Segment:
         self.level, self.last_seq = level, last_seq
         self.meta = json.loads(self.base.with_suffix(".json").read_text())
         self.ids = np.load(self.base.with_suffix(".ids.npy"), mmap_mode="r")
-        vec_file = self.base.with_suffix(".vec.npy")
-        self.vectors = np.load(vec_file, mmap_mode="r") if vec_file.exists() else None
         self.annoy = AnnoyIndex(self.meta["f"], self.meta["metric"])
         self.annoy.load(str(self.base.with_suffix(".ann")))  # mmap: shared between processes
 

@@ -93,7 +93,7 @@ def train(directory, out, **kwargs):
     """Train an encoder on the images under DIRECTORY, calibrate its thresholds, save OUT (+ .json)."""
     from encoder.train import TrainConfig, train as run
 
-    info = run(directory, out, TrainConfig(**{**kwargs, "init": kwargs["init"] or ""}))
+    info = run(directory, out, TrainConfig(**kwargs))
     click.echo(json.dumps({k: info[k] for k in ("version", "thresholds", "metrics")}, indent=1))
 
 
