@@ -23,10 +23,20 @@ sys.path.insert(0, str(REPO))
 SIZES = {"0.3MP": (640, 480), "4MP": (2304, 1728)}
 
 
+def photo_sources() -> list[Path]:
+    """Distinct photos to scale: the shared training and dev originals (1,107), else the bundled samples.
+    Scaling the same few photos over and over would make every image a duplicate of dozens of others, a
+    collection no user has, and time the duplicate handling instead of the ingestion."""
+    shared = REPO.parent / "shared" / "data"
+    found = sorted(p for sub in ("train", "dev") for p in (shared / sub).rglob("*")
+                   if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return found or sorted((REPO / "samples" / "originals").glob("*.jpg"))
+
+
 def make_photos(out: Path, size: tuple[int, int], n: int) -> list[str]:
-    """Photo-like JPEGs: the bundled samples scaled up, with grain so they compress like photos."""
+    """Photo-like JPEGs: distinct photos scaled to `size`, with grain so they compress like photos."""
     out.mkdir(parents=True, exist_ok=True)
-    sources = sorted((REPO / "samples" / "originals").glob("*.jpg"))
+    sources = photo_sources()
     rng = np.random.default_rng(0)
     paths = []
     for i in range(n):

@@ -1,57 +1,89 @@
-"""Perceptual hash (pHash, 64 bits) of the encoder's input pixels: a second, colour-blind way to propose pairs.
+"""Perceptual hashes (pHash, 64 bits) of the encoder's input pixels: a second, colour-blind and turn-blind way
+to propose pairs.
 
-The CNN is colour-sensitive, so a grayscale copy can land outside an image's nearest neighbours; the DCT of
-the luminance barely moves under grayscale, saturation, brightness and re-encoding (dev benchmark: every
-grayscale copy within 2 bits of its original). Pairs proposed this way are only kept if verified
-(pipeline/verify.py), so pHash's look-alike collisions (star fields with equal hashes) cost nothing.
+The CNN is colour-sensitive and sees one orientation, so a grayscale, mirrored or quarter-turned copy can land
+outside an image's nearest neighbours; the DCT of the luminance barely moves under grayscale, saturation,
+brightness and re-encoding (dev benchmark: every grayscale copy within 2 bits of its original), and hashing
+the 8 flips and quarter turns of it finds the turned copies too. Pairs proposed this way are only kept if
+verified (pipeline/verify.py), so pHash's look-alike collisions (star fields with equal hashes) cost nothing.
 """
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-KEY = "phash64"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "phash64x8"  # stored beside the encoders' vectors, keyed by content hash and this name
 _N = 32
 _K = np.arange(_N)
 _DCT = np.cos(np.pi * (2 * _K[None, :] + 1) * _K[:, None] / (2 * _N))  # DCT-II basis (unnormalised)
 
 
+_SIGN = (-1.0) ** np.arange(8)  # mirroring an axis flips the sign of that axis's odd DCT frequencies
+
+
+def _luma(pixels: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(pixels).convert("L").resize((_N, _N), Image.BOX), np.float64)
+
+
+def _bits(low: np.ndarray) -> np.ndarray:
+    """(m, 8, 8) lowest DCT frequencies -> (m,) hashes: their signs against each one's median."""
+    flat = low.reshape(len(low), 64)
+    return np.packbits(flat > np.median(flat, axis=1, keepdims=True), axis=1).view(">u8").ravel().astype(np.uint64)
+
+
 def phash(pixels: np.ndarray) -> int:
     """pHash of an (H, W, 3) uint8 RGB array: the signs, against their median, of the 8x8 lowest DCT
     frequencies of its 32x32 luminance."""
-    gray = np.asarray(Image.fromarray(pixels).convert("L").resize((_N, _N), Image.BOX), np.float64)
+    gray = _luma(pixels)
+    return int(_bits((_DCT @ gray @ _DCT.T)[None, :8, :8])[0])
+
+
+def dihedral(pixels: np.ndarray) -> np.ndarray:
+    """The pHashes of the picture and of its 7 flips and quarter turns, the picture's own first: (8,) uint64.
+    One DCT: the turned pictures' coefficients are the transpose and sign flips of the picture's own."""
+    gray = _luma(pixels)
     low = (_DCT @ gray @ _DCT.T)[:8, :8]
-    return int(np.packbits(low.ravel() > np.median(low)).view(">u8")[0])
+    rows, cols = np.meshgrid([1.0, 0.0], [1.0, 0.0], indexing="ij")
+    signs = [np.outer(np.where(r, 1.0, _SIGN), np.where(c, 1.0, _SIGN)) for r, c in zip(rows.ravel(), cols.ravel())]
+    return _bits(np.stack([s * t for t in (low, low.T) for s in signs]))
 
 
-def to_stored(h: int) -> np.ndarray:
-    """The 8 bytes as the registry's float32 vector column holds them (a reinterpretation, not a conversion)."""
-    return np.array([h], np.uint64).view(np.float32)
+def to_stored(hashes) -> np.ndarray:
+    """The bytes as the registry's float32 vector column holds them (a reinterpretation, not a conversion)."""
+    return np.atleast_1d(np.asarray(hashes, np.uint64)).view(np.float32)
 
 
-def from_stored(v: np.ndarray) -> int:
-    return int(np.ascontiguousarray(v, np.float32).view(np.uint64)[0])
+def from_stored(v: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(v, np.float32).view(np.uint64)
 
 
 def near_pairs(ids: np.ndarray, hashes: np.ndarray, max_bits: int = 2, max_bucket: int = 64) -> set[tuple[int, int]]:
-    """(low id, high id) pairs whose hashes differ in at most `max_bits` bits, without comparing all pairs:
-    split the 64 bits into max_bits + 1 chunks; two hashes that close agree exactly on at least one chunk
-    (pigeonhole), so only hashes sharing a chunk value are compared. Buckets over `max_bucket` (flat or
-    black images, all alike) are skipped."""
-    ids = np.asarray(ids, np.int64)
-    hashes = np.asarray(hashes, np.uint64)
+    """(low id, high id) pairs where one image's own hash (column 0 of an (n, k) `hashes`; an (n,) array is one
+    hash each) is within `max_bits` bits of any hash of the other, without comparing all pairs: split the 64
+    bits into max_bits + 1 chunks; two hashes that close agree exactly on at least one chunk (pigeonhole), so
+    only hashes sharing a chunk value are compared. Buckets over `max_bucket` hashes (flat or black images,
+    all alike) are skipped."""
+    if not len(ids):
+        return set()
+    hashes = np.asarray(hashes, np.uint64).reshape(len(ids), -1)
+    owner = np.repeat(np.asarray(ids, np.int64), hashes.shape[1])
+    own = np.tile(np.arange(hashes.shape[1]) == 0, len(ids))
+    flat = hashes.ravel()
+    keep = np.unique(np.c_[owner, flat.view(np.int64)], axis=0, return_index=True)[1]  # a symmetric picture
+    owner, own, flat = owner[keep], own[keep], flat[keep]  # has equal hashes among its turns: keep one of each
     bounds = np.linspace(0, 64, max_bits + 2).astype(int)
     found: set[tuple[int, int]] = set()
     for lo, hi in zip(bounds[:-1], bounds[1:]):
-        chunk = (hashes >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+        chunk = (flat >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
         order = np.argsort(chunk, kind="stable")
         starts = np.flatnonzero(np.r_[True, chunk[order][1:] != chunk[order][:-1], True])
         for s, e in zip(starts[:-1], starts[1:]):
             if 1 < e - s <= max_bucket:
-                members = order[s:e]
-                x = hashes[members]
+                m = order[s:e]
+                x = flat[m]
                 bits = np.unpackbits((x[:, None] ^ x[None, :])[..., None].view(np.uint8), axis=-1).sum(-1)
-                for i, j in zip(*np.nonzero(np.triu(bits <= max_bits, 1))):
-                    a, b = int(ids[members[i]]), int(ids[members[j]])
+                close = (bits <= max_bits) & (own[m][:, None] | own[m][None, :]) & (owner[m][:, None] != owner[m][None, :])
+                for i, j in zip(*np.nonzero(np.triu(close, 1))):
+                    a, b = int(owner[m[i]]), int(owner[m[j]])
                     found.add((min(a, b), max(a, b)))
     return found

@@ -32,6 +32,7 @@ class Item:
     vector: np.ndarray | None = None
     error: str | None = None
     pixels: np.ndarray | None = None
+    hashes: np.ndarray | None = None  # perceptual hashes of the pixels (encoder/phash.py), made beside the decode
     width: int = 0
     height: int = 0
     size_bytes: int = 0
@@ -64,7 +65,8 @@ def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) 
 
 
 def decode_item(item: Item, size: int) -> Item:
-    """Pixels for the encoder, or only the header's size when the bytes already have a vector; never raises."""
+    """Pixels for the encoder and their hashes, or only the header's size when the bytes already have a
+    vector; never raises."""
     if item.data is None:
         return item
     try:
@@ -73,6 +75,7 @@ def decode_item(item: Item, size: int) -> Item:
         else:
             dec = decode(item.data, size)
             item.pixels, item.width, item.height = dec.pixels, dec.width, dec.height
+            item.hashes = phash.dihedral(dec.pixels)
     except DecodeError as exc:
         item.error = str(exc)
     except Exception as exc:
@@ -118,12 +121,12 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
 
 def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
     """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version,
-    and their perceptual hashes (the colour-blind pair proposals of verification)."""
+    and their perceptual hashes (the colour-blind, turn-blind pair proposals of verification)."""
     todo = {it.content_hash: it for it in items if it.pixels is not None}
     if not todo:
         return
     by_hash = dict(zip(todo, enc.embed(np.stack([it.pixels for it in todo.values()]))))
-    hashes = {h: phash.to_stored(phash.phash(it.pixels)) for h, it in todo.items()}
+    hashes = {h: phash.to_stored(it.hashes) for h, it in todo.items()}
     for it in items:
         if it.pixels is not None:
             it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True

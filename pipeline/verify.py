@@ -199,10 +199,11 @@ def second_hop(scored: dict, match: float, most: int = 20) -> set[tuple[int, int
 
 
 def hash_pairs(registry, collection: str, scope) -> set[tuple[int, int]]:
-    """Pairs of images in `scope` whose perceptual hashes (encoder/phash.py) differ in at most 2 bits."""
+    """Pairs of images in `scope` where the perceptual hash (encoder/phash.py) of one is within 2 bits of
+    the hash of the other or of one of its flips and quarter turns."""
     stored = registry.vectors_by_image(collection, phash.KEY)
     ids = [i for i in stored if i in scope]
-    return phash.near_pairs(np.array(ids, np.int64), np.array([phash.from_stored(stored[i]) for i in ids], np.uint64))
+    return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids])
 
 
 def apply(res, settings, neighbors: int, proposed=frozenset()) -> int:

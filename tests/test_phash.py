@@ -1,5 +1,6 @@
-"""The perceptual hash that proposes colour-blind pairs: stable under grayscale and re-encoding, apart for
-different photos, and its bucketed search finds exactly the pairs within the bit budget."""
+"""The perceptual hashes that propose colour-blind and turn-blind pairs: stable under grayscale and
+re-encoding, apart for different photos, the turned copy's hash among the original's turns, and the bucketed
+search finds exactly the pairs within the bit budget."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,7 @@ from tests.conftest import sample_paths
 
 
 def bits(a: int, b: int) -> int:
-    return bin(a ^ b).count("1")
+    return bin(int(a) ^ int(b)).count("1")
 
 
 def test_hash_survives_grayscale_and_jpeg_and_separates_photos():
@@ -20,21 +21,41 @@ def test_hash_survives_grayscale_and_jpeg_and_separates_photos():
     for im, h in zip(photos, hashes):
         gray = ImageOps.grayscale(im).convert("RGB")
         assert bits(h, phash.phash(to_input(augment.jpeg(gray, 40), 64))) <= 2
-        assert phash.from_stored(phash.to_stored(h)) == h
     assert min(bits(a, b) for i, a in enumerate(hashes) for b in hashes[i + 1:]) > 8
+
+
+def test_turned_and_mirrored_copies_hash_like_a_turn_of_the_original():
+    for path in sample_paths():
+        im = Image.open(path).convert("RGB")
+        turns = phash.dihedral(to_input(im, 64))
+        assert turns[0] == phash.phash(to_input(im, 64))
+        assert (phash.from_stored(phash.to_stored(turns)) == turns).all()
+        for edit in (Image.Transpose.ROTATE_90, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.ROTATE_270):
+            copy = phash.phash(to_input(augment.jpeg(im.transpose(edit), 60), 64))
+            assert bits(turns[0], copy) > 8  # the plain hash misses it ...
+            assert min(bits(t, copy) for t in turns) <= 2  # ... one of the turns finds it
+
+
+def brute_force(ids, hashes, max_bits):
+    n, k = hashes.shape
+    xor = (hashes[:, None, :, None] ^ hashes[None, :, None, :]).view(np.uint8).reshape(n, n, k, k, 8)
+    dist = np.unpackbits(xor, axis=-1).sum(-1)  # (i, j, turn of i, turn of j)
+    close = (dist[:, :, 0, :] <= max_bits).any(-1) | (dist[:, :, :, 0] <= max_bits).any(-1)
+    return {(int(ids[i]), int(ids[j])) for i, j in zip(*np.nonzero(np.triu(close, 1)))}
 
 
 def test_near_pairs_equals_brute_force():
     rng = np.random.default_rng(0)
-    hashes = rng.integers(0, 2**63, 3000, dtype=np.int64).astype(np.uint64)
-    for i in range(0, 300, 3):  # plant pairs at 0..4 bits
-        flip = rng.choice(64, size=i % 5, replace=False)
-        hashes[i + 1] = hashes[i] ^ np.uint64(sum(1 << int(f) for f in flip))
-    hashes[300:340] = (hashes[300:340] & ~np.uint64(2**22 - 1)) | np.uint64(12345)  # one crowded bucket
-    hashes[341] = hashes[300] ^ np.uint64((1 << 30) | (1 << 50))  # alike only in the crowded chunk
-    ids = np.arange(len(hashes)) + 10
-    xor = (hashes[:, None] ^ hashes[None, :]).view(np.uint8).reshape(len(hashes), len(hashes), 8)
-    close = np.unpackbits(xor, axis=-1).sum(-1) <= 2
-    brute = {(int(ids[i]), int(ids[j])) for i, j in zip(*np.nonzero(np.triu(close, 1)))}
+    n, k = 600, 3
+    hashes = rng.integers(0, 2**63, (n, k), dtype=np.int64).astype(np.uint64)
+    for i in range(0, 300, 3):  # plant pairs at 0..4 bits, own hash against own hash or another's turn
+        flip = np.uint64(sum(1 << int(f) for f in rng.choice(64, size=i % 5, replace=False)))
+        hashes[i + 1, 0] = hashes[i, (i // 3) % k] ^ flip
+    hashes[300:340, 0] = (hashes[300:340, 0] & ~np.uint64(2**22 - 1)) | np.uint64(12345)  # one crowded bucket
+    hashes[341, 0] = hashes[300, 0] ^ np.uint64((1 << 30) | (1 << 50))  # alike only in the crowded chunk
+    hashes[342, 1] = hashes[342, 2] = hashes[342, 0]  # a symmetric picture: its turns hash alike
+    hashes[343, 0] = hashes[342, 0] ^ np.uint64(1)
+    ids = np.arange(n) + 10
     found = phash.near_pairs(ids, hashes, max_bits=2)
-    assert found == brute and len(found) >= 50
+    assert found == brute_force(ids, hashes, 2) and len(found) >= 50
+    assert (352, 353) in found and phash.near_pairs(ids, hashes[:, 0]) == brute_force(ids, hashes[:, :1], 2)
