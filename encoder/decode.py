@@ -59,8 +59,10 @@ def read_bytes(path: str, max_bytes: int = 512 * 1024 * 1024) -> bytes:
     return data
 
 
-def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, tuple[int, int]]:
-    """Open, refuse bombs, draft-decode JPEGs, apply EXIF orientation; return RGB and the full (w, h)."""
+def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_PIXELS,
+               keep_aspect: bool = False) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, refuse bombs, draft-decode JPEGs (to at least draft_to x draft_to, or with `keep_aspect` to a
+    long side of at least draft_to), apply EXIF orientation; return RGB and the full (w, h)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -70,7 +72,8 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                                   f"{im.width * im.height} pixels > {max_pixels})")
             full = im.size
             if draft_to and im.format == "JPEG":
-                im.draft("RGB", (draft_to, draft_to))
+                fit = [max(1, draft_to * side // max(full)) for side in full] if keep_aspect else None
+                im.draft("RGB", tuple(fit or (draft_to, draft_to)))
             im.load()
             loaded = im.size
             im = ImageOps.exif_transpose(im)

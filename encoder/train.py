@@ -41,7 +41,7 @@ class TrainConfig:
     val_fraction: float = 0.12
     labels: str = "none"  # or "folders"
     neighbour_batches: float = 0.0  # share of each batch drawn from neighbourhoods of the embedding
-    symmetry: str = "dihedral"  # the saved model: "none", "flip" or "dihedral" invariant (see model.symmetric)
+    symmetry: str = "flip"  # the saved model: "none", "flip" or "dihedral" invariant (see model.symmetric)
     max_side: int = 256
     seed: int = 0
     workers: int = 2

@@ -75,11 +75,11 @@ class Verifier:
     def view(self, path: str, mirrored: bool = False) -> View | None:
         """Keypoints of an image and, if asked, of its mirror image; None if it cannot be read."""
         try:
-            im, _ = open_image(read_bytes(path), draft_to=self.side)
+            im, _ = open_image(read_bytes(path), draft_to=self.side, keep_aspect=True)
         except DecodeError:
             return None
         im.thumbnail((self.side, self.side), Image.BILINEAR)
-        rgb = np.asarray(im.convert("RGB"), np.int16)
+        rgb = np.asarray(im.resize((64, 64), Image.BOX), np.int16)  # colourfulness is a global mean: 64 px do
         colour = float(np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean())
         gray = np.asarray(im.convert("L"))
         flipped = self._detect(np.ascontiguousarray(gray[:, ::-1])) if mirrored else None
@@ -179,11 +179,16 @@ def rescore(candidates: dict[tuple[int, int], float], paths: dict[int, str], thr
     return out
 
 
-def candidate_pairs(pairs, neighbors) -> dict[tuple[int, int], float]:
-    """Every recorded pair and every (query, neighbour), keyed (low id, high id)."""
+def candidate_pairs(pairs, neighbors, k: int) -> dict[tuple[int, int], float]:
+    """Every recorded pair and every query's k nearest neighbours, keyed (low id, high id). (A caller may
+    have asked for more neighbours than verification checks.)"""
     found = {(a, b): d for a, b, d, _ in pairs}
+    per_query: dict[int, list] = {}
     for q, n, d in neighbors:
-        found.setdefault((min(q, n), max(q, n)), d)
+        per_query.setdefault(q, []).append((d, n))
+    for q, near in per_query.items():
+        for d, n in sorted(near)[:k]:
+            found.setdefault((min(q, n), max(q, n)), d)
     return found
 
 
@@ -214,7 +219,7 @@ def apply(res, settings, neighbors: int, proposed=frozenset()) -> int:
     changed."""
     th = res.thresholds
     radius = radius_for(settings, th)
-    candidates = candidate_pairs(res.pairs, res.neighbors)
+    candidates = candidate_pairs(res.pairs, res.neighbors, settings.verify_k)
     paths = {i: r.path for i, r in res.images.items()}
     verifier = Verifier()
     changed = rescore(candidates, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs)
