@@ -38,12 +38,18 @@ def make_photos(out: Path, size: tuple[int, int], n: int) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     sources = photo_sources()
     rng = np.random.default_rng(0)
+    scaled: dict[int, np.ndarray] = {}  # a run longer than the sources cycles them: scale each once
     paths = []
     for i in range(n):
         p = out / f"p{i:05d}.jpg"
         if not p.exists():
-            im = Image.open(sources[i % len(sources)]).convert("RGB").resize(size, Image.BICUBIC)
-            a = np.asarray(im, np.int16) + rng.integers(-12, 12, (size[1], size[0], 3), dtype=np.int16)
+            k = i % len(sources)
+            im = scaled.get(k)
+            if im is None:
+                im = np.asarray(Image.open(sources[k]).convert("RGB").resize(size, Image.BICUBIC))
+                if n > len(sources):
+                    scaled[k] = im
+            a = im.astype(np.int16) + rng.integers(-12, 12, (size[1], size[0], 3), dtype=np.int16)
             Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(p, quality=88)
         paths.append(str(p))
     return paths

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from encoder import augment
-from pipeline.verify import Verifier
+from pipeline.verify import Verifier, candidate_pairs
 
 from tests.conftest import sample_paths
 
@@ -82,3 +82,11 @@ def test_sweep_verifies_the_same_grey_zone(tmp_path):
     found = [c for c, o in copies.items() if tuple(sorted((str(photos / c), str(photos / o)))) in flagged]
     assert len(found) >= 0.75 * len(copies) and res.verified >= len(found)
     assert not res.neighbors  # kept for verification only, not written
+
+
+def test_candidates_are_the_flagged_pairs_and_each_images_k_nearest():
+    """A benchmark asks for 10 neighbours per image; verification still checks only its own k nearest."""
+    pairs = [(1, 9, 0.3, "match")]
+    neighbors = [(1, n, d) for n, d in ((5, 0.9), (3, 0.5), (4, 0.7), (2, 0.6))] + [(6, 1, 0.4)]
+    found = candidate_pairs(pairs, neighbors, k=2)
+    assert found == {(1, 9): 0.3, (1, 3): 0.5, (1, 2): 0.6, (1, 6): 0.4}
