@@ -104,14 +104,12 @@ def encoder_rate(model: str, n: int = 2048) -> float:
 
 def view_rates(model: str) -> dict[str, float]:
     """The encoder alone with the model's own backbone wrapped for 1, 2 and 8 views: the cost of invariance."""
-    import keras
-
     from encoder import artifact
     from encoder.model import symmetric
+    from encoder.train import backbone_of
 
     info = artifact.read_info(model)
-    wrapped = keras.models.load_model(model, safe_mode=True, compile=False)
-    backbone = next(layer for layer in wrapped.layers if isinstance(layer, keras.Model))
+    backbone = backbone_of(model)
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         for group in ("none", "flip", "dihedral"):
@@ -174,15 +172,17 @@ def main() -> None:
         nd = neardup_rate(str(Path(paths[0]).parent), a.workers, model)
         plain = neardup_rate(str(Path(paths[0]).parent), a.workers, model, verify=False)
         rows.append({"set": name, "images": len(paths), "decode_ceiling": ceiling, "phash": ph, "neardup": nd,
-                     "neardup_no_verify": plain, "neardup/ceiling": nd / ceiling, "neardup/phash": nd / ph})
+                     "neardup_no_verify": plain, "neardup/ceiling": nd / ceiling, "neardup/phash": nd / ph,
+                     "no_verify/ceiling": plain / ceiling, "no_verify/phash": plain / ph})
     print(f"workers: {a.workers}, model {read_info(model).version}, input {size}px, "
           f"encoder alone {encoder_alone:.0f} img/s")
     print("| set | images | decode ceiling img/s | pHash img/s | neardup img/s | (--no-verify) | neardup/ceiling "
-          "| neardup/pHash |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| neardup/pHash | (--no-verify)/ceiling | (--no-verify)/pHash |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['set']} | {r['images']} | {r['decode_ceiling']:.0f} | {r['phash']:.0f} | {r['neardup']:.0f} | "
-              f"{r['neardup_no_verify']:.0f} | {r['neardup/ceiling']:.2f} | {r['neardup/phash']:.2f} |")
+              f"{r['neardup_no_verify']:.0f} | {r['neardup/ceiling']:.2f} | {r['neardup/phash']:.2f} | "
+              f"{r['no_verify/ceiling']:.2f} | {r['no_verify/phash']:.2f} |")
     out = {"workers": a.workers, "model": read_info(model).version, "encoder_alone": encoder_alone, "rows": rows}
     if a.views:
         out["views"] = view_rates(model)

@@ -16,13 +16,13 @@ KEY = "phash64x8"  # stored beside the encoders' vectors, keyed by content hash 
 _N = 32
 _K = np.arange(_N)
 _DCT = np.cos(np.pi * (2 * _K[None, :] + 1) * _K[:, None] / (2 * _N))  # DCT-II basis (unnormalised)
+_MIRROR = (-1.0) ** np.arange(8)  # mirroring an axis flips the sign of that axis's odd DCT frequencies
 
 
-_SIGN = (-1.0) ** np.arange(8)  # mirroring an axis flips the sign of that axis's odd DCT frequencies
-
-
-def _luma(pixels: np.ndarray) -> np.ndarray:
-    return np.asarray(Image.fromarray(pixels).convert("L").resize((_N, _N), Image.BOX), np.float64)
+def _low(pixels: np.ndarray) -> np.ndarray:
+    """The 8x8 lowest DCT frequencies of the picture's 32x32 luminance."""
+    gray = np.asarray(Image.fromarray(pixels).convert("L").resize((_N, _N), Image.BOX), np.float64)
+    return (_DCT @ gray @ _DCT.T)[:8, :8]
 
 
 def _bits(low: np.ndarray) -> np.ndarray:
@@ -34,18 +34,15 @@ def _bits(low: np.ndarray) -> np.ndarray:
 def phash(pixels: np.ndarray) -> int:
     """pHash of an (H, W, 3) uint8 RGB array: the signs, against their median, of the 8x8 lowest DCT
     frequencies of its 32x32 luminance."""
-    gray = _luma(pixels)
-    return int(_bits((_DCT @ gray @ _DCT.T)[None, :8, :8])[0])
+    return int(_bits(_low(pixels)[None])[0])
 
 
 def dihedral(pixels: np.ndarray) -> np.ndarray:
     """The pHashes of the picture and of its 7 flips and quarter turns, the picture's own first: (8,) uint64.
     One DCT: the turned pictures' coefficients are the transpose and sign flips of the picture's own."""
-    gray = _luma(pixels)
-    low = (_DCT @ gray @ _DCT.T)[:8, :8]
-    rows, cols = np.meshgrid([1.0, 0.0], [1.0, 0.0], indexing="ij")
-    signs = [np.outer(np.where(r, 1.0, _SIGN), np.where(c, 1.0, _SIGN)) for r, c in zip(rows.ravel(), cols.ravel())]
-    return _bits(np.stack([s * t for t in (low, low.T) for s in signs]))
+    low = _low(pixels)
+    axes = (np.ones(8), _MIRROR)  # each axis kept or mirrored
+    return _bits(np.stack([np.outer(r, c) * t for t in (low, low.T) for r in axes for c in axes]))
 
 
 def to_stored(hashes) -> np.ndarray:

@@ -183,13 +183,17 @@ def candidate_pairs(pairs, neighbors, k: int) -> dict[tuple[int, int], float]:
     """Every recorded pair and every query's k nearest neighbours, keyed (low id, high id). (A caller may
     have asked for more neighbours than verification checks.)"""
     found = {(a, b): d for a, b, d, _ in pairs}
+    for q, n, d in nearest_per_query(neighbors, k):
+        found.setdefault((min(q, n), max(q, n)), d)
+    return found
+
+
+def nearest_per_query(neighbors, k: int) -> list[tuple[int, int, float]]:
+    """The k nearest of each query's (query, neighbour, distance) rows, queries in first-seen order."""
     per_query: dict[int, list] = {}
     for q, n, d in neighbors:
         per_query.setdefault(q, []).append((d, n))
-    for q, near in per_query.items():
-        for d, n in sorted(near)[:k]:
-            found.setdefault((min(q, n), max(q, n)), d)
-    return found
+    return [(q, n, d) for q, near in per_query.items() for d, n in sorted(near)[:k]]
 
 
 def second_hop(scored: dict, match: float, most: int = 20) -> set[tuple[int, int]]:
@@ -231,14 +235,7 @@ def apply(res, settings, neighbors: int, proposed=frozenset()) -> int:
     scored.update(joined)
     res.pairs = sorted(((a, b, round(d, 6), label_for(d, th)) for (a, b), d in scored.items() if d <= th["match"]),
                        key=lambda p: (p[2], p[0], p[1]))
-    if neighbors:
-        per_query: dict[int, list] = {}
-        for q, n, d in res.neighbors:
-            per_query.setdefault(q, []).append((scored.get((min(q, n), max(q, n)), d), n))
-        for (a, b), d in joined.items():
-            per_query.setdefault(a, []).append((d, b))
-            per_query.setdefault(b, []).append((d, a))
-        res.neighbors = [(q, n, d) for q, near in per_query.items() for d, n in sorted(near)[:neighbors]]
-    else:
-        res.neighbors = []
+    rescored = [(q, n, scored.get((min(q, n), max(q, n)), d)) for q, n, d in res.neighbors]
+    both_ways = [row for (a, b), d in joined.items() for row in ((a, b, d), (b, a, d))]
+    res.neighbors = nearest_per_query(rescored + both_ways, neighbors) if neighbors else []
     return len(changed) + len(joined)
