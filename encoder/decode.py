@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from .corners import views as corner_views
+
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit; we refuse above it instead of warning
 Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, before decoding, with a clear reason
@@ -32,6 +34,7 @@ class Decoded:
     width: int  # of the original image, after EXIF rotation
     height: int
     content_hash: str  # sha256 of the file bytes
+    corners: np.ndarray | None = None  # (4, size, size, 3) uint8 corner views (encoder/corners.py), if asked
 
 
 def content_hash(data: bytes) -> str:
@@ -118,14 +121,16 @@ def to_input(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def decode(data: bytes, size: int) -> Decoded:
-    """Bytes to the encoder's input and the facts the registry keeps."""
+def decode(data: bytes, size: int, corners: bool = False) -> Decoded:
+    """Bytes to the encoder's input and the facts the registry keeps (and the corner views, from the same
+    decode)."""
     im, (width, height) = open_image(data, draft_to=2 * size)
-    return Decoded(to_input(im, size), width, height, content_hash(data))
+    return Decoded(to_input(im, size), width, height, content_hash(data),
+                   corner_views(im, size) if corners else None)
 
 
-def decode_file(path: str, size: int) -> Decoded:
-    return decode(read_bytes(path), size)
+def decode_file(path: str, size: int, corners: bool = False) -> Decoded:
+    return decode(read_bytes(path), size, corners)
 
 
 def find_images(root: str) -> tuple[list[str], list[tuple[str, str]]]:

@@ -15,13 +15,14 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
-from encoder import phash
+from encoder import corners, phash
 from encoder.decode import DecodeError, content_hash, decode, read_bytes
 
 from storage.db import in_chunks
 from storage.registry import Recorded
 
 from .runtime import PathNotAllowed, Runtime
+from .verify import wants_corners
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Item:
     error: str | None = None
     pixels: np.ndarray | None = None
     hashes: np.ndarray | None = None  # perceptual hashes of the pixels (encoder/phash.py), made beside the decode
+    corners: np.ndarray | None = None  # corner views to embed for verification (encoder/corners.py), if wanted
     width: int = 0
     height: int = 0
     size_bytes: int = 0
@@ -64,17 +66,17 @@ def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) 
     return item
 
 
-def decode_item(item: Item, size: int) -> Item:
-    """Pixels for the encoder and their hashes, or only the header's size when the bytes already have a
-    vector; never raises."""
+def decode_item(item: Item, size: int, corners: bool = False) -> Item:
+    """Pixels for the encoder and their hashes (and corner views, if asked), or only the header's size when
+    the bytes already have a vector; never raises."""
     if item.data is None:
         return item
     try:
         if item.vector is not None:  # the same bytes were embedded before: exact duplicate or rescan
             item.width, item.height = _header_size(item.data)
         else:
-            dec = decode(item.data, size)
-            item.pixels, item.width, item.height = dec.pixels, dec.width, dec.height
+            dec = decode(item.data, size, corners)
+            item.pixels, item.corners, item.width, item.height = dec.pixels, dec.corners, dec.width, dec.height
             item.hashes = phash.dihedral(dec.pixels)
     except DecodeError as exc:
         item.error = str(exc)
@@ -94,7 +96,7 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
         known = rt.registry.vectors_for([it.content_hash for it in group if it.data is not None], model_version)
         for it in group:
             it.vector = known.get(it.content_hash)
-        futures = [pool.submit(decode_item, it, size) for it in group]
+        futures = [pool.submit(decode_item, it, size, wants_corners(rt.settings)) for it in group]
         if ahead:
             yield [f.result() for f in ahead]
         ahead = futures
@@ -121,17 +123,25 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
 
 def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
     """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version,
-    and their perceptual hashes (the colour-blind, turn-blind pair proposals of verification)."""
+    and their perceptual hashes and corner vectors (the pair proposals of verification for turned, recoloured
+    and cropped copies). The corner views go through the encoder in the same calls as the pictures."""
     todo = {it.content_hash: it for it in items if it.pixels is not None}
     if not todo:
         return
-    by_hash = dict(zip(todo, enc.embed(np.stack([it.pixels for it in todo.values()]))))
+    with_corners = [h for h, it in todo.items() if it.corners is not None]
+    views = [it.pixels[None] for it in todo.values()] + [todo[h].corners for h in with_corners]
+    vecs = enc.embed(np.concatenate(views))
+    by_hash = dict(zip(todo, vecs[:len(todo)]))
+    per_corner = len(corners.ANCHORS)
+    corner_vecs = {h: vecs[len(todo) + n * per_corner:len(todo) + (n + 1) * per_corner].ravel()
+                   for n, h in enumerate(with_corners)}
     hashes = {h: phash.to_stored(it.hashes) for h, it in todo.items()}
     for it in items:
         if it.pixels is not None:
-            it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True
+            it.vector, it.pixels, it.corners, it.embedded = by_hash[it.content_hash], None, None, True
     rt.registry.store_vectors(enc.version, by_hash)
     rt.registry.store_vectors(phash.KEY, hashes)
+    rt.registry.store_vectors(corners.key(enc.version), corner_vecs)
 
 
 def bounded_map(pool, calls, window: int):

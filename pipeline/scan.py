@@ -87,8 +87,9 @@ class Scanner:
         if k:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
         if verify.enabled(rt.settings):
-            res.verified = verify.apply(res, rt.settings, neighbors,
-                                        verify.hash_pairs(rt.registry, self.collection, res.images))
+            proposed = verify.proposals(rt.registry, self.collection, set(res.images), enc.version, index.nearest,
+                                        rt.settings)
+            res.verified = verify.apply(res, rt.settings, neighbors, proposed)
         res.seconds = time.time() - t0
         return res
 

@@ -52,10 +52,16 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
             near += [(int(ids[p]), int(ids[q]), d) for q, d in nearest]
         sample = _map_sample(ids, pairs)
         vectors = {int(ids[p]): np.array(everything.annoy.get_item_vector(p), np.float32) for p in sample}
+
+        def nearest(vec, n):
+            found, dist = everything.annoy.get_nns_by_vector(vec, n, include_distances=True)
+            return [(int(ids[p]), d) for p, d in zip(found, dist)]
+
+        proposed = (verify.proposals(rt.registry, collection, set(ids.tolist()), generation, nearest, rt.settings)
+                    if verifying else set())
         everything.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    proposed = verify.hash_pairs(rt.registry, collection, set(ids.tolist())) if verifying else set()
     named = [*pairs, *near, *((a, b, None, None) for a, b in proposed)]
     wanted = {i for row in named for i in row[:2]} | set(vectors)
     rows = {r.id: r for r in rt.registry.images(ids=sorted(wanted))}

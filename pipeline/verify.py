@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from encoder import phash
+from encoder import corners, phash
 from encoder.decode import DecodeError, open_image, read_bytes
 from storage.db import in_chunks
 
@@ -143,31 +143,37 @@ def enabled(settings) -> bool:
     return settings.verify and settings.verify_k > 0
 
 
+def wants_corners(settings) -> bool:
+    """Whether embedding also embeds each image's corner views (encoder/corners.py) for verification."""
+    return enabled(settings) and settings.verify_corner_k > 0
+
+
 def neighbours_to_find(settings, neighbors: int) -> int:
     """How many nearest neighbours a scan or sweep must look up: those asked for, and verification's."""
     return max(neighbors, settings.verify_k if enabled(settings) else 0)
 
 
-def rescore(candidates: dict[tuple[int, int], float], paths: dict[int, str], thresholds: dict, radius: float,
-            verifier: Verifier, threads: int, max_pairs: int, chunk: int = 4000) -> dict[tuple[int, int], float]:
-    """{(a, b): distance after verification} for the candidate pairs whose verdict changes their distance.
-    At most `max_pairs`, the closest first: a bound on what a sweep of a dense catalogue can cost.
+def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], thresholds: dict, radius: float,
+            verifier: Verifier, threads: int, max_pairs: int, chunk_images: int = 3000) -> dict[tuple[int, int], float]:
+    """{(a, b): distance after verification} for the pairs of `todo` (pair: embedding distance, inf for a
+    proposal the embedding did not rank) whose verdict changes their distance. At most `max_pairs`, the closest
+    first: a bound on what a sweep of a dense catalogue can cost.
 
-    Pairs go in chunks sorted by image, so each chunk decodes its images once and memory stays bounded.
+    Pairs go in chunks sorted by image and naming at most `chunk_images` images (~50 KB of keypoints each), so
+    each image is decoded once per chunk (once in all, in a scan of a few thousand) and memory stays bounded.
     The mirror image is needed on one side of a pair only (flipped and cropped copies: 15% of the dev
     benchmark's flip+text+resize family is found only that way)."""
     dup, match = thresholds["duplicate"], thresholds["match"]
-    todo = [k for k, d in candidates.items() if dup < d <= radius and k[0] in paths and k[1] in paths]
-    todo = sorted(sorted(todo, key=candidates.get)[:max_pairs])
+    pairs = sorted(sorted((k for k in todo if k[0] in paths and k[1] in paths), key=todo.get)[:max_pairs])
     out = {}
     with ThreadPoolExecutor(threads) as pool:
-        for part in in_chunks(todo, chunk):
+        for part in by_images(pairs, chunk_images):
             ids = sorted({i for pair in part for i in pair})
             mirrored = {b for _, b in part}
             views = dict(zip(ids, pool.map(lambda i: verifier.view(paths[i], i in mirrored), ids)))
             verdicts = pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), part)
             for pair, v in zip(part, verdicts):
-                d = candidates[pair]
+                d = todo[pair]
                 if v is None:
                     continue
                 if not v.same:
@@ -177,6 +183,19 @@ def rescore(candidates: dict[tuple[int, int], float], paths: dict[int, str], thr
                 else:  # more inliers, closer to the duplicate threshold; never past it (a crop is no duplicate)
                     out[pair] = min(d, dup + (match - dup) * verifier.min_inliers / v.inliers)
     return out
+
+
+def by_images(pairs, most: int):
+    """Consecutive runs of `pairs` that name at most `most` distinct images each."""
+    part, seen = [], set()
+    for pair in pairs:
+        if part and len(seen | set(pair)) > most:
+            yield part
+            part, seen = [], set()
+        part.append(pair)
+        seen.update(pair)
+    if part:
+        yield part
 
 
 def candidate_pairs(pairs, neighbors, k: int) -> dict[tuple[int, int], float]:
@@ -207,6 +226,31 @@ def second_hop(scored: dict, match: float, most: int = 20) -> set[tuple[int, int
     return {(a, c) for near in partners.values() if len(near) <= most for a in near for c in near if a < c}
 
 
+def proposals(registry, collection: str, scope, model_version: str, nearest, settings) -> set[tuple[int, int]]:
+    """The pairs verification checks besides the embedding's neighbours: perceptual-hash neighbours (turned and
+    recoloured copies) and corner neighbours (crops). `nearest(vector, n)` gives [(image id, distance)]."""
+    found = hash_pairs(registry, collection, scope)
+    if wants_corners(settings):
+        found |= corner_pairs(registry, collection, scope, model_version, nearest, settings.verify_corner_k)
+    return found
+
+
+def corner_pairs(registry, collection: str, scope, model_version: str, nearest, k: int,
+                 chunk: int = 20_000) -> set[tuple[int, int]]:
+    """Each image in `scope` paired with the k others nearest to any of its corner views: its crops. Images
+    embedded without corner views propose nothing. Corner vectors are read `chunk` images at a time."""
+    found = set()
+    for part in in_chunks(sorted(scope), chunk):
+        for i, flat in registry.vectors_by_image(collection, corners.key(model_version), part).items():
+            best: dict[int, float] = {}
+            for vec in flat.reshape(len(corners.ANCHORS), -1):
+                for j, d in nearest(vec, 2 * k + 1):
+                    if j != i and j in scope and d < best.get(j, float("inf")):
+                        best[j] = d
+            found.update((min(i, j), max(i, j)) for j in sorted(best, key=best.get)[:k])
+    return found
+
+
 def hash_pairs(registry, collection: str, scope) -> set[tuple[int, int]]:
     """Pairs of images in `scope` where the perceptual hash (encoder/phash.py) of one is within 2 bits of
     the hash of the other or of one of its flips and quarter turns."""
@@ -217,25 +261,33 @@ def hash_pairs(registry, collection: str, scope) -> set[tuple[int, int]]:
 
 def apply(res, settings, neighbors: int, proposed=frozenset()) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
-    distances after verification. Pairs two flagged pairs apart, and `proposed` pairs (perceptual-hash
-    neighbours), join them when verified, at the verified distance (they have no embedding distance).
-    `res.images` must hold the rows of every image these pairs name. Returns how many pairs verification
-    changed."""
+    distances after verification. `proposed` pairs (perceptual-hash and corner neighbours) are checked in the
+    same round, so each image is decoded once; then pairs two flagged pairs apart. Pairs the embedding did not
+    rank join when verified, at the verified distance. `res.images` must hold the rows of every image these
+    pairs name. Returns how many pairs verification changed."""
     th = res.thresholds
     radius = radius_for(settings, th)
     candidates = candidate_pairs(res.pairs, res.neighbors, settings.verify_k)
     paths = {i: r.path for i, r in res.images.items()}
     verifier = Verifier()
-    changed = rescore(candidates, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs)
+    settled = {k for k, d in candidates.items() if d <= th["duplicate"]}  # duplicates already: nothing to check
+    todo = {k: d for k, d in candidates.items() if th["duplicate"] < d <= radius}
+    todo.update({k: float("inf") for k in proposed if k not in settled and k not in todo})
+
+    def check(pairs: dict) -> dict:
+        return rescore(pairs, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs)
+
+    changed = check(todo)
     scored = {k: changed.get(k, d) for k, d in candidates.items()}
-    unchecked = (second_hop(scored, th["match"]) | set(proposed)) - {k for k, d in scored.items() if d <= radius}
-    extra = dict.fromkeys(unchecked, float("inf"))
-    joined = {k: d for k, d in rescore(extra, paths, th, float("inf"), verifier, settings.threads,
-                                       settings.verify_max_pairs).items() if d <= th["match"]}
+    joined = {k: d for k, d in changed.items() if k not in candidates and d <= th["match"]}
     scored.update(joined)
+    hops = {k: float("inf") for k in second_hop(scored, th["match"]) if k not in settled and k not in todo}
+    hopped = {k: d for k, d in check(hops).items() if d <= th["match"]}
+    scored.update(hopped)
+    joined.update(hopped)
     res.pairs = sorted(((a, b, round(d, 6), label_for(d, th)) for (a, b), d in scored.items() if d <= th["match"]),
                        key=lambda p: (p[2], p[0], p[1]))
     rescored = [(q, n, scored.get((min(q, n), max(q, n)), d)) for q, n, d in res.neighbors]
     both_ways = [row for (a, b), d in joined.items() for row in ((a, b, d), (b, a, d))]
     res.neighbors = nearest_per_query(rescored + both_ways, neighbors) if neighbors else []
-    return len(changed) + len(joined)
+    return len(changed) + len(hopped)

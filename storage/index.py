@@ -171,12 +171,13 @@ class CollectionIndex:
             yield self.buffer_ids, self.buffer_vecs
 
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        found = []
+        found, want = [], k + len(self.tombstones)
         if len(self.buffer_ids):
             d = exact_distances(query[None], self.buffer_vecs)[0]
-            found += list(zip(self.buffer_ids.tolist(), d.tolist()))
+            near = np.argpartition(d, want)[:want] if len(d) > want else slice(None)  # the buffer holds 20,000
+            found += list(zip(self.buffer_ids[near].tolist(), d[near].tolist()))
         for seg in self.segments.values():
-            idx, dist = seg.annoy.get_nns_by_vector(query, k + len(self.tombstones), include_distances=True)
+            idx, dist = seg.annoy.get_nns_by_vector(query, want, include_distances=True)
             found += [(int(seg.ids[i]), x) for i, x in zip(idx, dist)]
         found = [(i, x) for i, x in found if i not in self.tombstones]
         return sorted(found, key=lambda t: t[1])[:k]

@@ -137,12 +137,18 @@ class Registry:
                 out.update({h: np.frombuffer(v, np.float32) for h, v in rows})
         return out
 
-    def vectors_by_image(self, collection: str, model_version: str) -> dict[int, np.ndarray]:
-        """Every live image's stored vector under one model (or hash method), by image id: one join."""
+    def vectors_by_image(self, collection: str, model_version: str, ids=None) -> dict[int, np.ndarray]:
+        """Every live image's stored vector under one model (or hash method or view), by image id: one join
+        (per 20,000 ids when `ids` names the images wanted)."""
+        if ids is not None and len(ids) > 20_000:
+            return {i: v for part in db.in_chunks(sorted(map(int, ids)), 20_000)
+                    for i, v in self.vectors_by_image(collection, model_version, part).items()}
         query = (select(db.images.c.id, db.vectors.c.vector)
                  .join(db.vectors, db.vectors.c.content_hash == db.images.c.content_hash)
                  .where(and_(db.images.c.collection == collection, db.vectors.c.model_version == model_version,
                              db.images.c.status.notin_(("failed", "replaced")))))
+        if ids is not None:
+            query = query.where(db.images.c.id.in_(list(map(int, ids))))
         with self.engine.connect() as conn:
             return {i: np.frombuffer(v, np.float32) for i, v in conn.execute(query)}
 

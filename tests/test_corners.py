@@ -1,0 +1,79 @@
+"""Corner views (encoder/corners.py): a crop lies nearer a corner of its original than the whole picture
+does, scans store each image's corner vectors when they verify (and only then), and the corner neighbours
+of an image are proposed for verification."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from PIL import Image
+
+from encoder import artifact, augment, corners
+from encoder.decode import decode_file, to_input
+from tests.conftest import sample_paths
+
+
+def test_views_are_the_four_corner_regions():
+    quadrants = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]  # TL, TR, BL, BR
+    im = Image.new("RGB", (200, 120))
+    for n, colour in enumerate(quadrants):
+        x, y = (n % 2) * 100, (n // 2) * 60
+        im.paste(colour, (x, y, x + 100, y + 60))
+    views = corners.views(im, 32)
+    assert views.shape == (4, 32, 32, 3) and views.dtype == np.uint8
+    for view, colour, (ax, ay) in zip(views, quadrants, corners.ANCHORS):  # each mostly (4/9) its quadrant
+        outer = view[-3 if ay else 2, -3 if ax else 2]  # the view's outer corner is the image's corner
+        assert np.abs(outer.astype(int) - colour).max() < 10
+        share = (np.abs(view.astype(int) - colour).max(axis=2) < 10).mean()
+        assert 0.35 < share < 0.6
+
+
+def test_crop_is_nearer_a_corner_of_its_original_than_the_whole_picture():
+    enc = artifact.Encoder()
+    r = random.Random(5)
+    nearer = []
+    for p in sample_paths():
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((256, 256))
+        crop = augment.crop(im, r.uniform(0.5, 0.6), r, 0.0)
+        whole, copy = enc.embed(np.stack([to_input(im, enc.size), to_input(crop, enc.size)]))
+        corner_vecs = enc.embed(corners.views(im, enc.size))
+        nearer.append(np.linalg.norm(corner_vecs - copy, axis=1).min() < np.linalg.norm(whole - copy))
+    assert np.mean(nearer) >= 0.75, nearer
+
+
+def test_decode_makes_corner_views_only_when_asked(photos):
+    path = str(next(photos.iterdir()))
+    assert decode_file(path, 32).corners is None
+    assert decode_file(path, 32, corners=True).corners.shape == (4, 32, 32, 3)
+
+
+def scan(photos, tmp_path, tiny_model, **flags):
+    from pipeline.scan import Scanner
+    from worker.config import Settings
+
+    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, model=tiny_model, **flags)
+    scanner = Scanner(settings, "c")
+    return scanner, scanner.scan(str(photos))
+
+
+def test_scan_stores_corner_vectors_when_verifying(photos, tmp_path, tiny_model):
+    scanner, res = scan(photos, tmp_path, tiny_model)
+    stored = scanner.rt.registry.vectors_by_image("c", corners.key(res.model_version))
+    assert set(stored) == set(res.images)
+    assert all(v.shape == (4 * scanner.rt.encoder().info.dim,) for v in stored.values())
+    index = scanner.rt.index("c", res.model_version, scanner.rt.encoder().info.dim)
+    from pipeline.verify import corner_pairs
+
+    ids = sorted(res.images)
+    some = set(ids[: len(ids) // 2])
+    pairs = corner_pairs(scanner.rt.registry, "c", some, res.model_version, index.nearest, k=2)
+    assert pairs and all(a in some and b in some and a < b for a, b in pairs)
+    assert len(pairs) <= 2 * len(some)  # k per image at most
+    assert not corner_pairs(scanner.rt.registry, "c", some, "another-model", index.nearest, k=2)
+
+
+def test_scan_without_verification_embeds_no_corners(photos, tmp_path, tiny_model):
+    scanner, res = scan(photos, tmp_path, tiny_model, verify=False)
+    assert res.images
+    assert not scanner.rt.registry.vectors_by_image("c", corners.key(res.model_version))
