@@ -88,7 +88,7 @@ class Scanner:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
         if verify.enabled(rt.settings):
             proposed = verify.proposals(rt.registry, self.collection, set(res.images), enc.version, index.nearest,
-                                        rt.settings)
+                                        rt.settings, th)
             res.verified = verify.apply(res, rt.settings, neighbors, proposed)
         res.seconds = time.time() - t0
         return res

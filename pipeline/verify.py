@@ -226,26 +226,30 @@ def second_hop(scored: dict, match: float, most: int = 20) -> set[tuple[int, int
     return {(a, c) for near in partners.values() if len(near) <= most for a in near for c in near if a < c}
 
 
-def proposals(registry, collection: str, scope, model_version: str, nearest, settings) -> set[tuple[int, int]]:
+def proposals(registry, collection: str, scope, model_version: str, nearest, settings,
+              thresholds: dict) -> set[tuple[int, int]]:
     """The pairs verification checks besides the embedding's neighbours: perceptual-hash neighbours (turned and
-    recoloured copies) and corner neighbours (crops). `nearest(vector, n)` gives [(image id, distance)]."""
+    recoloured copies) and corner neighbours within the verify radius (crops). `nearest(vector, n)` gives
+    [(image id, distance)]."""
     found = hash_pairs(registry, collection, scope)
     if wants_corners(settings):
-        found |= corner_pairs(registry, collection, scope, model_version, nearest, settings.verify_corner_k)
+        found |= corner_pairs(registry, collection, scope, model_version, nearest, settings.verify_corner_k,
+                              radius_for(settings, thresholds))
     return found
 
 
 def corner_pairs(registry, collection: str, scope, model_version: str, nearest, k: int,
-                 chunk: int = 20_000) -> set[tuple[int, int]]:
-    """Each image in `scope` paired with the k others nearest to any of its corner views: its crops. Images
-    embedded without corner views propose nothing. Corner vectors are read `chunk` images at a time."""
+                 radius: float = float("inf"), chunk: int = 20_000) -> set[tuple[int, int]]:
+    """Each image in `scope` paired with the k others nearest to any of its corner views, within `radius`: its
+    crops. Images embedded without corner views propose nothing. Corner vectors are read `chunk` images at a
+    time."""
     found = set()
     for part in in_chunks(sorted(scope), chunk):
         for i, flat in registry.vectors_by_image(collection, corners.key(model_version), part).items():
             best: dict[int, float] = {}
             for vec in flat.reshape(len(corners.ANCHORS), -1):
                 for j, d in nearest(vec, 2 * k + 1):
-                    if j != i and j in scope and d < best.get(j, float("inf")):
+                    if j != i and j in scope and d <= radius and d < best.get(j, float("inf")):
                         best[j] = d
             found.update((min(i, j), max(i, j)) for j in sorted(best, key=best.get)[:k])
     return found
