@@ -75,23 +75,23 @@ def rate(fn, paths, workers, pool) -> float:
     return len(paths) / (time.perf_counter() - t)
 
 
-def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True) -> float:
+def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, **settings) -> float:
     from pipeline.scan import Scanner
     from worker.config import Settings
 
     with tempfile.TemporaryDirectory() as data:
-        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model, verify=verify))
+        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model, verify=verify, **settings))
         scanner.rt.encoder()  # model load is start-up, not throughput
         t = time.perf_counter()
         res = scanner.scan(paths_dir)
         return (len(res.images) + len(res.failed)) / (time.perf_counter() - t)
 
 
-def encoder_rate(model: str, n: int = 2048) -> float:
+def encoder_rate(model: str, n: int = 2048, batch_size: int = 64) -> float:
     """The encoder alone, on pixels already decoded: what inference costs per image."""
     from encoder.artifact import Encoder
 
-    enc = Encoder(model)
+    enc = Encoder(model, batch_size)
     x = np.random.default_rng(0).integers(0, 255, (n, enc.size, enc.size, 3)).astype(np.uint8)
     enc.embed(x[:enc.batch_size])
     rates = []

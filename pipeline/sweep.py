@@ -53,12 +53,12 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         sample = _map_sample(ids, pairs)
         vectors = {int(ids[p]): np.array(everything.annoy.get_item_vector(p), np.float32) for p in sample}
 
-        def nearest(vec, n):
+        def nearest_to(vec, n):
             found, dist = everything.annoy.get_nns_by_vector(vec, n, include_distances=True)
             return [(int(ids[p]), d) for p, d in zip(found, dist)]
 
         scope = set(ids.tolist())
-        proposed = verify.proposals(rt.registry, collection, scope, generation, nearest, rt.settings, th) \
+        proposed = verify.proposals(rt.registry, collection, scope, generation, nearest_to, rt.settings, th) \
             if verifying else set()
         everything.close()
     finally:

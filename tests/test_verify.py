@@ -65,8 +65,10 @@ def test_scan_finds_heavy_crops_only_with_verification(tmp_path, verify):
         assert len(found) <= 0.25 * len(copies) and res.verified == 0
 
 
-def test_sweep_verifies_the_same_grey_zone(tmp_path):
-    """The nightly sweep, over an index built without verification, finds the crops too."""
+@pytest.mark.parametrize("scanned_verifying", [False, True])
+def test_sweep_verifies_the_same_grey_zone(tmp_path, scanned_verifying):
+    """The nightly sweep finds the crops too: over an index built without verification (no corner vectors
+    stored), and over one built with it (the corner proposals searched in the sweep's own index)."""
     from pipeline.runtime import Runtime
     from pipeline.scan import Scanner
     from pipeline.sweep import sweep
@@ -76,7 +78,7 @@ def test_sweep_verifies_the_same_grey_zone(tmp_path):
     photos.mkdir()
     copies = make_crops(photos)
     data = str(tmp_path / "data")
-    Scanner(Settings(data_dir=data, decode_threads=2, verify=False), "crops").scan(str(photos))
+    Scanner(Settings(data_dir=data, decode_threads=2, verify=scanned_verifying), "crops").scan(str(photos))
     res = sweep(Runtime(Settings(data_dir=data, decode_threads=2)), "crops")
     flagged = {tuple(sorted((res.images[a].path, res.images[b].path))) for a, b, _, _ in res.pairs}
     found = [c for c, o in copies.items() if tuple(sorted((str(photos / c), str(photos / o)))) in flagged]
