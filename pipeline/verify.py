@@ -45,6 +45,7 @@ class View:
     straight: Keypoints
     mirrored: Keypoints | None
     colour: float  # mean |R-G| + |G-B|: 0 for grayscale, scaled by saturation edits
+    small: bool = False  # smaller than the working size, and not scaled up to it
 
 
 @dataclass(frozen=True)
@@ -72,18 +73,24 @@ class Verifier:
     frame_tolerance: float = 0.12  # same frame: scale within 12%, shift within 12% of the side, tilt < 2 degrees
     colour_tolerance: float = 0.2  # same colours: colourfulness within 20%
 
-    def view(self, path: str, mirrored: bool = False) -> View | None:
-        """Keypoints of an image and, if asked, of its mirror image; None if it cannot be read."""
+    def view(self, path: str, mirrored: bool = False, scale_up: bool = False) -> View | None:
+        """Keypoints of an image and, if asked, of its mirror image; None if it cannot be read. `scale_up`:
+        an image smaller than the working size is enlarged to it (ORB's 31-px patches and borders leave a
+        100-px thumbnail next to no keypoints)."""
         try:
             im, _ = open_image(read_bytes(path), draft_to=self.side, keep_aspect=True)
         except DecodeError:
             return None
         im.thumbnail((self.side, self.side), Image.BILINEAR)
+        small = max(im.size) < self.side
+        if small and scale_up:
+            k = self.side / max(im.size)
+            im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.BICUBIC)
         rgb = np.asarray(im.resize((64, 64), Image.BOX), np.int16)  # colourfulness is a global mean: 64 px do
         colour = float(np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean())
         gray = np.asarray(im.convert("L"))
         flipped = self._detect(np.ascontiguousarray(gray[:, ::-1])) if mirrored else None
-        return View(self._detect(gray), flipped, colour)
+        return View(self._detect(gray), flipped, colour, small and not scale_up)
 
     def _detect(self, gray: np.ndarray) -> Keypoints:
         """ORB keypoints; a soft or low-contrast image (strong blur, haze) is searched again at a lower
@@ -171,8 +178,10 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             ids = sorted({i for pair in part for i in pair})
             mirrored = {b for _, b in part}
             views = dict(zip(ids, pool.map(lambda i: verifier.view(paths[i], i in mirrored), ids)))
-            verdicts = pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), part)
-            for pair, v in zip(part, verdicts):
+            verdicts = dict(zip(part, pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), part)))
+            undecided = [p for p, v in verdicts.items() if v is None and any(views[i] and views[i].small for i in p)]
+            verdicts.update(_scaled_up(undecided, paths, mirrored, verifier, pool))
+            for pair, v in verdicts.items():
                 d = todo[pair]
                 if v is None:
                     continue
@@ -183,6 +192,16 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
                 else:  # more inliers, closer to the duplicate threshold; never past it (a crop is no duplicate)
                     out[pair] = min(d, dup + (match - dup) * verifier.min_inliers / v.inliers)
     return out
+
+
+def _scaled_up(pairs, paths, mirrored, verifier: Verifier, pool) -> dict:
+    """The pairs among `pairs` that verification confirms once their small images are scaled up to the working
+    size. Only confirmations count: an enlarged JPEG's blocks give keypoints that refute what they should not
+    (dev benchmark, scaling every small image up: crop+jpeg30 0.81 -> 0.76)."""
+    ids = sorted({i for pair in pairs for i in pair})
+    views = dict(zip(ids, pool.map(lambda i: verifier.view(paths[i], i in mirrored, scale_up=True), ids)))
+    verdicts = pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), pairs)
+    return {pair: v for pair, v in zip(pairs, verdicts) if v is not None and v.same}
 
 
 def by_images(pairs, most: int):

@@ -92,3 +92,32 @@ def test_candidates_are_the_flagged_pairs_and_each_images_k_nearest():
     neighbors = [(1, n, d) for n, d in ((5, 0.9), (3, 0.5), (4, 0.7), (2, 0.6))] + [(6, 1, 0.4)]
     found = candidate_pairs(pairs, neighbors, k=2)
     assert found == {(1, 9): 0.3, (1, 3): 0.5, (1, 2): 0.6, (1, 6): 0.4}
+
+
+def test_small_copies_are_confirmed_once_scaled_up(tmp_path):
+    """A 110-px crop leaves ORB next to no room at its own size; scaled up to the working size, it is
+    confirmed against its original, and no two different small photos are."""
+    r = random.Random(3)
+    pairs = []
+    for p in sample_paths():
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((512, 512))
+        im.save(tmp_path / p.name, quality=90)
+        small = augment.crop(im, 0.6, r, 0.0)
+        small.thumbnail((110, 110))
+        small.save(tmp_path / f"small_{p.name}", quality=40)
+        pairs.append((p.name, f"small_{p.name}"))
+    v = Verifier()
+
+    def confirmed(scale_up):
+        views = {f.name: v.view(str(f), mirrored=True, scale_up=scale_up) for f in tmp_path.iterdir()}
+        found = [b for a, b in pairs if (x := v.verdict(views[a], views[b])) and x.same]
+        smalls = [b for _, b in pairs]
+        strays = [(a, b) for a in smalls for b in smalls if a < b and (x := v.verdict(views[a], views[b])) and x.same]
+        return found, strays, views
+
+    plain, strays, views = confirmed(False)
+    assert all(views[b].small for _, b in pairs) and not any(views[a].small for a, _ in pairs)
+    enlarged, strays_enlarged, _ = confirmed(True)
+    assert len(enlarged) >= 0.6 * len(pairs) and len(enlarged) > len(plain), (plain, enlarged)
+    assert not strays and not strays_enlarged
