@@ -22,7 +22,6 @@ from storage.db import in_chunks
 from storage.registry import Recorded
 
 from .runtime import PathNotAllowed, Runtime
-from .verify import wants_corners
 
 
 @dataclass
@@ -87,7 +86,7 @@ def decode_item(item: Item, size: int, corners: bool = False) -> Item:
 
 
 def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_version: str, chunk: int,
-                 extra_roots=()) -> Iterator[list[Item]]:
+                 extra_roots=(), corners: bool = False) -> Iterator[list[Item]]:
     """Chunks of Items ready for the encoder. Files are read and hashed on the pool, stored vectors looked
     up once per chunk, the rest decoded on the pool; the next chunk decodes while the caller embeds this one."""
     reads = bounded_map(pool, (lambda p=p: read_item(rt, p, extra_roots) for p in paths), window=2 * chunk)
@@ -96,7 +95,7 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
         known = rt.registry.vectors_for([it.content_hash for it in group if it.data is not None], model_version)
         for it in group:
             it.vector = known.get(it.content_hash)
-        futures = [pool.submit(decode_item, it, size, wants_corners(rt.settings)) for it in group]
+        futures = [pool.submit(decode_item, it, size, corners) for it in group]
         if ahead:
             yield [f.result() for f in ahead]
         ahead = futures
@@ -105,11 +104,14 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
 
 
 def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: str | None = None,
-                extra_roots=(), on_item: Callable[[Item], None] | None = None, encoder=None) -> Iterator[Item]:
-    """Yield every path as an Item with a vector, or with an error; registry rows written for both."""
+                extra_roots=(), on_item: Callable[[Item], None] | None = None, encoder=None,
+                corners: bool = False) -> Iterator[Item]:
+    """Yield every path as an Item with a vector, or with an error; registry rows written for both.
+    `corners`: also embed the corner views of what is decoded (a scan that verifies next)."""
     enc = encoder or rt.encoder()
     with ThreadPoolExecutor(rt.settings.threads) as pool:
-        for pending in ready_chunks(rt, pool, paths, enc.size, enc.version, enc.batch_size, extra_roots):
+        for pending in ready_chunks(rt, pool, paths, enc.size, enc.version, enc.batch_size, extra_roots,
+                                    corners):
             embed_decoded(rt, enc, pending)
             ids = rt.registry.record_items(collection, [
                 Recorded(it.path, reason=it.error) if it.error else
@@ -128,20 +130,43 @@ def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
     todo = {it.content_hash: it for it in items if it.pixels is not None}
     if not todo:
         return
-    with_corners = [h for h, it in todo.items() if it.corners is not None]
-    views = [it.pixels[None] for it in todo.values()] + [todo[h].corners for h in with_corners]
-    vecs = enc.embed(np.concatenate(views))
-    by_hash = dict(zip(todo, vecs[:len(todo)]))
-    per_corner = len(corners.ANCHORS)
-    corner_vecs = {h: vecs[len(todo) + n * per_corner:len(todo) + (n + 1) * per_corner].ravel()
-                   for n, h in enumerate(with_corners)}
+    by_hash = dict(zip(todo, enc.embed(np.stack([it.pixels for it in todo.values()]))))
     hashes = {h: phash.to_stored(it.hashes) for h, it in todo.items()}
+    rt.registry.store_vectors(corners.key(enc.version), embed_corners(enc, list(todo.values())))
     for it in items:
         if it.pixels is not None:
             it.vector, it.pixels, it.corners, it.embedded = by_hash[it.content_hash], None, None, True
     rt.registry.store_vectors(enc.version, by_hash)
     rt.registry.store_vectors(phash.KEY, hashes)
-    rt.registry.store_vectors(corners.key(enc.version), corner_vecs)
+
+
+def embed_corners(enc, items: list[Item]) -> dict[str, np.ndarray]:
+    """{content hash: the encoder's vectors of its 4 corner views, end to end} for the items that carry them."""
+    todo = [it for it in items if it.corners is not None]
+    if not todo:
+        return {}
+    vecs = enc.embed(np.concatenate([it.corners for it in todo])).reshape(len(todo), -1)
+    return {it.content_hash: v for it, v in zip(todo, vecs)}
+
+
+def embed_missing_corners(rt: Runtime, collection: str, model_version: str, image_ids) -> int:
+    """Corner vectors, from their files, for the images among `image_ids` that have none under this model:
+    the queue's embed step skips them to keep ingestion fast, so each image gets them at its first verifying
+    sweep (or scan), once. Returns how many images were embedded."""
+    rows = rt.registry.lacking_vectors(collection, corners.key(model_version), list(image_ids))
+    if not rows:
+        return 0
+    enc = rt.encoder_for(model_version)
+    done = 0
+    with ThreadPoolExecutor(rt.settings.threads) as pool:
+        for part in in_chunks(rows, 4 * enc.batch_size):
+            items = list(pool.map(lambda r: decode_item(read_item(rt, r.path, check_roots=False), enc.size, True),
+                                  part))
+            expected = {r.content_hash for r in part}  # a file changed since it was recorded is not this image
+            found = {h: v for h, v in embed_corners(enc, items).items() if h in expected}
+            rt.registry.store_vectors(corners.key(model_version), found)
+            done += len(found)
+    return done
 
 
 def bounded_map(pool, calls, window: int):

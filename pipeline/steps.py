@@ -10,7 +10,6 @@ import numpy as np
 
 from .embed import decode_item, embed_decoded, embed_paths, read_item
 from .ingest import index_batch
-from .verify import wants_corners
 
 
 def target_generations(rt, collection: str) -> list[str]:
@@ -39,8 +38,7 @@ def vectors_of(rt, image_ids: list[int], generation: str) -> tuple[list[int], np
     missing = [r for r in rows if r.content_hash not in known]
     if missing:
         enc = rt.encoder_for(generation)
-        corners = wants_corners(rt.settings)
-        items = [decode_item(read_item(rt, r.path, check_roots=False), enc.size, corners) for r in missing]
+        items = [decode_item(read_item(rt, r.path, check_roots=False), enc.size) for r in missing]
         embed_decoded(rt, enc, items)
         known.update({it.content_hash: it.vector for it in items if it.vector is not None})
     rows = [r for r in rows if r.content_hash in known]

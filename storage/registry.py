@@ -152,6 +152,19 @@ class Registry:
         with self.engine.connect() as conn:
             return {i: np.frombuffer(v, np.float32) for i, v in conn.execute(query)}
 
+    def lacking_vectors(self, collection: str, model_version: str, ids) -> list[ImageRow]:
+        """The live images among `ids` with no stored vector under one model (or hash method or view)."""
+        if len(ids) > 20_000:
+            return [r for part in db.in_chunks(sorted(map(int, ids)), 20_000)
+                    for r in self.lacking_vectors(collection, model_version, part)]
+        stored = select(db.vectors.c.content_hash).where(and_(
+            db.vectors.c.content_hash == db.images.c.content_hash, db.vectors.c.model_version == model_version))
+        query = (select(*(db.images.c[f] for f in ImageRow.__dataclass_fields__))
+                 .where(and_(db.images.c.collection == collection, db.images.c.id.in_(list(map(int, ids))),
+                             db.images.c.status.notin_(("failed", "replaced")), ~stored.exists())))
+        with self.engine.connect() as conn:
+            return [ImageRow(**r._mapping) for r in conn.execute(query.order_by(db.images.c.id))]
+
     def store_vectors(self, model_version: str, vecs: dict[str, np.ndarray]) -> None:
         if not vecs:
             return

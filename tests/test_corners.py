@@ -77,3 +77,21 @@ def test_scan_without_verification_embeds_no_corners(photos, tmp_path, tiny_mode
     scanner, res = scan(photos, tmp_path, tiny_model, verify=False)
     assert res.images
     assert not scanner.rt.registry.vectors_by_image("c", corners.key(res.model_version))
+
+
+def test_queue_embed_step_leaves_corners_to_the_sweep(photos, tmp_path, tiny_model):
+    """Ingestion stays at one view per image; the first verifying sweep or scan embeds the corners, once."""
+    from pipeline.embed import embed_missing_corners
+    from pipeline.runtime import Runtime
+    from pipeline.steps import embed_step
+    from worker.config import Settings
+
+    rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, model=tiny_model, roots=[str(photos)]))
+    paths = sorted(str(p) for p in photos.iterdir())
+    version = rt.encoder().version
+    ids = embed_step(rt, "q", paths, None)[version]
+    assert len(ids) == len(paths)
+    assert not rt.registry.vectors_by_image("q", corners.key(version))
+    assert embed_missing_corners(rt, "q", version, ids) == len(ids)
+    assert set(rt.registry.vectors_by_image("q", corners.key(version))) == set(ids)
+    assert embed_missing_corners(rt, "q", version, ids) == 0  # nothing twice

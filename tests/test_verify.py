@@ -7,7 +7,7 @@ import random
 import pytest
 from PIL import Image, ImageOps
 
-from encoder import augment
+from encoder import augment, corners
 from pipeline.verify import Verifier, candidate_pairs
 
 from tests.conftest import sample_paths
@@ -79,7 +79,10 @@ def test_sweep_verifies_the_same_grey_zone(tmp_path, scanned_verifying):
     copies = make_crops(photos)
     data = str(tmp_path / "data")
     Scanner(Settings(data_dir=data, decode_threads=2, verify=scanned_verifying), "crops").scan(str(photos))
-    res = sweep(Runtime(Settings(data_dir=data, decode_threads=2)), "crops")
+    rt = Runtime(Settings(data_dir=data, decode_threads=2))
+    res = sweep(rt, "crops")
+    stored = rt.registry.vectors_by_image("crops", corners.key(res.model_version))
+    assert set(stored) == set(rt.registry.vectors_by_image("crops", res.model_version))  # filled in if missing
     flagged = {tuple(sorted((res.images[a].path, res.images[b].path))) for a, b, _, _ in res.pairs}
     found = [c for c, o in copies.items() if tuple(sorted((str(photos / c), str(photos / o)))) in flagged]
     assert len(found) >= 0.75 * len(copies) and res.verified >= len(found)
