@@ -59,7 +59,8 @@ def main() -> None:
     model = a.model or str(DEFAULT_MODEL)
     size = read_info(model).input_size
     devices = accelerators()
-    alone = {bs: throughput.encoder_rate(model, n=8 * bs, batch_size=bs) for bs in (64, a.batch_size, 4 * a.batch_size)}
+    sizes = (64, a.batch_size, 4 * a.batch_size)
+    alone = {bs: throughput.encoder_rate(model, n=8 * bs, batch_size=bs) for bs in sizes}
     rows = []
     for name, wh in throughput.SIZES.items():
         paths = throughput.make_photos(REPO / "bench-data" / "throughput" / name, wh, a.n)

@@ -126,7 +126,7 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
 def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
     """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version,
     and their perceptual hashes and corner vectors (the pair proposals of verification for turned, recoloured
-    and cropped copies). The corner views go through the encoder in the same calls as the pictures."""
+    and cropped copies)."""
     todo = {it.content_hash: it for it in items if it.pixels is not None}
     if not todo:
         return
