@@ -119,6 +119,45 @@ def view_rates(model: str) -> dict[str, float]:
     return rates
 
 
+def verify_breakdown(paths_dir: str, workers: int, model: str) -> dict:
+    """Where a verifying scan's time goes: calls, seconds and CPU seconds of the calling threads (summed over
+    threads) of verification's keypoint views, pair verdicts and RANSAC fits, and of the encoder (whose work
+    runs on TensorFlow's own threads: its seconds, not its caller's CPU, are what it costs), timed by
+    wrapping those methods."""
+    import threading
+    from collections import defaultdict
+
+    from encoder.artifact import Encoder
+    from pipeline.verify import Verifier
+
+    spent, lock = defaultdict(lambda: [0, 0.0, 0.0]), threading.Lock()
+    originals = {(Verifier, "view"): Verifier.view, (Verifier, "verdict"): Verifier.verdict,
+                 (Verifier, "fit"): Verifier.fit, (Encoder, "embed"): Encoder.embed}
+
+    def timed(name, fn):
+        def run(*args, **kwargs):
+            t, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with lock:
+                    spent[name][0] += 1
+                    spent[name][1] += time.perf_counter() - t
+                    spent[name][2] += time.thread_time() - cpu
+        return run
+
+    for (cls, name), fn in originals.items():
+        setattr(cls, name, timed(f"{cls.__name__}.{name}", fn))
+    try:
+        t = time.perf_counter()
+        neardup_rate(paths_dir, workers, model)
+        wall = time.perf_counter() - t
+    finally:
+        for (cls, name), fn in originals.items():
+            setattr(cls, name, fn)
+    return {"wall_s": wall, **{name: {"calls": n, "s": s, "cpu_s": c} for name, (n, s, c) in spent.items()}}
+
+
 def rss_run(n: int, workers: int, model: str) -> dict:
     """Resident memory of one scanning process over n images: after start-up, then every tenth of the run."""
     import psutil
@@ -154,6 +193,8 @@ def main() -> None:
     ap.add_argument("--rss-images", type=int, default=0, help="Also scan this many images and report RSS.")
     ap.add_argument("--views", action="store_true",
                     help="Also time the encoder alone with its backbone wrapped for 1, 2 and 8 views.")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="Also time a verifying scan of the 0.3 MP set by part (views, verdicts, fits, encoder).")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
     from encoder.artifact import read_info, DEFAULT_MODEL
@@ -187,6 +228,14 @@ def main() -> None:
     if a.views:
         out["views"] = view_rates(model)
         print("encoder alone, img/s: " + ", ".join(f"{g} {r:.0f}" for g, r in out["views"].items()))
+    if a.breakdown:
+        out["breakdown"] = verify_breakdown(str(Path(sets["0.3MP"][0]).parent), a.workers, model)
+        print(f"verifying scan of the 0.3MP set by part ({out['breakdown']['wall_s']:.1f} s in all; seconds and "
+              "CPU seconds summed over threads; verdicts include their fits):")
+        for name, part in out["breakdown"].items():
+            if name != "wall_s":
+                print(f"  {name}: {part['calls']} calls, {part['s']:.1f} s, {part['cpu_s']:.1f} s CPU, "
+                      f"{1000 * part['cpu_s'] / max(1, part['calls']):.2f} ms CPU each")
     if a.rss_images:
         out["rss"] = rss_run(a.rss_images, a.workers, model)
         r = out["rss"]
