@@ -15,7 +15,7 @@ from encoder.decode import find_images
 from storage import db
 
 from . import verify
-from .embed import embed_missing_corners, embed_paths
+from .embed import embed_paths
 from .ingest import index_batch
 from .runtime import Runtime
 
@@ -66,7 +66,6 @@ class Scanner:
                 batch_ids.clear()
                 batch_vecs.clear()
 
-        verifying = verify.enabled(rt.settings)
         for item in embed_paths(rt, paths, self.collection, extra_roots=extra_roots,
                                 corners=verify.wants_corners(rt.settings)):
             if progress:
@@ -88,11 +87,8 @@ class Scanner:
         k = verify.neighbours_to_find(rt.settings, neighbors)
         if k:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
-        if verifying:
-            if verify.wants_corners(rt.settings):  # images whose stored vector was reused may have none yet
-                embed_missing_corners(rt, self.collection, enc.version, res.images)
-            proposed = verify.proposals(rt.registry, self.collection, set(res.images), enc.version, index.nearest,
-                                        rt.settings, th)
+        if verify.enabled(rt.settings):
+            proposed = verify.proposals(rt, self.collection, set(res.images), enc.version, index.nearest, th)
             res.verified = verify.apply(res, rt.settings, neighbors, proposed)
         res.seconds = time.time() - t0
         return res

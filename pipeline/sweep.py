@@ -19,7 +19,6 @@ import numpy as np
 from storage import segments
 
 from . import verify
-from .embed import embed_missing_corners
 from .ingest import label_for
 from .scan import ScanResult
 
@@ -58,10 +57,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
             found, dist = everything.annoy.get_nns_by_vector(vec, n, include_distances=True)
             return [(int(ids[p]), d) for p, d in zip(found, dist)]
 
-        scope = set(ids.tolist())
-        if verifying and verify.wants_corners(rt.settings):  # the queue ingests without corner views
-            embed_missing_corners(rt, collection, generation, scope)
-        proposed = verify.proposals(rt.registry, collection, scope, generation, nearest_to, rt.settings, th) \
+        proposed = verify.proposals(rt, collection, set(ids.tolist()), generation, nearest_to, th) \
             if verifying else set()
         everything.close()
     finally:

@@ -24,6 +24,7 @@ from encoder import corners, phash
 from encoder.decode import DecodeError, open_image, read_bytes
 from storage.db import in_chunks
 
+from .embed import embed_missing_corners
 from .ingest import label_for
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
@@ -175,12 +176,11 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     out = {}
     with ThreadPoolExecutor(threads) as pool:
         for part in by_images(pairs, chunk_images):
-            ids = sorted({i for pair in part for i in pair})
             mirrored = {b for _, b in part}
-            views = dict(zip(ids, pool.map(lambda i: verifier.view(paths[i], i in mirrored), ids)))
-            verdicts = dict(zip(part, pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), part)))
+            views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool)
+            verdicts = _verdicts(part, views, verifier, pool)
             undecided = [p for p, v in verdicts.items() if v is None and any(views[i] and views[i].small for i in p)]
-            verdicts.update(_scaled_up(undecided, paths, mirrored, verifier, pool))
+            verdicts.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool))
             for pair, v in verdicts.items():
                 d = todo[pair]
                 if v is None:
@@ -194,14 +194,22 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     return out
 
 
-def _scaled_up(pairs, paths, mirrored, verifier: Verifier, pool) -> dict:
+def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = False) -> dict:
+    ids = sorted(ids)
+    return dict(zip(ids, pool.map(lambda i: verifier.view(paths[i], i in mirrored, scale_up), ids)))
+
+
+def _verdicts(pairs, views: dict, verifier: Verifier, pool) -> dict:
+    return dict(zip(pairs, pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), pairs)))
+
+
+def _scaled_up(pairs, views: dict, paths, mirrored, verifier: Verifier, pool) -> dict:
     """The pairs among `pairs` that verification confirms once their small images are scaled up to the working
-    size. Only confirmations count: an enlarged JPEG's blocks give keypoints that refute what they should not
-    (dev benchmark, scaling every small image up: crop+jpeg30 0.81 -> 0.76)."""
-    ids = sorted({i for pair in pairs for i in pair})
-    views = dict(zip(ids, pool.map(lambda i: verifier.view(paths[i], i in mirrored, scale_up=True), ids)))
-    verdicts = pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), pairs)
-    return {pair: v for pair, v in zip(pairs, verdicts) if v is not None and v.same}
+    size (only those are decoded again). Only confirmations count: an enlarged JPEG's blocks give keypoints that
+    refute what they should not (dev benchmark, scaling every small image up: crop+jpeg30 0.81 -> 0.76)."""
+    small = {i for pair in pairs for i in pair if views[i].small}
+    enlarged = {**views, **_views(small, paths, mirrored, verifier, pool, scale_up=True)}
+    return {pair: v for pair, v in _verdicts(pairs, enlarged, verifier, pool).items() if v is not None and v.same}
 
 
 def by_images(pairs, most: int):
@@ -245,15 +253,16 @@ def second_hop(scored: dict, match: float, most: int = 20) -> set[tuple[int, int
     return {(a, c) for near in partners.values() if len(near) <= most for a in near for c in near if a < c}
 
 
-def proposals(registry, collection: str, scope, model_version: str, nearest, settings,
-              thresholds: dict) -> set[tuple[int, int]]:
+def proposals(rt, collection: str, scope, model_version: str, nearest, thresholds: dict) -> set[tuple[int, int]]:
     """The pairs verification checks besides the embedding's neighbours: perceptual-hash neighbours (turned and
-    recoloured copies) and corner neighbours within the verify radius (crops). `nearest(vector, n)` gives
-    [(image id, distance)]."""
-    found = hash_pairs(registry, collection, scope)
-    if wants_corners(settings):
-        found |= corner_pairs(registry, collection, scope, model_version, nearest, settings.verify_corner_k,
-                              radius_for(settings, thresholds))
+    recoloured copies) and corner neighbours within the verify radius (crops), after embedding the corner
+    views of the images in `scope` that have none (queue-ingested, or reused vectors). `nearest(vector, n)`
+    gives [(image id, distance)]."""
+    found = hash_pairs(rt.registry, collection, scope)
+    if wants_corners(rt.settings):
+        embed_missing_corners(rt, collection, model_version, scope)
+        found |= corner_pairs(rt.registry, collection, scope, model_version, nearest, rt.settings.verify_corner_k,
+                              radius_for(rt.settings, thresholds))
     return found
 
 

@@ -28,6 +28,19 @@ class ImageRow:
     batch_id: str | None = None
 
 
+ID_CHUNK = 20_000  # image ids per IN list
+
+
+def id_chunks(ids):
+    """Sorted runs of at most ID_CHUNK image ids: bounded IN lists."""
+    return db.in_chunks(sorted(map(int, ids)), ID_CHUNK)
+
+
+def _holds_picture():
+    """Rows whose picture can be used: not failed, not replaced by a newer file at the same path."""
+    return db.images.c.status.notin_(("failed", "replaced"))
+
+
 @dataclass(eq=False)
 class Recorded:
     """What the embed step learnt about one path: its content, or why it failed."""
@@ -112,9 +125,8 @@ class Registry:
 
     def images(self, ids=None, collection: str | None = None, batch_id: str | None = None,
                live_only: bool = False) -> list[ImageRow]:
-        if ids is not None and len(ids) > 20_000:  # bound the IN list
-            return [r for part in db.in_chunks(sorted(map(int, ids)), 20_000)
-                    for r in self.images(part, collection, batch_id, live_only)]
+        if ids is not None and len(ids) > ID_CHUNK:
+            return [r for part in id_chunks(ids) for r in self.images(part, collection, batch_id, live_only)]
         q = select(*(db.images.c[f] for f in ImageRow.__dataclass_fields__))
         if ids is not None:
             q = q.where(db.images.c.id.in_(list(map(int, ids))))
@@ -140,13 +152,13 @@ class Registry:
     def vectors_by_image(self, collection: str, model_version: str, ids=None) -> dict[int, np.ndarray]:
         """Every live image's stored vector under one model (or hash method or view), by image id: one join
         (per 20,000 ids when `ids` names the images wanted)."""
-        if ids is not None and len(ids) > 20_000:
-            return {i: v for part in db.in_chunks(sorted(map(int, ids)), 20_000)
+        if ids is not None and len(ids) > ID_CHUNK:
+            return {i: v for part in id_chunks(ids)
                     for i, v in self.vectors_by_image(collection, model_version, part).items()}
         query = (select(db.images.c.id, db.vectors.c.vector)
                  .join(db.vectors, db.vectors.c.content_hash == db.images.c.content_hash)
                  .where(and_(db.images.c.collection == collection, db.vectors.c.model_version == model_version,
-                             db.images.c.status.notin_(("failed", "replaced")))))
+                             _holds_picture())))
         if ids is not None:
             query = query.where(db.images.c.id.in_(list(map(int, ids))))
         with self.engine.connect() as conn:
@@ -154,14 +166,13 @@ class Registry:
 
     def lacking_vectors(self, collection: str, model_version: str, ids) -> list[ImageRow]:
         """The live images among `ids` with no stored vector under one model (or hash method or view)."""
-        if len(ids) > 20_000:
-            return [r for part in db.in_chunks(sorted(map(int, ids)), 20_000)
-                    for r in self.lacking_vectors(collection, model_version, part)]
+        if len(ids) > ID_CHUNK:
+            return [r for part in id_chunks(ids) for r in self.lacking_vectors(collection, model_version, part)]
         stored = select(db.vectors.c.content_hash).where(and_(
             db.vectors.c.content_hash == db.images.c.content_hash, db.vectors.c.model_version == model_version))
         query = (select(*(db.images.c[f] for f in ImageRow.__dataclass_fields__))
                  .where(and_(db.images.c.collection == collection, db.images.c.id.in_(list(map(int, ids))),
-                             db.images.c.status.notin_(("failed", "replaced")), ~stored.exists())))
+                             _holds_picture(), ~stored.exists())))
         with self.engine.connect() as conn:
             return [ImageRow(**r._mapping) for r in conn.execute(query.order_by(db.images.c.id))]
 
