@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
+import faiss
 import numpy as np
 from PIL import Image
 
@@ -107,12 +108,11 @@ class Verifier:
         """The best similarity transform from a's keypoints to b's, by RANSAC over ratio-tested matches."""
         if a.descriptors is None or b.descriptors is None or len(a) < 8 or len(b) < 8:
             return Fit(0)
-        matches = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(a.descriptors, b.descriptors, k=2)
-        good = [m[0] for m in matches if len(m) == 2 and m[0].distance < self.ratio * m[1].distance]
-        if len(good) < 6:
+        nearest, distance = two_nearest(a.descriptors, b.descriptors)
+        good = distance[:, 0] < self.ratio * distance[:, 1]
+        if good.sum() < 6:
             return Fit(0)
-        src = a.points[[m.queryIdx for m in good]]
-        dst = b.points[[m.trainIdx for m in good]]
+        src, dst = a.points[good], b.points[nearest[good, 0]]
         transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, maxIters=2000,
                                                       ransacReprojThreshold=self.side / 150, confidence=0.995)
         if transform is None or mask is None:
@@ -141,6 +141,16 @@ class Verifier:
         if best.inliers < self.refute_below and min(len(a.straight), len(b.straight)) >= self.min_keypoints:
             return Verdict(False)
         return None
+
+
+def two_nearest(queries: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each query descriptor, the indexes and Hamming distances of its two nearest in `base` (exhaustive,
+    by faiss: ~3x faster than OpenCV's brute-force matcher, which was nearly all of a verification's time)."""
+    faiss.omp_set_num_threads(1)  # per thread in OpenMP: the callers are already one per core
+    index = faiss.IndexBinaryFlat(base.shape[1] * 8)
+    index.add(base)
+    distance, nearest = index.search(queries, 2)
+    return nearest, distance
 
 
 def radius_for(settings, thresholds: dict) -> float:
