@@ -49,6 +49,82 @@ def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, colour:
     return keras.Model(inputs, outputs, name=name)
 
 
+class MirrorTied(keras.constraints.Constraint):
+    """Training only: keeps a conv kernel (or a BatchNorm vector) equal to its mirror image, so the layer maps
+    a left-right flipped input to its flipped output with the two halves of its channels swapped (a channel and
+    its mirror twin). Applied after each update: the average of the weights and their mirrored, twin-swapped
+    copy. `paired_inputs`: whether the layer's input channels come in twins too (not the RGB image's)."""
+
+    def __init__(self, paired_inputs: bool = True):
+        self.paired_inputs = paired_inputs
+
+    def __call__(self, w):
+        ops = keras.ops
+        if len(w.shape) == 1:  # BatchNorm gamma or beta: twins share one value
+            half = w.shape[0] // 2
+            mean = (w[:half] + w[half:]) / 2
+            return ops.concatenate([mean, mean])
+        mirrored = ops.flip(w, axis=1)
+        if self.paired_inputs:
+            mirrored = swap_halves(mirrored, axis=2)
+        return (w + swap_halves(mirrored, axis=3)) / 2
+
+    def get_config(self):
+        return {"paired_inputs": self.paired_inputs}
+
+
+def swap_halves(w, axis: int):
+    half = w.shape[axis] // 2
+    first, second = keras.ops.split(w, [half], axis=axis)
+    return keras.ops.concatenate([second, first], axis=axis)
+
+
+def build_mirror_encoder(input_size: int = 64, dim: int = 128, width: int = 24, train: bool = False,
+                         name: str = "neardup_mirror_encoder") -> keras.Model:
+    """The encoder made exactly invariant to left-right flips in one pass (the `symmetric` wrapper takes two):
+    every conv's channels come in mirror twins with tied weights (MirrorTied while training; after it, a
+    plain Conv2D whose weights obey the tie), resolution halves by 2x2 average pooling (a strided conv pads
+    one side only, which no mirror preserves), and the twins are averaged after global pooling."""
+    def block(x, filters, paired=True):
+        tie = MirrorTied(paired) if train else None
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_constraint=tie)(x)
+        x = layers.BatchNormalization(momentum=0.9, gamma_constraint=MirrorTied() if train else None,
+                                      beta_constraint=MirrorTied() if train else None)(x)
+        return layers.Activation("relu")(x)
+
+    def twins_averaged(x):
+        channels = x.shape[-1]
+        return layers.GlobalAveragePooling1D()(layers.Reshape((2, channels // 2))(x))
+
+    inputs = keras.Input((input_size, input_size, 3), name="image")  # RGB, 0..255
+    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="standardise")(x)
+    x = layers.AveragePooling2D(2)(block(x, width, paired=False))
+    for mult in (1, 2, 4, 8):
+        x = block(x, width * mult)
+        if mult < 8:
+            x = block(layers.AveragePooling2D(2)(x), width * mult * 2)
+        else:
+            x = block(x, width * mult)
+    pooled = layers.Concatenate()([twins_averaged(layers.GlobalAveragePooling2D()(x)),
+                                   twins_averaged(layers.GlobalMaxPooling2D()(x))])
+    x = layers.Dense(2 * dim, activation="relu")(pooled)
+    x = layers.Dense(dim)(x)
+    outputs = layers.UnitNormalization(name="embedding")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def untied(trained: keras.Model, input_size: int, dim: int, width: int) -> keras.Model:
+    """The trained mirror encoder without its training-only constraints, BatchNorm statistics of twins averaged
+    (their batches differed a little), so the saved model holds built-in layers only and is exactly invariant."""
+    model = build_mirror_encoder(input_size, dim, width)
+    model.set_weights(trained.get_weights())
+    for layer in model.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.set_weights([keras.ops.convert_to_numpy(MirrorTied()(w)) for w in layer.get_weights()])
+    return model
+
+
 def mirror_layer(size: int, name: str) -> keras.layers.Layer:
     """A left-right flip: an anti-diagonal matrix across the width axis."""
     return fixed_linear(np.eye(size)[::-1], name)

@@ -41,7 +41,8 @@ class TrainConfig:
     val_fraction: float = 0.12
     labels: str = "none"  # or "folders"
     neighbour_batches: float = 0.0  # share of each batch drawn from neighbourhoods of the embedding
-    symmetry: str = "flip"  # the saved model: "none", "flip" or "dihedral" invariant (see model.symmetric)
+    symmetry: str = "flip"  # the saved model: "none", "flip" or "dihedral" invariant (see model.symmetric), or
+    # "tied": the mirror encoder, flip-invariant in one pass by construction (model.build_mirror_encoder)
     max_side: int = 256
     seed: int = 0
     workers: int = 2
@@ -161,7 +162,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     import keras
 
     from . import artifact, losses
-    from .model import build_encoder, symmetric
+    from .model import build_encoder, build_mirror_encoder, symmetric, untied
 
     keras.utils.set_random_seed(cfg.seed)
     t0 = time.time()
@@ -179,7 +180,11 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     log(f"{len(images)} training and {len(val_images)} validation images")
     val_x, val_g, val_l = validation_set(val_images, cfg.input_size, cfg.seed + 1)
 
-    model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)
+    tied = cfg.symmetry == "tied"
+    if tied:
+        model = build_mirror_encoder(cfg.input_size, cfg.dim, cfg.width, train=True)
+    else:
+        model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)
     if cfg.init:
         model.set_weights(backbone_of(cfg.init).get_weights())
     loss = losses.LOSSES[cfg.loss](cfg.margin if cfg.loss == "triplet" else cfg.temperature)
@@ -217,9 +222,12 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
 
     model.fit(data, epochs=cfg.epochs, verbose=1 if log is print else 0, callbacks=[EpochEnd()])
     trained = model
-    model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)  # the same weights, without the training state
-    model.set_weights(trained.get_weights())
-    if cfg.symmetry != "none":
+    if tied:
+        model = untied(trained, cfg.input_size, cfg.dim, cfg.width)
+    else:
+        model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)  # the same weights, without the training state
+        model.set_weights(trained.get_weights())
+    if cfg.symmetry not in ("none", "tied"):
         model = symmetric(model, cfg.symmetry)
     emb, groups, levels = calibration_embeddings(model)
     thresholds = calibrate(emb, groups, levels)

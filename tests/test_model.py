@@ -68,3 +68,35 @@ def test_same_embeddings_under_tensorflow_as_saved(shipped, tmp_path):
     artifact.save(model, path, {"duplicate": 0.1, "match": 0.2})
     again = artifact.Encoder(path)
     assert np.allclose(np.asarray(model.predict_on_batch(x)), again.embed(x.astype(np.uint8)), atol=1e-5)
+
+
+def test_mirror_encoder_is_flip_invariant_in_one_pass_and_saves_safe(tmp_path):
+    """The tied encoder: one pass, the same vector for an image and its mirror image; trained with its
+    constraints, saved without them (built-in layers only, loads with safe_mode); its weights tie twins
+    whatever the training did to them (BatchNorm statistics of twins are averaged on the way out)."""
+    import keras
+
+    from encoder.model import MirrorTied, build_mirror_encoder, untied
+
+    keras.utils.set_random_seed(2)
+    trained = build_mirror_encoder(input_size=32, dim=16, width=8, train=True)
+    rng = np.random.default_rng(0)
+    for layer in trained.layers:  # weights as training leaves them: kernels tied, BatchNorm statistics not
+        if isinstance(layer, keras.layers.Conv2D):
+            layer.kernel.assign(layer.kernel_constraint(layer.kernel))
+    first_norm = next(layer for layer in trained.layers if isinstance(layer, keras.layers.BatchNormalization))
+    first_norm.gamma.assign(MirrorTied()(rng.uniform(0.5, 1.5, first_norm.gamma.shape).astype("float32")))
+    first_norm.moving_variance.assign(rng.uniform(0.2, 3, first_norm.moving_variance.shape).astype("float32"))
+    x = rng.integers(0, 255, (3, 32, 32, 3)).astype(np.float32)
+    mirrored = np.ascontiguousarray(x[:, :, ::-1])
+    loose = trained.predict_on_batch(np.concatenate([x, mirrored]))
+    assert np.abs(loose[:3] - loose[3:]).max() > 1e-3  # twins' statistics differ: not yet exactly invariant
+    path = tmp_path / "tied.keras"
+    artifact.save(untied(trained, 32, 16, 8), path, {"duplicate": 0.1, "match": 0.2})
+    config = json.loads(zipfile.ZipFile(path).read("config.json"))
+    assert "MirrorTied" not in json.dumps(config) and "Lambda" not in json.dumps(config)
+    enc = artifact.Encoder(path)  # safe_mode=True
+    v = enc.embed(np.concatenate([x, mirrored]).astype(np.uint8))
+    assert np.allclose(v[:3], v[3:], atol=1e-5)
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    assert np.linalg.norm(v[0] - v[1]) > 1e-3  # invariant, not constant

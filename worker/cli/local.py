@@ -86,9 +86,10 @@ def search(images, collection, k, as_json, settings):
 @click.option("--temperature", type=float, default=0.1, show_default=True)
 @click.option("--neighbour-batches", type=float, default=0.0, show_default=True,
               help="Share of each batch filled with look-alikes under the current model (hard negatives).")
-@click.option("--symmetry", type=click.Choice(["none", "flip", "dihedral"]), default="flip", show_default=True,
+@click.option("--symmetry", type=click.Choice(["none", "flip", "dihedral", "tied"]), default="flip", show_default=True,
               help="Save the model invariant to flips / to flips and quarter turns (costs 2x / 8x inference; "
-                   "quarter turns are also found by the turned perceptual hashes and verification).")
+                   "quarter turns are also found by the turned perceptual hashes and verification); tied: "
+                   "train the mirror encoder, invariant to flips in one pass by construction.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(directory, out, **kwargs):
     """Train an encoder on the images under DIRECTORY, calibrate its thresholds, save OUT (+ .json)."""
