@@ -2,7 +2,7 @@
 """End-to-end `neardup scan` images/s next to the decode ceiling and imagehash pHash, same files, same
 number of workers. Prints a table, writes JSON.
 
-  bench/throughput.py [--n 200] [--workers 2] [--bench bench-data/dev]
+  bench/throughput.py [--n 200] [--workers 2] [--bench bench-data/dev] [--breakdown] [--repeat]
 """
 from __future__ import annotations
 
@@ -158,6 +158,33 @@ def verify_breakdown(paths_dir: str, workers: int, model: str) -> dict:
     return {"wall_s": wall, **{name: {"calls": n, "s": s, "cpu_s": c} for name, (n, s, c) in spent.items()}}
 
 
+def repeat_run(paths_dir: str, workers: int, model: str) -> dict:
+    """What stored results save: one collection scanned with verification, scanned again (vectors and verdicts
+    stored by content: nothing decoded for either), then swept twice (the nightly job: the first sweep after
+    a scan, and the next night's)."""
+    from pipeline.runtime import Runtime
+    from pipeline.scan import Scanner
+    from pipeline.sweep import sweep
+    from worker.config import Settings
+
+    out = {}
+    with tempfile.TemporaryDirectory() as data:
+        settings = Settings(data_dir=data, decode_threads=workers, model=model)
+        scanner = Scanner(settings)
+        scanner.rt.encoder()
+        for name in ("first_scan_s", "second_scan_s"):
+            t = time.perf_counter()
+            scanner.scan(paths_dir)
+            out[name] = time.perf_counter() - t
+        rt = Runtime(settings)
+        rt.encoder()
+        for name in ("sweep_s", "next_sweep_s"):
+            t = time.perf_counter()
+            sweep(rt, "default")
+            out[name] = time.perf_counter() - t
+    return out
+
+
 def rss_run(n: int, workers: int, model: str) -> dict:
     """Resident memory of one scanning process over n images: after start-up, then every tenth of the run."""
     import psutil
@@ -195,6 +222,8 @@ def main() -> None:
                     help="Also time the encoder alone with its backbone wrapped for 1, 2 and 8 views.")
     ap.add_argument("--breakdown", action="store_true",
                     help="Also time a verifying scan of the 0.3 MP set by part (views, verdicts, fits, encoder).")
+    ap.add_argument("--repeat", action="store_true",
+                    help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
     from encoder.artifact import read_info, DEFAULT_MODEL
@@ -236,6 +265,12 @@ def main() -> None:
             if name != "wall_s":
                 print(f"  {name}: {part['calls']} calls, {part['s']:.1f} s, {part['cpu_s']:.1f} s CPU, "
                       f"{1000 * part['cpu_s'] / max(1, part['calls']):.2f} ms CPU each")
+    if a.repeat:
+        out["repeat"] = r = repeat_run(str(Path(sets["0.3MP"][0]).parent), a.workers, model)
+        n = len(sets["0.3MP"])
+        print(f"0.3MP set, {n} images, one collection: verifying scan {r['first_scan_s']:.1f} s, the same scan again "
+              f"{r['second_scan_s']:.1f} s ({n / r['second_scan_s']:.0f} images/s), sweep {r['sweep_s']:.1f} s, "
+              f"the next night's sweep {r['next_sweep_s']:.1f} s")
     if a.rss_images:
         out["rss"] = rss_run(a.rss_images, a.workers, model)
         r = out["rss"]

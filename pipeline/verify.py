@@ -13,8 +13,9 @@ out to `radius` (2.5 times the match threshold unless set); every other distance
 """
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import cv2
 import faiss
@@ -29,6 +30,7 @@ from .embed import embed_missing_corners
 from .ingest import label_for
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
+VERDICT_LOGIC = 1  # bump when a change to the code below would change a verdict: stored ones are then not reused
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class Verifier:
     max_scale: float = 4.0  # a transform shrinking or growing more than this is a degenerate fit
     frame_tolerance: float = 0.12  # same frame: scale within 12%, shift within 12% of the side, tilt < 2 degrees
     colour_tolerance: float = 0.2  # same colours: colourfulness within 20%
+
+    def key(self) -> str:
+        """Names these settings and the verdict logic's version: stored verdicts are reused under it only."""
+        return hashlib.sha256(repr((VERDICT_LOGIC, astuple(self))).encode()).hexdigest()[:16]
 
     def view(self, path: str, mirrored: bool = False, scale_up: bool = False) -> View | None:
         """Keypoints of an image and, if asked, of its mirror image; None if it cannot be read. `scale_up`:
@@ -172,36 +178,66 @@ def neighbours_to_find(settings, neighbors: int) -> int:
 
 
 def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], thresholds: dict, radius: float,
-            verifier: Verifier, threads: int, max_pairs: int, chunk_images: int = 3000) -> dict[tuple[int, int], float]:
+            verifier: Verifier, threads: int, max_pairs: int, chunk_images: int = 3000,
+            known: "KnownVerdicts | None" = None) -> dict[tuple[int, int], float]:
     """{(a, b): distance after verification} for the pairs of `todo` (pair: embedding distance, inf for a
-    proposal the embedding did not rank) whose verdict changes their distance. At most `max_pairs`, the closest
-    first: a bound on what a sweep of a dense catalogue can cost.
+    proposal the embedding did not rank) whose verdict changes their distance. Verdicts `known` from earlier
+    runs are reused; at most `max_pairs` are reached anew, the closest first: a bound on what a sweep of a dense
+    catalogue can cost, which moves on to further pairs as the nearer ones are stored.
 
     Pairs go in chunks sorted by image and naming at most `chunk_images` images (~50 KB of keypoints each), so
     each image is decoded once per chunk (once in all, in a scan of a few thousand) and memory stays bounded.
     The mirror image is needed on one side of a pair only (flipped and cropped copies: 15% of the dev
     benchmark's flip+text+resize family is found only that way)."""
     dup, match = thresholds["duplicate"], thresholds["match"]
-    pairs = sorted(sorted((k for k in todo if k[0] in paths and k[1] in paths), key=todo.get)[:max_pairs])
-    out = {}
+    candidates = [k for k in todo if k[0] in paths and k[1] in paths]
+    verdicts = known.get(candidates) if known is not None else {}
+    fresh = sorted(sorted((k for k in candidates if k not in verdicts), key=todo.get)[:max_pairs])
     with ThreadPoolExecutor(threads) as pool:
-        for part in by_images(pairs, chunk_images):
+        for part in by_images(fresh, chunk_images):
             mirrored = {b for _, b in part}
             views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool)
-            verdicts = _verdicts(part, views, verifier, pool)
-            undecided = [p for p, v in verdicts.items() if v is None and any(views[i] and views[i].small for i in p)]
-            verdicts.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool))
-            for pair, v in verdicts.items():
-                d = todo[pair]
-                if v is None:
-                    continue
-                if not v.same:
-                    out[pair] = max(d, radius)
-                elif v.duplicate and d <= match:  # a re-encode or trim the embedding put just past `dup`
-                    out[pair] = dup
-                else:  # more inliers, closer to the duplicate threshold; never past it (a crop is no duplicate)
-                    out[pair] = min(d, dup + (match - dup) * verifier.min_inliers / v.inliers)
+            reached = _verdicts(part, views, verifier, pool)
+            undecided = [p for p, v in reached.items() if v is None and any(views[i] and views[i].small for i in p)]
+            reached.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool))
+            if known is not None:  # not where a file could not be read: it may be back by the next run
+                known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
+            verdicts.update(reached)
+    out = {}
+    for pair, v in verdicts.items():
+        d = todo[pair]
+        if v is None:
+            continue
+        if not v.same:
+            out[pair] = max(d, radius)
+        elif v.duplicate and d <= match:  # a re-encode or trim the embedding put just past `dup`
+            out[pair] = dup
+        else:  # more inliers, closer to the duplicate threshold; never past it (a crop is no duplicate)
+            out[pair] = min(d, dup + (match - dup) * verifier.min_inliers / v.inliers)
     return out
+
+
+class KnownVerdicts:
+    """Verdicts reached before, kept in the registry by the two pictures' content hashes: a nightly sweep
+    meets the same grey zone every night, and a verdict depends on the two files and the verifier's settings
+    only, never on the model, so it also outlives a model roll-out."""
+
+    def __init__(self, registry, hashes: dict[int, str], verifier: Verifier):
+        self.registry, self.hashes, self.verifier = registry, hashes, verifier.key()
+
+    def _keys(self, pairs) -> dict[tuple[int, int], tuple[str, str]]:
+        return {(a, b): (self.hashes[a], self.hashes[b]) for a, b in pairs if self.hashes.get(a) and self.hashes.get(b)}
+
+    def get(self, pairs) -> dict[tuple[int, int], Verdict | None]:
+        keys = self._keys(pairs)
+        stored = self.registry.verdicts(keys.values(), self.verifier)
+        return {p: None if stored[k][0] is None else Verdict(*stored[k]) for p, k in keys.items() if k in stored}
+
+    def put(self, verdicts: dict[tuple[int, int], Verdict | None]) -> None:
+        keys = self._keys(verdicts)
+        self.registry.store_verdicts(self.verifier, {
+            keys[p]: (None, 0, False) if v is None else (v.same, v.inliers, v.duplicate)
+            for p, v in verdicts.items() if p in keys})
 
 
 def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = False) -> dict:
@@ -301,23 +337,25 @@ def hash_pairs(registry, collection: str, scope) -> set[tuple[int, int]]:
     return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids])
 
 
-def apply(res, settings, neighbors: int, proposed=frozenset()) -> int:
+def apply(res, settings, neighbors: int, proposed=frozenset(), registry=None) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
     distances after verification. `proposed` pairs (perceptual-hash and corner neighbours) are checked in the
     same round, so each image is decoded once; then pairs two flagged pairs apart. Pairs the embedding did not
     rank join when verified, at the verified distance. `res.images` must hold the rows of every image these
-    pairs name. Returns how many pairs verification changed."""
+    pairs name. With a `registry`, verdicts are stored by content and reused. Returns how many pairs
+    verification changed."""
     th = res.thresholds
     radius = radius_for(settings, th)
     candidates = candidate_pairs(res.pairs, res.neighbors, settings.verify_k)
     paths = {i: r.path for i, r in res.images.items()}
     verifier = Verifier()
+    known = KnownVerdicts(registry, {i: r.content_hash for i, r in res.images.items()}, verifier) if registry else None
     settled = {k for k, d in candidates.items() if d <= th["duplicate"]}  # duplicates already: nothing to check
     todo = {k: d for k, d in candidates.items() if th["duplicate"] < d <= radius}
     todo.update({k: float("inf") for k in proposed if k not in settled and k not in todo})
 
     def check(pairs: dict) -> dict:
-        return rescore(pairs, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs)
+        return rescore(pairs, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs, known=known)
 
     changed = check(todo)
     scored = {k: changed.get(k, d) for k, d in candidates.items()}

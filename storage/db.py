@@ -1,7 +1,8 @@
 """The schema, on SQLite (WAL, one data directory) by default or PostgreSQL for several machines.
 
 Every write that must happen once is keyed so a retry is a no-op (DESIGN.md invariant 1): vectors by
-(content hash, model version), index membership by (collection, generation, image), pairs by their two ids.
+(content hash, model version), index membership by (collection, generation, image), pairs by their two ids,
+verdicts by their two content hashes and the verifier's settings.
 """
 from __future__ import annotations
 
@@ -86,6 +87,16 @@ pairs = Table(
     Column("b", Integer, primary_key=True),
     Column("distance", Float, nullable=False),
     Column("label", String(16), nullable=False),  # duplicate | match
+)
+
+verdicts = Table(  # geometric verification's verdicts by content: model-independent, so reused across sweeps
+    "verdicts", metadata,
+    Column("a_hash", String(64), primary_key=True),
+    Column("b_hash", String(64), primary_key=True),  # the side whose mirror image was tried too
+    Column("verifier", String(16), primary_key=True),  # the settings that reached it (pipeline.verify.Verifier)
+    Column("same", Integer),  # 1 verified, 0 refuted, NULL undecided
+    Column("inliers", Integer, nullable=False),
+    Column("duplicate", Integer, nullable=False),
 )
 
 labels = Table(  # pairs that ops confirmed (duplicate) or rejected (different), by content

@@ -184,6 +184,27 @@ class Registry:
                 dict(content_hash=h, model_version=model_version, vector=np.asarray(v, np.float32).tobytes())
                 for h, v in vecs.items()])
 
+    def verdicts(self, keys, verifier: str) -> dict[tuple[str, str], tuple[bool | None, int, bool]]:
+        """{(a hash, b hash): (same, inliers, duplicate)} stored for `keys` by this verifier (same None:
+        undecided)."""
+        wanted, out = set(keys), {}
+        t = db.verdicts.c
+        with self.engine.connect() as conn:
+            for part in db.in_chunks(sorted({a for a, _ in wanted}), ID_CHUNK):
+                rows = conn.execute(select(t.a_hash, t.b_hash, t.same, t.inliers, t.duplicate).where(and_(
+                    t.verifier == verifier, t.a_hash.in_(part))))
+                out.update({(a, b): (None if same is None else bool(same), inliers, bool(dup))
+                            for a, b, same, inliers, dup in rows if (a, b) in wanted})
+        return out
+
+    def store_verdicts(self, verifier: str, found: dict[tuple[str, str], tuple[bool | None, int, bool]]) -> None:
+        if not found:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(db.insert_ignore(conn, db.verdicts), [
+                dict(a_hash=a, b_hash=b, verifier=verifier, same=None if same is None else int(same),
+                     inliers=inliers, duplicate=int(dup)) for (a, b), (same, inliers, dup) in found.items()])
+
     # --- batches and labels -------------------------------------------------------------------------
     def record_batch(self, batch_id: str, collection: str, paths: list[str]) -> None:
         with self.engine.begin() as conn:

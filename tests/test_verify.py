@@ -124,3 +124,47 @@ def test_small_copies_are_confirmed_once_scaled_up(tmp_path):
     enlarged, strays_enlarged, _ = confirmed(True)
     assert len(enlarged) >= 0.6 * len(pairs) and len(enlarged) > len(plain), (plain, enlarged)
     assert not strays and not strays_enlarged
+
+
+def test_verdicts_are_stored_by_content_and_reused(tmp_path, monkeypatch):
+    """A second scan and a sweep of the same pictures decode nothing for verification and flag the same pairs;
+    a bound on new verdicts per run moves on to further pairs instead of repeating the nearest ones; other
+    verifier settings do not reuse these verdicts."""
+    from sqlalchemy import func, select
+
+    from pipeline.runtime import Runtime
+    from pipeline.scan import Scanner
+    from pipeline.sweep import sweep
+    from storage import db
+    from worker.config import Settings
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_crops(photos)
+    views = []
+    real_view = Verifier.view
+    monkeypatch.setattr(Verifier, "view", lambda self, *a, **k: views.append(a[0]) or real_view(self, *a, **k))
+
+    def scan(data, **settings):
+        views.clear()
+        res = Scanner(Settings(data_dir=str(data), decode_threads=2, **settings), "crops").scan(str(photos))
+        return {(a, b, label) for a, b, _, label in res.pairs}, len(views)
+
+    first, decoded = scan(tmp_path / "data")
+    again, decoded_again = scan(tmp_path / "data")
+    assert decoded > 0 and first and decoded_again == 0 and again == first
+    views.clear()
+    res = sweep(Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2)), "crops")
+    assert not views and {(a, b, label) for a, b, _, label in res.pairs} == first
+
+    engine = Runtime(Settings(data_dir=str(tmp_path / "capped"))).engine
+
+    def stored():
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(db.verdicts)).scalar()
+
+    scan(tmp_path / "capped", verify_max_pairs=4)
+    after_one = stored()
+    _, decoded = scan(tmp_path / "capped", verify_max_pairs=4)
+    assert 0 < after_one <= 8 and stored() > after_one and decoded > 0
+    assert Verifier().key() != Verifier(min_inliers=13).key()
