@@ -97,6 +97,7 @@ verdicts = Table(  # geometric verification's verdicts by content: model-indepen
     Column("same", Integer),  # 1 verified, 0 refuted, NULL undecided
     Column("inliers", Integer, nullable=False),
     Column("duplicate", Integer, nullable=False),
+    sqlite_with_rowid=False,  # stored as its key's b-tree alone: half the size (323 -> 160 bytes a verdict)
 )
 
 labels = Table(  # pairs that ops confirmed (duplicate) or rejected (different), by content

@@ -34,7 +34,7 @@ class Settings:
     verify_k: int = 10  # each image's nearest neighbours that are candidates for verification
     verify_radius: float | None = None  # None: 2.5 times the match threshold
     verify_corner_k: int = 5  # images nearest each image's corner views, checked for crops (0: no corner views)
-    verify_max_pairs: int = 200_000  # per scan or sweep, closest first (about 10 minutes on 2 cores)
+    verify_max_pairs: int = 200_000  # new verdicts per scan or sweep, closest first (stored ones are reused)
     sweep_schedule: str = "0 3 * * *"  # crontab for celery beat's nightly sweep
     sweep_collections: list[str] = field(default_factory=lambda: ["default"])
 
