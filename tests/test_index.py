@@ -158,6 +158,11 @@ def test_same_index_on_postgresql(settings):
             index_batch(rt, index, [ids[i] for i in chunk], v[chunk], {"duplicate": 0.05, "match": 0.15})
         assert stored_pairs(rt, ids) == exact_pairs(v, 0.15)
         assert index_batch(rt, index, ids, v, {"duplicate": 0.05, "match": 0.15}) == {}
+        found = {("a" * 64, "b" * 64): (True, 40, False), ("a" * 64, "c" * 64): (None, 0, False)}
+        for _ in range(2):  # the second store is a no-op, not a conflict
+            rt.registry.store_verdicts("v1", found)
+        assert rt.registry.verdicts([*found, ("b" * 64, "a" * 64)], "v1") == found
+        assert rt.registry.verdicts(found, "v2") == {}
     finally:
         rt.engine.dispose()
         with admin.begin() as conn:
