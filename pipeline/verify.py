@@ -190,11 +190,27 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     The mirror image is needed on one side of a pair only (flipped and cropped copies: 15% of the dev
     benchmark's flip+text+resize family is found only that way)."""
     dup, match = thresholds["duplicate"], thresholds["match"]
-    candidates = [k for k in todo if k[0] in paths and k[1] in paths]
-    verdicts = known.get(candidates) if known is not None else {}
-    fresh = sorted(sorted((k for k in candidates if k not in verdicts), key=todo.get)[:max_pairs])
+    out = {}
+
+    def settle(verdicts: dict) -> None:
+        for pair, v in verdicts.items():
+            d = todo[pair]
+            if v is None:
+                continue
+            if not v.same:
+                out[pair] = max(d, radius)
+            elif v.duplicate and d <= match:  # a re-encode or trim the embedding put just past `dup`
+                out[pair] = dup
+            else:  # more inliers, closer to the duplicate threshold; never past it (a crop is no duplicate)
+                out[pair] = min(d, dup + (match - dup) * verifier.min_inliers / v.inliers)
+
+    fresh = []
+    for part in in_chunks(sorted((k for k in todo if k[0] in paths and k[1] in paths), key=todo.get), 50_000):
+        stored = known.get(part) if known is not None else {}  # looked up a part at a time: bounded memory
+        settle(stored)
+        fresh += [k for k in part if k not in stored][: max_pairs - len(fresh)]
     with ThreadPoolExecutor(threads) as pool:
-        for part in by_images(fresh, chunk_images):
+        for part in by_images(sorted(fresh), chunk_images):
             mirrored = {b for _, b in part}
             views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool)
             reached = _verdicts(part, views, verifier, pool)
@@ -202,18 +218,7 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             reached.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool))
             if known is not None:  # not where a file could not be read: it may be back by the next run
                 known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
-            verdicts.update(reached)
-    out = {}
-    for pair, v in verdicts.items():
-        d = todo[pair]
-        if v is None:
-            continue
-        if not v.same:
-            out[pair] = max(d, radius)
-        elif v.duplicate and d <= match:  # a re-encode or trim the embedding put just past `dup`
-            out[pair] = dup
-        else:  # more inliers, closer to the duplicate threshold; never past it (a crop is no duplicate)
-            out[pair] = min(d, dup + (match - dup) * verifier.min_inliers / v.inliers)
+            settle(reached)
     return out
 
 
