@@ -79,8 +79,8 @@ def swap_halves(w, axis: int):
     return keras.ops.concatenate([second, first], axis=axis)
 
 
-def build_mirror_encoder(input_size: int = 64, dim: int = 128, width: int = 24, train: bool = False,
-                         name: str = "neardup_mirror_encoder") -> keras.Model:
+def build_mirror_encoder(input_size: int = 64, dim: int = 128, width: int = 24, colour: str = "rgb",
+                         train: bool = False, name: str = "neardup_mirror_encoder") -> keras.Model:
     """The encoder made exactly invariant to left-right flips in one pass (the `symmetric` wrapper takes two):
     every conv's channels come in mirror twins with tied weights (MirrorTied while training; after it, a
     plain Conv2D whose weights obey the tie), resolution halves by 2x2 average pooling (a strided conv pads
@@ -98,6 +98,8 @@ def build_mirror_encoder(input_size: int = 64, dim: int = 128, width: int = 24, 
 
     inputs = keras.Input((input_size, input_size, 3), name="image")  # RGB, 0..255
     x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    if colour == "luma":
+        x = luma_layer()(x)
     x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="standardise")(x)
     x = layers.AveragePooling2D(2)(block(x, width, paired=False))
     for mult in (1, 2, 4, 8):
@@ -114,10 +116,10 @@ def build_mirror_encoder(input_size: int = 64, dim: int = 128, width: int = 24, 
     return keras.Model(inputs, outputs, name=name)
 
 
-def untied(trained: keras.Model, input_size: int, dim: int, width: int) -> keras.Model:
+def untied(trained: keras.Model, input_size: int, dim: int, width: int, colour: str = "rgb") -> keras.Model:
     """The trained mirror encoder without its training-only constraints, BatchNorm statistics of twins averaged
     (their batches differed a little), so the saved model holds built-in layers only and is exactly invariant."""
-    model = build_mirror_encoder(input_size, dim, width)
+    model = build_mirror_encoder(input_size, dim, width, colour)
     model.set_weights(trained.get_weights())
     for layer in model.layers:
         if isinstance(layer, layers.BatchNormalization):

@@ -182,7 +182,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
 
     tied = cfg.symmetry == "tied"
     if tied:
-        model = build_mirror_encoder(cfg.input_size, cfg.dim, cfg.width, train=True)
+        model = build_mirror_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour, train=True)
     else:
         model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)
     if cfg.init:
@@ -223,7 +223,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     model.fit(data, epochs=cfg.epochs, verbose=1 if log is print else 0, callbacks=[EpochEnd()])
     trained = model
     if tied:
-        model = untied(trained, cfg.input_size, cfg.dim, cfg.width)
+        model = untied(trained, cfg.input_size, cfg.dim, cfg.width, cfg.colour)
     else:
         model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)  # the same weights, without the training state
         model.set_weights(trained.get_weights())
