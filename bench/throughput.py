@@ -162,25 +162,21 @@ def repeat_run(paths_dir: str, workers: int, model: str) -> dict:
     """What stored results save: one collection scanned with verification, scanned again (vectors and verdicts
     stored by content: nothing decoded for either), then swept twice (the nightly job: the first sweep after
     a scan, and the next night's)."""
-    from pipeline.runtime import Runtime
     from pipeline.scan import Scanner
     from pipeline.sweep import sweep
     from worker.config import Settings
 
     out = {}
     with tempfile.TemporaryDirectory() as data:
-        settings = Settings(data_dir=data, decode_threads=workers, model=model)
-        scanner = Scanner(settings)
+        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model))
         scanner.rt.encoder()
         for name in ("first_scan_s", "second_scan_s"):
             t = time.perf_counter()
             scanner.scan(paths_dir)
             out[name] = time.perf_counter() - t
-        rt = Runtime(settings)
-        rt.encoder()
         for name in ("sweep_s", "next_sweep_s"):
             t = time.perf_counter()
-            sweep(rt, "default")
+            sweep(scanner.rt, "default")
             out[name] = time.perf_counter() - t
     return out
 

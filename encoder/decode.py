@@ -33,7 +33,6 @@ class Decoded:
     pixels: np.ndarray  # (size, size, 3) uint8, the encoder's input
     width: int  # of the original image, after EXIF rotation
     height: int
-    content_hash: str  # sha256 of the file bytes
     corners: np.ndarray | None = None  # (4, size, size, 3) uint8 corner views (encoder/corners.py), if asked
 
 
@@ -122,11 +121,10 @@ def to_input(im: Image.Image, size: int) -> np.ndarray:
 
 
 def decode(data: bytes, size: int, corners: bool = False) -> Decoded:
-    """Bytes to the encoder's input and the facts the registry keeps (and the corner views, from the same
-    decode)."""
+    """Bytes to the encoder's input and the size the registry keeps (and the corner views, from the same
+    decode). The bytes' content hash is the reader's (pipeline/embed.py read_item): hashed once per file."""
     im, (width, height) = open_image(data, draft_to=2 * size)
-    return Decoded(to_input(im, size), width, height, content_hash(data),
-                   corner_views(im, size) if corners else None)
+    return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None)
 
 
 def decode_file(path: str, size: int, corners: bool = False) -> Decoded:

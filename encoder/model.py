@@ -30,23 +30,31 @@ def luma_layer() -> keras.layers.Layer:
     return fixed_linear(np.array([[0.299], [0.587], [0.114]]), "luma")
 
 
-def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, colour: str = "rgb",
-                  name: str = "neardup_encoder") -> keras.Model:
-    inputs = keras.Input((input_size, input_size, 3), name="image")  # RGB, 0..255
+def standardised_input(input_size: int, colour: str):
+    """The image input (RGB, 0..255) and its standardised form: brightness and contrast changes vanish, faint
+    detail (star fields) shows."""
+    inputs = keras.Input((input_size, input_size, 3), name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
     if colour == "luma":
         x = luma_layer()(x)
-    # per-image standardisation: brightness and contrast changes vanish, faint detail (star fields) shows
-    x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="standardise")(x)
+    return inputs, layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="standardise")(x)
+
+
+def projection_head(pooled, dim: int):
+    """Pooled features to the embedding; the L2 normalisation is the last operation."""
+    x = layers.Dense(2 * dim, activation="relu")(pooled)
+    return layers.UnitNormalization(name="embedding")(layers.Dense(dim)(x))
+
+
+def build_encoder(input_size: int = 64, dim: int = 128, width: int = 32, colour: str = "rgb",
+                  name: str = "neardup_encoder") -> keras.Model:
+    inputs, x = standardised_input(input_size, colour)
     x = conv_block(x, width, 2)
     for mult in (1, 2, 4, 8):  # four stages, each: a 3x3 conv, then a strided one that doubles the channels
         x = conv_block(x, width * mult, 1)
         x = conv_block(x, width * mult * (2 if mult < 8 else 1), 2 if mult < 8 else 1)
     pooled = layers.Concatenate()([layers.GlobalAveragePooling2D()(x), layers.GlobalMaxPooling2D()(x)])
-    x = layers.Dense(2 * dim, activation="relu")(pooled)
-    x = layers.Dense(dim)(x)
-    outputs = layers.UnitNormalization(name="embedding")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, projection_head(pooled, dim), name=name)
 
 
 class MirrorTied(keras.constraints.Constraint):
@@ -59,12 +67,9 @@ class MirrorTied(keras.constraints.Constraint):
         self.paired_inputs = paired_inputs
 
     def __call__(self, w):
-        ops = keras.ops
-        if len(w.shape) == 1:  # BatchNorm gamma or beta: twins share one value
-            half = w.shape[0] // 2
-            mean = (w[:half] + w[half:]) / 2
-            return ops.concatenate([mean, mean])
-        mirrored = ops.flip(w, axis=1)
+        if len(w.shape) == 1:  # a BatchNorm vector: twins share one value
+            return (w + swap_halves(w, axis=0)) / 2
+        mirrored = keras.ops.flip(w, axis=1)
         if self.paired_inputs:
             mirrored = swap_halves(mirrored, axis=2)
         return (w + swap_halves(mirrored, axis=3)) / 2
@@ -96,11 +101,7 @@ def build_mirror_encoder(input_size: int = 64, dim: int = 128, width: int = 24, 
         channels = x.shape[-1]
         return layers.GlobalAveragePooling1D()(layers.Reshape((2, channels // 2))(x))
 
-    inputs = keras.Input((input_size, input_size, 3), name="image")  # RGB, 0..255
-    x = layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
-    if colour == "luma":
-        x = luma_layer()(x)
-    x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="standardise")(x)
+    inputs, x = standardised_input(input_size, colour)
     x = layers.AveragePooling2D(2)(block(x, width, paired=False))
     for mult in (1, 2, 4, 8):
         x = block(x, width * mult)
@@ -110,10 +111,7 @@ def build_mirror_encoder(input_size: int = 64, dim: int = 128, width: int = 24, 
             x = block(x, width * mult)
     pooled = layers.Concatenate()([twins_averaged(layers.GlobalAveragePooling2D()(x)),
                                    twins_averaged(layers.GlobalMaxPooling2D()(x))])
-    x = layers.Dense(2 * dim, activation="relu")(pooled)
-    x = layers.Dense(dim)(x)
-    outputs = layers.UnitNormalization(name="embedding")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, projection_head(pooled, dim), name=name)
 
 
 def untied(trained: keras.Model, input_size: int, dim: int, width: int, colour: str = "rgb") -> keras.Model:

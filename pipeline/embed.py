@@ -65,9 +65,9 @@ def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) 
     return item
 
 
-def decode_item(item: Item, size: int, corners: bool = False) -> Item:
-    """Pixels for the encoder and their hashes (and corner views, if asked), or only the header's size when
-    the bytes already have a vector; never raises."""
+def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = True) -> Item:
+    """Pixels for the encoder and their perceptual hashes (unless `hashes` is off: stored already) and corner
+    views (if asked), or only the header's size when the bytes already have a vector; never raises."""
     if item.data is None:
         return item
     try:
@@ -76,7 +76,7 @@ def decode_item(item: Item, size: int, corners: bool = False) -> Item:
         else:
             dec = decode(item.data, size, corners)
             item.pixels, item.corners, item.width, item.height = dec.pixels, dec.corners, dec.width, dec.height
-            item.hashes = phash.dihedral(dec.pixels)
+            item.hashes = phash.dihedral(dec.pixels) if hashes else None
     except DecodeError as exc:
         item.error = str(exc)
     except Exception as exc:
@@ -160,8 +160,8 @@ def embed_missing_corners(rt: Runtime, collection: str, model_version: str, imag
     done = 0
     with ThreadPoolExecutor(rt.settings.threads) as pool:
         for part in in_chunks(rows, 4 * enc.batch_size):
-            items = list(pool.map(lambda r: decode_item(read_item(rt, r.path, check_roots=False), enc.size, True),
-                                  part))
+            items = list(pool.map(lambda r: decode_item(read_item(rt, r.path, check_roots=False), enc.size,
+                                                        corners=True, hashes=False), part))
             expected = {r.content_hash for r in part}  # a file changed since it was recorded is not this image
             found = {h: v for h, v in embed_corners(enc, items).items() if h in expected}
             rt.registry.store_vectors(corners.key(model_version), found)

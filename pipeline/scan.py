@@ -89,7 +89,7 @@ class Scanner:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
         if verify.enabled(rt.settings):
             proposed = verify.proposals(rt, self.collection, set(res.images), enc.version, index.nearest, th)
-            res.verified = verify.apply(res, rt.settings, neighbors, proposed, rt.registry)
+            res.verified = verify.apply(res, rt.settings, rt.registry, neighbors, proposed)
         res.seconds = time.time() - t0
         return res
 

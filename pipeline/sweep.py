@@ -71,7 +71,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     res.pairs = sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
     res.neighbors = near
     if verifying:
-        res.verified = verify.apply(res, rt.settings, neighbors, proposed, rt.registry)
+        res.verified = verify.apply(res, rt.settings, rt.registry, neighbors, proposed)
     res.seconds = time.time() - t0
     return res
 

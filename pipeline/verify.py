@@ -178,8 +178,8 @@ def neighbours_to_find(settings, neighbors: int) -> int:
 
 
 def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], thresholds: dict, radius: float,
-            verifier: Verifier, threads: int, max_pairs: int, chunk_images: int = 3000,
-            known: "KnownVerdicts | None" = None) -> dict[tuple[int, int], float]:
+            verifier: Verifier, threads: int, max_pairs: int, known: "KnownVerdicts",
+            chunk_images: int = 3000) -> dict[tuple[int, int], float]:
     """{(a, b): distance after verification} for the pairs of `todo` (pair: embedding distance, inf for a
     proposal the embedding did not rank) whose verdict changes their distance. Verdicts `known` from earlier
     runs are reused; at most `max_pairs` are reached anew, the closest first: a bound on what a sweep of a dense
@@ -206,7 +206,7 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
 
     fresh = []
     for part in in_chunks(sorted((k for k in todo if k[0] in paths and k[1] in paths), key=todo.get), 50_000):
-        stored = known.get(part) if known is not None else {}  # looked up a part at a time: bounded memory
+        stored = known.get(part)  # looked up a part at a time: bounded memory
         settle(stored)
         fresh += [k for k in part if k not in stored][: max_pairs - len(fresh)]
     with ThreadPoolExecutor(threads) as pool:
@@ -216,8 +216,8 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             reached = _verdicts(part, views, verifier, pool)
             undecided = [p for p, v in reached.items() if v is None and any(views[i] and views[i].small for i in p)]
             reached.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool))
-            if known is not None:  # not where a file could not be read: it may be back by the next run
-                known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
+            # not where a file could not be read: it may be back by the next run
+            known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
             settle(reached)
     return out
 
@@ -342,25 +342,25 @@ def hash_pairs(registry, collection: str, scope) -> set[tuple[int, int]]:
     return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids])
 
 
-def apply(res, settings, neighbors: int, proposed=frozenset(), registry=None) -> int:
+def apply(res, settings, registry, neighbors: int, proposed=frozenset()) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
     distances after verification. `proposed` pairs (perceptual-hash and corner neighbours) are checked in the
     same round, so each image is decoded once; then pairs two flagged pairs apart. Pairs the embedding did not
     rank join when verified, at the verified distance. `res.images` must hold the rows of every image these
-    pairs name. With a `registry`, verdicts are stored by content and reused. Returns how many pairs
+    pairs name. Verdicts are stored by content in the `registry` and reused. Returns how many pairs
     verification changed."""
     th = res.thresholds
     radius = radius_for(settings, th)
     candidates = candidate_pairs(res.pairs, res.neighbors, settings.verify_k)
     paths = {i: r.path for i, r in res.images.items()}
     verifier = Verifier()
-    known = KnownVerdicts(registry, {i: r.content_hash for i, r in res.images.items()}, verifier) if registry else None
+    known = KnownVerdicts(registry, {i: r.content_hash for i, r in res.images.items()}, verifier)
     settled = {k for k, d in candidates.items() if d <= th["duplicate"]}  # duplicates already: nothing to check
     todo = {k: d for k, d in candidates.items() if th["duplicate"] < d <= radius}
     todo.update({k: float("inf") for k in proposed if k not in settled and k not in todo})
 
     def check(pairs: dict) -> dict:
-        return rescore(pairs, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs, known=known)
+        return rescore(pairs, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs, known)
 
     changed = check(todo)
     scored = {k: changed.get(k, d) for k, d in candidates.items()}
