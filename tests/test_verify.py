@@ -168,3 +168,29 @@ def test_verdicts_are_stored_by_content_and_reused(tmp_path, monkeypatch):
     _, decoded = scan(tmp_path / "capped", verify_max_pairs=4)
     assert 0 < after_one <= 8 and stored() > after_one and decoded > 0
     assert Verifier().key() != Verifier(min_inliers=13).key()
+
+
+def test_strongly_blurred_small_copies_are_confirmed_by_their_pixels(tmp_path):
+    """A strong blur leaves a thumbnail no corners for ORB; the blurred-copy check recognises it, and
+    confirms no blurred photo as another photo, nor two flat pictures."""
+    from PIL import ImageFilter
+
+    blurred = {}
+    for p in sample_paths():
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((140, 140))
+        im.save(tmp_path / p.name, quality=92)
+        im.filter(ImageFilter.GaussianBlur(3.5)).save(tmp_path / f"blur_{p.name}", quality=75)
+        blurred[f"blur_{p.name}"] = p.name
+    Image.new("RGB", (140, 140), (20, 20, 20)).save(tmp_path / "flat_dark.png")
+    Image.new("RGB", (140, 140), (24, 22, 20)).save(tmp_path / "flat_darker.png")
+    v, without = Verifier(), Verifier(blur_tolerance=0.0)
+    views = {p.name: v.view(str(p), mirrored=True) for p in tmp_path.iterdir()}
+    confirmed = [c for c, o in blurred.items() if (x := v.verdict(views[o], views[c])) and x.same]
+    by_keypoints = [c for c, o in blurred.items() if (x := without.verdict(views[o], views[c])) and x.same]
+    assert len(confirmed) == len(blurred), sorted(set(blurred) - set(confirmed))
+    assert len(by_keypoints) < len(confirmed)  # the pixels found what the keypoints could not
+    assert not [c for c in set(confirmed) - set(by_keypoints) if v.verdict(views[blurred[c]], views[c]).duplicate]
+    others = [v.verdict(views[o], views[c]) for c in blurred for o in blurred.values() if blurred[c] != o]
+    assert not [x for x in others if x and x.same]
+    assert not v.blurred_copy(views["flat_dark.png"], views["flat_darker.png"])
