@@ -147,10 +147,14 @@ class CollectionIndex:
     def within(self, queries: np.ndarray, radius: float) -> list[list[tuple[int, float]]]:
         """For each query, every stored image within `radius`: [(image_id, distance), ...]."""
         results: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]
-        for start in range(0, len(queries) if len(self.buffer_ids) else 0, 256):  # bounded temporaries
-            d = exact_distances(queries[start:start + 256], self.buffer_vecs)
-            for qi, bj in zip(*np.nonzero(d <= radius)):
-                results[start + qi].append((int(self.buffer_ids[bj]), float(d[qi, bj])))
+        # 256 queries against 4,096 buffered vectors at a time: temporaries of one size (4 MB) however full
+        # the buffer, which the allocator reuses; growing ones (up to 20 MB each at 20,000) kept a scan's
+        # memory climbing until the buffer was sealed
+        for start in range(0, len(queries), 256):
+            for first in range(0, len(self.buffer_ids), 4096):
+                d = exact_distances(queries[start:start + 256], self.buffer_vecs[first:first + 4096])
+                for qi, bj in zip(*np.nonzero(d <= radius)):
+                    results[start + qi].append((int(self.buffer_ids[first + bj]), float(d[qi, bj])))
         rows = np.asarray(queries, np.float32).tolist()
         for seg in self.segments.values():
             for qi, q in enumerate(rows):
@@ -295,5 +299,8 @@ class CollectionIndex:
 def exact_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Euclidean distances between unit vectors, (len(a), len(b)). Below 1e-3 is float32 rounding of
     equal vectors, reported as 0."""
-    d2 = 2.0 - 2.0 * (a @ b.T)
-    return np.sqrt(np.where(d2 < 1e-6, 0.0, d2)).astype(np.float32)
+    d2 = np.asarray(a @ b.T, np.float32)
+    d2 *= -2.0
+    d2 += 2.0
+    d2[d2 < 1e-6] = 0.0
+    return np.sqrt(d2, out=d2)
