@@ -194,3 +194,23 @@ def test_sweep_of_a_segmented_index_finds_exactly_the_live_pairs(rt, settings):
     expected = {(i, j) for i, j in exact_pairs(v, th["match"]) if 0 not in (i, j)}
     assert {(pos[a], pos[b]) for a, b, _, _ in res.pairs} == expected
     assert res.total == 299 and len(expected) >= 40
+
+
+def test_a_buffer_over_one_search_block_finds_every_pair(settings):
+    """The buffer is searched 4,096 vectors at a time: copies of vectors on either side of each block edge
+    are found, with the distances an exhaustive search gives."""
+    rt = Runtime(settings)  # the default buffer: 20,000 vectors, nothing sealed here
+    rng = np.random.default_rng(5)
+    base = unit(rng.normal(size=(8_500, 16)))
+    edges = [0, 4095, 4096, 4097, 8191, 8192, 8499]
+    copies = unit(base[edges] + rng.normal(scale=0.01, size=(len(edges), 16)))
+    v = np.concatenate([base, copies])
+    ids = register(rt, len(v))
+    th = {"duplicate": 0.05, "match": 0.15}
+    index = rt.index("c", "gen1", 16)
+    index_batch(rt, index, ids[:8_500], base, th)
+    index_batch(rt, index, ids[8_500:], copies, th)
+    assert not index.segments and len(index.buffer_ids) == len(v)
+    found = stored_pairs(rt, ids)
+    assert {(e, 8_500 + k) for k, e in enumerate(edges)} <= found
+    assert found == exact_pairs(v, th["match"])
