@@ -213,8 +213,9 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     runs are reused; at most `max_pairs` are reached anew, the closest first: a bound on what a sweep of a dense
     catalogue can cost, which moves on to further pairs as the nearer ones are stored.
 
-    Pairs go in chunks sorted by image and naming at most `chunk_images` images (~60 KB of keypoints and thumbnail each), so
-    each image is decoded once per chunk (once in all, in a scan of a few thousand) and memory stays bounded.
+    Pairs go in chunks sorted by image and naming at most `chunk_images` images (~60 KB of keypoints and
+    thumbnail each), so each image is decoded once per chunk (once in all, in a scan of a few thousand) and
+    memory stays bounded.
     The mirror image is needed on one side of a pair only (flipped and cropped copies: 15% of the dev
     benchmark's flip+text+resize family is found only that way)."""
     dup, match = thresholds["duplicate"], thresholds["match"]
