@@ -198,7 +198,7 @@ def test_sweep_of_a_segmented_index_finds_exactly_the_live_pairs(rt, settings):
 
 def test_a_buffer_over_one_search_block_finds_every_pair(settings):
     """The buffer is searched 4,096 vectors at a time: copies of vectors on either side of each block edge
-    are found, with the distances an exhaustive search gives."""
+    are found, and the pairs are those an exhaustive search gives."""
     rt = Runtime(settings)  # the default buffer: 20,000 vectors, nothing sealed here
     rng = np.random.default_rng(5)
     base = unit(rng.normal(size=(8_500, 16)))
