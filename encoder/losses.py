@@ -4,6 +4,8 @@
 positive (FaceNet's semi-hard mining, inside the batch); if none exists, the hardest negative.
 `contrastive`: supervised InfoNCE (every other member of the group is a positive, the rest of the batch are
 negatives), sharper at the top of the ranking.
+`distilled`: either of them on a student's embeddings, plus how far they are from a teacher's (each vector,
+and the batch's similarity matrix), for a cheaper encoder that learns a trained one's geometry.
 Written with `keras.ops` so the same code trains on TensorFlow or JAX.
 """
 from __future__ import annotations
@@ -57,6 +59,19 @@ def active_fraction(labels, embeddings, margin: float):
     hardest = ops.min(ops.where(neg, d2, 1e4), axis=1, keepdims=True)
     active = ops.logical_and(pos, d2 + margin > hardest)
     return ops.sum(ops.cast(active, "float32")) / ops.maximum(ops.sum(ops.cast(pos, "float32")), 1.0)
+
+
+def distilled(base, dim: int, to_teacher: float = 2.0, relations: float = 10.0):
+    """`base` on the first `dim` columns of the predictions (the student's embeddings), plus `to_teacher` x the
+    squared distance of each to the teacher's (the last `dim` columns) and `relations` x the mean squared
+    difference of the two batch similarity matrices: the teacher's ranking, not only its points."""
+    def loss(labels, joint):
+        student, teacher = joint[:, :dim], joint[:, dim:]
+        pointwise = ops.mean(ops.sum(ops.square(student - teacher), axis=1))
+        similarity = ops.matmul(student, ops.transpose(student)) - ops.matmul(teacher, ops.transpose(teacher))
+        return base(labels, student) + to_teacher * pointwise + relations * ops.mean(ops.square(similarity))
+    loss.__name__ = f"distilled_{base.__name__}"
+    return loss
 
 
 LOSSES = {"triplet": triplet_semihard, "contrastive": contrastive}

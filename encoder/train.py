@@ -32,6 +32,7 @@ class TrainConfig:
     geometric: float = 0.0  # extra share of positives that start with a crop, tilt or border
     colour_jitter: float = 0.0  # extra share of positives turned grayscale or re-saturated
     init: str | None = None  # a saved .keras whose backbone weights training starts from (fine-tuning)
+    teacher: str | None = None  # a saved .keras whose embeddings the new encoder also learns (losses.distilled)
     epochs: int = 40
     batch_images: int = 64  # distinct images per batch; each gives two views
     loss: str = "triplet"
@@ -188,14 +189,17 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     if cfg.init:
         model.set_weights(backbone_of(cfg.init).get_weights())
     loss = losses.LOSSES[cfg.loss](cfg.margin if cfg.loss == "triplet" else cfg.temperature)
+    fitted = with_teacher(model, cfg.teacher) if cfg.teacher else model
+    if cfg.teacher:
+        loss = losses.distilled(loss, cfg.dim)
 
     def active(y, e):
-        return losses.active_fraction(y, e, cfg.margin)
+        return losses.active_fraction(y, e[:, :cfg.dim], cfg.margin)
 
     data = make_dataset(images, np.array(classes), cfg)
     steps = len(data) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, warmup_target=None)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=loss, metrics=[active])
+    fitted.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=loss, metrics=[active])
     pool_x = np.stack([to_input(im, cfg.input_size) for im in images]).astype(np.float32)
     history = []
 
@@ -220,7 +224,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
         return with_distractors(m.predict(val_x, batch_size=256, verbose=0), val_g, val_l,
                                 m.predict(pool_x, batch_size=256, verbose=0))
 
-    model.fit(data, epochs=cfg.epochs, verbose=1 if log is print else 0, callbacks=[EpochEnd()])
+    fitted.fit(data, epochs=cfg.epochs, verbose=1 if log is print else 0, callbacks=[EpochEnd()])
     trained = model
     if tied:
         model = untied(trained, cfg.input_size, cfg.dim, cfg.width, cfg.colour)
@@ -236,9 +240,27 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
                 "images": len(images), "validation_images": len(val_images),
                 "data_hash": _data_hash(train_paths), "seconds": round(time.time() - t0, 1),
                 "keras": keras.__version__, "backend": keras.backend.backend(), "history": history}
+    if cfg.teacher:
+        training["teacher_version"] = artifact.read_info(Path(cfg.teacher)).version
     info = artifact.save(model, Path(out), thresholds, {"validation": figures}, training)
     log(json.dumps({"version": info.version, "thresholds": thresholds, "validation": figures}))
     return info.__dict__
+
+
+def with_teacher(student, teacher_path: str):
+    """A model to fit: the student's embeddings and a frozen teacher's of the same images side by side (the
+    images resized for the teacher if its input differs), for `losses.distilled`. Only the student learns."""
+    import keras
+    from keras import layers
+
+    teacher = keras.models.load_model(teacher_path, safe_mode=True, compile=False)
+    teacher.trainable = False  # frozen, BatchNorm in inference mode
+    size, inputs = teacher.input_shape[1], student.inputs[0]
+    seen = inputs if inputs.shape[1] == size else layers.Resizing(size, size, interpolation="bilinear")(inputs)
+    if teacher.output_shape[-1] != student.output_shape[-1]:
+        raise ValueError(f"teacher embeds in {teacher.output_shape[-1]} dimensions, the student in "
+                         f"{student.output_shape[-1]}")
+    return keras.Model(inputs, layers.Concatenate()([student.outputs[0], teacher(seen)]), name="distillation")
 
 
 def backbone_of(path: str):

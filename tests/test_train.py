@@ -40,19 +40,36 @@ def test_active_fraction_counts_violations():
     assert float(ops.convert_to_numpy(losses.active_fraction(labels, apart, 0.3))) == 0.0
 
 
-@pytest.mark.parametrize("symmetry", ["flip", "tied"])
-def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path, symmetry):
+def test_distilled_loss_prefers_the_teachers_embeddings():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(8), 2)
+    teacher = unit(rng.normal(size=(16, 16))).astype("float32")
+    loss = losses.distilled(losses.contrastive(), 16)
+    copied = float(ops.convert_to_numpy(loss(labels, np.concatenate([teacher, teacher], axis=1))))
+    other = unit(rng.normal(size=(16, 16))).astype("float32")
+    apart = float(ops.convert_to_numpy(loss(labels, np.concatenate([other, teacher], axis=1))))
+    base = float(ops.convert_to_numpy(losses.contrastive()(labels, teacher)))
+    assert copied == pytest.approx(base, rel=1e-5)  # no distance to the teacher: the base loss alone
+    assert apart > copied + 1.0
+
+
+@pytest.mark.parametrize("symmetry,teacher", [("flip", False), ("tied", False), ("tied", True)])
+def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path, symmetry, teacher):
     for i, p in enumerate(sorted(photos.glob("*.jpg"))):  # two class folders for --labels folders
         (photos / f"class{i % 2}").mkdir(exist_ok=True)
         shutil.move(p, photos / f"class{i % 2}" / p.name)
     out = tmp_path / "m.keras"
+    # distilled from the shipped model: its embedding size, and a smaller input (resized for the teacher)
+    distil = ["--teacher", str(artifact.DEFAULT_MODEL), "--dim", "128"] if teacher else ["--dim", "16"]
     proc = subprocess.run([sys.executable, "-m", "worker.cli", "train", str(photos), "--out", str(out),
-                           "--epochs", "2", "--input-size", "32", "--width", "8", "--dim", "16",
+                           "--epochs", "2", "--input-size", "32", "--width", "8", *distil,
                            "--batch-images", "6", "--labels", "folders", "--loss", "triplet", "--symmetry", symmetry],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     info = json.loads(out.with_suffix(".json").read_text())
     assert len(info["training"]["history"]) == 2
+    if teacher:
+        assert info["training"]["teacher_version"] == artifact.read_info(artifact.DEFAULT_MODEL).version
     # two epochs of a tiny tied model may find no distance at the duplicate target precision: 0 then
     assert (0 < info["thresholds"]["duplicate"] if symmetry == "flip" else 0 <= info["thresholds"]["duplicate"])
     assert info["thresholds"]["duplicate"] <= info["thresholds"]["match"]

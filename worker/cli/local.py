@@ -81,6 +81,9 @@ def search(images, collection, k, as_json, settings):
               help="Extra share of training positives turned grayscale or re-saturated.")
 @click.option("--init", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Start from this model's weights (fine-tuning) instead of a random initialisation.")
+@click.option("--teacher", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Also learn this trained model's embeddings (distillation: e.g. a one-pass --symmetry tied "
+                   "encoder from the shipped two-view one).")
 @click.option("--batch-images", type=int, default=64, show_default=True)
 @click.option("--margin", type=float, default=0.3, show_default=True)
 @click.option("--temperature", type=float, default=0.1, show_default=True)
