@@ -189,12 +189,12 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     if cfg.init:
         model.set_weights(backbone_of(cfg.init).get_weights())
     loss = losses.LOSSES[cfg.loss](cfg.margin if cfg.loss == "triplet" else cfg.temperature)
-    fitted = with_teacher(model, cfg.teacher) if cfg.teacher else model
-    if cfg.teacher:
-        loss = losses.distilled(loss, cfg.dim)
+    fitted = model
+    if cfg.teacher:  # the student fitted beside a frozen teacher, the loss comparing the two
+        fitted, loss = with_teacher(model, cfg.teacher), losses.distilled(loss, cfg.dim)
 
     def active(y, e):
-        return losses.active_fraction(y, e[:, :cfg.dim], cfg.margin)
+        return losses.active_fraction(y, e[:, :cfg.dim], cfg.margin)  # the student's columns, if distilling
 
     data = make_dataset(images, np.array(classes), cfg)
     steps = len(data) * cfg.epochs
@@ -254,12 +254,12 @@ def with_teacher(student, teacher_path: str):
     from keras import layers
 
     teacher = keras.models.load_model(teacher_path, safe_mode=True, compile=False)
-    teacher.trainable = False  # frozen, BatchNorm in inference mode
-    size, inputs = teacher.input_shape[1], student.inputs[0]
-    seen = inputs if inputs.shape[1] == size else layers.Resizing(size, size, interpolation="bilinear")(inputs)
     if teacher.output_shape[-1] != student.output_shape[-1]:
         raise ValueError(f"teacher embeds in {teacher.output_shape[-1]} dimensions, the student in "
                          f"{student.output_shape[-1]}")
+    teacher.trainable = False  # frozen, BatchNorm in inference mode
+    size, inputs = teacher.input_shape[1], student.inputs[0]
+    seen = inputs if inputs.shape[1] == size else layers.Resizing(size, size, interpolation="bilinear")(inputs)
     return keras.Model(inputs, layers.Concatenate()([student.outputs[0], teacher(seen)]), name="distillation")
 
 
