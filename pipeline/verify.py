@@ -15,6 +15,7 @@ out to `radius` (2.5 times the match threshold unless set); every other distance
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass
@@ -47,13 +48,21 @@ class Keypoints:
 
 @dataclass(frozen=True)
 class View:
-    """What verification needs of one image: its keypoints, its mirror image's (if asked), its colourfulness."""
+    """What verification needs of one image: its keypoints, its mirror image's (if asked), a 64-px thumbnail."""
     straight: Keypoints
     mirrored: Keypoints | None
-    colour: float  # mean |R-G| + |G-B|: 0 for grayscale, scaled by saturation edits
-    thumb: np.ndarray  # (64, 64, 3) uint8, the whole picture squashed: for the blurred-copy check
-    phash: int  # of `thumb`
+    thumb: np.ndarray  # (64, 64, 3) uint8, the whole picture squashed: colourfulness and the blurred-copy check
     small: bool = False  # smaller than the working size, and not scaled up to it
+
+    @functools.cached_property
+    def colour(self) -> float:
+        """Mean |R-G| + |G-B|: 0 for grayscale, scaled by saturation edits (a global mean: 64 px do)."""
+        rgb = self.thumb.astype(np.int16)
+        return float(np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean())
+
+    @functools.cached_property
+    def phash(self) -> int:
+        return phash.phash(self.thumb)
 
 
 @dataclass(frozen=True)
@@ -101,12 +110,10 @@ class Verifier:
         if small and scale_up:
             k = self.side / max(im.size)
             im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.BICUBIC)
-        thumb = np.asarray(im.resize((64, 64), Image.BOX))  # colourfulness is a global mean: 64 px do
-        rgb = thumb.astype(np.int16)
-        colour = float(np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean())
         gray = np.asarray(im.convert("L"))
         flipped = self._detect(np.ascontiguousarray(gray[:, ::-1])) if mirrored else None
-        return View(self._detect(gray), flipped, colour, thumb, phash.phash(thumb), small and not scale_up)
+        thumb = np.asarray(im.resize((64, 64), Image.BOX))
+        return View(self._detect(gray), flipped, thumb, small and not scale_up)
 
     def _detect(self, gray: np.ndarray) -> Keypoints:
         """ORB keypoints; a soft or low-contrast image (strong blur, haze) is searched again at a lower

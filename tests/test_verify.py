@@ -186,11 +186,12 @@ def test_strongly_blurred_small_copies_are_confirmed_by_their_pixels(tmp_path):
     Image.new("RGB", (140, 140), (24, 22, 20)).save(tmp_path / "flat_darker.png")
     v, without = Verifier(), Verifier(blur_tolerance=0.0)
     views = {p.name: v.view(str(p), mirrored=True) for p in tmp_path.iterdir()}
-    confirmed = [c for c, o in blurred.items() if (x := v.verdict(views[o], views[c])) and x.same]
-    by_keypoints = [c for c, o in blurred.items() if (x := without.verdict(views[o], views[c])) and x.same]
-    assert len(confirmed) == len(blurred), sorted(set(blurred) - set(confirmed))
+    verdicts = {c: v.verdict(views[o], views[c]) for c, o in blurred.items()}
+    confirmed = {c for c, x in verdicts.items() if x and x.same}
+    by_keypoints = {c for c, o in blurred.items() if (x := without.verdict(views[o], views[c])) and x.same}
+    assert len(confirmed) == len(blurred), sorted(set(blurred) - confirmed)
     assert len(by_keypoints) < len(confirmed)  # the pixels found what the keypoints could not
-    assert not [c for c in set(confirmed) - set(by_keypoints) if v.verdict(views[blurred[c]], views[c]).duplicate]
+    assert not [c for c in confirmed - by_keypoints if verdicts[c].duplicate]
     others = [v.verdict(views[o], views[c]) for c in blurred for o in blurred.values() if blurred[c] != o]
     assert not [x for x in others if x and x.same]
     assert not v.blurred_copy(views["flat_dark.png"], views["flat_darker.png"])
