@@ -33,7 +33,7 @@ from .embed import embed_missing_corners
 from .ingest import label_for
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
-VERDICT_LOGIC = 2  # bump when a change to the code below would change a verdict: stored ones are then not reused
+VERDICT_LOGIC = 3  # bump when a change to the code below would change a verdict: stored ones are then not reused
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Keypoints:
     points: np.ndarray  # (n, 2) float32, pixel positions at the working size
     descriptors: np.ndarray | None  # (n, 32) uint8 ORB descriptors
     width: int  # of the image they were found in (small images are not scaled up to the working size)
+    height: int
 
     def __len__(self) -> int:
         return len(self.points)
@@ -87,7 +88,7 @@ class Verifier:
     refute_below: int = 4  # fewer inliers than this, with `min_keypoints` on both sides: different pictures
     min_keypoints: int = 100
     max_scale: float = 4.0  # a transform shrinking or growing more than this is a degenerate fit
-    frame_tolerance: float = 0.12  # same frame: scale within 12%, shift within 12% of the side, tilt < 2 degrees
+    frame_tolerance: float = 0.12  # same frame: scale within 12%, shift within 12% of width and height, tilt < 2 degrees
     colour_tolerance: float = 0.2  # same colours: colourfulness within 20%
     blur_hash_bits: int = 4  # a blurred copy keeps its perceptual hash within this many bits
     blur_tolerance: float = 0.2  # ... and, blurred to match, differs by at most this RMS per unit of contrast
@@ -123,7 +124,7 @@ class Verifier:
             kps, des = orb.detectAndCompute(gray, None)
             if len(kps) >= self.min_keypoints:
                 break
-        return Keypoints(np.float32([k.pt for k in kps]).reshape(-1, 2), des, gray.shape[1])
+        return Keypoints(np.float32([k.pt for k in kps]).reshape(-1, 2), des, gray.shape[1], gray.shape[0])
 
     def fit(self, a: Keypoints, b: Keypoints) -> Fit:
         """The best similarity transform from a's keypoints to b's, by RANSAC over ratio-tested matches."""
@@ -144,7 +145,7 @@ class Verifier:
         tilt = abs(np.degrees(np.arctan2(transform[1, 0], transform[0, 0])))
         tol = self.frame_tolerance
         same_frame = (abs(scale * a.width / b.width - 1) <= tol and tilt < 2
-                      and np.abs(transform[:, 2]).max() <= tol * b.width)
+                      and abs(transform[0, 2]) <= tol * b.width and abs(transform[1, 2]) <= tol * b.height)
         return Fit(int(mask.sum()), bool(same_frame))
 
     def verdict(self, a: View | None, b: View | None) -> Verdict | None:
@@ -225,20 +226,12 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     memory stays bounded.
     The mirror image is needed on one side of a pair only (flipped and cropped copies: 15% of the dev
     benchmark's flip+text+resize family is found only that way)."""
-    dup, match = thresholds["duplicate"], thresholds["match"]
     out = {}
 
     def settle(verdicts: dict) -> None:
         for pair, v in verdicts.items():
-            d = todo[pair]
-            if v is None:
-                continue
-            if not v.same:
-                out[pair] = max(d, radius)
-            elif v.duplicate and d <= match:  # a re-encode or trim the embedding put just past `dup`
-                out[pair] = dup
-            else:  # more inliers, closer to the duplicate threshold; never past it (a crop is no duplicate)
-                out[pair] = min(d, dup + (match - dup) * verifier.min_inliers / v.inliers)
+            if v is not None:
+                out[pair] = distance_after(v, todo[pair], thresholds, radius, verifier.min_inliers)
 
     fresh = []
     for part in in_chunks(sorted((k for k in todo if k[0] in paths and k[1] in paths), key=todo.get), 50_000):
@@ -256,6 +249,19 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
             settle(reached)
     return out
+
+
+def distance_after(v: Verdict, d: float, thresholds: dict, radius: float, min_inliers: int) -> float:
+    """A pair's distance once verified or refuted (d: the embedding's). A benign copy (same frame and colours)
+    is a duplicate wherever the 64-px embedding put it (a trim or heavy re-encode can land past the match
+    threshold); any other verified pair lands inside the match threshold, closer with more inliers but never
+    past the duplicate threshold (a crop is no duplicate); a refuted pair moves out to `radius`."""
+    dup, match = thresholds["duplicate"], thresholds["match"]
+    if not v.same:
+        return max(d, radius)
+    if v.duplicate:
+        return dup
+    return min(d, dup + (match - dup) * min_inliers / v.inliers)
 
 
 class KnownVerdicts:

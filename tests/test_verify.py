@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from encoder import augment, corners
-from pipeline.verify import Verifier, candidate_pairs
+from pipeline.verify import Verdict, Verifier, candidate_pairs, distance_after
 
 from tests.conftest import sample_paths
 
@@ -87,6 +87,34 @@ def test_sweep_verifies_the_same_grey_zone(tmp_path, scanned_verifying):
     found = [c for c, o in copies.items() if tuple(sorted((str(photos / c), str(photos / o)))) in flagged]
     assert len(found) >= 0.75 * len(copies) and res.verified >= len(found)
     assert not res.neighbors  # kept for verification only, not written
+
+
+@pytest.mark.parametrize("shape", [(100, 300), (300, 100)])
+def test_trimmed_strips_are_duplicates(tmp_path, shape):
+    """A trim along the long side of a tall or wide picture shifts it by a share of its length, not of its
+    width: still the same frame (it was judged against the width only: a 6% trim of a 100x300 strip failed)."""
+    v = Verifier()
+    found = []
+    for p in sample_paths():
+        im = ImageOps.fit(Image.open(p).convert("RGB"), shape)
+        w, h = shape
+        trimmed = im.crop((0, round(0.06 * h), w, h) if h > w else (round(0.06 * w), 0, w, h))
+        im.save(tmp_path / "a.jpg", quality=90)
+        trimmed.save(tmp_path / "b.jpg", quality=60)
+        x = v.verdict(v.view(str(tmp_path / "a.jpg")), v.view(str(tmp_path / "b.jpg"), mirrored=True))
+        found.append(bool(x and x.duplicate))
+    assert sum(found) >= 0.75 * len(found), found
+
+
+def test_distance_after_verification():
+    """Verified benign copies are duplicates wherever the embedding put them; other verified pairs land
+    between the thresholds, nearer with more inliers; refuted pairs at the verify radius."""
+    th, radius = {"duplicate": 0.3, "match": 0.4}, 1.0
+    assert distance_after(Verdict(True, 100, duplicate=True), 0.6, th, radius, 12) == 0.3
+    assert distance_after(Verdict(True, 12), float("inf"), th, radius, 12) == pytest.approx(0.4)
+    assert 0.3 < distance_after(Verdict(True, 48), 0.6, th, radius, 12) < distance_after(Verdict(True, 24), 0.6, th, radius, 12)
+    assert distance_after(Verdict(True, 48), 0.32, th, radius, 12) == 0.32  # never pushed further out
+    assert distance_after(Verdict(False), 0.35, th, radius, 12) == 1.0
 
 
 def test_candidates_are_the_flagged_pairs_and_each_images_k_nearest():
