@@ -119,20 +119,29 @@ def view_rates(model: str) -> dict[str, float]:
     return rates
 
 
-def verify_breakdown(paths_dir: str, workers: int, model: str) -> dict:
-    """Where a verifying scan's time goes: calls, seconds and CPU seconds of the calling threads (summed over
-    threads) of verification's keypoint views, pair verdicts and RANSAC fits, and of the encoder (whose work
-    runs on TensorFlow's own threads: its seconds, not its caller's CPU, are what it costs), timed by
-    wrapping those methods."""
+def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
+    """Where a scan's time goes: calls, seconds and CPU seconds of the calling threads (summed over threads) of
+    its parts, timed by wrapping them, and the whole process's CPU. Verifying: verification's keypoint views,
+    pair verdicts and RANSAC fits, and the encoder (whose work runs on TensorFlow's own threads: its seconds,
+    not its caller's CPU, are what it costs). Without verification: reading and hashing the files, decoding,
+    the perceptual hashes, the registry and the index step; the encoder is what the process's CPU leaves."""
     import threading
     from collections import defaultdict
 
+    import pipeline.embed
+    import pipeline.scan
     from encoder.artifact import Encoder
     from pipeline.verify import Verifier
+    from storage.registry import Registry
 
     spent, lock = defaultdict(lambda: [0, 0.0, 0.0]), threading.Lock()
-    originals = {(Verifier, "view"): Verifier.view, (Verifier, "verdict"): Verifier.verdict,
-                 (Verifier, "fit"): Verifier.fit, (Encoder, "embed"): Encoder.embed}
+    if verify:
+        wrapped = [(Verifier, "view"), (Verifier, "verdict"), (Verifier, "fit"), (Encoder, "embed")]
+    else:
+        wrapped = [(pipeline.embed, "read_item"), (pipeline.embed, "decode"), (pipeline.embed.phash, "dihedral"),
+                   (Registry, "vectors_for"), (Registry, "record_items"), (Registry, "store_vectors"),
+                   (pipeline.scan, "index_batch"), (Encoder, "embed")]
+    originals = {(owner, name): getattr(owner, name) for owner, name in wrapped}
 
     def timed(name, fn):
         def run(*args, **kwargs):
@@ -146,16 +155,17 @@ def verify_breakdown(paths_dir: str, workers: int, model: str) -> dict:
                     spent[name][2] += time.thread_time() - cpu
         return run
 
-    for (cls, name), fn in originals.items():
-        setattr(cls, name, timed(f"{cls.__name__}.{name}", fn))
+    for (owner, name), fn in originals.items():
+        setattr(owner, name, timed(f"{getattr(owner, '__name__', owner).split('.')[-1]}.{name}", fn))
     try:
-        t = time.perf_counter()
-        neardup_rate(paths_dir, workers, model)
-        wall = time.perf_counter() - t
+        t, cpu = time.perf_counter(), time.process_time()
+        neardup_rate(paths_dir, workers, model, verify)
+        wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     finally:
-        for (cls, name), fn in originals.items():
-            setattr(cls, name, fn)
-    return {"wall_s": wall, **{name: {"calls": n, "s": s, "cpu_s": c} for name, (n, s, c) in spent.items()}}
+        for (owner, name), fn in originals.items():
+            setattr(owner, name, fn)
+    return {"wall_s": wall, "process_cpu_s": cpu,
+            **{name: {"calls": n, "s": s, "cpu_s": c} for name, (n, s, c) in spent.items()}}
 
 
 def repeat_run(paths_dir: str, workers: int, model: str) -> dict:
@@ -217,7 +227,7 @@ def main() -> None:
     ap.add_argument("--views", action="store_true",
                     help="Also time the encoder alone with its backbone wrapped for 1, 2 and 8 views.")
     ap.add_argument("--breakdown", action="store_true",
-                    help="Also time a verifying scan of the 0.3 MP set by part (views, verdicts, fits, encoder).")
+                    help="Also time scans of the 0.3 MP set by part, verifying and not.")
     ap.add_argument("--repeat", action="store_true",
                     help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
@@ -254,13 +264,16 @@ def main() -> None:
         out["views"] = view_rates(model)
         print("encoder alone, img/s: " + ", ".join(f"{g} {r:.0f}" for g, r in out["views"].items()))
     if a.breakdown:
-        out["breakdown"] = verify_breakdown(str(Path(sets["0.3MP"][0]).parent), a.workers, model)
-        print(f"verifying scan of the 0.3MP set by part ({out['breakdown']['wall_s']:.1f} s in all; seconds and "
-              "CPU seconds summed over threads; verdicts include their fits):")
-        for name, part in out["breakdown"].items():
-            if name != "wall_s":
-                print(f"  {name}: {part['calls']} calls, {part['s']:.1f} s, {part['cpu_s']:.1f} s CPU, "
-                      f"{1000 * part['cpu_s'] / max(1, part['calls']):.2f} ms CPU each")
+        folder, n = str(Path(sets["0.3MP"][0]).parent), len(sets["0.3MP"])
+        for key, verifying in (("breakdown", True), ("breakdown_no_verify", False)):
+            out[key] = parts = breakdown(folder, a.workers, model, verifying)
+            print(f"{'verifying' if verifying else '--no-verify'} scan of the 0.3MP set by part "
+                  f"({parts['wall_s']:.1f} s in all, process CPU {1000 * parts['process_cpu_s'] / n:.2f} ms an image; "
+                  "seconds and CPU seconds summed over threads" + ("; verdicts include their fits):" if verifying else "):"))
+            for name, part in parts.items():
+                if isinstance(part, dict):
+                    print(f"  {name}: {part['calls']} calls, {part['s']:.1f} s, {part['cpu_s']:.1f} s CPU, "
+                          f"{1000 * part['cpu_s'] / n:.2f} ms CPU an image")
     if a.repeat:
         out["repeat"] = r = repeat_run(str(Path(sets["0.3MP"][0]).parent), a.workers, model)
         n = len(sets["0.3MP"])
