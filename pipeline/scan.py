@@ -88,7 +88,8 @@ class Scanner:
         if k:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
         if verify.enabled(rt.settings):
-            proposed = verify.proposals(rt, self.collection, set(res.images), enc.version, index.nearest, th)
+            checked = verify.checked_pairs(res.pairs, res.neighbors, rt.settings, th)
+            proposed = verify.proposals(rt, self.collection, set(res.images), enc.version, index.nearest, th, checked)
             res.verified = verify.apply(res, rt.settings, rt.registry, neighbors, proposed)
         res.seconds = time.time() - t0
         return res

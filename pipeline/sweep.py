@@ -57,8 +57,8 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
             found, dist = everything.annoy.get_nns_by_vector(vec, n, include_distances=True)
             return [(int(ids[p]), d) for p, d in zip(found, dist)]
 
-        proposed = verify.proposals(rt, collection, set(ids.tolist()), generation, nearest_to, th) \
-            if verifying else set()
+        proposed = verify.proposals(rt, collection, set(ids.tolist()), generation, nearest_to, th,
+                                    verify.checked_pairs(pairs, near, rt.settings, th)) if verifying else set()
         everything.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -95,3 +95,30 @@ def test_queue_embed_step_leaves_corners_to_the_sweep(photos, tmp_path, tiny_mod
     assert embed_missing_corners(rt, "q", version, ids) == len(ids)
     assert set(rt.registry.vectors_by_image("q", corners.key(version))) == set(ids)
     assert embed_missing_corners(rt, "q", version, ids) == 0  # nothing twice
+
+
+def test_corner_neighbours_skip_pairs_already_checked():
+    """An original's corners are near its other copies too; once its own neighbours have put those up for
+    verification, the corner neighbours go further and reach the crop behind them."""
+    from pipeline.verify import corner_pairs
+
+    rng = np.random.default_rng(0)
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    corner = unit(rng.normal(size=16))
+    vectors = {i: unit(corner + 0.3 * unit(rng.normal(size=16))) for i in range(1, 7)}  # copies, ~0.3 away
+    vectors[7] = unit(corner + 0.8 * unit(rng.normal(size=16)))  # the crop, further
+    vectors.update({i: unit(rng.normal(size=16)) for i in range(8, 30)})  # unrelated
+
+    class Registry:
+        def vectors_by_image(self, collection, key, ids):
+            return {0: np.tile(corner, 4)} if 0 in ids else {}
+
+    def nearest(vec, n):
+        found = sorted((float(np.linalg.norm(vec - v)), i) for i, v in vectors.items())
+        return [(i, d) for d, i in found[:n]]
+
+    scope = set(vectors) | {0}
+    copies = {(0, i) for i in range(1, 7)}
+    assert (0, 7) not in corner_pairs(Registry(), "c", scope, "m", nearest, k=5)
+    found = corner_pairs(Registry(), "c", scope, "m", nearest, k=5, skip=copies)
+    assert (0, 7) in found and not found & copies and len(found) == 5
