@@ -209,8 +209,9 @@ def wants_corners(settings) -> bool:
 
 
 def neighbours_to_find(settings, neighbors: int) -> int:
-    """How many nearest neighbours a scan or sweep must look up: those asked for, and verification's."""
-    return max(neighbors, settings.verify_k if enabled(settings) else 0)
+    """How many nearest neighbours a scan or sweep must look up: those asked for, and verification's (its k
+    past the neighbours that are duplicates already, up to k of them)."""
+    return max(neighbors, 2 * settings.verify_k if enabled(settings) else 0)
 
 
 def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], thresholds: dict, radius: float,
@@ -318,21 +319,29 @@ def by_images(pairs, most: int):
         yield part
 
 
-def candidate_pairs(pairs, neighbors, k: int) -> dict[tuple[int, int], float]:
-    """Every recorded pair and every query's k nearest neighbours, keyed (low id, high id). (A caller may
-    have asked for more neighbours than verification checks.)"""
+def candidate_pairs(pairs, neighbors, k: int, settled: float = -1.0) -> dict[tuple[int, int], float]:
+    """Every recorded pair and every query's k nearest neighbours, not counting those at or under `settled`
+    (duplicates already, which need no check: a photo with six copies would spend its k on them and never
+    reach a further copy), keyed (low id, high id). (A caller may have asked for more neighbours than
+    verification checks.)"""
     found = {(a, b): d for a, b, d, _ in pairs}
-    for q, n, d in nearest_per_query(neighbors, k):
+    for q, n, d in nearest_per_query(neighbors, k, settled):
         found.setdefault((min(q, n), max(q, n)), d)
     return found
 
 
-def nearest_per_query(neighbors, k: int) -> list[tuple[int, int, float]]:
-    """The k nearest of each query's (query, neighbour, distance) rows, queries in first-seen order."""
+def nearest_per_query(neighbors, k: int, beyond: float = -1.0) -> list[tuple[int, int, float]]:
+    """The k nearest of each query's (query, neighbour, distance) rows, queries in first-seen order, and
+    before them any at or under `beyond`, uncounted."""
     per_query: dict[int, list] = {}
     for q, n, d in neighbors:
         per_query.setdefault(q, []).append((d, n))
-    return [(q, n, d) for q, near in per_query.items() for d, n in sorted(near)[:k]]
+    out = []
+    for q, near in per_query.items():
+        near.sort()
+        under = sum(1 for d, _ in near if d <= beyond)
+        out += [(q, n, d) for d, n in near[:under + k]]
+    return out
 
 
 def second_hop(scored: dict, match: float, most: int = 20) -> set[tuple[int, int]]:
@@ -365,7 +374,8 @@ def checked_pairs(pairs, neighbors, settings, thresholds: dict) -> set[tuple[int
     """The candidate pairs (`candidate_pairs`) within the verify radius: those verification checks, or leaves
     as duplicates, whatever else proposes them."""
     radius = radius_for(settings, thresholds)
-    return {k for k, d in candidate_pairs(pairs, neighbors, settings.verify_k).items() if d <= radius}
+    candidates = candidate_pairs(pairs, neighbors, settings.verify_k, thresholds["duplicate"])
+    return {k for k, d in candidates.items() if d <= radius}
 
 
 def corner_pairs(registry, collection: str, scope, model_version: str, nearest, k: int,
@@ -408,7 +418,7 @@ def apply(res, settings, registry, neighbors: int, proposed=frozenset()) -> int:
     verification changed."""
     th = res.thresholds
     radius = radius_for(settings, th)
-    candidates = candidate_pairs(res.pairs, res.neighbors, settings.verify_k)
+    candidates = candidate_pairs(res.pairs, res.neighbors, settings.verify_k, th["duplicate"])
     paths = {i: r.path for i, r in res.images.items()}
     verifier = Verifier()
     known = KnownVerdicts(registry, {i: r.content_hash for i, r in res.images.items()}, verifier)

@@ -125,6 +125,16 @@ def test_candidates_are_the_flagged_pairs_and_each_images_k_nearest():
     assert found == {(1, 9): 0.3, (1, 3): 0.5, (1, 2): 0.6, (1, 6): 0.4}
 
 
+def test_candidates_look_past_neighbours_that_are_duplicates_already():
+    """A photo's copies under the duplicate threshold need no check: its k go to the neighbours past them."""
+    copies = [(1, n, 0.1 + n / 100) for n in range(10, 16)]
+    further = [(1, n, d) for n, d in ((2, 0.6), (3, 0.7), (4, 0.9))]
+    pairs = [(1, n, d, "duplicate") for _, n, d in copies]
+    assert set(candidate_pairs(pairs, copies + further, k=2)) == {(1, n) for n in range(10, 16)}
+    found = candidate_pairs(pairs, copies + further, k=2, settled=0.3)
+    assert set(found) == {(1, n) for n in range(10, 16)} | {(1, 2), (1, 3)}
+
+
 def test_small_copies_are_confirmed_once_scaled_up(tmp_path):
     """A 110-px crop leaves ORB next to no room at its own size; scaled up to the working size, it is
     confirmed against its original, and no two different small photos are."""
