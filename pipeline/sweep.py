@@ -37,12 +37,14 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     k = verify.neighbours_to_find(rt.settings, neighbors)
     # neighbours kept only for verification: those it would check (a million images' 10 nearest would not fit)
     keep_within = verify.radius_for(rt.settings, th) if verifying and not neighbors else float("inf")
+    keep_past = (rt.settings.verify_k, th["duplicate"]) if verifying and not neighbors else None  # verify's k
     tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
     try:
         segments.build_chunks(tmp / "all", index.live(), info.dim, durable=False, on_disk=True)
         everything = segments.Segment(tmp / "all")
         ids = np.asarray(everything.ids)
-        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep_within)
+        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep_within,
+                            keep_past)
         pairs, near = [], []
         for p, hits, nearest in found:
             for q, d in hits:
@@ -77,9 +79,9 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
 
 
 def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep_within: float = float("inf"),
-                chunk: int = 2048):
+                keep_past: tuple[int, float] | None = None, chunk: int = 2048):
     """[(position, [(other position, distance) within radius], [(other position, distance) k nearest, those
-    within keep_within])]."""
+    within keep_within and, with keep_past=(k, d), only the first k past distance d])]."""
 
     def one_chunk(start):
         out = []
@@ -90,6 +92,8 @@ def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep
             if neighbors:
                 idx, dd = seg.annoy.get_nns_by_item(p, neighbors + 1, include_distances=True)
                 nearest = [(q, d) for q, d in zip(idx, dd) if q != p and d <= keep_within][:neighbors]
+                if keep_past:
+                    nearest = nearest[:sum(1 for _, d in nearest if d <= keep_past[1]) + keep_past[0]]
             if hits or nearest:  # most images have neither: keep nothing for them
                 out.append((p, hits, nearest))
         if progress:

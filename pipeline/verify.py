@@ -88,7 +88,7 @@ class Verifier:
     refute_below: int = 4  # fewer inliers than this, with `min_keypoints` on both sides: different pictures
     min_keypoints: int = 100
     max_scale: float = 4.0  # a transform shrinking or growing more than this is a degenerate fit
-    frame_tolerance: float = 0.12  # same frame: scale within 12%, shift within 12% of width and height, tilt < 2 degrees
+    frame_tolerance: float = 0.12  # same frame: scale and shift (of width, of height) within 12%, tilt < 2°
     colour_tolerance: float = 0.2  # same colours: colourfulness within 20%
     blur_hash_bits: int = 4  # a blurred copy keeps its perceptual hash within this many bits
     blur_tolerance: float = 0.2  # ... and, blurred to match, differs by at most this RMS per unit of contrast
@@ -383,7 +383,8 @@ def corner_pairs(registry, collection: str, scope, model_version: str, nearest, 
     """Each image in `scope` paired with the k others nearest to any of its corner views, within `radius`, other
     than its partners in `skip`: its crops. (A photo's corners are near its other copies too, which its own
     neighbours already put up; spending the k on them, the dev benchmark missed crops and tilts: skipping them,
-    crop 0.96 -> 1.00, rotate 0.91 -> 1.00.) Images embedded without corner views propose nothing. Corner vectors are read `chunk` images at a time."""
+    crop 0.96 -> 1.00, rotate 0.91 -> 1.00.) Images embedded without corner views propose nothing. Corner
+    vectors are read `chunk` images at a time."""
     partners: dict[int, set] = {}
     for a, b in skip:
         partners.setdefault(a, set()).add(b)

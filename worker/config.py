@@ -31,7 +31,7 @@ class Settings:
     threshold_duplicate: float | None = None  # None: the model's calibrated thresholds
     threshold_match: float | None = None
     verify: bool = True  # re-check the grey zone of scans and sweeps with local features (pipeline/verify.py)
-    verify_k: int = 10  # each image's nearest neighbours that are candidates for verification
+    verify_k: int = 10  # each image's nearest checked by verification, past those that are duplicates already
     verify_radius: float | None = None  # None: 2.5 times the match threshold
     verify_corner_k: int = 5  # images nearest each image's corner views, checked for crops (0: no corner views)
     verify_max_pairs: int = 200_000  # new verdicts per scan or sweep, closest first (stored ones are reused)
