@@ -88,9 +88,10 @@ class Scanner:
         if k:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
         if verify.enabled(rt.settings):
-            checked = verify.checked_pairs(res.pairs, res.neighbors, rt.settings, th)
-            proposed = verify.proposals(rt, self.collection, set(res.images), enc.version, index.nearest, th, checked)
-            res.verified = verify.apply(res, rt.settings, rt.registry, neighbors, proposed)
+            candidates = verify.candidates_for(res.pairs, res.neighbors, rt.settings, th)
+            proposed = verify.proposals(rt, self.collection, set(res.images), enc.version, index.nearest, th,
+                                        candidates)
+            res.verified = verify.apply(res, rt.settings, rt.registry, neighbors, candidates, proposed)
         res.seconds = time.time() - t0
         return res
 

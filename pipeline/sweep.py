@@ -59,8 +59,9 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
             found, dist = everything.annoy.get_nns_by_vector(vec, n, include_distances=True)
             return [(int(ids[p]), d) for p, d in zip(found, dist)]
 
+        candidates = verify.candidates_for(pairs, near, rt.settings, th) if verifying else {}
         proposed = verify.proposals(rt, collection, set(ids.tolist()), generation, nearest_to, th,
-                                    verify.checked_pairs(pairs, near, rt.settings, th)) if verifying else set()
+                                    candidates) if verifying else set()
         everything.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -73,7 +74,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     res.pairs = sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
     res.neighbors = near
     if verifying:
-        res.verified = verify.apply(res, rt.settings, rt.registry, neighbors, proposed)
+        res.verified = verify.apply(res, rt.settings, rt.registry, neighbors, candidates, proposed)
     res.seconds = time.time() - t0
     return res
 
@@ -93,7 +94,7 @@ def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep
                 idx, dd = seg.annoy.get_nns_by_item(p, neighbors + 1, include_distances=True)
                 nearest = [(q, d) for q, d in zip(idx, dd) if q != p and d <= keep_within][:neighbors]
                 if keep_past:
-                    nearest = nearest[:sum(1 for _, d in nearest if d <= keep_past[1]) + keep_past[0]]
+                    nearest = nearest[:verify.kept_past((d for _, d in nearest), *keep_past)]
             if hits or nearest:  # most images have neither: keep nothing for them
                 out.append((p, hits, nearest))
         if progress:

@@ -339,43 +339,51 @@ def nearest_per_query(neighbors, k: int, beyond: float = -1.0) -> list[tuple[int
     out = []
     for q, near in per_query.items():
         near.sort()
-        under = sum(1 for d, _ in near if d <= beyond)
-        out += [(q, n, d) for d, n in near[:under + k]]
+        out += [(q, n, d) for d, n in near[:kept_past((d for d, _ in near), k, beyond)]]
     return out
+
+
+def kept_past(distances, k: int, beyond: float) -> int:
+    """How many of a query's ascending neighbour distances make its k nearest past those at or under `beyond`
+    (which come first, uncounted)."""
+    return sum(1 for d in distances if d <= beyond) + k
+
+
+def partners_of(pairs) -> dict[int, set]:
+    """{image: the images it is paired with} for (a, b) pairs, both ways."""
+    partners: dict[int, set] = {}
+    for a, b in pairs:
+        partners.setdefault(a, set()).add(b)
+        partners.setdefault(b, set()).add(a)
+    return partners
 
 
 def second_hop(scored: dict, match: float, most: int = 20) -> set[tuple[int, int]]:
     """Pairs two flagged pairs apart (a~b and b~c: a, c), through images with at most `most` partners: a
     heavy crop the embedding puts far from its original is often near another copy."""
-    partners: dict[int, set] = {}
-    for (a, b), d in scored.items():
-        if d <= match:
-            partners.setdefault(a, set()).add(b)
-            partners.setdefault(b, set()).add(a)
+    partners = partners_of(k for k, d in scored.items() if d <= match)
     return {(a, c) for near in partners.values() if len(near) <= most for a in near for c in near if a < c}
 
 
+def candidates_for(pairs, neighbors, settings, thresholds: dict) -> dict[tuple[int, int], float]:
+    """A scan's or sweep's `candidate_pairs` as verification counts them (its k, past the duplicates): computed
+    once, for the proposals and for `apply`."""
+    return candidate_pairs(pairs, neighbors, settings.verify_k, thresholds["duplicate"])
+
+
 def proposals(rt, collection: str, scope, model_version: str, nearest, thresholds: dict,
-              checked=frozenset()) -> set[tuple[int, int]]:
-    """The pairs verification checks besides the embedding's neighbours: perceptual-hash neighbours (turned and
-    recoloured copies) and corner neighbours within the verify radius (crops), after embedding the corner
-    views of the images in `scope` that have none (queue-ingested, or reused vectors). `nearest(vector, n)`
-    gives [(image id, distance)]; `checked`: pairs the embedding's neighbours already put up for verification
-    (`checked_pairs`), which the corner views need not find again."""
+              candidates: dict) -> set[tuple[int, int]]:
+    """The pairs verification checks besides the embedding's neighbours (`candidates`): perceptual-hash
+    neighbours (turned and recoloured copies) and corner neighbours within the verify radius (crops), other
+    than candidates already within it, after embedding the corner views of the images in `scope` that have
+    none (queue-ingested, or reused vectors). `nearest(vector, n)` gives [(image id, distance)]."""
     found = hash_pairs(rt.registry, collection, scope)
     if wants_corners(rt.settings):
         embed_missing_corners(rt, collection, model_version, scope)
+        radius = radius_for(rt.settings, thresholds)
         found |= corner_pairs(rt.registry, collection, scope, model_version, nearest, rt.settings.verify_corner_k,
-                              radius_for(rt.settings, thresholds), skip=checked)
+                              radius, skip=[k for k, d in candidates.items() if d <= radius])
     return found
-
-
-def checked_pairs(pairs, neighbors, settings, thresholds: dict) -> set[tuple[int, int]]:
-    """The candidate pairs (`candidate_pairs`) within the verify radius: those verification checks, or leaves
-    as duplicates, whatever else proposes them."""
-    radius = radius_for(settings, thresholds)
-    candidates = candidate_pairs(pairs, neighbors, settings.verify_k, thresholds["duplicate"])
-    return {k for k, d in candidates.items() if d <= radius}
 
 
 def corner_pairs(registry, collection: str, scope, model_version: str, nearest, k: int,
@@ -385,10 +393,7 @@ def corner_pairs(registry, collection: str, scope, model_version: str, nearest, 
     neighbours already put up; spending the k on them, the dev benchmark missed crops and tilts: skipping them,
     crop 0.96 -> 1.00, rotate 0.91 -> 1.00.) Images embedded without corner views propose nothing. Corner
     vectors are read `chunk` images at a time."""
-    partners: dict[int, set] = {}
-    for a, b in skip:
-        partners.setdefault(a, set()).add(b)
-        partners.setdefault(b, set()).add(a)
+    partners = partners_of(skip)
     found = set()
     for part in in_chunks(sorted(scope), chunk):
         for i, flat in registry.vectors_by_image(collection, corners.key(model_version), part).items():
@@ -410,16 +415,15 @@ def hash_pairs(registry, collection: str, scope) -> set[tuple[int, int]]:
     return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids])
 
 
-def apply(res, settings, registry, neighbors: int, proposed=frozenset()) -> int:
+def apply(res, settings, registry, neighbors: int, candidates: dict, proposed=frozenset()) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
-    distances after verification. `proposed` pairs (perceptual-hash and corner neighbours) are checked in the
-    same round, so each image is decoded once; then pairs two flagged pairs apart. Pairs the embedding did not
-    rank join when verified, at the verified distance. `res.images` must hold the rows of every image these
-    pairs name. Verdicts are stored by content in the `registry` and reused. Returns how many pairs
+    distances after verification. `candidates`: `candidates_for` its pairs and neighbours. `proposed` pairs
+    (perceptual-hash and corner neighbours) are checked in the same round, so each image is decoded once; then
+    pairs two flagged pairs apart. Pairs the embedding did not rank join when verified, at the verified
+    distance. `res.images` must hold the rows of every image these pairs name. Verdicts are stored by content in the `registry` and reused. Returns how many pairs
     verification changed."""
     th = res.thresholds
     radius = radius_for(settings, th)
-    candidates = candidate_pairs(res.pairs, res.neighbors, settings.verify_k, th["duplicate"])
     paths = {i: r.path for i, r in res.images.items()}
     verifier = Verifier()
     known = KnownVerdicts(registry, {i: r.content_hash for i, r in res.images.items()}, verifier)
