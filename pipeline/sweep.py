@@ -7,6 +7,7 @@ releases the GIL while it searches). The live index is only read.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -36,15 +37,14 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     verifying = verify.enabled(rt.settings)
     k = verify.neighbours_to_find(rt.settings, neighbors)
     # neighbours kept only for verification: those it would check (a million images' 10 nearest would not fit)
-    keep_within = verify.radius_for(rt.settings, th) if verifying and not neighbors else float("inf")
-    keep_past = (rt.settings.verify_k, th["duplicate"]) if verifying and not neighbors else None  # verify's k
+    keep = functools.partial(verify.checked_of, settings=rt.settings, thresholds=th) \
+        if verifying and not neighbors else None
     tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
     try:
         segments.build_chunks(tmp / "all", index.live(), info.dim, durable=False, on_disk=True)
         everything = segments.Segment(tmp / "all")
         ids = np.asarray(everything.ids)
-        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep_within,
-                            keep_past)
+        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep)
         pairs, near = [], []
         for p, hits, nearest in found:
             for q, d in hits:
@@ -79,10 +79,9 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     return res
 
 
-def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep_within: float = float("inf"),
-                keep_past: tuple[int, float] | None = None, chunk: int = 2048):
-    """[(position, [(other position, distance) within radius], [(other position, distance) k nearest, those
-    within keep_within and, with keep_past=(k, d), only the first k past distance d])]."""
+def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep=None, chunk: int = 2048):
+    """[(position, [(other position, distance) within radius], [(other position, distance) k nearest, only
+    those `keep` keeps of them if given])]."""
 
     def one_chunk(start):
         out = []
@@ -92,9 +91,9 @@ def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep
             nearest = []
             if neighbors:
                 idx, dd = seg.annoy.get_nns_by_item(p, neighbors + 1, include_distances=True)
-                nearest = [(q, d) for q, d in zip(idx, dd) if q != p and d <= keep_within][:neighbors]
-                if keep_past:
-                    nearest = nearest[:verify.kept_past((d for _, d in nearest), *keep_past)]
+                nearest = [(q, d) for q, d in zip(idx, dd) if q != p][:neighbors]
+                if keep:
+                    nearest = keep(nearest)
             if hits or nearest:  # most images have neither: keep nothing for them
                 out.append((p, hits, nearest))
         if progress:

@@ -343,6 +343,14 @@ def nearest_per_query(neighbors, k: int, beyond: float = -1.0) -> list[tuple[int
     return out
 
 
+def checked_of(nearest, settings, thresholds: dict) -> list:
+    """Of one image's ascending (neighbour, distance) list, those verification would check: within its radius,
+    its k past the neighbours that are duplicates already (what a sweep keeps when it writes no neighbours)."""
+    radius = radius_for(settings, thresholds)
+    within = [(n, d) for n, d in nearest if d <= radius]
+    return within[:kept_past((d for _, d in within), settings.verify_k, thresholds["duplicate"])]
+
+
 def kept_past(distances, k: int, beyond: float) -> int:
     """How many of a query's ascending neighbour distances make its k nearest past those at or under `beyond`
     (which come first, uncounted)."""
