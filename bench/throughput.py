@@ -2,7 +2,7 @@
 """End-to-end `neardup scan` images/s next to the decode ceiling and imagehash pHash, same files, same
 number of workers. Prints a table, writes JSON.
 
-  bench/throughput.py [--n 200] [--workers 2] [--bench bench-data/dev] [--breakdown] [--repeat]
+  bench/throughput.py [--n 200] [--workers 2] [--rounds 3] [--bench bench-data/dev] [--breakdown] [--repeat]
 """
 from __future__ import annotations
 
@@ -85,6 +85,28 @@ def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, 
         t = time.perf_counter()
         res = scanner.scan(paths_dir)
         return (len(res.images) + len(res.failed)) / (time.perf_counter() - t)
+
+
+def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
+    """One set's row: the decode ceiling, pHash and neardup (verifying and not) taken in turn `rounds` times;
+    rates and ratios are the medians over rounds, each ratio taken within its round."""
+    from functools import partial
+
+    folder = str(Path(paths[0]).parent)
+    taken = []
+    for _ in range(rounds):
+        r = {"decode_ceiling": rate(partial(decode_only, size=size), paths, workers, ThreadPoolExecutor),
+             "neardup_no_verify": neardup_rate(folder, workers, model, verify=False),
+             "phash": rate(phash, paths, workers, ProcessPoolExecutor),
+             "neardup": neardup_rate(folder, workers, model)}
+        r.update({"neardup/ceiling": r["neardup"] / r["decode_ceiling"], "neardup/phash": r["neardup"] / r["phash"],
+                  "no_verify/ceiling": r["neardup_no_verify"] / r["decode_ceiling"],
+                  "no_verify/phash": r["neardup_no_verify"] / r["phash"]})
+        taken.append(r)
+    row = {"set": name, "images": len(paths), **{k: float(np.median([r[k] for r in taken])) for k in taken[0]}}
+    if rounds > 1:
+        row["rounds"] = taken
+    return row
 
 
 def encoder_rate(model: str, n: int = 2048, batch_size: int = 64) -> float:
@@ -230,10 +252,12 @@ def main() -> None:
                     help="Also time scans of the 0.3 MP set by part, verifying and not.")
     ap.add_argument("--repeat", action="store_true",
                     help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="Measure each set this many times, the four rates in turn, and report medians: the ratios "
+                         "then compare rates taken minutes apart, not across the machine's speed changes.")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
     from encoder.artifact import read_info, DEFAULT_MODEL
-    from functools import partial
 
     model = a.model or str(DEFAULT_MODEL)
     size = read_info(model).input_size
@@ -241,15 +265,7 @@ def main() -> None:
     sets = {name: make_photos(REPO / "bench-data" / "throughput" / name, wh, a.n) for name, wh in SIZES.items()}
     if (a.bench / "truth.json").exists():
         sets["dev benchmark"] = sorted(str(p) for p in a.bench.iterdir() if p.suffix in (".jpg", ".png"))
-    rows = []
-    for name, paths in sets.items():
-        ceiling = rate(partial(decode_only, size=size), paths, a.workers, ThreadPoolExecutor)
-        ph = rate(phash, paths, a.workers, ProcessPoolExecutor)
-        nd = neardup_rate(str(Path(paths[0]).parent), a.workers, model)
-        plain = neardup_rate(str(Path(paths[0]).parent), a.workers, model, verify=False)
-        rows.append({"set": name, "images": len(paths), "decode_ceiling": ceiling, "phash": ph, "neardup": nd,
-                     "neardup_no_verify": plain, "neardup/ceiling": nd / ceiling, "neardup/phash": nd / ph,
-                     "no_verify/ceiling": plain / ceiling, "no_verify/phash": plain / ph})
+    rows = [measure(name, paths, a.rounds, a.workers, model, size) for name, paths in sets.items()]
     print(f"workers: {a.workers}, model {read_info(model).version}, input {size}px, "
           f"encoder alone {encoder_alone:.0f} img/s")
     print("| set | images | decode ceiling img/s | pHash img/s | neardup img/s | (--no-verify) | neardup/ceiling "
@@ -259,6 +275,10 @@ def main() -> None:
         print(f"| {r['set']} | {r['images']} | {r['decode_ceiling']:.0f} | {r['phash']:.0f} | {r['neardup']:.0f} | "
               f"{r['neardup_no_verify']:.0f} | {r['neardup/ceiling']:.2f} | {r['neardup/phash']:.2f} | "
               f"{r['no_verify/ceiling']:.2f} | {r['no_verify/phash']:.2f} |")
+    for r in filter(lambda r: "rounds" in r, rows):
+        print(f"{r['set']}, round by round: " + "; ".join(
+            f"--no-verify {t['no_verify/ceiling']:.2f} of the ceiling, {t['no_verify/phash']:.2f}x pHash "
+            f"(ceiling {t['decode_ceiling'] / t['phash']:.2f}x pHash)" for t in r["rounds"]))
     out = {"workers": a.workers, "model": read_info(model).version, "encoder_alone": encoder_alone, "rows": rows}
     if a.views:
         out["views"] = view_rates(model)
