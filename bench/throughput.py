@@ -253,8 +253,9 @@ def main() -> None:
     ap.add_argument("--repeat", action="store_true",
                     help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
     ap.add_argument("--rounds", type=int, default=1,
-                    help="Measure each set this many times, the four rates in turn, and report medians: the ratios "
-                         "then compare rates taken minutes apart, not across the machine's speed changes.")
+                    help="Measure each set this many times, the four rates in turn, and report medians: each ratio "
+                         "compares rates of one round, taken a minute or two apart, so a change in the machine's "
+                         "speed between sets or rounds does not skew it.")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
     from encoder.artifact import read_info, DEFAULT_MODEL
