@@ -87,6 +87,9 @@ def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, 
         return (len(res.images) + len(res.failed)) / (time.perf_counter() - t)
 
 
+RATED = (("neardup", "neardup"), ("no_verify", "neardup_no_verify"))  # ratio name, rate key
+
+
 def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
     """One set's row: the decode ceiling, pHash and neardup (verifying and not) taken in turn `rounds` times;
     rates and ratios are the medians over rounds, each ratio taken within its round."""
@@ -99,9 +102,8 @@ def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, 
              "neardup_no_verify": neardup_rate(folder, workers, model, verify=False),
              "phash": rate(phash, paths, workers, ProcessPoolExecutor),
              "neardup": neardup_rate(folder, workers, model)}
-        r.update({"neardup/ceiling": r["neardup"] / r["decode_ceiling"], "neardup/phash": r["neardup"] / r["phash"],
-                  "no_verify/ceiling": r["neardup_no_verify"] / r["decode_ceiling"],
-                  "no_verify/phash": r["neardup_no_verify"] / r["phash"]})
+        r.update({f"{name}/{base}": r[ours] / r[theirs] for name, ours in RATED
+                  for base, theirs in (("ceiling", "decode_ceiling"), ("phash", "phash"))})
         taken.append(r)
     row = {"set": name, "images": len(paths), **{k: float(np.median([r[k] for r in taken])) for k in taken[0]}}
     if rounds > 1:
