@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_MODEL = Path(__file__).with_name("default") / "encoder.keras"
+# EfficientNet-Lite0's ImageNet weights, ported by scripts/port_efficientnet_lite0.py: where training starts
+PRETRAINED = Path(__file__).with_name("pretrained") / "efficientnet_lite0.keras"
 
 
 @dataclass
@@ -46,6 +48,14 @@ def save(model, path: Path, thresholds: dict, metrics: dict | None = None, train
     return info
 
 
+def load_keras(path):
+    """A saved model, loaded as data (`safe_mode`: no Lambda layers, no code from the file)."""
+    import keras  # imported here: TensorFlow must load in the worker process, after fork
+
+    from . import model  # noqa: F401  registers the layers of ours a saved encoder uses (GeM pooling)
+    return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
 def read_info(path: Path) -> ModelInfo:
     return ModelInfo(**json.loads(sidecar(path).read_text()))
 
@@ -54,11 +64,9 @@ class Encoder:
     """A loaded model: uint8 images in, L2-normalised float32 vectors out, in fixed-size batches."""
 
     def __init__(self, path: Path | str | None = None, batch_size: int = 64):
-        import keras  # imported here: TensorFlow must load in the worker process, after fork
-
         self.path = Path(path or DEFAULT_MODEL)
         self.info = read_info(self.path)
-        self.model = keras.models.load_model(self.path, safe_mode=True, compile=False)
+        self.model = load_keras(self.path)
         self.batch_size = batch_size
         self.size = self.info.input_size
         self.embed(np.zeros((1, self.size, self.size, 3), np.uint8))  # trace the predict function at start-up

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
+
+from . import efficientnet
+from .artifact import PRETRAINED
 
 
 def conv_block(x, filters: int, stride: int):
@@ -152,3 +155,40 @@ def symmetric(backbone: keras.Model, group: str = "flip") -> keras.Model:
     summed = layers.Add()([backbone(v) for v in views])
     outputs = layers.UnitNormalization(name="embedding")(summed)
     return keras.Model(inputs, outputs, name=f"{backbone.name}_{group}")
+
+
+@keras.saving.register_keras_serializable("neardup")
+class GeneralisedMeanPooling(keras.layers.Layer):
+    """GeM pooling (Radenović et al.): the p-th root of the mean of x^p over the spatial axes, p learnt. Between
+    average (p=1) and max (p large) pooling: the strongest responses dominate, as the salient parts of a
+    picture should, without max pooling's blindness to everything else."""
+
+    def __init__(self, p: float = 3.0, eps: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.initial_p, self.eps = p, eps
+
+    def build(self, input_shape):
+        self.p = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_p), name="p")
+
+    def call(self, x):
+        pooled = ops.mean(ops.power(ops.maximum(x, self.eps), self.p), axis=(1, 2))
+        return ops.power(pooled, 1.0 / self.p)
+
+    def get_config(self):
+        return {**super().get_config(), "p": self.initial_p, "eps": self.eps}
+
+
+def build_pretrained_encoder(input_size: int = 160, dim: int = 256, pretrained=PRETRAINED,
+                             name: str = "neardup_efficientnet") -> keras.Model:
+    """EfficientNet-Lite0's trunk (ImageNet weights from `pretrained`, if given), GeM pooling, a linear
+    projection to `dim`, and the L2 normalisation last."""
+    inputs = keras.Input((input_size, input_size, 3), name="image")
+    pooled = GeneralisedMeanPooling(name="gem")(efficientnet.trunk(inputs))
+    outputs = layers.UnitNormalization(name="embedding")(layers.Dense(dim, name="projection")(pooled))
+    model = keras.Model(inputs, outputs, name=name)
+    if pretrained:
+        source = keras.models.load_model(pretrained, safe_mode=True, compile=False)  # built-in layers only
+        for layer in model.layers:
+            if layer.weights and layer.name in {l.name for l in source.layers}:
+                layer.set_weights(source.get_layer(layer.name).get_weights())
+    return model

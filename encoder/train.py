@@ -21,10 +21,13 @@ from . import augment
 from .calibrate import calibrate, with_distractors
 from .decode import DecodeError, find_images, open_image, read_bytes, to_input
 from .metrics import summary
+from .artifact import PRETRAINED
 
 
 @dataclass
 class TrainConfig:
+    arch: str = "plain"  # or "efficientnet": the ImageNet-pretrained EfficientNet-Lite0 trunk (model.build_pretrained_encoder)
+    frozen_blocks: int = 0  # efficientnet: the stem and this many first blocks keep their pretrained weights
     input_size: int = 64
     dim: int = 128
     width: int = 24
@@ -99,7 +102,7 @@ def neighbourhood_batches(embeddings: np.ndarray, per_batch: int, rng: np.random
     return [b for b in batches if len(b) >= 4]
 
 
-def make_dataset(images, classes, cfg: TrainConfig):
+def make_dataset(images, classes, cfg: TrainConfig, size: int):
     import keras
 
     class Views(keras.utils.PyDataset):
@@ -135,8 +138,8 @@ def make_dataset(images, classes, cfg: TrainConfig):
             for idx in self.batches[i]:
                 im = images[idx]
                 anchor = augment.benign(im, r) if r.random() < 0.5 else im
-                xs.append(to_input(anchor, cfg.input_size))
-                xs.append(to_input(augment.positive(im, r, cfg.geometric, cfg.colour_jitter), cfg.input_size))
+                xs.append(to_input(anchor, size))
+                xs.append(to_input(augment.positive(im, r, cfg.geometric, cfg.colour_jitter), size))
                 ys += [classes[idx]] * 2
             return np.stack(xs).astype(np.float32), np.array(ys, np.int32)
 
@@ -163,7 +166,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     import keras
 
     from . import artifact, losses
-    from .model import build_encoder, build_mirror_encoder, symmetric, untied
+    from .model import symmetric, untied
 
     keras.utils.set_random_seed(cfg.seed)
     t0 = time.time()
@@ -182,21 +185,18 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     val_x, val_g, val_l = validation_set(val_images, cfg.input_size, cfg.seed + 1)
 
     tied = cfg.symmetry == "tied"
-    if tied:
-        model = build_mirror_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour, train=True)
-    else:
-        model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)
+    model = build_model(cfg, train=True)
     if cfg.init:
         model.set_weights(backbone_of(cfg.init).get_weights())
     loss = losses.LOSSES[cfg.loss](cfg.margin if cfg.loss == "triplet" else cfg.temperature)
-    fitted = model
+    fitted, view_size = model, cfg.input_size
     if cfg.teacher:  # the student fitted beside a frozen teacher, the loss comparing the two
-        fitted, loss = with_teacher(model, cfg.teacher), losses.distilled(loss, cfg.dim)
+        (fitted, view_size), loss = with_teacher(model, cfg.teacher), losses.distilled(loss, cfg.dim)
 
     def active(y, e):
         return losses.active_fraction(y, e[:, :cfg.dim], cfg.margin)  # the student's columns, if distilling
 
-    data = make_dataset(images, np.array(classes), cfg)
+    data = make_dataset(images, np.array(classes), cfg, view_size)
     steps = len(data) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, warmup_target=None)
     fitted.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=loss, metrics=[active])
@@ -229,7 +229,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     if tied:
         model = untied(trained, cfg.input_size, cfg.dim, cfg.width, cfg.colour)
     else:
-        model = build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)  # the same weights, without the training state
+        model = build_model(cfg)  # the same weights, without the training state
         model.set_weights(trained.get_weights())
     if cfg.symmetry not in ("none", "tied"):
         model = symmetric(model, cfg.symmetry)
@@ -247,27 +247,55 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     return info.__dict__
 
 
+def build_model(cfg: TrainConfig, train: bool = False):
+    """The encoder `cfg` describes; `train`: as it is fitted (pretrained weights loaded, early blocks frozen,
+    the mirror encoder's ties enforced) rather than as an empty shell to copy trained weights into."""
+    from .model import build_encoder, build_mirror_encoder, build_pretrained_encoder
+
+    if cfg.arch == "efficientnet":
+        model = build_pretrained_encoder(cfg.input_size, cfg.dim, pretrained=None if not train or cfg.init else PRETRAINED)
+        if train:
+            frozen = ("stem",) + tuple(f"block{n}_" for n in range(cfg.frozen_blocks))
+            for layer in model.layers:
+                layer.trainable = not layer.name.startswith(frozen)  # a frozen BatchNorm also keeps its statistics
+        return model
+    if cfg.symmetry == "tied":
+        return build_mirror_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour, train=train)
+    return build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)
+
+
 def with_teacher(student, teacher_path: str):
-    """A model to fit: the student's embeddings and a frozen teacher's of the same images side by side (the
-    images resized for the teacher if its input differs), for `losses.distilled`. Only the student learns."""
+    """A model to fit: the student's embeddings and a frozen teacher's of the same images side by side, for
+    `losses.distilled`. Only the student learns. The images come at the larger of the two input sizes, and
+    each model sees them resized to its own (antialiased), so a large teacher sees its sharp input."""
     import keras
     from keras import layers
 
-    teacher = keras.models.load_model(teacher_path, safe_mode=True, compile=False)
+    from .artifact import load_keras
+
+    teacher = load_keras(teacher_path)
     if teacher.output_shape[-1] != student.output_shape[-1]:
         raise ValueError(f"teacher embeds in {teacher.output_shape[-1]} dimensions, the student in "
                          f"{student.output_shape[-1]}")
     teacher.trainable = False  # frozen, BatchNorm in inference mode
-    size, inputs = teacher.input_shape[1], student.inputs[0]
-    seen = inputs if inputs.shape[1] == size else layers.Resizing(size, size, interpolation="bilinear")(inputs)
-    return keras.Model(inputs, layers.Concatenate()([student.outputs[0], teacher(seen)]), name="distillation")
+    size = max(teacher.input_shape[1], student.input_shape[1])
+    inputs = keras.Input((size, size, 3), name="image")
+
+    def seen_by(model):
+        own = model.input_shape[1]
+        return inputs if own == size else layers.Resizing(own, own, interpolation="bilinear", antialias=True)(inputs)
+
+    joint = layers.Concatenate()([student(seen_by(student)), teacher(seen_by(teacher))])
+    return keras.Model(inputs, joint, name="distillation"), size
 
 
 def backbone_of(path: str):
     """The trainable encoder inside a saved model (itself, or the backbone its symmetric wrapper shares)."""
     import keras
 
-    model = keras.models.load_model(path, safe_mode=True, compile=False)
+    from .artifact import load_keras
+
+    model = load_keras(path)
     inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
     return inner[0] if inner else model
 

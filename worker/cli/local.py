@@ -62,8 +62,14 @@ def search(images, collection, k, as_json, settings):
 
 
 @cli.command()
-@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.argument("directories", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "-o", type=click.Path(dir_okay=False), required=True, help="MODEL.keras to write.")
+@click.option("--arch", type=click.Choice(["plain", "efficientnet"]), default="plain", show_default=True,
+              help="plain: a small CNN for the CPU; efficientnet: EfficientNet-Lite0 from its ImageNet weights.")
+@click.option("--frozen-blocks", type=int, default=0, show_default=True,
+              help="efficientnet: keep the stem and this many first blocks (of 16) as pretrained.")
+@click.option("--max-side", type=int, default=256, show_default=True,
+              help="Training photos are held at most this large (views are cut from them).")
 @click.option("--labels", type=click.Choice(["none", "folders"]), default="none", show_default=True,
               help="folders: class sub-folders are groups (same class = positive).")
 @click.option("--loss", type=click.Choice(["triplet", "contrastive"]), default="triplet", show_default=True,
@@ -94,11 +100,13 @@ def search(images, collection, k, as_json, settings):
                    "quarter turns are also found by the turned perceptual hashes and verification); tied: "
                    "train the mirror encoder, invariant to flips in one pass by construction.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def train(directory, out, **kwargs):
-    """Train an encoder on the images under DIRECTORY, calibrate its thresholds, save OUT (+ .json)."""
+def train(directories, out, **kwargs):
+    """Train an encoder on the images under DIRECTORIES, calibrate its thresholds, save OUT (+ .json)."""
+    from encoder.decode import find_images
     from encoder.train import TrainConfig, train as run
 
-    info = run(directory, out, TrainConfig(**kwargs))
+    root = directories[0] if len(directories) == 1 else [p for d in directories for p in find_images(d)[0]]
+    info = run(root, out, TrainConfig(**kwargs))
     click.echo(json.dumps({k: info[k] for k in ("version", "thresholds", "metrics")}, indent=1))
 
 
