@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     workers: int = 2
     max_minutes: float | None = None  # stop after the epoch that passes this much time (the model is kept)
+    validate_every: int = 1  # epochs between validation figures (calibrating on the split takes seconds)
 
 
 def load_pool(paths: list[str], max_side: int) -> tuple[list[Image.Image], list[str]]:
@@ -210,6 +211,12 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
                 data.mix_in_neighbours(model.predict(pool_x, batch_size=256, verbose=0))
 
         def on_epoch_end(self, epoch, logs=None):
+            if cfg.max_minutes and time.time() - t0 > 60 * cfg.max_minutes:
+                log(f"time budget of {cfg.max_minutes} minutes spent: stopping after epoch {epoch + 1}")
+                fitted.stop_training = True
+                return  # the figures of the model as it stands follow training
+            if (epoch + 1) % cfg.validate_every and epoch + 1 < cfg.epochs:
+                return
             emb, groups, levels = calibration_embeddings(model)
             th = calibrate(emb, groups, levels)
             figs = summary(emb, groups, levels, th)
@@ -220,9 +227,6 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
                 f"val ap {figs['ap']:.4f} r@p99 {figs['r_at_p99']:.4f} "
                 f"dup_recall {figs['dup_recall']:.4f} (at d<={th['duplicate']:.3f}) "
                 f"match_recall {figs['match_recall']:.4f} (at d<={th['match']:.3f})")
-            if cfg.max_minutes and time.time() - t0 > 60 * cfg.max_minutes:
-                log(f"time budget of {cfg.max_minutes} minutes spent: stopping after epoch {epoch + 1}")
-                fitted.stop_training = True
 
     def calibration_embeddings(m):
         return with_distractors(m.predict(val_x, batch_size=256, verbose=0), val_g, val_l,

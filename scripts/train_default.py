@@ -40,11 +40,12 @@ def main() -> int:
     ap.add_argument("--loss", choices=["contrastive", "triplet"], default="contrastive")
     ap.add_argument("--workers", type=int, default=2, help="threads that make the training views")
     ap.add_argument("--max-minutes", type=float, default=None, help="a time budget for each stage")
+    ap.add_argument("--validate-every", type=int, default=5, help="epochs between validation figures")
     a = ap.parse_args()
     paths = sorted(p for d in a.photos for p in find_images(d)[0])
     a.out.mkdir(parents=True, exist_ok=True)
     teacher = a.teacher or str(a.out / "teacher.keras")
-    extra = dict(loss=a.loss, workers=a.workers, max_minutes=a.max_minutes)
+    extra = dict(loss=a.loss, workers=a.workers, max_minutes=a.max_minutes, validate_every=a.validate_every)
     if a.loss == "triplet":
         extra["margin"] = 0.3
     if a.stage in ("teacher", "both"):
