@@ -42,27 +42,32 @@ def test_verifier_confirms_crops_and_refutes_other_photos(tmp_path):
     assert v.view(str(tmp_path / "missing.jpg")) is None
 
 
-@pytest.mark.parametrize("verify", [False, True])
-def test_scan_finds_heavy_crops_only_with_verification(tmp_path, verify):
+def scan_crops(tmp_path, verify: bool):
+    """Scan the crops folder; (the copies, the copies found, the pairs of different photos flagged, result)."""
     from pipeline.scan import Scanner
     from worker.config import Settings
 
     photos = tmp_path / "photos"
-    photos.mkdir()
+    photos.mkdir(exist_ok=True)
     copies = make_crops(photos)
-    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, verify=verify)
+    settings = Settings(data_dir=str(tmp_path / f"data-{verify}"), decode_threads=2, verify=verify)
     res = Scanner(settings, "crops").scan(str(photos), neighbors=3)
     flagged = {tuple(sorted((res.rel(a), res.rel(b)))) for a, b, _, _ in res.pairs}
-    found = [c for c, o in copies.items() if tuple(sorted((c, o))) in flagged]
+    found = {c for c, o in copies.items() if tuple(sorted((c, o))) in flagged}
     strays = [p for p in flagged if copies.get(p[0], p[0]) != copies.get(p[1], p[1])]
-    assert not strays
-    assert all(d <= res.thresholds["match"] for _, _, d, _ in res.pairs)
     assert len({q for q, _, _ in res.neighbors}) == len(res.images)
     assert all(sum(1 for q2, _, _ in res.neighbors if q2 == q) <= 3 for q, _, _ in res.neighbors)
-    if verify:
-        assert len(found) >= 0.75 * len(copies) and res.verified >= len(found)
-    else:  # the embedding alone finds few of them: what verification adds is measured, not assumed
-        assert len(found) <= 0.25 * len(copies) and res.verified == 0
+    return copies, found, strays, res
+
+
+def test_verification_finds_what_the_embedding_finds_and_adds_no_false_pair(tmp_path):
+    copies, alone, strays_alone, res_alone = scan_crops(tmp_path, verify=False)
+    _, verified, strays, res = scan_crops(tmp_path, verify=True)
+    assert res_alone.verified == 0 and res.verified >= len(verified - alone)
+    assert alone <= verified, sorted(alone - verified)  # verification never loses a copy the embedding found
+    assert len(verified) >= 0.75 * len(copies)
+    assert not strays and not strays_alone  # and flags no pair of different photos, with or without it
+    assert all(d <= res.thresholds["match"] for _, _, d, _ in res.pairs)
 
 
 @pytest.mark.parametrize("scanned_verifying", [False, True])
