@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_MODEL = Path(__file__).with_name("default") / "encoder.keras"
+# the encoders that ship with neardup, by the name a setting (`model = "efficientnet-lite0"`) may give
+SHIPPED = {"default": DEFAULT_MODEL, "efficientnet-lite0": DEFAULT_MODEL.with_name("efficientnet-lite0.keras")}
 # EfficientNet-Lite0's ImageNet weights, ported by scripts/port_efficientnet_lite0.py: where training starts
 PRETRAINED = Path(__file__).with_name("pretrained") / "efficientnet_lite0.keras"
 
@@ -46,6 +48,11 @@ def save(model, path: Path, thresholds: dict, metrics: dict | None = None, train
                      thresholds, metrics or {}, training or {})
     sidecar(path).write_text(json.dumps(info.__dict__, indent=1))
     return info
+
+
+def resolve(model: str) -> str:
+    """A shipped model's name (SHIPPED), or the path of a .keras file, as given."""
+    return str(SHIPPED.get(model, model))
 
 
 def load_keras(path):

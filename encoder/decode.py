@@ -6,9 +6,11 @@ one bad file.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 
@@ -40,25 +42,67 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+HEADER_BYTES = 64 * 1024  # enough for any format's header, EXIF included, to be recognised
+
+
 def read_bytes(path: str, max_bytes: int = 512 * 1024 * 1024) -> bytes:
-    """Read a file, turning every OS failure into a DecodeError with a plain reason."""
+    """Read an image file, turning every OS failure into a DecodeError with a plain reason.
+
+    Only regular files are read (a FIFO, device or socket would block or never end): the file is opened
+    without blocking and checked on its descriptor, so nothing swapped in after a check is read either. The
+    size is checked before reading, and the header before the body: a large file that is no image costs one
+    small read, not its size in memory."""
     try:
-        size = os.path.getsize(path)
-        if size > max_bytes:
-            raise DecodeError(f"file too large ({size} bytes > {max_bytes})")
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise DecodeError("file not found") from None
+        raise DecodeError("file not found (or a broken symlink)") from None
     except PermissionError:
         raise DecodeError("permission denied") from None
-    except IsADirectoryError:
-        raise DecodeError("is a directory") from None
+    except OSError as exc:
+        raise DecodeError(f"cannot open file: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise DecodeError("is a directory")
+        if not stat.S_ISREG(st.st_mode):
+            raise DecodeError(f"not a regular file ({_file_kind(st.st_mode)})")
+        if st.st_size > max_bytes:
+            raise DecodeError(f"file too large ({st.st_size} bytes > {max_bytes})")
+        if st.st_size == 0:
+            raise DecodeError("empty file (0 bytes)")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            head = fh.read(HEADER_BYTES)
+            if len(head) < st.st_size:
+                _check_header(head)
+                data = head + fh.read(max_bytes + 1 - len(head))
+            else:
+                data = head
     except OSError as exc:
         raise DecodeError(f"cannot read file: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
     if not data:
         raise DecodeError("empty file (0 bytes)")
+    if len(data) > max_bytes:
+        raise DecodeError(f"file too large (more than {max_bytes} bytes)")
     return data
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a plain file"
+
+
+def _check_header(head: bytes) -> None:
+    """Refuse a file whose first bytes match no image format Pillow reads (its formats' own signature
+    checks: the prefix is all they look at)."""
+    Image.init()
+    prefix = head[:16]
+    if not any(accept(prefix) for _, accept in Image.OPEN.values() if accept is not None):
+        raise DecodeError("not an image (unrecognised format)")
 
 
 def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_PIXELS,
@@ -155,7 +199,8 @@ def find_images(root: str) -> tuple[list[str], list[tuple[str, str]]]:
                 try:
                     os.stat(path)
                 except OSError as exc:
-                    failed.append((path, f"broken symlink: {exc.strerror or exc}"))
+                    kind = "symlink loop" if exc.errno == errno.ELOOP else "broken symlink"
+                    failed.append((path, f"{kind}: {exc.strerror or exc}"))
                     continue
             found.append(path)
     return sorted(found), failed

@@ -5,6 +5,8 @@ L2 normalisation, so distances are Euclidean on the unit sphere (0..2).
 """
 from __future__ import annotations
 
+import os
+
 import keras
 import numpy as np
 from keras import layers, ops
@@ -187,6 +189,9 @@ def build_pretrained_encoder(input_size: int = 160, dim: int = 256, pretrained=P
     outputs = layers.UnitNormalization(name="embedding")(layers.Dense(dim, name="projection")(pooled))
     model = keras.Model(inputs, outputs, name=name)
     if pretrained:
+        if not os.path.isfile(pretrained):
+            raise FileNotFoundError(f"{pretrained} is missing: scripts/port_efficientnet_lite0.py writes it "
+                                    "(a checkout of the repository has it)")
         source = keras.models.load_model(pretrained, safe_mode=True, compile=False)  # built-in layers only
         for layer in model.layers:
             if layer.weights and layer.name in {l.name for l in source.layers}:

@@ -15,6 +15,7 @@ from sqlalchemy import and_, select
 
 from encoder.train import TrainConfig, evaluate_model, load_pool, split, train, validation_set
 from storage import db
+from storage.collection import checked
 
 from .steps import index_step
 
@@ -40,7 +41,7 @@ def confirmed_groups(rt, rows) -> dict[str, str]:
 def retrain(rt, collection: str, config: dict | None = None, force: bool = False, log=print,
             lock=contextlib.nullcontext) -> dict:
     cfg = TrainConfig(**(config or {}))
-    rows = distinct_images(rt, collection)
+    rows = distinct_images(rt, checked(collection))
     if len(rows) < 16:
         raise ValueError(f"collection {collection!r} has {len(rows)} distinct images; at least 16 are needed")
     paths = [r.path for r in rows]

@@ -33,7 +33,7 @@ class Runtime:
     def active_model_path(self) -> str:
         """The model to embed with: an explicit setting, else the registry's active one, else the default."""
         if self.settings.model:
-            return self.settings.model
+            return artifact.resolve(self.settings.model)
         row = self.models.active()
         if row is None:
             info = artifact.read_info(artifact.DEFAULT_MODEL)
@@ -78,6 +78,8 @@ class Runtime:
         if not roots:
             raise PathNotAllowed("no image roots configured (NEARDUP_ROOTS)")
         if not any(os.path.commonpath([real, r]) == r for r in roots):
+            if not os.path.exists(path) and os.path.islink(path):
+                raise PathNotAllowed("broken symlink (its target does not exist)")
             raise PathNotAllowed("path outside the configured image roots")
         return real
 

@@ -17,6 +17,8 @@ from storage import db
 from . import verify
 from .embed import embed_paths
 from .ingest import index_batch
+from storage.collection import checked
+
 from .runtime import Runtime
 
 
@@ -45,8 +47,8 @@ class Scanner:
     """The Python API: `Scanner(settings).scan(DIR)` returns a ScanResult; `write_outputs` saves it."""
 
     def __init__(self, settings, collection: str = "default"):
+        self.collection = checked(collection)
         self.rt = Runtime(settings)
-        self.collection = collection
 
     def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:
         t0 = time.time()

@@ -24,6 +24,7 @@ import numpy as np
 from sqlalchemy import and_, delete, func, insert, select, update
 
 from . import db, segments
+from .collection import checked
 from .segments import Segment
 
 
@@ -58,7 +59,7 @@ class CollectionIndex:
         self.engine = engine
         self.background_merges = background_merges
         self.pending: list[PendingMerge] = []
-        self.root = Path(data_dir) / "index" / collection / generation
+        self.root = Path(data_dir) / "index" / checked(collection) / generation
         self.collection, self.generation, self.dim = collection, generation, dim
         self.buffer_capacity, self.merge_fanout = buffer_capacity, merge_fanout
         self.epoch = None

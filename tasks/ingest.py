@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from celery.exceptions import Reject
 
+from storage.collection import InvalidCollectionName, checked
 from worker.app import app
 
 from .context import collection_lock, runtime
@@ -12,8 +13,10 @@ TRANSIENT = (OSError, ConnectionError)
 
 def _message(collection, paths, batch_id):
     """Validate a message's fields; a malformed one is refused (not retried) with a logged reason."""
-    if not isinstance(collection, str) or not collection or len(collection) > 200:
-        raise Reject(f"malformed message: bad collection {collection!r}", requeue=False)
+    try:
+        checked(collection)
+    except InvalidCollectionName as exc:
+        raise Reject(f"malformed message: {exc}", requeue=False) from None
     if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
         raise Reject("malformed message: paths must be a list of strings", requeue=False)
     if batch_id is not None and not isinstance(batch_id, str):

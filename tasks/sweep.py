@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import time
 
+from storage.collection import checked
 from worker.app import app
 
 from .context import runtime
@@ -15,7 +16,10 @@ def sweep(collection="default", out=None, neighbors=0):
     from pipeline.sweep import sweep as run
 
     rt = runtime()
-    out = out or os.path.join(rt.settings.data_dir, "reports", collection, time.strftime("%Y%m%d-%H%M%S"))
+    reports = os.path.realpath(os.path.join(rt.settings.data_dir, "reports"))
+    out = os.path.realpath(out or os.path.join(reports, checked(collection), time.strftime("%Y%m%d-%H%M%S")))
+    if os.path.commonpath([out, reports]) != reports:  # any queue client may send this: it writes only there
+        raise ValueError(f"a queued sweep writes under {reports} only, not {out}")
     res = run(rt, collection, neighbors=neighbors)
     counts = write_outputs(res, out)
     return {"out": out, "images": res.total, **counts, "seconds": round(res.seconds, 1)}

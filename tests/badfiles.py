@@ -39,7 +39,19 @@ def make_bad_files(folder: Path, good: Path) -> dict[str, str]:
         os.chmod(locked, 0o644)
         del cases[str(locked)]
         locked.unlink()
+    os.symlink(folder / "self.jpg", case("self.jpg", "symlink loop"))  # a link to itself
+    os.mkfifo(case("pipe.jpg", "not a regular file"))  # opened naively, a named pipe blocks forever
+    with open(case("huge.jpg", "not an image"), "wb") as fh:  # 500 MB, sparse: only its header may be read
+        fh.truncate(500 * 1024 * 1024)
     loop = folder / "loop"
     loop.mkdir()
     os.symlink(folder, loop / "back")  # a directory symlink loop: must not hang the walk
     return cases
+
+
+def non_utf8_name(folder: Path, good: Path) -> str:
+    """A good image under a name that is not valid UTF-8 (as the OS hands it to Python: surrogate escapes)."""
+    path = os.path.join(os.fsencode(folder), b"bad\xff\xfename.jpg")
+    with open(path, "wb") as fh:
+        fh.write(good.read_bytes())
+    return os.fsdecode(path)

@@ -12,18 +12,22 @@ import uuid
 from dataclasses import dataclass
 
 from encoder.decode import find_images
+from storage.collection import checked
 from worker.config import Settings, load
 
 FINAL = ("indexed", "duplicate", "match", "failed")
 
 
-def expand(paths: list[str]) -> list[str]:
-    """Files as given, directories walked; absolute, so any worker on the shared volume finds them."""
-    out = []
+def expand(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files as given, directories walked, absolute (any worker on the shared volume finds them); and
+    (path, reason) for what walking them could not list (broken or looping symlinks, unreadable folders)."""
+    out, failed = [], []
     for p in paths:
         p = os.path.abspath(p)
-        out.extend(find_images(p)[0] if os.path.isdir(p) else [p])
-    return list(dict.fromkeys(out))
+        found, lost = find_images(p) if os.path.isdir(p) else ([p], [])
+        out.extend(found)
+        failed.extend(lost)
+    return list(dict.fromkeys(out)), failed
 
 
 class Client:
@@ -38,9 +42,14 @@ class Client:
         self.rt = Runtime(self.settings)
 
     def submit(self, paths: list[str], collection: str = "default", batch_size: int | None = None) -> "BatchHandle":
-        files = expand(paths)
+        from storage.registry import Recorded
+
+        checked(collection)
+        files, failed = expand(paths)
         batch_id = uuid.uuid4().hex
-        self.rt.registry.record_batch(batch_id, collection, files)
+        self.rt.registry.record_batch(batch_id, collection, files + [p for p, _ in failed])
+        if failed:  # what could not be listed is part of the batch, failed with its reason, never dropped
+            self.rt.registry.record_items(collection, [Recorded(p, reason=r) for p, r in failed], batch_id)
         self._send(collection, files, batch_id, batch_size)
         return BatchHandle(self, batch_id)
 

@@ -18,12 +18,35 @@ def cli():
     """
 
 
+def _existing_model(ctx, param, value):
+    from encoder.artifact import resolve
+
+    if value is not None and not os.path.isfile(resolve(value)):
+        raise click.BadParameter(f"{value!r} is neither a shipped model's name nor a .keras file")
+    return value
+
+
+def _collection(ctx, param, value):
+    from storage.collection import InvalidCollectionName, checked
+
+    try:
+        return value if value is None else checked(value)
+    except InvalidCollectionName as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def collection_option(default: str | None = "default", help: str | None = None):
+    """--collection / -c, checked where it enters (storage/collection.py)."""
+    return click.option("--collection", "-c", default=default, show_default=default is not None,
+                        callback=_collection, help=help)
+
+
 def settings_options(fn):
     """--data-dir, --model, the threshold overrides and --verify, turned into a `settings` argument."""
     @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the registry and indexes live "
                   "[env NEARDUP_DATA_DIR; default: XDG data dir].")
-    @click.option("--model", type=click.Path(dir_okay=False, exists=True), help="A .keras encoder to use instead "
-                  "of the active one.")
+    @click.option("--model", callback=_existing_model, help="A .keras encoder, or a shipped one by name "
+                  "(default, efficientnet-lite0), to use instead of the active one [env NEARDUP_MODEL].")
     @click.option("--threshold-duplicate", type=float, help="Override the model's calibrated duplicate distance.")
     @click.option("--threshold-match", type=float, help="Override the model's calibrated match distance.")
     @click.option("--verify/--no-verify", default=None, help="Re-check pairs the embedding is unsure about with "

@@ -7,14 +7,14 @@ import sys
 import click
 from tqdm import tqdm
 
-from .common import cli, settings_options, table
+from .common import cli, collection_option, settings_options, table
 
 
 @cli.command()
 @click.argument("directory", type=click.Path(exists=True))
 @click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Folder for the outputs.")
 @click.option("--neighbors", "-k", type=int, default=0, help="Also write the K nearest of every image.")
-@click.option("--collection", "-c", default="default", show_default=True)
+@collection_option()
 @click.option("--no-report", is_flag=True, help="Skip report.html.")
 @settings_options
 def scan(directory, out, neighbors, collection, no_report, settings):
@@ -40,7 +40,7 @@ def scan(directory, out, neighbors, collection, no_report, settings):
 
 @cli.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--collection", "-c", default="default", show_default=True)
+@collection_option()
 @click.option("-k", type=int, default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
@@ -114,7 +114,7 @@ def train(directories, out, **kwargs):
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False), required=True,
               help="truth.json: {groups: [[original, copy, ...]], level: {copy: duplicate|match}, transforms: {...}}")
-@click.option("--collection", "-c", default=None, help="Default: a collection named after the folder's hash.")
+@collection_option(None, help="Default: a collection named after the folder's hash.")
 @click.option("--neighbors", "-k", type=int, default=10, show_default=True)
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Also write the scan outputs here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")

@@ -8,7 +8,7 @@ import sys
 import click
 from tqdm import tqdm
 
-from .common import cli, settings_options, table
+from .common import cli, collection_option, settings_options, table
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -31,7 +31,7 @@ def worker(ctx, queues, beat):
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--collection", "-c", default="default", show_default=True)
+@collection_option()
 @click.option("--wait", is_flag=True, help="Show progress and print the batch's result.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
 @click.option("--json", "as_json", is_flag=True)
@@ -85,8 +85,10 @@ def _print_status(st: dict, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--collection", "-c", default="default", show_default=True)
-@click.option("--out", "-o", type=click.Path(file_okay=False), required=True)
+@collection_option()
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Where the outputs go [default: here, "
+              "./neardup-sweep-COLLECTION; queued, DATA_DIR/reports/COLLECTION/TIME, the only place a queued sweep "
+              "writes to].")
 @click.option("--neighbors", "-k", type=int, default=0)
 @click.option("--queue", "use_queue", is_flag=True, help="Run on a sweep worker instead of here.")
 @settings_options
@@ -95,9 +97,12 @@ def sweep(collection, out, neighbors, use_queue, settings):
     if use_queue:
         from worker.app import app
 
-        res = app.send_task("neardup.sweep", kwargs=dict(collection=collection, out=os.path.abspath(out),
+        res = app.send_task("neardup.sweep", kwargs=dict(collection=collection, out=out and os.path.abspath(out),
                                                          neighbors=neighbors), queue="sweep")
-        click.echo(json.dumps(res.get(), indent=1))
+        try:
+            click.echo(json.dumps(res.get(), indent=1))
+        except ValueError as exc:
+            raise click.ClickException(str(exc))
         return
     from pipeline.outputs import write_outputs
     from pipeline.runtime import Runtime
@@ -107,12 +112,12 @@ def sweep(collection, out, neighbors, use_queue, settings):
         res = run(Runtime(settings), collection, neighbors=neighbors)
     except LookupError as exc:
         raise click.ClickException(str(exc))
-    counts = write_outputs(res, out)
+    counts = write_outputs(res, out or f"neardup-sweep-{collection}")
     click.echo(table([(k, v) for k, v in counts.items()] + [("seconds", f"{res.seconds:.1f}")], ("", "")))
 
 
 @cli.command()
-@click.option("--collection", "-c", default="default", show_default=True)
+@collection_option()
 @click.option("--epochs", type=int, default=None)
 @click.option("--force", is_flag=True, help="Promote even if not better on validation.")
 @click.option("--wait", is_flag=True)
