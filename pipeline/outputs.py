@@ -1,6 +1,8 @@
 """The files a scan or sweep leaves behind: pairs.csv, neighbors.csv, groups.json, failed.csv, report.html.
 
-pairs.csv and neighbors.csv use the scoring format of `../shared/bench/score.py`.
+pairs.csv and neighbors.csv use the scoring format of `../shared/bench/score.py`. The CSV files hold file names
+byte for byte, also names that are not valid UTF-8 (written back with surrogateescape); groups.json escapes
+them as JSON does (a backslash, u, dcXX), and the report shows them with the odd bytes escaped.
 """
 from __future__ import annotations
 
@@ -27,21 +29,25 @@ def groups_of(res) -> list[dict]:
     return out
 
 
+def _csv(path: Path):
+    return open(path, "w", newline="", encoding="utf-8", errors="surrogateescape")
+
+
 def write_outputs(res, out: str | Path, report: bool = True) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "pairs.csv", "w", newline="") as fh:
+    with _csv(out / "pairs.csv") as fh:
         w = csv.writer(fh)
         w.writerow(["a", "b", "distance", "label"])
         for a, b, d, label in res.pairs:
             w.writerow([res.rel(a), res.rel(b), f"{d:.6f}", label])
     if res.neighbors:
-        with open(out / "neighbors.csv", "w", newline="") as fh:
+        with _csv(out / "neighbors.csv") as fh:
             w = csv.writer(fh)
             w.writerow(["query", "neighbor", "distance"])
             for q, n, d in res.neighbors:
                 w.writerow([res.rel(q), res.rel(n), f"{d:.6f}"])
-    with open(out / "failed.csv", "w", newline="") as fh:
+    with _csv(out / "failed.csv") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "reason"])
         w.writerows(sorted(res.failed))

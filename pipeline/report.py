@@ -85,4 +85,4 @@ def write_report(res, groups: list[dict], path: Path) -> None:
     if res.failed:
         parts.append(f"<h2>Failed ({len(res.failed)})</h2><table>" + "".join(
             f"<tr><td>{html.escape(p)}</td><td>{html.escape(r)}</td></tr>" for p, r in sorted(res.failed)) + "</table>")
-    path.write_text("\n".join(parts), encoding="utf-8")
+    path.write_text("\n".join(parts), encoding="utf-8", errors="backslashreplace")

@@ -6,12 +6,37 @@ verdicts by their two content hashes and the verifier's settings.
 """
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 
 from sqlalchemy import (JSON, Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
-                        UniqueConstraint, create_engine, event)
+                        TypeDecorator, UniqueConstraint, create_engine, event)
 from sqlalchemy.engine import Engine
+
+
+class FilePath(TypeDecorator):
+    """A file path exactly as the OS gave it. Names that are not valid UTF-8 reach Python with surrogate escapes,
+    which no database text column takes: those are stored as U+FFFF then the base64 of the raw bytes, and read
+    back as the same string, so the file can be opened again and is reported under its own name."""
+    impl = Text
+    cache_ok = True
+    MARK = "\uffff"
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return self.MARK + base64.b64encode(os.fsencode(value)).decode("ascii")
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.startswith(self.MARK):
+            return os.fsdecode(base64.b64decode(value[len(self.MARK):]))
+        return value
+
 
 metadata = MetaData()
 
@@ -19,7 +44,7 @@ images = Table(
     "images", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("collection", String(200), nullable=False),
-    Column("path", Text, nullable=False),
+    Column("path", FilePath, nullable=False),
     Column("content_hash", String(64), nullable=False, default=""),
     Column("size_bytes", Integer),
     Column("width", Integer),
@@ -111,7 +136,7 @@ labels = Table(  # pairs that ops confirmed (duplicate) or rejected (different),
 models = Table(
     "models", metadata,
     Column("version", String(64), primary_key=True),
-    Column("path", Text, nullable=False),
+    Column("path", FilePath, nullable=False),
     Column("info", JSON, nullable=False),
     Column("created_at", Float),
     Column("active", Integer, nullable=False, default=0),
@@ -129,7 +154,7 @@ batches = Table(
 batch_items = Table(  # what a batch asked for, so a lost message can be sent again (reconcile)
     "batch_items", metadata,
     Column("batch_id", String(64), ForeignKey("batches.id"), primary_key=True),
-    Column("path", Text, primary_key=True),
+    Column("path", FilePath, primary_key=True),
 )
 
 

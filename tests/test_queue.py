@@ -137,7 +137,7 @@ def test_worker_killed_and_redis_restarted_mid_batch_lose_nothing(cluster):
 
 
 def test_bad_input_through_the_queue_fails_per_image(cluster, tmp_path):
-    from tests.badfiles import make_bad_files
+    from tests.badfiles import make_bad_files, non_utf8_name
     from worker.app import app
 
     if not any(w.poll() is None for w in cluster.workers):
@@ -166,6 +166,14 @@ def test_bad_input_through_the_queue_fails_per_image(cluster, tmp_path):
     assert "not found" in reasons[missing]
     good = cl.submit([sorted(str(p) for p in cluster.images.glob("*.jpg"))[0]], "badinput").result(timeout=120)
     assert good["counts"] != {"failed": 1}, "workers still process good images"
+    # the folder itself: what its walk cannot list (broken and looping links) is in the batch, failed with
+    # its reason; a name that is not UTF-8 is ingested under its own name
+    odd = non_utf8_name(cluster.images / "bad", sorted(cluster.images.glob("*.jpg"))[0])
+    walked = cl.submit([str(cluster.images / "bad")], "badfolder").result(timeout=300)
+    states = {it["path"]: (it["state"], it.get("reason") or "") for it in walked["items"]}
+    for path, expect in bad.items():
+        assert states[path][0] == "failed" and expect in states[path][1], (path, states.get(path))
+    assert states[odd][0] != "failed", states[odd]
     assert any(w.poll() is None for w in cluster.workers)
 
 

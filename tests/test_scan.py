@@ -81,3 +81,26 @@ def test_cli_scan_exit_zero_with_failures(photos, tmp_path, tiny_model):
 def test_cli_help_lists_commands():
     proc = subprocess.run([sys.executable, "-m", "worker.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "scan" in proc.stdout and "search" in proc.stdout
+
+
+def test_names_that_are_not_utf8_are_kept_byte_for_byte(photos, settings, tiny_model, tmp_path):
+    from tests.badfiles import non_utf8_name
+
+    settings.model = tiny_model
+    first = sorted(photos.glob("*.jpg"))[0]
+    odd = non_utf8_name(photos, first)  # the same bytes as `first`: an exact duplicate of it
+    res = Scanner(settings).scan(str(photos))
+    write_outputs(res, tmp_path / "out")
+    assert odd in {r.path for r in res.images.values()}, "indexed under its own name"
+    raw = (tmp_path / "out" / "pairs.csv").read_bytes()
+    assert b"bad\xff\xfename.jpg" in raw and first.name.encode() in raw
+    assert not (tmp_path / "out" / "failed.csv").read_text().strip().count("\n")  # nothing failed
+
+
+def test_cli_refuses_collection_names_that_are_paths(photos, tmp_path):
+    env = dict(os.environ, NEARDUP_DATA_DIR=str(tmp_path / "data"))
+    for name in ("../../escape", "/abs/path", "..", "a/b", "x" * 65, ""):
+        proc = subprocess.run([sys.executable, "-m", "worker.cli", "scan", str(photos), "--out", str(tmp_path / "o"),
+                               "--collection", name], env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and "invalid collection name" in proc.stderr, (name, proc.stderr[-500:])
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "o").exists()
