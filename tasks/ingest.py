@@ -1,12 +1,14 @@
 """neardup.embed and neardup.index: the ingestion path of a submitted batch."""
 from __future__ import annotations
 
+import random
+
 from celery.exceptions import Reject
 
 from storage.collection import InvalidCollectionName, checked
 from worker.app import app
 
-from .context import collection_lock, runtime
+from .context import LockBusy, collection_lock, runtime
 
 TRANSIENT = (OSError, ConnectionError)
 
@@ -43,7 +45,11 @@ def index(self, collection=None, generation=None, image_ids=None, batch_id=None)
     _message(collection, [], batch_id)
     from pipeline.steps import index_step
 
-    # one writer per collection; the lock expires if its holder dies, and the index step's own epoch
-    # check keeps a late writer from committing on a stale view anyway
-    with collection_lock(collection):
-        return index_step(runtime(), collection, generation, [int(i) for i in image_ids])
+    # one writer per collection; a busy lock sends the task back to the queue for a moment instead of
+    # holding this worker slot (work for other collections goes on)
+    try:
+        with collection_lock(collection):
+            return index_step(runtime(), collection, generation, [int(i) for i in image_ids])
+    except LockBusy:
+        # waiting for a busy lock never uses up the retry budget of transient errors
+        raise self.retry(countdown=1 + random.random(), max_retries=self.request.retries + 1) from None

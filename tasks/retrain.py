@@ -16,4 +16,4 @@ def retrain(collection="default", config=None, force=False):
     from pipeline.retrain import retrain as run
 
     return run(runtime(), collection, config or {}, force=bool(force), log=log.info,
-               lock=lambda: collection_lock(collection))
+               lock=lambda: collection_lock(collection, wait=None))

@@ -226,3 +226,39 @@ def test_retrain_and_rollout_while_ingesting(cluster):
     listed = {m["version"]: m["active"] for m in json.loads(proc.stdout)}
     assert listed[new] is True and listed[old] is False
     cluster.kill_worker(trainer)
+
+
+def test_a_stale_index_lock_holds_up_only_its_own_collection(cluster):
+    """A holder killed mid-step leaves its lock behind until it expires: the index tasks of that collection
+    go back to the queue meanwhile instead of holding worker slots, so other collections go on."""
+    import redis
+
+    alive = [w for w in cluster.workers if w.poll() is None] or [cluster.start_worker("w-lock")]
+    r = redis.Redis.from_url(cluster.redis.url)
+    key = "neardup:index-lock:stale"
+    r.set(key, "a holder that died")  # left behind; Redis would expire it after the holder's TTL
+    cl = client(cluster)
+    photos = sorted(str(p) for p in cluster.images.glob("*_q1.jpg"))
+    stuck = [cl.submit([p], "stale") for p in photos[: len(alive) + 1]]  # more index tasks than worker slots
+    fresh = cl.submit(photos[-2:], "fresh").result(timeout=120)
+    assert fresh["done"] == fresh["total"] == 2 and r.exists(key)
+    assert all(h.status()["done"] == 0 or h.status()["counts"].get("pending") for h in stuck)
+    r.delete(key)  # the dead holder's lock expires
+    for h in stuck:
+        assert h.result(timeout=120)["counts"].get("failed", 0) == 0
+
+
+def test_the_lock_heartbeat_keeps_a_slow_holder_owning_it(cluster, monkeypatch):
+    import redis
+
+    from tasks import context
+
+    monkeypatch.setattr(context, "LOCK_TIMEOUT", 0.6)
+    monkeypatch.setattr(context, "redis_client", lambda: redis.Redis.from_url(cluster.redis.url))
+    with context.collection_lock("slow"):
+        time.sleep(2.0)  # three lifetimes of the lock: only the heartbeat keeps it
+        with pytest.raises(context.LockBusy):
+            with context.collection_lock("slow", wait=0.1):
+                pass
+    with context.collection_lock("slow", wait=0.1):  # released on the way out
+        pass
