@@ -228,10 +228,19 @@ class Registry:
         found = {r.path: ImageRow(**r._mapping) for r in rows}
         return {p: found.get(p) for p in paths}
 
-    def open_batches(self, older_than: float, newer_than: float) -> list[str]:
+    def incomplete_batches(self, newer_than: float, quiet_since: float | None = None) -> list[str]:
+        """Batches created after `newer_than` with a path not yet in a final state; with `quiet_since`, only
+        those that nothing happened to since then (neither created nor any of their images written)."""
+        b, bi, im = db.batches, db.batch_items, db.images
+        final = im.c.status.in_(("indexed", "duplicate", "match", "failed"))
+        done = select(im.c.id).where(and_(im.c.collection == b.c.collection, im.c.path == bi.c.path, final))
+        query = (select(b.c.id).join(bi, bi.c.batch_id == b.c.id)
+                 .where(and_(b.c.created_at > newer_than, ~done.exists())).distinct())
+        if quiet_since is not None:
+            touched = select(im.c.id).where(and_(im.c.batch_id == b.c.id, im.c.updated_at >= quiet_since))
+            query = query.where(and_(b.c.created_at < quiet_since, ~touched.exists()))
         with self.engine.connect() as conn:
-            return list(conn.execute(select(db.batches.c.id).where(and_(
-                db.batches.c.created_at < older_than, db.batches.c.created_at > newer_than))).scalars())
+            return list(conn.execute(query).scalars())
 
     def batch(self, batch_id: str):
         with self.engine.connect() as conn:

@@ -26,9 +26,12 @@ def sweep(collection="default", out=None, neighbors=0):
 
 
 @app.task(name="neardup.reconcile")
-def reconcile(max_age_s=86_400, min_age_s=300):
+def reconcile(max_age_s=86_400, quiet_s=300):
+    """Send again what incomplete batches lack: every one of them when the broker holds no ingestion message
+    (they were lost), else those nothing happened to for `quiet_s` seconds."""
     from worker.client import Client
 
     client = Client(runtime().settings)
     now = time.time()
-    return {b: client.reconcile(b) for b in client.rt.registry.open_batches(now - min_age_s, now - max_age_s)}
+    quiet_since = None if client.in_flight() == 0 else now - quiet_s  # None: every incomplete batch
+    return {b: client.reconcile(b) for b in client.rt.registry.incomplete_batches(now - max_age_s, quiet_since)}

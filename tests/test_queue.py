@@ -262,3 +262,32 @@ def test_the_lock_heartbeat_keeps_a_slow_holder_owning_it(cluster, monkeypatch):
                 pass
     with context.collection_lock("slow", wait=0.1):  # released on the way out
         pass
+
+
+def test_reconcile_resends_what_the_broker_lost_at_once(cluster):
+    """No client waiting: the periodic reconcile finds a batch whose messages the broker lost (nothing of the
+    ingestion queues left in Redis) and sends it again, however young the batch."""
+    import redis
+
+    from tasks.sweep import reconcile
+
+    for w in list(cluster.workers):
+        if w.poll() is None:
+            cluster.kill_worker(w)
+    cl = client(cluster)
+    files = sorted(str(p) for p in cluster.images.glob("*_q2.jpg"))[:6]
+    handle = cl.submit(files, "lost")
+    r = redis.Redis.from_url(cluster.redis.url)
+    assert cl.in_flight() >= 1
+    for key in list(r.scan_iter(match="embed*")):
+        r.delete(key)  # the messages are gone, the batch is seconds old
+    assert cl.in_flight() == 0
+    assert reconcile() == {handle.batch_id: len(files)}
+    assert reconcile() == {}  # sent again and in flight now: a young batch is left alone
+    cluster.start_worker("after-loss")
+    deadline = time.time() + 180
+    while handle.status()["done"] < len(files) and time.time() < deadline:
+        time.sleep(0.3)
+    st = handle.status()
+    assert st["done"] == st["total"] == len(files) and "failed" not in st["counts"]
+    assert_each_once(cl.rt, "lost", cl.rt.generations("lost")[0], set(files))

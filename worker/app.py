@@ -41,7 +41,7 @@ app.conf.update(
     beat_schedule={
         **{f"nightly-sweep-{c}": {"task": "neardup.sweep", "schedule": crontab(*settings.sweep_schedule.split()),
                                   "kwargs": {"collection": c}} for c in settings.sweep_collections},
-        "reconcile": {"task": "neardup.reconcile", "schedule": 300.0},
+        "reconcile": {"task": "neardup.reconcile", "schedule": 30.0},
     },
 )
 if settings.broker_url.startswith("rediss://"):

@@ -16,6 +16,7 @@ from storage.collection import checked
 from worker.config import Settings, load
 
 FINAL = ("indexed", "duplicate", "match", "failed")
+INGESTION_QUEUES = ("embed", "index")
 
 
 def expand(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -67,6 +68,22 @@ class Client:
             self._send(self.rt.registry.batch(batch_id).collection, missing, batch_id)
         return len(missing)
 
+    def in_flight(self) -> int | None:
+        """Messages of the ingestion queues the broker holds: waiting, or delivered to a worker and not yet
+        acknowledged (None: the broker cannot be asked). 0 while a batch is incomplete means its messages are
+        gone (a Redis that restarted empty, say): what it lacks can be sent again at once."""
+        import json
+
+        import redis
+
+        try:
+            r = redis.Redis.from_url(self.app.conf.broker_url)
+            waiting = sum(r.llen(key) for q in INGESTION_QUEUES for key in r.scan_iter(match=f"{q}*", _type="list"))
+            delivered = sum(1 for raw in r.hvals("unacked") if json.loads(raw)[2] in INGESTION_QUEUES)
+        except redis.RedisError:
+            return None
+        return waiting + delivered
+
     def handle(self, batch_id: str) -> "BatchHandle":
         return BatchHandle(self, batch_id)
 
@@ -95,7 +112,8 @@ class BatchHandle:
         return {"batch_id": self.batch_id, "total": len(items), "done": done, "counts": counts, "items": items}
 
     def result(self, timeout: float | None = None, poll: float = 0.5, stall: float = 60.0, progress=None) -> dict:
-        """Wait for every image to reach its final state; re-send what made no progress for `stall` s."""
+        """Wait for every image to reach its final state. What makes no progress is sent again: at once when
+        the broker holds no ingestion message at all (they were lost), else after `stall` seconds."""
         start = last_change = time.time()
         last_done = -1
         while True:
@@ -107,7 +125,7 @@ class BatchHandle:
             now = time.time()
             if st["done"] != last_done:
                 last_done, last_change = st["done"], now
-            elif now - last_change > stall:
+            elif now - last_change > stall or (now - last_change > 2 * poll and self.client.in_flight() == 0):
                 self.client.reconcile(self.batch_id)
                 last_change = now
             if timeout is not None and now - start > timeout:
