@@ -2,6 +2,7 @@
 a real entry point of the package."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tomllib
@@ -13,13 +14,32 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_compose_file_is_valid():
+def compose_config(**env) -> subprocess.CompletedProcess:
     exe = shutil.which("docker-compose")
     if exe is None:
         pytest.fail("docker-compose is not installed (make test installs Debian's docker-compose)")
-    proc = subprocess.run([exe, "-f", str(REPO / "docker-compose.yml"), "config", "-q"], capture_output=True,
-                          text=True, timeout=60)
+    clean = {k: v for k, v in os.environ.items() if k not in ("REDIS_PASSWORD", "FLOWER_BASIC_AUTH")}
+    return subprocess.run([exe, "-f", str(REPO / "docker-compose.yml"), "--profile", "gpu", "config", "-q"],
+                          capture_output=True, text=True, timeout=60, env={**clean, **env}, cwd=REPO / "tests")
+
+
+def test_compose_file_is_valid_with_its_secrets_set():
+    proc = compose_config(REDIS_PASSWORD="s3cret", FLOWER_BASIC_AUTH="ops:pw")
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("missing", ["REDIS_PASSWORD", "FLOWER_BASIC_AUTH"])
+def test_compose_refuses_to_start_without_a_secret(missing):
+    env = {"REDIS_PASSWORD": "s3cret", "FLOWER_BASIC_AUTH": "ops:pw"}
+    del env[missing]
+    proc = compose_config(**env)
+    assert proc.returncode != 0 and missing in proc.stderr, proc.stderr
+
+
+def test_flower_is_published_to_this_machine_only():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert all(p.startswith("127.0.0.1:") for p in compose["services"]["flower"]["ports"])
+    assert any(a.startswith("--basic-auth=") for a in compose["services"]["flower"]["entrypoint"])
 
 
 def test_every_service_command_is_a_real_entry_point():

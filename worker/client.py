@@ -45,8 +45,22 @@ class Client:
     def submit(self, paths: list[str], collection: str = "default", batch_size: int | None = None) -> "BatchHandle":
         from storage.registry import Recorded
 
+        from pipeline.runtime import PathNotAllowed
+
         checked(collection)
+        if not self.settings.roots:
+            raise PathNotAllowed("no image roots configured: set NEARDUP_ROOTS (or `roots` in neardup.toml) to the "
+                                 "folders the workers may read")
         files, failed = expand(paths)
+        outside = []
+        for p in files:  # refused here, with the reason a worker would give, instead of queued to fail there
+            try:
+                self.rt.check_path(p)
+            except PathNotAllowed as exc:
+                outside.append((p, str(exc)))
+        if outside:
+            files = [p for p in files if p not in {q for q, _ in outside}]
+            failed += outside
         batch_id = uuid.uuid4().hex
         self.rt.registry.record_batch(batch_id, collection, files + [p for p, _ in failed])
         if failed:  # what could not be listed is part of the batch, failed with its reason, never dropped

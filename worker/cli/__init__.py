@@ -6,7 +6,33 @@ from . import local, queue  # noqa: F401  (they register their commands)
 
 
 def main() -> None:
-    cli(prog_name="neardup")
+    """`neardup`: a broker that is down or refuses the password is one line, not a traceback."""
+    import sys
+
+    try:
+        cli(prog_name="neardup")
+    except Exception as exc:
+        reason = broker_failure(exc)
+        if reason is None:
+            raise
+        from worker.config import load, without_password
+
+        print(f"neardup: cannot use the broker at {without_password(load().broker_url)}: {reason}", file=sys.stderr)
+        sys.exit(1)
+
+
+def broker_failure(exc: BaseException) -> str | None:
+    """The one-line reason if `exc` (or what caused it) is a failure to reach or log in to Redis."""
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import AuthenticationError, ConnectionError, ResponseError
+
+    while exc is not None:
+        if isinstance(exc, AuthenticationError) or (isinstance(exc, ResponseError) and "AUTH" in str(exc).upper()):
+            return f"wrong password ({exc})"
+        if isinstance(exc, (ConnectionError, OperationalError)):
+            return f"{exc} (is Redis running, and is NEARDUP_BROKER_URL right?)"
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 __all__ = ["cli", "main"]

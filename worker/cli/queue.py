@@ -19,11 +19,12 @@ from .common import cli, collection_option, settings_options, table
 def worker(ctx, queues, beat):
     """Start a Celery worker with neardup's app; other options (--concurrency, --hostname, --pool,
     --loglevel ...) pass through to `celery worker`."""
-    from worker.app import app
+    from worker.app import app, settings
 
     argv = ["worker", "-Q", queues, *ctx.args]
-    if beat:
-        argv.append("--beat")
+    if beat:  # the scheduler's state lives with the rest of neardup's, not in the current directory
+        os.makedirs(settings.data_dir, exist_ok=True)
+        argv += ["--beat", "--schedule", os.path.join(settings.data_dir, "celerybeat-schedule")]
     if not any(a.startswith("--loglevel") or a == "-l" for a in ctx.args):
         argv.append("--loglevel=INFO")
     app.worker_main(argv)
@@ -38,9 +39,13 @@ def worker(ctx, queues, beat):
 @settings_options
 def submit(paths, collection, wait, timeout, as_json, settings):
     """Queue images (files, or folders walked recursively) for ingestion; print the batch id."""
+    from pipeline.runtime import PathNotAllowed
     from worker.client import Client
 
-    handle = Client(settings).submit(list(paths), collection)
+    try:
+        handle = Client(settings).submit(list(paths), collection)
+    except PathNotAllowed as exc:
+        raise click.ClickException(str(exc))
     click.echo(handle.batch_id)
     if not wait:
         return

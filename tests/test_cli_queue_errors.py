@@ -1,0 +1,38 @@
+"""What `neardup submit` says when it cannot work: one line with the fix, never a traceback or a queued
+batch that fails image by image."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.cluster import REPO, RedisServer, free_port
+
+
+def submit(env_extra: dict, *paths: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEARDUP_")}
+    env.update(env_extra)
+    return subprocess.run([sys.executable, "-m", "worker.cli", "submit", *paths], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_submit_without_image_roots_refuses_before_queuing(tmp_path):
+    proc = submit({"NEARDUP_DATA_DIR": str(tmp_path), "NEARDUP_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"},
+                  str(REPO / "samples" / "originals"))
+    assert proc.returncode == 1 and "NEARDUP_ROOTS" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_wrong_password_and_redis_down_are_one_line(tmp_path):
+    redis = RedisServer(tmp_path, password="right-one")
+    redis.start()
+    try:
+        base = {"NEARDUP_DATA_DIR": str(tmp_path), "NEARDUP_ROOTS": str(REPO / "samples")}
+        wrong = submit({**base, "NEARDUP_BROKER_URL": redis.url.replace("right-one", "wrong-one")},
+                       str(REPO / "samples" / "originals"))
+        assert wrong.returncode == 1 and "wrong password" in wrong.stderr, wrong.stderr[-1500:]
+        assert "wrong-one" not in wrong.stderr and "Traceback" not in wrong.stderr
+    finally:
+        redis.kill()
+    down = submit({**base, "NEARDUP_BROKER_URL": redis.url}, str(REPO / "samples" / "originals"))
+    assert down.returncode == 1 and "cannot use the broker" in down.stderr and "Traceback" not in down.stderr
+    assert "right-one" not in down.stderr
