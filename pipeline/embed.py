@@ -5,6 +5,7 @@ batch, not per image.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 from collections import deque
 import warnings
@@ -109,7 +110,7 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
     """Yield every path as an Item with a vector, or with an error; registry rows written for both.
     `corners`: also embed the corner views of what is decoded (a scan that verifies next)."""
     enc = encoder or rt.encoder()
-    with ThreadPoolExecutor(rt.settings.threads) as pool:
+    with reading_pool(rt.settings.threads) as pool:
         for pending in ready_chunks(rt, pool, paths, enc.size, enc.version, enc.batch_size, extra_roots,
                                     corners):
             embed_decoded(rt, enc, pending)
@@ -121,6 +122,19 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
                 if on_item:
                     on_item(it)
                 yield it
+
+
+@contextlib.contextmanager
+def reading_pool(threads: int):
+    """The threads that read and decode. Left by an exception (a task's time limit, say), it does not wait
+    for them: a thread stuck in a read that never returns must not hold the step, or the worker, with it."""
+    pool = ThreadPoolExecutor(threads)
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:

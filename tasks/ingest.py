@@ -1,9 +1,10 @@
 """neardup.embed and neardup.index: the ingestion path of a submitted batch."""
 from __future__ import annotations
 
+import os
 import random
 
-from celery.exceptions import Reject
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from storage.collection import InvalidCollectionName, checked
 from worker.app import app
@@ -25,12 +26,21 @@ def _message(collection, paths, batch_id):
         raise Reject("malformed message: batch_id must be a string", requeue=False)
 
 
-@app.task(name="neardup.embed", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20)
+EMBED_TIME_LIMIT = float(os.environ.get("NEARDUP_EMBED_TIME_LIMIT", "600"))  # seconds for one message's images
+
+
+@app.task(name="neardup.embed", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20,
+          soft_time_limit=EMBED_TIME_LIMIT, time_limit=EMBED_TIME_LIMIT + 60)
 def embed(self, collection=None, paths=None, batch_id=None):
     _message(collection, paths, batch_id)
-    from pipeline.steps import embed_step
+    from pipeline.steps import embed_step, timed_out
 
-    produced = embed_step(runtime(), collection, paths, batch_id)
+    try:
+        produced = embed_step(runtime(), collection, paths, batch_id)
+    except SoftTimeLimitExceeded:
+        if batch_id is None:
+            raise  # the task fails, acknowledged: never re-sent
+        produced = timed_out(runtime(), collection, paths, batch_id, EMBED_TIME_LIMIT)
     for generation, ids in produced.items():
         if ids:
             index.apply_async(kwargs=dict(collection=collection, generation=generation, image_ids=ids,
@@ -38,7 +48,8 @@ def embed(self, collection=None, paths=None, batch_id=None):
     return {g: len(ids) for g, ids in produced.items()}
 
 
-@app.task(name="neardup.index", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20)
+@app.task(name="neardup.index", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20,
+          soft_time_limit=3600, time_limit=3660)
 def index(self, collection=None, generation=None, image_ids=None, batch_id=None):
     if not isinstance(generation, str) or not isinstance(image_ids, list):
         raise Reject("malformed index message", requeue=False)

@@ -26,12 +26,12 @@ def sweep(collection="default", out=None, neighbors=0):
 
 
 @app.task(name="neardup.reconcile")
-def reconcile(max_age_s=86_400, quiet_s=300):
-    """Send again what incomplete batches lack: every one of them when the broker holds no ingestion message
-    (they were lost), else those nothing happened to for `quiet_s` seconds."""
+def reconcile(max_age_s=86_400, quiet_s=300, lost_after_s=30):
+    """Send again what incomplete batches lack: when the broker holds no ingestion message (they were lost),
+    every batch nothing happened to for `lost_after_s` seconds, else for `quiet_s` seconds."""
     from worker.client import Client
 
     client = Client(runtime().settings)
     now = time.time()
-    quiet_since = None if client.in_flight() == 0 else now - quiet_s  # None: every incomplete batch
+    quiet_since = now - (lost_after_s if client.in_flight() == 0 else quiet_s)
     return {b: client.reconcile(b) for b in client.rt.registry.incomplete_batches(now - max_age_s, quiet_since)}

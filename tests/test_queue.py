@@ -266,7 +266,8 @@ def test_the_lock_heartbeat_keeps_a_slow_holder_owning_it(cluster, monkeypatch):
 
 def test_reconcile_resends_what_the_broker_lost_at_once(cluster):
     """No client waiting: the periodic reconcile finds a batch whose messages the broker lost (nothing of the
-    ingestion queues left in Redis) and sends it again, however young the batch."""
+    ingestion queues left in Redis) and sends it again, however young the batch (here: quiet for 0 s, 30 by
+    default)."""
     import redis
 
     from tasks.sweep import reconcile
@@ -282,8 +283,8 @@ def test_reconcile_resends_what_the_broker_lost_at_once(cluster):
     for key in list(r.scan_iter(match="embed*")):
         r.delete(key)  # the messages are gone, the batch is seconds old
     assert cl.in_flight() == 0
-    assert reconcile() == {handle.batch_id: len(files)}
-    assert reconcile() == {}  # sent again and in flight now: a young batch is left alone
+    assert reconcile(lost_after_s=0) == {handle.batch_id: len(files)}
+    assert reconcile(lost_after_s=0) == {}  # sent again and in flight now: a young batch is left alone
     cluster.start_worker("after-loss")
     deadline = time.time() + 180
     while handle.status()["done"] < len(files) and time.time() < deadline:
@@ -291,3 +292,34 @@ def test_reconcile_resends_what_the_broker_lost_at_once(cluster):
     st = handle.status()
     assert st["done"] == st["total"] == len(files) and "failed" not in st["counts"]
     assert_each_once(cl.rt, "lost", cl.rt.generations("lost")[0], set(files))
+
+
+def test_a_message_past_its_time_limit_fails_what_it_did_not_reach(cluster, tmp_path):
+    """Files that take too long are reported failed with the reason, never sent again; what the message had
+    done goes on to the index. (Eight 64-megapixel PNGs take seconds to decode; the limit here is 1 s.)"""
+    from PIL import Image
+
+    for w in list(cluster.workers):
+        if w.poll() is None:
+            cluster.kill_worker(w)
+    slow_dir = cluster.images / "slow"
+    slow_dir.mkdir()
+    slow = []
+    for n in range(8):
+        Image.new("RGB", (8000, 8000), (n * 30, 90, 200 - n * 20)).save(slow_dir / f"big{n}.png", compress_level=1)
+        slow.append(str(slow_dir / f"big{n}.png"))
+    good = sorted(str(p) for p in cluster.images.glob("*_q3.jpg"))[:4]
+    cluster.env["NEARDUP_EMBED_TIME_LIMIT"] = "1"
+    try:
+        worker = cluster.start_worker("hurried")
+    finally:
+        del cluster.env["NEARDUP_EMBED_TIME_LIMIT"]
+    cl = client(cluster)
+    st = cl.submit(good + slow, "hurried", batch_size=len(good) + len(slow)).result(timeout=300, stall=600)
+    states = {it["path"]: (it["state"], it.get("reason") or "") for it in st["items"]}
+    assert st["done"] == st["total"]
+    timed_out = [p for p, (s, r) in states.items() if s == "failed" and "timed out" in r]
+    assert timed_out and set(timed_out) <= set(slow + good)
+    assert all(s != "failed" or "timed out" in r for s, r in states.values())
+    assert worker.poll() is None
+    cluster.kill_worker(worker)

@@ -127,8 +127,10 @@ class BatchHandle:
 
     def result(self, timeout: float | None = None, poll: float = 0.5, stall: float = 60.0, progress=None) -> dict:
         """Wait for every image to reach its final state. What makes no progress is sent again: at once when
-        the broker holds no ingestion message at all (they were lost), else after `stall` seconds."""
+        the broker holds no ingestion message at all (they were lost), else after `stall` seconds; never
+        more often than every `stall` seconds."""
         start = last_change = time.time()
+        last_resend = start - stall
         last_done = -1
         while True:
             st = self.status()
@@ -139,9 +141,10 @@ class BatchHandle:
             now = time.time()
             if st["done"] != last_done:
                 last_done, last_change = st["done"], now
-            elif now - last_change > stall or (now - last_change > 2 * poll and self.client.in_flight() == 0):
-                self.client.reconcile(self.batch_id)
-                last_change = now
+            elif now - last_change > stall or (now - last_change > 2 * poll and now - last_resend > stall
+                                               and self.client.in_flight() == 0):
+                self.client.reconcile(self.batch_id)  # lost: at once, but not again within `stall` (a failing task)
+                last_change = last_resend = now
             if timeout is not None and now - start > timeout:
                 raise TimeoutError(f"batch {self.batch_id}: {st['done']}/{st['total']} done after {timeout}s")
             time.sleep(poll)
