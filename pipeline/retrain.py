@@ -88,5 +88,40 @@ def rollout(rt, collection: str, version: str, lock=contextlib.nullcontext, chun
     with lock():  # the last images ingested meanwhile, then the switch, with no writer in between
         for part in db.in_chunks(missing_from(rt, collection, version), chunk):
             index_step(rt, collection, version, part)
+        with rt.engine.begin() as conn:  # the images' states become what the new generation's pairs say
+            rt.registry.set_outcomes(conn, rt.registry.outcomes_in(collection, version))
         rt.models.promote(version)
         rt.set_generations(collection, generation=version, building=None)
+
+
+def promote(rt, version: str) -> None:
+    """Make `version` the active model, once it has been loaded (safe mode) and has embedded an image: a file
+    that cannot serve is refused here, not found broken by every scan after it."""
+    import numpy as np
+
+    from encoder.artifact import Encoder
+
+    row = rt.models.get(version)
+    if row is None:
+        raise KeyError(f"unknown model version {version}")
+    try:
+        enc = Encoder(row.path)
+        vec = enc.embed(np.random.default_rng(0).integers(0, 256, (1, enc.size, enc.size, 3), np.uint8))
+    except Exception as exc:
+        raise ValueError(f"model {version} ({row.path}) cannot be used: {type(exc).__name__}: {exc}") from None
+    if not np.all(np.isfinite(vec)) or abs(float(np.linalg.norm(vec)) - 1) > 1e-3:
+        raise ValueError(f"model {version} does not produce unit vectors")
+    rt.models.promote(version)
+
+
+def rollback(rt, lock_for=lambda collection: contextlib.nullcontext) -> str:
+    """Make the previously active model active again, and switch every collection live on the current one
+    back to the previous model's generation (the images ingested since re-embedded into it first, states
+    revised, the switch atomic under the collection's lock). Returns the version now active."""
+    row = rt.models.active()
+    if row is None or not row.previous:
+        raise LookupError("no earlier version to roll back to")
+    for collection in rt.registry.collections_on(row.version):
+        rollout(rt, collection, row.previous, lock_for(collection))
+    rt.models.promote(row.previous)
+    return row.previous

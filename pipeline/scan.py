@@ -50,10 +50,22 @@ class Scanner:
         self.collection = checked(collection)
         self.rt = Runtime(settings)
 
+    def encoder(self):
+        """The model of the collection's live generation (after a roll-out or a rollback, that may not be
+        the active one); for a new collection, the configured or active model."""
+        live, _ = self.rt.generations(self.collection)
+        if live is None:
+            return self.rt.encoder()
+        if self.rt.settings.model and self.rt.encoder().version != live:
+            raise ValueError(f"collection {self.collection!r} is indexed with model {live}, not "
+                             f"{self.rt.encoder().version}: scan it without --model, roll it out to the new "
+                             "model (neardup retrain), or scan into another collection")
+        return self.rt.encoder_for(live)
+
     def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:
         t0 = time.time()
         rt = self.rt
-        enc = rt.encoder()
+        enc = self.encoder()
         th = rt.thresholds(enc.info)
         res = ScanResult(os.path.abspath(root), self.collection, enc.version, th)
         paths, res.failed = find_images(root)

@@ -1,6 +1,6 @@
 """The model registry: every encoder version, which one is active, and the way back.
 
-Promotion records the previous active version so `rollback` is one step; thresholds and validation
+Promotion records the previous active version, the way back of `pipeline.retrain.rollback`; thresholds and validation
 figures are stored with each version (DESIGN.md invariant 4).
 """
 from __future__ import annotations
@@ -42,13 +42,3 @@ class ModelRegistry:
                 return
             conn.execute(update(db.models).values(active=0))
             conn.execute(update(db.models).where(db.models.c.version == version).values(active=1, previous=current))
-
-    def rollback(self) -> str:
-        """Make the version that was active before the current one active again; return it."""
-        with self.engine.begin() as conn:
-            row = conn.execute(select(db.models).where(db.models.c.active == 1)).first()
-            if row is None or not row.previous:
-                raise LookupError("no earlier version to roll back to")
-            conn.execute(update(db.models).values(active=0))
-            conn.execute(update(db.models).where(db.models.c.version == row.previous).values(active=1))
-            return row.previous

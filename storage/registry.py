@@ -123,6 +123,29 @@ class Registry:
             status=bindparam("_status"), of_image=bindparam("_of"), distance=bindparam("_distance"), updated_at=now),
             [dict(_id=i, _status=s, _of=o, _distance=d) for i, (s, o, d) in outcomes.items()])
 
+    def outcomes_in(self, collection: str, generation: str) -> dict[int, tuple[str, int | None, float | None]]:
+        """Each image's state as `generation`'s own pairs decide it: the nearest pair with an image indexed
+        before it there (duplicate or match of that one), else indexed; the states to switch to with it."""
+        with self.engine.connect() as conn:
+            seq = dict(conn.execute(select(db.index_items.c.image_id, db.index_items.c.seq).where(and_(
+                db.index_items.c.collection == collection, db.index_items.c.generation == generation))).all())
+            pairs = conn.execute(select(db.pairs.c.a, db.pairs.c.b, db.pairs.c.distance, db.pairs.c.label).where(
+                and_(db.pairs.c.collection == collection, db.pairs.c.generation == generation))).all()
+        nearest: dict[int, tuple[str, int, float]] = {}
+        for a, b, d, label in pairs:
+            if a not in seq or b not in seq:
+                continue
+            later, earlier = (a, b) if seq[a] > seq[b] else (b, a)
+            if later not in nearest or d < nearest[later][2]:
+                nearest[later] = (label, earlier, d)
+        return {i: nearest.get(i, ("indexed", None, None)) for i in seq}
+
+    def collections_on(self, generation: str) -> list[str]:
+        """The collections whose live generation is `generation`."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(db.collections.c.name).where(
+                db.collections.c.generation == generation)).scalars())
+
     def images(self, ids=None, collection: str | None = None, batch_id: str | None = None,
                live_only: bool = False) -> list[ImageRow]:
         if ids is not None and len(ids) > ID_CHUNK:

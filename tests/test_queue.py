@@ -228,6 +228,49 @@ def test_retrain_and_rollout_while_ingesting(cluster):
     cluster.kill_worker(trainer)
 
 
+def test_rollback_while_ingesting_switches_collections_back(cluster, tmp_path):
+    """After the roll-out above, `neardup rollback` while batches keep coming: the collection goes back to the
+    previous model's generation with every image in it once (those ingested meanwhile too), image states
+    are what that generation's pairs say, and later ingestion and sweeps use it."""
+    import shutil
+    import subprocess
+    import sys
+
+    from pipeline.sweep import sweep
+
+    if not any(w.poll() is None for w in cluster.workers):
+        cluster.start_worker("w5")
+    cl = client(cluster)
+    new, _ = cl.rt.generations("rollout")
+    previous = cl.rt.models.get(new).previous
+    assert previous and previous != new
+    extra = cluster.images / "after-rollout"
+    extra.mkdir()
+    sources = sorted(cluster.images.glob("*_q0.jpg"))[:6]
+    copies = [str(shutil.copy(p, extra / f"again_{p.name}")) for p in sources]
+    rollback = subprocess.Popen([sys.executable, "-m", "worker.cli", "rollback"], env=cluster.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    during = [cl.submit(copies[i:i + 2], "rollout") for i in range(0, 4, 2)]
+    out, err = rollback.communicate(timeout=600)
+    assert rollback.returncode == 0 and previous in out, err[-2000:]
+    for h in during:
+        assert h.result(timeout=300)["done"] == 2
+    after = cl.submit(copies[4:], "rollout").result(timeout=300)
+    assert after["done"] == 2
+
+    assert cl.rt.generations("rollout") == (previous, None)
+    assert cl.rt.models.active().version == previous
+    live = {r.path for r in cl.rt.registry.images(collection="rollout") if r.status not in ("failed", "replaced")}
+    assert set(copies) <= live
+    assert_each_once(cl.rt, "rollout", previous, live)
+    expected = cl.rt.registry.outcomes_in("rollout", previous)
+    for r in cl.rt.registry.images(ids=list(expected)):
+        assert (r.status, r.of_image) == expected[r.id][:2], r.path
+    assert any(r.status == "duplicate" for r in cl.rt.registry.images(collection="rollout") if r.path in copies)
+    res = sweep(cl.rt, "rollout")
+    assert res.model_version == previous and res.pairs
+
+
 def test_a_stale_index_lock_holds_up_only_its_own_collection(cluster):
     """A holder killed mid-step leaves its lock behind until it expires: the index tasks of that collection
     go back to the queue meanwhile instead of holding worker slots, so other collections go on."""

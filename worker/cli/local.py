@@ -128,7 +128,9 @@ def evaluate(directory, truth, collection, neighbors, out, as_json, settings):
     from pipeline.outputs import write_outputs
     from pipeline.scan import Scanner
 
-    collection = collection or "eval-" + hashlib.sha1(os.path.abspath(directory).encode()).hexdigest()[:10]
+    # one collection per folder and model: comparing models on one folder never mixes their generations
+    key = f"{os.path.abspath(directory)}|{settings.model}"
+    collection = collection or "eval-" + hashlib.sha1(key.encode(errors="surrogateescape")).hexdigest()[:10]
     res = Scanner(settings, collection).scan(directory, neighbors=neighbors)
     if out:
         write_outputs(res, out)

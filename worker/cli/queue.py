@@ -179,23 +179,44 @@ def models(as_json, settings):
 @click.argument("version")
 @settings_options
 def promote(version, settings):
-    """Make VERSION the active model (collections switch through `retrain`'s rollout)."""
+    """Make VERSION the active model, once it has loaded and embedded a test image (new collections use it;
+    existing ones switch through `retrain`'s roll-out)."""
+    from pipeline.retrain import promote as run
     from pipeline.runtime import Runtime
 
     try:
-        Runtime(settings).models.promote(version)
+        run(Runtime(settings), version)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0]))
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
     click.echo(f"active: {version}")
 
 
 @cli.command()
 @settings_options
 def rollback(settings):
-    """Make the previously active model active again."""
+    """Make the previously active model active again, and switch every collection live on the current one
+    back to the previous model's generation (images ingested since are embedded into it first)."""
+    from pipeline.retrain import rollback as run
     from pipeline.runtime import Runtime
 
     try:
-        click.echo(f"active: {Runtime(settings).models.rollback()}")
+        click.echo(f"active: {run(Runtime(settings), lock_for=_writer_lock(settings))}")
     except LookupError as exc:
         raise click.ClickException(str(exc))
+
+
+def _writer_lock(settings):
+    """The collections' index lock when a broker answers (workers may be writing), else none (a local index)."""
+    import contextlib
+
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        return lambda collection: contextlib.nullcontext
+    from tasks.context import collection_lock
+
+    return lambda collection: (lambda: collection_lock(collection, wait=None))

@@ -1,0 +1,72 @@
+"""The model registry's rules, in one process: promotion only of a model that works; a collection keeps
+answering with its live generation's model whatever is active."""
+from __future__ import annotations
+
+import pytest
+
+from encoder import artifact
+from pipeline.retrain import promote, rollback
+from pipeline.runtime import Runtime
+from pipeline.scan import Scanner
+
+
+@pytest.fixture
+def second_model(tmp_path_factory) -> str:
+    import keras
+
+    from encoder.model import build_encoder
+
+    keras.utils.set_random_seed(7)
+    path = tmp_path_factory.mktemp("model2") / "other.keras"
+    artifact.save(build_encoder(input_size=32, dim=32, width=8), path, {"duplicate": 0.05, "match": 0.2})
+    return str(path)
+
+
+def test_promote_refuses_a_model_that_cannot_load(settings, tiny_model, tmp_path):
+    rt = Runtime(settings)
+    good = artifact.read_info(tiny_model)
+    rt.models.register(good.version, tiny_model, good.__dict__)
+    promote(rt, good.version)
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"PK\x03\x04 not a model")
+    rt.models.register("brokenbroken", str(broken), good.__dict__)
+    with pytest.raises(ValueError, match="cannot be used"):
+        promote(rt, "brokenbroken")
+    with pytest.raises(KeyError):
+        promote(rt, "nosuchversion")
+    assert rt.models.active().version == good.version
+
+
+def test_scans_use_the_collection_s_live_generation(settings, tiny_model, second_model, photos):
+    settings.model = tiny_model
+    first = Scanner(settings, "catalog").scan(str(photos))
+    rt = Runtime(settings)
+    other = artifact.read_info(second_model)
+    rt.models.register(other.version, second_model, other.__dict__)
+    promote(rt, other.version)  # active now, but the collection has not been rolled out to it
+    settings.model = ""
+    again = Scanner(settings, "catalog").scan(str(photos))
+    assert again.model_version == first.model_version != other.version
+    assert Scanner(settings, "fresh").scan(str(photos)).model_version == other.version  # new collections: active
+    settings.model = second_model
+    with pytest.raises(ValueError, match="indexed with model"):
+        Scanner(settings, "catalog").scan(str(photos))
+
+
+def test_rollback_switches_collections_live_on_the_current_model(settings, tiny_model, second_model, photos):
+    from pipeline.retrain import rollout
+
+    settings.model = tiny_model
+    Scanner(settings, "catalog").scan(str(photos))
+    settings.model = ""
+    rt = Runtime(settings)
+    old = artifact.read_info(tiny_model).version
+    promote(rt, old)
+    new = artifact.read_info(second_model)
+    rt.models.register(new.version, second_model, new.__dict__)
+    rollout(rt, "catalog", new.version)
+    assert rt.generations("catalog") == (new.version, None) and rt.models.active().version == new.version
+    assert rollback(rt) == old
+    assert rt.generations("catalog") == (old, None) and rt.models.active().version == old
+    assert rollback(rt) == new.version  # a rollback is itself rolled back the same way
+    assert rt.generations("catalog") == (new.version, None)
