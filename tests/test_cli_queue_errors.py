@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.cluster import REPO, RedisServer, free_port
+
+pytestmark = pytest.mark.slow
 
 
 def submit(env_extra: dict, *paths: str) -> subprocess.CompletedProcess:

@@ -12,6 +12,8 @@ from keras import ops
 
 from encoder import artifact, losses
 
+pytestmark = pytest.mark.slow
+
 
 def unit(x):
     return x / np.linalg.norm(x, axis=1, keepdims=True)
