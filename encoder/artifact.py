@@ -5,9 +5,12 @@ model, so vectors and thresholds always travel with the model that made them (DE
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,10 +60,35 @@ def resolve(model: str) -> str:
 
 def load_keras(path):
     """A saved model, loaded as data (`safe_mode`: no Lambda layers, no code from the file)."""
-    import keras  # imported here: TensorFlow must load in the worker process, after fork
+    with native_start_up_quiet():
+        import keras  # imported here: TensorFlow must load in the worker process, after fork
 
-    from . import model  # noqa: F401  registers the layers of ours a saved encoder uses (GeM pooling)
-    return keras.models.load_model(path, safe_mode=True, compile=False)
+        from . import model  # noqa: F401  registers the layers of ours a saved encoder uses (GeM pooling)
+        return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
+@contextlib.contextmanager
+def native_start_up_quiet():
+    """TensorFlow's C++ start-up lines (its CUDA probing on a machine without a GPU, absl's notice) reach the
+    process's stderr before any Python setting can silence them. Held back while TensorFlow starts and shown
+    only if starting fails; NEARDUP_NATIVE_LOGS=1 lets them through."""
+    if os.environ.get("NEARDUP_NATIVE_LOGS") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def read_info(path: Path) -> ModelInfo:

@@ -49,8 +49,8 @@ def write_outputs(res, out: str | Path, report: bool = True) -> dict:
                 w.writerow([res.rel(q), res.rel(n), f"{d:.6f}"])
     with _csv(out / "failed.csv") as fh:
         w = csv.writer(fh)
-        w.writerow(["path", "reason"])
-        w.writerows(sorted(res.failed))
+        w.writerow(["path", "reason"])  # relative to the scanned folder, as in pairs.csv
+        w.writerows(sorted((res.rel_path(p), reason) for p, reason in res.failed))
     groups = groups_of(res)
     (out / "groups.json").write_text(json.dumps({
         "collection": res.collection, "model_version": res.model_version, "thresholds": res.thresholds,

@@ -39,8 +39,14 @@ class ScanResult:
     verified: int = 0  # grey-zone pairs whose distance geometric verification changed
 
     def rel(self, image_id: int) -> str:
-        path = self.images[image_id].path
-        return os.path.relpath(path, self.root) if os.path.isdir(self.root) else os.path.basename(path)
+        return self.rel_path(self.images[image_id].path)
+
+    def rel_path(self, path: str) -> str:
+        """A path as the outputs write it: relative to the scanned folder (as given, outside it)."""
+        if not os.path.isdir(self.root):
+            return os.path.basename(path)
+        rel = os.path.relpath(path, self.root)
+        return path if rel.startswith("..") else rel
 
 
 class Scanner:

@@ -30,9 +30,10 @@ def test_scan_writes_every_output_and_survives_bad_files(photos, settings, tiny_
     write_outputs(res, tmp_path / "out")
     out = tmp_path / "out"
 
-    failed = {r["path"]: r["reason"] for r in rows(out / "failed.csv")}
+    failed = {r["path"]: r["reason"] for r in rows(out / "failed.csv")}  # relative, as in pairs.csv
     for path, expect in bad.items():
-        assert expect in failed[path], (path, failed.get(path))
+        rel = os.path.relpath(path, photos)
+        assert expect in failed[rel], (rel, failed.get(rel))
     n_good = len(list(photos.glob("*.jpg")))
     assert len(res.images) == n_good
 
@@ -104,3 +105,17 @@ def test_cli_refuses_collection_names_that_are_paths(photos, tmp_path):
                                "--collection", name], env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and "invalid collection name" in proc.stderr, (name, proc.stderr[-500:])
     assert not (tmp_path / "escape").exists() and not (tmp_path / "o").exists()
+
+
+def test_cli_scan_defaults_its_output_and_refuses_an_empty_folder(photos, tmp_path, tiny_model):
+    env = dict(os.environ, NEARDUP_DATA_DIR=str(tmp_path / "data"))
+    run = lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", "scan", *a, "--model", tiny_model],  # noqa: E731
+                                    env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    proc = run(str(photos))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = tmp_path / "neardup-scan-photos" / "report.html"
+    assert report.is_file() and str(Path("neardup-scan-photos") / "report.html") in proc.stderr
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    proc = run(str(tmp_path / "empty"))
+    assert proc.returncode == 1 and "no images under" in proc.stderr

@@ -60,8 +60,10 @@ def settings_options(fn):
     return wrapper
 
 
-def table(rows: list[tuple], headers: tuple) -> str:
-    cols = list(zip(headers, *rows))
+def table(rows: list[tuple], headers: tuple = ()) -> str:
+    """Aligned columns; a header line and its rule only when there are headers."""
+    cols = list(zip(*([headers] if headers else []), *rows))
     widths = [max(len(str(c)) for c in col) for col in cols]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    head = [line(headers), line(["-" * w for w in widths])] if headers else []
+    return "\n".join(head + [line(r) for r in rows])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -12,7 +13,8 @@ from .common import cli, collection_option, settings_options, table
 
 @cli.command()
 @click.argument("directory", type=click.Path(exists=True))
-@click.option("--out", "-o", type=click.Path(file_okay=False), required=True, help="Folder for the outputs.")
+@click.option("--out", "-o", type=click.Path(file_okay=False), help="Folder for the outputs [default: "
+              "./neardup-scan-NAME, NAME the scanned folder's].")
 @click.option("--neighbors", "-k", type=int, default=0, help="Also write the K nearest of every image.")
 @collection_option()
 @click.option("--no-report", is_flag=True, help="Skip report.html.")
@@ -24,9 +26,14 @@ def scan(directory, out, neighbors, collection, no_report, settings):
     from pipeline.outputs import write_outputs
     from pipeline.scan import Scanner
 
+    from encoder.decode import EXTENSIONS
+
+    found, unlisted = find_images(directory)
+    if not found and not unlisted:
+        raise click.ClickException(f"no images under {directory} (looked for {', '.join(sorted(EXTENSIONS))})")
+    out = out or f"neardup-scan-{os.path.basename(os.path.abspath(directory))}"
     scanner = Scanner(settings, collection)
-    total = len(find_images(directory)[0])
-    with tqdm(total=total, unit="img", desc="scan", file=sys.stderr, disable=None) as bar:
+    with tqdm(total=len(found), unit="img", desc="scan", file=sys.stderr, disable=None) as bar:
         res = scanner.scan(directory, neighbors=neighbors, progress=bar.update)
     counts = write_outputs(res, out, report=not no_report)
     labels = [p[3] for p in res.pairs]
@@ -35,7 +42,8 @@ def scan(directory, out, neighbors, collection, no_report, settings):
         ("duplicate pairs", labels.count("duplicate")), ("match pairs", labels.count("match")),
         ("groups", counts["groups"]), ("seconds", f"{res.seconds:.1f}"),
         ("images/s", f"{(len(res.images) + len(res.failed)) / max(res.seconds, 1e-9):.1f}"),
-        ("model", res.model_version), ("outputs", out)], ("", "")), err=True)
+        ("model", res.model_version), ("outputs", out)]
+        + ([("report", os.path.join(out, "report.html"))] if not no_report else [])), err=True)
 
 
 @cli.command()
