@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 from collections import deque
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
@@ -86,11 +88,26 @@ def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = Tru
     return item
 
 
+class OutOfTime(Exception):
+    """The step's deadline passed while files were still being read or decoded."""
+
+
+def waited(future, deadline: float | None):
+    """A pool future's result, or OutOfTime once the deadline (time.monotonic()) has passed."""
+    if deadline is None:
+        return future.result()
+    try:
+        return future.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:
+        raise OutOfTime from None
+
+
 def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_version: str, chunk: int,
-                 extra_roots=(), corners: bool = False) -> Iterator[list[Item]]:
+                 extra_roots=(), corners: bool = False, deadline: float | None = None) -> Iterator[list[Item]]:
     """Chunks of Items ready for the encoder. Files are read and hashed on the pool, stored vectors looked
     up once per chunk, the rest decoded on the pool; the next chunk decodes while the caller embeds this one."""
-    reads = bounded_map(pool, (lambda p=p: read_item(rt, p, extra_roots) for p in paths), window=2 * chunk)
+    reads = bounded_map(pool, (lambda p=p: read_item(rt, p, extra_roots) for p in paths), window=2 * chunk,
+                        deadline=deadline)
     ahead = None
     for group in in_chunks(reads, chunk):
         known = rt.registry.vectors_for([it.content_hash for it in group if it.data is not None], model_version)
@@ -98,21 +115,22 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
             it.vector = known.get(it.content_hash)
         futures = [pool.submit(decode_item, it, size, corners) for it in group]
         if ahead:
-            yield [f.result() for f in ahead]
+            yield [waited(f, deadline) for f in ahead]
         ahead = futures
     if ahead:
-        yield [f.result() for f in ahead]
+        yield [waited(f, deadline) for f in ahead]
 
 
 def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: str | None = None,
                 extra_roots=(), on_item: Callable[[Item], None] | None = None, encoder=None,
-                corners: bool = False) -> Iterator[Item]:
+                corners: bool = False, deadline: float | None = None) -> Iterator[Item]:
     """Yield every path as an Item with a vector, or with an error; registry rows written for both.
-    `corners`: also embed the corner views of what is decoded (a scan that verifies next)."""
+    `corners`: also embed the corner views of what is decoded (a scan that verifies next). `deadline`
+    (time.monotonic()): OutOfTime if files are still being read or decoded then (what was yielded is kept)."""
     enc = encoder or rt.encoder()
     with reading_pool(rt.settings.threads) as pool:
         for pending in ready_chunks(rt, pool, paths, enc.size, enc.version, enc.batch_size, extra_roots,
-                                    corners):
+                                    corners, deadline):
             embed_decoded(rt, enc, pending)
             ids = rt.registry.record_items(collection, [
                 Recorded(it.path, reason=it.error) if it.error else
@@ -183,12 +201,12 @@ def embed_missing_corners(rt: Runtime, collection: str, model_version: str, imag
     return done
 
 
-def bounded_map(pool, calls, window: int):
+def bounded_map(pool, calls, window: int, deadline: float | None = None):
     """Like pool.map over zero-argument calls, in order, with at most `window` in flight (flat memory)."""
     inflight = deque()
     for call in calls:
         inflight.append(pool.submit(call))
         if len(inflight) >= window:
-            yield inflight.popleft().result()
+            yield waited(inflight.popleft(), deadline)
     while inflight:
-        yield inflight.popleft().result()
+        yield waited(inflight.popleft(), deadline)

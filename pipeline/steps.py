@@ -18,12 +18,15 @@ def target_generations(rt, collection: str) -> list[str]:
     return [current] + ([building] if building and building != current else [])
 
 
-def embed_step(rt, collection: str, paths: list[str], batch_id: str | None) -> dict[str, list[int]]:
-    """Returns {generation: [image ids embedded for it]}; failures are recorded per path."""
+def embed_step(rt, collection: str, paths: list[str], batch_id: str | None,
+               deadline: float | None = None) -> dict[str, list[int]]:
+    """Returns {generation: [image ids embedded for it]}; failures are recorded per path. OutOfTime (from
+    pipeline.embed) once files are still being read at `deadline` (time.monotonic())."""
     out: dict[str, list[int]] = {}
     for generation in target_generations(rt, collection):
         enc = rt.encoder_for(generation)
-        ids = [it.image_id for it in embed_paths(rt, paths, collection, batch_id, encoder=enc) if not it.error]
+        ids = [it.image_id for it in embed_paths(rt, paths, collection, batch_id, encoder=enc, deadline=deadline)
+               if not it.error]
         out[generation] = ids
         if not ids:
             break

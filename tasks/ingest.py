@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
@@ -30,14 +31,17 @@ EMBED_TIME_LIMIT = float(os.environ.get("NEARDUP_EMBED_TIME_LIMIT", "600"))  # s
 
 
 @app.task(name="neardup.embed", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20,
-          soft_time_limit=EMBED_TIME_LIMIT, time_limit=EMBED_TIME_LIMIT + 60)
+          soft_time_limit=EMBED_TIME_LIMIT + 30, time_limit=EMBED_TIME_LIMIT + 90)
 def embed(self, collection=None, paths=None, batch_id=None):
+    """The step's own deadline stops it while files are read or decoded; Celery's limits are the backstop
+    for time spent elsewhere."""
     _message(collection, paths, batch_id)
+    from pipeline.embed import OutOfTime
     from pipeline.steps import embed_step, timed_out
 
     try:
-        produced = embed_step(runtime(), collection, paths, batch_id)
-    except SoftTimeLimitExceeded:
+        produced = embed_step(runtime(), collection, paths, batch_id, deadline=time.monotonic() + EMBED_TIME_LIMIT)
+    except (OutOfTime, SoftTimeLimitExceeded):
         if batch_id is None:
             raise  # the task fails, acknowledged: never re-sent
         produced = timed_out(runtime(), collection, paths, batch_id, EMBED_TIME_LIMIT)

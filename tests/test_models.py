@@ -2,6 +2,9 @@
 answering with its live generation's model whatever is active."""
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 
 from encoder import artifact
@@ -53,9 +56,14 @@ def test_scans_use_the_collection_s_live_generation(settings, tiny_model, second
         Scanner(settings, "catalog").scan(str(photos))
 
 
-def test_rollback_switches_collections_live_on_the_current_model(settings, tiny_model, second_model, photos):
+def test_rollback_switches_collections_live_on_the_current_model(settings, tiny_model, second_model, photos,
+                                                                 tmp_path):
     from pipeline.retrain import rollout
+    from pipeline.sweep import sweep
+    from worker.config import Settings
 
+    first = sorted(photos.glob("*.jpg"))[0]
+    shutil.copy(first, photos / "exact_copy.jpg")  # at least one pair
     settings.model = tiny_model
     Scanner(settings, "catalog").scan(str(photos))
     settings.model = ""
@@ -68,5 +76,12 @@ def test_rollback_switches_collections_live_on_the_current_model(settings, tiny_
     assert rt.generations("catalog") == (new.version, None) and rt.models.active().version == new.version
     assert rollback(rt) == old
     assert rt.generations("catalog") == (old, None) and rt.models.active().version == old
+    swept = sweep(rt, "catalog")  # the same pairs as a fresh scan with the model rolled back to
+    fresh_settings = Settings(data_dir=str(tmp_path / "fresh"), decode_threads=2, model=tiny_model)
+    fresh = Scanner(fresh_settings, "catalog").scan(str(photos))
+    assert swept.model_version == old
+    names = {(frozenset((os.path.basename(swept.images[a].path), os.path.basename(swept.images[b].path))), label)
+             for a, b, _, label in swept.pairs}
+    assert names and names == {(frozenset((fresh.rel(a), fresh.rel(b))), label) for a, b, _, label in fresh.pairs}
     assert rollback(rt) == new.version  # a rollback is itself rolled back the same way
     assert rt.generations("catalog") == (new.version, None)

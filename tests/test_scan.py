@@ -119,3 +119,25 @@ def test_cli_scan_defaults_its_output_and_refuses_an_empty_folder(photos, tmp_pa
     (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
     proc = run(str(tmp_path / "empty"))
     assert proc.returncode == 1 and "no images under" in proc.stderr
+
+
+def test_the_embed_step_stops_at_its_deadline_while_files_are_decoded(settings, tiny_model, tmp_path):
+    """The queue's time limit, without Celery: a deadline that passes while slow files decode stops the
+    step with OutOfTime instead of waiting for them."""
+    import time
+
+    import pytest
+
+    from pipeline.embed import OutOfTime
+    from pipeline.runtime import Runtime
+    from pipeline.steps import embed_step
+
+    settings.model, settings.roots = tiny_model, [str(tmp_path)]
+    slow = []
+    for n in range(3):
+        Image.new("RGB", (8000, 8000), (n * 60, 90, 200)).save(tmp_path / f"big{n}.png", compress_level=1)
+        slow.append(str(tmp_path / f"big{n}.png"))
+    rt = Runtime(settings)
+    with pytest.raises(OutOfTime):
+        embed_step(rt, "slow", slow, None, deadline=time.monotonic() + 0.2)
+    assert embed_step(rt, "slow", slow, None, deadline=time.monotonic() + 600)  # with time enough, all of them

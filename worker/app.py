@@ -32,7 +32,7 @@ app.conf.update(
     task_default_queue="embed",
     task_routes={"neardup.embed": {"queue": "embed"}, "neardup.index": {"queue": "index"},
                  "neardup.sweep": {"queue": "sweep"}, "neardup.reconcile": {"queue": "sweep"},
-                 "neardup.retrain": {"queue": "train"}, "neardup.rebuild": {"queue": "train"}},
+                 "neardup.retrain": {"queue": "train"}},
     broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     broker_connection_retry_on_startup=True,
