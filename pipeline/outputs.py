@@ -15,11 +15,16 @@ from .report import write_report
 
 
 def groups_of(res) -> list[dict]:
+    groups = components(res.pairs)
+    group_of = {m: g for g, members in enumerate(groups) for m in members}
+    pairs_of: list[list] = [[] for _ in groups]  # each group's own pairs, in one pass over all of them
+    for pair in res.pairs:
+        pairs_of[group_of[pair[0]]].append(pair)
     out = []
-    for members in components(res.pairs):
+    for members, pairs in zip(groups, pairs_of):
         rows = [res.images[m] for m in members]
-        keep = keeper(rows)
-        labels = {label for a, b, _, label in res.pairs if a in members}
+        keep = keeper(rows, pairs)
+        labels = {label for _, _, _, label in pairs}
         out.append({
             "kind": "duplicate" if labels == {"duplicate"} else "match",
             "keeper": res.rel(keep.id),

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from .groups import KEEPER_RULE
+
 MAX_THUMBS = 600
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h2{margin-top:1.6em}
 .row{display:flex;gap:.6em;align-items:flex-start;flex-wrap:wrap;border-bottom:1px solid #ddd;padding:.6em 0}
@@ -69,7 +71,7 @@ def write_report(res, groups: list[dict], path: Path) -> None:
                  ("images", res.total), ("failed", len(res.failed)), ("pairs", len(res.pairs)),
                  ("groups", len(groups)),
                  ("thresholds", f"duplicate ≤ {res.thresholds['duplicate']:.3f}, match ≤ {res.thresholds['match']:.3f}")]) + "</table>",
-             f"<h2>Groups ({len(groups)})</h2><p>Green border: the suggested keeper (most pixels, then largest file).</p>"]
+             f"<h2>Groups ({len(groups)})</h2><p>Green border: the suggested keeper: {html.escape(KEEPER_RULE)}.</p>"]
     for gi, g in enumerate(groups):
         figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"])
                        for m in g["members"])

@@ -141,3 +141,19 @@ def test_the_embed_step_stops_at_its_deadline_while_files_are_decoded(settings, 
     with pytest.raises(OutOfTime):
         embed_step(rt, "slow", slow, None, deadline=time.monotonic() + 0.2)
     assert embed_step(rt, "slow", slow, None, deadline=time.monotonic() + 600)  # with time enough, all of them
+
+
+def test_the_keeper_is_the_picture_its_copies_share_the_frame_of():
+    """A bordered or turned copy has more pixels than its original; the original's re-encoded and resized
+    copies share its frame (duplicate pairs), the edited one hangs off by a match pair."""
+    from pipeline.groups import keeper
+    from storage.registry import ImageRow
+
+    def row(i, w, h, size):
+        return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",
+                           "width": w, "height": h, "size_bytes": size})
+
+    original, resized, bordered = row(1, 480, 360, 50_000), row(2, 240, 180, 12_000), row(3, 560, 440, 80_000)
+    pairs = [(1, 2, 0.05, "duplicate"), (1, 3, 0.3, "match"), (2, 3, 0.32, "match")]
+    assert keeper([original, resized, bordered], pairs) is original
+    assert keeper([original, resized, bordered]) is bordered  # without the pairs: only pixels would speak
