@@ -10,6 +10,7 @@ DEMO   := build/demo
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "make: installing neardup with its test and benchmark extras into $(VENV) (TensorFlow: about 2.6 GB)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,bench]'
@@ -19,7 +20,8 @@ $(STAMP): pyproject.toml
 # Debian's docker-compose validates docker-compose.yml without an engine.
 redis:
 	@scripts/ensure-redis
-	@command -v docker-compose >/dev/null || scripts/apt-install docker-compose
+	@command -v docker-compose >/dev/null || { echo "make: installing Debian's docker-compose" \
+		"(tests/test_compose.py checks docker-compose.yml with it; no engine needed)"; scripts/apt-install docker-compose; }
 
 demo: install
 	rm -rf $(DEMO)

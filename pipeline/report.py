@@ -4,6 +4,7 @@ of the embeddings. Thumbnails are small JPEGs written once each to `thumbs/` bes
 from __future__ import annotations
 
 import html
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from .groups import KEEPER_RULE
 MAX_THUMBS = 600
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h2{margin-top:1.6em}
 .row{display:flex;gap:.6em;align-items:flex-start;flex-wrap:wrap;border-bottom:1px solid #ddd;padding:.6em 0}
-figure{margin:0;text-align:center;font-size:.75em;max-width:170px;word-break:break-all}
+figure{margin:0;text-align:center;font-size:.75em;max-width:170px;overflow-wrap:break-word}
 img{max-width:160px;max-height:160px;border:1px solid #ccc}.keeper img{border:3px solid #2a7}
 .tag{display:inline-block;padding:.1em .5em;border-radius:.5em;font-size:.8em;color:#fff}
 .duplicate{background:#c33}.match{background:#d80}table{border-collapse:collapse}td,th{padding:.2em .8em}"""
@@ -51,6 +52,15 @@ def pca_svg(res, group_of: dict[int, int], size: int = 520) -> str:
     return f'<svg width="{size}" height="{size}" style="border:1px solid #ddd">{"".join(dots)}</svg>'
 
 
+def breakable(text: str) -> str:
+    """Escaped, with line-break opportunities after _ . - / only, so a long file name wraps between its parts
+    instead of mid-word."""
+    out = html.escape(text)
+    for mark in "_.-/":
+        out = out.replace(mark, mark + "<wbr>")
+    return out
+
+
 def write_report(res, groups: list[dict], path: Path) -> None:
     by_rel = {res.rel(i): i for i in res.images}
     thumbs: dict[int, str] = {}
@@ -60,8 +70,9 @@ def write_report(res, groups: list[dict], path: Path) -> None:
             name = f"thumbs/{image_id}.jpg"
             thumbs[image_id] = name if thumbnail(res.images[image_id].path, path.parent / name) else ""
         src = thumbs.get(image_id, "")
-        img = f'<img src="{src}" loading="lazy">' if src else "<div>(no preview)</div>"
-        return f'<figure class="{"keeper" if keep else ""}">{img}<figcaption>{html.escape(caption)}</figcaption></figure>'
+        full = html.escape(os.path.relpath(res.images[image_id].path, path.parent), quote=True)
+        img = f'<a href="{full}"><img src="{src}" loading="lazy"></a>' if src else "<div>(no preview)</div>"
+        return f'<figure class="{"keeper" if keep else ""}">{img}<figcaption>{breakable(caption)}</figcaption></figure>'
 
     group_of = {by_rel[m["path"]]: gi for gi, g in enumerate(groups) for m in g["members"]}
     parts = [f"<!doctype html><meta charset=utf-8><title>neardup report: {html.escape(res.root)}</title>",

@@ -49,7 +49,8 @@ def test_scan_writes_every_output_and_survives_bad_files(photos, settings, tiny_
     keeper_group = next(g for g in groups if any(m["path"] == "exact_copy.jpg" for m in g["members"]))
     assert sum(m["keeper"] for m in keeper_group["members"]) == 1
     report = (out / "report.html").read_text()
-    assert "exact_copy.jpg" in report and "<svg" in report
+    assert "exact_<wbr>copy.<wbr>jpg" in report and "<svg" in report  # names wrap between their parts
+    assert f'<a href="{os.path.relpath(photos / "exact_copy.jpg", out)}">' in report  # thumbnails link the files
     assert (out / "thumbs").is_dir() and any((out / "thumbs").iterdir())
 
 
