@@ -192,8 +192,10 @@ def build_pretrained_encoder(input_size: int = 160, dim: int = 256, pretrained=P
         if not os.path.isfile(pretrained):
             raise FileNotFoundError(f"{pretrained} is missing: scripts/port_efficientnet_lite0.py writes it "
                                     "(a checkout of the repository has it)")
-        source = keras.models.load_model(pretrained, safe_mode=True, compile=False)  # built-in layers only
+        from .artifact import load_keras
+
+        source = {layer.name: layer for layer in load_keras(pretrained).layers}
         for layer in model.layers:
-            if layer.weights and layer.name in {l.name for l in source.layers}:
-                layer.set_weights(source.get_layer(layer.name).get_weights())
+            if layer.weights and layer.name in source:
+                layer.set_weights(source[layer.name].get_weights())
     return model

@@ -28,6 +28,7 @@ class ImageRow:
     batch_id: str | None = None
 
 
+FINAL = ("indexed", "duplicate", "match", "failed")  # the states an image of a batch ends in
 ID_CHUNK = 20_000  # image ids per IN list
 
 
@@ -251,17 +252,16 @@ class Registry:
         found = {r.path: ImageRow(**r._mapping) for r in rows}
         return {p: found.get(p) for p in paths}
 
-    def incomplete_batches(self, newer_than: float, quiet_since: float | None = None) -> list[str]:
-        """Batches created after `newer_than` with a path not yet in a final state; with `quiet_since`, only
-        those that nothing happened to since then (neither created nor any of their images written)."""
+    def incomplete_batches(self, newer_than: float, quiet_since: float) -> list[str]:
+        """Batches created after `newer_than` with a path not yet in a final state that nothing happened to
+        since `quiet_since` (neither created nor any of their images written)."""
         b, bi, im = db.batches, db.batch_items, db.images
-        final = im.c.status.in_(("indexed", "duplicate", "match", "failed"))
+        final = im.c.status.in_(FINAL)
         done = select(im.c.id).where(and_(im.c.collection == b.c.collection, im.c.path == bi.c.path, final))
+        touched = select(im.c.id).where(and_(im.c.batch_id == b.c.id, im.c.updated_at >= quiet_since))
         query = (select(b.c.id).join(bi, bi.c.batch_id == b.c.id)
-                 .where(and_(b.c.created_at > newer_than, ~done.exists())).distinct())
-        if quiet_since is not None:
-            touched = select(im.c.id).where(and_(im.c.batch_id == b.c.id, im.c.updated_at >= quiet_since))
-            query = query.where(and_(b.c.created_at < quiet_since, ~touched.exists()))
+                 .where(and_(b.c.created_at > newer_than, b.c.created_at < quiet_since, ~done.exists(),
+                             ~touched.exists())).distinct())
         with self.engine.connect() as conn:
             return list(conn.execute(query).scalars())
 

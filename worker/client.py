@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from encoder.decode import find_images
 from storage.collection import checked
+from storage.registry import FINAL
 from worker.config import Settings, load
 
-FINAL = ("indexed", "duplicate", "match", "failed")
 INGESTION_QUEUES = ("embed", "index")
 
 
@@ -43,24 +43,21 @@ class Client:
         self.rt = Runtime(self.settings)
 
     def submit(self, paths: list[str], collection: str = "default", batch_size: int | None = None) -> "BatchHandle":
-        from storage.registry import Recorded
-
         from pipeline.runtime import PathNotAllowed
+        from storage.registry import Recorded
 
         checked(collection)
         if not self.settings.roots:
             raise PathNotAllowed("no image roots configured: set NEARDUP_ROOTS (or `roots` in neardup.toml) to the "
                                  "folders the workers may read")
-        files, failed = expand(paths)
-        outside = []
-        for p in files:  # refused here, with the reason a worker would give, instead of queued to fail there
+        listed, failed = expand(paths)
+        files = []
+        for p in listed:  # refused here, with the reason a worker would give, instead of queued to fail there
             try:
                 self.rt.check_path(p)
+                files.append(p)
             except PathNotAllowed as exc:
-                outside.append((p, str(exc)))
-        if outside:
-            files = [p for p in files if p not in {q for q, _ in outside}]
-            failed += outside
+                failed.append((p, str(exc)))
         batch_id = uuid.uuid4().hex
         self.rt.registry.record_batch(batch_id, collection, files + [p for p, _ in failed])
         if failed:  # what could not be listed is part of the batch, failed with its reason, never dropped

@@ -84,15 +84,3 @@ def load(**overrides) -> Settings:
             values[f.name] = overrides[f.name]
     known = {f.name: f for f in dataclasses.fields(Settings)}
     return Settings(**{k: _coerce(known[k], v) for k, v in values.items() if k in known})
-
-
-def without_password(url: str) -> str:
-    """A broker or database URL fit for logs and messages: the password replaced by ***."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname + (f":{parts.port}" if parts.port else "")
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit(parts._replace(netloc=user + host))

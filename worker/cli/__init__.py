@@ -15,9 +15,11 @@ def main() -> None:
         reason = broker_failure(exc)
         if reason is None:
             raise
-        from worker.config import load, without_password
+        from kombu.utils.url import maybe_sanitize_url
 
-        print(f"neardup: cannot use the broker at {without_password(load().broker_url)}: {reason}", file=sys.stderr)
+        from worker.config import load
+
+        print(f"neardup: cannot use the broker at {maybe_sanitize_url(load().broker_url)}: {reason}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""The encoders alone: parameters, multiply-adds per image and images/s on this machine's cores, for the
+shipped models and (--candidates) the untrained shapes a CPU student could take. Prints a table, writes JSON.
+
+  bench/encoders.py [--candidates] [--seconds 8] [--json bench/results/encoders.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def multiply_adds(model) -> int:
+    """Per image: every convolution and dense layer, nested models counted each time they are called."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += multiply_adds(layer) * sum(1 for node in layer._inbound_nodes)
+        elif isinstance(layer, keras.layers.DepthwiseConv2D):
+            kh, kw = layer.kernel.shape[:2]
+            _, h, w, c = layer.output.shape
+            total += h * w * c * kh * kw
+        elif isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, _ = layer.kernel.shape
+            _, h, w, c = layer.output.shape
+            total += h * w * c * kh * kw * cin
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.kernel.shape[0] * layer.kernel.shape[1]
+    return total
+
+
+def rate(embed, size: int, seconds: float, batch: int = 256) -> float:
+    import numpy as np
+
+    x = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), np.uint8)
+    embed(x)
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        embed(x)
+        n += batch
+    return n / (time.perf_counter() - t)
+
+
+def candidates():
+    """(name, model): plain CNNs a student could be, and EfficientNet-Lite0's trunk at smaller inputs."""
+    from encoder.model import build_encoder, build_pretrained_encoder
+
+    for size, width in ((64, 24), (64, 32), (80, 24), (80, 32), (96, 24)):
+        yield f"plain {size} px, width {width}, one pass", build_encoder(size, 256, width)
+    for size in (96, 128, 160):
+        yield f"EfficientNet-Lite0 {size} px", build_pretrained_encoder(size, 256, pretrained=None)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--candidates", action="store_true")
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "encoders.json")
+    a = ap.parse_args()
+    import numpy as np
+
+    from encoder.artifact import SHIPPED, Encoder
+
+    rows = []
+    for name, path in sorted(SHIPPED.items()):
+        enc = Encoder(path, batch_size=256)
+        rows.append({"name": name, "version": enc.version, "input": enc.size, "params": enc.model.count_params(),
+                     "macs": multiply_adds(enc.model), "images_per_s": rate(enc.embed, enc.size, a.seconds)})
+    if a.candidates:
+        for name, model in candidates():
+            size = model.input_shape[1]
+            rows.append({"name": name, "version": "untrained", "input": size, "params": model.count_params(),
+                         "macs": multiply_adds(model),
+                         "images_per_s": rate(lambda x: model.predict_on_batch(x.astype(np.float32)), size, a.seconds)})
+    print(f"encoders alone, batches of 256, {os.cpu_count()} cores")
+    print("| encoder | version | input px | parameters | M multiply-adds / image | images/s |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['name']} | {r['version']} | {r['input']} | {r['params']:,} | {r['macs'] / 1e6:.0f} | "
+              f"{r['images_per_s']:.0f} |")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps(rows, indent=1))
+    print(f"written {a.json}")
+
+
+if __name__ == "__main__":
+    main()
