@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-8)
 DEMO   := build/demo
 
-.PHONY: install demo test redis bench-quality bench-throughput bench-index clean
+.PHONY: install demo test redis lock bench-quality bench-throughput bench-index clean
 
 install: $(STAMP)
 
@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	@echo "make: installing neardup with its test and benchmark extras into $(VENV) (TensorFlow: about 2.6 GB)"
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,bench]'
+	@# setuptools notes that a mapped editable install imports through a hook: information, not a fault
+	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(PY) -m pip install -q -e '.[test,bench]'
 	rm -f $(VENV)/.installed-*; touch $@
 
 # Redis for the queue tests: use the one that answers, else start one (installing it if need be);
@@ -31,6 +32,12 @@ demo: install
 
 test: install redis
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# requirements.lock: every package of the worker image (Python 3.11, x86-64 Linux) pinned with its hashes
+lock: install
+	$(PY) -m pip install -q uv==0.13.9
+	$(VENV)/bin/uv pip compile pyproject.toml --extra postgres --extra monitor --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header -o requirements.lock
 
 bench-quality: install
 	$(PY) bench/quality.py

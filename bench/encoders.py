@@ -53,7 +53,7 @@ def rate(embed, size: int, seconds: float, batch: int = 256) -> float:
 
 def candidates():
     """(name, model): plain CNNs a student could be, and EfficientNet-Lite0's trunk at smaller inputs."""
-    from encoder.model import build_encoder, build_pretrained_encoder
+    from neardup.encoder.model import build_encoder, build_pretrained_encoder
 
     for size, width in ((64, 24), (64, 32), (80, 24), (80, 32), (96, 24)):
         yield f"plain {size} px, width {width}, one pass", build_encoder(size, 256, width)
@@ -69,7 +69,7 @@ def main() -> None:
     a = ap.parse_args()
     import numpy as np
 
-    from encoder.artifact import SHIPPED, Encoder
+    from neardup.encoder.artifact import SHIPPED, Encoder
 
     rows = []
     for name, path in sorted(SHIPPED.items()):

@@ -54,7 +54,7 @@ def main() -> None:
     a = ap.parse_args()
     import keras
 
-    from encoder.artifact import DEFAULT_MODEL, read_info
+    from neardup.encoder.artifact import DEFAULT_MODEL, read_info
 
     model = a.model or str(DEFAULT_MODEL)
     size = read_info(model).input_size

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-NEARDUP = [sys.executable, "-m", "worker.cli"]
+NEARDUP = [sys.executable, "-m", "neardup"]
 
 
 def make_folder(root: Path, good: int) -> tuple[int, int]:

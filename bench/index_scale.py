@@ -62,12 +62,12 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "index_scale.json")
     a = ap.parse_args()
 
-    from encoder.artifact import DEFAULT_MODEL, read_info
-    from pipeline.ingest import index_batch
-    from pipeline.runtime import Runtime
-    from pipeline.sweep import sweep
-    from storage import db
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.encoder.artifact import DEFAULT_MODEL, read_info
+    from neardup.pipeline.index import index_batch
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.sweep import sweep
+    from neardup.storage import db
 
     info = read_info(DEFAULT_MODEL)
     dim, th = info.dim, info.thresholds

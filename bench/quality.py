@@ -35,9 +35,9 @@ def score(bench: Path, out: Path) -> dict:
 
 
 def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]:
-    from pipeline.outputs import write_outputs
-    from pipeline.scan import Scanner
-    from worker.config import load
+    from neardup.config import load
+    from neardup.pipeline.outputs import write_outputs
+    from neardup.pipeline.scan import Scanner
 
     with tempfile.TemporaryDirectory() as data:
         settings = load(data_dir=data, model=model or None)  # NEARDUP_* variables still apply

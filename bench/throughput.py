@@ -56,7 +56,7 @@ def make_photos(out: Path, size: tuple[int, int], n: int) -> list[str]:
 
 
 def decode_only(path: str, size: int) -> None:
-    from encoder.decode import decode_file
+    from neardup.encoder.decode import decode_file
 
     decode_file(path, size)
 
@@ -76,8 +76,8 @@ def rate(fn, paths, workers, pool) -> float:
 
 
 def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, **settings) -> float:
-    from pipeline.scan import Scanner
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
 
     with tempfile.TemporaryDirectory() as data:
         scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model, verify=verify, **settings))
@@ -113,7 +113,7 @@ def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, 
 
 def encoder_rate(model: str, n: int = 2048, batch_size: int = 64) -> float:
     """The encoder alone, on pixels already decoded: what inference costs per image."""
-    from encoder.artifact import Encoder
+    from neardup.encoder.artifact import Encoder
 
     enc = Encoder(model, batch_size)
     x = np.random.default_rng(0).integers(0, 255, (n, enc.size, enc.size, 3)).astype(np.uint8)
@@ -128,9 +128,9 @@ def encoder_rate(model: str, n: int = 2048, batch_size: int = 64) -> float:
 
 def view_rates(model: str) -> dict[str, float]:
     """The encoder alone with the model's own backbone wrapped for 1, 2 and 8 views: the cost of invariance."""
-    from encoder import artifact
-    from encoder.model import symmetric
-    from encoder.train import backbone_of
+    from neardup.encoder import artifact
+    from neardup.encoder.model import symmetric
+    from neardup.encoder.train import backbone_of
 
     info = artifact.read_info(model)
     backbone = backbone_of(model)
@@ -152,19 +152,19 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
     import threading
     from collections import defaultdict
 
-    import pipeline.embed
-    import pipeline.scan
-    from encoder.artifact import Encoder
-    from pipeline.verify import Verifier
-    from storage.registry import Registry
+    import neardup.pipeline.embed
+    import neardup.pipeline.scan
+    from neardup.encoder.artifact import Encoder
+    from neardup.pipeline.verify import Verifier
+    from neardup.storage.registry import Registry
 
     spent, lock = defaultdict(lambda: [0, 0.0, 0.0]), threading.Lock()
     if verify:
         wrapped = [(Verifier, "view"), (Verifier, "verdict"), (Verifier, "fit"), (Encoder, "embed")]
     else:
-        wrapped = [(pipeline.embed, "read_item"), (pipeline.embed, "decode"), (pipeline.embed.phash, "dihedral"),
+        wrapped = [(neardup.pipeline.embed, "read_item"), (neardup.pipeline.embed, "decode"), (neardup.pipeline.embed.phash, "dihedral"),
                    (Registry, "vectors_for"), (Registry, "record_items"), (Registry, "store_vectors"),
-                   (pipeline.scan, "index_batch"), (Encoder, "embed")]
+                   (neardup.pipeline.scan, "index_batch"), (Encoder, "embed")]
     originals = {(owner, name): getattr(owner, name) for owner, name in wrapped}
 
     def timed(name, fn):
@@ -196,9 +196,9 @@ def repeat_run(paths_dir: str, workers: int, model: str) -> dict:
     """What stored results save: one collection scanned with verification, scanned again (vectors and verdicts
     stored by content: nothing decoded for either), then swept twice (the nightly job: the first sweep after
     a scan, and the next night's)."""
-    from pipeline.scan import Scanner
-    from pipeline.sweep import sweep
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.sweep import sweep
 
     out = {}
     with tempfile.TemporaryDirectory() as data:
@@ -219,8 +219,8 @@ def rss_run(n: int, workers: int, model: str) -> dict:
     """Resident memory of one scanning process over n images: after start-up, then every tenth of the run."""
     import psutil
 
-    from pipeline.scan import Scanner
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
 
     paths = make_photos(REPO / "bench-data" / "throughput" / "rss", (320, 240), n)
     proc, samples, seen = psutil.Process(), [], [0]
@@ -260,7 +260,7 @@ def main() -> None:
                          "speed between sets or rounds does not skew it.")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
-    from encoder.artifact import read_info, DEFAULT_MODEL
+    from neardup.encoder.artifact import DEFAULT_MODEL, read_info
 
     model = a.model or str(DEFAULT_MODEL)
     size = read_info(model).input_size

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from neardup.errors import DecodeError
+
 from .corners import views as corner_views
+from .frame import SHARP_SIDE, Frame, signature
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit; we refuse above it instead of warning
@@ -26,16 +29,14 @@ Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, before decoding, w
 EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif"}
 
 
-class DecodeError(Exception):
-    """An image that cannot be used; the message is the one-line reason users see."""
-
-
 @dataclass
 class Decoded:
     pixels: np.ndarray  # (size, size, 3) uint8, the encoder's input
     width: int  # of the original image, after EXIF rotation
     height: int
     corners: np.ndarray | None = None  # (4, size, size, 3) uint8 corner views (encoder/corners.py), if asked
+    preview: bytes | None = None  # a small JPEG of the whole picture, if asked
+    frame: Frame | None = None  # the same-frame check's signature (encoder/frame.py)
 
 
 def content_hash(data: bytes) -> str:
@@ -106,9 +107,10 @@ def _check_header(head: bytes) -> None:
 
 
 def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_PIXELS,
-               keep_aspect: bool = False) -> tuple[Image.Image, tuple[int, int]]:
+               keep_aspect: bool = False, min_long: int = 0) -> tuple[Image.Image, tuple[int, int]]:
     """Open, refuse bombs, draft-decode JPEGs (to at least draft_to x draft_to, or with `keep_aspect` to a
-    long side of at least draft_to), apply EXIF orientation; return RGB and the full (w, h)."""
+    long side of at least draft_to; and to a long side of at least `min_long`), apply EXIF orientation;
+    return RGB and the full (w, h)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -118,8 +120,9 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                                   f"{im.width * im.height} pixels > {max_pixels})")
             full = im.size
             if draft_to and im.format == "JPEG":
-                fit = [max(1, draft_to * side // max(full)) for side in full] if keep_aspect else None
-                im.draft("RGB", tuple(fit or (draft_to, draft_to)))
+                fit = [max(1, draft_to * side // max(full)) for side in full] if keep_aspect else [draft_to] * 2
+                fit = [max(f, -(-min_long * side // max(full))) for f, side in zip(fit, full)]
+                im.draft("RGB", tuple(fit))
             im.load()
             loaded = im.size
             im = ImageOps.exif_transpose(im)
@@ -164,11 +167,22 @@ def to_input(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def decode(data: bytes, size: int, corners: bool = False) -> Decoded:
-    """Bytes to the encoder's input and the size the registry keeps (and the corner views, from the same
-    decode). The bytes' content hash is the reader's (pipeline/embed.py read_item): hashed once per file."""
-    im, (width, height) = open_image(data, draft_to=2 * size)
-    return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None)
+def decode(data: bytes, size: int, corners: bool = False, preview: int = 0) -> Decoded:
+    """Bytes to the encoder's input, the size the registry keeps and the same-frame signature (and, from the
+    same decode, the corner views and a JPEG preview at most `preview` pixels on its long side, if asked). The
+    bytes' content hash is the reader's (pipeline/embed.py read_item): hashed once per file."""
+    im, (width, height) = open_image(data, draft_to=2 * size, min_long=SHARP_SIDE)
+    return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None,
+                   preview_jpeg(im, preview) if preview else None, signature(im, width, height))
+
+
+def preview_jpeg(im: Image.Image, side: int) -> bytes:
+    """A small JPEG of the whole picture, its aspect kept (the report's thumbnails)."""
+    small = im.copy()
+    small.thumbnail((side, side), Image.BILINEAR, reducing_gap=2.0)
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
 
 
 def decode_file(path: str, size: int, corners: bool = False) -> Decoded:

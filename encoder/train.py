@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from neardup.errors import DecodeError
+
 from . import augment
-from .calibrate import calibrate, with_distractors
-from .decode import DecodeError, find_images, open_image, read_bytes, to_input
-from .metrics import summary
 from .artifact import PRETRAINED
+from .calibrate import calibrate, with_distractors
+from .decode import find_images, open_image, read_bytes, to_input
+from .metrics import summary
 
 
 @dataclass

@@ -8,8 +8,8 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from collections import deque
 import warnings
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -18,13 +18,15 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
-from encoder import corners, phash
-from encoder.decode import DecodeError, content_hash, decode, read_bytes
+from neardup.encoder import corners, phash
+from neardup.encoder.decode import content_hash, decode, read_bytes
+from neardup.encoder.frame import KEY as FRAME_KEY
+from neardup.encoder.frame import Frame
+from neardup.errors import DecodeError, OutOfTime, PathNotAllowed
+from neardup.storage.previews import SIDE, Previews
+from neardup.storage.registry import Recorded, in_chunks
 
-from storage.db import in_chunks
-from storage.registry import Recorded
-
-from .runtime import PathNotAllowed, Runtime
+from .runtime import Runtime
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Item:
     size_bytes: int = 0
     embedded: bool = False  # went through the encoder (False: a stored vector was reused)
     data: bytes | None = None  # the file's bytes, between reading and decoding
+    frame: Frame | None = None  # the same-frame signature, made at decode (None: stored already, or failed)
+    has_frame: bool = False  # a signature of these bytes is stored already
 
 
 def _header_size(data: bytes) -> tuple[int, int]:
@@ -68,28 +72,32 @@ def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) 
     return item
 
 
-def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = True) -> Item:
+def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = True,
+                previews: Previews | None = None) -> Item:
     """Pixels for the encoder and their perceptual hashes (unless `hashes` is off: stored already) and corner
-    views (if asked), or only the header's size when the bytes already have a vector; never raises."""
+    views (if asked), or only the header's size when the bytes already have a vector; a preview for reports
+    kept in `previews` if given and missing; never raises."""
     if item.data is None:
         return item
     try:
-        if item.vector is not None:  # the same bytes were embedded before: exact duplicate or rescan
+        preview = SIDE if previews is not None and not previews.has(item.content_hash) else 0
+        if item.vector is not None and item.has_frame and not preview:  # these bytes were embedded before
             item.width, item.height = _header_size(item.data)
         else:
-            dec = decode(item.data, size, corners)
-            item.pixels, item.corners, item.width, item.height = dec.pixels, dec.corners, dec.width, dec.height
-            item.hashes = phash.dihedral(dec.pixels) if hashes else None
+            dec = decode(item.data, size, corners and item.vector is None, preview)
+            item.width, item.height = dec.width, dec.height
+            item.frame = None if item.has_frame else dec.frame
+            if item.vector is None:
+                item.pixels, item.corners = dec.pixels, dec.corners
+                item.hashes = phash.dihedral(dec.pixels) if hashes else None
+            if dec.preview:
+                previews.store(item.content_hash, dec.preview)
     except DecodeError as exc:
         item.error = str(exc)
     except Exception as exc:
         item.error = f"unexpected error: {type(exc).__name__}: {exc}"
     item.data = None
     return item
-
-
-class OutOfTime(Exception):
-    """The step's deadline passed while files were still being read or decoded."""
 
 
 def waited(future, deadline: float | None):
@@ -110,10 +118,12 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
                         deadline=deadline)
     ahead = None
     for group in in_chunks(reads, chunk):
-        known = rt.registry.vectors_for([it.content_hash for it in group if it.data is not None], model_version)
+        readable = [it.content_hash for it in group if it.data is not None]
+        known = rt.registry.vectors_for(readable, model_version)
+        framed = rt.registry.blobs_for(FRAME_KEY, readable).keys()
         for it in group:
-            it.vector = known.get(it.content_hash)
-        futures = [pool.submit(decode_item, it, size, corners) for it in group]
+            it.vector, it.has_frame = known.get(it.content_hash), it.content_hash in framed
+        futures = [pool.submit(decode_item, it, size, corners, previews=rt.previews) for it in group]
         if ahead:
             yield [waited(f, deadline) for f in ahead]
         ahead = futures
@@ -158,7 +168,8 @@ def reading_pool(threads: int):
 def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
     """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version,
     and their perceptual hashes and corner vectors (the pair proposals of verification for turned, recoloured
-    and cropped copies)."""
+    and cropped copies); the same-frame signatures of all that were decoded."""
+    rt.registry.store_blobs(FRAME_KEY, {it.content_hash: it.frame.to_bytes() for it in items if it.frame})
     todo = {it.content_hash: it for it in items if it.pixels is not None}
     if not todo:
         return

@@ -8,7 +8,7 @@ import itertools
 
 import numpy as np
 
-from encoder.metrics import average_precision, recall_at_precision
+from neardup.encoder.metrics import average_precision, recall_at_precision
 
 
 def truth_pairs(truth: dict) -> tuple[set, set]:

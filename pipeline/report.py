@@ -1,5 +1,6 @@
 """A static HTML report readable offline: groups and pairs as thumbnails side by side, and a 2-D PCA map
-of the embeddings. Thumbnails are small JPEGs written once each to `thumbs/` beside the page.
+of the embeddings. Thumbnails are small JPEGs copied to `thumbs/` beside the page from the previews made
+while the images were decoded for the encoder (storage/previews.py).
 """
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+
+from neardup.encoder.decode import open_image, preview_jpeg, read_bytes
+from neardup.errors import DecodeError
+from neardup.storage.previews import SIDE
 
 from .groups import KEEPER_RULE
 
@@ -21,17 +25,17 @@ img{max-width:160px;max-height:160px;border:1px solid #ccc}.keeper img{border:3p
 .duplicate{background:#c33}.match{background:#d80}table{border-collapse:collapse}td,th{padding:.2em .8em}"""
 
 
-def thumbnail(path: str, out: Path) -> bool:
-    try:
-        with Image.open(path) as im:
-            im.draft("RGB", (320, 320))
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            im.thumbnail((160, 160))
-            out.parent.mkdir(exist_ok=True)
-            im.save(out, "JPEG", quality=80)
+def thumbnail(row, out: Path, previews=None) -> bool:
+    """The image's stored preview, else one decoded from the file (an image embedded with previews off)."""
+    if previews is not None and previews.copy_to(row.content_hash, out):
         return True
-    except Exception:
+    try:
+        im, _ = open_image(read_bytes(row.path), draft_to=SIDE, keep_aspect=True)
+    except DecodeError:
         return False
+    out.parent.mkdir(exist_ok=True)
+    out.write_bytes(preview_jpeg(im, SIDE))
+    return True
 
 
 def pca_svg(res, group_of: dict[int, int], size: int = 520) -> str:
@@ -68,7 +72,7 @@ def write_report(res, groups: list[dict], path: Path) -> None:
     def fig(image_id: int, caption: str, keep=False) -> str:
         if image_id not in thumbs and len(thumbs) < MAX_THUMBS:
             name = f"thumbs/{image_id}.jpg"
-            thumbs[image_id] = name if thumbnail(res.images[image_id].path, path.parent / name) else ""
+            thumbs[image_id] = name if thumbnail(res.images[image_id], path.parent / name, res.previews) else ""
         src = thumbs.get(image_id, "")
         full = html.escape(os.path.relpath(res.images[image_id].path, path.parent), quote=True)
         img = f'<a href="{full}"><img src="{src}" loading="lazy"></a>' if src else "<div>(no preview)</div>"

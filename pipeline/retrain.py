@@ -11,20 +11,16 @@ import contextlib
 import os
 import time
 
-from sqlalchemy import and_, select
-
-from encoder.train import TrainConfig, evaluate_model, load_pool, split, train, validation_set
-from storage import db
-from storage.collection import checked
+from neardup.encoder.train import TrainConfig, evaluate_model, load_pool, split, train, validation_set
+from neardup.storage.collection import checked
+from neardup.storage.registry import ImageStatus, in_chunks
 
 from .steps import index_step
-
-LIVE = ("indexed", "duplicate", "match")
 
 
 def distinct_images(rt, collection: str) -> list:
     """One row per distinct picture: images that were not found to copy an earlier one."""
-    return [r for r in rt.registry.images(collection=collection) if r.status == "indexed"]
+    return [r for r in rt.registry.images(collection=collection) if r.status == ImageStatus.INDEXED]
 
 
 def confirmed_groups(rt, rows) -> dict[str, str]:
@@ -36,6 +32,12 @@ def confirmed_groups(rt, rows) -> dict[str, str]:
             groups[by_hash[b]] = groups.get(by_hash[a], by_hash[a])
             groups.setdefault(by_hash[a], by_hash[a])
     return groups
+
+
+def at_least_as_good(new: dict, active: dict) -> bool:
+    """The promotion rule: recall at precision 0.99 first (what ops feel: copies found with no false pair),
+    average precision breaking ties."""
+    return (new["r_at_p99"], new["ap"]) >= (active["r_at_p99"], active["ap"])
 
 
 def retrain(rt, collection: str, config: dict | None = None, force: bool = False, log=print,
@@ -57,36 +59,25 @@ def retrain(rt, collection: str, config: dict | None = None, force: bool = False
     for name, path, size in (("new", out, info["input_size"]), ("active", active.path, active.size)):
         vx, vg, vl = validation_set(val_images, size, cfg.seed + 1)
         figures[name] = evaluate_model(str(path), vx, vg, vl)
-    better = (figures["new"]["r_at_p99"], figures["new"]["ap"]) >= (figures["active"]["r_at_p99"], figures["active"]["ap"])
     result = {"version": info["version"], "previous": active.version, "figures": figures,
-              "promoted": bool(better or force)}
+              "promoted": force or at_least_as_good(figures["new"], figures["active"])}
     if result["promoted"]:
         rollout(rt, collection, info["version"], lock)
     return result
-
-
-def missing_from(rt, collection: str, generation: str) -> list[int]:
-    """Live images of the collection not yet in `generation`."""
-    with rt.engine.connect() as conn:
-        done = select(db.index_items.c.image_id).where(and_(
-            db.index_items.c.collection == collection, db.index_items.c.generation == generation))
-        return list(conn.execute(select(db.images.c.id).where(and_(
-            db.images.c.collection == collection, db.images.c.status.in_(LIVE),
-            db.images.c.id.not_in(done))).order_by(db.images.c.id)).scalars())
 
 
 def rollout(rt, collection: str, version: str, lock=contextlib.nullcontext, chunk: int = 256) -> None:
     """Re-embed the collection into `version`'s generation, then switch to it atomically."""
     rt.set_generations(collection, building=version)
     while True:
-        todo = missing_from(rt, collection, version)
+        todo = rt.registry.missing_from(collection, version)
         if not todo:
             break
-        for part in db.in_chunks(todo, chunk):
+        for part in in_chunks(todo, chunk):
             with lock():
                 index_step(rt, collection, version, part)
     with lock():  # the last images ingested meanwhile, then the switch, with no writer in between
-        for part in db.in_chunks(missing_from(rt, collection, version), chunk):
+        for part in in_chunks(rt.registry.missing_from(collection, version), chunk):
             index_step(rt, collection, version, part)
         with rt.engine.begin() as conn:  # the images' states become what the new generation's pairs say
             rt.registry.set_outcomes(conn, rt.registry.outcomes_in(collection, version))
@@ -99,7 +90,7 @@ def promote(rt, version: str) -> None:
     that cannot serve is refused here, not found broken by every scan after it."""
     import numpy as np
 
-    from encoder.artifact import Encoder
+    from neardup.encoder.artifact import Encoder
 
     row = rt.models.get(version)
     if row is None:

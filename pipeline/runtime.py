@@ -7,25 +7,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from encoder import artifact
-from storage import db
-from storage.index import CollectionIndex
-from storage.models import ModelRegistry
-from storage.registry import Registry
-from worker.config import Settings
-
-
-class PathNotAllowed(Exception):
-    pass
+from neardup.config import Settings
+from neardup.encoder import artifact
+from neardup.errors import PathNotAllowed
+from neardup.storage.index import CollectionIndex
+from neardup.storage.model_registry import ModelRegistry
+from neardup.storage.previews import Previews
+from neardup.storage.registry import Registry, connect
 
 
 class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        self.engine = db.connect(settings.db_url)
+        self.engine = connect(settings.db_url)
         self.registry = Registry(self.engine)
         self.models = ModelRegistry(self.engine)
+        self.previews = Previews(Path(settings.data_dir) / "previews") if settings.previews else None
         self._encoders: dict[str, artifact.Encoder] = {}
         self._indexes: dict[tuple[str, str], CollectionIndex] = {}
 
@@ -86,13 +84,7 @@ class Runtime:
     # --- collections and their generations -----------------------------------------------------------
     def generations(self, collection: str) -> tuple[str | None, str | None]:
         """(the generation that answers queries, a generation being rebuilt beside it or None)."""
-        from sqlalchemy import select
-
-        from storage import db
-        with self.engine.connect() as conn:
-            row = conn.execute(select(db.collections.c.generation, db.collections.c.building)
-                               .where(db.collections.c.name == collection)).first()
-        return (row.generation, row.building) if row else (None, None)
+        return self.registry.generations(collection)
 
     def adopt_generation(self, collection: str, generation: str) -> tuple[str, str | None]:
         """`generations()`, where a collection with no live generation yet takes `generation`."""
@@ -102,12 +94,7 @@ class Runtime:
         return current or generation, building
 
     def set_generations(self, collection: str, **values) -> None:
-        from sqlalchemy import update
-
-        from storage import db
-        with self.engine.begin() as conn:
-            conn.execute(db.insert_ignore(conn, db.collections).values(name=collection, epoch=0))
-            conn.execute(update(db.collections).where(db.collections.c.name == collection).values(**values))
+        self.registry.set_generations(collection, **values)
 
     def model_info(self, version: str) -> artifact.ModelInfo:
         """A version's sidecar (dimension, thresholds) from the registry, without loading the model."""

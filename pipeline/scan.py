@@ -9,16 +9,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import and_, select
 
-from encoder.decode import find_images
-from storage import db
+from neardup.encoder.decode import find_images
+from neardup.storage.collection import checked
 
 from . import verify
 from .embed import embed_paths
-from .ingest import index_batch
-from storage.collection import checked
-
+from .index import index_batch
 from .runtime import Runtime
 
 
@@ -37,6 +34,7 @@ class ScanResult:
     embedded: int = 0  # images that went through the encoder (the rest reused stored vectors)
     total: int = 0  # images in scope (a sweep loads rows only for the images its outputs name)
     verified: int = 0  # grey-zone pairs whose distance geometric verification changed
+    previews: object = None  # the Previews store the report takes thumbnails from (None: decode them)
 
     def rel(self, image_id: int) -> str:
         return self.rel_path(self.images[image_id].path)
@@ -73,7 +71,7 @@ class Scanner:
         rt = self.rt
         enc = self.encoder()
         th = rt.thresholds(enc.info)
-        res = ScanResult(os.path.abspath(root), self.collection, enc.version, th)
+        res = ScanResult(os.path.abspath(root), self.collection, enc.version, th, previews=rt.previews)
         paths, res.failed = find_images(root)
         extra_roots = [root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))]
         index = rt.index(self.collection, enc.version, enc.info.dim)
@@ -103,23 +101,14 @@ class Scanner:
         index.install_merges(wait=True)  # leave no merge half done when this process exits
         res.images = {r.id: r for r in rt.registry.images(ids=list(res.vectors))}
         res.total = len(res.images)
-        res.pairs = self._pairs(index, set(res.vectors))
+        res.pairs = sorted((p for p in rt.registry.pairs_in(self.collection, index.generation)
+                            if p[0] in res.vectors and p[1] in res.vectors), key=lambda p: (p[2], p[0], p[1]))
         k = verify.neighbours_to_find(rt.settings, neighbors)
         if k:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
-        if verify.enabled(rt.settings):
-            candidates = verify.candidates_for(res.pairs, res.neighbors, rt.settings, th)
-            proposed = verify.proposals(rt, self.collection, set(res.images), enc.version, index.nearest, th,
-                                        candidates)
-            res.verified = verify.apply(res, rt.settings, rt.registry, neighbors, candidates, proposed)
+        res.verified = verify.second_stage(rt, res, set(res.images), index.nearest, neighbors)
         res.seconds = time.time() - t0
         return res
-
-    def _pairs(self, index, scope: set[int]):
-        with self.rt.engine.connect() as conn:
-            rows = conn.execute(select(db.pairs.c.a, db.pairs.c.b, db.pairs.c.distance, db.pairs.c.label).where(and_(
-                db.pairs.c.collection == index.collection, db.pairs.c.generation == index.generation)))
-            return sorted((tuple(r) for r in rows if r[0] in scope and r[1] in scope), key=lambda r: (r[2], r[0], r[1]))
 
 
 def nearest_neighbors(index, vectors: dict, k: int) -> list[tuple[int, int, float]]:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from encoder.decode import DecodeError, decode_file
+from neardup.encoder.decode import decode_file
+from neardup.encoder.frame import same_frame
+from neardup.errors import DecodeError
 
-from .ingest import label_for
+from .labels import Frames, label_for
 from .runtime import Runtime
 
 
@@ -17,12 +19,15 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
     out: dict = {}
     for path in paths:
         try:
-            vec = enc.embed(decode_file(path, enc.size).pixels[None])[0]
+            decoded = decode_file(path, enc.size)
+            vec = enc.embed(decoded.pixels[None])[0]
         except DecodeError as exc:
             out[path] = str(exc)
             continue
         hits = index.nearest(np.asarray(vec), k)
         rows = {r.id: r for r in rt.registry.images(ids=[i for i, _ in hits])}
-        out[path] = [{"path": rows[i].path, "distance": round(d, 6), "label": label_for(d, th)}
+        frames = Frames(rt.registry, {i: r.content_hash for i, r in rows.items()})
+        out[path] = [{"path": rows[i].path, "distance": round(d, 6),
+                      "label": label_for(d, th, same_frame(decoded.frame, frames.by_id.get(i)))}
                      for i, d in hits if i in rows]
     return out

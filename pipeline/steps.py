@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from neardup.storage.registry import UNUSABLE, ImageStatus
+
 from .embed import decode_item, embed_decoded, embed_paths, read_item
-from .ingest import index_batch
+from .index import index_batch
 
 
 def target_generations(rt, collection: str) -> list[str]:
@@ -37,19 +39,19 @@ def embed_step(rt, collection: str, paths: list[str], batch_id: str | None,
 def timed_out(rt, collection: str, paths: list[str], batch_id: str, limit: float) -> dict[str, list[int]]:
     """After a message's embed step ran out of time: the paths it recorded go on to the index step as usual,
     the rest are failed with the reason (a file that hangs is reported, never sent again)."""
-    from storage.registry import Recorded
+    from neardup.storage.registry import Recorded
 
     rows = {r.path: r for r in rt.registry.images(collection=collection, batch_id=batch_id, live_only=True)}
     unfinished = [p for p in paths if p not in rows]
     reason = f"timed out: reading and embedding the message's {len(paths)} images took over {limit:.0f} s"
     rt.registry.record_items(collection, [Recorded(p, reason=reason) for p in unfinished], batch_id)
-    pending = [rows[p].id for p in paths if p in rows and rows[p].status == "pending"]
+    pending = [rows[p].id for p in paths if p in rows and rows[p].status == ImageStatus.PENDING]
     return {target_generations(rt, collection)[0]: pending}
 
 
 def vectors_of(rt, image_ids: list[int], generation: str) -> tuple[list[int], np.ndarray]:
     """Vectors of images under one model, embedding (from their files) those that lack one."""
-    rows = [r for r in rt.registry.images(ids=image_ids) if r.status not in ("failed", "replaced")]
+    rows = [r for r in rt.registry.images(ids=image_ids) if r.status not in UNUSABLE]
     known = rt.registry.vectors_for([r.content_hash for r in rows], generation)
     missing = [r for r in rows if r.content_hash not in known]
     if missing:

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from storage import segments
+from neardup.storage import segments
 
 from . import verify
-from .ingest import label_for
+from .labels import Frames
 from .scan import ScanResult
 
 MAP_POINTS = 2000  # images on the report's map: every grouped one, then a sample of the rest
@@ -45,36 +45,30 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         everything = segments.Segment(tmp / "all")
         ids = np.asarray(everything.ids)
         found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep)
-        pairs, near = [], []
+        close, near = [], []
         for p, hits, nearest in found:
-            for q, d in hits:
-                if q > p:
-                    a, b = sorted((int(ids[p]), int(ids[q])))
-                    pairs.append((a, b, round(d, 6), label_for(d, th)))
+            close += [(*sorted((int(ids[p]), int(ids[q]))), round(d, 6)) for q, d in hits if q > p]
             near += [(int(ids[p]), int(ids[q]), d) for q, d in nearest]
+        frames = Frames.of(rt.registry, [i for pair in close for i in pair[:2]])
+        pairs = [(a, b, d, frames.label(a, b, d, th)) for a, b, d in close]
         sample = _map_sample(ids, pairs)
         vectors = {int(ids[p]): np.array(everything.annoy.get_item_vector(p), np.float32) for p in sample}
+        wanted = {i for row in (*pairs, *near) for i in row[:2]} | set(vectors)
+        rows = {r.id: r for r in rt.registry.images(ids=sorted(wanted))}
+        root = os.path.commonpath([r.path for r in rows.values()]) if rows else "/"
+        res = ScanResult(root if os.path.isdir(root) else os.path.dirname(root), collection, generation, th,
+                         images=rows, vectors=vectors, total=len(ids), previews=rt.previews)
+        res.pairs = sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
+        res.neighbors = near
 
         def nearest_to(vec, n):
             found, dist = everything.annoy.get_nns_by_vector(vec, n, include_distances=True)
             return [(int(ids[p]), d) for p, d in zip(found, dist)]
 
-        candidates = verify.candidates_for(pairs, near, rt.settings, th) if verifying else {}
-        proposed = verify.proposals(rt, collection, set(ids.tolist()), generation, nearest_to, th,
-                                    candidates) if verifying else set()
+        res.verified = verify.second_stage(rt, res, set(ids.tolist()), nearest_to, neighbors)
         everything.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    named = [*pairs, *near, *((a, b, None, None) for a, b in proposed)]
-    wanted = {i for row in named for i in row[:2]} | set(vectors)
-    rows = {r.id: r for r in rt.registry.images(ids=sorted(wanted))}
-    root = os.path.commonpath([r.path for r in rows.values()]) if rows else "/"
-    res = ScanResult(root if os.path.isdir(root) else os.path.dirname(root), collection, generation, th,
-                     images=rows, vectors=vectors, total=len(ids))
-    res.pairs = sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
-    res.neighbors = near
-    if verifying:
-        res.verified = verify.apply(res, rt.settings, rt.registry, neighbors, candidates, proposed)
     res.seconds = time.time() - t0
     return res
 

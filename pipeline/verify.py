@@ -25,12 +25,13 @@ import faiss
 import numpy as np
 from PIL import Image
 
-from encoder import corners, phash
-from encoder.decode import DecodeError, open_image, read_bytes
-from storage.db import in_chunks
+from neardup.encoder import corners, phash
+from neardup.encoder.decode import open_image, read_bytes
+from neardup.errors import DecodeError
+from neardup.storage.registry import in_chunks
 
 from .embed import embed_missing_corners
-from .ingest import label_for
+from .labels import Frames
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
 VERDICT_LOGIC = 3  # bump when a change to the code below would change a verdict: stored ones are then not reused
@@ -423,6 +424,20 @@ def hash_pairs(registry, collection: str, scope) -> set[tuple[int, int]]:
     return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids])
 
 
+def second_stage(rt, res, scope, nearest, neighbors: int) -> int:
+    """The second stage of a scan or a sweep, in place on its ScanResult: candidates from its pairs and
+    neighbours, proposals from perceptual hashes and corner views among `scope` (image ids; `nearest(vector,
+    n)` searches the index), all verified in one round. Returns how many pairs verification changed."""
+    if not enabled(rt.settings):
+        return 0
+    th = res.thresholds
+    candidates = candidates_for(res.pairs, res.neighbors, rt.settings, th)
+    proposed = proposals(rt, res.collection, scope, res.model_version, nearest, th, candidates)
+    unseen = {i for pair in proposed for i in pair} - set(res.images)
+    res.images.update({r.id: r for r in rt.registry.images(ids=sorted(unseen))} if unseen else {})
+    return apply(res, rt.settings, rt.registry, neighbors, candidates, proposed)
+
+
 def apply(res, settings, registry, neighbors: int, candidates: dict, proposed=frozenset()) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
     distances after verification. `candidates`: `candidates_for` its pairs and neighbours. `proposed` pairs
@@ -450,7 +465,9 @@ def apply(res, settings, registry, neighbors: int, candidates: dict, proposed=fr
     hopped = {k: d for k, d in check(hops).items() if d <= th["match"]}
     scored.update(hopped)
     joined.update(hopped)
-    res.pairs = sorted(((a, b, round(d, 6), label_for(d, th)) for (a, b), d in scored.items() if d <= th["match"]),
+    kept = {k: d for k, d in scored.items() if d <= th["match"]}
+    frames = Frames(registry, {i: res.images[i].content_hash for pair in kept for i in pair if i in res.images})
+    res.pairs = sorted(((a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()),
                        key=lambda p: (p[2], p[0], p[1]))
     rescored = [(q, n, scored.get((min(q, n), max(q, n)), d)) for q, n, d in res.neighbors]
     both_ways = [row for (a, b), d in joined.items() for row in ((a, b, d), (b, a, d))]

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from encoder import augment  # noqa: E402
+from neardup.encoder import augment
 
 HERE = Path(__file__).parent
 

@@ -89,7 +89,7 @@ def main() -> int:
     import keras
     import torch
 
-    from encoder.efficientnet import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0
+    from neardup.encoder.efficientnet import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite0
 
     reference, state = torch_reference()
     model = efficientnet_lite0(a.size)

@@ -18,8 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from encoder.decode import find_images  # noqa: E402
-from encoder.train import TrainConfig, train  # noqa: E402
+from neardup.encoder.decode import find_images  # noqa: E402
+from neardup.encoder.train import TrainConfig, train  # noqa: E402
 
 TEACHER = dict(arch="efficientnet", frozen_blocks=2, input_size=224, dim=256, symmetry="none", loss="contrastive",
                temperature=0.07, learning_rate=3e-4, batch_images=96, neighbour_batches=0.25, max_side=288,

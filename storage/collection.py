@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 
+from neardup.errors import InvalidCollectionName
+
 PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 RULE = "1 to 64 letters, digits, '.', '_' or '-', not '.' or '..'"
-
-
-class InvalidCollectionName(ValueError):
-    """A collection name that could escape the data directory or break a path; the message says the rule."""
 
 
 def checked(name) -> str:

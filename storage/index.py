@@ -23,14 +23,11 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import and_, delete, func, insert, select, update
 
+from neardup.errors import StaleIndex
+
 from . import db, segments
 from .collection import checked
 from .segments import Segment
-
-
-class StaleIndex(Exception):
-    """Another writer committed to this collection after we read it."""
-
 
 _merger: ProcessPoolExecutor | None = None
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from . import db
+from .db import connect, in_chunks  # noqa: F401  (re-exported: the steps open and batch through here)
 
 
 @dataclass
@@ -28,7 +30,20 @@ class ImageRow:
     batch_id: str | None = None
 
 
-FINAL = ("indexed", "duplicate", "match", "failed")  # the states an image of a batch ends in
+class ImageStatus(StrEnum):
+    """What became of an image (stored as its value)."""
+    QUEUED = "queued"  # submitted, not yet seen by a worker (it has no row yet)
+    PENDING = "pending"  # embedded, waiting for the index step
+    INDEXED = "indexed"  # in the index, no earlier copy found
+    DUPLICATE = "duplicate"  # in the index, the same picture as an earlier image
+    MATCH = "match"  # in the index, an edited copy of an earlier image
+    FAILED = "failed"  # unusable: the reason says why
+    REPLACED = "replaced"  # a newer file at the same path took its place
+
+
+FINAL = (ImageStatus.INDEXED, ImageStatus.DUPLICATE, ImageStatus.MATCH, ImageStatus.FAILED)  # the states a batch's images end in
+LIVE = (ImageStatus.INDEXED, ImageStatus.DUPLICATE, ImageStatus.MATCH)  # in the index
+UNUSABLE = (ImageStatus.FAILED, ImageStatus.REPLACED)  # no picture to use
 ID_CHUNK = 20_000  # image ids per IN list
 
 
@@ -39,7 +54,7 @@ def id_chunks(ids):
 
 def _holds_picture():
     """Rows whose picture can be used: not failed, not replaced by a newer file at the same path."""
-    return db.images.c.status.notin_(("failed", "replaced"))
+    return db.images.c.status.notin_(UNUSABLE)
 
 
 @dataclass(eq=False)
@@ -58,7 +73,7 @@ class Recorded:
 
     @property
     def status(self) -> str:
-        return "failed" if self.failed else "pending"
+        return ImageStatus.FAILED if self.failed else ImageStatus.PENDING
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,7 +96,7 @@ class Registry:
         paths = sorted({it.path for it in items})
         with self.engine.begin() as conn:
             before = self._rows_by_key(conn, collection, paths)
-            fresh = [it for it in items if it.failed or before.get(it.key, (0, "replaced"))[1] == "replaced"]
+            fresh = [it for it in items if it.failed or before.get(it.key, (0, ImageStatus.REPLACED))[1] == ImageStatus.REPLACED]
             if fresh:  # new rows, or rows revived or failed again: insert if missing, then overwrite
                 fields = ("status", "reason", "width", "height", "size_bytes")
                 conn.execute(db.insert_ignore(conn, db.images), [
@@ -101,8 +116,8 @@ class Registry:
             if replacing:
                 conn.execute(update(db.images).where(and_(
                     db.images.c.collection == collection, db.images.c.path == bindparam("_path"),
-                    db.images.c.id != bindparam("_id"), db.images.c.status != "replaced")).values(
-                    status="replaced", updated_at=now), replacing)
+                    db.images.c.id != bindparam("_id"), db.images.c.status != ImageStatus.REPLACED)).values(
+                    status=ImageStatus.REPLACED, updated_at=now), replacing)
         return [ids[it.key] for it in items]
 
     @staticmethod
@@ -139,7 +154,43 @@ class Registry:
             later, earlier = (a, b) if seq[a] > seq[b] else (b, a)
             if later not in nearest or d < nearest[later][2]:
                 nearest[later] = (label, earlier, d)
-        return {i: nearest.get(i, ("indexed", None, None)) for i in seq}
+        return {i: nearest.get(i, (ImageStatus.INDEXED, None, None)) for i in seq}
+
+    def pairs_in(self, collection: str, generation: str) -> list[tuple[int, int, float, str]]:
+        """The pairs `generation` recorded for a collection: (a, b, distance, label), a < b."""
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(db.pairs.c.a, db.pairs.c.b, db.pairs.c.distance,
+                                                          db.pairs.c.label).where(and_(
+                db.pairs.c.collection == collection, db.pairs.c.generation == generation)))]
+
+    @staticmethod
+    def add_pairs(conn, collection: str, generation: str, pairs: list[tuple[int, int, float, str]]) -> None:
+        """Record pairs in the caller's transaction; a pair already recorded is kept as it is."""
+        if pairs:
+            conn.execute(db.insert_ignore(conn, db.pairs), [
+                dict(collection=collection, generation=generation, a=a, b=b, distance=d, label=label)
+                for a, b, d, label in pairs])
+
+    def missing_from(self, collection: str, generation: str) -> list[int]:
+        """Live images of the collection that `generation` does not index yet."""
+        with self.engine.connect() as conn:
+            done = select(db.index_items.c.image_id).where(and_(
+                db.index_items.c.collection == collection, db.index_items.c.generation == generation))
+            return list(conn.execute(select(db.images.c.id).where(and_(
+                db.images.c.collection == collection, db.images.c.status.in_(LIVE),
+                db.images.c.id.not_in(done))).order_by(db.images.c.id)).scalars())
+
+    def generations(self, collection: str) -> tuple[str | None, str | None]:
+        """(the generation that answers queries, a generation being rebuilt beside it or None)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(db.collections.c.generation, db.collections.c.building)
+                               .where(db.collections.c.name == collection)).first()
+        return (row.generation, row.building) if row else (None, None)
+
+    def set_generations(self, collection: str, **values) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(db.insert_ignore(conn, db.collections).values(name=collection, epoch=0))
+            conn.execute(update(db.collections).where(db.collections.c.name == collection).values(**values))
 
     def collections_on(self, generation: str) -> list[str]:
         """The collections whose live generation is `generation`."""
@@ -159,19 +210,13 @@ class Registry:
         if batch_id is not None:
             q = q.where(db.images.c.batch_id == batch_id)
         if live_only:
-            q = q.where(db.images.c.status != "replaced")
+            q = q.where(db.images.c.status != ImageStatus.REPLACED)
         with self.engine.connect() as conn:
             return [ImageRow(**r._mapping) for r in conn.execute(q.order_by(db.images.c.id))]
 
     # --- vectors ------------------------------------------------------------------------------------
     def vectors_for(self, hashes: list[str], model_version: str) -> dict[str, np.ndarray]:
-        out = {}
-        with self.engine.connect() as conn:
-            for part in db.in_chunks(hashes):
-                rows = conn.execute(select(db.vectors.c.content_hash, db.vectors.c.vector).where(and_(
-                    db.vectors.c.model_version == model_version, db.vectors.c.content_hash.in_(part))))
-                out.update({h: np.frombuffer(v, np.float32) for h, v in rows})
-        return out
+        return {h: np.frombuffer(v, np.float32) for h, v in self.blobs_for(model_version, hashes).items()}
 
     def vectors_by_image(self, collection: str, model_version: str, ids=None) -> dict[int, np.ndarray]:
         """Every live image's stored vector under one model (or hash method or view), by image id: one join
@@ -201,12 +246,22 @@ class Registry:
             return [ImageRow(**r._mapping) for r in conn.execute(query.order_by(db.images.c.id))]
 
     def store_vectors(self, model_version: str, vecs: dict[str, np.ndarray]) -> None:
-        if not vecs:
-            return
-        with self.engine.begin() as conn:
-            conn.execute(db.insert_ignore(conn, db.vectors), [
-                dict(content_hash=h, model_version=model_version, vector=np.asarray(v, np.float32).tobytes())
-                for h, v in vecs.items()])
+        self.store_blobs(model_version, {h: np.asarray(v, np.float32).tobytes() for h, v in vecs.items()})
+
+    def store_blobs(self, key: str, blobs: dict[str, bytes]) -> None:
+        """Bytes kept per content hash under `key`: a model's vectors, or what the same-frame check keeps."""
+        if blobs:
+            with self.engine.begin() as conn:
+                conn.execute(db.insert_ignore(conn, db.vectors), [
+                    dict(content_hash=h, model_version=key, vector=b) for h, b in blobs.items()])
+
+    def blobs_for(self, key: str, hashes) -> dict[str, bytes]:
+        out = {}
+        with self.engine.connect() as conn:
+            for part in db.in_chunks(sorted(set(hashes))):
+                out.update(conn.execute(select(db.vectors.c.content_hash, db.vectors.c.vector).where(and_(
+                    db.vectors.c.model_version == key, db.vectors.c.content_hash.in_(part)))).all())
+        return out
 
     def verdicts(self, keys, verifier: str) -> dict[tuple[str, str], tuple[bool | None, int, bool]]:
         """{(a hash, b hash): (same, inliers, duplicate)} stored for `keys` by this verifier (same None:
@@ -247,7 +302,7 @@ class Registry:
                          .scalars())
             fields = [db.images.c[f] for f in ImageRow.__dataclass_fields__]
             rows = conn.execute(select(*fields).where(and_(
-                db.images.c.collection == batch.collection, db.images.c.status != "replaced",
+                db.images.c.collection == batch.collection, db.images.c.status != ImageStatus.REPLACED,
                 db.images.c.path.in_(paths)))).all()
         found = {r.path: ImageRow(**r._mapping) for r in rows}
         return {p: found.get(p) for p in paths}

@@ -1,10 +1,12 @@
-"""The per-process Runtime of a worker: created on first use, in the process that uses it."""
+"""What every task shares: the per-process Runtime (created on first use, in the process that uses it), the\nbroker, and the per-collection index lock."""
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
 import threading
+
+from neardup.errors import LockBusy
 
 log = logging.getLogger(__name__)
 _runtime = None
@@ -14,30 +16,47 @@ _pid = None
 def runtime():
     global _runtime, _pid
     if _runtime is None or _pid != os.getpid():  # never reuse a parent's connections after fork
-        from pipeline.runtime import Runtime
-        from worker.config import load
+        from neardup.config import load
+        from neardup.pipeline.runtime import Runtime
 
         _runtime, _pid = Runtime(load()), os.getpid()
     return _runtime
 
 
-def redis_client():
+INGESTION_QUEUES = ("embed", "index")
+
+
+def redis_client(url: str | None = None):
+    """The broker's Redis: `url`, else the configured broker (what the worker's Celery app uses)."""
     import redis
 
-    from worker.app import app
+    from neardup.config import load
 
-    return redis.Redis.from_url(app.conf.broker_url)
+    return redis.Redis.from_url(url or load().broker_url)
+
+
+def in_flight(url: str | None = None) -> int | None:
+    """Messages of the ingestion queues the broker holds: waiting, or delivered to a worker and not yet
+    acknowledged (None: the broker cannot be asked). 0 while a batch is incomplete means its messages are
+    gone (a Redis that restarted empty, say): what it lacks can be sent again at once."""
+    import json
+
+    import redis
+
+    try:
+        r = redis_client(url)
+        waiting = sum(r.llen(key) for q in INGESTION_QUEUES for key in r.scan_iter(match=f"{q}*", _type="list"))
+        delivered = sum(1 for raw in r.hvals("unacked") if json.loads(raw)[2] in INGESTION_QUEUES)
+    except redis.RedisError:
+        return None
+    return waiting + delivered
 
 
 LOCK_TIMEOUT = float(os.environ.get("NEARDUP_LOCK_TIMEOUT", "10"))  # how long a dead holder keeps the lock
 
 
-class LockBusy(Exception):
-    """Another worker is writing this collection's index: the task is retried later, not left waiting."""
-
-
 @contextlib.contextmanager
-def collection_lock(collection: str, wait: float | None = 2.0):
+def collection_lock(collection: str, wait: float | None = 2.0, url: str | None = None):
     """One index writer per collection across all workers.
 
     The lock lives LOCK_TIMEOUT seconds and a heartbeat renews it while its holder works, so a holder that dies
@@ -46,7 +65,7 @@ def collection_lock(collection: str, wait: float | None = 2.0):
     check already kept a late writer from committing on a stale view."""
     from redis.exceptions import LockError
 
-    lock = redis_client().lock(f"neardup:index-lock:{collection}", timeout=LOCK_TIMEOUT, blocking_timeout=wait,
+    lock = redis_client(url).lock(f"neardup:index-lock:{collection}", timeout=LOCK_TIMEOUT, blocking_timeout=wait,
                                thread_local=False)
     if not lock.acquire():
         raise LockBusy(collection)

@@ -1,16 +1,17 @@
-"""neardup.embed and neardup.index: the ingestion path of a submitted batch."""
+"""neardup.embed and neardup.index: the ingestion path of a submitted batch, and how its messages are sent."""
 from __future__ import annotations
 
 import os
 import random
 import time
 
+from celery import shared_task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from storage.collection import InvalidCollectionName, checked
-from worker.app import app
+from neardup.errors import InvalidCollectionName, LockBusy, OutOfTime
+from neardup.storage.collection import checked
 
-from .context import LockBusy, collection_lock, runtime
+from .context import collection_lock, runtime
 
 TRANSIENT = (OSError, ConnectionError)
 
@@ -30,14 +31,13 @@ def _message(collection, paths, batch_id):
 EMBED_TIME_LIMIT = float(os.environ.get("NEARDUP_EMBED_TIME_LIMIT", "600"))  # seconds for one message's images
 
 
-@app.task(name="neardup.embed", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20,
+@shared_task(name="neardup.embed", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20,
           soft_time_limit=EMBED_TIME_LIMIT + 30, time_limit=EMBED_TIME_LIMIT + 90)
 def embed(self, collection=None, paths=None, batch_id=None):
     """The step's own deadline stops it while files are read or decoded; Celery's limits are the backstop
     for time spent elsewhere."""
     _message(collection, paths, batch_id)
-    from pipeline.embed import OutOfTime
-    from pipeline.steps import embed_step, timed_out
+    from neardup.pipeline.steps import embed_step, timed_out
 
     try:
         produced = embed_step(runtime(), collection, paths, batch_id, deadline=time.monotonic() + EMBED_TIME_LIMIT)
@@ -52,13 +52,13 @@ def embed(self, collection=None, paths=None, batch_id=None):
     return {g: len(ids) for g, ids in produced.items()}
 
 
-@app.task(name="neardup.index", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20,
+@shared_task(name="neardup.index", bind=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=20,
           soft_time_limit=3600, time_limit=3660)
 def index(self, collection=None, generation=None, image_ids=None, batch_id=None):
     if not isinstance(generation, str) or not isinstance(image_ids, list):
         raise Reject("malformed index message", requeue=False)
     _message(collection, [], batch_id)
-    from pipeline.steps import index_step
+    from neardup.pipeline.steps import index_step
 
     # one writer per collection; a busy lock sends the task back to the queue for a moment instead of
     # holding this worker slot (work for other collections goes on)
@@ -68,3 +68,22 @@ def index(self, collection=None, generation=None, image_ids=None, batch_id=None)
     except LockBusy:
         # waiting for a busy lock never uses up the retry budget of transient errors
         raise self.retry(countdown=1 + random.random(), max_retries=self.request.retries + 1) from None
+
+
+def send_batch(app, collection: str, files: list[str], batch_id: str, batch_size: int) -> None:
+    """The embed messages of a batch, `batch_size` paths each, through `app` (the Celery app of the caller's
+    broker)."""
+    for start in range(0, len(files), batch_size):
+        app.send_task("neardup.embed", kwargs=dict(collection=collection, paths=files[start:start + batch_size],
+                                                   batch_id=batch_id), queue="embed")
+
+
+def resend_missing(app, rt, batch_id: str) -> int:
+    """Send again what a batch still lacks (a message lost with Redis, say); safe to repeat."""
+    from neardup.storage.registry import FINAL
+
+    states = rt.registry.batch_states(batch_id)
+    missing = [p for p, row in states.items() if row is None or row.status not in FINAL]
+    if missing:
+        send_batch(app, rt.registry.batch(batch_id).collection, missing, batch_id, rt.settings.batch_size)
+    return len(missing)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 
-from worker.app import app
+from celery import shared_task
 
 from .context import collection_lock, runtime
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="neardup.retrain")
+@shared_task(name="neardup.retrain")
 def retrain(collection="default", config=None, force=False):
-    from pipeline.retrain import retrain as run
+    from neardup.pipeline.retrain import retrain as run
 
     return run(runtime(), collection, config or {}, force=bool(force), log=log.info,
                lock=lambda: collection_lock(collection, wait=None))

@@ -4,16 +4,17 @@ from __future__ import annotations
 import os
 import time
 
-from storage.collection import checked
-from worker.app import app
+from celery import shared_task
+
+from neardup.storage.collection import checked
 
 from .context import runtime
 
 
-@app.task(name="neardup.sweep")
+@shared_task(name="neardup.sweep")
 def sweep(collection="default", out=None, neighbors=0):
-    from pipeline.outputs import write_outputs
-    from pipeline.sweep import sweep as run
+    from neardup.pipeline.outputs import write_outputs
+    from neardup.pipeline.sweep import sweep as run
 
     rt = runtime()
     reports = os.path.realpath(os.path.join(rt.settings.data_dir, "reports"))
@@ -25,13 +26,14 @@ def sweep(collection="default", out=None, neighbors=0):
     return {"out": out, "images": res.total, **counts, "seconds": round(res.seconds, 1)}
 
 
-@app.task(name="neardup.reconcile")
-def reconcile(max_age_s=86_400, quiet_s=300, lost_after_s=30):
+@shared_task(name="neardup.reconcile", bind=True)
+def reconcile(self, max_age_s=86_400, quiet_s=300, lost_after_s=30):
     """Send again what incomplete batches lack: when the broker holds no ingestion message (they were lost),
     every batch nothing happened to for `lost_after_s` seconds, else for `quiet_s` seconds."""
-    from worker.client import Client
+    from .context import in_flight
+    from .ingest import resend_missing
 
-    client = Client(runtime().settings)
+    rt = runtime()
     now = time.time()
-    quiet_since = now - (lost_after_s if client.in_flight() == 0 else quiet_s)
-    return {b: client.reconcile(b) for b in client.rt.registry.incomplete_batches(now - max_age_s, quiet_since)}
+    quiet_since = now - (lost_after_s if in_flight(self.app.conf.broker_url) == 0 else quiet_s)
+    return {b: resend_missing(self.app, rt, b) for b in rt.registry.incomplete_batches(now - max_age_s, quiet_since)}

@@ -61,11 +61,11 @@ class Cluster:
         self.env.pop("NEARDUP_MODEL", None)
         self.workers: list[subprocess.Popen] = []
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("NEARDUP_")})
-        from pipeline.runtime import Runtime
-        from worker.config import load
+        from neardup.config import load
+        from neardup.pipeline.runtime import Runtime
 
         rt = Runtime(load())
-        from encoder.artifact import read_info
+        from neardup.encoder.artifact import read_info
         info = read_info(Path(model))
         rt.models.register(info.version, model, info.__dict__)
         rt.models.promote(info.version)
@@ -73,7 +73,7 @@ class Cluster:
 
     def start_worker(self, name: str, queues: str = "embed,index") -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "worker.cli", "worker", "-Q", queues, "--concurrency", "1",
+        proc = subprocess.Popen([sys.executable, "-m", "neardup", "worker", "-Q", queues, "--concurrency", "1",
                                  "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
                                  "--without-heartbeat"], cwd=REPO, env=self.env, stdout=log, stderr=log,
                                 start_new_session=True)

@@ -30,7 +30,7 @@ def photos(tmp_path) -> Path:
 
 @pytest.fixture
 def settings(tmp_path):
-    from worker.config import Settings
+    from neardup.config import Settings
 
     return Settings(data_dir=str(tmp_path / "data"), batch_size=16, decode_threads=2)
 
@@ -38,8 +38,8 @@ def settings(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """An untrained small encoder: enough to test plumbing, not quality."""
-    from encoder import artifact
-    from encoder.model import build_encoder
+    from neardup.encoder import artifact
+    from neardup.encoder.model import build_encoder
 
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     artifact.save(build_encoder(input_size=32, dim=32, width=8), path, {"duplicate": 0.05, "match": 0.2})

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 def submit(env_extra: dict, *paths: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEARDUP_")}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "worker.cli", "submit", *paths], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "neardup", "submit", *paths], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from storage.collection import InvalidCollectionName, checked
+from neardup.errors import InvalidCollectionName
+from neardup.storage.collection import checked
 
 
 @pytest.mark.parametrize("name", ["default", "catalog-2026.11", "A_b", "x" * 64, "..a", "a..b"])
@@ -19,10 +20,10 @@ def test_names_that_could_be_paths_are_refused(name):
 
 
 def test_the_index_and_the_scanner_refuse_them_too(tmp_path):
-    from pipeline.scan import Scanner
-    from storage import db
-    from storage.index import CollectionIndex
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
+    from neardup.storage import db
+    from neardup.storage.index import CollectionIndex
 
     with pytest.raises(InvalidCollectionName):
         Scanner(Settings(data_dir=str(tmp_path / "data")), "../outside")

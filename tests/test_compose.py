@@ -43,8 +43,8 @@ def test_flower_is_published_to_this_machine_only():
 
 
 def test_every_service_command_is_a_real_entry_point():
-    from worker.app import app
-    from worker.cli import cli
+    from neardup.worker.app import app
+    from neardup.worker.cli import cli
 
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
@@ -61,7 +61,7 @@ def test_every_service_command_is_a_real_entry_point():
             if "-Q" in command:
                 assert set(command[command.index("-Q") + 1].split(",")) <= queues, name
         else:
-            assert entry[:3] == ["celery", "-A", "worker.app"] and entry[3] in ("beat", "flower", "worker"), name
+            assert entry[:3] == ["celery", "-A", "neardup.worker.app"] and entry[3] in ("beat", "flower", "worker"), name
     app.loader.import_default_modules()
     for task in ("neardup.embed", "neardup.index", "neardup.sweep", "neardup.retrain", "neardup.reconcile"):
         assert task in app.tasks, task

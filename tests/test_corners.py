@@ -8,8 +8,8 @@ import random
 import numpy as np
 from PIL import Image
 
-from encoder import artifact, augment, corners
-from encoder.decode import decode_file, to_input
+from neardup.encoder import artifact, augment, corners
+from neardup.encoder.decode import decode_file, to_input
 from tests.conftest import sample_paths
 
 
@@ -49,8 +49,8 @@ def test_decode_makes_corner_views_only_when_asked(photos):
 
 
 def scan(photos, tmp_path, tiny_model, **flags):
-    from pipeline.scan import Scanner
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
 
     settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, model=tiny_model, **flags)
     scanner = Scanner(settings, "c")
@@ -63,7 +63,7 @@ def test_scan_stores_corner_vectors_when_verifying(photos, tmp_path, tiny_model)
     assert set(stored) == set(res.images)
     assert all(v.shape == (4 * scanner.rt.encoder().info.dim,) for v in stored.values())
     index = scanner.rt.index("c", res.model_version, scanner.rt.encoder().info.dim)
-    from pipeline.verify import corner_pairs
+    from neardup.pipeline.verify import corner_pairs
 
     ids = sorted(res.images)
     some = set(ids[: len(ids) // 2])
@@ -81,10 +81,10 @@ def test_scan_without_verification_embeds_no_corners(photos, tmp_path, tiny_mode
 
 def test_queue_embed_step_leaves_corners_to_the_sweep(photos, tmp_path, tiny_model):
     """Ingestion stays at one view per image; the first verifying sweep or scan embeds the corners, once."""
-    from pipeline.embed import embed_missing_corners
-    from pipeline.runtime import Runtime
-    from pipeline.steps import embed_step
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.embed import embed_missing_corners
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.steps import embed_step
 
     rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, model=tiny_model, roots=[str(photos)]))
     paths = sorted(str(p) for p in photos.iterdir())
@@ -100,7 +100,7 @@ def test_queue_embed_step_leaves_corners_to_the_sweep(photos, tmp_path, tiny_mod
 def test_corner_neighbours_skip_pairs_already_checked():
     """An original's corners are near its other copies too; once its own neighbours have put those up for
     verification, the corner neighbours go further and reach the crop behind them."""
-    from pipeline.verify import corner_pairs
+    from neardup.pipeline.verify import corner_pairs
 
     rng = np.random.default_rng(0)
     unit = lambda v: v / np.linalg.norm(v)  # noqa: E731

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from encoder.decode import DecodeError, decode, decode_file, find_images
+from neardup.encoder.decode import decode, decode_file, find_images
+from neardup.errors import DecodeError
 from tests.badfiles import make_bad_files
 from tests.conftest import sample_paths
 

@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.ingest import index_batch
-from pipeline.runtime import Runtime
-from storage import db
-from storage.index import CollectionIndex
-from storage.registry import Recorded
+from neardup.encoder.frame import GRID, Frame
+from neardup.encoder.frame import KEY as FRAME_KEY
+from neardup.pipeline.index import index_batch
+from neardup.pipeline.runtime import Runtime
+from neardup.storage import db
+from neardup.storage.index import CollectionIndex
+from neardup.storage.registry import Recorded
 
 
 def unit(x):
@@ -24,6 +26,11 @@ def rt(settings):
 
 
 def register(rt, n, start=0):
+    """n images, each with a same-frame signature; image i+1 shares image i's for even i (as `planted`)."""
+    rng = np.random.default_rng(start)
+    grids = {i: rng.uniform(0, 255, (GRID, GRID, 3)).astype(np.float32) for i in range(start, start + n, 2)}
+    rt.registry.store_blobs(FRAME_KEY, {f"h{i}": Frame(grids[i - (i - start) % 2], 1.0, 1.0, 10).to_bytes()
+                                        for i in range(start, start + n)})
     return rt.registry.record_items("c", [Recorded(f"/img/{i}.jpg", f"h{i}", 10, 10, 100)
                                          for i in range(start, start + n)])
 
@@ -172,8 +179,8 @@ def test_same_index_on_postgresql(settings):
 def test_sweep_of_a_segmented_index_finds_exactly_the_live_pairs(rt, settings):
     """The sweep's one-Annoy pass over sealed, merged, tombstoned segments plus the buffer, read by a fresh
     process, against exact search."""
-    from encoder.artifact import DEFAULT_MODEL, read_info
-    from pipeline.sweep import sweep
+    from neardup.encoder.artifact import DEFAULT_MODEL, read_info
+    from neardup.pipeline.sweep import sweep
 
     v = planted(300, pairs=40)
     v[299] = unit(v[2] + 0.005)  # a pair between the buffer and a merged segment

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from encoder import artifact, augment
-from encoder.decode import to_input
+from neardup.encoder import artifact, augment
+from neardup.encoder.decode import to_input
 from tests.conftest import sample_paths
 
 
@@ -60,7 +60,7 @@ def test_same_embeddings_under_tensorflow_as_saved(shipped, tmp_path):
     saved file is what crosses over)."""
     import keras
 
-    from encoder.model import build_encoder
+    from neardup.encoder.model import build_encoder
 
     keras.utils.set_random_seed(1)
     model = build_encoder(input_size=32, dim=16, width=8)
@@ -77,7 +77,7 @@ def test_mirror_encoder_is_flip_invariant_in_one_pass_and_saves_safe(tmp_path):
     whatever the training did to them (BatchNorm statistics of twins are averaged on the way out)."""
     import keras
 
-    from encoder.model import MirrorTied, build_mirror_encoder, untied
+    from neardup.encoder.model import MirrorTied, build_mirror_encoder, untied
 
     keras.utils.set_random_seed(2)
     trained = build_mirror_encoder(input_size=32, dim=16, width=8, train=True)

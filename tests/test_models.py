@@ -7,17 +7,17 @@ import shutil
 
 import pytest
 
-from encoder import artifact
-from pipeline.retrain import promote, rollback
-from pipeline.runtime import Runtime
-from pipeline.scan import Scanner
+from neardup.encoder import artifact
+from neardup.pipeline.retrain import promote, rollback
+from neardup.pipeline.runtime import Runtime
+from neardup.pipeline.scan import Scanner
 
 
 @pytest.fixture
 def second_model(tmp_path_factory) -> str:
     import keras
 
-    from encoder.model import build_encoder
+    from neardup.encoder.model import build_encoder
 
     keras.utils.set_random_seed(7)
     path = tmp_path_factory.mktemp("model2") / "other.keras"
@@ -58,9 +58,9 @@ def test_scans_use_the_collection_s_live_generation(settings, tiny_model, second
 
 def test_rollback_switches_collections_live_on_the_current_model(settings, tiny_model, second_model, photos,
                                                                  tmp_path):
-    from pipeline.retrain import rollout
-    from pipeline.sweep import sweep
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.retrain import rollout
+    from neardup.pipeline.sweep import sweep
 
     first = sorted(photos.glob("*.jpg"))[0]
     shutil.copy(first, photos / "exact_copy.jpg")  # at least one pair

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageOps
 
-from encoder import augment, phash
-from encoder.decode import to_input
+from neardup.encoder import augment, phash
+from neardup.encoder.decode import to_input
 from tests.conftest import sample_paths
 
 

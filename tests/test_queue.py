@@ -9,7 +9,7 @@ import time
 import pytest
 from sqlalchemy import and_, select
 
-from storage import db
+from neardup.storage import db
 from tests.cluster import Cluster, RedisServer, make_queue_images
 from tests.conftest import sample_paths
 
@@ -34,9 +34,10 @@ def cluster(tmp_path_factory, tiny_model_module):
 
 @pytest.fixture(scope="module")
 def tiny_model_module(tmp_path_factory):
-    from encoder import artifact
-    from encoder.model import build_encoder
     import keras
+
+    from neardup.encoder import artifact
+    from neardup.encoder.model import build_encoder
 
     keras.utils.set_random_seed(0)
     path = tmp_path_factory.mktemp("qmodel") / "tiny.keras"
@@ -45,8 +46,8 @@ def tiny_model_module(tmp_path_factory):
 
 
 def client(cluster):
-    from worker.client import Client
-    from worker.config import load
+    from neardup.config import load
+    from neardup.worker.client import Client
 
     return Client(load())
 
@@ -95,8 +96,8 @@ def test_two_workers_concurrent_batches_find_what_scan_finds(cluster):
         assert st["done"] == st["total"]
     assert_each_once(cl.rt, "concurrent", cluster.model_version, set(files))
 
-    from pipeline.scan import Scanner
-    from worker.config import load
+    from neardup.config import load
+    from neardup.pipeline.scan import Scanner
     scan = Scanner(load(), "scanned").scan(str(cluster.images))
     got = pairs_by_path(cl.rt, "concurrent", cluster.model_version)
     want = pairs_by_path(cl.rt, "scanned", scan.model_version)
@@ -139,8 +140,8 @@ def test_worker_killed_and_redis_restarted_mid_batch_lose_nothing(cluster):
 
 
 def test_bad_input_through_the_queue_fails_per_image(cluster, tmp_path):
+    from neardup.worker.app import app
     from tests.badfiles import make_bad_files, non_utf8_name
-    from worker.app import app
 
     if not any(w.poll() is None for w in cluster.workers):
         cluster.start_worker("w3")
@@ -185,7 +186,7 @@ def test_retrain_and_rollout_while_ingesting(cluster):
     import subprocess
     import sys
 
-    from worker.app import app
+    from neardup.worker.app import app
 
     if not any(w.poll() is None for w in cluster.workers):
         cluster.start_worker("w4")
@@ -223,7 +224,7 @@ def test_retrain_and_rollout_while_ingesting(cluster):
             db.index_items.c.collection == "rollout", db.index_items.c.generation == new))).scalars().all()
     rows = cl.rt.registry.images(ids=ids)
     assert set(cl.rt.registry.vectors_for([r.content_hash for r in rows], new)) == {r.content_hash for r in rows}
-    proc = subprocess.run([sys.executable, "-m", "worker.cli", "models", "--json"], env=cluster.env,
+    proc = subprocess.run([sys.executable, "-m", "neardup", "models", "--json"], env=cluster.env,
                           capture_output=True, text=True, timeout=120)
     listed = {m["version"]: m["active"] for m in json.loads(proc.stdout)}
     assert listed[new] is True and listed[old] is False
@@ -238,7 +239,7 @@ def test_rollback_while_ingesting_switches_collections_back(cluster, tmp_path):
     import subprocess
     import sys
 
-    from pipeline.sweep import sweep
+    from neardup.pipeline.sweep import sweep
 
     if not any(w.poll() is None for w in cluster.workers):
         cluster.start_worker("w5")
@@ -250,7 +251,7 @@ def test_rollback_while_ingesting_switches_collections_back(cluster, tmp_path):
     extra.mkdir()
     sources = sorted(cluster.images.glob("*_q0.jpg"))[:6]
     copies = [str(shutil.copy(p, extra / f"again_{p.name}")) for p in sources]
-    rollback = subprocess.Popen([sys.executable, "-m", "worker.cli", "rollback"], env=cluster.env,
+    rollback = subprocess.Popen([sys.executable, "-m", "neardup", "rollback"], env=cluster.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     during = [cl.submit(copies[i:i + 2], "rollout") for i in range(0, 4, 2)]
     out, err = rollback.communicate(timeout=600)
@@ -296,10 +297,10 @@ def test_a_stale_index_lock_holds_up_only_its_own_collection(cluster):
 def test_the_lock_heartbeat_keeps_a_slow_holder_owning_it(cluster, monkeypatch):
     import redis
 
-    from tasks import context
+    from neardup.tasks import context
 
     monkeypatch.setattr(context, "LOCK_TIMEOUT", 0.6)
-    monkeypatch.setattr(context, "redis_client", lambda: redis.Redis.from_url(cluster.redis.url))
+    monkeypatch.setattr(context, "redis_client", lambda url=None: redis.Redis.from_url(cluster.redis.url))
     with context.collection_lock("slow"):
         time.sleep(2.0)  # three lifetimes of the lock: only the heartbeat keeps it
         with pytest.raises(context.LockBusy):
@@ -315,7 +316,7 @@ def test_reconcile_resends_what_the_broker_lost_at_once(cluster):
     default)."""
     import redis
 
-    from tasks.sweep import reconcile
+    from neardup.tasks.sweep import reconcile
 
     for w in list(cluster.workers):
         if w.poll() is None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from pipeline.outputs import write_outputs
-from pipeline.scan import Scanner
+from neardup.pipeline.outputs import write_outputs
+from neardup.pipeline.scan import Scanner
 from tests.badfiles import make_bad_files
 
 
@@ -73,7 +73,7 @@ def test_rescan_reuses_vectors_and_changed_files_are_reembedded(photos, settings
 def test_cli_scan_exit_zero_with_failures(photos, tmp_path, tiny_model):
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff")
     env = dict(os.environ, NEARDUP_DATA_DIR=str(tmp_path / "data"))
-    proc = subprocess.run([sys.executable, "-m", "worker.cli", "scan", str(photos), "--out", str(tmp_path / "o"),
+    proc = subprocess.run([sys.executable, "-m", "neardup", "scan", str(photos), "--out", str(tmp_path / "o"),
                            "--model", tiny_model], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "broken.jpg" in (tmp_path / "o" / "failed.csv").read_text()
@@ -81,7 +81,7 @@ def test_cli_scan_exit_zero_with_failures(photos, tmp_path, tiny_model):
 
 
 def test_cli_help_lists_commands():
-    proc = subprocess.run([sys.executable, "-m", "worker.cli", "--help"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "neardup", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "scan" in proc.stdout and "search" in proc.stdout
 
 
@@ -102,7 +102,7 @@ def test_names_that_are_not_utf8_are_kept_byte_for_byte(photos, settings, tiny_m
 def test_cli_refuses_collection_names_that_are_paths(photos, tmp_path):
     env = dict(os.environ, NEARDUP_DATA_DIR=str(tmp_path / "data"))
     for name in ("../../escape", "/abs/path", "..", "a/b", "x" * 65, ""):
-        proc = subprocess.run([sys.executable, "-m", "worker.cli", "scan", str(photos), "--out", str(tmp_path / "o"),
+        proc = subprocess.run([sys.executable, "-m", "neardup", "scan", str(photos), "--out", str(tmp_path / "o"),
                                "--collection", name], env=env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and "invalid collection name" in proc.stderr, (name, proc.stderr[-500:])
     assert not (tmp_path / "escape").exists() and not (tmp_path / "o").exists()
@@ -110,7 +110,7 @@ def test_cli_refuses_collection_names_that_are_paths(photos, tmp_path):
 
 def test_cli_scan_defaults_its_output_and_refuses_an_empty_folder(photos, tmp_path, tiny_model):
     env = dict(os.environ, NEARDUP_DATA_DIR=str(tmp_path / "data"))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "worker.cli", "scan", *a, "--model", tiny_model],  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "neardup", "scan", *a, "--model", tiny_model],  # noqa: E731
                                     env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     proc = run(str(photos))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -129,9 +129,9 @@ def test_the_embed_step_stops_at_its_deadline_while_files_are_decoded(settings, 
 
     import pytest
 
-    from pipeline.embed import OutOfTime
-    from pipeline.runtime import Runtime
-    from pipeline.steps import embed_step
+    from neardup.errors import OutOfTime
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.steps import embed_step
 
     settings.model, settings.roots = tiny_model, [str(tmp_path)]
     slow = []
@@ -147,8 +147,8 @@ def test_the_embed_step_stops_at_its_deadline_while_files_are_decoded(settings, 
 def test_the_keeper_is_the_picture_its_copies_share_the_frame_of():
     """A bordered or turned copy has more pixels than its original; the original's re-encoded and resized
     copies share its frame (duplicate pairs), the edited one hangs off by a match pair."""
-    from pipeline.groups import keeper
-    from storage.registry import ImageRow
+    from neardup.pipeline.groups import keeper
+    from neardup.storage.registry import ImageRow
 
     def row(i, w, h, size):
         return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from encoder import artifact, losses
+from neardup.encoder import artifact, losses
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path, symmetry, te
     out = tmp_path / "m.keras"
     # distilled from the shipped model: its embedding size, and a smaller input (resized for the teacher)
     distil = ["--teacher", str(artifact.DEFAULT_MODEL), "--dim", "128"] if teacher else ["--dim", "16"]
-    proc = subprocess.run([sys.executable, "-m", "worker.cli", "train", str(photos), "--out", str(out),
+    proc = subprocess.run([sys.executable, "-m", "neardup", "train", str(photos), "--out", str(out),
                            "--epochs", "2", "--input-size", "32", "--width", "8", *distil,
                            "--batch-images", "6", "--labels", "folders", "--loss", "triplet", "--symmetry", symmetry],
                           capture_output=True, text=True, timeout=600)

@@ -7,9 +7,8 @@ import random
 import pytest
 from PIL import Image, ImageOps
 
-from encoder import augment, corners
-from pipeline.verify import Verdict, Verifier, candidate_pairs, distance_after
-
+from neardup.encoder import augment, corners
+from neardup.pipeline.verify import Verdict, Verifier, candidate_pairs, distance_after
 from tests.conftest import sample_paths
 
 
@@ -44,8 +43,8 @@ def test_verifier_confirms_crops_and_refutes_other_photos(tmp_path):
 
 def scan_crops(tmp_path, verify: bool):
     """Scan the crops folder; (the copies, the copies found, the pairs of different photos flagged, result)."""
-    from pipeline.scan import Scanner
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
 
     photos = tmp_path / "photos"
     photos.mkdir(exist_ok=True)
@@ -74,10 +73,10 @@ def test_verification_finds_what_the_embedding_finds_and_adds_no_false_pair(tmp_
 def test_sweep_verifies_the_same_grey_zone(tmp_path, scanned_verifying):
     """The nightly sweep finds the crops too: over an index built without verification (no corner vectors
     stored), and over one built with it (the corner proposals searched in the sweep's own index)."""
-    from pipeline.runtime import Runtime
-    from pipeline.scan import Scanner
-    from pipeline.sweep import sweep
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.sweep import sweep
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -175,11 +174,11 @@ def test_verdicts_are_stored_by_content_and_reused(tmp_path, monkeypatch):
     verifier settings do not reuse these verdicts."""
     from sqlalchemy import func, select
 
-    from pipeline.runtime import Runtime
-    from pipeline.scan import Scanner
-    from pipeline.sweep import sweep
-    from storage import db
-    from worker.config import Settings
+    from neardup.config import Settings
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.sweep import sweep
+    from neardup.storage import db
 
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -1,6 +1,6 @@
 """The Celery app: JSON only, late acks, one message at a time on the embed queue, queues per kind of work.
 
-`celery -A worker.app worker -Q embed,index` or `neardup worker -Q embed,index`. The model is loaded in
+`celery -A neardup.worker.app worker -Q embed,index` or `neardup worker -Q embed,index`. The model is loaded in
 each worker process after fork (`worker_process_init`), never in the parent.
 """
 from __future__ import annotations
@@ -11,13 +11,13 @@ from celery import Celery, signals
 from celery.schedules import crontab
 from kombu import Queue
 
-from worker.config import load
+from neardup.config import load
 
 settings = load()
 QUEUES = ("embed", "index", "sweep", "train")
 VISIBILITY_TIMEOUT = 12 * 3600  # longer than the longest task (a retrain), so nothing is redelivered early
 
-app = Celery("neardup", include=["tasks.ingest", "tasks.sweep", "tasks.retrain"])
+app = Celery("neardup", include=["neardup.tasks.ingest", "neardup.tasks.sweep", "neardup.tasks.retrain"])
 app.conf.update(
     broker_url=settings.broker_url,
     result_backend=settings.broker_url,
@@ -56,6 +56,6 @@ if settings.broker_url.startswith("rediss://"):
 def _load_model_after_fork(**_):
     """Each pool process opens its own database connections and model (TensorFlow is not fork-safe)."""
     if os.environ.get("NEARDUP_PRELOAD", "1") == "1":
-        from tasks.context import runtime
+        from neardup.tasks.context import runtime
 
         runtime().encoder()

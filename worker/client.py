@@ -1,6 +1,6 @@
 """The Python client for ingestion jobs: submit images to the queue, follow a batch to its end.
 
-    from worker.client import Client
+    from neardup.worker.client import Client
     handle = Client().submit(["/data/uploads/2026-11-23"], collection="catalog")
     print(handle.result(timeout=600))
 """
@@ -11,12 +11,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from encoder.decode import find_images
-from storage.collection import checked
-from storage.registry import FINAL
-from worker.config import Settings, load
-
-INGESTION_QUEUES = ("embed", "index")
+from neardup.config import Settings, load
+from neardup.encoder.decode import find_images
+from neardup.storage.collection import checked
+from neardup.storage.registry import FINAL, ImageStatus
 
 
 def expand(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -33,8 +31,8 @@ def expand(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
 
 class Client:
     def __init__(self, settings: Settings | None = None):
-        from pipeline.runtime import Runtime
-        from worker.app import app
+        from neardup.pipeline.runtime import Runtime
+        from neardup.worker.app import app
 
         self.settings = settings or load()
         self.app = app
@@ -43,8 +41,8 @@ class Client:
         self.rt = Runtime(self.settings)
 
     def submit(self, paths: list[str], collection: str = "default", batch_size: int | None = None) -> "BatchHandle":
-        from pipeline.runtime import PathNotAllowed
-        from storage.registry import Recorded
+        from neardup.errors import PathNotAllowed
+        from neardup.storage.registry import Recorded
 
         checked(collection)
         if not self.settings.roots:
@@ -66,34 +64,21 @@ class Client:
         return BatchHandle(self, batch_id)
 
     def _send(self, collection, files, batch_id, batch_size=None):
-        size = batch_size or self.settings.batch_size
-        for start in range(0, len(files), size):
-            self.app.send_task("neardup.embed", kwargs=dict(collection=collection, paths=files[start:start + size],
-                                                            batch_id=batch_id), queue="embed")
+        from neardup.tasks.ingest import send_batch
+
+        send_batch(self.app, collection, files, batch_id, batch_size or self.settings.batch_size)
 
     def reconcile(self, batch_id: str) -> int:
         """Send again what a batch still lacks (a message lost with Redis, say); safe to repeat."""
-        states = self.rt.registry.batch_states(batch_id)
-        missing = [p for p, row in states.items() if row is None or row.status not in FINAL]
-        if missing:
-            self._send(self.rt.registry.batch(batch_id).collection, missing, batch_id)
-        return len(missing)
+        from neardup.tasks.ingest import resend_missing
+
+        return resend_missing(self.app, self.rt, batch_id)
 
     def in_flight(self) -> int | None:
-        """Messages of the ingestion queues the broker holds: waiting, or delivered to a worker and not yet
-        acknowledged (None: the broker cannot be asked). 0 while a batch is incomplete means its messages are
-        gone (a Redis that restarted empty, say): what it lacks can be sent again at once."""
-        import json
+        """Ingestion messages the broker holds, waiting or unacknowledged (None: it cannot be asked)."""
+        from neardup.tasks.context import in_flight
 
-        import redis
-
-        try:
-            r = redis.Redis.from_url(self.app.conf.broker_url)
-            waiting = sum(r.llen(key) for q in INGESTION_QUEUES for key in r.scan_iter(match=f"{q}*", _type="list"))
-            delivered = sum(1 for raw in r.hvals("unacked") if json.loads(raw)[2] in INGESTION_QUEUES)
-        except redis.RedisError:
-            return None
-        return waiting + delivered
+        return in_flight(self.settings.broker_url)
 
     def handle(self, batch_id: str) -> "BatchHandle":
         return BatchHandle(self, batch_id)
@@ -108,12 +93,12 @@ class BatchHandle:
         states = self.client.rt.registry.batch_states(self.batch_id)
         items = []
         for path, row in states.items():
-            state = row.status if row else "queued"
+            state = row.status if row else ImageStatus.QUEUED
             item = {"path": path, "state": state}
-            if row and row.status in ("duplicate", "match"):
+            if row and row.status in (ImageStatus.DUPLICATE, ImageStatus.MATCH):
                 of = self.client.rt.registry.images(ids=[row.of_image])
                 item.update(of=of[0].path if of else row.of_image, distance=row.distance)
-            if row and row.status == "failed":
+            if row and row.status == ImageStatus.FAILED:
                 item["reason"] = row.reason
             items.append(item)
         counts: dict[str, int] = {}

@@ -1,8 +1,8 @@
 """The `neardup` command line: local jobs (scan, search, train, evaluate) and queue jobs (worker, submit, ...)."""
 from __future__ import annotations
 
-from .common import cli
 from . import local, queue  # noqa: F401  (they register their commands)
+from .common import cli
 
 
 def main() -> None:
@@ -17,7 +17,7 @@ def main() -> None:
             raise
         from kombu.utils.url import maybe_sanitize_url
 
-        from worker.config import load
+        from neardup.config import load
 
         print(f"neardup: cannot use the broker at {maybe_sanitize_url(load().broker_url)}: {reason}", file=sys.stderr)
         sys.exit(1)

@@ -19,7 +19,7 @@ def cli():
 
 
 def _existing_model(ctx, param, value):
-    from encoder.artifact import resolve
+    from neardup.encoder.artifact import resolve
 
     if value is not None and not os.path.isfile(resolve(value)):
         raise click.BadParameter(f"{value!r} is neither a shipped model's name nor a .keras file")
@@ -27,7 +27,8 @@ def _existing_model(ctx, param, value):
 
 
 def _collection(ctx, param, value):
-    from storage.collection import InvalidCollectionName, checked
+    from neardup.errors import InvalidCollectionName
+    from neardup.storage.collection import checked
 
     try:
         return value if value is None else checked(value)
@@ -53,7 +54,7 @@ def settings_options(fn):
                   "local features (crops, tilts, borders) [env NEARDUP_VERIFY; default: on].")
     @functools.wraps(fn)
     def wrapper(*args, data_dir, model, threshold_duplicate, threshold_match, verify, **kwargs):
-        from worker.config import load
+        from neardup.config import load
         settings = load(data_dir=data_dir, model=model, threshold_duplicate=threshold_duplicate,
                         threshold_match=threshold_match, verify=verify)
         return fn(*args, settings=settings, **kwargs)

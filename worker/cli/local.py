@@ -22,11 +22,9 @@ from .common import cli, collection_option, settings_options, table
 def scan(directory, out, neighbors, collection, no_report, settings):
     """Find near-duplicates among the images under DIRECTORY; write pairs.csv, groups.json, failed.csv,
     report.html (and neighbors.csv with -k). Unchanged files reuse their stored vectors."""
-    from encoder.decode import find_images
-    from pipeline.outputs import write_outputs
-    from pipeline.scan import Scanner
-
-    from encoder.decode import EXTENSIONS
+    from neardup.encoder.decode import EXTENSIONS, find_images
+    from neardup.pipeline.outputs import write_outputs
+    from neardup.pipeline.scan import Scanner
 
     found, unlisted = find_images(directory)
     if not found and not unlisted:
@@ -54,7 +52,7 @@ def scan(directory, out, neighbors, collection, no_report, settings):
 @settings_options
 def search(images, collection, k, as_json, settings):
     """The K nearest stored images of each IMAGE, with distances and labels."""
-    from pipeline.search import search_images
+    from neardup.pipeline.search import search_images
 
     results = search_images(settings, list(images), collection, k)
     if as_json:
@@ -110,8 +108,9 @@ def search(images, collection, k, as_json, settings):
 @click.option("--seed", type=int, default=0, show_default=True)
 def train(directories, out, **kwargs):
     """Train an encoder on the images under DIRECTORIES, calibrate its thresholds, save OUT (+ .json)."""
-    from encoder.decode import find_images
-    from encoder.train import TrainConfig, train as run
+    from neardup.encoder.decode import find_images
+    from neardup.encoder.train import TrainConfig
+    from neardup.encoder.train import train as run
 
     root = directories[0] if len(directories) == 1 else [p for d in directories for p in find_images(d)[0]]
     info = run(root, out, TrainConfig(**kwargs))
@@ -132,9 +131,9 @@ def evaluate(directory, truth, collection, neighbors, out, as_json, settings):
     import hashlib
     import os
 
-    from pipeline.evaluate import score
-    from pipeline.outputs import write_outputs
-    from pipeline.scan import Scanner
+    from neardup.pipeline.evaluate import score
+    from neardup.pipeline.outputs import write_outputs
+    from neardup.pipeline.scan import Scanner
 
     # one collection per folder and model: comparing models on one folder never mixes their generations
     key = f"{os.path.abspath(directory)}|{settings.model}"
@@ -164,6 +163,6 @@ def evaluate(directory, truth, collection, neighbors, out, as_json, settings):
 @click.option("--val-fraction", type=float, default=0.12, show_default=True)
 def calibrate(model, directory, seed, val_fraction):
     """Re-calibrate MODEL's thresholds on the held-out split of DIRECTORY (the photos it was trained on)."""
-    from encoder.train import TrainConfig, recalibrate
+    from neardup.encoder.train import TrainConfig, recalibrate
 
     click.echo(json.dumps(recalibrate(model, directory, TrainConfig(seed=seed, val_fraction=val_fraction)), indent=1))

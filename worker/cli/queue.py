@@ -19,7 +19,7 @@ from .common import cli, collection_option, settings_options, table
 def worker(ctx, queues, beat):
     """Start a Celery worker with neardup's app; other options (--concurrency, --hostname, --pool,
     --loglevel ...) pass through to `celery worker`."""
-    from worker.app import app, settings
+    from neardup.worker.app import app, settings
 
     argv = ["worker", "-Q", queues, *ctx.args]
     if beat:  # the scheduler's state lives with the rest of neardup's, not in the current directory
@@ -39,8 +39,8 @@ def worker(ctx, queues, beat):
 @settings_options
 def submit(paths, collection, wait, timeout, as_json, settings):
     """Queue images (files, or folders walked recursively) for ingestion; print the batch id."""
-    from pipeline.runtime import PathNotAllowed
-    from worker.client import Client
+    from neardup.errors import PathNotAllowed
+    from neardup.worker.client import Client
 
     try:
         handle = Client(settings).submit(list(paths), collection)
@@ -66,7 +66,7 @@ def submit(paths, collection, wait, timeout, as_json, settings):
 @settings_options
 def status(batch_id, as_json, settings):
     """Each image of a batch: indexed, duplicate-of X, match-of Y, or failed: reason."""
-    from worker.client import Client
+    from neardup.worker.client import Client
 
     try:
         st = Client(settings).handle(batch_id).status()
@@ -100,7 +100,7 @@ def _print_status(st: dict, as_json: bool) -> None:
 def sweep(collection, out, neighbors, use_queue, settings):
     """All-vs-all pass over a collection: pairs.csv, groups.json, report.html, as `scan` writes."""
     if use_queue:
-        from worker.app import app
+        from neardup.worker.app import app
 
         res = app.send_task("neardup.sweep", kwargs=dict(collection=collection, out=out and os.path.abspath(out),
                                                          neighbors=neighbors), queue="sweep")
@@ -109,9 +109,9 @@ def sweep(collection, out, neighbors, use_queue, settings):
         except ValueError as exc:
             raise click.ClickException(str(exc))
         return
-    from pipeline.outputs import write_outputs
-    from pipeline.runtime import Runtime
-    from pipeline.sweep import sweep as run
+    from neardup.pipeline.outputs import write_outputs
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.sweep import sweep as run
 
     try:
         res = run(Runtime(settings), collection, neighbors=neighbors)
@@ -129,7 +129,7 @@ def sweep(collection, out, neighbors, use_queue, settings):
 @click.option("--config", "config_json", default="{}", help="TrainConfig fields as JSON, e.g. '{\"width\": 16}'.")
 def retrain(collection, epochs, force, wait, config_json):
     """Queue retraining on the train queue (promotion and rollout follow if the new model is as good)."""
-    from worker.app import app
+    from neardup.worker.app import app
 
     config = json.loads(config_json)
     if epochs:
@@ -148,8 +148,8 @@ def retrain(collection, epochs, force, wait, config_json):
 @settings_options
 def label(a, b, label, settings):
     """Record that ops confirmed (duplicate) or rejected (different) a pair; used by retraining."""
-    from encoder.decode import content_hash, read_bytes
-    from pipeline.runtime import Runtime
+    from neardup.encoder.decode import content_hash, read_bytes
+    from neardup.pipeline.runtime import Runtime
 
     Runtime(settings).registry.add_label(content_hash(read_bytes(a)), content_hash(read_bytes(b)), label)
     click.echo(f"{label}: {a} {b}")
@@ -160,7 +160,7 @@ def label(a, b, label, settings):
 @settings_options
 def models(as_json, settings):
     """Model versions: which is active, their thresholds and validation figures."""
-    from pipeline.runtime import Runtime
+    from neardup.pipeline.runtime import Runtime
 
     rt = Runtime(settings)
     rt.active_model_path()
@@ -181,8 +181,8 @@ def models(as_json, settings):
 def promote(version, settings):
     """Make VERSION the active model, once it has loaded and embedded a test image (new collections use it;
     existing ones switch through `retrain`'s roll-out)."""
-    from pipeline.retrain import promote as run
-    from pipeline.runtime import Runtime
+    from neardup.pipeline.retrain import promote as run
+    from neardup.pipeline.runtime import Runtime
 
     try:
         run(Runtime(settings), version)
@@ -198,8 +198,8 @@ def promote(version, settings):
 def rollback(settings):
     """Make the previously active model active again, and switch every collection live on the current one
     back to the previous model's generation (images ingested since are embedded into it first)."""
-    from pipeline.retrain import rollback as run
-    from pipeline.runtime import Runtime
+    from neardup.pipeline.retrain import rollback as run
+    from neardup.pipeline.runtime import Runtime
 
     try:
         click.echo(f"active: {run(Runtime(settings), lock_for=_writer_lock(settings))}")
@@ -217,6 +217,6 @@ def _writer_lock(settings):
         redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2).ping()
     except redis.RedisError:
         return lambda collection: contextlib.nullcontext
-    from tasks.context import collection_lock
+    from neardup.tasks.context import collection_lock
 
-    return lambda collection: (lambda: collection_lock(collection, wait=None))
+    return lambda collection: (lambda: collection_lock(collection, wait=None, url=settings.broker_url))

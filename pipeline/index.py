@@ -11,16 +11,11 @@ import time
 import numpy as np
 from sqlalchemy.exc import OperationalError
 
-from storage import db
-from storage.index import CollectionIndex, StaleIndex, exact_distances
+from neardup.errors import StaleIndex
+from neardup.storage.index import CollectionIndex, exact_distances
+from neardup.storage.registry import ImageStatus
 
-
-def label_for(distance: float, thresholds: dict) -> str | None:
-    if distance <= thresholds["duplicate"]:
-        return "duplicate"
-    if distance <= thresholds["match"]:
-        return "match"
-    return None
+from .labels import Frames
 
 
 def index_batch(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict,
@@ -52,25 +47,26 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes):
 
     found = index.within(vecs, thresholds["match"])
     within_batch = exact_distances(vecs, vecs)
-    rows, outcomes = {}, {}
+    partners = {}
     for qi, image_id in enumerate(ids):
-        partners = [(other, d) for other, d in found[qi] if other != image_id]
-        partners += [(int(ids[j]), float(within_batch[qi, j])) for j in range(qi)
-                     if within_batch[qi, j] <= thresholds["match"]]
-        for other, d in partners:
-            a, b = sorted((int(image_id), int(other)))
-            rows[(a, b)] = dict(collection=index.collection, generation=index.generation, a=a, b=b,
-                                distance=round(float(d), 6), label=label_for(d, thresholds))
-        if partners:
-            other, d = min(partners, key=lambda t: t[1])
-            outcomes[int(image_id)] = (label_for(d, thresholds), int(other), round(float(d), 6))
+        partners[int(image_id)] = [(int(other), float(d)) for other, d in found[qi] if other != image_id] + [
+            (int(ids[j]), float(within_batch[qi, j])) for j in range(qi) if within_batch[qi, j] <= thresholds["match"]]
+    frames = Frames.of(rt.registry, [i for image_id, near in partners.items() if near
+                                     for i in (image_id, *(o for o, _ in near))])
+    rows, outcomes = {}, {}
+    for image_id, near in partners.items():
+        for other, d in near:
+            a, b = sorted((image_id, other))
+            rows[(a, b)] = (a, b, round(d, 6), frames.label(a, b, d, thresholds))
+        if near:  # the image's state: its nearest earlier copy
+            other, d = min(near, key=lambda t: t[1])
+            outcomes[image_id] = (rows[tuple(sorted((image_id, other)))][3], other, round(d, 6))
         else:
-            outcomes[int(image_id)] = ("indexed", None, None)
+            outcomes[image_id] = (ImageStatus.INDEXED, None, None)
 
     with rt.engine.begin() as conn:
         index.commit(conn, ids, vecs)
-        if rows:
-            conn.execute(db.insert_ignore(conn, db.pairs), list(rows.values()))
+        rt.registry.add_pairs(conn, index.collection, index.generation, list(rows.values()))
         if record_outcomes:
             rt.registry.set_outcomes(conn, outcomes)
     index.after_commit(ids, vecs)

@@ -1,0 +1,167 @@
+"""The same-frame check: two copies of a picture are a **duplicate** (merged without a look) only if they show it
+in the same frame and colours: re-encoded, resized, converted, lightly adjusted, trimmed by a few per cent.
+Anything else the embedding finds (cropped, mirrored, turned, recoloured, overlaid, bordered, blurred) is a
+**match**. The embedding cannot tell these apart (it is trained to ignore exactly these edits), so the check
+compares a signature kept per image, made from the decode the encoder needs anyway:
+
+- the whole picture squashed to 32x32 in colour; the two are aligned (one may be a trim of the other, up to
+  `max_trim`), brought to the same brightness and contrast, then compared: an overlay, a border, a mirror or
+  a crop leaves a residual, everywhere or in one place;
+- the aspect ratio of the original (a crop, a border or a turn changes it);
+- the colourfulness (grayscale, saturation and hue edits change it while the gray levels stay);
+- the sharpness at 256 px on the long side (a strong blur halves it; re-encoding and resizing do not).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+GRID = 32
+SHARP_SIDE = 256  # the decode must reach this long side for the sharpness to be measured
+SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
+KEY = "frame32"  # stored beside the encoders' vectors, keyed by content hash and this name
+
+
+@dataclass(frozen=True)
+class Frame:
+    grid: np.ndarray  # (32, 32, 3) float32, 0..255: the whole picture squashed
+    aspect: float  # width / height of the original, after EXIF rotation
+    sharpness: float  # mean |Laplacian| per unit of contrast at `sharp_side` px on the long side
+    sharp_side: int = 0  # 256, or the picture's own long side if smaller: sharpness compares at equal sides
+
+    def to_bytes(self) -> bytes:
+        return np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + struct.pack(
+            "<ffi", self.aspect, self.sharpness, self.sharp_side)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> "Frame":
+        n = GRID * GRID * 3
+        aspect, sharpness, side = struct.unpack("<ffi", raw[n:n + 12])
+        return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect, sharpness,
+                   side)
+
+
+def signature(im: Image.Image, width: int, height: int) -> Frame:
+    """The signature of a decoded RGB picture whose original is width x height (decoded at least SHARP_SIDE
+    on its long side, or whole)."""
+    grid = np.asarray(im.resize((GRID, GRID), Image.BOX), np.float32)
+    side = min(SHARP_SIDE, max(width, height))
+    k = side / max(im.size)
+    gray = im.convert("L")
+    if k < 1:
+        gray = gray.resize((max(3, round(im.width * k)), max(3, round(im.height * k))), Image.BOX)
+    g = np.asarray(gray, np.float32)
+    lap = np.abs(4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:])
+    return Frame(grid, width / max(height, 1), float(lap.mean() / (g.std() + 1.0)) if lap.size else 0.0, side)
+
+
+@dataclass(frozen=True)
+class Rules:
+    max_aspect_change: float = 0.04  # |log(aspect a / aspect b)|: a trim keeps the aspect, a crop or border not
+    max_trim: float = 0.10  # one picture may be the other with this much cut off its sides
+    max_residual: float = 0.10  # aligned, same brightness: RMS difference at 16x16 per unit of contrast
+    max_local: float = 28.0  # ... and no 16x16 cell off by more than this (0..255): overlays, patches
+    gain: tuple[float, float] = (0.7, 1.4)  # contrast changed by at most this factor
+    colour: tuple[float, float] = (0.25, 0.5)  # colourfulness (mean |chroma|, 0..255) differs by at most this
+    #   share of the larger plus this much: grayscale, saturation and hue edits change it, compression a little
+    min_sharpness: float = 0.36  # the softer keeps at least this share of the sharper one's detail
+
+
+RULES = Rules()
+
+
+def _hypotheses(max_trim: float) -> list[tuple[float, float, float]]:
+    """(scale, x offset, y offset) of one picture's region that the other shows: none, then trims."""
+    out = [(1.0, 0.0, 0.0)]
+    for keep in np.arange(0.97, 1 - max_trim - 0.03, -0.03):
+        out += [(float(keep), fx, fy) for fx in (0.0, 0.5, 1.0) for fy in (0.0, 0.5, 1.0)]
+    return out
+
+
+def _warp(src: np.ndarray, keep: float, fx: float, fy: float) -> np.ndarray:
+    """The region of `src` (a keep x keep share at offset fractions fx, fy) resampled to the full grid."""
+    x0, y0 = fx * (1 - keep) * GRID, fy * (1 - keep) * GRID
+    m = np.float32([[keep, 0, x0 + 0.5 * keep - 0.5], [0, keep, y0 + 0.5 * keep - 0.5]])
+    return cv2.warpAffine(src, m, (GRID, GRID), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def _residual(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """y minus x brought to y's brightness and contrast (one gain and offset for all channels), at 16x16."""
+    xv, yv = x.reshape(-1), y.reshape(-1)
+    gain = float(np.dot(xv - xv.mean(), yv - yv.mean()) / max(float(((xv - xv.mean()) ** 2).sum()), 1e-6))
+    r = y - (gain * x + (yv.mean() - gain * xv.mean()))
+    return gain, r.reshape(GRID // 2, 2, GRID // 2, 2, 3).mean(axis=(1, 3))
+
+
+def _soft(grid: np.ndarray) -> np.ndarray:
+    """Both grids are softened before they are compared: what a trim's imperfect alignment leaves is fine
+    detail, what an edit leaves is not."""
+    return cv2.GaussianBlur(grid, (0, 0), SOFTEN)
+
+
+def _score(src: np.ndarray, dst: np.ndarray, h: tuple[float, float, float]) -> tuple[float, float, float, float]:
+    """(keep, gain, rms per unit of contrast, largest cell residual) of `dst` (softened) as the region `h` of
+    `src`."""
+    gain, r = _residual(_soft(_warp(src, *h)) if h[0] < 1 else _soft(src), dst)
+    return h[0], gain, float(np.sqrt((r ** 2).mean())) / (float(dst.std()) + 1.0), float(np.abs(r).mean(axis=2).max())
+
+
+def aligned(a: Frame, b: Frame, max_trim: float) -> tuple[float, float, float, float]:
+    """The best alignment of the two grids, one a trim of the other: (keep, gain, rms per unit of contrast,
+    largest cell residual). A coarse search over trims, then a finer one around the best."""
+    best = None
+    for src, dst in ((a.grid, _soft(b.grid)), (b.grid, _soft(a.grid))):
+        keep, fx, fy = min(_hypotheses(max_trim), key=lambda h: _score(src, dst, h)[2])
+        step = 0.015
+        fine = {(min(1.0, max(1 - max_trim, keep + dk)), min(1.0, max(0.0, fx + dx)), min(1.0, max(0.0, fy + dy)))
+                for dk in (-step, 0, step) for dx in (-0.25, 0, 0.25) for dy in (-0.25, 0, 0.25)}
+        for h in fine | {(keep, fx, fy)}:
+            scored = _score(src, dst, h)
+            if best is None or scored[2] < best[2]:
+                best = scored
+    return best
+
+
+def colourfulness(grid: np.ndarray) -> float:
+    return float(np.abs(grid - grid.mean(axis=2, keepdims=True)).mean())
+
+
+def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
+    ca, cb = colourfulness(a.grid), colourfulness(b.grid)
+    sharp = (min(a.sharpness, b.sharpness) / max(a.sharpness, b.sharpness, 1e-6)
+             if a.sharp_side == b.sharp_side else 1.0)  # sizes too small and unequal: not judged
+    share, slack = rules.colour
+    return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharp,
+            "colour": abs(ca - cb) - share * max(ca, cb) - slack}
+
+
+def _passes(m: dict, rules: Rules) -> bool:
+    return all(m[k] <= limit for k, limit in (("aspect", rules.max_aspect_change), ("colour", 0.0),
+                                             ("rms", rules.max_residual), ("local", rules.max_local)) if k in m) \
+        and m["sharpness"] >= rules.min_sharpness and rules.gain[0] <= m.get("gain", 1.0) <= rules.gain[1]
+
+
+def compare(a: Frame, b: Frame, rules: Rules = RULES) -> dict:
+    """Everything the check measures of a pair (for tuning; `same_frame` stops early)."""
+    keep, gain, rms, local = aligned(a, b, rules.max_trim)
+    return {**_cheap(a, b, rules), "keep": keep, "gain": gain, "rms": rms, "local": local}
+
+
+def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
+    """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
+    The cheap measures first, then the pictures as they are, then the search over trims."""
+    if a is None or b is None:
+        return False
+    m = _cheap(a, b, rules)
+    if not _passes(m, rules):
+        return False
+    _, m["gain"], m["rms"], m["local"] = _score(a.grid, _soft(b.grid), (1.0, 0.0, 0.0))
+    if _passes(m, rules):
+        return True
+    _, m["gain"], m["rms"], m["local"] = aligned(a, b, rules.max_trim)
+    return _passes(m, rules)

@@ -1,0 +1,3 @@
+from neardup.worker.cli import main
+
+main()

@@ -1,0 +1,29 @@
+"""Every exception neardup raises on purpose, in one place (as rq's exceptions.py): catch them by name."""
+
+
+class NeardupError(Exception):
+    """The base of neardup's own exceptions."""
+
+
+class DecodeError(NeardupError):
+    """An image that cannot be used; the message is the one-line reason users see."""
+
+
+class PathNotAllowed(NeardupError):
+    """A path outside the configured image roots (or no roots configured); the message says which setting."""
+
+
+class InvalidCollectionName(NeardupError, ValueError):
+    """A collection name that could escape the data directory or break a path; the message says the rule."""
+
+
+class OutOfTime(NeardupError):
+    """The embed step's deadline passed while files were still being read or decoded."""
+
+
+class StaleIndex(NeardupError):
+    """Another writer committed to this collection after we read it: search again."""
+
+
+class LockBusy(NeardupError):
+    """Another worker is writing this collection's index: the task is retried later, not left waiting."""

@@ -1,0 +1,39 @@
+"""Small JPEG previews of images, kept by content hash beside the index, so a report never decodes a full
+image again: they are made from the decode the encoder needs anyway."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+SIDE = 160  # the report shows thumbnails at most this large
+
+
+class Previews:
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def path_for(self, content_hash: str) -> Path:
+        return self.root / content_hash[:2] / f"{content_hash}.jpg"
+
+    def has(self, content_hash: str) -> bool:
+        return bool(content_hash) and self.path_for(content_hash).is_file()
+
+    def store(self, content_hash: str, jpeg: bytes) -> None:
+        """Written aside and renamed: a reader never sees half a file, and two writers of the same picture
+        write the same bytes."""
+        target = self.path_for(content_hash)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        with os.fdopen(fd, "wb") as f:
+            f.write(jpeg)
+        os.replace(tmp, target)
+
+    def copy_to(self, content_hash: str, out: Path) -> bool:
+        """Copy an image's preview to `out`; False if there is none."""
+        if not self.has(content_hash):
+            return False
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path_for(content_hash), out)
+        return True

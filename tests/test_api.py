@@ -1,0 +1,93 @@
+"""The Python API and the paths a user reaches without the queue: find_duplicates, settings precedence,
+evaluate's scoring, search, and the promotion rule of a retrain."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from neardup.config import load
+from neardup.pipeline.evaluate import score
+from neardup.pipeline.retrain import at_least_as_good
+
+
+def test_settings_precedence_flags_then_env_then_toml_then_defaults(tmp_path, monkeypatch):
+    toml = tmp_path / "neardup.toml"
+    toml.write_text('[neardup]\nbatch_size = 8\nverify = false\nroots = ["/a", "/b"]\nthreshold_match = 0.5\n')
+    monkeypatch.setenv("NEARDUP_CONFIG", str(toml))
+    for var in ("NEARDUP_BATCH_SIZE", "NEARDUP_VERIFY", "NEARDUP_ROOTS", "NEARDUP_THRESHOLD_MATCH"):
+        monkeypatch.delenv(var, raising=False)
+    s = load()
+    assert (s.batch_size, s.verify, s.roots, s.threshold_match) == (8, False, ["/a", "/b"], 0.5)
+    assert s.merge_fanout == 8 and s.threshold_duplicate is None  # untouched: the defaults
+    monkeypatch.setenv("NEARDUP_BATCH_SIZE", "32")
+    monkeypatch.setenv("NEARDUP_VERIFY", "yes")
+    monkeypatch.setenv("NEARDUP_ROOTS", "/c:/d")
+    s = load()
+    assert (s.batch_size, s.verify, s.roots, s.threshold_match) == (32, True, ["/c", "/d"], 0.5)
+    s = load(batch_size=4, verify=None)  # None: the flag was not given
+    assert (s.batch_size, s.verify) == (4, True)
+
+
+def test_evaluate_scores_labels_against_the_truth():
+    truth = {"groups": [["o1", "d1", "e1"], ["o2", "d2"]], "level": {"d1": "duplicate", "e1": "match",
+                                                                      "d2": "duplicate"},
+             "transforms": {"d1": "jpeg", "e1": "crop", "d2": "jpeg"}}
+    pairs = [("o1", "d1", 0.1, "duplicate"), ("o1", "e1", 0.4, "match"), ("d2", "o2", 0.2, "duplicate"),
+             ("o1", "o2", 0.5, "match")]  # the last one is false
+    res = score(truth, pairs, neighbors=[(a, b, d) for a, b, d, _ in pairs])
+    assert res["true_pairs"] == 4 and res["true_duplicate_pairs"] == 2
+    assert res["dup_precision"] == 1.0 and res["dup_recall"] == 1.0
+    assert res["match_precision"] == 0.75 and res["match_recall"] == 0.75  # d1-e1 was missed
+    assert res["recall_by_transform"] == {"crop": 1.0, "jpeg": 1.0}
+    assert res["r_at_p99"] == 0.75  # the three true pairs rank before the false one
+
+
+def test_the_promotion_rule_wants_recall_at_high_precision_first():
+    active = {"r_at_p99": 0.80, "ap": 0.95}
+    assert at_least_as_good({"r_at_p99": 0.85, "ap": 0.90}, active)
+    assert not at_least_as_good({"r_at_p99": 0.75, "ap": 0.99}, active)
+    assert at_least_as_good({"r_at_p99": 0.80, "ap": 0.95}, active)  # as good: the newer model wins
+    assert not at_least_as_good({"r_at_p99": 0.80, "ap": 0.94}, active)
+
+
+@pytest.fixture
+def with_copies(photos):
+    """The photos plus a resized copy and a mirrored copy of one of them."""
+    src = sorted(photos.glob("*.jpg"))[0]
+    im = Image.open(src)
+    im.resize((im.width * 3 // 4, im.height * 3 // 4)).save(photos / "copy_resized.jpg", quality=85)
+    im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(photos / "copy_mirrored.jpg", quality=85)
+    return photos, src.name
+
+
+def test_find_duplicates_returns_every_image_with_its_copies(with_copies, settings):
+    import neardup
+
+    folder, original = with_copies
+    found = neardup.find_duplicates(str(folder), settings)
+    assert set(found) == {p.name for p in folder.glob("*.jpg")}
+    copies = {c.path: c for c in found[original]}
+    assert copies["copy_resized.jpg"].label == "duplicate"
+    assert "copy_mirrored.jpg" in copies
+    assert all(original in {x.path for x in found[c.path]} for c in found[original])  # listed from both sides
+    lonely = [p for p, c in found.items() if not c]
+    assert len(lonely) >= len(found) - 3
+
+
+def test_search_finds_the_stored_original_of_a_copy(with_copies, settings, tmp_path):
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.search import search_images
+
+    folder, original = with_copies
+    Scanner(settings).scan(str(folder))
+    query = tmp_path / "query.png"
+    Image.open(folder / original).convert("RGB").resize((200, 150)).save(query)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a picture")
+    res = search_images(settings, [str(query), str(broken)], "default", k=3)
+    hits = res[str(query)]
+    assert len(hits) == 3 and Path(hits[0]["path"]).name in (original, "copy_resized.jpg")
+    assert hits[0]["label"] in ("duplicate", "match")
+    assert res[str(broken)] == "not an image (unrecognised format)"
