@@ -9,7 +9,8 @@ compares a signature kept per image, made from the decode the encoder needs anyw
   a crop leaves a residual, everywhere or in one place;
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (grayscale, saturation and hue edits change it while the gray levels stay);
-- the sharpness at 256 px on the long side (a strong blur halves it; re-encoding and resizing do not).
+- the fine detail at 256 px on the long side (a strong blur removes most of it; re-encoding and resizing
+  do not).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ KEY = "frame32"  # stored beside the encoders' vectors, keyed by content hash an
 class Frame:
     grid: np.ndarray  # (32, 32, 3) float32, 0..255: the whole picture squashed
     aspect: float  # width / height of the original, after EXIF rotation
-    sharpness: float  # mean |Laplacian| per unit of contrast at `sharp_side` px on the long side
+    sharpness: float  # fine detail (a difference of Gaussians) per unit of contrast at `sharp_side` px
     sharp_side: int = 0  # 256, or the picture's own long side if smaller: sharpness compares at equal sides
 
     def to_bytes(self) -> bytes:
@@ -55,8 +56,8 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
     if k < 1:
         gray = gray.resize((max(3, round(im.width * k)), max(3, round(im.height * k))), Image.BOX)
     g = np.asarray(gray, np.float32)
-    lap = np.abs(4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:])
-    return Frame(grid, width / max(height, 1), float(lap.mean() / (g.std() + 1.0)) if lap.size else 0.0, side)
+    detail = cv2.GaussianBlur(g, (0, 0), 0.7) - cv2.GaussianBlur(g, (0, 0), 1.6)  # finer than JPEG's 8-px blocks
+    return Frame(grid, width / max(height, 1), float(np.abs(detail).mean() / (g.std() + 1.0)), side)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Rules:
     gain: tuple[float, float] = (0.7, 1.4)  # contrast changed by at most this factor
     colour: tuple[float, float] = (0.25, 0.5)  # colourfulness (mean |chroma|, 0..255) differs by at most this
     #   share of the larger plus this much: grayscale, saturation and hue edits change it, compression a little
-    min_sharpness: float = 0.36  # the softer keeps at least this share of the sharper one's detail
+    min_sharpness: float = 0.6  # the softer keeps at least this share of the sharper one's fine detail
 
 
 RULES = Rules()

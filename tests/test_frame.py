@@ -1,0 +1,81 @@
+"""The same-frame check (encoder/frame.py): benign copies of a photo are duplicates of it, edited ones are
+not, unrelated photos never are."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+
+from neardup.encoder.decode import decode
+from neardup.encoder.frame import Frame, same_frame
+from tests.conftest import sample_paths
+
+
+def jpeg(im: Image.Image, quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def trim(im, keep):
+    w, h = im.size
+    return im.crop((int(w * (1 - keep) / 2), int(h * (1 - keep) / 2), int(w * (1 + keep) / 2), int(h * (1 + keep) / 2)))
+
+
+def patch(im):
+    im = im.copy()
+    w, h = im.size
+    ImageDraw.Draw(im).rectangle((w // 10, h // 10, w // 3, h // 3), fill=(250, 20, 200))
+    return im
+
+
+BENIGN = {
+    "jpeg q30": lambda im: jpeg(im, 30),
+    "half size": lambda im: jpeg(im.resize((im.width // 2, im.height // 2))),
+    "png": lambda im: (lambda b: (im.save(b, "PNG"), b.getvalue())[1])(io.BytesIO()),
+    "brighter": lambda im: jpeg(ImageEnhance.Brightness(im).enhance(1.1)),
+    "trimmed 4%": lambda im: jpeg(trim(im, 0.96)),
+    "slight blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(0.8))),
+}
+EDITED = {
+    "mirrored": lambda im: jpeg(ImageOps.mirror(im)),
+    "cropped 30%": lambda im: jpeg(trim(im, 0.7)),
+    "grayscale": lambda im: jpeg(ImageOps.grayscale(im).convert("RGB")),
+    "bordered": lambda im: jpeg(ImageOps.expand(im, border=im.width // 10, fill=(30, 200, 30))),
+    "patch": lambda im: jpeg(patch(im)),
+    "strong blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(6))),
+    "turned 90": lambda im: jpeg(im.rotate(90, expand=True)),
+}
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    im = Image.open(next(p for p in sample_paths() if "astronaut" in p.name)).convert("RGB")
+    return im.resize((768, 768))
+
+
+def frame_of(data: bytes) -> Frame:
+    return decode(data, 64).frame
+
+
+def test_the_signature_survives_storage(photo):
+    f = frame_of(jpeg(photo))
+    g = Frame.from_bytes(f.to_bytes())
+    assert (g.aspect, g.sharp_side) == (pytest.approx(f.aspect), f.sharp_side) and same_frame(f, g)
+
+
+@pytest.mark.parametrize("edit", sorted(BENIGN))
+def test_benign_copies_are_duplicates(photo, edit):
+    assert same_frame(frame_of(jpeg(photo)), frame_of(BENIGN[edit](photo)))
+
+
+@pytest.mark.parametrize("edit", sorted(EDITED))
+def test_edited_copies_are_not(photo, edit):
+    assert not same_frame(frame_of(jpeg(photo)), frame_of(EDITED[edit](photo)))
+
+
+def test_unrelated_photos_are_not():
+    frames = [frame_of(jpeg(Image.open(p).convert("RGB"))) for p in sample_paths()]
+    assert not any(same_frame(a, b) for i, a in enumerate(frames) for b in frames[i + 1:])
+    assert not same_frame(frames[0], None)
