@@ -56,9 +56,47 @@ def make_photos(out: Path, size: tuple[int, int], n: int) -> list[str]:
 
 
 def decode_only(path: str, size: int) -> None:
-    from neardup.encoder.decode import decode_file
+    """The least any tool must do: read the file and decode it (JPEG draft) to the encoder's input."""
+    from neardup.encoder.decode import open_image, read_bytes, to_input
 
-    decode_file(path, size)
+    to_input(open_image(read_bytes(path), draft_to=2 * size)[0], size)
+
+
+def with_copies(paths: list[str], out: Path) -> str:
+    """A folder of the photos and, for every other one, a re-encoded, slightly brighter copy: a collection
+    with many duplicate groups, so the report has as many thumbnails to show as a real one."""
+    out.mkdir(parents=True, exist_ok=True)
+    for i, p in enumerate(paths):
+        target = out / Path(p).name
+        if not target.exists():
+            os.link(p, target)  # the same file, inside the scanned folder (a symlink out of it is refused)
+        copy = out / f"{Path(p).stem}_copy.jpg"
+        if i % 2 == 0 and not copy.exists():
+            im = Image.open(p)
+            im.point(lambda v: min(255, int(v * 1.05))).save(copy, quality=80)
+    return str(out)
+
+
+def report_rates(folder: str, workers: int, model: str) -> dict:
+    """A --no-verify scan, then its outputs with and without the report: images/s of the two jobs a user runs."""
+    from neardup.config import Settings
+    from neardup.pipeline.outputs import write_outputs
+    from neardup.pipeline.scan import Scanner
+
+    with tempfile.TemporaryDirectory() as data:
+        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model, verify=False))
+        scanner.rt.encoder()
+        t = time.perf_counter()
+        res = scanner.scan(folder)
+        scan_s = time.perf_counter() - t
+        times = {}
+        for report in (False, True):
+            t = time.perf_counter()
+            write_outputs(res, Path(data) / f"out-{report}", report=report)
+            times[report] = time.perf_counter() - t
+    n = len(res.images) + len(res.failed)
+    return {"images": n, "pairs": len(res.pairs), "scan_s": scan_s, "no_report": n / (scan_s + times[False]),
+            "report": n / (scan_s + times[True]), "ratio": (scan_s + times[False]) / (scan_s + times[True])}
 
 
 def phash(path: str) -> None:
@@ -254,6 +292,8 @@ def main() -> None:
                     help="Also time scans of the 0.3 MP set by part, verifying and not.")
     ap.add_argument("--repeat", action="store_true",
                     help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
+    ap.add_argument("--report", action="store_true",
+                    help="Also time a --no-verify scan of the 4MP set with copies, with and without its report.")
     ap.add_argument("--rounds", type=int, default=1,
                     help="Measure each set this many times, the four rates in turn, and report medians: each ratio "
                          "compares rates of one round, taken a minute or two apart, so a change in the machine's "
@@ -303,6 +343,11 @@ def main() -> None:
         print(f"0.3MP set, {n} images, one collection: verifying scan {r['first_scan_s']:.1f} s, the same scan again "
               f"{r['second_scan_s']:.1f} s ({n / r['second_scan_s']:.0f} images/s), sweep {r['sweep_s']:.1f} s, "
               f"the next night's sweep {r['next_sweep_s']:.1f} s")
+    if a.report:
+        folder = with_copies(sets["4MP"], REPO / "bench-data" / "throughput" / "4MP-copies")
+        out["report"] = r = report_rates(folder, a.workers, model)
+        print(f"4MP with copies ({r['images']} images, {r['pairs']} pairs), --no-verify: {r['no_report']:.1f} images/s "
+              f"without the report, {r['report']:.1f} with it ({r['ratio']:.2f}x)")
     if a.rss_images:
         out["rss"] = rss_run(a.rss_images, a.workers, model)
         r = out["rss"]

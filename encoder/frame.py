@@ -64,6 +64,7 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
 class Rules:
     max_aspect_change: float = 0.04  # |log(aspect a / aspect b)|: a trim keeps the aspect, a crop or border not
     max_trim: float = 0.10  # one picture may be the other with this much cut off its sides
+    search_above: float = 0.7  # pictures that differ more than this as they are: no trim is searched for
     max_residual: float = 0.10  # aligned, same brightness: RMS difference at 16x16 per unit of contrast
     max_local: float = 28.0  # ... and no 16x16 cell off by more than this (0..255): overlays, patches
     gain: tuple[float, float] = (0.7, 1.4)  # contrast changed by at most this factor
@@ -164,5 +165,7 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     _, m["gain"], m["rms"], m["local"] = _score(a.grid, _soft(b.grid), (1.0, 0.0, 0.0))
     if _passes(m, rules):
         return True
+    if m["rms"] > rules.search_above:  # too different for a trim to explain: not worth the search
+        return False
     _, m["gain"], m["rms"], m["local"] = aligned(a, b, rules.max_trim)
     return _passes(m, rules)
