@@ -43,7 +43,7 @@ bench-quality: install
 	$(PY) bench/quality.py
 
 bench-throughput: install
-	$(PY) bench/throughput.py
+	$(PY) bench/throughput.py --n 300 --report
 
 bench-index: install
 	$(PY) bench/index_scale.py

@@ -158,3 +158,44 @@ def test_the_keeper_is_the_picture_its_copies_share_the_frame_of():
     pairs = [(1, 2, 0.05, "duplicate"), (1, 3, 0.3, "match"), (2, 3, 0.32, "match")]
     assert keeper([original, resized, bordered], pairs) is original
     assert keeper([original, resized, bordered]) is bordered  # without the pairs: only pixels would speak
+
+
+def test_the_report_takes_its_thumbnails_from_the_scan_s_decode(photos, settings, tiny_model, tmp_path):
+    """The previews are made while decoding for the encoder: the report decodes nothing again (here, the files
+    are gone by the time it is written), and a scan with previews off still gets thumbnails from the files."""
+    settings.model = tiny_model
+    first = sorted(photos.glob("*.jpg"))[0]
+    shutil.copy(first, photos / "copy.jpg")
+    res = Scanner(settings).scan(str(photos))
+    assert res.pairs and res.previews is not None
+    kept = tmp_path / "kept"
+    shutil.copytree(photos, kept)
+    shutil.rmtree(photos)
+    write_outputs(res, tmp_path / "out")
+    thumbs = list((tmp_path / "out" / "thumbs").iterdir())
+    assert thumbs and all(Image.open(t).size[0] <= 160 for t in thumbs)
+
+    settings.previews, settings.data_dir = False, str(tmp_path / "other")
+    res = Scanner(settings).scan(str(kept))
+    assert res.previews is None and not (tmp_path / "other" / "previews").exists()
+    write_outputs(res, tmp_path / "out2")
+    assert len(list((tmp_path / "out2" / "thumbs").iterdir())) == len(thumbs)
+
+
+def test_the_demo_s_keepers_are_its_originals(settings, tmp_path):
+    """make demo's set: every photo with a resized copy and an edited one; each group's keeper is the photo."""
+    from neardup.pipeline.outputs import groups_of
+    from tests.conftest import REPO
+
+    subprocess.run([sys.executable, str(REPO / "samples" / "make_samples.py"), str(tmp_path / "demo")], check=True,
+                   capture_output=True)
+    res = Scanner(settings).scan(str(tmp_path / "demo"))
+    groups = groups_of(res)
+    assert len(groups) >= 5
+    for g in groups:
+        assert not g["keeper"].endswith(("_edited.jpg", "_resized.jpg")), g
+    labels = {(res.rel(a), res.rel(b)): label for a, b, _, label in res.pairs}
+    originals = {g["keeper"] for g in groups}
+    for (a, b), label in labels.items():
+        if {a, b} & originals and (a.endswith("_edited.jpg") or b.endswith("_edited.jpg")):
+            assert label == "match", (a, b)  # an edit of the original is never merged into it
