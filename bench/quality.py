@@ -84,6 +84,8 @@ def main() -> None:
     print("|---|" + "---|" * (len(COLUMNS) + 1))
     for name, r in results.items():
         print(f"| {name} | " + " | ".join(f"{r.get(c, 0):.3f}" for c in COLUMNS) + f" | {speeds[name]:.0f} |")
+    print("share of duplicate labels on pairs that are no copies at all (1 - dup_precision_any): "
+          + ", ".join(f"{name} {1 - r.get('dup_precision_any', 1):.3f}" for name, r in results.items()))
     families = sorted(results["neardup"]["recall_by_transform"])
     print("\nPer edit: the share of original-copy pairs found, then labelled duplicate (1 is right for benign "
           "copies, 0 for edits)")

@@ -167,13 +167,13 @@ def to_input(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def decode(data: bytes, size: int, corners: bool = False, preview: int = 0) -> Decoded:
-    """Bytes to the encoder's input, the size the registry keeps and the same-frame signature (and, from the
-    same decode, the corner views and a JPEG preview at most `preview` pixels on its long side, if asked). The
-    bytes' content hash is the reader's (pipeline/embed.py read_item): hashed once per file."""
+def decode(data: bytes, size: int, corners: bool = False, preview: int = 0, frame: bool = True) -> Decoded:
+    """Bytes to the encoder's input, the size the registry keeps and the same-frame signature (unless `frame` is
+    off), and, from the same decode, the corner views and a JPEG preview at most `preview` pixels on its long
+    side, if asked. The bytes' content hash is the reader's (pipeline/embed.py read_item): hashed once."""
     im, (width, height) = open_image(data, draft_to=2 * size, min_long=SHARP_SIDE)
     return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None,
-                   preview_jpeg(im, preview) if preview else None, signature(im, width, height))
+                   preview_jpeg(im, preview) if preview else None, signature(im, width, height) if frame else None)
 
 
 def preview_jpeg(im: Image.Image, side: int) -> bytes:

@@ -171,12 +171,6 @@ def _passes(m: dict, rules: Rules) -> bool:
         and m["sharpness"] >= rules.min_sharpness and rules.gain[0] <= m.get("gain", 1.0) <= rules.gain[1]
 
 
-def compare(a: Frame, b: Frame, rules: Rules = RULES) -> dict:
-    """Everything the check measures of a pair (for tuning; `same_frame` stops early)."""
-    keep, gain, rms, local = aligned(a, b, rules.max_trim)
-    return {**_cheap(a, b, rules), "keep": keep, "gain": gain, "rms": rms, "local": local}
-
-
 def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
     The cheap measures first, then the pictures as they are, then the search over trims."""

@@ -58,9 +58,10 @@ def _header_size(data: bytes) -> tuple[int, int]:
             return 0, 0
 
 
-def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) -> Item:
-    """Read and hash one file; never raises. `check_roots=False` only for paths the registry accepted."""
-    item = Item(path)
+def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True, has_frame: bool = False) -> Item:
+    """Read and hash one file; never raises. `check_roots=False` only for paths the registry accepted;
+    `has_frame`: its same-frame signature is not wanted (stored already, or not needed)."""
+    item = Item(path, has_frame=has_frame)
     try:
         item.data = read_bytes(rt.check_path(path, extra_roots) if check_roots else path)
         item.size_bytes = len(item.data)
@@ -84,9 +85,9 @@ def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = Tru
         if item.vector is not None and item.has_frame and not preview:  # these bytes were embedded before
             item.width, item.height = _header_size(item.data)
         else:
-            dec = decode(item.data, size, corners and item.vector is None, preview)
+            dec = decode(item.data, size, corners and item.vector is None, preview, frame=not item.has_frame)
             item.width, item.height = dec.width, dec.height
-            item.frame = None if item.has_frame else dec.frame
+            item.frame = dec.frame
             if item.vector is None:
                 item.pixels, item.corners = dec.pixels, dec.corners
                 item.hashes = phash.dihedral(dec.pixels) if hashes else None
@@ -203,8 +204,8 @@ def embed_missing_corners(rt: Runtime, collection: str, model_version: str, imag
     done = 0
     with ThreadPoolExecutor(rt.settings.threads) as pool:
         for part in in_chunks(rows, 4 * enc.batch_size):
-            items = list(pool.map(lambda r: decode_item(read_item(rt, r.path, check_roots=False), enc.size,
-                                                        corners=True, hashes=False), part))
+            items = list(pool.map(lambda r: decode_item(read_item(rt, r.path, check_roots=False, has_frame=True),
+                                                        enc.size, corners=True, hashes=False), part))
             expected = {r.content_hash for r in part}  # a file changed since it was recorded is not this image
             found = {h: v for h, v in embed_corners(enc, items).items() if h in expected}
             rt.registry.store_vectors(corners.key(model_version), found)
