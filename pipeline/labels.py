@@ -28,6 +28,5 @@ class Frames:
         return same_frame(self.by_id.get(a), self.by_id.get(b))
 
     def label(self, a: int, b: int, distance: float, thresholds: dict) -> str | None:
-        if distance > thresholds["match"]:
-            return None
-        return label_for(distance, thresholds, self.same(a, b))
+        """`label_for`, with the same-frame check run only for a pair within the match distance."""
+        return label_for(distance, thresholds, distance <= thresholds["match"] and self.same(a, b))
