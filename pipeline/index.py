@@ -19,20 +19,22 @@ from .labels import Frames
 
 
 def index_batch(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict,
-                record_outcomes: bool = True, attempts: int = 20) -> dict[int, tuple]:
+                record_outcomes: bool = True, verifying: bool = False, attempts: int = 20) -> dict[int, tuple]:
     """Index (image_id, vector) pairs; return {image_id: (state, of_image, distance)} for the new ones.
     A generation being rebuilt beside the live one records its pairs but leaves image states alone.
-    If another writer got in between our search and our commit, search again."""
+    `verifying`: the images wait in state `verifying` (their nearest earlier copy by the embedding kept
+    beside it) for the verify step to decide their pairs. If another writer got in between our search and
+    our commit, search again."""
     for attempt in range(attempts):
         try:
-            return _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes)
+            return _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, verifying)
         except (StaleIndex, OperationalError):
             if attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
 
 
-def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes):
+def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, verifying):
     index.refresh()
     ids = np.asarray(image_ids, np.int64)
     vecs = np.asarray(vectors, np.float32).reshape(len(ids), -1)
@@ -63,6 +65,8 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes):
             outcomes[image_id] = (rows[tuple(sorted((image_id, other)))][3], other, round(d, 6))
         else:
             outcomes[image_id] = (ImageStatus.INDEXED, None, None)
+        if verifying:
+            outcomes[image_id] = (ImageStatus.VERIFYING, *outcomes[image_id][1:])
 
     with rt.engine.begin() as conn:
         index.commit(conn, ids, vecs)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from neardup.config import Settings
-from neardup.encoder import artifact
+from neardup.encoder import artifact, corners
 from neardup.errors import PathNotAllowed
 from neardup.storage.index import CollectionIndex
 from neardup.storage.model_registry import ModelRegistry
@@ -58,12 +58,17 @@ class Runtime:
         return th
 
     # --- indexes ------------------------------------------------------------------------------------
-    def index(self, collection: str, generation: str, dim: int) -> CollectionIndex:
-        key = (collection, generation)
+    def index(self, collection: str, generation: str, dim: int, corner: int | None = None) -> CollectionIndex:
+        """The index of a collection's generation, or (`corner` n) of its images' n-th corner views (the
+        queue's verification looks up the originals a new crop was cut from there)."""
+        name = generation if corner is None else f"{corners.key(generation)}{corner}"
+        key = (collection, name)
         if key not in self._indexes:
-            self._indexes[key] = CollectionIndex(self.engine, self.settings.data_dir, collection, generation, dim,
+            self._indexes[key] = CollectionIndex(self.engine, self.settings.data_dir, collection, name, dim,
                                                  self.settings.buffer_capacity, self.settings.merge_fanout,
-                                                 self.settings.background_merges)
+                                                 self.settings.background_merges,
+                                                 vectors=None if corner is None else corners.key(generation),
+                                                 part=corner or 0)
         idx = self._indexes[key]
         idx.refresh()
         return idx

@@ -64,9 +64,10 @@ def vectors_of(rt, image_ids: list[int], generation: str) -> tuple[list[int], np
     return [r.id for r in rows], vecs
 
 
-def index_step(rt, collection: str, generation: str, image_ids: list[int]) -> dict:
-    """Index images into `generation`, or into the live generations if it is no longer live.
-    The caller holds the collection's writer lock."""
+def index_step(rt, collection: str, generation: str, image_ids: list[int], verifying: bool = False) -> dict:
+    """Index images into `generation`, or into the live generations if it is no longer live; `verifying`:
+    the live generation's images then wait for the verify step. The caller holds the collection's writer
+    lock."""
     current, building = rt.adopt_generation(collection, generation)
     targets = [generation] if generation in (current, building) else [g for g in (current, building) if g]
     outcomes = {}
@@ -76,7 +77,8 @@ def index_step(rt, collection: str, generation: str, image_ids: list[int]) -> di
             continue
         info = rt.model_info(target)
         index = rt.index(collection, target, info.dim)
-        result = index_batch(rt, index, ids, vecs, rt.thresholds(info), record_outcomes=(target == current))
+        result = index_batch(rt, index, ids, vecs, rt.thresholds(info), record_outcomes=(target == current),
+                             verifying=verifying and target == current)
         if target == current:
             outcomes = result
     return {str(k): v[0] for k, v in outcomes.items()}

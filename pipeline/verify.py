@@ -391,26 +391,27 @@ def proposals(rt, collection: str, scope, model_version: str, nearest, threshold
         embed_missing_corners(rt, collection, model_version, scope)
         radius = radius_for(rt.settings, thresholds)
         found |= corner_pairs(rt.registry, collection, scope, model_version, nearest, rt.settings.verify_corner_k,
-                              radius, skip=[k for k, d in candidates.items() if d <= radius])
+                              radius, skip=[k for k, d in candidates.items() if d <= radius], scope=scope)
     return found
 
 
-def corner_pairs(registry, collection: str, scope, model_version: str, nearest, k: int,
-                 radius: float = float("inf"), chunk: int = 20_000, skip=frozenset()) -> set[tuple[int, int]]:
-    """Each image in `scope` paired with the k others nearest to any of its corner views, within `radius`, other
-    than its partners in `skip`: its crops. (A photo's corners are near its other copies too, which its own
+def corner_pairs(registry, collection: str, queries, model_version: str, nearest, k: int,
+                 radius: float = float("inf"), chunk: int = 20_000, skip=frozenset(),
+                 scope=None) -> set[tuple[int, int]]:
+    """Each image of `queries` paired with the k others (in `scope`, if given) nearest to any of its corner
+    views, within `radius`, other than its partners in `skip`: its crops. (A photo's corners are near its other copies too, which its own
     neighbours already put up; spending the k on them, the dev benchmark missed crops and tilts: skipping them,
     crop 0.96 -> 1.00, rotate 0.91 -> 1.00.) Images embedded without corner views propose nothing. Corner
     vectors are read `chunk` images at a time."""
     partners = partners_of(skip)
     found = set()
-    for part in in_chunks(sorted(scope), chunk):
+    for part in in_chunks(sorted(queries), chunk):
         for i, flat in registry.vectors_by_image(collection, corners.key(model_version), part).items():
             known = partners.get(i, set())
             best: dict[int, float] = {}
             for vec in flat.reshape(len(corners.ANCHORS), -1):
                 for j, d in nearest(vec, 2 * k + 1 + len(known)):
-                    if j != i and j in scope and j not in known and d <= radius and d < best.get(j, float("inf")):
+                    if j != i and (scope is None or j in scope) and j not in known and d <= radius and d < best.get(j, float("inf")):
                         best[j] = d
             found.update((min(i, j), max(i, j)) for j in sorted(best, key=best.get)[:k])
     return found
@@ -440,16 +441,39 @@ def second_stage(rt, res, scope, nearest, neighbors: int) -> int:
 
 def apply(res, settings, registry, neighbors: int, candidates: dict, proposed=frozenset()) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
-    distances after verification. `candidates`: `candidates_for` its pairs and neighbours. `proposed` pairs
-    (perceptual-hash and corner neighbours) are checked in the same round, so each image is decoded once; then
-    pairs two flagged pairs apart. Pairs the embedding did not rank join when verified, at the verified
-    distance. `res.images` must hold the rows of every image these pairs name. Verdicts are stored by content in the `registry` and reused. Returns how many pairs
-    verification changed."""
-    th = res.thresholds
+    distances after verification (`settle`). Returns how many pairs verification changed."""
+    out = settle(res.images, res.thresholds, settings, registry, candidates, proposed)
+    res.pairs = labelled(registry, res.images, out.kept, res.thresholds)
+    rescored = [(q, n, out.scored.get((min(q, n), max(q, n)), d)) for q, n, d in res.neighbors]
+    both_ways = [row for (a, b), d in out.joined.items() for row in ((a, b, d), (b, a, d))]
+    res.neighbors = nearest_per_query(rescored + both_ways, neighbors) if neighbors else []
+    return out.changed
+
+
+@dataclass
+class Settled:
+    scored: dict  # (a, b): distance after verification, for every candidate and every pair verification joined
+    joined: dict  # the pairs the embedding did not rank that verification found
+    examined: set  # the pairs flagged by the embedding or checked: candidates, proposals, pairs two apart
+    changed: int  # pairs whose distance verification changed
+    match: float  # the match threshold: the pairs kept are those at or under it
+
+    @property
+    def kept(self) -> dict:
+        return {k: d for k, d in self.scored.items() if d <= self.match}
+
+
+def settle(images: dict, th: dict, settings, registry, candidates: dict, proposed=frozenset(),
+           context: dict | None = None) -> Settled:
+    """The grey zone of `candidates` (`candidates_for` some pairs and neighbours) and the `proposed` pairs
+    (perceptual-hash and corner neighbours), checked in one round so each image is decoded once; then pairs
+    two flagged pairs apart, counting the `context` pairs (flagged before, not checked again). Pairs the
+    embedding did not rank join when verified, at the verified distance. `images` must hold the rows of
+    every image these pairs name. Verdicts are stored by content in the `registry` and reused."""
     radius = radius_for(settings, th)
-    paths = {i: r.path for i, r in res.images.items()}
+    paths = {i: r.path for i, r in images.items()}
     verifier = Verifier()
-    known = KnownVerdicts(registry, {i: r.content_hash for i, r in res.images.items()}, verifier)
+    known = KnownVerdicts(registry, {i: r.content_hash for i, r in images.items()}, verifier)
     settled = {k for k, d in candidates.items() if d <= th["duplicate"]}  # duplicates already: nothing to check
     todo = {k: d for k, d in candidates.items() if th["duplicate"] < d <= radius}
     todo.update({k: float("inf") for k in proposed if k not in settled and k not in todo})
@@ -461,15 +485,20 @@ def apply(res, settings, registry, neighbors: int, candidates: dict, proposed=fr
     scored = {k: changed.get(k, d) for k, d in candidates.items()}
     joined = {k: d for k, d in changed.items() if k not in candidates and d <= th["match"]}
     scored.update(joined)
-    hops = {k: float("inf") for k in second_hop(scored, th["match"]) if k not in settled and k not in todo}
+    context = context or {}
+    two_apart = second_hop({**context, **scored}, th["match"]) - second_hop(context, th["match"])
+    hops = {k: float("inf") for k in two_apart if k not in settled and k not in todo and k not in context}
     hopped = {k: d for k, d in check(hops).items() if d <= th["match"]}
     scored.update(hopped)
     joined.update(hopped)
-    kept = {k: d for k, d in scored.items() if d <= th["match"]}
-    frames = Frames(registry, {i: res.images[i].content_hash for pair in kept for i in pair if i in res.images})
-    res.pairs = sorted(((a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()),
-                       key=lambda p: (p[2], p[0], p[1]))
-    rescored = [(q, n, scored.get((min(q, n), max(q, n)), d)) for q, n, d in res.neighbors]
-    both_ways = [row for (a, b), d in joined.items() for row in ((a, b, d), (b, a, d))]
-    res.neighbors = nearest_per_query(rescored + both_ways, neighbors) if neighbors else []
-    return len(changed) + len(hopped)
+    # examined: what the embedding flagged and what was checked (a far candidate left unchecked says nothing)
+    examined = {k for k, d in candidates.items() if d <= th["match"]} | set(todo) | set(hops)
+    return Settled(scored, joined, examined, len(changed) + len(hopped), th["match"])
+
+
+def labelled(registry, images: dict, kept: dict, th: dict) -> list[tuple[int, int, float, str]]:
+    """(a, b, distance, label) of pairs {(a, b): distance}, nearest first: duplicate only where the two
+    pictures share their frame (pipeline/labels.py)."""
+    frames = Frames(registry, {i: images[i].content_hash for pair in kept for i in pair if i in images})
+    return sorted(((a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()),
+                  key=lambda p: (p[2], p[0], p[1]))

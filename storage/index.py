@@ -52,8 +52,12 @@ class PendingMerge:
 
 class CollectionIndex:
     def __init__(self, engine, data_dir: str | Path, collection: str, generation: str, dim: int,
-                 buffer_capacity: int = 20_000, merge_fanout: int = 8, background_merges: bool = False):
+                 buffer_capacity: int = 20_000, merge_fanout: int = 8, background_merges: bool = False,
+                 vectors: str | None = None, part: int = 0):
+        """`vectors`: the registry key its vectors are stored under (default: the generation, a model version);
+        `part`: which `dim`-long slice of each stored vector it holds (a corner view's index holds one view)."""
         self.engine = engine
+        self.vector_key, self.part = vectors or generation, part
         self.background_merges = background_merges
         self.pending: list[PendingMerge] = []
         self.root = Path(data_dir) / "index" / checked(collection) / generation
@@ -114,7 +118,7 @@ class CollectionIndex:
                 select(db.index_items.c.image_id, db.vectors.c.vector)
                 .select_from(db.index_items.join(db.images, db.images.c.id == db.index_items.c.image_id)
                              .join(db.vectors, and_(db.vectors.c.content_hash == db.images.c.content_hash,
-                                                    db.vectors.c.model_version == self.generation)))
+                                                    db.vectors.c.model_version == self.vector_key)))
                 .where(and_(self._key(db.index_items), db.index_items.c.seq > sealed_seq))
                 .order_by(db.index_items.c.seq)).all()
             self.next_seq = (conn.execute(select(func.max(db.index_items.c.seq))
@@ -128,7 +132,8 @@ class CollectionIndex:
             if seg not in self.segments:
                 self.segments[seg] = Segment(self.root / file, level, last_seq)
         self._set_buffer(np.array([r[0] for r in buf], np.int64),
-                         np.stack([np.frombuffer(r[1], np.float32) for r in buf]) if buf
+                         np.stack([np.frombuffer(r[1], np.float32)[self.part * self.dim:(self.part + 1) * self.dim]
+                                   for r in buf]) if buf
                          else np.empty((0, self.dim), np.float32))
         self.epoch = epoch
 
@@ -137,10 +142,14 @@ class CollectionIndex:
 
     def indexed(self, image_ids) -> set[int]:
         """Which of these images this generation already holds (a retried batch must not add them twice)."""
+        return set(self.order(image_ids))
+
+    def order(self, image_ids) -> dict[int, int]:
+        """{image id: its place in the order of arrival} for the images among these that it holds."""
         ids = [int(i) for i in image_ids]
         with self.engine.connect() as conn:
-            return set(conn.execute(select(db.index_items.c.image_id).where(and_(
-                self._key(db.index_items), db.index_items.c.image_id.in_(ids)))).scalars())
+            return dict(conn.execute(select(db.index_items.c.image_id, db.index_items.c.seq).where(and_(
+                self._key(db.index_items), db.index_items.c.image_id.in_(ids)))).all())
 
     def within(self, queries: np.ndarray, radius: float) -> list[list[tuple[int, float]]]:
         """For each query, every stored image within `radius`: [(image_id, distance), ...]."""

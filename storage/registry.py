@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, tuple_, update
 
 from . import db
 from .db import connect, in_chunks  # noqa: F401  (re-exported: the steps open and batch through here)
@@ -37,12 +37,13 @@ class ImageStatus(StrEnum):
     INDEXED = "indexed"  # in the index, no earlier copy found
     DUPLICATE = "duplicate"  # in the index, the same picture as an earlier image
     MATCH = "match"  # in the index, an edited copy of an earlier image
+    VERIFYING = "verifying"  # in the index, its pairs waiting for the verify step (pipeline/settle.py)
     FAILED = "failed"  # unusable: the reason says why
     REPLACED = "replaced"  # a newer file at the same path took its place
 
 
 FINAL = (ImageStatus.INDEXED, ImageStatus.DUPLICATE, ImageStatus.MATCH, ImageStatus.FAILED)  # the states a batch's images end in
-LIVE = (ImageStatus.INDEXED, ImageStatus.DUPLICATE, ImageStatus.MATCH)  # in the index
+LIVE = (ImageStatus.INDEXED, ImageStatus.DUPLICATE, ImageStatus.MATCH, ImageStatus.VERIFYING)  # in the index
 UNUSABLE = (ImageStatus.FAILED, ImageStatus.REPLACED)  # no picture to use
 ID_CHUNK = 20_000  # image ids per IN list
 
@@ -170,6 +171,27 @@ class Registry:
             conn.execute(db.insert_ignore(conn, db.pairs), [
                 dict(collection=collection, generation=generation, a=a, b=b, distance=d, label=label)
                 for a, b, d, label in pairs])
+
+    @staticmethod
+    def replace_pairs(conn, collection: str, generation: str, examined, kept: list[tuple[int, int, float, str]]) -> None:
+        """In the caller's transaction: the `examined` (a, b) pairs become the `kept` ones (a verified distance
+        and label each); an examined pair not kept is no pair."""
+        key = and_(db.pairs.c.collection == collection, db.pairs.c.generation == generation)
+        gone = sorted(set(examined) | {(a, b) for a, b, _, _ in kept})
+        for part in db.in_chunks(gone, 500):
+            conn.execute(delete(db.pairs).where(and_(key, tuple_(db.pairs.c.a, db.pairs.c.b).in_(part))))
+        Registry.add_pairs(conn, collection, generation, kept)
+
+    def pairs_of(self, collection: str, generation: str, ids) -> list[tuple[int, int, float, str]]:
+        """The pairs `generation` recorded that name any of these images: (a, b, distance, label), a < b."""
+        key = and_(db.pairs.c.collection == collection, db.pairs.c.generation == generation)
+        cols = (db.pairs.c.a, db.pairs.c.b, db.pairs.c.distance, db.pairs.c.label)
+        found = set()
+        with self.engine.connect() as conn:
+            for part in id_chunks(ids):
+                found.update(tuple(r) for r in conn.execute(select(*cols).where(and_(
+                    key, or_(db.pairs.c.a.in_(part), db.pairs.c.b.in_(part))))))
+        return sorted(found)
 
     def missing_from(self, collection: str, generation: str) -> list[int]:
         """Live images of the collection that `generation` does not index yet."""

@@ -23,7 +23,7 @@ def runtime():
     return _runtime
 
 
-INGESTION_QUEUES = ("embed", "index")
+INGESTION_QUEUES = ("embed", "index", "verify")
 
 
 def redis_client(url: str | None = None):

@@ -16,7 +16,7 @@ from .context import collection_lock, runtime
 TRANSIENT = (OSError, ConnectionError)
 
 
-def _message(collection, paths, batch_id):
+def checked_message(collection, paths, batch_id):
     """Validate a message's fields; a malformed one is refused (not retried) with a logged reason."""
     try:
         checked(collection)
@@ -36,7 +36,7 @@ EMBED_TIME_LIMIT = float(os.environ.get("NEARDUP_EMBED_TIME_LIMIT", "600"))  # s
 def embed(self, collection=None, paths=None, batch_id=None):
     """The step's own deadline stops it while files are read or decoded; Celery's limits are the backstop
     for time spent elsewhere."""
-    _message(collection, paths, batch_id)
+    checked_message(collection, paths, batch_id)
     from neardup.pipeline.steps import embed_step, timed_out
 
     try:
@@ -57,17 +57,28 @@ def embed(self, collection=None, paths=None, batch_id=None):
 def index(self, collection=None, generation=None, image_ids=None, batch_id=None):
     if not isinstance(generation, str) or not isinstance(image_ids, list):
         raise Reject("malformed index message", requeue=False)
-    _message(collection, [], batch_id)
+    checked_message(collection, [], batch_id)
     from neardup.pipeline.steps import index_step
 
     # one writer per collection; a busy lock sends the task back to the queue for a moment instead of
     # holding this worker slot (work for other collections goes on)
+    from neardup.pipeline import verify as second_stage
+    from neardup.storage.registry import ImageStatus
+
+    from .verify import send_verify
+
+    rt = runtime()
+    verifying = second_stage.enabled(rt.settings)
     try:
         with collection_lock(collection):
-            return index_step(runtime(), collection, generation, [int(i) for i in image_ids])
+            states = index_step(rt, collection, generation, [int(i) for i in image_ids], verifying)
     except LockBusy:
         # waiting for a busy lock never uses up the retry budget of transient errors
         raise self.retry(countdown=1 + random.random(), max_retries=self.request.retries + 1) from None
+    if verifying:  # also those a delivery of this message killed after its commit left waiting
+        send_verify(self.app, collection, [r.id for r in rt.registry.images(ids=image_ids)
+                                           if r.status == ImageStatus.VERIFYING], batch_id)
+    return states
 
 
 def send_batch(app, collection: str, files: list[str], batch_id: str, batch_size: int) -> None:
@@ -82,8 +93,17 @@ def resend_missing(app, rt, batch_id: str) -> int:
     """Send again what a batch still lacks (a message lost with Redis, say); safe to repeat."""
     from neardup.storage.registry import FINAL
 
+    from neardup.storage.registry import ImageStatus
+
+    from .verify import send_verify
+
     states = rt.registry.batch_states(batch_id)
+    collection = rt.registry.batch(batch_id).collection
     missing = [p for p, row in states.items() if row is None or row.status not in FINAL]
-    if missing:
-        send_batch(app, rt.registry.batch(batch_id).collection, missing, batch_id, rt.settings.batch_size)
+    verifying = [states[p].id for p in missing if states[p] is not None and states[p].status == ImageStatus.VERIFYING]
+    embedding = [p for p in missing if states[p] is None or states[p].status != ImageStatus.VERIFYING]
+    if embedding:
+        send_batch(app, collection, embedding, batch_id, rt.settings.batch_size)
+    for part in range(0, len(verifying), rt.settings.batch_size):
+        send_verify(app, collection, verifying[part:part + rt.settings.batch_size], batch_id)
     return len(missing)

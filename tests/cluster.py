@@ -71,7 +71,7 @@ class Cluster:
         rt.models.promote(info.version)
         self.model_version = info.version
 
-    def start_worker(self, name: str, queues: str = "embed,index") -> subprocess.Popen:
+    def start_worker(self, name: str, queues: str = "embed,index,verify") -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "ab")
         proc = subprocess.Popen([sys.executable, "-m", "neardup", "worker", "-Q", queues, "--concurrency", "1",
                                  "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",

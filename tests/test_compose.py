@@ -51,6 +51,7 @@ def test_every_service_command_is_a_real_entry_point():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["neardup"]' in dockerfile and "neardup" in scripts
     queues = {q.name for q in app.conf.task_queues}
+    consumed = set()
     for name, svc in compose["services"].items():
         if name == "redis":
             continue
@@ -59,9 +60,12 @@ def test_every_service_command_is_a_real_entry_point():
         if entry is None:  # the image's ENTRYPOINT: neardup
             assert command[0] in cli.commands, (name, command)
             if "-Q" in command:
-                assert set(command[command.index("-Q") + 1].split(",")) <= queues, name
+                consumed |= set(command[command.index("-Q") + 1].split(","))
+                assert consumed <= queues, name
         else:
             assert entry[:3] == ["celery", "-A", "neardup.worker.app"] and entry[3] in ("beat", "flower", "worker"), name
+    assert {route["queue"] for route in app.conf.task_routes.values()} <= consumed, "a queue no service consumes"
     app.loader.import_default_modules()
-    for task in ("neardup.embed", "neardup.index", "neardup.sweep", "neardup.retrain", "neardup.reconcile"):
+    for task in ("neardup.embed", "neardup.index", "neardup.verify", "neardup.sweep", "neardup.retrain",
+                 "neardup.reconcile"):
         assert task in app.tasks, task

@@ -2,6 +2,7 @@
 leaves far apart, are found; no pair of different photos is."""
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -237,3 +238,88 @@ def test_strongly_blurred_small_copies_are_confirmed_by_their_pixels(tmp_path):
     others = [v.verdict(views[o], views[c]) for c in blurred for o in blurred.values() if blurred[c] != o]
     assert not [x for x in others if x and x.same]
     assert not v.blurred_copy(views["flat_dark.png"], views["flat_darker.png"])
+
+
+@pytest.mark.parametrize("originals_first", [True, False])
+def test_the_queue_s_verify_step_gives_the_scan_s_pairs_and_labels(tmp_path, originals_first):
+    """Batches indexed in either order (crops before or after their originals), some verified at once and
+    some after later batches were indexed, end with the scan's pairs and labels; every image final."""
+    import contextlib
+
+    from neardup.config import Settings
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.steps import embed_step, index_step
+    from neardup.pipeline.verify_batch import verify_batch
+    from neardup.storage.registry import FINAL
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    copies = make_crops(photos, side=384)
+    # few candidates per image, so that what is found from one side only is missed unless looked up both ways
+    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(photos)], verify_k=2,
+                        verify_corner_k=1)
+    scan = Scanner(settings, "scanned").scan(str(photos))
+    want = {(*sorted((scan.rel(a), scan.rel(b))), label) for a, b, _, label in scan.pairs}
+    assert any(label == "match" for *_, label in want)
+
+    rt = Runtime(settings)
+    originals = sorted(set(copies.values()))
+    order = [*originals, *sorted(copies)] if originals_first else [*sorted(copies), *originals]
+    late = []
+    for n, start in enumerate(range(0, len(order), 7)):
+        paths = [str(photos / name) for name in order[start:start + 7]]
+        for generation, ids in embed_step(rt, "queued", paths, None).items():
+            index_step(rt, "queued", generation, ids, verifying=True)
+            if n % 2:
+                late.append(ids)
+            else:
+                verify_batch(rt, "queued", ids, contextlib.nullcontext)
+    for ids in late:
+        verify_batch(rt, "queued", ids, contextlib.nullcontext)
+    generation, _ = rt.generations("queued")
+    rows = {r.id: r for r in rt.registry.images(collection="queued")}
+    assert all(r.status in FINAL for r in rows.values())
+    got = {(*sorted((os.path.basename(rows[a].path), os.path.basename(rows[b].path))), label)
+           for a, b, _, label in rt.registry.pairs_in("queued", generation)}
+    assert got == want, (sorted(got - want), sorted(want - got))
+
+
+def test_a_crop_queued_after_its_original_is_proposed_through_the_original_s_corner_views(tmp_path):
+    """A scan searches each original's corner views for its crops; on the queue, where the original was
+    verified before the crop arrived, the crop finds those corner views in the corner-view indexes and
+    gets the scan's proposals."""
+    import contextlib
+
+    from neardup.config import Settings
+    from neardup.pipeline import verify
+    from neardup.pipeline import verify_batch as queue
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.steps import embed_step, index_step
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    copies = {c: o for c, o in make_crops(photos, side=384).items() if c.startswith("crop_")}
+    # one nearest neighbour checked per image: the crops are left to the corner views
+    rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(photos)], verify_k=1))
+    ids = {}
+    for names in (sorted(set(copies.values())), sorted(copies)):
+        for generation, batch in embed_step(rt, "q", [str(photos / n) for n in names], None).items():
+            index_step(rt, "q", generation, batch, verifying=True)
+            ids.update({os.path.basename(r.path): r.id for r in rt.registry.images(ids=batch)})
+            if names[0] in copies.values():
+                queue.verify_batch(rt, "q", batch, contextlib.nullcontext)
+    info = rt.model_info(generation)
+    th = rt.thresholds(info)
+    index = rt.index("q", generation, info.dim)
+    crops, originals = {ids[c] for c in copies}, {ids[o] for o in copies.values()}
+    proposed = queue.corner_pairs(rt, "q", generation, info.dim, index, crops, {}, {}, th)
+    # what a scan's corner search from the originals proposes: each original's corner views' nearest, past
+    # its own nearest neighbour
+    vecs = rt.registry.vectors_by_image("q", generation, sorted(originals))
+    skip = [(min(x, n), max(x, n)) for x in originals
+            for n, _ in verify.checked_of([t for t in index.nearest(vecs[x], 3) if t[0] != x], rt.settings, th)]
+    scan_s = {p for p in verify.corner_pairs(rt.registry, "q", originals, generation, index.nearest,
+                                             rt.settings.verify_corner_k, verify.radius_for(rt.settings, th),
+                                             skip=skip) if set(p) & crops}
+    assert scan_s and scan_s <= proposed, (sorted(scan_s), sorted(proposed))

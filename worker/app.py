@@ -1,7 +1,7 @@
 """The Celery app: JSON only, late acks, one message at a time on the embed queue, queues per kind of work.
 
-`celery -A neardup.worker.app worker -Q embed,index` or `neardup worker -Q embed,index`. The model is loaded in
-each worker process after fork (`worker_process_init`), never in the parent.
+`celery -A neardup.worker.app worker -Q embed,index,verify` or `neardup worker -Q embed,index,verify`. The model
+is loaded in each worker process after fork (`worker_process_init`), never in the parent.
 """
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from kombu import Queue
 from neardup.config import load
 
 settings = load()
-QUEUES = ("embed", "index", "sweep", "train")
+QUEUES = ("embed", "index", "verify", "sweep", "train")
 VISIBILITY_TIMEOUT = 12 * 3600  # longer than the longest task (a retrain), so nothing is redelivered early
 
-app = Celery("neardup", include=["neardup.tasks.ingest", "neardup.tasks.sweep", "neardup.tasks.retrain"])
+app = Celery("neardup", include=["neardup.tasks.ingest", "neardup.tasks.verify", "neardup.tasks.sweep",
+                                    "neardup.tasks.retrain"])
 app.conf.update(
     broker_url=settings.broker_url,
     result_backend=settings.broker_url,
@@ -31,6 +32,7 @@ app.conf.update(
     task_queues=[Queue(q) for q in QUEUES],
     task_default_queue="embed",
     task_routes={"neardup.embed": {"queue": "embed"}, "neardup.index": {"queue": "index"},
+                 "neardup.verify": {"queue": "verify"},
                  "neardup.sweep": {"queue": "sweep"}, "neardup.reconcile": {"queue": "sweep"},
                  "neardup.retrain": {"queue": "train"}},
     broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},

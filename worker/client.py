@@ -89,14 +89,28 @@ class BatchHandle:
     client: Client
     batch_id: str
 
-    def status(self) -> dict:
-        states = self.client.rt.registry.batch_states(self.batch_id)
+    def status(self, verified: bool = True) -> dict:
+        """Each image's state. An image waiting for the verify step is `verifying` and not done; with
+        `verified=False` it counts as done, with the embedding's answer (`"verified": false` beside it)."""
+        rt = self.client.rt
+        states = rt.registry.batch_states(self.batch_id)
+        waiting = [row for row in states.values() if row and row.status == ImageStatus.VERIFYING]
+        found = {}
+        if waiting and not verified:  # the labels of their pairs as the index step recorded them
+            collection = rt.registry.batch(self.batch_id).collection
+            generation, _ = rt.generations(collection)
+            found = {(a, b): label for a, b, _, label in rt.registry.pairs_of(collection, generation,
+                                                                            [r.id for r in waiting])}
         items = []
         for path, row in states.items():
             state = row.status if row else ImageStatus.QUEUED
             item = {"path": path, "state": state}
-            if row and row.status in (ImageStatus.DUPLICATE, ImageStatus.MATCH):
-                of = self.client.rt.registry.images(ids=[row.of_image])
+            if row and row.status == ImageStatus.VERIFYING and not verified:
+                pair = tuple(sorted((row.id, row.of_image))) if row.of_image is not None else None
+                state = item["state"] = found.get(pair, ImageStatus.INDEXED)
+                item["verified"] = False
+            if row and state in (ImageStatus.DUPLICATE, ImageStatus.MATCH):
+                of = rt.registry.images(ids=[row.of_image])
                 item.update(of=of[0].path if of else row.of_image, distance=row.distance)
             if row and row.status == ImageStatus.FAILED:
                 item["reason"] = row.reason
@@ -107,15 +121,17 @@ class BatchHandle:
         done = sum(counts.get(s, 0) for s in FINAL)
         return {"batch_id": self.batch_id, "total": len(items), "done": done, "counts": counts, "items": items}
 
-    def result(self, timeout: float | None = None, poll: float = 0.5, stall: float = 60.0, progress=None) -> dict:
-        """Wait for every image to reach its final state. What makes no progress is sent again: at once when
-        the broker holds no ingestion message at all (they were lost), else after `stall` seconds; never
-        more often than every `stall` seconds."""
+    def result(self, timeout: float | None = None, poll: float = 0.5, stall: float = 60.0, progress=None,
+               verified: bool = True) -> dict:
+        """Wait for every image to reach its final state (`verified=False`: the embedding's answer, as soon
+        as every image is indexed). What makes no progress is sent again: at once when the broker holds no
+        ingestion message at all (they were lost), else after `stall` seconds; never more often than every
+        `stall` seconds."""
         start = last_change = time.time()
         last_resend = start - stall
         last_done = -1
         while True:
-            st = self.status()
+            st = self.status(verified)
             if progress:
                 progress(st)
             if st["done"] == st["total"]:

@@ -12,8 +12,8 @@ from .common import cli, collection_option, settings_options, table
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.option("--queues", "-Q", default="embed,index", show_default=True, help="Queues to consume: "
-              "embed, index, sweep, train.")
+@click.option("--queues", "-Q", default="embed,index,verify", show_default=True, help="Queues to consume: "
+              "embed, index, verify, sweep, train.")
 @click.option("--beat", is_flag=True, help="Also run the scheduler (nightly sweeps); run exactly one.")
 @click.pass_context
 def worker(ctx, queues, beat):
@@ -35,9 +35,11 @@ def worker(ctx, queues, beat):
 @collection_option()
 @click.option("--wait", is_flag=True, help="Show progress and print the batch's result.")
 @click.option("--timeout", type=float, default=None, help="With --wait: give up after this many seconds.")
+@click.option("--fast", is_flag=True, help="With --wait: the embedding's answer, as soon as every image is "
+              "indexed, without waiting for verification.")
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
-def submit(paths, collection, wait, timeout, as_json, settings):
+def submit(paths, collection, wait, timeout, fast, as_json, settings):
     """Queue images (files, or folders walked recursively) for ingestion; print the batch id."""
     from neardup.errors import PathNotAllowed
     from neardup.worker.client import Client
@@ -54,7 +56,7 @@ def submit(paths, collection, wait, timeout, as_json, settings):
         def progress(st):
             bar.update(st["done"] - bar.n)
         try:
-            st = handle.result(timeout=timeout, progress=progress)
+            st = handle.result(timeout=timeout, progress=progress, verified=not fast)
         except TimeoutError as exc:
             raise click.ClickException(str(exc))
     _print_status(st, as_json)
@@ -62,14 +64,16 @@ def submit(paths, collection, wait, timeout, as_json, settings):
 
 @cli.command()
 @click.argument("batch_id")
+@click.option("--fast", is_flag=True, help="Images still being verified: the embedding's answer.")
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
-def status(batch_id, as_json, settings):
-    """Each image of a batch: indexed, duplicate-of X, match-of Y, or failed: reason."""
+def status(batch_id, fast, as_json, settings):
+    """Each image of a batch: indexed, duplicate-of X, match-of Y, failed: reason, or still queued, pending
+    (embedded) or verifying."""
     from neardup.worker.client import Client
 
     try:
-        st = Client(settings).handle(batch_id).status()
+        st = Client(settings).handle(batch_id).status(verified=not fast)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0]))
     _print_status(st, as_json)

@@ -1,0 +1,163 @@
+"""The queue's second stage: a batch's pairs verified as a scan verifies them, once its images are indexed.
+
+The index step records what the embedding finds and leaves each image `verifying`. This step gathers the
+candidates a scan would give the batch's images among everything indexed so far (their pairs, their nearest
+neighbours and the images they are among the nearest of, perceptual-hash neighbours, corner-view neighbours
+both ways, pairs two flagged pairs apart), verifies them (pipeline/verify.py), and writes the outcome under
+the collection's writer lock: each examined pair takes its verified distance and label or goes, each image
+its final state (duplicate or match of its nearest earlier copy, or indexed). An image indexed later is
+verified by its own batch's step, which sees these.
+
+Verdicts are stored by content as they are reached, so a step that is killed and run again decides nothing
+twice. The work is done twice over: once outside the lock (the verdicts: the slow part), once under it with
+those verdicts stored (a fresh view of the index: what another batch committed meanwhile is counted), then
+written in one transaction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neardup.encoder import corners, phash
+from neardup.storage.registry import ImageStatus
+
+from . import verify
+from .embed import embed_missing_corners
+
+
+def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, str]:
+    """Verify the pairs of the images among `image_ids` still `verifying` and give them their final state;
+    `lock()` is a context manager holding the collection's writer lock. Returns {image id: state}."""
+    generation, _ = rt.generations(collection)
+    waiting = [r.id for r in rt.registry.images(ids=image_ids) if r.status == ImageStatus.VERIFYING]
+    if not waiting or generation is None:
+        return {}
+    if verify.wants_corners(rt.settings):
+        embed_missing_corners(rt, collection, generation, waiting)
+    examine(rt, collection, generation, waiting)  # the verdicts, stored as they are reached
+    with lock():
+        waiting = [r.id for r in rt.registry.images(ids=waiting) if r.status == ImageStatus.VERIFYING]
+        return write(rt, collection, generation, waiting, examine(rt, collection, generation, waiting))
+
+
+class Examined:
+    """What verification made of a batch's candidates: pairs kept (verified distance and label) and examined."""
+
+    def __init__(self, kept: list[tuple[int, int, float, str]], examined: set, images: list[int]):
+        self.kept, self.examined, self.images = kept, examined, images
+
+
+def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
+    settings = rt.settings
+    info = rt.model_info(generation)
+    th = rt.thresholds(info)
+    index = rt.index(collection, generation, info.dim)
+    queries = rt.registry.vectors_by_image(collection, generation, ids)
+    indexed = index.order(ids)
+    ids = [i for i in ids if i in queries and i in indexed]
+    batch = set(ids)
+    radius = verify.radius_for(settings, th)
+    k = verify.neighbours_to_find(settings, 0)
+
+    def nearest_of(vec, image_id):
+        return [(n, d) for n, d in index.nearest(vec, 4 * k + 1) if n != image_id][:k]
+
+    pairs, neighbors, near = [], [], {}
+    for i, found in zip(ids, index.within(np.stack([queries[i] for i in ids]), th["match"]) if ids else []):
+        pairs += [(min(i, j), max(i, j), d, "") for j, d in found if j != i]
+    for i in ids:
+        near[i] = nearest_of(queries[i], i)
+        neighbors += [(i, n, d) for n, d in near[i]]
+    # the images these are among the nearest of: a scan counts the pair from either side
+    others = {n for i in ids for n, d in near[i] if d <= radius} - batch
+    other_vecs = rt.registry.vectors_by_image(collection, generation, sorted(others))
+    for x, vec in other_vecs.items():
+        near[x] = nearest_of(vec, x)
+        neighbors += [(x, n, d) for n, d in near[x]]
+    candidates = {p: d for p, d in verify.candidates_for(pairs, neighbors, settings, th).items()
+                  if p[0] in batch or p[1] in batch}
+
+    proposed = hash_pairs(rt, collection, index, batch)
+    if verify.wants_corners(settings):
+        proposed |= corner_pairs(rt, collection, generation, info.dim, index, batch, near, candidates, th)
+    named = {i for pair in (*candidates, *proposed) for i in pair}
+    images = {r.id: r for r in rt.registry.images(ids=sorted(named | batch))}
+    context = {(a, b): d for a, b, d, _ in rt.registry.pairs_of(collection, generation, sorted(named - batch))
+               if a not in batch and b not in batch}
+    out = verify.settle(images, th, settings, rt.registry, candidates, proposed, context)
+    return Examined(verify.labelled(rt.registry, images, out.kept, th), out.examined, ids)
+
+
+def hash_pairs(rt, collection: str, index, batch: set) -> set[tuple[int, int]]:
+    """Perceptual-hash neighbours of the batch's images among the images the index holds."""
+    found = {p for p in verify.hash_pairs(rt.registry, collection, _Everything()) if p[0] in batch or p[1] in batch}
+    indexed = index.order({i for p in found for i in p})
+    return {p for p in found if p[0] in indexed and p[1] in indexed}
+
+
+def corner_pairs(rt, collection: str, generation: str, dim: int, index, batch: set, near: dict, candidates: dict,
+                 th: dict) -> set[tuple[int, int]]:
+    """Corner-view neighbours as a scan proposes them, both ways: the batch's crops (its images' corner views
+    near earlier images) and the crops cut earlier from the batch's images (earlier images whose corner views
+    are near the batch's images: found in the corner-view indexes, then searched as a scan searches them).
+    `near`: {image: its nearest [(image, distance)]}, filled in for those earlier images."""
+    k, radius = rt.settings.verify_corner_k, verify.radius_for(rt.settings, th)
+
+    def skip_for(images):
+        """The partners a scan's corner search skips: candidates within the radius."""
+        return [p for p, d in candidates.items() if d <= radius] + [
+            (min(x, n), max(x, n)) for x in images for n, _ in verify.checked_of(near.get(x, []), rt.settings, th)]
+
+    found = verify.corner_pairs(rt.registry, collection, batch, generation, index.nearest, k, radius,
+                                skip=skip_for(batch))
+    views = [rt.index(collection, generation, dim, corner=n) for n in range(len(corners.ANCHORS))]
+    queries = rt.registry.vectors_by_image(collection, generation, sorted(batch))
+    cut_from = {x for vec in queries.values() for view in views for x, d in view.nearest(vec, 2 * k + 1)
+                if d <= radius and x not in batch}
+    wanted = verify.neighbours_to_find(rt.settings, 0)
+    for x, vec in rt.registry.vectors_by_image(collection, generation, sorted(cut_from - set(near))).items():
+        near[x] = [(n, d) for n, d in index.nearest(vec, wanted + 1) if n != x][:wanted]
+    back = verify.corner_pairs(rt.registry, collection, cut_from, generation, index.nearest, k, radius,
+                               skip=skip_for(cut_from))
+    return found | {p for p in back if p[0] in batch or p[1] in batch}
+
+
+class _Everything:
+    def __contains__(self, _) -> bool:
+        return True
+
+
+def write(rt, collection: str, generation: str, ids: list[int], result: Examined) -> dict[int, str]:
+    """In one transaction: the examined pairs as verified and each image's final state; then its corner views
+    into the corner-view indexes (so later crops find it)."""
+    info = rt.model_info(generation)
+    index = rt.index(collection, generation, info.dim)
+    mine = set(ids) & set(result.images)
+    pairs = [p for p in rt.registry.pairs_of(collection, generation, sorted(mine)) if p[:2] not in result.examined]
+    pairs += [p for p in result.kept if p[0] in mine or p[1] in mine]
+    order = index.order({i for p in pairs for i in p[:2]} | mine)
+    outcomes = {}
+    for i in ids:
+        earlier = [(d, other, label) for a, b, d, label in pairs if i in (a, b)
+                   for other in [b if a == i else a] if order.get(other, -1) < order.get(i, -1)]
+        d, other, label = min(earlier) if earlier else (None, None, ImageStatus.INDEXED)
+        outcomes[i] = (label, other, d)
+    with rt.engine.begin() as conn:
+        rt.registry.replace_pairs(conn, collection, generation, result.examined, result.kept)
+        rt.registry.set_outcomes(conn, outcomes)
+    if verify.wants_corners(rt.settings):
+        add_corner_views(rt, collection, generation, info.dim, ids)
+    return {i: str(s) for i, (s, _, _) in outcomes.items()}
+
+
+def add_corner_views(rt, collection: str, generation: str, dim: int, ids: list[int]) -> None:
+    """The images' corner views into the collection's corner-view indexes (one per corner), once each."""
+    flat = rt.registry.vectors_by_image(collection, corners.key(generation), ids)
+    for n in range(len(corners.ANCHORS)):
+        view = rt.index(collection, generation, dim, corner=n)
+        fresh = sorted(set(flat) - view.indexed(list(flat)))
+        if not fresh:
+            continue
+        vecs = np.stack([flat[i].reshape(len(corners.ANCHORS), -1)[n] for i in fresh])
+        with rt.engine.begin() as conn:
+            view.commit(conn, np.asarray(fresh, np.int64), vecs)
+        view.after_commit(np.asarray(fresh, np.int64), vecs)
