@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neardup.encoder import corners, phash
+from neardup.encoder import corners
 from neardup.storage.registry import ImageStatus
 
 from . import verify

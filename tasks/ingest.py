@@ -58,11 +58,10 @@ def index(self, collection=None, generation=None, image_ids=None, batch_id=None)
     if not isinstance(generation, str) or not isinstance(image_ids, list):
         raise Reject("malformed index message", requeue=False)
     checked_message(collection, [], batch_id)
-    from neardup.pipeline.steps import index_step
-
     # one writer per collection; a busy lock sends the task back to the queue for a moment instead of
     # holding this worker slot (work for other collections goes on)
     from neardup.pipeline import verify as second_stage
+    from neardup.pipeline.steps import index_step
     from neardup.storage.registry import ImageStatus
 
     from .verify import send_verify
@@ -91,9 +90,7 @@ def send_batch(app, collection: str, files: list[str], batch_id: str, batch_size
 
 def resend_missing(app, rt, batch_id: str) -> int:
     """Send again what a batch still lacks (a message lost with Redis, say); safe to repeat."""
-    from neardup.storage.registry import FINAL
-
-    from neardup.storage.registry import ImageStatus
+    from neardup.storage.registry import FINAL, ImageStatus
 
     from .verify import send_verify
 

@@ -71,11 +71,11 @@ class Cluster:
         rt.models.promote(info.version)
         self.model_version = info.version
 
-    def start_worker(self, name: str, queues: str = "embed,index,verify") -> subprocess.Popen:
+    def start_worker(self, name: str, queues: str = "embed,index,verify", **env) -> subprocess.Popen:
         log = open(self.tmp / f"{name}.log", "ab")
         proc = subprocess.Popen([sys.executable, "-m", "neardup", "worker", "-Q", queues, "--concurrency", "1",
                                  "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
-                                 "--without-heartbeat"], cwd=REPO, env=self.env, stdout=log, stderr=log,
+                                 "--without-heartbeat"], cwd=REPO, env={**self.env, **env}, stdout=log, stderr=log,
                                 start_new_session=True)
         self.workers.append(proc)
         return proc

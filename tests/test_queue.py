@@ -76,8 +76,13 @@ def assert_each_once(rt, collection, generation, paths):
     assert live <= set(ids)
 
 
+UNVERIFIED = dict(NEARDUP_VERIFY="0")  # the index step's own answer: what the embedding finds
+
+
 def test_two_workers_concurrent_batches_find_what_scan_finds(cluster):
-    w1, w2 = cluster.start_worker("w1"), cluster.start_worker("w2")
+    """Index steps on two workers, batches racing: every pair the embedding finds in a scan, none twice
+    (the verify step, which decides these pairs further, is tested below)."""
+    w1, w2 = cluster.start_worker("w1", **UNVERIFIED), cluster.start_worker("w2", **UNVERIFIED)
     cl = client(cluster)
     files = sorted(str(p) for p in cluster.images.glob("*.jpg"))
     thirds = [files[i::3] for i in range(3)]  # copies and their originals land in different batches
@@ -98,7 +103,7 @@ def test_two_workers_concurrent_batches_find_what_scan_finds(cluster):
 
     from neardup.config import load
     from neardup.pipeline.scan import Scanner
-    scan = Scanner(load(), "scanned").scan(str(cluster.images))
+    scan = Scanner(load(verify=False), "scanned").scan(str(cluster.images))
     got = pairs_by_path(cl.rt, "concurrent", cluster.model_version)
     want = pairs_by_path(cl.rt, "scanned", scan.model_version)
     assert want and got == want
@@ -117,14 +122,14 @@ def test_worker_killed_and_redis_restarted_mid_batch_lose_nothing(cluster):
     for w in list(cluster.workers):
         if w.poll() is None:
             cluster.kill_worker(w)
-    victim = cluster.start_worker("victim")
+    victim = cluster.start_worker("victim", **UNVERIFIED)
     files = sorted(str(p) for p in cluster.images.glob("*.jpg"))
     handle = cl.submit(files, "crashy")
     deadline = time.time() + 120
     while handle.status()["done"] < 8 and time.time() < deadline:
         time.sleep(0.2)
     cluster.kill_worker(victim)  # SIGKILL in the middle of the batch
-    survivor = cluster.start_worker("survivor")
+    survivor = cluster.start_worker("survivor", **UNVERIFIED)
     while handle.status()["done"] < len(files) * 0.6 and time.time() < deadline + 120:
         time.sleep(0.2)
     cluster.redis.kill()  # Redis dies with the queue in it (no persistence) ...
@@ -372,3 +377,46 @@ def test_a_message_past_its_time_limit_fails_what_it_did_not_reach(cluster, tmp_
     assert all(s != "failed" or "timed out" in r for s, r in states.values())
     assert worker.poll() is None
     cluster.kill_worker(worker)
+
+
+def test_the_queue_answers_as_the_scan_with_a_verify_worker_killed(cluster):
+    """Crops and mirrored crops with their originals, in batches: before any verify worker runs, the
+    embedding's answer is there at once (`verified=False`) and every image waits in `verifying`; a verify
+    worker killed (SIGKILL) in the middle and another one after it leave every image final, with the scan's
+    pairs and labels."""
+    from tests.test_verify import make_crops
+
+    for w in list(cluster.workers):
+        if w.poll() is None:
+            cluster.kill_worker(w)
+    folder = cluster.images / "crops"
+    folder.mkdir()
+    make_crops(folder, side=384)
+    files = sorted(str(p) for p in folder.glob("*.jpg"))
+    cluster.start_worker("ingest", "embed,index")
+    cl = client(cluster)
+    handle = cl.submit(files, "verified")
+    fast = handle.result(timeout=300, verified=False)
+    assert fast["done"] == len(files) and all(it["verified"] is False for it in fast["items"])
+    assert handle.status()["counts"] == {"verifying": len(files)} and handle.status()["done"] == 0
+
+    victim = cluster.start_worker("verifier", "verify")
+    deadline = time.time() + 180
+    while handle.status()["done"] == 0 and time.time() < deadline:
+        time.sleep(0.1)
+    cluster.kill_worker(victim)
+    assert 0 < handle.status()["done"] < len(files), "killed in the middle of the batch's verification"
+    survivor = cluster.start_worker("verifier2", "verify")
+    st = handle.result(timeout=400, stall=8)
+    assert st["done"] == st["total"] == len(files) and "verifying" not in st["counts"]
+    generation, _ = cl.rt.generations("verified")  # the active model (earlier tests rolled a new one out)
+    assert_each_once(cl.rt, "verified", generation, set(files))
+
+    from neardup.config import load
+    from neardup.pipeline.scan import Scanner
+    scan = Scanner(load(), "crops-scanned").scan(str(folder))
+    assert scan.model_version == generation
+    got = pairs_by_path(cl.rt, "verified", generation)
+    want = pairs_by_path(cl.rt, "crops-scanned", generation)
+    assert want and got == want, (sorted(got - want), sorted(want - got))
+    assert survivor.poll() is None
