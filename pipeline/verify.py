@@ -229,14 +229,18 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     The mirror image is needed on one side of a pair only (flipped and cropped copies: 15% of the dev
     benchmark's flip+text+resize family is found only that way)."""
     out = {}
+    # each pair as verified: the mirror image is tried on the side with the greater content hash, so a verdict
+    # does not depend on which image came first (ids are given in order of arrival)
+    as_checked = {oriented(k, known.hashes): k for k in todo if k[0] in paths and k[1] in paths}
 
     def settle(verdicts: dict) -> None:
         for pair, v in verdicts.items():
             if v is not None:
-                out[pair] = distance_after(v, todo[pair], thresholds, radius, verifier.min_inliers)
+                k = as_checked[pair]
+                out[k] = distance_after(v, todo[k], thresholds, radius, verifier.min_inliers)
 
     fresh = []
-    for part in in_chunks(sorted((k for k in todo if k[0] in paths and k[1] in paths), key=todo.get), 50_000):
+    for part in in_chunks(sorted(as_checked, key=lambda o: todo[as_checked[o]]), 50_000):
         stored = known.get(part)  # looked up a part at a time: bounded memory
         settle(stored)
         fresh += [k for k in part if k not in stored][: max_pairs - len(fresh)]
@@ -251,6 +255,12 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
             settle(reached)
     return out
+
+
+def oriented(pair: tuple[int, int], hashes: dict[int, str]) -> tuple[int, int]:
+    """The pair with the image of the greater content hash second (the side whose mirror image is tried)."""
+    a, b = pair
+    return pair if hashes.get(a, "") <= hashes.get(b, "") else (b, a)
 
 
 def distance_after(v: Verdict, d: float, thresholds: dict, radius: float, min_inliers: int) -> float:
@@ -492,7 +502,8 @@ def settle(images: dict, th: dict, settings, registry, candidates: dict, propose
     scored.update(hopped)
     joined.update(hopped)
     # examined: what the embedding flagged and what was checked (a far candidate left unchecked says nothing)
-    examined = {k for k, d in candidates.items() if d <= th["match"]} | set(todo) | set(hops)
+    examined = {k for k, d in candidates.items() if d <= th["match"]} | {
+        k for k in (*todo, *hops) if k[0] in paths and k[1] in paths}
     return Settled(scored, joined, examined, len(changed) + len(hopped), th["match"])
 
 

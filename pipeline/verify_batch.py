@@ -80,9 +80,10 @@ def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
     if verify.wants_corners(settings):
         proposed |= corner_pairs(rt, collection, generation, info.dim, index, batch, near, candidates, th)
     named = {i for pair in (*candidates, *proposed) for i in pair}
-    images = {r.id: r for r in rt.registry.images(ids=sorted(named | batch))}
+    # their partners' pairs count for pairs two apart (whose far ends must be at hand to be verified)
     context = {(a, b): d for a, b, d, _ in rt.registry.pairs_of(collection, generation, sorted(named - batch))
                if a not in batch and b not in batch}
+    images = {r.id: r for r in rt.registry.images(ids=sorted(named | batch | {i for p in context for i in p}))}
     out = verify.settle(images, th, settings, rt.registry, candidates, proposed, context)
     return Examined(verify.labelled(rt.registry, images, out.kept, th), out.examined, ids)
 
