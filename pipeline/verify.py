@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass
 
@@ -247,10 +249,10 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     with ThreadPoolExecutor(threads) as pool:
         for part in by_images(sorted(fresh), chunk_images):
             mirrored = {b for _, b in part}
-            views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool)
+            views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool, hashes=known.hashes)
             reached = _verdicts(part, views, verifier, pool)
             undecided = [p for p, v in reached.items() if v is None and any(views[i] and views[i].small for i in p)]
-            reached.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool))
+            reached.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool, known.hashes))
             # not where a file could not be read: it may be back by the next run
             known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
             settle(reached)
@@ -299,21 +301,58 @@ class KnownVerdicts:
             for p, v in verdicts.items() if p in keys})
 
 
-def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = False) -> dict:
+class ViewCache:
+    """The views of the images verified last, by content and how they were made: a verify worker meets an
+    original in the pairs of batch after batch and decodes it once (~50 KB a view)."""
+
+    def __init__(self, size: int = 1000):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key, view: View) -> None:
+        with self.lock:
+            self.items[key] = view
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+VIEWS = ViewCache()
+
+
+def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = False, hashes=None) -> dict:
+    hashes = hashes or {}
+
+    settings = verifier.key()
+
+    def key(i):
+        return hashes[i], i in mirrored, scale_up, settings
+
     ids = sorted(ids)
-    return dict(zip(ids, pool.map(lambda i: verifier.view(paths[i], i in mirrored, scale_up), ids)))
+    views = {i: VIEWS.get(key(i)) for i in ids if hashes.get(i)}
+    todo = [i for i in ids if views.get(i) is None]
+    for i, view in zip(todo, pool.map(lambda i: verifier.view(paths[i], i in mirrored, scale_up), todo)):
+        views[i] = view
+        if view is not None and hashes.get(i):
+            VIEWS.put(key(i), view)
+    return views
 
 
 def _verdicts(pairs, views: dict, verifier: Verifier, pool) -> dict:
     return dict(zip(pairs, pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), pairs)))
 
 
-def _scaled_up(pairs, views: dict, paths, mirrored, verifier: Verifier, pool) -> dict:
+def _scaled_up(pairs, views: dict, paths, mirrored, verifier: Verifier, pool, hashes=None) -> dict:
     """The pairs among `pairs` that verification confirms once their small images are scaled up to the working
     size (only those are decoded again). Only confirmations count: an enlarged JPEG's blocks give keypoints that
     refute what they should not (dev benchmark, scaling every small image up: crop+jpeg30 0.81 -> 0.76)."""
     small = {i for pair in pairs for i in pair if views[i].small}
-    enlarged = {**views, **_views(small, paths, mirrored, verifier, pool, scale_up=True)}
+    enlarged = {**views, **_views(small, paths, mirrored, verifier, pool, scale_up=True, hashes=hashes)}
     return {pair: v for pair, v in _verdicts(pairs, enlarged, verifier, pool).items() if v is not None and v.same}
 
 

@@ -15,6 +15,8 @@ written in one transaction.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from neardup.encoder import corners
@@ -39,11 +41,14 @@ def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, s
         return write(rt, collection, generation, waiting, examine(rt, collection, generation, waiting))
 
 
+@dataclass
 class Examined:
-    """What verification made of a batch's candidates: pairs kept (verified distance and label) and examined."""
-
-    def __init__(self, kept: list[tuple[int, int, float, str]], examined: set, images: list[int]):
-        self.kept, self.examined, self.images = kept, examined, images
+    """What verification made of a batch's candidates."""
+    kept: dict  # (a, b): distance after verification, for the pairs kept
+    examined: set  # every pair flagged or checked: those not kept are no pairs
+    images: dict  # image id: row, for every image these name
+    thresholds: dict
+    batch: set  # the batch's images that were examined (indexed, with a vector)
 
 
 def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
@@ -85,7 +90,7 @@ def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
                if a not in batch and b not in batch}
     images = {r.id: r for r in rt.registry.images(ids=sorted(named | batch | {i for p in context for i in p}))}
     out = verify.settle(images, th, settings, rt.registry, candidates, proposed, context)
-    return Examined(verify.labelled(rt.registry, images, out.kept, th), out.examined, ids)
+    return Examined(out.kept, out.examined, images, th, batch)
 
 
 def hash_pairs(rt, collection: str, index, batch: set) -> set[tuple[int, int]]:
@@ -132,9 +137,10 @@ def write(rt, collection: str, generation: str, ids: list[int], result: Examined
     into the corner-view indexes (so later crops find it)."""
     info = rt.model_info(generation)
     index = rt.index(collection, generation, info.dim)
-    mine = set(ids) & set(result.images)
+    mine = set(ids) & result.batch
+    kept = verify.labelled(rt.registry, result.images, result.kept, result.thresholds)
     pairs = [p for p in rt.registry.pairs_of(collection, generation, sorted(mine)) if p[:2] not in result.examined]
-    pairs += [p for p in result.kept if p[0] in mine or p[1] in mine]
+    pairs += [p for p in kept if p[0] in mine or p[1] in mine]
     order = index.order({i for p in pairs for i in p[:2]} | mine)
     outcomes = {}
     for i in ids:
@@ -143,7 +149,7 @@ def write(rt, collection: str, generation: str, ids: list[int], result: Examined
         d, other, label = min(earlier) if earlier else (None, None, ImageStatus.INDEXED)
         outcomes[i] = (label, other, d)
     with rt.engine.begin() as conn:
-        rt.registry.replace_pairs(conn, collection, generation, result.examined, result.kept)
+        rt.registry.replace_pairs(conn, collection, generation, result.examined, kept)
         rt.registry.set_outcomes(conn, outcomes)
     if verify.wants_corners(rt.settings):
         add_corner_views(rt, collection, generation, info.dim, ids)

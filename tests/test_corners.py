@@ -67,9 +67,12 @@ def test_scan_stores_corner_vectors_when_verifying(photos, tmp_path, tiny_model)
 
     ids = sorted(res.images)
     some = set(ids[: len(ids) // 2])
-    pairs = corner_pairs(scanner.rt.registry, "c", some, res.model_version, index.nearest, k=2)
+    pairs = corner_pairs(scanner.rt.registry, "c", some, res.model_version, index.nearest, k=2, scope=some)
     assert pairs and all(a in some and b in some and a < b for a, b in pairs)
     assert len(pairs) <= 2 * len(some)  # k per image at most
+    # without a scope, the queried images are paired with any image the index holds
+    anywhere = corner_pairs(scanner.rt.registry, "c", some, res.model_version, index.nearest, k=2)
+    assert any(not set(p) <= some for p in anywhere) and all(set(p) & some for p in anywhere)
     assert not corner_pairs(scanner.rt.registry, "c", some, "another-model", index.nearest, k=2)
 
 
