@@ -70,8 +70,9 @@ class Rules:
     max_residual: float = 0.10  # aligned, same brightness: RMS difference at 16x16 per unit of contrast
     max_local: float = 28.0  # ... and no 16x16 cell off by more than this (0..255): overlays, patches
     gain: tuple[float, float] = (0.7, 1.4)  # contrast changed by at most this factor
-    colour: tuple[float, float] = (0.25, 0.5)  # colourfulness (mean |chroma|, 0..255) differs by at most this
-    #   share of the larger plus this much: grayscale, saturation and hue edits change it, compression a little
+    colour: tuple[float, float] = (0.35, 0.05)  # colourfulness (mean |chroma|, 0..255), the contrast gain
+    #   applied, differs by at most this share of the larger plus this much: grayscale, saturation and hue
+    #   edits change it, compression a little
     min_sharpness: float = 0.6  # the softer keeps at least this share of the sharper one's fine detail
 
 
@@ -138,17 +139,18 @@ def _score(src: np.ndarray, dst: np.ndarray, window=(1.0, 1.0, 0.0, 0.0)) -> tup
 
 def aligned(a: Frame, b: Frame, max_trim: float) -> tuple[float, float, float, float]:
     """The best alignment of the two grids, one a trim of the other (up to `max_trim` of each side, the sides
-    trimmed independently): (keep, gain, rms per unit of contrast, largest cell residual). Each axis's trim is
-    fitted on the grids' mean profiles along it (one small vectorised search), then the two grids compared."""
+    trimmed independently): (keep, gain from a's contrast to b's, rms per unit of contrast, largest cell
+    residual). Each axis's trim is fitted on the grids' mean profiles along it (one small vectorised search),
+    then the two grids compared."""
     windows = _axis_windows(max_trim)
     best = None
-    for src, dst in ((a.grid, b.grid), (b.grid, a.grid)):
+    for src, dst, forward in ((a.grid, b.grid, True), (b.grid, a.grid, False)):
         soft_src, soft_dst = _soft(src), _soft(dst)
         kx, fx = _fit_axis(soft_src.mean(axis=0), soft_dst.mean(axis=0), windows)
         ky, fy = _fit_axis(soft_src.mean(axis=1), soft_dst.mean(axis=1), windows)
-        scored = _score(src, soft_dst, (kx, ky, fx, fy))
-        if best is None or scored[2] < best[2]:
-            best = scored
+        keep, gain, rms, local = _score(src, soft_dst, (kx, ky, fx, fy))
+        if best is None or rms < best[2]:
+            best = (keep, gain if forward else 1 / max(gain, 1e-6), rms, local)
     return best
 
 
@@ -157,18 +159,29 @@ def colourfulness(grid: np.ndarray) -> float:
 
 
 def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
-    ca, cb = colourfulness(a.grid), colourfulness(b.grid)
     sharp = (min(a.sharpness, b.sharpness) / max(a.sharpness, b.sharpness, 1e-6)
              if a.sharp_side == b.sharp_side else 1.0)  # sizes too small and unequal: not judged
-    share, slack = rules.colour
     return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharp,
-            "colour": abs(ca - cb) - share * max(ca, cb) - slack}
+            "colours": (colourfulness(a.grid), colourfulness(b.grid))}
+
+
+def _colour(colours: tuple[float, float], gain: float, rules: Rules) -> float:
+    """How far b's colourfulness is from a's scaled by the contrast gain from a to b (a contrast change
+    scales both; a saturation, grayscale or hue edit only the colours), past what is allowed (> 0: fails)."""
+    expected, found = gain * colours[0], colours[1]
+    share, slack = rules.colour
+    return abs(expected - found) - share * max(expected, found) - slack
 
 
 def _passes(m: dict, rules: Rules) -> bool:
-    return all(m[k] <= limit for k, limit in (("aspect", rules.max_aspect_change), ("colour", 0.0),
-                                             ("rms", rules.max_residual), ("local", rules.max_local)) if k in m) \
-        and m["sharpness"] >= rules.min_sharpness and rules.gain[0] <= m.get("gain", 1.0) <= rules.gain[1]
+    lo, hi = rules.gain
+    ca, cb = m["colours"]
+    gain = m.get("gain")
+    kindest = cb / ca if ca > 0 else 1.0  # before the pictures are compared: the gain that suits the colours
+    colour = _colour(m["colours"], min(max(kindest if gain is None else gain, lo), hi), rules)
+    return all(m[k] <= limit for k, limit in (("aspect", rules.max_aspect_change), ("rms", rules.max_residual),
+                                             ("local", rules.max_local)) if k in m) \
+        and colour <= 0 and m["sharpness"] >= rules.min_sharpness and (gain is None or lo <= gain <= hi)
 
 
 def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
