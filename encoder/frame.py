@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 GRID = 32
+FINE = 64  # the gray picture kept for overlays (thin text vanishes at 32 px)
 SHARP_SIDE = 256  # the decode must reach this long side for the sharpness to be measured
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
 KEY = "frame32"  # stored beside the encoders' vectors, keyed by content hash and this name
@@ -33,17 +34,19 @@ class Frame:
     aspect: float  # width / height of the original, after EXIF rotation
     sharpness: float  # fine detail (a difference of Gaussians) per unit of contrast at `sharp_side` px
     sharp_side: int = 0  # 256, or the picture's own long side if smaller: sharpness compares at equal sides
+    fine: np.ndarray | None = None  # (64, 64) uint8: the whole picture squashed, gray (older signatures: None)
 
     def to_bytes(self) -> bytes:
         return np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + struct.pack(
-            "<ffi", self.aspect, self.sharpness, self.sharp_side)
+            "<ffi", self.aspect, self.sharpness, self.sharp_side) + (b"" if self.fine is None else self.fine.tobytes())
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Frame":
         n = GRID * GRID * 3
         aspect, sharpness, side = struct.unpack("<ffi", raw[n:n + 12])
+        fine = raw[n + 12:n + 12 + FINE * FINE]
         return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect, sharpness,
-                   side)
+                   side, np.frombuffer(fine, np.uint8).reshape(FINE, FINE) if len(fine) == FINE * FINE else None)
 
 
 def signature(im: Image.Image, width: int, height: int) -> Frame:
@@ -54,12 +57,13 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
     side = min(SHARP_SIDE, max(width, height))
     k = side / max(im.size)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    fine = cv2.resize(gray, (FINE, FINE), interpolation=cv2.INTER_AREA)
     if k < 1:
         gray = cv2.resize(gray, (max(3, round(im.width * k)), max(3, round(im.height * k))),
                           interpolation=cv2.INTER_AREA)
     g = gray.astype(np.float32)
     detail = cv2.GaussianBlur(g, (0, 0), 0.7) - cv2.GaussianBlur(g, (0, 0), 1.6)  # finer than JPEG's 8-px blocks
-    return Frame(grid, width / max(height, 1), float(cv2.mean(np.abs(detail))[0] / (g.std() + 1.0)), side)
+    return Frame(grid, width / max(height, 1), float(cv2.mean(np.abs(detail))[0] / (g.std() + 1.0)), side, fine)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ class Rules:
     #   applied, differs by at most this share of the larger plus this much: grayscale, saturation and hue
     #   edits change it, compression a little
     min_sharpness: float = 0.6  # the softer keeps at least this share of the sharper one's fine detail
+    max_overlay: float = 6.0  # at 64 px gray, aligned and tone-matched, no 4x4-px cell off by more than four
+    #   times the median difference plus this (0..255): text, logos, stickers
 
 
 RULES = Rules()
@@ -88,29 +94,32 @@ def _axis_windows(max_trim: float) -> np.ndarray:
 
 def _sample(profile: np.ndarray, windows: np.ndarray) -> np.ndarray:
     """A (GRID, 3) profile resampled over each window (keep, offset): (windows, GRID, 3), linearly."""
+    n = len(profile)
     keep, offset = windows[:, :1], windows[:, 1:]
-    pos = np.clip(offset * (1 - keep) * GRID + (np.arange(GRID) + 0.5) * keep - 0.5, 0, GRID - 1)
+    pos = np.clip(offset * (1 - keep) * n + (np.arange(n) + 0.5) * keep - 0.5, 0, n - 1)
     low = np.floor(pos).astype(np.intp)
-    w = (pos - low)[..., None]
-    return profile[low] * (1 - w) + profile[np.minimum(low + 1, GRID - 1)] * w
+    w = (pos - low).reshape(*pos.shape, *([1] * (profile.ndim - 1)))
+    return profile[low] * (1 - w) + profile[np.minimum(low + 1, n - 1)] * w
 
 
 def _fit_axis(src: np.ndarray, dst: np.ndarray, windows: np.ndarray) -> tuple[float, float]:
     """The window of `src` along one axis (its mean profile across the other) that best explains `dst`'s."""
     sampled = _sample(src, windows)
-    sampled = sampled - sampled.mean(axis=(1, 2), keepdims=True)
+    axes = tuple(range(1, sampled.ndim))
+    sampled = sampled - sampled.mean(axis=axes, keepdims=True)
     target = dst - dst.mean()
-    gain = (sampled * target).sum(axis=(1, 2)) / np.maximum((sampled ** 2).sum(axis=(1, 2)), 1e-6)
-    err = ((target[None] - gain[:, None, None] * sampled) ** 2).sum(axis=(1, 2))
+    gain = (sampled * target).sum(axis=axes) / np.maximum((sampled ** 2).sum(axis=axes), 1e-6)
+    err = ((target[None] - gain.reshape(-1, *([1] * len(axes))) * sampled) ** 2).sum(axis=axes)
     keep, offset = windows[int(np.argmin(err))]
     return float(keep), float(offset)
 
 
 def _warp(src: np.ndarray, kx: float, ky: float, fx: float, fy: float) -> np.ndarray:
     """The region of `src` (kx x ky of its sides, at offset fractions fx, fy) resampled to the full grid."""
-    x0, y0 = fx * (1 - kx) * GRID, fy * (1 - ky) * GRID
+    n = len(src)
+    x0, y0 = fx * (1 - kx) * n, fy * (1 - ky) * n
     m = np.float32([[kx, 0, x0 + 0.5 * kx - 0.5], [0, ky, y0 + 0.5 * ky - 0.5]])
-    return cv2.warpAffine(src, m, (GRID, GRID), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    return cv2.warpAffine(src, m, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REFLECT)
 
 
@@ -154,6 +163,41 @@ def aligned(a: Frame, b: Frame, max_trim: float) -> tuple[float, float, float, f
     return best
 
 
+def overlay(a: Frame, b: Frame, max_trim: float = 0.10) -> float:
+    """The largest local difference of the two pictures at 64 px gray (4x4-px cells; one aligned to the other
+    as for a trim, their tones matched) past four times their median difference: an overlay is a local change
+    far above what re-encoding, resizing and trimming spread over the whole picture."""
+    windows = _axis_windows(max_trim)
+    best = None
+    for src, dst in ((a.fine, b.fine), (b.fine, a.fine)):
+        x, y = (cv2.GaussianBlur(f.astype(np.float32), (0, 0), 0.6) for f in (src, dst))
+        kx, fx = _fit_axis(x.mean(axis=0), y.mean(axis=0), windows)
+        ky, fy = _fit_axis(x.mean(axis=1), y.mean(axis=1), windows)
+        x = _matched(_warp(x, kx, ky, fx, fy) if min(kx, ky) < 1 else x, y)
+        # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
+        edge = np.minimum(_gradient(x), _gradient(y))
+        r = np.abs(y - x) / (1 + EDGE_SLACK * edge)
+        cells = r.reshape(FINE // 4, 4, FINE // 4, 4).mean(axis=(1, 3))
+        score = float(cells.max() - 4 * np.median(r))
+        best = score if best is None else min(best, score)
+    return best
+
+
+EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
+
+
+def _gradient(im: np.ndarray) -> np.ndarray:
+    return np.hypot(cv2.Sobel(im, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(im, cv2.CV_32F, 0, 1, ksize=3)) / 8
+
+
+def _matched(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x with y's tones (histogram matching: brightness, contrast, gamma, even clipped highlights)."""
+    order = np.argsort(x, axis=None)
+    out = np.empty(x.size, np.float32)
+    out[order] = np.sort(y, axis=None)
+    return out.reshape(x.shape)
+
+
 def colourfulness(grid: np.ndarray) -> float:
     return float(np.abs(grid - grid.mean(axis=2, keepdims=True)).mean())
 
@@ -186,16 +230,18 @@ def _passes(m: dict, rules: Rules) -> bool:
 
 def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
-    The cheap measures first, then the pictures as they are, then the search over trims."""
+    The cheap measures first, then the pictures as they are, then the search over trims, then overlays at
+    64 px (signatures stored before those were kept skip that)."""
     if a is None or b is None:
         return False
     m = _cheap(a, b, rules)
     if not _passes(m, rules):
         return False
     _, m["gain"], m["rms"], m["local"] = _score(a.grid, _soft(b.grid))
-    if _passes(m, rules):
-        return True
-    if m["rms"] > rules.search_above:  # too different for a trim to explain: not worth the search
-        return False
-    _, m["gain"], m["rms"], m["local"] = aligned(a, b, rules.max_trim)
-    return _passes(m, rules)
+    if not _passes(m, rules):
+        if m["rms"] > rules.search_above:  # too different for a trim to explain: not worth the search
+            return False
+        _, m["gain"], m["rms"], m["local"] = aligned(a, b, rules.max_trim)
+        if not _passes(m, rules):
+            return False
+    return a.fine is None or b.fine is None or overlay(a, b, rules.max_trim) <= rules.max_overlay

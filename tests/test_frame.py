@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from neardup.encoder.decode import decode
 from neardup.encoder.frame import Frame, same_frame
@@ -23,6 +23,14 @@ def trim(im, keep):
     return im.crop((int(w * (1 - keep) / 2), int(h * (1 - keep) / 2), int(w * (1 + keep) / 2), int(h * (1 + keep) / 2)))
 
 
+def watermark(im):
+    """A line of small thin text, as a watermark is added: gone at 32 px, seen at 64."""
+    im = im.copy()
+    ImageDraw.Draw(im).text((im.width // 12, im.height // 2), "(c) 2026 photo", fill=(255, 255, 255),
+                            font=ImageFont.load_default(size=im.height // 20))
+    return im
+
+
 def patch(im):
     im = im.copy()
     w, h = im.size
@@ -35,6 +43,7 @@ BENIGN = {
     "half size": lambda im: jpeg(im.resize((im.width // 2, im.height // 2))),
     "png": lambda im: (lambda b: (im.save(b, "PNG"), b.getvalue())[1])(io.BytesIO()),
     "brighter": lambda im: jpeg(ImageEnhance.Brightness(im).enhance(1.1)),
+    "more contrast": lambda im: jpeg(ImageEnhance.Contrast(im).enhance(1.15)),
     "trimmed 4%": lambda im: jpeg(trim(im, 0.96)),
     "slight blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(0.8))),
 }
@@ -44,6 +53,8 @@ EDITED = {
     "grayscale": lambda im: jpeg(ImageOps.grayscale(im).convert("RGB")),
     "bordered": lambda im: jpeg(ImageOps.expand(im, border=im.width // 10, fill=(30, 200, 30))),
     "patch": lambda im: jpeg(patch(im)),
+    "watermark": lambda im: jpeg(watermark(im)),
+    "saturated": lambda im: jpeg(ImageEnhance.Color(im).enhance(1.6)),
     "strong blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(6))),
     "turned 90": lambda im: jpeg(im.rotate(90, expand=True)),
 }
