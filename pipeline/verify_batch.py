@@ -33,6 +33,10 @@ def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, s
     waiting = [r.id for r in rt.registry.images(ids=image_ids) if r.status == ImageStatus.VERIFYING]
     if not waiting or generation is None:
         return {}
+    if not verify.enabled(rt.settings):  # turned off where this step runs: the index step's pairs stand
+        th = rt.thresholds(rt.model_info(generation))
+        with lock():
+            return write(rt, collection, generation, waiting, Examined({}, set(), {}, th, set(waiting)))
     if verify.wants_corners(rt.settings):
         embed_missing_corners(rt, collection, generation, waiting)
     examine(rt, collection, generation, waiting)  # the verdicts, stored as they are reached

@@ -323,3 +323,27 @@ def test_a_crop_queued_after_its_original_is_proposed_through_the_original_s_cor
                                              rt.settings.verify_corner_k, verify.radius_for(rt.settings, th),
                                              skip=skip) if set(p) & crops}
     assert scan_s and scan_s <= proposed, (sorted(scan_s), sorted(proposed))
+
+
+def test_a_verify_step_with_verification_off_gives_the_index_step_s_answer(tmp_path):
+    import contextlib
+
+    from neardup.config import Settings
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.steps import embed_step, index_step
+    from neardup.pipeline.verify_batch import verify_batch
+    from neardup.storage.registry import ImageStatus
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_crops(photos, side=256)
+    paths = sorted(str(p) for p in photos.iterdir())
+    rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(photos)], verify=False))
+    (generation, ids), = embed_step(rt, "q", paths, None).items()
+    index_step(rt, "q", generation, ids, verifying=True)
+    pairs = rt.registry.pairs_in("q", generation)
+    assert {r.status for r in rt.registry.images(ids=ids)} == {ImageStatus.VERIFYING}
+    states = verify_batch(rt, "q", ids, contextlib.nullcontext)
+    assert set(states) == set(ids) and ImageStatus.VERIFYING not in states.values()
+    assert rt.registry.pairs_in("q", generation) == pairs  # nothing verified, nothing changed
+    assert verify_batch(rt, "q", ids, contextlib.nullcontext) == {}  # a redelivery finds nothing to do
