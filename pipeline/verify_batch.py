@@ -87,7 +87,8 @@ def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
 
     proposed = hash_pairs(rt, collection, index, batch)
     if verify.wants_corners(settings):
-        proposed |= corner_pairs(rt, collection, generation, info.dim, index, batch, near, candidates, th)
+        proposed |= corner_pairs(rt, collection, generation, info.dim, index, batch, near, nearest_of, candidates,
+                                 th)
     named = {i for pair in (*candidates, *proposed) for i in pair}
     # their partners' pairs count for pairs two apart (whose far ends must be at hand to be verified)
     context = {(a, b): d for a, b, d, _ in rt.registry.pairs_of(collection, generation, sorted(named - batch))
@@ -99,17 +100,17 @@ def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
 
 def hash_pairs(rt, collection: str, index, batch: set) -> set[tuple[int, int]]:
     """Perceptual-hash neighbours of the batch's images among the images the index holds."""
-    found = {p for p in verify.hash_pairs(rt.registry, collection, _Everything()) if p[0] in batch or p[1] in batch}
+    found = {p for p in verify.hash_pairs(rt.registry, collection) if p[0] in batch or p[1] in batch}
     indexed = index.order({i for p in found for i in p})
     return {p for p in found if p[0] in indexed and p[1] in indexed}
 
 
-def corner_pairs(rt, collection: str, generation: str, dim: int, index, batch: set, near: dict, candidates: dict,
-                 th: dict) -> set[tuple[int, int]]:
+def corner_pairs(rt, collection: str, generation: str, dim: int, index, batch: set, near: dict, nearest_of,
+                 candidates: dict, th: dict) -> set[tuple[int, int]]:
     """Corner-view neighbours as a scan proposes them, both ways: the batch's crops (its images' corner views
     near earlier images) and the crops cut earlier from the batch's images (earlier images whose corner views
     are near the batch's images: found in the corner-view indexes, then searched as a scan searches them).
-    `near`: {image: its nearest [(image, distance)]}, filled in for those earlier images."""
+    `near`: {image: its nearest [(image, distance)]}, filled in for those earlier images by `nearest_of`."""
     k, radius = rt.settings.verify_corner_k, verify.radius_for(rt.settings, th)
 
     def skip_for(images):
@@ -123,17 +124,11 @@ def corner_pairs(rt, collection: str, generation: str, dim: int, index, batch: s
     queries = rt.registry.vectors_by_image(collection, generation, sorted(batch))
     cut_from = {x for vec in queries.values() for view in views for x, d in view.nearest(vec, 2 * k + 1)
                 if d <= radius and x not in batch}
-    wanted = verify.neighbours_to_find(rt.settings, 0)
     for x, vec in rt.registry.vectors_by_image(collection, generation, sorted(cut_from - set(near))).items():
-        near[x] = [(n, d) for n, d in index.nearest(vec, wanted + 1) if n != x][:wanted]
+        near[x] = nearest_of(vec, x)
     back = verify.corner_pairs(rt.registry, collection, cut_from, generation, index.nearest, k, radius,
                                skip=skip_for(cut_from))
     return found | {p for p in back if p[0] in batch or p[1] in batch}
-
-
-class _Everything:
-    def __contains__(self, _) -> bool:
-        return True
 
 
 def write(rt, collection: str, generation: str, ids: list[int], result: Examined) -> dict[int, str]:

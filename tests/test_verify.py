@@ -313,7 +313,12 @@ def test_a_crop_queued_after_its_original_is_proposed_through_the_original_s_cor
     th = rt.thresholds(info)
     index = rt.index("q", generation, info.dim)
     crops, originals = {ids[c] for c in copies}, {ids[o] for o in copies.values()}
-    proposed = queue.corner_pairs(rt, "q", generation, info.dim, index, crops, {}, {}, th)
+    k = verify.neighbours_to_find(rt.settings, 0)
+
+    def nearest_of(vec, image_id):
+        return [(n, d) for n, d in index.nearest(vec, k + 1) if n != image_id][:k]
+
+    proposed = queue.corner_pairs(rt, "q", generation, info.dim, index, crops, {}, nearest_of, {}, th)
     # what a scan's corner search from the originals proposes: each original's corner views' nearest, past
     # its own nearest neighbour
     vecs = rt.registry.vectors_by_image("q", generation, sorted(originals))
