@@ -14,6 +14,7 @@ compares a signature kept per image, made from the decode the encoder needs anyw
 """
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -35,6 +36,32 @@ class Frame:
     sharpness: float  # fine detail (a difference of Gaussians) per unit of contrast at `sharp_side` px
     sharp_side: int = 0  # 256, or the picture's own long side if smaller: sharpness compares at equal sides
     fine: np.ndarray | None = None  # (64, 64) uint8: the whole picture squashed, gray (older signatures: None)
+
+    # what the overlay test needs of one picture, made once however many pairs it is in
+    @functools.cached_property
+    def fine_soft(self) -> np.ndarray:
+        return cv2.GaussianBlur(self.fine.astype(np.float32), (0, 0), 0.6)
+
+    @functools.cached_property
+    def fine_sorted(self) -> np.ndarray:
+        return np.sort(self.fine_soft, axis=None)
+
+    @functools.cached_property
+    def fine_edges(self) -> np.ndarray:
+        return _gradient(self.fine_soft)
+
+    @functools.cached_property
+    def fine_profiles(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.fine_soft.mean(axis=0), self.fine_soft.mean(axis=1)
+
+    @functools.cached_property
+    def fine_windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each axis's profile resampled over every trim window (TRIM_WINDOWS), centred: (windows, 64)."""
+        out = []
+        for profile in self.fine_profiles:
+            sampled = _sample(profile, TRIM_WINDOWS)
+            out.append(sampled - sampled.mean(axis=1, keepdims=True))
+        return tuple(out)
 
     def to_bytes(self) -> bytes:
         return np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + struct.pack(
@@ -92,6 +119,9 @@ def _axis_windows(max_trim: float) -> np.ndarray:
     return np.array([(k, f) for k in keeps for f in (offsets if k < 1 else [0.0])], np.float32)
 
 
+TRIM_WINDOWS = _axis_windows(RULES.max_trim)  # the overlay test's, sampled once per picture
+
+
 def _sample(profile: np.ndarray, windows: np.ndarray) -> np.ndarray:
     """A (GRID, 3) profile resampled over each window (keep, offset): (windows, GRID, 3), linearly."""
     n = len(profile)
@@ -103,15 +133,27 @@ def _sample(profile: np.ndarray, windows: np.ndarray) -> np.ndarray:
 
 
 def _fit_axis(src: np.ndarray, dst: np.ndarray, windows: np.ndarray) -> tuple[float, float]:
-    """The window of `src` along one axis (its mean profile across the other) that best explains `dst`'s."""
+    """The window of `src` along one axis (its mean profile across the other) that best explains `dst`'s:
+    (keep, offset, the error left as a share of `dst`'s variance)."""
     sampled = _sample(src, windows)
     axes = tuple(range(1, sampled.ndim))
     sampled = sampled - sampled.mean(axis=axes, keepdims=True)
     target = dst - dst.mean()
     gain = (sampled * target).sum(axis=axes) / np.maximum((sampled ** 2).sum(axis=axes), 1e-6)
     err = ((target[None] - gain.reshape(-1, *([1] * len(axes))) * sampled) ** 2).sum(axis=axes)
-    keep, offset = windows[int(np.argmin(err))]
-    return float(keep), float(offset)
+    best = int(np.argmin(err))
+    keep, offset = windows[best]
+    return float(keep), float(offset), float(err[best] / max(float((target ** 2).sum()), 1e-6))
+
+
+def _fit_sampled(sampled: np.ndarray, dst: np.ndarray) -> tuple[float, float, float]:
+    """`_fit_axis` over TRIM_WINDOWS with the source's windows sampled and centred already."""
+    target = dst - dst.mean()
+    gain = sampled @ target / np.maximum((sampled ** 2).sum(axis=1), 1e-6)
+    err = ((target[None] - gain[:, None] * sampled) ** 2).sum(axis=1)
+    best = int(np.argmin(err))
+    keep, offset = TRIM_WINDOWS[best]
+    return float(keep), float(offset), float(err[best] / max(float((target ** 2).sum()), 1e-6))
 
 
 def _warp(src: np.ndarray, kx: float, ky: float, fx: float, fy: float) -> np.ndarray:
@@ -155,32 +197,35 @@ def aligned(a: Frame, b: Frame, max_trim: float) -> tuple[float, float, float, f
     best = None
     for src, dst, forward in ((a.grid, b.grid, True), (b.grid, a.grid, False)):
         soft_src, soft_dst = _soft(src), _soft(dst)
-        kx, fx = _fit_axis(soft_src.mean(axis=0), soft_dst.mean(axis=0), windows)
-        ky, fy = _fit_axis(soft_src.mean(axis=1), soft_dst.mean(axis=1), windows)
+        kx, fx, _ = _fit_axis(soft_src.mean(axis=0), soft_dst.mean(axis=0), windows)
+        ky, fy, _ = _fit_axis(soft_src.mean(axis=1), soft_dst.mean(axis=1), windows)
         keep, gain, rms, local = _score(src, soft_dst, (kx, ky, fx, fy))
         if best is None or rms < best[2]:
             best = (keep, gain if forward else 1 / max(gain, 1e-6), rms, local)
     return best
 
 
-def overlay(a: Frame, b: Frame, max_trim: float = 0.10) -> float:
+def overlay(a: Frame, b: Frame) -> float:
     """The largest local difference of the two pictures at 64 px gray (4x4-px cells; one aligned to the other
     as for a trim, their tones matched) past four times their median difference: an overlay is a local change
-    far above what re-encoding, resizing and trimming spread over the whole picture."""
-    windows = _axis_windows(max_trim)
-    best = None
-    for src, dst in ((a.fine, b.fine), (b.fine, a.fine)):
-        x, y = (cv2.GaussianBlur(f.astype(np.float32), (0, 0), 0.6) for f in (src, dst))
-        kx, fx = _fit_axis(x.mean(axis=0), y.mean(axis=0), windows)
-        ky, fy = _fit_axis(x.mean(axis=1), y.mean(axis=1), windows)
-        x = _matched(_warp(x, kx, ky, fx, fy) if min(kx, ky) < 1 else x, y)
-        # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
-        edge = np.minimum(_gradient(x), _gradient(y))
-        r = np.abs(y - x) / (1 + EDGE_SLACK * edge)
-        cells = r.reshape(FINE // 4, 4, FINE // 4, 4).mean(axis=(1, 3))
-        score = float(cells.max() - 4 * np.median(r))
-        best = score if best is None else min(best, score)
-    return best
+    far above what re-encoding, resizing and trimming spread over the whole picture. The trim is fitted both
+    ways on the mean profiles; the pictures are compared the way that fits better."""
+    fits = []
+    for src, dst in ((a, b), (b, a)):
+        (kx, fx, ex), (ky, fy, ey) = (_fit_sampled(src.fine_windows[n], dst.fine_profiles[n]) for n in (0, 1))
+        fits.append((ex + ey, src, dst, (kx, ky, fx, fy)))
+    _, src, dst, (kx, ky, fx, fy) = min(fits, key=lambda f: f[0])
+    y = dst.fine_soft
+    if min(kx, ky) < 1:
+        x = _warp(src.fine_soft, kx, ky, fx, fy)
+        x_edges = _gradient(x)
+    else:
+        x, x_edges = src.fine_soft, src.fine_edges
+    x = _matched(x, dst.fine_sorted)
+    # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
+    r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, dst.fine_edges))
+    cells = r.reshape(FINE // 4, 4, FINE // 4, 4).mean(axis=(1, 3))
+    return float(cells.max() - 4 * np.median(r))
 
 
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
@@ -190,11 +235,11 @@ def _gradient(im: np.ndarray) -> np.ndarray:
     return np.hypot(cv2.Sobel(im, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(im, cv2.CV_32F, 0, 1, ksize=3)) / 8
 
 
-def _matched(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """x with y's tones (histogram matching: brightness, contrast, gamma, even clipped highlights)."""
-    order = np.argsort(x, axis=None)
+def _matched(x: np.ndarray, tones: np.ndarray) -> np.ndarray:
+    """x with another picture's tones (its values sorted): histogram matching, which takes brightness,
+    contrast, gamma, even clipped highlights."""
     out = np.empty(x.size, np.float32)
-    out[order] = np.sort(y, axis=None)
+    out[np.argsort(x, axis=None)] = tones
     return out.reshape(x.shape)
 
 
@@ -246,4 +291,4 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
         _, m["gain"], m["rms"], m["local"] = aligned(a, b, rules.max_trim)
         if not _passes(m, rules):
             return False
-    return a.fine is None or b.fine is None or overlay(a, b, rules.max_trim) <= rules.max_overlay
+    return a.fine is None or b.fine is None or overlay(a, b) <= rules.max_overlay
