@@ -176,6 +176,7 @@ def test_verdicts_are_stored_by_content_and_reused(tmp_path, monkeypatch):
     from sqlalchemy import func, select
 
     from neardup.config import Settings
+    from neardup.pipeline import verify
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.scan import Scanner
     from neardup.pipeline.sweep import sweep
@@ -184,6 +185,7 @@ def test_verdicts_are_stored_by_content_and_reused(tmp_path, monkeypatch):
     photos = tmp_path / "photos"
     photos.mkdir()
     make_crops(photos)
+    monkeypatch.setattr(verify, "VIEWS", verify.ViewCache(0))  # decodes counted, none kept between runs
     views = []
     real_view = Verifier.view
     monkeypatch.setattr(Verifier, "view", lambda self, *a, **k: views.append(a[0]) or real_view(self, *a, **k))
@@ -352,3 +354,32 @@ def test_a_verify_step_with_verification_off_gives_the_index_step_s_answer(tmp_p
     assert set(states) == set(ids) and ImageStatus.VERIFYING not in states.values()
     assert rt.registry.pairs_in("q", generation) == pairs  # nothing verified, nothing changed
     assert verify_batch(rt, "q", ids, contextlib.nullcontext) == {}  # a redelivery finds nothing to do
+
+
+def test_views_are_kept_by_content_between_runs(tmp_path, monkeypatch):
+    """A verify worker meets an original in batch after batch: it is decoded once, while it stays among the
+    views kept; a changed file (other content) is decoded again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from neardup.pipeline import verify
+
+    monkeypatch.setattr(verify, "VIEWS", verify.ViewCache(2))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_crops(photos, side=256)
+    paths = {i: str(p) for i, p in enumerate(sorted(photos.iterdir())[:3])}
+    decoded = []
+    real_view = Verifier.view
+    monkeypatch.setattr(Verifier, "view", lambda self, *a, **k: decoded.append(a[0]) or real_view(self, *a, **k))
+    with ThreadPoolExecutor(2) as pool:
+        def views(ids, hashes):
+            return verify._views(ids, paths, set(), Verifier(), pool, hashes=hashes)
+
+        first = views([0, 1], {0: "h0", 1: "h1"})
+        assert len(decoded) == 2 and all(first.values())
+        again = views([0, 1], {0: "h0", 1: "h1"})
+        assert len(decoded) == 2 and again == first  # kept: nothing decoded
+        views([0], {0: "h0-changed"})
+        views([2], {2: "h2"})  # a third picture: the least recently used of two is let go
+        views([1], {1: "h1"})
+    assert decoded == [paths[0], paths[1], paths[0], paths[2], paths[1]]
