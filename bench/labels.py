@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""What labelling a found pair costs: the same-frame check (encoder/frame.py) and its 64-px overlay test,
+per pair, on copies of the bundled sample photos (benign copies, which go through every test, and edits).
+Prints a table and writes JSON.
+
+  bench/labels.py [--repeat 200]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image, ImageEnhance, ImageOps
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+COPIES = {
+    "jpeg q40": lambda im: im,
+    "half size": lambda im: im.resize((im.width // 2, im.height // 2)),
+    "more contrast": lambda im: ImageEnhance.Contrast(im).enhance(1.15),
+    "mirrored": ImageOps.mirror,
+}
+
+
+def jpeg(im: Image.Image, quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=200, help="times each pair is labelled")
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "labels.json")
+    a = ap.parse_args()
+    from neardup.encoder import frame
+    from neardup.encoder.decode import decode
+
+    photos = sorted((REPO / "samples" / "originals").glob("*.jpg"))
+    rows = {}
+    for name, edit in COPIES.items():
+        pairs = []
+        for p in photos:
+            im = Image.open(p).convert("RGB")
+            pairs.append((decode(jpeg(im, 90), 64).frame, decode(jpeg(edit(im), 40), 64).frame))
+        timings = {}
+        for label, fn in (("same_frame", frame.same_frame), ("overlay", frame.overlay)):
+            t = time.perf_counter()
+            for _ in range(a.repeat):
+                for x, y in pairs:
+                    fn(x, y)
+            timings[label] = 1000 * (time.perf_counter() - t) / (a.repeat * len(pairs))
+        rows[name] = {**timings, "duplicate": sum(frame.same_frame(x, y) for x, y in pairs) / len(pairs)}
+    print(f"{'copy':16}{'same_frame ms':>15}{'overlay ms':>12}{'duplicate':>11}")
+    for name, r in rows.items():
+        print(f"{name:16}{r['same_frame']:>15.2f}{r['overlay']:>12.2f}{r['duplicate']:>11.2f}")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps({"repeat": a.repeat, "photos": len(photos), "copies": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
