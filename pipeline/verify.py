@@ -327,7 +327,6 @@ VIEWS = ViewCache()
 
 def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = False, hashes=None) -> dict:
     hashes = hashes or {}
-
     settings = verifier.key()
 
     def key(i):
@@ -448,10 +447,10 @@ def corner_pairs(registry, collection: str, queries, model_version: str, nearest
                  radius: float = float("inf"), chunk: int = 20_000, skip=frozenset(),
                  scope=None) -> set[tuple[int, int]]:
     """Each image of `queries` paired with the k others (in `scope`, if given) nearest to any of its corner
-    views, within `radius`, other than its partners in `skip`: its crops. (A photo's corners are near its other copies too, which its own
-    neighbours already put up; spending the k on them, the dev benchmark missed crops and tilts: skipping them,
-    crop 0.96 -> 1.00, rotate 0.91 -> 1.00.) Images embedded without corner views propose nothing. Corner
-    vectors are read `chunk` images at a time."""
+    views, within `radius`, other than its partners in `skip`: its crops. (A photo's corners are near its other
+    copies too, which its own neighbours already put up; spending the k on them, the dev benchmark missed crops
+    and tilts: skipping them, crop 0.96 -> 1.00, rotate 0.91 -> 1.00.) Images embedded without corner views
+    propose nothing. Corner vectors are read `chunk` images at a time."""
     partners = partners_of(skip)
     found = set()
     for part in in_chunks(sorted(queries), chunk):

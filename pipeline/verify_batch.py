@@ -56,6 +56,7 @@ class Examined:
 
 
 def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
+    """The batch's candidates as a scan would have them, verified (verdicts stored as they are reached)."""
     settings = rt.settings
     info = rt.model_info(generation)
     th = rt.thresholds(info)
