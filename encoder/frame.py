@@ -57,11 +57,7 @@ class Frame:
     @functools.cached_property
     def fine_windows(self) -> tuple[np.ndarray, np.ndarray]:
         """Each axis's profile resampled over every trim window (TRIM_WINDOWS), centred: (windows, 64)."""
-        out = []
-        for profile in self.fine_profiles:
-            sampled = _sample(profile, TRIM_WINDOWS)
-            out.append(sampled - sampled.mean(axis=1, keepdims=True))
-        return tuple(out)
+        return tuple(_centred(_sample(profile, TRIM_WINDOWS)) for profile in self.fine_profiles)
 
     def to_bytes(self) -> bytes:
         return np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + struct.pack(
@@ -123,7 +119,7 @@ TRIM_WINDOWS = _axis_windows(RULES.max_trim)  # the overlay test's, sampled once
 
 
 def _sample(profile: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """A (GRID, 3) profile resampled over each window (keep, offset): (windows, GRID, 3), linearly."""
+    """A profile (n, ...) resampled over each window (keep, offset): (windows, n, ...), linearly."""
     n = len(profile)
     keep, offset = windows[:, :1], windows[:, 1:]
     pos = np.clip(offset * (1 - keep) * n + (np.arange(n) + 0.5) * keep - 0.5, 0, n - 1)
@@ -132,27 +128,26 @@ def _sample(profile: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return profile[low] * (1 - w) + profile[np.minimum(low + 1, n - 1)] * w
 
 
-def _fit_axis(src: np.ndarray, dst: np.ndarray, windows: np.ndarray) -> tuple[float, float]:
+def _fit_axis(src: np.ndarray, dst: np.ndarray, windows: np.ndarray) -> tuple[float, float, float]:
     """The window of `src` along one axis (its mean profile across the other) that best explains `dst`'s:
     (keep, offset, the error left as a share of `dst`'s variance)."""
-    sampled = _sample(src, windows)
-    axes = tuple(range(1, sampled.ndim))
-    sampled = sampled - sampled.mean(axis=axes, keepdims=True)
-    target = dst - dst.mean()
-    gain = (sampled * target).sum(axis=axes) / np.maximum((sampled ** 2).sum(axis=axes), 1e-6)
-    err = ((target[None] - gain.reshape(-1, *([1] * len(axes))) * sampled) ** 2).sum(axis=axes)
+    return _best_window(_centred(_sample(src, windows)), dst, windows)
+
+
+def _centred(sampled: np.ndarray) -> np.ndarray:
+    """Resampled profiles (windows, ...) with each window's mean taken out."""
+    return sampled - sampled.mean(axis=tuple(range(1, sampled.ndim)), keepdims=True)
+
+
+def _best_window(sampled: np.ndarray, dst: np.ndarray, windows: np.ndarray) -> tuple[float, float, float]:
+    """Of the windows whose centred resampled profiles are `sampled`, the one that explains `dst` best after
+    a gain: (keep, offset, the error left as a share of `dst`'s variance)."""
+    flat = sampled.reshape(len(windows), -1)
+    target = (dst - dst.mean()).reshape(-1)
+    gain = flat @ target / np.maximum((flat ** 2).sum(axis=1), 1e-6)
+    err = ((target[None] - gain[:, None] * flat) ** 2).sum(axis=1)
     best = int(np.argmin(err))
     keep, offset = windows[best]
-    return float(keep), float(offset), float(err[best] / max(float((target ** 2).sum()), 1e-6))
-
-
-def _fit_sampled(sampled: np.ndarray, dst: np.ndarray) -> tuple[float, float, float]:
-    """`_fit_axis` over TRIM_WINDOWS with the source's windows sampled and centred already."""
-    target = dst - dst.mean()
-    gain = sampled @ target / np.maximum((sampled ** 2).sum(axis=1), 1e-6)
-    err = ((target[None] - gain[:, None] * sampled) ** 2).sum(axis=1)
-    best = int(np.argmin(err))
-    keep, offset = TRIM_WINDOWS[best]
     return float(keep), float(offset), float(err[best] / max(float((target ** 2).sum()), 1e-6))
 
 
@@ -212,7 +207,8 @@ def overlay(a: Frame, b: Frame) -> float:
     ways on the mean profiles; the pictures are compared the way that fits better."""
     fits = []
     for src, dst in ((a, b), (b, a)):
-        (kx, fx, ex), (ky, fy, ey) = (_fit_sampled(src.fine_windows[n], dst.fine_profiles[n]) for n in (0, 1))
+        (kx, fx, ex), (ky, fy, ey) = (_best_window(src.fine_windows[n], dst.fine_profiles[n], TRIM_WINDOWS)
+                                      for n in (0, 1))
         fits.append((ex + ey, src, dst, (kx, ky, fx, fy)))
     _, src, dst, (kx, ky, fx, fy) = min(fits, key=lambda f: f[0])
     y = dst.fine_soft

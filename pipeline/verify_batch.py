@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neardup.encoder import corners
-from neardup.storage.registry import ImageStatus
+from neardup.storage.registry import ImageStatus, outcomes_from
 
 from . import verify
 from .embed import embed_missing_corners
@@ -141,13 +141,7 @@ def write(rt, collection: str, generation: str, ids: list[int], result: Examined
     kept = verify.labelled(rt.registry, result.images, result.kept, result.thresholds)
     pairs = [p for p in rt.registry.pairs_of(collection, generation, sorted(mine)) if p[:2] not in result.examined]
     pairs += [p for p in kept if p[0] in mine or p[1] in mine]
-    order = index.order({i for p in pairs for i in p[:2]} | mine)
-    outcomes = {}
-    for i in ids:
-        earlier = [(d, other, label) for a, b, d, label in pairs if i in (a, b)
-                   for other in [b if a == i else a] if order.get(other, -1) < order.get(i, -1)]
-        d, other, label = min(earlier) if earlier else (None, None, ImageStatus.INDEXED)
-        outcomes[i] = (label, other, d)
+    outcomes = outcomes_from(pairs, index.order({i for p in pairs for i in p[:2]} | mine), ids)
     with rt.engine.begin() as conn:
         rt.registry.replace_pairs(conn, collection, generation, result.examined, kept)
         rt.registry.set_outcomes(conn, outcomes)

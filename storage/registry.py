@@ -37,7 +37,7 @@ class ImageStatus(StrEnum):
     INDEXED = "indexed"  # in the index, no earlier copy found
     DUPLICATE = "duplicate"  # in the index, the same picture as an earlier image
     MATCH = "match"  # in the index, an edited copy of an earlier image
-    VERIFYING = "verifying"  # in the index, its pairs waiting for the verify step (pipeline/settle.py)
+    VERIFYING = "verifying"  # in the index, its pairs waiting for the verify step (pipeline/verify_batch.py)
     FAILED = "failed"  # unusable: the reason says why
     REPLACED = "replaced"  # a newer file at the same path took its place
 
@@ -56,6 +56,20 @@ def id_chunks(ids):
 def _holds_picture():
     """Rows whose picture can be used: not failed, not replaced by a newer file at the same path."""
     return db.images.c.status.notin_(UNUSABLE)
+
+
+def outcomes_from(pairs, seq: dict[int, int], ids) -> dict[int, tuple[str, int | None, float | None]]:
+    """Each of `ids`' state as `pairs` (a, b, distance, label) decide it: the nearest pair with an image
+    indexed before it (`seq`: image id -> order of arrival; ties: the lower id), duplicate or match of that
+    one, else indexed."""
+    nearest: dict[int, tuple[str, int, float]] = {}
+    for a, b, d, label in pairs:
+        if a not in seq or b not in seq:
+            continue
+        later, earlier = (a, b) if seq[a] > seq[b] else (b, a)
+        if later not in nearest or (d, earlier) < (nearest[later][2], nearest[later][1]):
+            nearest[later] = (label, earlier, d)
+    return {i: nearest.get(i, (ImageStatus.INDEXED, None, None)) for i in ids}
 
 
 @dataclass(eq=False)
@@ -148,14 +162,7 @@ class Registry:
                 db.index_items.c.collection == collection, db.index_items.c.generation == generation))).all())
             pairs = conn.execute(select(db.pairs.c.a, db.pairs.c.b, db.pairs.c.distance, db.pairs.c.label).where(
                 and_(db.pairs.c.collection == collection, db.pairs.c.generation == generation))).all()
-        nearest: dict[int, tuple[str, int, float]] = {}
-        for a, b, d, label in pairs:
-            if a not in seq or b not in seq:
-                continue
-            later, earlier = (a, b) if seq[a] > seq[b] else (b, a)
-            if later not in nearest or d < nearest[later][2]:
-                nearest[later] = (label, earlier, d)
-        return {i: nearest.get(i, (ImageStatus.INDEXED, None, None)) for i in seq}
+        return outcomes_from(pairs, seq, seq)
 
     def pairs_in(self, collection: str, generation: str) -> list[tuple[int, int, float, str]]:
         """The pairs `generation` recorded for a collection: (a, b, distance, label), a < b."""

@@ -58,8 +58,6 @@ def index(self, collection=None, generation=None, image_ids=None, batch_id=None)
     if not isinstance(generation, str) or not isinstance(image_ids, list):
         raise Reject("malformed index message", requeue=False)
     checked_message(collection, [], batch_id)
-    # one writer per collection; a busy lock sends the task back to the queue for a moment instead of
-    # holding this worker slot (work for other collections goes on)
     from neardup.pipeline import verify as second_stage
     from neardup.pipeline.steps import index_step
     from neardup.storage.registry import ImageStatus
@@ -68,6 +66,8 @@ def index(self, collection=None, generation=None, image_ids=None, batch_id=None)
 
     rt = runtime()
     verifying = second_stage.enabled(rt.settings)
+    # one writer per collection; a busy lock sends the task back to the queue for a moment instead of
+    # holding this worker slot (work for other collections goes on)
     try:
         with collection_lock(collection):
             states = index_step(rt, collection, generation, [int(i) for i in image_ids], verifying)
