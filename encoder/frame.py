@@ -9,8 +9,9 @@ compares a signature kept per image, made from the decode the encoder needs anyw
   border, a mirror or a crop leaves a residual, everywhere or in one place;
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (grayscale, saturation and hue edits change it while the gray levels stay);
-- the fine detail at 256 px on the long side (a strong blur removes most of it; re-encoding and resizing
-  do not).
+- the fine detail at long sides from 512 down to 128 px (each capped at the picture's own): a strong blur
+  removes most of it, re-encoding and resizing do not. A pair compares it at the largest side both were
+  measured at (a 1024-px picture blurred by 3 px looks sharp at 256 px, but not at 512).
 """
 from __future__ import annotations
 
@@ -24,18 +25,19 @@ from PIL import Image
 
 GRID = 32
 FINE = 64  # the gray picture kept for overlays (thin text vanishes at 32 px)
-SHARP_SIDE = 256  # the decode must reach this long side for the sharpness to be measured
+SHARP_SIDES = (512, 362, 256, 181, 128)  # long sides at which the fine detail is measured (each capped at the picture's)
+SHARP_SIDE = SHARP_SIDES[0]  # the decode must reach this long side for the sharpness to be measured
+DETAIL_BAND = (1.2, 2.4)  # the fine detail: a difference of Gaussians (sigmas in pixels at the measuring side)
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
-KEY = "frame32"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "frame32x3"  # stored beside the encoders' vectors, keyed by content hash and this name
 
 
 @dataclass(frozen=True)
 class Frame:
     grid: np.ndarray  # (32, 32, 3) float32, 0..255: the whole picture squashed
     aspect: float  # width / height of the original, after EXIF rotation
-    sharpness: float  # fine detail (a difference of Gaussians) per unit of contrast at `sharp_side` px
-    sharp_side: int = 0  # 256, or the picture's own long side if smaller: sharpness compares at equal sides
-    fine: np.ndarray | None = None  # (64, 64) uint8: the whole picture squashed, gray (older signatures: None)
+    detail: tuple[tuple[int, float], ...]  # (long side, fine detail per unit of contrast there), per SHARP_SIDES
+    fine: np.ndarray  # (64, 64) uint8: the whole picture squashed, gray
 
     # what the overlay test needs of one picture, made once however many pairs it is in
     @functools.cached_property
@@ -60,33 +62,52 @@ class Frame:
         return tuple(_centred(_sample(profile, TRIM_WINDOWS)) for profile in self.fine_profiles)
 
     def to_bytes(self) -> bytes:
-        return np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + struct.pack(
-            "<ffi", self.aspect, self.sharpness, self.sharp_side) + (b"" if self.fine is None else self.fine.tobytes())
+        return (np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + self.fine.tobytes()
+                + struct.pack(f"<fi{'if' * len(self.detail)}", self.aspect, len(self.detail),
+                              *(x for pair in self.detail for x in pair)))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Frame":
-        n = GRID * GRID * 3
-        aspect, sharpness, side = struct.unpack("<ffi", raw[n:n + 12])
-        fine = raw[n + 12:n + 12 + FINE * FINE]
-        return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect, sharpness,
-                   side, np.frombuffer(fine, np.uint8).reshape(FINE, FINE) if len(fine) == FINE * FINE else None)
+        n, m = GRID * GRID * 3, FINE * FINE
+        aspect, count = struct.unpack("<fi", raw[n + m:n + m + 8])
+        values = struct.unpack(f"<{'if' * count}", raw[n + m + 8:n + m + 8 + 8 * count])
+        return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect,
+                   tuple(zip(values[::2], values[1::2])), np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE))
 
 
 def signature(im: Image.Image, width: int, height: int) -> Frame:
     """The signature of a decoded RGB picture whose original is width x height (decoded at least SHARP_SIDE
     on its long side, or whole)."""
     rgb = np.asarray(im)
-    grid = cv2.resize(rgb, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
-    side = min(SHARP_SIDE, max(width, height))
-    k = side / max(im.size)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    fine = cv2.resize(gray, (FINE, FINE), interpolation=cv2.INTER_AREA)
-    if k < 1:
-        gray = cv2.resize(gray, (max(3, round(im.width * k)), max(3, round(im.height * k))),
-                          interpolation=cv2.INTER_AREA)
-    g = gray.astype(np.float32)
-    detail = cv2.GaussianBlur(g, (0, 0), 0.7) - cv2.GaussianBlur(g, (0, 0), 1.6)  # finer than JPEG's 8-px blocks
-    return Frame(grid, width / max(height, 1), float(cv2.mean(np.abs(detail))[0] / (g.std() + 1.0)), side, fine)
+    detail = []
+    for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
+        gray = _shrunk(gray, side)  # each side from the last one: cheap
+        detail.append((side, fine_detail(gray.astype(np.float32))))
+    small = _shrunk(rgb, 4 * FINE)  # the grids are squashed from this: alike, and a fraction of the cost
+    grid = cv2.resize(small, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
+    fine = cv2.resize(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (FINE, FINE), interpolation=cv2.INTER_AREA)
+    return Frame(grid, width / max(height, 1), tuple(detail), fine)
+
+
+def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
+    """The picture with its long side brought down to `side` (if longer): halved (Gaussian pyramid) while
+    twice as long, then linear. A fraction of OpenCV's area resampling's cost at these ratios."""
+    while max(pixels.shape[:2]) >= 2 * side:
+        pixels = cv2.pyrDown(pixels)
+    k = side / max(pixels.shape[:2])
+    if k >= 1:
+        return pixels
+    return cv2.resize(pixels, (max(3, round(pixels.shape[1] * k)), max(3, round(pixels.shape[0] * k))),
+                      interpolation=cv2.INTER_LINEAR)
+
+
+def fine_detail(g: np.ndarray) -> float:
+    """Mean band-passed detail per unit of contrast (the band coarser than JPEG's 8-px block edges)."""
+    lo, hi = DETAIL_BAND
+    band = (cv2.GaussianBlur(g, (2 * round(3 * lo) + 1,) * 2, lo)
+            - cv2.GaussianBlur(g, (2 * round(3 * hi) + 1,) * 2, hi))  # kernels cut at 3 sigma
+    return float(cv2.mean(np.abs(band))[0] / (g.std() + 1.0))
 
 
 @dataclass(frozen=True)
@@ -100,7 +121,7 @@ class Rules:
     colour: tuple[float, float] = (0.35, 0.05)  # colourfulness (mean |chroma|, 0..255), the contrast gain
     #   applied, differs by at most this share of the larger plus this much: grayscale, saturation and hue
     #   edits change it, compression a little
-    min_sharpness: float = 0.6  # the softer keeps at least this share of the sharper one's fine detail
+    min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail
     max_overlay: float = 6.0  # at 64 px gray, aligned and tone-matched, no 4x4-px cell off by more than four
     #   times the median difference plus this (0..255): text, logos, stickers
 
@@ -243,10 +264,19 @@ def colourfulness(grid: np.ndarray) -> float:
     return float(np.abs(grid - grid.mean(axis=2, keepdims=True)).mean())
 
 
+def sharpness_ratio(a: Frame, b: Frame) -> float:
+    """The softer picture's fine detail as a share of the sharper one's, at the largest side both were
+    measured at (1: none in common, pictures too small and unequal: not judged)."""
+    x, y = dict(a.detail), dict(b.detail)
+    common = x.keys() & y.keys()
+    if not common:
+        return 1.0
+    side = max(common)
+    return min(x[side], y[side]) / max(x[side], y[side], 1e-6)
+
+
 def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
-    sharp = (min(a.sharpness, b.sharpness) / max(a.sharpness, b.sharpness, 1e-6)
-             if a.sharp_side == b.sharp_side else 1.0)  # sizes too small and unequal: not judged
-    return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharp,
+    return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharpness_ratio(a, b),
             "colours": (colourfulness(a.grid), colourfulness(b.grid))}
 
 
@@ -272,7 +302,7 @@ def _passes(m: dict, rules: Rules) -> bool:
 def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
     The cheap measures first, then the pictures as they are, then the search over trims, then overlays at
-    64 px (signatures stored before those were kept skip that)."""
+    64 px."""
     if a is None or b is None:
         return False
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
@@ -287,4 +317,4 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
         _, m["gain"], m["rms"], m["local"] = aligned(a, b, rules.max_trim)
         if not _passes(m, rules):
             return False
-    return a.fine is None or b.fine is None or overlay(a, b) <= rules.max_overlay
+    return overlay(a, b) <= rules.max_overlay

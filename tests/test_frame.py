@@ -73,7 +73,8 @@ def frame_of(data: bytes) -> Frame:
 def test_the_signature_survives_storage(photo):
     f = frame_of(jpeg(photo))
     g = Frame.from_bytes(f.to_bytes())
-    assert (g.aspect, g.sharp_side) == (pytest.approx(f.aspect), f.sharp_side) and same_frame(f, g)
+    assert [side for side, _ in f.detail] == [512, 362, 256, 181, 128]
+    assert (g.aspect, dict(g.detail)) == (pytest.approx(f.aspect), pytest.approx(dict(f.detail))) and same_frame(f, g)
 
 
 @pytest.mark.parametrize("edit", sorted(BENIGN))
@@ -86,6 +87,19 @@ def test_benign_copies_are_duplicates(photo, edit):
 def test_edited_copies_are_not(photo, edit):
     a, b = frame_of(jpeg(photo)), frame_of(EDITED[edit](photo))
     assert not same_frame(a, b) and not same_frame(b, a)
+
+
+def test_a_blur_of_a_large_picture_is_measured_where_it_shows():
+    """A 960-px picture blurred by 3 px still looks sharp squashed to 256 px; compared at 512 it is not. A blur
+    of 1 px stays a duplicate, and so does a copy resized to less than 512 px."""
+    big = Image.new("RGB", (960, 640))  # four photos at their own resolution: detail at every scale
+    tiles = [p for p in sample_paths() if any(k in p.name for k in ("astronaut", "motorcycle", "china", "building"))]
+    for n, path in enumerate(sorted(tiles)):
+        big.paste(Image.open(path).convert("RGB").crop((0, 0, 480, 320)), (480 * (n % 2), 320 * (n // 2)))
+    original = frame_of(jpeg(big))
+    assert not same_frame(original, frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(3)))))
+    assert same_frame(original, frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(1)))))
+    assert same_frame(original, frame_of(jpeg(big.resize((400, 267), Image.LANCZOS))))
 
 
 def test_the_verdict_does_not_depend_on_the_order(photo):
