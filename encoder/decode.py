@@ -171,7 +171,7 @@ def decode(data: bytes, size: int, corners: bool = False, preview: int = 0, fram
     """Bytes to the encoder's input, the size the registry keeps and the same-frame signature (unless `frame` is
     off), and, from the same decode, the corner views and a JPEG preview at most `preview` pixels on its long
     side, if asked. The bytes' content hash is the reader's (pipeline/embed.py read_item): hashed once."""
-    im, (width, height) = open_image(data, draft_to=2 * size, min_long=SHARP_SIDE if frame else 0)
+    im, (width, height) = open_image(data, draft_to=2 * size, min_long=SHARP_SIDE)
     return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None,
                    preview_jpeg(im, preview) if preview else None, signature(im, width, height) if frame else None)
 
