@@ -103,7 +103,7 @@ def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
 
 
 def fine_detail(g: np.ndarray) -> float:
-    """Mean band-passed detail per unit of contrast (the band coarser than JPEG's 8-px block edges)."""
+    """Mean band-passed detail (DETAIL_BAND) per unit of contrast: what a blur removes first."""
     lo, hi = DETAIL_BAND
     band = (cv2.GaussianBlur(g, (2 * round(3 * lo) + 1,) * 2, lo)
             - cv2.GaussianBlur(g, (2 * round(3 * hi) + 1,) * 2, hi))  # kernels cut at 3 sigma
