@@ -79,14 +79,13 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
     """The signature of a decoded RGB picture whose original is width x height (decoded at least SHARP_SIDE
     on its long side, or whole)."""
     rgb = np.asarray(im)
+    grid = cv2.resize(rgb, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    fine = cv2.resize(gray, (FINE, FINE), interpolation=cv2.INTER_AREA)
     detail = []
     for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
         gray = _shrunk(gray, side)  # each side from the last one: cheap
         detail.append((side, fine_detail(gray.astype(np.float32))))
-    small = _shrunk(rgb, 8 * FINE)  # the grids are squashed from this: alike, and a fraction of the cost
-    grid = cv2.resize(small, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
-    fine = cv2.resize(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (FINE, FINE), interpolation=cv2.INTER_AREA)
     return Frame(grid, width / max(height, 1), tuple(detail), fine)
 
 

@@ -166,6 +166,29 @@ def reading_pool(threads: int):
     pool.shutdown(wait=True)
 
 
+def make_signatures(rt: Runtime, rows, size: int) -> None:
+    """The same-frame signatures that the images of these registry `rows` lack under the current key (made
+    before the check took its present form): their files read and decoded again, as for an encoder of input
+    `size`. A file that cannot be read, or no longer holds the bytes it was embedded from, gets none (its
+    pairs stay matches)."""
+    have = rt.registry.blobs_for(FRAME_KEY, [r.content_hash for r in rows if r.content_hash]).keys()
+    lacking = {r.content_hash: r.path for r in rows if r.content_hash and r.content_hash not in have}
+
+    def made(content: str, path: str) -> Frame | None:
+        item = read_item(rt, path, check_roots=False)
+        if item.content_hash != content:
+            return None
+        try:
+            return decode(item.data, size).frame
+        except DecodeError:
+            return None
+
+    with reading_pool(rt.settings.threads) as pool:
+        for part in in_chunks(sorted(lacking), 256):
+            frames = dict(zip(part, pool.map(lambda h: made(h, lacking[h]), part)))
+            rt.registry.store_blobs(FRAME_KEY, {h: f.to_bytes() for h, f in frames.items() if f is not None})
+
+
 def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
     """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version,
     and their perceptual hashes and corner vectors (the pair proposals of verification for turned, recoloured

@@ -10,6 +10,7 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from neardup.errors import InvalidCollectionName, LockBusy, OutOfTime
 from neardup.storage.collection import checked
+from neardup.storage.db import in_chunks
 
 from .context import collection_lock, runtime
 
@@ -83,9 +84,9 @@ def index(self, collection=None, generation=None, image_ids=None, batch_id=None)
 def send_batch(app, collection: str, files: list[str], batch_id: str, batch_size: int) -> None:
     """The embed messages of a batch, `batch_size` paths each, through `app` (the Celery app of the caller's
     broker)."""
-    for start in range(0, len(files), batch_size):
-        app.send_task("neardup.embed", kwargs=dict(collection=collection, paths=files[start:start + batch_size],
-                                                   batch_id=batch_id), queue="embed")
+    for part in in_chunks(files, batch_size):
+        app.send_task("neardup.embed", kwargs=dict(collection=collection, paths=part, batch_id=batch_id),
+                      queue="embed")
 
 
 def resend_missing(app, rt, batch_id: str) -> int:
@@ -101,6 +102,6 @@ def resend_missing(app, rt, batch_id: str) -> int:
     embedding = [p for p in missing if states[p] is None or states[p].status != ImageStatus.VERIFYING]
     if embedding:
         send_batch(app, collection, embedding, batch_id, rt.settings.batch_size)
-    for part in range(0, len(verifying), rt.settings.batch_size):
-        send_verify(app, collection, verifying[part:part + rt.settings.batch_size], batch_id)
+    for part in in_chunks(verifying, rt.settings.batch_size):
+        send_verify(app, collection, part, batch_id)
     return len(missing)

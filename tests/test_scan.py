@@ -199,3 +199,32 @@ def test_the_demo_s_keepers_are_its_originals(settings, tmp_path):
     for (a, b), label in labels.items():
         if {a, b} & originals and (a.endswith("_edited.jpg") or b.endswith("_edited.jpg")):
             assert label == "match", (a, b)  # an edit of the original is never merged into it
+
+
+def test_the_sweep_makes_the_signatures_an_older_key_holds(settings, tmp_path):
+    """Same-frame signatures made before the check took its present form are stored under another key; the
+    nightly sweep makes the ones its pairs lack, so resized copies are duplicates again (without: matches)."""
+    from sqlalchemy import delete
+
+    from neardup.encoder.frame import KEY
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.sweep import sweep
+    from neardup.storage import db
+    from tests.conftest import sample_paths
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in sample_paths()[:4]:
+        im = Image.open(p).convert("RGB")
+        im.save(folder / p.name, quality=95)
+        im.resize((im.width // 2, im.height // 2)).save(folder / f"half_{p.name}", quality=80)
+    Scanner(settings, "c").scan(str(folder))
+    rt = Runtime(settings)
+    with rt.engine.begin() as conn:
+        conn.execute(delete(db.vectors).where(db.vectors.c.model_version == KEY))
+    res = sweep(rt, "c")
+    labels = {frozenset((Path(res.images[a].path).name, Path(res.images[b].path).name)): label
+              for a, b, _, label in res.pairs}
+    halves = [frozenset((p.name, f"half_{p.name}")) for p in sample_paths()[:4]]
+    assert [labels.get(pair) for pair in halves] == ["duplicate"] * 4
+    assert len(rt.registry.blobs_for(KEY, [r.content_hash for r in res.images.values()])) == len(res.images)
