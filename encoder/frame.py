@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -51,6 +52,15 @@ class Frame:
     @functools.cached_property
     def fine_edges(self) -> np.ndarray:
         return _gradient(self.fine_soft)
+
+    @functools.cached_property
+    def grid_soft(self) -> np.ndarray:
+        return _soft(self.grid)
+
+    @functools.cached_property
+    def grid_windows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The softened grid's mean colour profile along each axis over every trim window: (windows, 32, 3)."""
+        return tuple(_centred(_sample(self.grid_soft.mean(axis=n), TRIM_WINDOWS)) for n in (0, 1))
 
     @functools.cached_property
     def fine_profiles(self) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +131,10 @@ class Rules:
     #   applied, differs by at most this share of the larger plus this much: grayscale, saturation and hue
     #   edits change it, compression a little
     min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail
+    refine_below: float = 0.2  # a trim search's fit this close is refined and compared again
+    max_turn: float = 0.05  # the aligning affine's off-diagonal share: turned by 3 degrees or more, or mirrored
+    plain: float = 4.0  # a band cut off is plain if it varies by at most this (0..255, standard deviation) ...
+    unlike: float = 16.0  # ... and the bands a border if their levels are this far from the picture's edges
     max_overlay: float = 6.0  # at 64 px gray, aligned and tone-matched, no 4x4-px cell off by more than four
     #   times the median difference plus this (0..255): text, logos, stickers
 
@@ -148,12 +162,6 @@ def _sample(profile: np.ndarray, windows: np.ndarray) -> np.ndarray:
     return profile[low] * (1 - w) + profile[np.minimum(low + 1, n - 1)] * w
 
 
-def _fit_axis(src: np.ndarray, dst: np.ndarray, windows: np.ndarray) -> tuple[float, float, float]:
-    """The window of `src` along one axis (its mean profile across the other) that best explains `dst`'s:
-    (keep, offset, the error left as a share of `dst`'s variance)."""
-    return _best_window(_centred(_sample(src, windows)), dst, windows)
-
-
 def _centred(sampled: np.ndarray) -> np.ndarray:
     """Resampled profiles (windows, ...) with each window's mean taken out."""
     return sampled - sampled.mean(axis=tuple(range(1, sampled.ndim)), keepdims=True)
@@ -171,12 +179,31 @@ def _best_window(sampled: np.ndarray, dst: np.ndarray, windows: np.ndarray) -> t
     return float(keep), float(offset), float(err[best] / max(float((target ** 2).sum()), 1e-6))
 
 
-def _warp(src: np.ndarray, kx: float, ky: float, fx: float, fy: float) -> np.ndarray:
-    """The region of `src` (kx x ky of its sides, at offset fractions fx, fy) resampled to the full grid."""
+# Alignments are affines in unit coordinates (0..1 across each side): the point u of the second picture is
+# the point A @ u + t of the first. A trim is diagonal; a turn or a mirror is not.
+IDENTITY = np.float32([[1, 0, 0], [0, 1, 0]])
+
+
+def _window(kx: float, ky: float, fx: float, fy: float) -> np.ndarray:
+    """The region kx x ky of a picture's sides, at offset fractions fx, fy of the slack, as a unit affine."""
+    return np.float32([[kx, 0, fx * (1 - kx)], [0, ky, fy * (1 - ky)]])
+
+
+def _in_pixels(unit: np.ndarray, n: int) -> np.ndarray:
+    """A unit affine as one between the pixel centres of two n x n pictures."""
+    a = unit[:, :2]
+    return np.hstack([a, (n * unit[:, 2] + a.sum(axis=1) / 2 - 0.5)[:, None]]).astype(np.float32)
+
+
+def _in_units(pixels: np.ndarray, n: int) -> np.ndarray:
+    a = pixels[:, :2]
+    return np.hstack([a, ((pixels[:, 2] - a.sum(axis=1) / 2 + 0.5) / n)[:, None]]).astype(np.float32)
+
+
+def _warp(src: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """The region `unit` of `src` resampled to the full square."""
     n = len(src)
-    x0, y0 = fx * (1 - kx) * n, fy * (1 - ky) * n
-    m = np.float32([[kx, 0, x0 + 0.5 * kx - 0.5], [0, ky, y0 + 0.5 * ky - 0.5]])
-    return cv2.warpAffine(src, m, (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    return cv2.warpAffine(src, _in_pixels(unit, n), (n, n), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REFLECT)
 
 
@@ -194,30 +221,62 @@ def _soft(grid: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(grid, (0, 0), SOFTEN)
 
 
-def _score(src: np.ndarray, dst: np.ndarray, window=(1.0, 1.0, 0.0, 0.0)) -> tuple[float, float, float, float]:
-    """(keep, gain, rms per unit of contrast, largest cell residual) of `dst` (softened) as the region
-    `window` (kx, ky, fx, fy) of `src`."""
-    kx, ky = window[:2]
-    gain, r = _residual(_soft(_warp(src, *window)) if min(kx, ky) < 1 else _soft(src), dst)
-    return (min(kx, ky), gain, float(np.sqrt((r ** 2).mean())) / (float(dst.std()) + 1.0),
-            float(np.abs(r).mean(axis=2).max()))
+class Fit(NamedTuple):
+    gain: float  # contrast, from the first picture's to the second's
+    rms: float  # residual per unit of contrast
+    local: float  # the largest cell residual (0..255)
 
 
-def aligned(a: Frame, b: Frame, max_trim: float) -> tuple[float, float, float, float]:
+def _score(src: np.ndarray, soft_dst: np.ndarray, unit: np.ndarray = IDENTITY) -> Fit:
+    """How well `dst` (softened) is the region `unit` of `src`, brightness and contrast matched."""
+    gain, r = _residual(_soft(src if unit is IDENTITY else _warp(src, unit)), soft_dst)
+    return Fit(gain, float(np.sqrt((r ** 2).mean())) / (float(soft_dst.std()) + 1.0),
+               float(np.abs(r).mean(axis=2).max()))
+
+
+def aligned(a: Frame, b: Frame, max_trim: float) -> tuple[Fit, Frame, Frame, np.ndarray]:
     """The best alignment of the two grids, one a trim of the other (up to `max_trim` of each side, the sides
-    trimmed independently): (keep, gain from a's contrast to b's, rms per unit of contrast, largest cell
-    residual). Each axis's trim is fitted on the grids' mean profiles along it (one small vectorised search),
-    then the two grids compared."""
-    windows = _axis_windows(max_trim)
+    trimmed independently): (fit, the larger picture, the trim, the trim's window in the larger). Each axis's
+    trim is fitted on the grids' mean profiles along it (one small vectorised search), then the grids compared."""
+    windows = TRIM_WINDOWS if max_trim == RULES.max_trim else _axis_windows(max_trim)
     best = None
-    for src, dst, forward in ((a.grid, b.grid, True), (b.grid, a.grid, False)):
-        soft_src, soft_dst = _soft(src), _soft(dst)
-        kx, fx, _ = _fit_axis(soft_src.mean(axis=0), soft_dst.mean(axis=0), windows)
-        ky, fy, _ = _fit_axis(soft_src.mean(axis=1), soft_dst.mean(axis=1), windows)
-        keep, gain, rms, local = _score(src, soft_dst, (kx, ky, fx, fy))
-        if best is None or rms < best[2]:
-            best = (keep, gain if forward else 1 / max(gain, 1e-6), rms, local)
+    for src, dst in ((a, b), (b, a)):
+        (kx, fx, _), (ky, fy, _) = (
+            _best_window(src.grid_windows[n] if windows is TRIM_WINDOWS
+                         else _centred(_sample(src.grid_soft.mean(axis=n), windows)),
+                         dst.grid_soft.mean(axis=n), windows) for n in (0, 1))
+        unit = _window(kx, ky, fx, fy)
+        fit = _score(src.grid, dst.grid_soft, unit)
+        if best is None or fit.rms < best[0].rms:
+            best = fit, src, dst, unit
     return best
+
+
+def refined(src: Frame, dst: Frame, unit: np.ndarray) -> np.ndarray | None:
+    """The affine that best maps `dst` onto `src` at 64 px gray, refined from `unit` by OpenCV's enhanced
+    correlation coefficient: sub-pixel trims, and the turn or mirror a trim search cannot express (None: it
+    did not converge)."""
+    try:
+        _, m = cv2.findTransformECC(dst.fine.astype(np.float32), src.fine.astype(np.float32),
+                                    _in_pixels(unit, FINE), cv2.MOTION_AFFINE, ECC_STOP, None, 5)
+    except cv2.error:
+        return None
+    return _in_units(m, FINE)
+
+
+ECC_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+
+
+def turn(unit: np.ndarray) -> float:
+    """How far an affine is from a trim: its off-diagonal part as a share of its scale (a turn by x: sin x)."""
+    a = unit[:, :2]
+    return float(max(abs(a[0, 1]), abs(a[1, 0])) / max((abs(a[0, 0]) + abs(a[1, 1])) / 2, 1e-6))
+
+
+def _within(unit: np.ndarray, max_trim: float) -> bool:
+    """Whether an affine stays a trim of up to `max_trim` of each side (a little slack for the refinement)."""
+    a, t = np.diag(unit[:, :2]), unit[:, 2]
+    return bool((a >= 1 - max_trim - 0.02).all() and (t >= -0.02).all() and (t + a <= 1.02).all())
 
 
 def overlay(a: Frame, b: Frame) -> float:
@@ -233,7 +292,7 @@ def overlay(a: Frame, b: Frame) -> float:
     _, src, dst, (kx, ky, fx, fy) = min(fits, key=lambda f: f[0])
     y = dst.fine_soft
     if min(kx, ky) < 1:
-        x = _warp(src.fine_soft, kx, ky, fx, fy)
+        x = _warp(src.fine_soft, _window(kx, ky, fx, fy))
         x_edges = _gradient(x)
     else:
         x, x_edges = src.fine_soft, src.fine_edges
@@ -298,10 +357,32 @@ def _passes(m: dict, rules: Rules) -> bool:
         and colour <= 0 and m["sharpness"] >= rules.min_sharpness and (gain is None or lo <= gain <= hi)
 
 
+def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
+    """Whether what the window `unit` leaves of `src` (at 64 px gray) is, on every side where it is at least
+    2 px wide, a plain band, on average unlike the picture next to it: a border or a canvas round the picture,
+    not a trim (a trim cuts picture off; trimmed sky or studio white is as plain, but no different from what
+    it adjoins)."""
+    g = src.fine_soft
+    bands = []
+    for axis in (0, 1):  # 0: x (columns), 1: y (rows)
+        lo, hi = unit[axis, 2] * FINE, (unit[axis, 2] + unit[axis, axis]) * FINE
+        first, last = int(np.ceil(lo)) + 1, int(np.floor(hi)) - 1  # the picture's own, off its edges
+        if last - first < 4:
+            return False
+        for band, inner in ((slice(0, int(np.floor(lo)) - 1), slice(first, first + 2)),
+                            (slice(int(np.ceil(hi)) + 1, FINE), slice(last - 2, last))):
+            if band.stop - band.start >= 1:
+                pick = (lambda s: g[:, s]) if axis == 0 else (lambda s: g[s, :])
+                outside, edge = pick(band), pick(inner)
+                bands.append((outside.std(), abs(outside.mean() - edge.mean())))
+    return bool(bands) and max(b[0] for b in bands) <= rules.plain and np.mean([b[1] for b in bands]) > rules.unlike
+
+
 def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
-    The cheap measures first, then the pictures as they are, then the search over trims, then overlays at
-    64 px."""
+    The cheap measures first, then the pictures as they are, else the search over trims, then overlays at
+    64 px; last, for what still looks a duplicate or a trim slightly off, the alignment refined at 64 px
+    (turned or mirrored: a match; a border added: a match; a trim: compared again, better aligned)."""
     if a is None or b is None:
         return False
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
@@ -309,11 +390,28 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     m = _cheap(a, b, rules)
     if not _passes(m, rules):
         return False
-    _, m["gain"], m["rms"], m["local"] = _score(a.grid, _soft(b.grid))
-    if not _passes(m, rules):
-        if m["rms"] > rules.search_above:  # too different for a trim to explain: not worth the search
+    fit, src, dst, unit = _score(a.grid, b.grid_soft), a, b, IDENTITY
+    if not _fits(m, fit, src is b, rules):
+        if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
             return False
-        _, m["gain"], m["rms"], m["local"] = aligned(a, b, rules.max_trim)
-        if not _passes(m, rules):
+        fit, src, dst, unit = aligned(a, b, rules.max_trim)
+    if _fits(m, fit, src is b, rules):
+        if overlay(a, b) > rules.max_overlay:
             return False
-    return overlay(a, b) <= rules.max_overlay
+    elif fit.rms > rules.refine_below:  # too far off for a better alignment to explain
+        return False
+    better = refined(src, dst, unit)
+    if better is not None and turn(better) > rules.max_turn:
+        return False
+    if better is None or not _within(better, rules.max_trim):  # no refinement to judge by: the fit decides
+        return _fits(m, fit, src is b, rules)
+    if bordered(src, better, rules):
+        return False
+    if _fits(m, fit, src is b, rules):  # its overlay test passed above
+        return True
+    return _fits(m, _score(src.grid, dst.grid_soft, better), src is b, rules) and overlay(a, b) <= rules.max_overlay
+
+
+def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> bool:
+    """The cheap measures `m` with a fit of the grids (of b to a if `flipped`) pass the rules."""
+    return _passes({**m, **fit._replace(gain=1 / max(fit.gain, 1e-6) if flipped else fit.gain)._asdict()}, rules)
