@@ -7,6 +7,9 @@ compares a signature kept per image, made from the decode the encoder needs anyw
 - the whole picture squashed to 32x32 in colour; the two are aligned (one may be a trim of the other, up to
   `max_trim` of each side), brought to the same brightness and contrast, then compared: an overlay, a
   border, a mirror or a crop leaves a residual, everywhere or in one place;
+- the whole picture squashed to 64x64, gray and chroma: the alignment of what still looks a duplicate is
+  refined there (a turn or a mirror shows in it, a border in what it leaves out), then text, logos and
+  stickers too thin for 32 px are looked for, in colour too (a caption can have the gray of its background);
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (grayscale, saturation and hue edits change it while the gray levels stay);
 - the fine detail at long sides from 512 down to 128 px (each capped at the picture's own): a strong blur
@@ -30,7 +33,27 @@ SHARP_SIDES = (512, 362, 256, 181, 128)  # long sides at which the fine detail i
 SHARP_SIDE = SHARP_SIDES[0]  # the decode must reach this long side for the sharpness to be measured
 DETAIL_BAND = (1.2, 2.4)  # the fine detail: a difference of Gaussians (sigmas in pixels at the measuring side)
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
-KEY = "frame32x3"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "frame32x4"  # stored beside the encoders' vectors, keyed by content hash and this name
+
+
+class Plane:
+    """One 64-px channel of a picture (gray, or a chroma channel) as the overlay test needs it, made once
+    however many pairs the picture is in."""
+
+    def __init__(self, pixels: np.ndarray, sigma: float):
+        self.pixels, self.sigma = pixels, sigma
+
+    @functools.cached_property
+    def soft(self) -> np.ndarray:
+        return cv2.GaussianBlur(self.pixels.astype(np.float32), (0, 0), self.sigma)
+
+    @functools.cached_property
+    def sorted(self) -> np.ndarray:
+        return np.sort(self.soft, axis=None)
+
+    @functools.cached_property
+    def edges(self) -> np.ndarray:
+        return _gradient(self.soft)
 
 
 @dataclass(frozen=True)
@@ -39,19 +62,16 @@ class Frame:
     aspect: float  # width / height of the original, after EXIF rotation
     detail: tuple[tuple[int, float], ...]  # (long side, fine detail per unit of contrast there), per SHARP_SIDES
     fine: np.ndarray  # (64, 64) uint8: the whole picture squashed, gray
+    chroma: np.ndarray  # (64, 64, 2) uint8: its Cr and Cb (a caption in a colour of the same gray shows here)
 
-    # what the overlay test needs of one picture, made once however many pairs it is in
+    @functools.cached_property
+    def planes(self) -> tuple[Plane, Plane, Plane]:
+        # JPEG keeps colour at half the resolution of brightness: the chroma planes are softened twice as much
+        return Plane(self.fine, 0.6), Plane(self.chroma[..., 0], 1.2), Plane(self.chroma[..., 1], 1.2)
+
     @functools.cached_property
     def fine_soft(self) -> np.ndarray:
-        return cv2.GaussianBlur(self.fine.astype(np.float32), (0, 0), 0.6)
-
-    @functools.cached_property
-    def fine_sorted(self) -> np.ndarray:
-        return np.sort(self.fine_soft, axis=None)
-
-    @functools.cached_property
-    def fine_edges(self) -> np.ndarray:
-        return _gradient(self.fine_soft)
+        return self.planes[0].soft
 
     @functools.cached_property
     def grid_soft(self) -> np.ndarray:
@@ -72,17 +92,19 @@ class Frame:
         return tuple(_centred(_sample(profile, TRIM_WINDOWS)) for profile in self.fine_profiles)
 
     def to_bytes(self) -> bytes:
-        return (np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + self.fine.tobytes()
+        return (np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + self.fine.tobytes() + self.chroma.tobytes()
                 + struct.pack(f"<fi{'if' * len(self.detail)}", self.aspect, len(self.detail),
                               *(x for pair in self.detail for x in pair)))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Frame":
-        n, m = GRID * GRID * 3, FINE * FINE
-        aspect, count = struct.unpack("<fi", raw[n + m:n + m + 8])
-        values = struct.unpack(f"<{'if' * count}", raw[n + m + 8:n + m + 8 + 8 * count])
+        n, m, c = GRID * GRID * 3, FINE * FINE, FINE * FINE * 2
+        end = n + m + c
+        aspect, count = struct.unpack("<fi", raw[end:end + 8])
+        values = struct.unpack(f"<{'if' * count}", raw[end + 8:end + 8 + 8 * count])
         return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect,
-                   tuple(zip(values[::2], values[1::2])), np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE))
+                   tuple(zip(values[::2], values[1::2])), np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE),
+                   np.frombuffer(raw[n + m:end], np.uint8).reshape(FINE, FINE, 2))
 
 
 def signature(im: Image.Image, width: int, height: int) -> Frame:
@@ -92,11 +114,12 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
     grid = cv2.resize(rgb, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     fine = cv2.resize(gray, (FINE, FINE), interpolation=cv2.INTER_AREA)
+    chroma = cv2.cvtColor(cv2.resize(rgb, (FINE, FINE), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2YCrCb)[..., 1:]
     detail = []
     for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
         gray = _shrunk(gray, side)  # each side from the last one: cheap
         detail.append((side, fine_detail(gray.astype(np.float32))))
-    return Frame(grid, width / max(height, 1), tuple(detail), fine)
+    return Frame(grid, width / max(height, 1), tuple(detail), fine, np.ascontiguousarray(chroma))
 
 
 def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
@@ -135,8 +158,8 @@ class Rules:
     max_turn: float = 0.05  # the aligning affine's off-diagonal share: turned by 3 degrees or more, or mirrored
     plain: float = 4.0  # a band cut off is plain if it varies by at most this (0..255, standard deviation) ...
     unlike: float = 16.0  # ... and the bands a border if their levels are this far from the picture's edges
-    max_overlay: float = 6.0  # at 64 px gray, aligned and tone-matched, no 4x4-px cell off by more than four
-    #   times the median difference plus this (0..255): text, logos, stickers
+    max_overlay: float = 6.0  # at 64 px, gray or chroma, aligned and tone-matched, no 4x4-px cell off by more
+    #   than 4x the median difference plus this (0..255): text, logos, stickers
 
 
 RULES = Rules()
@@ -279,26 +302,36 @@ def _within(unit: np.ndarray, max_trim: float) -> bool:
     return bool((a >= 1 - max_trim - 0.02).all() and (t >= -0.02).all() and (t + a <= 1.02).all())
 
 
-def overlay(a: Frame, b: Frame) -> float:
-    """The largest local difference of the two pictures at 64 px gray (4x4-px cells; one aligned to the other
-    as for a trim, their tones matched) past four times their median difference: an overlay is a local change
-    far above what re-encoding, resizing and trimming spread over the whole picture. The trim is fitted both
-    ways on the mean profiles; the pictures are compared the way that fits better."""
-    fits = []
-    for src, dst in ((a, b), (b, a)):
-        (kx, fx, ex), (ky, fy, ey) = (_best_window(src.fine_windows[n], dst.fine_profiles[n], TRIM_WINDOWS)
-                                      for n in (0, 1))
-        fits.append((ex + ey, src, dst, (kx, ky, fx, fy)))
-    _, src, dst, (kx, ky, fx, fy) = min(fits, key=lambda f: f[0])
-    y = dst.fine_soft
-    if min(kx, ky) < 1:
-        x = _warp(src.fine_soft, _window(kx, ky, fx, fy))
-        x_edges = _gradient(x)
+def overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None) -> float:
+    """The largest local difference of the two pictures at 64 px, in gray or either chroma channel (4x4-px
+    cells; one aligned to the other, their tones matched) past four times their median difference: an overlay
+    is a local change far above what re-encoding, resizing and trimming spread over the whole picture. The
+    `alignment` (larger picture, trim, the trim's window in it) is fitted here if not given: a trim both ways
+    on the gray mean profiles, the way that fits better."""
+    if alignment is None:
+        fits = []
+        for src, dst in ((a, b), (b, a)):
+            (kx, fx, ex), (ky, fy, ey) = (_best_window(src.fine_windows[n], dst.fine_profiles[n], TRIM_WINDOWS)
+                                          for n in (0, 1))
+            fits.append((ex + ey, src, dst, _window(kx, ky, fx, fy)))
+        alignment = min(fits, key=lambda f: f[0])[1:]
+    src, dst, unit = alignment
+    # a picture under 128 px holds its colour at under 64 px: its chroma planes are not compared
+    planes = 3 if min(a.detail[0][0], b.detail[0][0]) >= 2 * FINE else 1
+    return max(_local_change(x, y, unit) for x, y in zip(src.planes[:planes], dst.planes[:planes]))
+
+
+def _local_change(src: Plane, dst: Plane, unit: np.ndarray) -> float:
+    """overlay()'s measure on one channel, `src` resampled over the window `unit`."""
+    y = dst.soft
+    if unit is IDENTITY:
+        x, x_edges = src.soft, src.edges
     else:
-        x, x_edges = src.fine_soft, src.fine_edges
-    x = _matched(x, dst.fine_sorted)
+        x = _warp(src.soft, unit)
+        x_edges = _gradient(x)
+    x = _matched(x, dst.sorted)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
-    r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, dst.fine_edges))
+    r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, dst.edges))
     cells = r.reshape(FINE // 4, 4, FINE // 4, 4).mean(axis=(1, 3))
     return float(cells.max() - 4 * np.median(r))
 
@@ -395,21 +428,18 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
         if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
             return False
         fit, src, dst, unit = aligned(a, b, rules.max_trim)
-    if _fits(m, fit, src is b, rules):
-        if overlay(a, b) > rules.max_overlay:
-            return False
-    elif fit.rms > rules.refine_below:  # too far off for a better alignment to explain
+    if not _fits(m, fit, src is b, rules) and fit.rms > rules.refine_below:  # too far off to be a trim
         return False
     better = refined(src, dst, unit)
     if better is not None and turn(better) > rules.max_turn:
         return False
-    if better is None or not _within(better, rules.max_trim):  # no refinement to judge by: the fit decides
-        return _fits(m, fit, src is b, rules)
-    if bordered(src, better, rules):
-        return False
-    if _fits(m, fit, src is b, rules):  # its overlay test passed above
-        return True
-    return _fits(m, _score(src.grid, dst.grid_soft, better), src is b, rules) and overlay(a, b) <= rules.max_overlay
+    alignment = None  # without a refinement to go by, the overlay test fits its own trim
+    if better is not None and _within(better, rules.max_trim):
+        if bordered(src, better, rules):
+            return False
+        fit = min(fit, _score(src.grid, dst.grid_soft, better), key=lambda f: f.rms)
+        alignment = src, dst, better
+    return _fits(m, fit, src is b, rules) and overlay(a, b, alignment) <= rules.max_overlay
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> bool:

@@ -128,6 +128,27 @@ def test_a_trim_of_fine_lines_is_a_duplicate(name, corner):
     assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(im.crop((x, y, x + 560, y + 555)))))
 
 
+def on_backdrop(path) -> Image.Image:
+    """An object photographed on a blue backdrop."""
+    shade = np.linspace(0.8, 1.0, 400)[:, None, None]
+    im = Image.fromarray((np.array([20, 90, 200]) * shade * np.ones((400, 600, 1))).astype(np.uint8))
+    im.paste(Image.open(path).convert("RGB").resize((240, 180)), (330, 190))
+    return im
+
+
+@pytest.mark.parametrize("name", ["aero1", "chelsea", "coins"])
+def test_a_caption_in_a_colour_of_the_backdrops_gray_is_a_match(name):
+    """Brown text on a blue backdrop of the same gray level: invisible in gray at any size, plain in colour."""
+    im = on_backdrop(next(p for p in sample_paths() if name in p.name))
+    gray = 0.299 * 20 + 0.587 * 90 + 0.114 * 200
+    captioned = im.copy()
+    ImageDraw.Draw(captioned).text((30, 40), "SALE -50%", fill=(int(gray + 25), int(gray - 5), 40),
+                                   font=ImageFont.load_default(size=48))
+    original = frame_of(jpeg(im))
+    assert not same_frame(original, frame_of(jpeg(captioned)))
+    assert same_frame(original, frame_of(jpeg(im, 30))) and same_frame(original, frame_of(BENIGN["half size"](im)))
+
+
 def test_the_verdict_does_not_depend_on_the_order(photo):
     """Pairs are labelled in the order their images arrived, which differs between a scan and the queue:
     copies near every limit (colour, contrast, blur, trim) get one verdict whichever comes first."""
