@@ -7,9 +7,9 @@ compares a signature kept per image, made from the decode the encoder needs anyw
 - the whole picture squashed to 32x32 in colour; the two are aligned (one may be a trim of the other, up to
   `max_trim` of each side), brought to the same brightness and contrast, then compared: an overlay, a
   border, a mirror or a crop leaves a residual, everywhere or in one place;
-- the whole picture squashed to 64x64, gray and chroma: the alignment of what still looks a duplicate is
-  refined there (a turn or a mirror shows in it, a border in what it leaves out), then text, logos and
-  stickers too thin for 32 px are looked for, in colour too (a caption can have the gray of its background);
+- the whole picture squashed to 64x64 in gray: the alignment of what still looks a duplicate is refined
+  there (a turn or a mirror shows in it, a border in what it leaves out), then text, logos and stickers too
+  thin for 32 px are looked for, and in the grid's chroma too (a caption can have the gray of its background);
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (grayscale, saturation and hue edits change it while the gray levels stay);
 - the fine detail at long sides from 512 down to 128 px (each capped at the picture's own): a strong blur
@@ -33,11 +33,11 @@ SHARP_SIDES = (512, 362, 256, 181, 128)  # long sides at which the fine detail i
 SHARP_SIDE = SHARP_SIDES[0]  # the decode must reach this long side for the sharpness to be measured
 DETAIL_BAND = (1.2, 2.4)  # the fine detail: a difference of Gaussians (sigmas in pixels at the measuring side)
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
-KEY = "frame32x4"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "frame32x3"  # stored beside the encoders' vectors, keyed by content hash and this name
 
 
 class Plane:
-    """One 64-px channel of a picture (gray, or a chroma channel) as the overlay test needs it, made once
+    """One channel of a picture (gray at 64 px, or chroma at 32) as the overlay test needs it, made once
     however many pairs the picture is in."""
 
     def __init__(self, pixels: np.ndarray, sigma: float):
@@ -62,16 +62,21 @@ class Frame:
     aspect: float  # width / height of the original, after EXIF rotation
     detail: tuple[tuple[int, float], ...]  # (long side, fine detail per unit of contrast there), per SHARP_SIDES
     fine: np.ndarray  # (64, 64) uint8: the whole picture squashed, gray
-    chroma: np.ndarray  # (64, 64, 2) uint8: its Cr and Cb (a caption in a colour of the same gray shows here)
 
     @functools.cached_property
     def planes(self) -> tuple[Plane, Plane, Plane]:
-        # JPEG keeps colour at half the resolution of brightness: the chroma planes are softened twice as much
-        return Plane(self.fine, 0.6), Plane(self.chroma[..., 0], 1.2), Plane(self.chroma[..., 1], 1.2)
+        """Gray at 64 px, and chroma (Cr, Cb) at 32 from the grid: JPEG keeps colour at half the resolution
+        of brightness, and a caption in a colour of its background's gray shows only there."""
+        ycc = cv2.cvtColor(np.clip(self.grid, 0, 255).astype(np.uint8), cv2.COLOR_RGB2YCrCb)
+        return Plane(self.fine, 0.6), Plane(ycc[..., 1], 0.6), Plane(ycc[..., 2], 0.6)
 
     @functools.cached_property
     def fine_soft(self) -> np.ndarray:
         return self.planes[0].soft
+
+    @functools.cached_property
+    def colourfulness(self) -> float:
+        return colourfulness(self.grid)
 
     @functools.cached_property
     def grid_soft(self) -> np.ndarray:
@@ -92,34 +97,32 @@ class Frame:
         return tuple(_centred(_sample(profile, TRIM_WINDOWS)) for profile in self.fine_profiles)
 
     def to_bytes(self) -> bytes:
-        return (np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + self.fine.tobytes() + self.chroma.tobytes()
+        return (np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + self.fine.tobytes()
                 + struct.pack(f"<fi{'if' * len(self.detail)}", self.aspect, len(self.detail),
                               *(x for pair in self.detail for x in pair)))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Frame":
-        n, m, c = GRID * GRID * 3, FINE * FINE, FINE * FINE * 2
-        end = n + m + c
-        aspect, count = struct.unpack("<fi", raw[end:end + 8])
-        values = struct.unpack(f"<{'if' * count}", raw[end + 8:end + 8 + 8 * count])
+        n, m = GRID * GRID * 3, FINE * FINE
+        aspect, count = struct.unpack("<fi", raw[n + m:n + m + 8])
+        values = struct.unpack(f"<{'if' * count}", raw[n + m + 8:n + m + 8 + 8 * count])
         return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect,
-                   tuple(zip(values[::2], values[1::2])), np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE),
-                   np.frombuffer(raw[n + m:end], np.uint8).reshape(FINE, FINE, 2))
+                   tuple(zip(values[::2], values[1::2])), np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE))
 
 
 def signature(im: Image.Image, width: int, height: int) -> Frame:
     """The signature of a decoded RGB picture whose original is width x height (decoded at least SHARP_SIDE
     on its long side, or whole)."""
     rgb = np.asarray(im)
-    grid = cv2.resize(rgb, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = cv2.resize(rgb, (FINE, FINE), interpolation=cv2.INTER_AREA)  # one pass over the decode for both
+    grid = cv2.resize(small, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
+    fine = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    fine = cv2.resize(gray, (FINE, FINE), interpolation=cv2.INTER_AREA)
-    chroma = cv2.cvtColor(cv2.resize(rgb, (FINE, FINE), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2YCrCb)[..., 1:]
     detail = []
     for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
         gray = _shrunk(gray, side)  # each side from the last one: cheap
         detail.append((side, fine_detail(gray.astype(np.float32))))
-    return Frame(grid, width / max(height, 1), tuple(detail), fine, np.ascontiguousarray(chroma))
+    return Frame(grid, width / max(height, 1), tuple(detail), fine)
 
 
 def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
@@ -155,11 +158,13 @@ class Rules:
     #   edits change it, compression a little
     min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail
     refine_below: float = 0.2  # a trim search's fit this close is refined and compared again
+    settled: float = 0.03  # pictures that pass as they are this close are not refined (a turn of 3 degrees
+    #   leaves more, even in a dark picture: 0.047 the least on the benchmark's draws)
     max_turn: float = 0.05  # the aligning affine's off-diagonal share: turned by 3 degrees or more, or mirrored
     plain: float = 4.0  # a band cut off is plain if it varies by at most this (0..255, standard deviation) ...
     unlike: float = 16.0  # ... and the bands a border if their levels are this far from the picture's edges
-    max_overlay: float = 6.0  # at 64 px, gray or chroma, aligned and tone-matched, no 4x4-px cell off by more
-    #   than 4x the median difference plus this (0..255): text, logos, stickers
+    max_overlay: float = 6.0  # gray at 64 px, chroma at 32, aligned and tone-matched: no cell (1/16 of each
+    #   side) off by more than 4x the median difference plus this (0..255): text, logos, stickers
 
 
 RULES = Rules()
@@ -303,8 +308,9 @@ def _within(unit: np.ndarray, max_trim: float) -> bool:
 
 
 def overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None) -> float:
-    """The largest local difference of the two pictures at 64 px, in gray or either chroma channel (4x4-px
-    cells; one aligned to the other, their tones matched) past four times their median difference: an overlay
+    """The largest local difference of the two pictures, in gray at 64 px or either chroma channel at 32 (cells
+    of 1/16 of each side; one aligned to the other, their tones matched) past four times their median
+    difference: an overlay
     is a local change far above what re-encoding, resizing and trimming spread over the whole picture. The
     `alignment` (larger picture, trim, the trim's window in it) is fitted here if not given: a trim both ways
     on the gray mean profiles, the way that fits better."""
@@ -316,8 +322,8 @@ def overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | Non
             fits.append((ex + ey, src, dst, _window(kx, ky, fx, fy)))
         alignment = min(fits, key=lambda f: f[0])[1:]
     src, dst, unit = alignment
-    # a picture under 128 px holds its colour at under 64 px: its chroma planes are not compared
-    planes = 3 if min(a.detail[0][0], b.detail[0][0]) >= 2 * FINE else 1
+    # a JPEG under 64 px holds its colour at under 32 px: its chroma planes are not compared
+    planes = 3 if min(a.detail[0][0], b.detail[0][0]) >= 2 * GRID else 1
     return max(_local_change(x, y, unit) for x, y in zip(src.planes[:planes], dst.planes[:planes]))
 
 
@@ -332,7 +338,8 @@ def _local_change(src: Plane, dst: Plane, unit: np.ndarray) -> float:
     x = _matched(x, dst.sorted)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
     r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, dst.edges))
-    cells = r.reshape(FINE // 4, 4, FINE // 4, 4).mean(axis=(1, 3))
+    k = len(r) // 16  # 16x16 cells: 4 px at 64, 2 px at 32
+    cells = r.reshape(16, k, 16, k).mean(axis=(1, 3))
     return float(cells.max() - 4 * np.median(r))
 
 
@@ -368,7 +375,7 @@ def sharpness_ratio(a: Frame, b: Frame) -> float:
 
 def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
     return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharpness_ratio(a, b),
-            "colours": (colourfulness(a.grid), colourfulness(b.grid))}
+            "colours": (a.colourfulness, b.colourfulness)}
 
 
 def _colour(colours: tuple[float, float], gain: float, rules: Rules) -> float:
@@ -430,6 +437,8 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
         fit, src, dst, unit = aligned(a, b, rules.max_trim)
     if not _fits(m, fit, src is b, rules) and fit.rms > rules.refine_below:  # too far off to be a trim
         return False
+    if unit is IDENTITY and fit.rms <= rules.settled:  # as they are, too close for a turn or a mirror
+        return _fits(m, fit, False, rules) and overlay(a, b) <= rules.max_overlay
     better = refined(src, dst, unit)
     if better is not None and turn(better) > rules.max_turn:
         return False
