@@ -165,6 +165,7 @@ class Rules:
     unlike: float = 16.0  # ... and the bands a border if their levels are this far from the picture's edges
     max_overlay: float = 6.0  # gray at 64 px, chroma at 32, aligned and tone-matched: no cell (1/16 of each
     #   side) off by more than 4x the median difference plus this (0..255): text, logos, stickers
+    max_fine_residual: float = 0.2  # ... and the gray pictures' RMS difference per unit of contrast at most this
 
 
 RULES = Rules()
@@ -310,10 +311,15 @@ def _within(unit: np.ndarray, max_trim: float) -> bool:
 def overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None) -> float:
     """The largest local difference of the two pictures, in gray at 64 px or either chroma channel at 32 (cells
     of 1/16 of each side; one aligned to the other, their tones matched) past four times their median
-    difference: an overlay
-    is a local change far above what re-encoding, resizing and trimming spread over the whole picture. The
-    `alignment` (larger picture, trim, the trim's window in it) is fitted here if not given: a trim both ways
-    on the gray mean profiles, the way that fits better."""
+    difference: an overlay is a local change far above what re-encoding, resizing and trimming spread over
+    the whole picture. The `alignment` (larger picture, trim, the trim's window in it) is fitted here if not
+    given: a trim both ways on the gray mean profiles, the way that fits better."""
+    return max(local for local, _ in _differences(a, b, alignment))
+
+
+def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None) -> list[tuple[float, float]]:
+    """Per channel (gray, then chroma where both pictures hold it): the local difference overlay() reports, and
+    the RMS difference per unit of contrast."""
     if alignment is None:
         fits = []
         for src, dst in ((a, b), (b, a)):
@@ -324,11 +330,11 @@ def overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | Non
     src, dst, unit = alignment
     # a JPEG under 64 px holds its colour at under 32 px: its chroma planes are not compared
     planes = 3 if min(a.detail[0][0], b.detail[0][0]) >= 2 * GRID else 1
-    return max(_local_change(x, y, unit) for x, y in zip(src.planes[:planes], dst.planes[:planes]))
+    return [_difference(x, y, unit) for x, y in zip(src.planes[:planes], dst.planes[:planes])]
 
 
-def _local_change(src: Plane, dst: Plane, unit: np.ndarray) -> float:
-    """overlay()'s measure on one channel, `src` resampled over the window `unit`."""
+def _difference(src: Plane, dst: Plane, unit: np.ndarray) -> tuple[float, float]:
+    """_differences()'s measures on one channel, `src` resampled over the window `unit`."""
     y = dst.soft
     if unit is IDENTITY:
         x, x_edges = src.soft, src.edges
@@ -336,11 +342,19 @@ def _local_change(src: Plane, dst: Plane, unit: np.ndarray) -> float:
         x = _warp(src.soft, unit)
         x_edges = _gradient(x)
     x = _matched(x, dst.sorted)
+    rms = float(np.sqrt(np.mean((y - x) ** 2))) / (float(dst.sorted.std()) + 1.0)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
     r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, dst.edges))
     k = len(r) // 16  # 16x16 cells: 4 px at 64, 2 px at 32
     cells = r.reshape(16, k, 16, k).mean(axis=(1, 3))
-    return float(cells.max() - 4 * np.median(r))
+    return float(cells.max() - 4 * np.median(r)), rms
+
+
+def _fine_agrees(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None, rules: Rules) -> bool:
+    """No overlay in any channel, and the 64-px gray pictures agree as a whole: the grids can agree on the
+    blobs of two different pictures of one kind (two star clusters), their detail does not."""
+    differences = _differences(a, b, alignment)
+    return max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
 
 
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
@@ -438,7 +452,7 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     if not _fits(m, fit, src is b, rules) and fit.rms > rules.refine_below:  # too far off to be a trim
         return False
     if unit is IDENTITY and fit.rms <= rules.settled:  # as they are, too close for a turn or a mirror
-        return _fits(m, fit, False, rules) and overlay(a, b) <= rules.max_overlay
+        return _fits(m, fit, False, rules) and _fine_agrees(a, b, None, rules)
     better = refined(src, dst, unit)
     if better is not None and turn(better) > rules.max_turn:
         return False
@@ -448,7 +462,7 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
             return False
         fit = min(fit, _score(src.grid, dst.grid_soft, better), key=lambda f: f.rms)
         alignment = src, dst, better
-    return _fits(m, fit, src is b, rules) and overlay(a, b, alignment) <= rules.max_overlay
+    return _fits(m, fit, src is b, rules) and _fine_agrees(a, b, alignment, rules)
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> bool:

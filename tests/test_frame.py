@@ -149,6 +149,23 @@ def test_a_caption_in_a_colour_of_the_backdrops_gray_is_a_match(name):
     assert same_frame(original, frame_of(jpeg(im, 30))) and same_frame(original, frame_of(BENIGN["half size"](im)))
 
 
+def star_cluster(seed: int) -> Image.Image:
+    """A globular cluster: 20,000 stars scattered about the centre, a blob at 32 px, stars at 64."""
+    rng = np.random.default_rng(seed)
+    sky = np.zeros((600, 600), np.float32)
+    xy = np.clip(rng.normal(300, 120, (20000, 2)), 0, 599).astype(int)
+    np.add.at(sky, (xy[:, 1], xy[:, 0]), rng.uniform(100, 255, 20000))
+    im = Image.fromarray(np.clip(sky, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.0))
+    return Image.merge("RGB", [im.point(lambda v: min(255, v * 4))] * 3)
+
+
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_two_star_clusters_are_not_duplicates_though_their_grids_agree(seed):
+    one, other = star_cluster(seed), star_cluster(seed + 1)
+    assert not same_frame(frame_of(jpeg(one)), frame_of(jpeg(other)))
+    assert all(same_frame(frame_of(jpeg(one)), frame_of(BENIGN[edit](one))) for edit in ("jpeg q30", "half size"))
+
+
 def test_the_verdict_does_not_depend_on_the_order(photo):
     """Pairs are labelled in the order their images arrived, which differs between a scan and the queue:
     copies near every limit (colour, contrast, blur, trim) get one verdict whichever comes first."""
