@@ -225,6 +225,7 @@ def _in_pixels(unit: np.ndarray, n: int) -> np.ndarray:
 
 
 def _in_units(pixels: np.ndarray, n: int) -> np.ndarray:
+    """The inverse of _in_pixels."""
     a = pixels[:, :2]
     return np.hstack([a, ((pixels[:, 2] - a.sum(axis=1) / 2 + 0.5) / n)[:, None]]).astype(np.float32)
 
@@ -342,7 +343,7 @@ def _difference(src: Plane, dst: Plane, unit: np.ndarray) -> tuple[float, float]
         x = _warp(src.soft, unit)
         x_edges = _gradient(x)
     x = _matched(x, dst.sorted)
-    rms = float(np.sqrt(np.mean((y - x) ** 2))) / (float(dst.sorted.std()) + 1.0)
+    rms = float(np.sqrt(np.mean((y - x) ** 2))) / (float(y.std()) + 1.0)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
     r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, dst.edges))
     k = len(r) // 16  # 16x16 cells: 4 px at 64, 2 px at 32
@@ -434,9 +435,9 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
 
 def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
-    The cheap measures first, then the pictures as they are, else the search over trims, then overlays at
-    64 px; last, for what still looks a duplicate or a trim slightly off, the alignment refined at 64 px
-    (turned or mirrored: a match; a border added: a match; a trim: compared again, better aligned)."""
+    The cheap measures first, then the pictures as they are, else the search over trims; for what still looks
+    a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match; a border
+    added: a match; a trim: compared again, better aligned); last, overlays and the 64-px agreement."""
     if a is None or b is None:
         return False
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
