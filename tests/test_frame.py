@@ -64,10 +64,18 @@ EDITED = {
 }
 
 
+def sample(name: str) -> Image.Image:
+    return Image.open(next(p for p in sample_paths() if name in p.name)).convert("RGB")
+
+
+def square_sample(name: str) -> Image.Image:
+    im = sample(name)
+    return im.crop((0, 0, min(im.size), min(im.size))).resize((600, 600))
+
+
 @pytest.fixture(scope="module")
 def photo() -> Image.Image:
-    im = Image.open(next(p for p in sample_paths() if "astronaut" in p.name)).convert("RGB")
-    return im.resize((768, 768))
+    return sample("astronaut").resize((768, 768))
 
 
 def frame_of(data: bytes) -> Frame:
@@ -110,8 +118,7 @@ def test_a_blur_of_a_large_picture_is_measured_where_it_shows():
 def test_a_turn_is_a_match_even_where_its_corners_vanish(degrees):
     """A picture that fades to black at its corners (night, space, a vignette): the black corners a turn adds
     leave no trace, and a trim search can explain the rest; the refined alignment shows the turn."""
-    im = Image.open(next(p for p in sample_paths() if "aero1" in p.name)).convert("RGB")
-    im = im.crop((0, 0, min(im.size), min(im.size))).resize((600, 600))
+    im = square_sample("aero1")
     yy, xx = np.mgrid[0:600, 0:600] / 599 - 0.5
     im = Image.fromarray((np.asarray(im) * np.clip(1 - np.hypot(xx, yy) / 0.55, 0, 1)[..., None]).astype(np.uint8))
     original, turned = frame_of(jpeg(im)), frame_of(jpeg(im.rotate(degrees, Image.BICUBIC, expand=True)))
@@ -122,24 +129,23 @@ def test_a_turn_is_a_match_even_where_its_corners_vanish(degrees):
 def test_a_trim_of_fine_lines_is_a_duplicate(name, corner):
     """Sharp lines (a grid, a wing) leave a residual at any misalignment the trim search's 1 % steps allow;
     the alignment refined at 64 px takes it away."""
-    im = Image.open(next(p for p in sample_paths() if name in p.name)).convert("RGB")
-    im = im.crop((0, 0, min(im.size), min(im.size))).resize((600, 600))
+    im = square_sample(name)
     x, y = corner
     assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(im.crop((x, y, x + 560, y + 555)))))
 
 
-def on_backdrop(path) -> Image.Image:
+def on_backdrop(name: str) -> Image.Image:
     """An object photographed on a blue backdrop."""
     shade = np.linspace(0.8, 1.0, 400)[:, None, None]
     im = Image.fromarray((np.array([20, 90, 200]) * shade * np.ones((400, 600, 1))).astype(np.uint8))
-    im.paste(Image.open(path).convert("RGB").resize((240, 180)), (330, 190))
+    im.paste(sample(name).resize((240, 180)), (330, 190))
     return im
 
 
 @pytest.mark.parametrize("name", ["aero1", "chelsea", "coins"])
 def test_a_caption_in_a_colour_of_the_backdrops_gray_is_a_match(name):
     """Brown text on a blue backdrop of the same gray level: invisible in gray at any size, plain in colour."""
-    im = on_backdrop(next(p for p in sample_paths() if name in p.name))
+    im = on_backdrop(name)
     gray = 0.299 * 20 + 0.587 * 90 + 0.114 * 200
     captioned = im.copy()
     ImageDraw.Draw(captioned).text((30, 40), "SALE -50%", fill=(int(gray + 25), int(gray - 5), 40),
