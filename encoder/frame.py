@@ -70,7 +70,7 @@ class Frame:
         ycc = cv2.cvtColor(np.clip(self.grid, 0, 255).astype(np.uint8), cv2.COLOR_RGB2YCrCb)
         return Plane(self.fine, 0.6), Plane(ycc[..., 1], 0.6), Plane(ycc[..., 2], 0.6)
 
-    @functools.cached_property
+    @property
     def fine_soft(self) -> np.ndarray:
         return self.planes[0].soft
 
@@ -417,9 +417,9 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
     2 px wide, a plain band, on average unlike the picture next to it: a border or a canvas round the picture,
     not a trim (a trim cuts picture off; trimmed sky or studio white is as plain, but no different from what
     it adjoins)."""
-    g = src.fine_soft
     bands = []
     for axis in (0, 1):  # 0: x (columns), 1: y (rows)
+        lines = src.fine_soft.T if axis == 0 else src.fine_soft  # the picture's lines across this axis
         lo, hi = unit[axis, 2] * FINE, (unit[axis, 2] + unit[axis, axis]) * FINE
         first, last = int(np.ceil(lo)) + 1, int(np.floor(hi)) - 1  # the picture's own, off its edges
         if last - first < 4:
@@ -427,8 +427,7 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
         for band, inner in ((slice(0, int(np.floor(lo)) - 1), slice(first, first + 2)),
                             (slice(int(np.ceil(hi)) + 1, FINE), slice(last - 2, last))):
             if band.stop - band.start >= 1:
-                pick = (lambda s: g[:, s]) if axis == 0 else (lambda s: g[s, :])
-                outside, edge = pick(band), pick(inner)
+                outside, edge = lines[band], lines[inner]
                 bands.append((outside.std(), abs(outside.mean() - edge.mean())))
     return bool(bands) and max(b[0] for b in bands) <= rules.plain and np.mean([b[1] for b in bands]) > rules.unlike
 
