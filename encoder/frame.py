@@ -12,9 +12,11 @@ compares a signature kept per image, made from the decode the encoder needs anyw
   thin for 32 px are looked for, and in the grid's chroma too (a caption can have the gray of its background);
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (grayscale, saturation and hue edits change it while the gray levels stay);
-- the fine detail at long sides from 512 down to 128 px (each capped at the picture's own): a strong blur
+- the fine detail at long sides from 512 down to 64 px (each capped at the picture's own): a strong blur
   removes most of it, re-encoding and resizing do not. A pair compares it at the largest side both were
-  measured at (a 1024-px picture blurred by 3 px looks sharp at 256 px, but not at 512).
+  measured at (a 1024-px picture blurred by 3 px looks sharp at 256 px, but not at 512), and from what the
+  softer lost in the finest band there, estimates its blur in its own pixels: a 1024-px picture blurred by
+  3 px, next to its 300-px thumbnail, loses a little at 256 px, which is 3 px at its own size.
 """
 from __future__ import annotations
 
@@ -29,11 +31,16 @@ from PIL import Image
 
 GRID = 32
 FINE = 64  # the gray picture kept for overlays (thin text vanishes at 32 px)
-SHARP_SIDES = (512, 362, 256, 181, 128)  # long sides at which the fine detail is measured (each capped at the picture's)
+SHARP_SIDES = tuple(round(512 / 2 ** (k / 4)) for k in range(13))  # long sides, 512 to 64 in steps of 2^(1/4),
+#   at which the fine detail is measured (each capped at the picture's): a thumbnail is compared close to its
+#   own size, where a blur of the larger picture shrinks least
 SHARP_SIDE = SHARP_SIDES[0]  # the decode must reach this long side for the sharpness to be measured
-DETAIL_BAND = (1.2, 2.4)  # the fine detail: a difference of Gaussians (sigmas in pixels at the measuring side)
+DETAIL_BAND = (0.8, 1.6)  # the fine detail: a difference of Gaussians (sigmas in pixels at the measuring side);
+#   measured two sides down (x 0.71), it is the band of sigmas 1.13 and 2.26 at the measuring side
+BLUR_LOSS = 0.4  # a blur of sigma s (in pixels at the measuring side) keeps exp(-BLUR_LOSS x s^2) of the fine
+#   detail (the median over training photos blurred by 0.7 to 1.5 px)
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
-KEY = "frame32x3"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "frame32x3v2"  # stored beside the encoders' vectors, keyed by content hash and this name
 
 
 class Plane:
@@ -60,8 +67,9 @@ class Plane:
 class Frame:
     grid: np.ndarray  # (32, 32, 3) float32, 0..255: the whole picture squashed
     aspect: float  # width / height of the original, after EXIF rotation
-    detail: tuple[tuple[int, float], ...]  # (long side, fine detail per unit of contrast there), per SHARP_SIDES
+    detail: tuple[tuple[int, float], ...]  # per SHARP_SIDES: (long side, fine detail per unit of contrast there)
     fine: np.ndarray  # (64, 64) uint8: the whole picture squashed, gray
+    long_side: int  # of the original, in pixels: a blur is judged in the picture's own pixels
 
     @functools.cached_property
     def planes(self) -> tuple[Plane, Plane, Plane]:
@@ -98,16 +106,17 @@ class Frame:
 
     def to_bytes(self) -> bytes:
         return (np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + self.fine.tobytes()
-                + struct.pack(f"<fi{'if' * len(self.detail)}", self.aspect, len(self.detail),
+                + struct.pack(f"<fii{'if' * len(self.detail)}", self.aspect, self.long_side, len(self.detail),
                               *(x for pair in self.detail for x in pair)))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Frame":
         n, m = GRID * GRID * 3, FINE * FINE
-        aspect, count = struct.unpack("<fi", raw[n + m:n + m + 8])
-        values = struct.unpack(f"<{'if' * count}", raw[n + m + 8:n + m + 8 + 8 * count])
+        aspect, long_side, count = struct.unpack("<fii", raw[n + m:n + m + 12])
+        values = struct.unpack(f"<{'if' * count}", raw[n + m + 12:n + m + 12 + 8 * count])
         return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect,
-                   tuple(zip(values[::2], values[1::2])), np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE))
+                   tuple(zip(values[::2], values[1::2])),
+                   np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE), long_side)
 
 
 def signature(im: Image.Image, width: int, height: int) -> Frame:
@@ -122,7 +131,7 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
     for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
         gray = _shrunk(gray, side)  # each side from the last one: cheap
         detail.append((side, fine_detail(gray.astype(np.float32))))
-    return Frame(grid, width / max(height, 1), tuple(detail), fine)
+    return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height))
 
 
 def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
@@ -140,9 +149,9 @@ def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
 def fine_detail(g: np.ndarray) -> float:
     """Mean band-passed detail (DETAIL_BAND) per unit of contrast: what a blur removes first."""
     lo, hi = DETAIL_BAND
-    band = (cv2.GaussianBlur(g, (2 * round(3 * lo) + 1,) * 2, lo)
-            - cv2.GaussianBlur(g, (2 * round(3 * hi) + 1,) * 2, hi))  # kernels cut at 3 sigma
-    return float(cv2.mean(np.abs(band))[0] / (g.std() + 1.0))
+    band = cv2.absdiff(cv2.GaussianBlur(g, (2 * round(3 * lo) + 1,) * 2, lo),
+                       cv2.GaussianBlur(g, (2 * round(3 * hi) + 1,) * 2, hi))  # kernels cut at 3 sigma
+    return cv2.mean(band)[0] / (float(cv2.meanStdDev(g)[1][0, 0]) + 1.0)
 
 
 @dataclass(frozen=True)
@@ -157,6 +166,10 @@ class Rules:
     #   applied, differs by at most this share of the larger plus this much: grayscale, saturation and hue
     #   edits change it, compression a little
     min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail
+    max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
+    #   blurs, sharpening and resampling stay under it, a blur that shows at the picture's size does not
+    blur_seen: float = 0.86  # no blur is estimated from a finest detail kept above this share (its noise,
+    #   times the picture's size over the measuring side, would exceed max_blur in large photos)
     refine_below: float = 0.2  # a trim search's fit this close is refined and compared again
     settled: float = 0.03  # pictures that pass as they are this close are not refined (a turn of 3 degrees
     #   leaves more, even in a dark picture: 0.047 the least on the benchmark's draws)
@@ -330,7 +343,7 @@ def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] 
         alignment = min(fits, key=lambda f: f[0])[1:]
     src, dst, unit = alignment
     # a JPEG under 64 px holds its colour at under 32 px: its chroma planes are not compared
-    planes = 3 if min(a.detail[0][0], b.detail[0][0]) >= 2 * GRID else 1
+    planes = 3 if min(a.long_side, b.long_side) >= 2 * GRID else 1
     return [_difference(x, y, unit) for x, y in zip(src.planes[:planes], dst.planes[:planes])]
 
 
@@ -377,20 +390,43 @@ def colourfulness(grid: np.ndarray) -> float:
     return float(np.abs(grid - grid.mean(axis=2, keepdims=True)).mean())
 
 
-def sharpness_ratio(a: Frame, b: Frame) -> float:
-    """The softer picture's fine detail as a share of the sharper one's, at the largest side both were
-    measured at (1: none in common, pictures too small and unequal: not judged)."""
+def _in_common(a: Frame, b: Frame) -> list[tuple[int, float, float]]:
+    """The sides both pictures' detail was measured at, both shrunk to it or both at their own size (a picture
+    at its own size keeps its JPEG blocks and resampling edges, which shrinking smooths), largest first, with
+    each one's detail there."""
     x, y = dict(a.detail), dict(b.detail)
-    common = x.keys() & y.keys()
+    return [(side, x[side], y[side]) for side in sorted(x.keys() & y.keys(), reverse=True)
+            if (side == a.long_side) == (side == b.long_side)]
+
+
+def sharpness_ratio(a: Frame, b: Frame) -> float:
+    """The softer picture's detail as a share of the sharper one's, two sides below the largest both were
+    measured at (its band, 1.13 to 2.26 px there, is what a strong blur removes and a slight one keeps; 1:
+    no side in common, pictures too small and unequal: not judged)."""
+    common = _in_common(a, b)
     if not common:
         return 1.0
-    side = max(common)
-    return min(x[side], y[side]) / max(x[side], y[side], 1e-6)
+    _, x, y = next((c for c in common if c[0] <= common[0][0] / 2 ** 0.5 + 1), common[-1])
+    return min(x, y) / max(x, y, 1e-6)
+
+
+def blur(a: Frame, b: Frame, rules: Rules = RULES) -> float:
+    """The softer picture's blur against the sharper, estimated from the fine detail it lost at the largest
+    side both were measured at, in its own pixels (a Gaussian's sigma; 0: none seen)."""
+    common = _in_common(a, b)
+    if not common:
+        return 0.0
+    side, x, y = common[0]
+    kept = min(x, y) / max(x, y, 1e-6)
+    if kept > rules.blur_seen:
+        return 0.0
+    softer = a if x < y else b
+    return float(np.sqrt(-np.log(max(kept, 1e-3)) / BLUR_LOSS)) * softer.long_side / side
 
 
 def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
     return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharpness_ratio(a, b),
-            "colours": (a.colourfulness, b.colourfulness)}
+            "blur": blur(a, b, rules), "colours": (a.colourfulness, b.colourfulness)}
 
 
 def _colour(colours: tuple[float, float], gain: float, rules: Rules) -> float:
@@ -408,7 +444,7 @@ def _passes(m: dict, rules: Rules) -> bool:
     kindest = cb / ca if ca > 0 else 1.0  # before the pictures are compared: the gain that suits the colours
     colour = _colour(m["colours"], min(max(kindest if gain is None else gain, lo), hi), rules)
     return all(m[k] <= limit for k, limit in (("aspect", rules.max_aspect_change), ("rms", rules.max_residual),
-                                             ("local", rules.max_local)) if k in m) \
+                                             ("local", rules.max_local), ("blur", rules.max_blur)) if k in m) \
         and colour <= 0 and m["sharpness"] >= rules.min_sharpness and (gain is None or lo <= gain <= hi)
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from neardup.encoder.decode import decode
-from neardup.encoder.frame import Frame, same_frame
+from neardup.encoder.frame import SHARP_SIDES, Frame, same_frame
 from tests.conftest import sample_paths
 
 
@@ -85,8 +85,9 @@ def frame_of(data: bytes) -> Frame:
 def test_the_signature_survives_storage(photo):
     f = frame_of(jpeg(photo))
     g = Frame.from_bytes(f.to_bytes())
-    assert [side for side, _ in f.detail] == [512, 362, 256, 181, 128]
-    assert (g.aspect, dict(g.detail)) == (pytest.approx(f.aspect), pytest.approx(dict(f.detail))) and same_frame(f, g)
+    assert [side for side, *_ in f.detail] == list(SHARP_SIDES)
+    assert (g.aspect, g.long_side) == (pytest.approx(f.aspect), 768)
+    assert np.allclose(g.detail, f.detail) and same_frame(f, g)
 
 
 @pytest.mark.parametrize("edit", sorted(BENIGN))
@@ -101,17 +102,45 @@ def test_edited_copies_are_not(photo, edit):
     assert not same_frame(a, b) and not same_frame(b, a)
 
 
+def mosaic(columns: int, rows: int) -> Image.Image:
+    """Sample photos side by side at their own resolution (480 x 320 each): detail at every scale."""
+    paths = sample_paths()
+    big = Image.new("RGB", (480 * columns, 320 * rows))
+    for n in range(columns * rows):
+        big.paste(Image.open(paths[n % len(paths)]).convert("RGB").crop((0, 0, 480, 320)),
+                  (480 * (n % columns), 320 * (n // columns)))
+    return big
+
+
 def test_a_blur_of_a_large_picture_is_measured_where_it_shows():
     """A 960-px picture blurred by 3 px still looks sharp squashed to 256 px; compared at 512 it is not. A blur
     of 1 px stays a duplicate, and so does a copy resized to less than 512 px."""
-    big = Image.new("RGB", (960, 640))  # four photos at their own resolution: detail at every scale
-    tiles = [p for p in sample_paths() if any(k in p.name for k in ("astronaut", "motorcycle", "china", "building"))]
-    for n, path in enumerate(sorted(tiles)):
-        big.paste(Image.open(path).convert("RGB").crop((0, 0, 480, 320)), (480 * (n % 2), 320 * (n // 2)))
+    big = mosaic(2, 2)
     original = frame_of(jpeg(big))
     assert not same_frame(original, frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(3)))))
     assert same_frame(original, frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(1)))))
     assert same_frame(original, frame_of(jpeg(big.resize((400, 267), Image.LANCZOS))))
+
+
+@pytest.mark.parametrize("side", [300, 240, 180])
+def test_a_blurred_picture_is_no_duplicate_of_its_thumbnail(side):
+    """Next to a thumbnail, a 960-px picture blurred by 3 px can only be compared at the thumbnail's size,
+    where the blur has shrunk to under a pixel: what it lost there is measured in its own pixels. A blur of
+    1 px stays a duplicate of the thumbnail."""
+    big = mosaic(2, 2)
+    thumbnail = frame_of(jpeg(big.resize((side, side * 2 // 3), Image.LANCZOS)))
+    assert not same_frame(thumbnail, frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(3)), 75)))
+    assert same_frame(thumbnail, frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(1)))))
+
+
+@pytest.mark.parametrize("edit", ["half size", "jpeg q50", "slight blur"])
+def test_copies_of_a_large_photo_stay_duplicates(edit):
+    """A 2880-px photo is measured at 512 px, six times smaller: a blur is only estimated from a loss of
+    detail the measurement can tell from its noise."""
+    big = mosaic(6, 6)
+    copy = {"half size": lambda: jpeg(big.resize((1440, 960), Image.LANCZOS)), "jpeg q50": lambda: jpeg(big, 50),
+            "slight blur": lambda: jpeg(big.filter(ImageFilter.GaussianBlur(1.2)))}[edit]()
+    assert same_frame(frame_of(jpeg(big)), frame_of(copy))
 
 
 @pytest.mark.parametrize("degrees", [4, 6, 10])
