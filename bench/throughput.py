@@ -185,12 +185,15 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
     """Where a scan's time goes: calls, seconds and CPU seconds of the calling threads (summed over threads) of
     its parts, timed by wrapping them, and the whole process's CPU. Verifying: verification's keypoint views,
     pair verdicts and RANSAC fits, and the encoder (whose work runs on TensorFlow's own threads: its seconds,
-    not its caller's CPU, are what it costs). Without verification: reading and hashing the files, decoding,
-    the perceptual hashes, the registry and the index step; the encoder is what the process's CPU leaves."""
+    not its caller's CPU, are what it costs). Without verification: reading and hashing the files, decoding
+    (which includes the same-frame signature, also timed alone), the perceptual hashes, the registry, the index
+    step and the same-frame check of its pairs; the encoder is what the process's CPU leaves."""
     import threading
     from collections import defaultdict
 
+    import neardup.encoder.decode
     import neardup.pipeline.embed
+    import neardup.pipeline.labels
     import neardup.pipeline.scan
     from neardup.encoder.artifact import Encoder
     from neardup.pipeline.verify import Verifier
@@ -200,9 +203,10 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
     if verify:
         wrapped = [(Verifier, "view"), (Verifier, "verdict"), (Verifier, "fit"), (Encoder, "embed")]
     else:
-        wrapped = [(neardup.pipeline.embed, "read_item"), (neardup.pipeline.embed, "decode"), (neardup.pipeline.embed.phash, "dihedral"),
+        wrapped = [(neardup.pipeline.embed, "read_item"), (neardup.pipeline.embed, "decode"),
+                   (neardup.encoder.decode, "signature"), (neardup.pipeline.embed.phash, "dihedral"),
                    (Registry, "vectors_for"), (Registry, "record_items"), (Registry, "store_vectors"),
-                   (neardup.pipeline.scan, "index_batch"), (Encoder, "embed")]
+                   (neardup.pipeline.scan, "index_batch"), (neardup.pipeline.labels, "same_frame"), (Encoder, "embed")]
     originals = {(owner, name): getattr(owner, name) for owner, name in wrapped}
 
     def timed(name, fn):
@@ -327,16 +331,22 @@ def main() -> None:
         out["views"] = view_rates(model)
         print("encoder alone, img/s: " + ", ".join(f"{g} {r:.0f}" for g, r in out["views"].items()))
     if a.breakdown:
-        folder, n = str(Path(sets["0.3MP"][0]).parent), len(sets["0.3MP"])
-        for key, verifying in (("breakdown", True), ("breakdown_no_verify", False)):
+        runs = [("0.3MP", "breakdown", True), ("0.3MP", "breakdown_no_verify", False),
+                ("4MP", "breakdown_4MP_no_verify", False)]
+        for name, key, verifying in runs:
+            folder, n = str(Path(sets[name][0]).parent), len(sets[name])
             out[key] = parts = breakdown(folder, a.workers, model, verifying)
-            print(f"{'verifying' if verifying else '--no-verify'} scan of the 0.3MP set by part "
+            print(f"{'verifying' if verifying else '--no-verify'} scan of the {name} set by part "
                   f"({parts['wall_s']:.1f} s in all, process CPU {1000 * parts['process_cpu_s'] / n:.2f} ms an image; "
                   "seconds and CPU seconds summed over threads" + ("; verdicts include their fits):" if verifying else "):"))
-            for name, part in parts.items():
+            for part_name, part in parts.items():
                 if isinstance(part, dict):
-                    print(f"  {name}: {part['calls']} calls, {part['s']:.1f} s, {part['cpu_s']:.1f} s CPU, "
+                    print(f"  {part_name}: {part['calls']} calls, {part['s']:.1f} s, {part['cpu_s']:.1f} s CPU, "
                           f"{1000 * part['cpu_s'] / n:.2f} ms CPU an image")
+            if not verifying:
+                check = sum(parts[p]["cpu_s"] for p in ("decode.signature", "labels.same_frame") if p in parts)
+                print(f"  the same-frame check (signatures and pair checks): {check / parts['process_cpu_s']:.1%} "
+                      "of the process's CPU")
     if a.repeat:
         out["repeat"] = r = repeat_run(str(Path(sets["0.3MP"][0]).parent), a.workers, model)
         n = len(sets["0.3MP"])

@@ -113,8 +113,8 @@ def mosaic(columns: int, rows: int) -> Image.Image:
 
 
 def test_a_blur_of_a_large_picture_is_measured_where_it_shows():
-    """A 960-px picture blurred by 3 px still looks sharp squashed to 256 px; compared at 512 it is not. A blur
-    of 1 px stays a duplicate, and so does a copy resized to less than 512 px."""
+    """A 960-px picture blurred by 3 px, squashed to 256 px, shows a blur of 0.8 px: 3 px in its own pixels. A
+    blur of 1 px stays a duplicate, and so does a copy resized to 400 px."""
     big = mosaic(2, 2)
     original = frame_of(jpeg(big))
     assert not same_frame(original, frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(3)))))
@@ -135,7 +135,7 @@ def test_a_blurred_picture_is_no_duplicate_of_its_thumbnail(side):
 
 @pytest.mark.parametrize("edit", ["half size", "jpeg q50", "slight blur"])
 def test_copies_of_a_large_photo_stay_duplicates(edit):
-    """A 2880-px photo is measured at 512 px, six times smaller: a blur is only estimated from a loss of
+    """A 2880-px photo is measured at 256 px, eleven times smaller: a blur is only estimated from a loss of
     detail the measurement can tell from its noise."""
     big = mosaic(6, 6)
     copy = {"half size": lambda: jpeg(big.resize((1440, 960), Image.LANCZOS)), "jpeg q50": lambda: jpeg(big, 50),
