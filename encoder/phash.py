@@ -54,33 +54,59 @@ def from_stored(v: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(v, np.float32).view(np.uint64)
 
 
-def near_pairs(ids: np.ndarray, hashes: np.ndarray, max_bits: int = 2, max_bucket: int = 64) -> set[tuple[int, int]]:
+def near_pairs(ids: np.ndarray, hashes: np.ndarray, max_bits: int = 2, max_bucket: int = 64,
+               among=None) -> set[tuple[int, int]]:
     """(low id, high id) pairs where one image's own hash (column 0 of an (n, k) `hashes`; an (n,) array is one
     hash each) is within `max_bits` bits of any hash of the other, without comparing all pairs: split the 64
     bits into max_bits + 1 chunks; two hashes that close agree exactly on at least one chunk (pigeonhole), so
     only hashes sharing a chunk value are compared. Buckets over `max_bucket` hashes (flat or black images,
-    all alike) are skipped."""
+    all alike) are skipped. `among` (ids): only the pairs with one of them, found from their buckets alone
+    (a queue's batch against its whole collection). Vectorised over buckets: the cost grows with the pairs
+    compared, not with the number of buckets."""
     if not len(ids):
         return set()
     hashes = np.asarray(hashes, np.uint64).reshape(len(ids), -1)
-    owner = np.repeat(np.asarray(ids, np.int64), hashes.shape[1])
-    own = np.tile(np.arange(hashes.shape[1]) == 0, len(ids))
-    flat = hashes.ravel()
-    keep = np.unique(np.c_[owner, flat.view(np.int64)], axis=0, return_index=True)[1]  # a symmetric picture
-    owner, own, flat = owner[keep], own[keep], flat[keep]  # has equal hashes among its turns: keep one of each
+    k = hashes.shape[1]
+    repeated = np.triu(hashes[:, :, None] == hashes[:, None, :], 1).any(axis=1)  # a symmetric picture has
+    keep = ~repeated.ravel()  # equal hashes among its turns: each counted once, from its first column
+    owner = np.repeat(np.asarray(ids, np.int64), k)[keep]
+    own = np.tile(np.arange(k) == 0, len(ids))[keep]
+    flat = hashes.ravel()[keep]
+    wanted = None if among is None else np.isin(owner, np.fromiter(among, np.int64))
     bounds = np.linspace(0, 64, max_bits + 2).astype(int)
     found: set[tuple[int, int]] = set()
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         chunk = (flat >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
-        order = np.argsort(chunk, kind="stable")
-        starts = np.flatnonzero(np.r_[True, chunk[order][1:] != chunk[order][:-1], True])
-        for s, e in zip(starts[:-1], starts[1:]):
-            if 1 < e - s <= max_bucket:
-                m = order[s:e]
-                x = flat[m]
-                bits = np.unpackbits((x[:, None] ^ x[None, :])[..., None].view(np.uint8), axis=-1).sum(-1)
-                close = (bits <= max_bits) & (own[m][:, None] | own[m][None, :]) & (owner[m][:, None] != owner[m][None, :])
-                for i, j in zip(*np.nonzero(np.triu(close, 1))):
-                    a, b = int(owner[m[i]]), int(owner[m[j]])
-                    found.add((min(a, b), max(a, b)))
+        # the hashes in buckets with one of `among`'s (whole buckets: their sizes count), else all
+        part = np.arange(len(chunk)) if wanted is None else np.flatnonzero(np.isin(chunk, chunk[wanted]))
+        order = part[np.argsort(chunk[part], kind="stable")]
+        values = chunk[order]
+        starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(order) else order
+        sizes = np.diff(np.r_[starts, len(order)])
+        fit = (sizes > 1) & (sizes <= max_bucket)
+        for first, second in _bucket_pairs(starts[fit], sizes[fit]):
+            i, j = order[first], order[second]
+            close = ((np.bitwise_count(flat[i] ^ flat[j]) <= max_bits) & (own[i] | own[j]) & (owner[i] != owner[j]))
+            if wanted is not None:
+                close &= wanted[i] | wanted[j]
+            a, b = owner[i[close]], owner[j[close]]
+            found.update(zip(np.minimum(a, b).tolist(), np.maximum(a, b).tolist()))
     return found
+
+
+def _bucket_pairs(starts: np.ndarray, sizes: np.ndarray, per_block: int = 1 << 21):
+    """Every pair of positions (first, second), first < second, within each bucket (starts, sizes), in blocks
+    of about `per_block` pairs."""
+    counts = sizes * (sizes - 1) // 2
+    ends = np.cumsum(counts)
+    block = 0
+    while block < len(starts):
+        last = max(block + 1, int(np.searchsorted(ends, (ends[block - 1] if block else 0) + per_block)))
+        s, k = starts[block:last], sizes[block:last]
+        rank = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)  # each position's rank in its bucket
+        pos = np.repeat(s, k) + rank
+        later = np.repeat(k, k) - 1 - rank  # positions after it in its bucket
+        first = np.repeat(pos, later)
+        step = np.arange(int(later.sum())) - np.repeat(np.cumsum(later) - later, later) + 1
+        yield first, first + step
+        block = last

@@ -465,12 +465,13 @@ def corner_pairs(registry, collection: str, queries, model_version: str, nearest
     return found
 
 
-def hash_pairs(registry, collection: str, scope=None) -> set[tuple[int, int]]:
-    """Pairs of images (in `scope`, if given) where the perceptual hash (encoder/phash.py) of one is within
-    2 bits of the hash of the other or of one of its flips and quarter turns."""
+def hash_pairs(registry, collection: str, scope=None, among=None) -> set[tuple[int, int]]:
+    """Pairs of images (in `scope`, if given; with one of `among`, if given) where the perceptual hash
+    (encoder/phash.py) of one is within 2 bits of the hash of the other or of one of its flips and quarter
+    turns."""
     stored = registry.vectors_by_image(collection, phash.KEY)
     ids = [i for i in stored if scope is None or i in scope]
-    return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids])
+    return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids], among=among)
 
 
 def second_stage(rt, res, scope, nearest, neighbors: int) -> int:

@@ -1,6 +1,6 @@
 """The perceptual hashes that propose colour-blind and turn-blind pairs: stable under grayscale and
 re-encoding, apart for different photos, the turned copy's hash among the original's turns, and the bucketed
-search finds exactly the pairs within the bit budget."""
+search finds exactly the pairs within the bit budget, for a whole collection or a batch in it."""
 from __future__ import annotations
 
 import numpy as np
@@ -59,3 +59,5 @@ def test_near_pairs_equals_brute_force():
     found = phash.near_pairs(ids, hashes, max_bits=2)
     assert found == brute_force(ids, hashes, 2) and len(found) >= 50
     assert (352, 353) in found and phash.near_pairs(ids, hashes[:, 0]) == brute_force(ids, hashes[:, :1], 2)
+    batch = {10, 11, 310, 351, 352, 353, 500}  # a queue's batch: pairs with one of it, from its buckets alone
+    assert phash.near_pairs(ids, hashes, max_bits=2, among=batch) == {p for p in found if batch & set(p)}

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""What the perceptual-hash proposals cost as a collection grows: `phash.near_pairs` over a whole collection
+(a scan's or a sweep's second stage) and for one batch against it (the queue's verify step), on random
+64-bit hashes with their 7 turns, a tenth of them planted near another image's. Prints a table, writes JSON.
+
+  bench/hash_proposals.py [--sizes 10000 100000 400000] [--batch 500]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def collection(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    hashes = rng.integers(0, 2**63, (n, 8), dtype=np.int64).astype(np.uint64)
+    near = rng.choice(n, n // 10, replace=False)
+    flips = np.uint64(1) << rng.integers(0, 64, len(near)).astype(np.uint64)
+    hashes[near, 0] = hashes[rng.integers(0, n, len(near)), rng.integers(0, 8, len(near))] ^ flips
+    return np.arange(n, dtype=np.int64), hashes
+
+
+def main() -> None:
+    from neardup.encoder import phash
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 400_000])
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "hash_proposals.json")
+    a = ap.parse_args()
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in a.sizes:
+        ids, hashes = collection(n, rng)
+        t = time.perf_counter()
+        pairs = phash.near_pairs(ids, hashes)
+        whole = time.perf_counter() - t
+        batch = set(rng.choice(n, min(a.batch, n), replace=False).tolist())
+        t = time.perf_counter()
+        found = phash.near_pairs(ids, hashes, among=batch)
+        one_batch = time.perf_counter() - t
+        rows.append({"images": n, "pairs": len(pairs), "whole_s": whole, "batch": len(batch),
+                     "batch_pairs": len(found), "batch_s": one_batch})
+    print("| images | pairs found | whole collection, s | batch | its pairs | batch against the collection, s |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['images']} | {r['pairs']} | {r['whole_s']:.2f} | {r['batch']} | {r['batch_pairs']} | "
+              f"{r['batch_s']:.2f} |")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
