@@ -12,11 +12,10 @@ compares a signature kept per image, made from the decode the encoder needs anyw
   thin for 32 px are looked for, and in the grid's chroma too (a caption can have the gray of its background);
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (grayscale, saturation and hue edits change it while the gray levels stay);
-- the fine detail at long sides from 512 down to 64 px (each capped at the picture's own): a strong blur
+- the fine detail at long sides from 256 down to 64 px (each capped at the picture's own): a strong blur
   removes most of it, re-encoding and resizing do not. A pair compares it at the largest side both were
-  measured at (a 1024-px picture blurred by 3 px looks sharp at 256 px, but not at 512), and from what the
-  softer lost in the finest band there, estimates its blur in its own pixels: a 1024-px picture blurred by
-  3 px, next to its 300-px thumbnail, loses a little at 256 px, which is 3 px at its own size.
+  measured at, and from what the softer lost there estimates its blur in its own pixels: a 1024-px picture
+  blurred by 3 px loses a little of it at 256 px, which is 3 px at its own size.
 """
 from __future__ import annotations
 
@@ -166,7 +165,8 @@ class Rules:
     colour: tuple[float, float] = (0.35, 0.05)  # colourfulness (mean |chroma|, 0..255), the contrast gain
     #   applied, differs by at most this share of the larger plus this much: grayscale, saturation and hue
     #   edits change it, compression a little
-    min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail
+    min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail (two
+    #   sides below the one compared)
     max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
     #   blurs, sharpening and resampling stay under it, a blur that shows at the picture's size does not
     blur_seen: float = 0.86  # no blur is estimated from a finest detail kept above this share (its noise,

@@ -103,10 +103,13 @@ def _bucket_pairs(starts: np.ndarray, sizes: np.ndarray, per_block: int = 1 << 2
     while block < len(starts):
         last = max(block + 1, int(np.searchsorted(ends, (ends[block - 1] if block else 0) + per_block)))
         s, k = starts[block:last], sizes[block:last]
-        rank = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)  # each position's rank in its bucket
-        pos = np.repeat(s, k) + rank
+        rank = _counting(k)  # each position's rank in its bucket
         later = np.repeat(k, k) - 1 - rank  # positions after it in its bucket
-        first = np.repeat(pos, later)
-        step = np.arange(int(later.sum())) - np.repeat(np.cumsum(later) - later, later) + 1
-        yield first, first + step
+        first = np.repeat(np.repeat(s, k) + rank, later)
+        yield first, first + 1 + _counting(later)
         block = last
+
+
+def _counting(counts: np.ndarray) -> np.ndarray:
+    """0, 1, ..., count - 1 for each of `counts`, one after the other."""
+    return np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
