@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""The same-frame check on copies the benchmark's generator does not make: for each kind of copy, the share of
+(photo, copy) pairs labelled duplicate (1 is right for the benign kinds, 0 for the edits). The label alone:
+whether the pair is found at all is bench/quality.py's business. Prints a table and writes JSON.
+
+  bench/edits.py [--photos ../shared/data/extra] [--n 60]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def encoded(im: Image.Image, fmt: str = "JPEG", **options) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **({"quality": 85} if fmt == "JPEG" and not options else options))
+    return buf.getvalue()
+
+
+def grain(im: Image.Image, sigma: float) -> Image.Image:
+    noise = np.random.default_rng(0).normal(0, sigma, (im.height, im.width, 3))
+    return Image.fromarray(np.clip(np.asarray(im, np.float32) + noise, 0, 255).astype(np.uint8))
+
+
+def hue_shift(im: Image.Image, degrees: int) -> Image.Image:
+    h, s, v = im.convert("HSV").split()
+    return Image.merge("HSV", (h.point(lambda x: (x + degrees * 256 // 360) % 256), s, v)).convert("RGB")
+
+
+def sepia(im: Image.Image) -> Image.Image:
+    return ImageOps.colorize(ImageOps.grayscale(im), (40, 26, 13), (255, 240, 192))
+
+
+def logo(im: Image.Image) -> Image.Image:
+    out, d = im.copy(), min(im.size) // 8
+    ImageDraw.Draw(out).ellipse((im.width - 2 * d, im.height - 2 * d, im.width - d, im.height - d), fill=(230, 40, 40))
+    return out
+
+
+def canvas(im: Image.Image) -> Image.Image:
+    """The picture in a viewer's window: a gray frame and a toolbar around it."""
+    out = Image.new("RGB", (im.width * 5 // 4, im.height * 5 // 4), (60, 60, 64))
+    ImageDraw.Draw(out).rectangle((0, 0, out.width, im.height // 12), fill=(220, 220, 225))
+    out.paste(im, (im.width // 8, im.height // 8))
+    return out
+
+
+def motion_blur(im: Image.Image, length: int) -> Image.Image:
+    """A camera moved sideways: each pixel the mean of `length` along its row."""
+    return Image.fromarray(cv2.filter2D(np.asarray(im), -1, np.full((1, length), 1 / length, np.float32)))
+
+
+def pixelated(im: Image.Image) -> Image.Image:
+    return im.resize((max(8, im.width // 10), max(8, im.height // 10)), Image.NEAREST).resize(im.size, Image.NEAREST)
+
+
+def thumbnail(im: Image.Image) -> Image.Image:
+    return im.resize((max(16, im.width * 3 // 10), max(16, im.height * 3 // 10)), Image.BICUBIC)
+
+
+BENIGN = {
+    "gamma 0.85": lambda im: encoded(im.point(lambda v: int(255 * (v / 255) ** 0.85))),
+    "sharpened": lambda im: encoded(im.filter(ImageFilter.UnsharpMask(2, 60, 2))),
+    "WebP q80": lambda im: encoded(im, "WEBP", quality=80),
+    "half size, Lanczos": lambda im: encoded(im.resize((im.width // 2, im.height // 2), Image.LANCZOS)),
+    "grain sigma 3": lambda im: encoded(grain(im, 3)),
+    "third size, q60": lambda im: encoded(im.resize((im.width // 3, im.height // 3), Image.BILINEAR), quality=60),
+}
+EDITED = {
+    "Gaussian blur 3 px, next to a thumbnail": lambda im: encoded(im.filter(ImageFilter.GaussianBlur(3))),
+    "box blur 7 px": lambda im: encoded(im.filter(ImageFilter.BoxBlur(3))),
+    "median 7 px": lambda im: encoded(im.filter(ImageFilter.MedianFilter(7))),
+    "motion blur 9 px": lambda im: encoded(motion_blur(im, 9)),
+    "pixelated": lambda im: encoded(pixelated(im)),
+    "hue +30": lambda im: encoded(hue_shift(im, 30)),
+    "sepia": lambda im: encoded(sepia(im)),
+    "logo in a corner": lambda im: encoded(logo(im)),
+    "in a viewer's window": lambda im: encoded(canvas(im)),
+    "turned 2 degrees": lambda im: encoded(im.rotate(2, Image.BICUBIC, expand=True)),
+    "posterised": lambda im: encoded(ImageOps.posterize(im, 3)),
+    "faded": lambda im: encoded(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.25)).enhance(0.6)),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "extra")
+    ap.add_argument("--n", type=int, default=60, help="photos used (sorted by name)")
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "edits.json")
+    a = ap.parse_args()
+    from neardup.encoder.decode import decode
+    from neardup.encoder.frame import same_frame
+
+    paths = sorted(p for p in a.photos.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    paths = paths or sorted((REPO / "samples" / "originals").glob("*.jpg"))
+    photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
+    rows = {}
+    for kind, copies in (("benign", BENIGN), ("edited", EDITED)):
+        for name, make in copies.items():
+            labels = []
+            for im in photos:
+                other = thumbnail(im) if name.endswith("thumbnail") else im
+                labels.append(same_frame(decode(encoded(other, quality=90), 64).frame, decode(make(im), 64).frame))
+            rows[name] = {"kind": kind, "duplicate": sum(labels) / len(labels)}
+    print(f"{len(photos)} photos from {a.photos if a.photos.exists() else 'samples/originals'}")
+    print("| copy | kind | labelled duplicate |\n|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['kind']} | {r['duplicate']:.2f} |")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps({"photos": len(photos), "copies": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
