@@ -161,7 +161,7 @@ class Rules:
     search_above: float = 0.7  # pictures that differ more than this as they are: no trim is searched for
     max_residual: float = 0.10  # aligned, same brightness: RMS difference at 16x16 per unit of contrast
     max_local: float = 28.0  # ... and no 16x16 cell off by more than this (0..255): overlays, patches
-    gain: tuple[float, float] = (0.7, 1.4)  # contrast changed by at most this factor
+    gain: tuple[float, float] = (0.75, 1.33)  # contrast changed by at most this factor (a faded filter: 0.6)
     colour: tuple[float, float] = (0.35, 0.05)  # colourfulness (mean |chroma|, 0..255), the contrast gain
     #   applied, differs by at most this share of the larger plus this much: grayscale, saturation and hue
     #   edits change it, compression a little

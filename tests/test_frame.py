@@ -61,6 +61,7 @@ EDITED = {
     "turned 90": lambda im: jpeg(im.rotate(90, expand=True)),
     "turned 4 degrees": lambda im: jpeg(im.rotate(4, Image.BICUBIC, expand=True)),
     "thin border": lambda im: jpeg(ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40))),
+    "faded": lambda im: jpeg(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.25)).enhance(0.6)),
 }
 
 
