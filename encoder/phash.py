@@ -54,31 +54,66 @@ def from_stored(v: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(v, np.float32).view(np.uint64)
 
 
-def near_pairs(ids: np.ndarray, hashes: np.ndarray, max_bits: int = 2, max_bucket: int = 64,
+MAX_BITS = 2  # the proposals' distance: hashes within this many bits
+MAX_BUCKET = 64  # buckets of more hashes are skipped (flat or black images, all alike)
+
+
+def near_pairs(ids: np.ndarray, hashes: np.ndarray, max_bits: int = MAX_BITS, max_bucket: int = MAX_BUCKET,
                among=None) -> set[tuple[int, int]]:
     """(low id, high id) pairs where one image's own hash (column 0 of an (n, k) `hashes`; an (n,) array is one
     hash each) is within `max_bits` bits of any hash of the other, without comparing all pairs: split the 64
     bits into max_bits + 1 chunks; two hashes that close agree exactly on at least one chunk (pigeonhole), so
-    only hashes sharing a chunk value are compared. Buckets over `max_bucket` hashes (flat or black images,
-    all alike) are skipped. `among` (ids): only the pairs with one of them, found from their buckets alone
-    (a queue's batch against its whole collection). Vectorised over buckets: the cost grows with the pairs
-    compared, not with the number of buckets."""
+    only hashes sharing a chunk value are compared. Buckets over `max_bucket` hashes are skipped. `among`
+    (ids): only the pairs with one of them, found from their buckets alone (a queue's batch against its whole
+    collection)."""
     if not len(ids):
         return set()
     hashes = np.asarray(hashes, np.uint64).reshape(len(ids), -1)
+    owner = np.repeat(np.asarray(ids, np.int64), hashes.shape[1])
+    own, flat = _distinct(hashes)
+    return pairs_among(owner[own >= 0], own[own >= 0].astype(bool), flat[own >= 0], max_bits, max_bucket, among)
+
+
+def _distinct(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per hash of an (n, k) array: 1 if it is its row's own (column 0), 0 if a turn's, -1 if an earlier column
+    of its row holds it too (a symmetric picture has equal hashes among its turns: each counted once); and the
+    hashes, flat."""
     k = hashes.shape[1]
-    repeated = np.triu(hashes[:, :, None] == hashes[:, None, :], 1).any(axis=1)  # a symmetric picture has
-    keep = ~repeated.ravel()  # equal hashes among its turns: each counted once, from its first column
-    owner = np.repeat(np.asarray(ids, np.int64), k)[keep]
-    own = np.tile(np.arange(k) == 0, len(ids))[keep]
-    flat = hashes.ravel()[keep]
-    wanted = None if among is None else np.isin(owner, np.fromiter(among, np.int64))
+    repeated = np.triu(hashes[:, :, None] == hashes[:, None, :], 1).any(axis=1).ravel()
+    own = np.tile(np.arange(k) == 0, len(hashes)).astype(np.int8)
+    own[repeated] = -1
+    return own, hashes.ravel()
+
+
+def buckets(hashes: np.ndarray, max_bits: int = MAX_BITS) -> list[tuple[int, int, int, bool]]:
+    """One picture's hashes (its own and its turns'), as the rows a registry keeps to find its buckets: (chunk,
+    the chunk's value, the hash as a signed 64-bit integer, whether it is the picture's own)."""
+    own, flat = _distinct(np.asarray(hashes, np.uint64).reshape(1, -1))
+    keep = own >= 0
+    return [(n, int(v), int(h), bool(o)) for n, values in enumerate(_chunk_values(flat[keep], max_bits))
+            for v, h, o in zip(values, flat[keep].view(np.int64), own[keep])]
+
+
+def _chunk_values(flat: np.ndarray, max_bits: int) -> list[np.ndarray]:
+    """Each of the max_bits + 1 chunks of the hashes, as integers."""
     bounds = np.linspace(0, 64, max_bits + 2).astype(int)
+    return [(flat >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def pairs_among(owner: np.ndarray, own: np.ndarray, flat: np.ndarray, max_bits: int = MAX_BITS,
+                max_bucket: int = MAX_BUCKET, among=None, crowded=frozenset()) -> set[tuple[int, int]]:
+    """near_pairs over distinct hashes given one by one (`owner` image id, `own` hash or a turn's, the hash).
+    `crowded`: (chunk, value) buckets known to hold over `max_bucket` hashes, where only some of them are
+    given (a registry's answer for a batch): skipped too. Vectorised over buckets: the cost grows with the
+    pairs compared, not with the number of buckets."""
+    wanted = None if among is None else np.isin(owner, np.fromiter(among, np.int64))
     found: set[tuple[int, int]] = set()
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        chunk = (flat >> np.uint64(lo)) & np.uint64((1 << (hi - lo)) - 1)
+    for n, chunk in enumerate(_chunk_values(flat, max_bits)):
         # the hashes in buckets with one of `among`'s (whole buckets: their sizes count), else all
         part = np.arange(len(chunk)) if wanted is None else np.flatnonzero(np.isin(chunk, chunk[wanted]))
+        skipped = [v for c, v in crowded if c == n]
+        if skipped:
+            part = part[~np.isin(chunk[part], np.array(skipped, np.uint64))]
         order = part[np.argsort(chunk[part], kind="stable")]
         values = chunk[order]
         starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]]) if len(order) else order

@@ -204,6 +204,8 @@ def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
         if it.pixels is not None:
             it.vector, it.pixels, it.corners, it.embedded = by_hash[it.content_hash], None, None, True
     rt.registry.store_vectors(enc.version, by_hash)
+    # the buckets first: a step killed between the two writes leaves no hash that its buckets miss
+    rt.registry.store_hash_buckets({h: phash.buckets(it.hashes) for h, it in todo.items()})
     rt.registry.store_vectors(phash.KEY, hashes)
 
 

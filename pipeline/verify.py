@@ -465,13 +465,41 @@ def corner_pairs(registry, collection: str, queries, model_version: str, nearest
     return found
 
 
-def hash_pairs(registry, collection: str, scope=None, among=None) -> set[tuple[int, int]]:
-    """Pairs of images (in `scope`, if given; with one of `among`, if given) where the perceptual hash
-    (encoder/phash.py) of one is within 2 bits of the hash of the other or of one of its flips and quarter
-    turns."""
+def hash_pairs(registry, collection: str, scope=None) -> set[tuple[int, int]]:
+    """Pairs of images (in `scope`, if given) where the perceptual hash (encoder/phash.py) of one is within
+    2 bits of the hash of the other or of one of its flips and quarter turns."""
     stored = registry.vectors_by_image(collection, phash.KEY)
     ids = [i for i in stored if scope is None or i in scope]
-    return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids], among=among)
+    return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids])
+
+
+def batch_hash_pairs(registry, collection: str, batch) -> set[tuple[int, int]]:
+    """hash_pairs(..., among=batch), read from the registry's buckets of the batch's hashes alone, not from
+    every hash of the collection (the queue's verify step, batch after batch)."""
+    fill_hash_buckets(registry)
+    mine = registry.vectors_by_image(collection, phash.KEY, sorted(batch))
+    keys = {(c, v) for vec in mine.values() for c, v, _, _ in phash.buckets(phash.from_stored(vec))}
+    members, crowded = registry.hash_bucket_members(collection, keys, phash.MAX_BUCKET)
+    if not members:
+        return set()
+    ids, hashes, own = (np.array(column) for column in zip(*sorted(members)))
+    return phash.pairs_among(ids.astype(np.int64), own.astype(bool), hashes.astype(np.int64).view(np.uint64),
+                             among=batch, crowded=crowded)
+
+
+_FILLED: set[str] = set()  # the registries (by URL) whose hash buckets this process has completed
+
+
+def fill_hash_buckets(registry) -> None:
+    """Bucket rows for the files whose perceptual hashes were kept before there were buckets: once per
+    registry and process."""
+    url = str(registry.engine.url)
+    if url in _FILLED:
+        return
+    for part in in_chunks(registry.lacking_hash_buckets(phash.KEY), 2000):
+        registry.store_hash_buckets({h: phash.buckets(phash.from_stored(np.frombuffer(b, np.float32)))
+                                     for h, b in registry.blobs_for(phash.KEY, part).items()})
+    _FILLED.add(url)
 
 
 def second_stage(rt, res, scope, nearest, neighbors: int) -> int:

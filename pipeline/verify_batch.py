@@ -101,7 +101,7 @@ def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
 
 def hash_pairs(rt, collection: str, index, batch: set) -> set[tuple[int, int]]:
     """Perceptual-hash neighbours of the batch's images among the images the index holds."""
-    found = verify.hash_pairs(rt.registry, collection, among=batch)
+    found = verify.batch_hash_pairs(rt.registry, collection, batch)
     indexed = index.order({i for p in found for i in p})
     return {p for p in found if p[0] in indexed and p[1] in indexed}
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -83,6 +85,16 @@ vectors = Table(
     Column("model_version", String(64), primary_key=True),
     Column("vector", LargeBinary, nullable=False),  # float32, L2-normalised
 )
+
+hash_buckets = Table(  # each file's perceptual hashes (its own and its turns') by chunk: a batch finds its
+    "hash_buckets", metadata,  # hash neighbours in its buckets without reading the collection's hashes
+    Column("content_hash", String(64), primary_key=True),
+    Column("chunk", Integer, primary_key=True),
+    Column("hash", BigInteger, primary_key=True),  # the 64 bits, signed
+    Column("value", BigInteger, nullable=False),  # the chunk's bits
+    Column("own", Boolean, nullable=False),  # the picture's own hash, not a turn's
+)
+Index("ix_hash_buckets_value", hash_buckets.c.chunk, hash_buckets.c.value)
 
 collections = Table(
     "collections", metadata,

@@ -292,6 +292,46 @@ class Registry:
                     db.vectors.c.model_version == key, db.vectors.c.content_hash.in_(part)))).all())
         return out
 
+    # --- perceptual-hash buckets ------------------------------------------------------------------------
+    def store_hash_buckets(self, rows: dict[str, list[tuple[int, int, int, bool]]]) -> None:
+        """Each file's perceptual hashes by chunk, as encoder/phash.py's buckets() gives them: (chunk, value,
+        hash, own) rows per content hash."""
+        flat = [dict(content_hash=h, chunk=c, value=v, hash=x, own=o) for h, got in rows.items() for c, v, x, o in got]
+        with self.engine.begin() as conn:
+            for part in in_chunks(flat, 5000):
+                conn.execute(db.insert_ignore(conn, db.hash_buckets), part)
+
+    def lacking_hash_buckets(self, key: str) -> list[str]:
+        """Content hashes with perceptual hashes stored under `key` but no bucket rows (kept before there were)."""
+        kept = select(db.hash_buckets.c.content_hash).where(db.hash_buckets.c.content_hash == db.vectors.c.content_hash)
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(db.vectors.c.content_hash).where(
+                and_(db.vectors.c.model_version == key, ~kept.exists()))).scalars())
+
+    def hash_bucket_members(self, collection: str, keys, max_bucket: int) -> tuple[set[tuple[int, int, bool]], set]:
+        """The hashes of `collection`'s live images in the buckets `keys` ((chunk, value) pairs): {(image id,
+        hash, own)}; and the keys of the buckets that hold over `max_bucket` hashes, whose hashes are left out."""
+        b, images = db.hash_buckets.c, db.images
+        joined = db.hash_buckets.join(images, images.c.content_hash == b.content_hash)
+        members, crowded = set(), set()
+        by_chunk: dict[int, list[int]] = {}
+        for c, v in keys:
+            by_chunk.setdefault(c, []).append(v)
+        with self.engine.connect() as conn:
+            for c, values in sorted(by_chunk.items()):
+                for part in in_chunks(sorted(set(values))):
+                    rows = conn.execute(select(images.c.id, b.hash, b.own, b.value).select_from(joined).where(
+                        and_(b.chunk == c, b.value.in_(part), images.c.collection == collection, _holds_picture())))
+                    found: dict[int, list] = {}
+                    for i, h, o, v in rows:
+                        found.setdefault(v, []).append((i, h, o))
+                    for v, got in found.items():
+                        if len(got) > max_bucket:
+                            crowded.add((c, v))
+                        else:
+                            members.update(got)
+        return members, crowded
+
     def verdicts(self, keys, verifier: str) -> dict[tuple[str, str], tuple[bool | None, int, bool]]:
         """{(a hash, b hash): (same, inliers, duplicate)} stored for `keys` by this verifier (same None:
         undecided)."""

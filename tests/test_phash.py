@@ -61,3 +61,34 @@ def test_near_pairs_equals_brute_force():
     assert (352, 353) in found and phash.near_pairs(ids, hashes[:, 0]) == brute_force(ids, hashes[:, :1], 2)
     batch = {10, 11, 310, 351, 352, 353, 500}  # a queue's batch: pairs with one of it, from its buckets alone
     assert phash.near_pairs(ids, hashes, max_bits=2, among=batch) == {p for p in found if batch & set(p)}
+
+
+def test_a_batch_finds_its_hash_neighbours_in_the_registry_s_buckets(settings):
+    """The queue's verify step reads only the buckets of its batch's hashes: the same pairs as the whole
+    collection's hashes give, with a crowded bucket, two files of the same content, a symmetric picture, and
+    files whose hashes were kept before there were buckets (filled in once)."""
+    from neardup.pipeline import verify
+    from neardup.pipeline.runtime import Runtime
+    from neardup.storage.registry import Recorded
+
+    registry = Runtime(settings).registry
+    rng = np.random.default_rng(1)
+    n = 400
+    hashes = rng.integers(0, 2**63, (n, 8), dtype=np.int64).astype(np.uint64)
+    for i in range(0, 200, 2):  # near pairs, own hash against own hash or another's turn
+        hashes[i + 1, 0] = hashes[i, i % 8] ^ np.uint64(1 << int(rng.integers(64)))
+    hashes[200:280, 0] = (hashes[200:280, 0] & ~np.uint64(2**22 - 1)) | np.uint64(4321)  # a crowded bucket
+    hashes[281, 0] = hashes[200, 0] ^ np.uint64((1 << 30) | (1 << 50))  # alike in the crowded chunk alone ...
+    middle = np.uint64(((1 << 42) - 1) ^ ((1 << 21) - 1))
+    hashes[282, 0] = (hashes[282, 0] & ~middle) | (hashes[281, 0] & middle)  # ... read in through another's
+    hashes[290, 1:4] = hashes[290, 0]  # a symmetric picture
+    contents = [f"c{i}" for i in range(n)] + ["c5"]  # a second file of content c5
+    ids = registry.record_items("col", [Recorded(f"/p/{i}.jpg", c, 8, 8, 1) for i, c in enumerate(contents)])
+    early = {c: phash.to_stored(hashes[int(c[1:])]) for c in contents[:100]}
+    registry.store_vectors(phash.KEY, early)  # kept before there were buckets
+    registry.store_hash_buckets({c: phash.buckets(hashes[int(c[1:])]) for c in contents[100:n]})
+    registry.store_vectors(phash.KEY, {c: phash.to_stored(hashes[int(c[1:])]) for c in contents[100:n]})
+    whole = verify.hash_pairs(registry, "col")
+    assert len(whole) >= 100
+    for batch in ({ids[0], ids[5], ids[n], ids[200], ids[282], ids[290]}, set(ids[150:170]), {ids[-1]}):
+        assert verify.batch_hash_pairs(registry, "col", batch) == {p for p in whole if batch & set(p)}
