@@ -474,8 +474,8 @@ def hash_pairs(registry, collection: str, scope=None) -> set[tuple[int, int]]:
 
 
 def batch_hash_pairs(registry, collection: str, batch) -> set[tuple[int, int]]:
-    """hash_pairs(..., among=batch), read from the registry's buckets of the batch's hashes alone, not from
-    every hash of the collection (the queue's verify step, batch after batch)."""
+    """The pairs of hash_pairs() with one of `batch`, read from the registry's buckets of the batch's hashes
+    alone, not from every hash of the collection (the queue's verify step, batch after batch)."""
     fill_hash_buckets(registry)
     mine = registry.vectors_by_image(collection, phash.KEY, sorted(batch))
     keys = {(c, v) for vec in mine.values() for c, v, _, _ in phash.buckets(phash.from_stored(vec))}
