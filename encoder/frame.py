@@ -400,21 +400,20 @@ def _in_common(a: Frame, b: Frame) -> list[tuple[int, float, float]]:
             if (side == a.long_side) == (side == b.long_side)]
 
 
-def sharpness_ratio(a: Frame, b: Frame) -> float:
-    """The softer picture's detail as a share of the sharper one's, two sides below the largest both were
-    measured at (its band, 1.13 to 2.26 px there, is what a strong blur removes and a slight one keeps; 1:
-    no side in common, pictures too small and unequal: not judged)."""
-    common = _in_common(a, b)
+def sharpness_ratio(common: list[tuple[int, float, float]]) -> float:
+    """The softer picture's detail as a share of the sharper one's (`common`: the pair's _in_common), two
+    sides below the largest both were measured at (its band, 1.13 to 2.26 px there, is what a strong blur
+    removes and a slight one keeps; 1: no side in common, pictures too small and unequal: not judged)."""
     if not common:
         return 1.0
     _, x, y = next((c for c in common if c[0] <= common[0][0] / 2 ** 0.5 + 1), common[-1])
     return min(x, y) / max(x, y, 1e-6)
 
 
-def blur(a: Frame, b: Frame, rules: Rules = RULES) -> float:
+def blur(a: Frame, b: Frame, common: list[tuple[int, float, float]], rules: Rules = RULES) -> float:
     """The softer picture's blur against the sharper, estimated from the fine detail it lost at the largest
-    side both were measured at, in its own pixels (a Gaussian's sigma; 0: none seen)."""
-    common = _in_common(a, b)
+    side both were measured at (`common`: the pair's _in_common), in its own pixels (a Gaussian's sigma; 0:
+    none seen)."""
     if not common:
         return 0.0
     side, x, y = common[0]
@@ -426,8 +425,9 @@ def blur(a: Frame, b: Frame, rules: Rules = RULES) -> float:
 
 
 def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
-    return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharpness_ratio(a, b),
-            "blur": blur(a, b, rules), "colours": (a.colourfulness, b.colourfulness)}
+    common = _in_common(a, b)
+    return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharpness_ratio(common),
+            "blur": blur(a, b, common, rules), "colours": (a.colourfulness, b.colourfulness)}
 
 
 def _colour(colours: tuple[float, float], gain: float, rules: Rules) -> float:

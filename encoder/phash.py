@@ -69,29 +69,25 @@ def near_pairs(ids: np.ndarray, hashes: np.ndarray, max_bits: int = MAX_BITS, ma
     if not len(ids):
         return set()
     hashes = np.asarray(hashes, np.uint64).reshape(len(ids), -1)
-    owner = np.repeat(np.asarray(ids, np.int64), hashes.shape[1])
-    own, flat = _distinct(hashes)
-    return pairs_among(owner[own >= 0], own[own >= 0].astype(bool), flat[own >= 0], max_bits, max_bucket, among)
+    rows, own, flat = _distinct(hashes)
+    return pairs_among(np.asarray(ids, np.int64)[rows], own, flat, max_bits, max_bucket, among)
 
 
-def _distinct(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per hash of an (n, k) array: 1 if it is its row's own (column 0), 0 if a turn's, -1 if an earlier column
-    of its row holds it too (a symmetric picture has equal hashes among its turns: each counted once); and the
-    hashes, flat."""
-    k = hashes.shape[1]
-    repeated = np.triu(hashes[:, :, None] == hashes[:, None, :], 1).any(axis=1).ravel()
-    own = np.tile(np.arange(k) == 0, len(hashes)).astype(np.int8)
-    own[repeated] = -1
-    return own, hashes.ravel()
+def _distinct(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct hashes of each row of an (n, k) array (a symmetric picture has equal hashes among its
+    turns: each counted once, from its first column), flat: their rows, whether each is its row's own (column
+    0), and the hashes."""
+    n, k = hashes.shape
+    keep = ~np.triu(hashes[:, :, None] == hashes[:, None, :], 1).any(axis=1).ravel()
+    return np.repeat(np.arange(n), k)[keep], np.tile(np.arange(k) == 0, n)[keep], hashes.ravel()[keep]
 
 
 def buckets(hashes: np.ndarray, max_bits: int = MAX_BITS) -> list[tuple[int, int, int, bool]]:
     """One picture's hashes (its own and its turns'), as the rows a registry keeps to find its buckets: (chunk,
     the chunk's value, the hash as a signed 64-bit integer, whether it is the picture's own)."""
-    own, flat = _distinct(np.asarray(hashes, np.uint64).reshape(1, -1))
-    keep = own >= 0
-    return [(n, int(v), int(h), bool(o)) for n, values in enumerate(_chunk_values(flat[keep], max_bits))
-            for v, h, o in zip(values, flat[keep].view(np.int64), own[keep])]
+    _, own, flat = _distinct(np.asarray(hashes, np.uint64).reshape(1, -1))
+    return [(n, int(v), int(h), bool(o)) for n, values in enumerate(_chunk_values(flat, max_bits))
+            for v, h, o in zip(values, flat.view(np.int64), own)]
 
 
 def _chunk_values(flat: np.ndarray, max_bits: int) -> list[np.ndarray]:
