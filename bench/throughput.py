@@ -2,7 +2,8 @@
 """End-to-end `neardup scan` images/s next to the decode ceiling and imagehash pHash, same files, same
 number of workers. Prints a table, writes JSON.
 
-  bench/throughput.py [--n 200] [--workers 2] [--rounds 3] [--bench bench-data/dev] [--breakdown] [--repeat]
+  bench/throughput.py [--n 200] [--workers 2] [--rounds 3] [--bench bench-data/dev] [--breakdown] [--check-cost]
+                      [--repeat]
 """
 from __future__ import annotations
 
@@ -234,6 +235,28 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
             **{name: {"calls": n, "s": s, "cpu_s": c} for name, (n, s, c) in spent.items()}}
 
 
+def check_cost(paths_dir: str, workers: int, model: str, rounds: int) -> dict:
+    """What the same-frame check costs a --no-verify scan: scans with and without the signatures (the pair checks
+    then see none and label every pair a match), in turn `rounds` times; the loss is the median over rounds
+    of 1 - (with / without), each round's two scans a few seconds apart."""
+    import neardup.encoder.decode
+
+    made = neardup.encoder.decode.signature
+    taken = []
+    for _ in range(rounds):
+        rates = {}
+        for name, fn in (("with", made), ("without", lambda *args: None)):
+            neardup.encoder.decode.signature = fn
+            try:
+                rates[name] = neardup_rate(paths_dir, workers, model, verify=False)
+            finally:
+                neardup.encoder.decode.signature = made
+        taken.append({**rates, "loss": 1 - rates["with"] / rates["without"]})
+    return {"with": float(np.median([t["with"] for t in taken])),
+            "without": float(np.median([t["without"] for t in taken])),
+            "loss": float(np.median([t["loss"] for t in taken])), "rounds": taken}
+
+
 def repeat_run(paths_dir: str, workers: int, model: str) -> dict:
     """What stored results save: one collection scanned with verification, scanned again (vectors and verdicts
     stored by content: nothing decoded for either), then swept twice (the nightly job: the first sweep after
@@ -294,6 +317,9 @@ def main() -> None:
                     help="Also time the encoder alone with its backbone wrapped for 1, 2 and 8 views.")
     ap.add_argument("--breakdown", action="store_true",
                     help="Also time scans of the 0.3 MP set by part, verifying and not.")
+    ap.add_argument("--check-cost", action="store_true",
+                    help="Also time --no-verify scans of the 0.3MP and 4MP sets with and without the same-frame "
+                         "check's signatures (at least 3 rounds).")
     ap.add_argument("--repeat", action="store_true",
                     help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
     ap.add_argument("--report", action="store_true",
@@ -347,6 +373,13 @@ def main() -> None:
                 check = sum(parts[p]["cpu_s"] for p in ("decode.signature", "labels.same_frame") if p in parts)
                 print(f"  the same-frame check (signatures and pair checks): {check / parts['process_cpu_s']:.1%} "
                       "of the process's CPU")
+    if a.check_cost:
+        for name in SIZES:
+            out[f"check_cost_{name}"] = c = check_cost(str(Path(sets[name][0]).parent), a.workers, model,
+                                                       max(3, a.rounds))
+            print(f"the same-frame check on the {name} set, --no-verify: {c['with']:.0f} images/s with it, "
+                  f"{c['without']:.0f} without: it costs {c['loss']:.1%} of the throughput (median of "
+                  f"{len(c['rounds'])} rounds: " + ", ".join(f"{t['loss']:.1%}" for t in c["rounds"]) + ")")
     if a.repeat:
         out["repeat"] = r = repeat_run(str(Path(sets["0.3MP"][0]).parent), a.workers, model)
         n = len(sets["0.3MP"])
