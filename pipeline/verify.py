@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass
@@ -487,19 +488,21 @@ def batch_hash_pairs(registry, collection: str, batch) -> set[tuple[int, int]]:
                              among=batch, crowded=crowded)
 
 
-_FILLED: set[str] = set()  # the registries (by URL) whose hash buckets this process has completed
+FILL_EVERY = 600.0  # seconds between two searches of a registry for hashes kept without their buckets
+_FILLED: dict[str, float] = {}  # registry URL: when this process last completed its buckets (time.monotonic())
 
 
 def fill_hash_buckets(registry) -> None:
-    """Bucket rows for the files whose perceptual hashes were kept before there were buckets: once per
-    registry and process."""
+    """Bucket rows for the files whose perceptual hashes were kept without them: before there were buckets,
+    or, during a rolling upgrade, by a worker of an older release. At a process's first batch and every
+    FILL_EVERY seconds after, so a hash kept by the last old worker has its buckets within that time."""
     url = str(registry.engine.url)
-    if url in _FILLED:
+    if time.monotonic() - _FILLED.get(url, -FILL_EVERY) < FILL_EVERY:
         return
     for part in in_chunks(registry.lacking_hash_buckets(phash.KEY), 2000):
         registry.store_hash_buckets({h: phash.buckets(phash.from_stored(np.frombuffer(b, np.float32)))
                                      for h, b in registry.blobs_for(phash.KEY, part).items()})
-    _FILLED.add(url)
+    _FILLED[url] = time.monotonic()
 
 
 def second_stage(rt, res, scope, nearest, neighbors: int) -> int:

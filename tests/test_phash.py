@@ -92,3 +92,26 @@ def test_a_batch_finds_its_hash_neighbours_in_the_registry_s_buckets(settings):
     assert len(whole) >= 100
     for batch in ({ids[0], ids[5], ids[n], ids[200], ids[282], ids[290]}, set(ids[150:170]), {ids[-1]}):
         assert verify.batch_hash_pairs(registry, "col", batch) == {p for p in whole if batch & set(p)}
+
+
+def test_hashes_kept_without_buckets_after_a_worker_s_first_batch_get_them(settings, monkeypatch):
+    """During a rolling upgrade a worker of an older release keeps perceptual hashes without their buckets
+    after this worker filled the registry's: the next search for them (every FILL_EVERY seconds) adds
+    theirs, so a later batch still finds its copy among them."""
+    from neardup.pipeline import verify
+    from neardup.pipeline.runtime import Runtime
+    from neardup.storage.registry import Recorded
+
+    registry = Runtime(settings).registry
+    rng = np.random.default_rng(2)
+    hashes = rng.integers(0, 2**63, (3, 8), dtype=np.int64).astype(np.uint64)
+    hashes[2, 0] = hashes[1, 0] ^ np.uint64(1 << 7)  # the copy of image 1, one bit off
+    ids = registry.record_items("col", [Recorded(f"/p/{i}.jpg", f"c{i}", 8, 8, 1) for i in range(3)])
+    registry.store_hash_buckets({"c0": phash.buckets(hashes[0])})
+    registry.store_vectors(phash.KEY, {"c0": phash.to_stored(hashes[0])})
+    assert verify.batch_hash_pairs(registry, "col", {ids[0]}) == set()  # this worker's first batch: filled
+    registry.store_vectors(phash.KEY, {"c1": phash.to_stored(hashes[1])})  # an old worker: no buckets
+    registry.store_hash_buckets({"c2": phash.buckets(hashes[2])})
+    registry.store_vectors(phash.KEY, {"c2": phash.to_stored(hashes[2])})
+    monkeypatch.setattr(verify, "FILL_EVERY", 0.0)
+    assert verify.batch_hash_pairs(registry, "col", {ids[2]}) == {(ids[1], ids[2])}
