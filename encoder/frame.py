@@ -40,7 +40,7 @@ DETAIL_BAND = (0.8, 1.6)  # the fine detail: a difference of Gaussians (sigmas i
 BLUR_LOSS = 0.4  # a blur of sigma s (in pixels at the measuring side) keeps exp(-BLUR_LOSS x s^2) of the fine
 #   detail (the median over training photos blurred by 0.7 to 1.5 px)
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
-KEY = "frame32x3v2"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "frame32x3v3"  # stored beside the encoders' vectors, keyed by content hash and this name
 
 
 class Plane:
@@ -135,10 +135,13 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
 
 
 def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
-    """The picture with its long side brought down to `side` (if longer): halved (Gaussian pyramid) while
-    twice as long, then linear. A fraction of OpenCV's area resampling's cost at these ratios."""
+    """The picture with its long side brought down to `side` (if longer): halved by 2x2 averages while twice as
+    long, then linear. Halving the way a JPEG decoder's own scaling does (sharp, unlike a Gaussian pyramid)
+    makes the detail of a picture decoded at twice the size (for a larger encoder's input, or a PNG) the
+    detail of its draft decode; a fraction of OpenCV's area resampling's cost at the other ratios."""
     while max(pixels.shape[:2]) >= 2 * side:
-        pixels = cv2.pyrDown(pixels)
+        h, w = pixels.shape[0] // 2, pixels.shape[1] // 2
+        pixels = cv2.resize(pixels[:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA)
     k = side / max(pixels.shape[:2])
     if k >= 1:
         return pixels
