@@ -140,7 +140,7 @@ def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
     makes the detail of a picture decoded at twice the size (for a larger encoder's input, or a PNG) the
     detail of its draft decode; a fraction of OpenCV's area resampling's cost at the other ratios."""
     while max(pixels.shape[:2]) >= 2 * side:
-        h, w = pixels.shape[0] // 2, pixels.shape[1] // 2
+        h, w = max(1, pixels.shape[0] // 2), max(1, pixels.shape[1] // 2)  # a line 1 px thick stays one
         pixels = cv2.resize(pixels[:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA)
     k = side / max(pixels.shape[:2])
     if k >= 1:

@@ -230,3 +230,15 @@ def test_the_signature_does_not_depend_on_the_encoder_s_input_size():
     assert [s for s, _ in small.detail] == [s for s, _ in large.detail]
     assert all(abs(y / x - 1) < 0.05 for (_, x), (_, y) in zip(small.detail, large.detail))
     assert same_frame(large, decode(trimmed, 224).frame) and same_frame(small, decode(trimmed, 224).frame)
+
+
+@pytest.mark.parametrize("size", [(2000, 1), (1, 2000), (3000, 2), (700, 3)])
+def test_pictures_a_few_pixels_thick_are_signed(size):
+    """A banner or a divider line 1-3 px thick is a picture too: it gets a signature, decoded from a PNG (whole)
+    or from a JPEG, halved on its long side only."""
+    rng = np.random.default_rng(0)
+    im = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3)).astype(np.uint8))
+    png = io.BytesIO()
+    im.save(png, "PNG")
+    a, b = decode(png.getvalue(), 64).frame, decode(jpeg(im, 95), 64).frame
+    assert a.long_side == b.long_side == max(size) and len(a.detail) == len(b.detail)
