@@ -44,3 +44,14 @@ def tiny_model(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     artifact.save(build_encoder(input_size=32, dim=32, width=8), path, {"duplicate": 0.05, "match": 0.2})
     return str(path)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that ran real workers reports the tail of each worker's log: a crash or a lost task shows
+    there, and the run that failed may not come again."""
+    outcome = yield
+    report = outcome.get_result()
+    cluster = getattr(item, "funcargs", {}).get("cluster")
+    if report.failed and call.when == "call" and cluster is not None:
+        report.sections.append(("worker logs", cluster.logs()))
