@@ -59,8 +59,9 @@ def main() -> None:
     if a.registry:
         out["registry"] = r = registry_run(a.registry, a.batch, rng)
         print(f"\nA SQLite registry of {r['images']} images: a batch of {r['batch']} read with every hash of the "
-              f"collection {r['whole_s']:.2f} s, from its buckets {r['buckets_s']:.2f} s (same {r['pairs']} pairs); the search for hashes kept without "
-              f"buckets, made every {r['fill_every_s']:.0f} s by each worker, {r['fill_search_s']:.2f} s")
+              f"collection {r['whole_s']:.2f} s, from its buckets {r['buckets_s']:.2f} s (same {r['pairs']} pairs); "
+              f"the search for hashes kept without buckets, made every {r['fill_every_s']:.0f} s by each worker, "
+              f"{r['fill_search_s']:.2f} s")
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(out, indent=1))
 
