@@ -410,6 +410,11 @@ def sharpness_ratio(common: list[tuple[int, float, float]]) -> float:
     if not common:
         return 1.0
     _, x, y = next((c for c in common if c[0] <= common[0][0] / 2 ** 0.5 + 1), common[-1])
+    return _kept(x, y)
+
+
+def _kept(x: float, y: float) -> float:
+    """The smaller of two details as a share of the larger."""
     return min(x, y) / max(x, y, 1e-6)
 
 
@@ -420,7 +425,7 @@ def blur(a: Frame, b: Frame, common: list[tuple[int, float, float]], rules: Rule
     if not common:
         return 0.0
     side, x, y = common[0]
-    kept = min(x, y) / max(x, y, 1e-6)
+    kept = _kept(x, y)
     if kept > rules.blur_seen:
         return 0.0
     softer = a if x < y else b
