@@ -75,7 +75,8 @@ def read_bytes(path: str, max_bytes: int = 512 * 1024 * 1024) -> bytes:
             head = fh.read(HEADER_BYTES)
             if len(head) < st.st_size:
                 _check_header(head)
-                data = head + fh.read(max_bytes + 1 - len(head))
+                # the size fstat gave, not max_bytes: a read of max_bytes sets aside that much memory first
+                data = head + fh.read(st.st_size - len(head))
             else:
                 data = head
     except OSError as exc:

@@ -83,3 +83,22 @@ def test_walk_survives_loops_and_reports_broken_links(tmp_path):
     assert {p for p, _ in failed} == {p for p, e in cases.items() if "symlink" in e}
     walked = [p for p, e in cases.items() if "symlink" not in e]
     assert sorted(found) == sorted(walked)  # every other file once, nothing through the loop twice
+
+
+def test_reading_a_file_costs_its_size_in_memory_not_the_limit(tmp_path):
+    """A read up to the size limit (512 MB) would set aside that much for every file: the file's own size is
+    read."""
+    import tracemalloc
+
+    from neardup.encoder.decode import read_bytes
+
+    path = tmp_path / "p.png"  # noise: larger than the header read first
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (400, 400, 3), dtype=np.uint8)).save(path)
+    tracemalloc.start()
+    try:
+        data = read_bytes(str(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert data == path.read_bytes()
+    assert peak < 4 * len(data) + (1 << 20), peak
