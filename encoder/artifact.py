@@ -31,6 +31,8 @@ class ModelInfo:
     thresholds: dict  # {"duplicate": d, "match": d} in Euclidean distance on unit vectors
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
+    # what verification needs with this encoder, measured ({"k": 5, "corner_k": 0}); unset: the settings' defaults
+    verification: dict = field(default_factory=dict)
 
 
 def file_version(path: Path) -> str:

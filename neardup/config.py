@@ -32,9 +32,12 @@ class Settings:
     threshold_match: float | None = None
     previews: bool = True  # keep a small JPEG of each embedded image (DATA_DIR/previews, ~5 KB) for reports
     verify: bool = True  # re-check the grey zone of scans and sweeps with local features (pipeline/verify.py)
-    verify_k: int = 10  # each image's nearest checked by verification, past those that are duplicates already
+    # each image's nearest checked by verification, past those that are duplicates already, and the images nearest
+    # each of its corner views, checked for crops (0: no corner views); None: what the encoder needs (its sidecar's
+    # "verification"), else 10 and 5
+    verify_k: int | None = None
     verify_radius: float | None = None  # None: 2.5 times the match threshold
-    verify_corner_k: int = 5  # images nearest each image's corner views, checked for crops (0: no corner views)
+    verify_corner_k: int | None = None
     verify_max_pairs: int = 200_000  # new verdicts per scan or sweep, closest first (stored ones are reused)
     sweep_schedule: str = "0 3 * * *"  # crontab for celery beat's nightly sweep
     sweep_collections: list[str] = field(default_factory=lambda: ["default"])

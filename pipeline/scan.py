@@ -71,6 +71,7 @@ class Scanner:
         rt = self.rt
         enc = self.encoder()
         th = rt.thresholds(enc.info)
+        checks = verify.settings_for(rt.settings, rt.model_info(enc.version))  # as the queue reads it: registered
         res = ScanResult(os.path.abspath(root), self.collection, enc.version, th, previews=rt.previews)
         paths, res.failed = find_images(root)
         extra_roots = [root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))]
@@ -85,7 +86,7 @@ class Scanner:
                 batch_vecs.clear()
 
         for item in embed_paths(rt, paths, self.collection, extra_roots=extra_roots,
-                                corners=verify.wants_corners(rt.settings)):
+                                corners=verify.wants_corners(checks)):
             if progress:
                 progress(1)
             if item.error:
@@ -103,10 +104,10 @@ class Scanner:
         res.total = len(res.images)
         res.pairs = sorted((p for p in rt.registry.pairs_in(self.collection, index.generation)
                             if p[0] in res.vectors and p[1] in res.vectors), key=lambda p: (p[2], p[0], p[1]))
-        k = verify.neighbours_to_find(rt.settings, neighbors)
+        k = verify.neighbours_to_find(checks, neighbors)
         if k:
             res.neighbors = nearest_neighbors(index, res.vectors, k)
-        res.verified = verify.second_stage(rt, res, set(res.images), index.nearest, neighbors)
+        res.verified = verify.second_stage(rt, checks, res, set(res.images), index.nearest, neighbors)
         res.seconds = time.time() - t0
         return res
 

@@ -35,10 +35,11 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     info = rt.model_info(generation)
     th = rt.thresholds(info)
     index = rt.index(collection, generation, info.dim)
-    verifying = verify.enabled(rt.settings)
-    k = verify.neighbours_to_find(rt.settings, neighbors)
+    checks = verify.settings_for(rt.settings, info)
+    verifying = verify.enabled(checks)
+    k = verify.neighbours_to_find(checks, neighbors)
     # neighbours kept only for verification: those it would check (a million images' 10 nearest would not fit)
-    keep = functools.partial(verify.checked_of, settings=rt.settings, thresholds=th) \
+    keep = functools.partial(verify.checked_of, settings=checks, thresholds=th) \
         if verifying and not neighbors else None
     tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
     try:
@@ -68,7 +69,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
             found, dist = everything.annoy.get_nns_by_vector(vec, n, include_distances=True)
             return [(int(ids[p]), d) for p, d in zip(found, dist)]
 
-        res.verified = verify.second_stage(rt, res, set(ids.tolist()), nearest_to, neighbors)
+        res.verified = verify.second_stage(rt, checks, res, set(ids.tolist()), nearest_to, neighbors)
         everything.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

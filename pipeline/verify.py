@@ -15,6 +15,7 @@ out to `radius` (2.5 times the match threshold unless set); every other distance
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import threading
@@ -199,12 +200,30 @@ def two_nearest(queries: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.n
     return nearest, distance
 
 
+K, CORNER_K = 10, 5  # what verification checks where neither the settings nor the encoder say otherwise
+
+
+def settings_for(settings, info):
+    """The settings with verification's `verify_k` and `verify_corner_k` filled in where they are unset: what
+    the encoder measured to need (its sidecar's "verification": a stronger embedding ranks copies near enough
+    that fewer neighbours and no corner views do), else K and CORNER_K."""
+    own = info.verification
+    return dataclasses.replace(
+        settings, verify_k=first_set(settings.verify_k, own.get("k"), K),
+        verify_corner_k=first_set(settings.verify_corner_k, own.get("corner_k"), CORNER_K))
+
+
+def first_set(*values):
+    return next(v for v in values if v is not None)
+
+
 def radius_for(settings, thresholds: dict) -> float:
     return settings.verify_radius or 2.5 * thresholds["match"]
 
 
 def enabled(settings) -> bool:
-    return settings.verify and settings.verify_k > 0
+    """Whether verification runs (verify_k unset: an encoder's own k, never 0)."""
+    return bool(settings.verify) and settings.verify_k != 0
 
 
 def wants_corners(settings) -> bool:
@@ -429,17 +448,17 @@ def candidates_for(pairs, neighbors, settings, thresholds: dict) -> dict[tuple[i
     return candidate_pairs(pairs, neighbors, settings.verify_k, thresholds["duplicate"])
 
 
-def proposals(rt, collection: str, scope, model_version: str, nearest, thresholds: dict,
+def proposals(rt, settings, collection: str, scope, model_version: str, nearest, thresholds: dict,
               candidates: dict) -> set[tuple[int, int]]:
     """The pairs verification checks besides the embedding's neighbours (`candidates`): perceptual-hash
     neighbours (turned and recoloured copies) and corner neighbours within the verify radius (crops), other
     than candidates already within it, after embedding the corner views of the images in `scope` that have
     none (queue-ingested, or reused vectors). `nearest(vector, n)` gives [(image id, distance)]."""
     found = hash_pairs(rt.registry, collection, scope)
-    if wants_corners(rt.settings):
+    if wants_corners(settings):
         embed_missing_corners(rt, collection, model_version, scope)
-        radius = radius_for(rt.settings, thresholds)
-        found |= corner_pairs(rt.registry, collection, scope, model_version, nearest, rt.settings.verify_corner_k,
+        radius = radius_for(settings, thresholds)
+        found |= corner_pairs(rt.registry, collection, scope, model_version, nearest, settings.verify_corner_k,
                               radius, skip=[k for k, d in candidates.items() if d <= radius], scope=scope)
     return found
 
@@ -505,18 +524,19 @@ def fill_hash_buckets(registry) -> None:
     _FILLED[url] = time.monotonic()
 
 
-def second_stage(rt, res, scope, nearest, neighbors: int) -> int:
+def second_stage(rt, settings, res, scope, nearest, neighbors: int) -> int:
     """The second stage of a scan or a sweep, in place on its ScanResult: candidates from its pairs and
     neighbours, proposals from perceptual hashes and corner views among `scope` (image ids; `nearest(vector,
-    n)` searches the index), all verified in one round. Returns how many pairs verification changed."""
-    if not enabled(rt.settings):
+    n)` searches the index), all verified in one round. `settings`: settings_for() the scan's encoder. Returns
+    how many pairs verification changed."""
+    if not enabled(settings):
         return 0
     th = res.thresholds
-    candidates = candidates_for(res.pairs, res.neighbors, rt.settings, th)
-    proposed = proposals(rt, res.collection, scope, res.model_version, nearest, th, candidates)
+    candidates = candidates_for(res.pairs, res.neighbors, settings, th)
+    proposed = proposals(rt, settings, res.collection, scope, res.model_version, nearest, th, candidates)
     unseen = {i for pair in proposed for i in pair} - set(res.images)
     res.images.update({r.id: r for r in rt.registry.images(ids=sorted(unseen))} if unseen else {})
-    return apply(res, rt.settings, rt.registry, neighbors, candidates, proposed)
+    return apply(res, settings, rt.registry, neighbors, candidates, proposed)
 
 
 def apply(res, settings, registry, neighbors: int, candidates: dict, proposed=frozenset()) -> int:

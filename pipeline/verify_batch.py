@@ -33,16 +33,21 @@ def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, s
     waiting = [r.id for r in rt.registry.images(ids=image_ids) if r.status == ImageStatus.VERIFYING]
     if not waiting or generation is None:
         return {}
-    if not verify.enabled(rt.settings):  # turned off where this step runs: the index step's pairs stand
+    if not verify.enabled(checks(rt, generation)):  # turned off where this step runs: the index step's pairs stand
         th = rt.thresholds(rt.model_info(generation))
         with lock():
             return write(rt, collection, generation, waiting, Examined({}, set(), {}, th, set(waiting)))
-    if verify.wants_corners(rt.settings):
+    if verify.wants_corners(checks(rt, generation)):
         embed_missing_corners(rt, collection, generation, waiting)
     examine(rt, collection, generation, waiting)  # the verdicts, stored as they are reached
     with lock():
         waiting = [r.id for r in rt.registry.images(ids=waiting) if r.status == ImageStatus.VERIFYING]
         return write(rt, collection, generation, waiting, examine(rt, collection, generation, waiting))
+
+
+def checks(rt, generation: str):
+    """The settings verification runs under for the generation's encoder (verify.settings_for)."""
+    return verify.settings_for(rt.settings, rt.model_info(generation))
 
 
 @dataclass
@@ -57,7 +62,7 @@ class Examined:
 
 def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
     """The batch's candidates as a scan would have them, verified (verdicts stored as they are reached)."""
-    settings = rt.settings
+    settings = checks(rt, generation)
     info = rt.model_info(generation)
     th = rt.thresholds(info)
     index = rt.index(collection, generation, info.dim)
@@ -88,8 +93,8 @@ def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
 
     proposed = hash_pairs(rt, collection, index, batch)
     if verify.wants_corners(settings):
-        proposed |= corner_pairs(rt, collection, generation, info.dim, index, batch, near, nearest_of, candidates,
-                                 th)
+        proposed |= corner_pairs(rt, settings, collection, generation, info.dim, index, batch, near, nearest_of,
+                                 candidates, th)
     named = {i for pair in (*candidates, *proposed) for i in pair}
     # their partners' pairs count for pairs two apart (whose far ends must be at hand to be verified)
     context = {(a, b): d for a, b, d, _ in rt.registry.pairs_of(collection, generation, sorted(named - batch))
@@ -106,18 +111,18 @@ def hash_pairs(rt, collection: str, index, batch: set) -> set[tuple[int, int]]:
     return {p for p in found if p[0] in indexed and p[1] in indexed}
 
 
-def corner_pairs(rt, collection: str, generation: str, dim: int, index, batch: set, near: dict, nearest_of,
-                 candidates: dict, th: dict) -> set[tuple[int, int]]:
+def corner_pairs(rt, settings, collection: str, generation: str, dim: int, index, batch: set, near: dict,
+                 nearest_of, candidates: dict, th: dict) -> set[tuple[int, int]]:
     """Corner-view neighbours as a scan proposes them, both ways: the batch's crops (its images' corner views
     near earlier images) and the crops cut earlier from the batch's images (earlier images whose corner views
     are near the batch's images: found in the corner-view indexes, then searched as a scan searches them).
     `near`: {image: its nearest [(image, distance)]}, filled in for those earlier images by `nearest_of`."""
-    k, radius = rt.settings.verify_corner_k, verify.radius_for(rt.settings, th)
+    k, radius = settings.verify_corner_k, verify.radius_for(settings, th)
 
     def skip_for(images):
         """The partners a scan's corner search skips: candidates within the radius."""
         return [p for p, d in candidates.items() if d <= radius] + [
-            (min(x, n), max(x, n)) for x in images for n, _ in verify.checked_of(near.get(x, []), rt.settings, th)]
+            (min(x, n), max(x, n)) for x in images for n, _ in verify.checked_of(near.get(x, []), settings, th)]
 
     found = verify.corner_pairs(rt.registry, collection, batch, generation, index.nearest, k, radius,
                                 skip=skip_for(batch))
@@ -145,7 +150,7 @@ def write(rt, collection: str, generation: str, ids: list[int], result: Examined
     with rt.engine.begin() as conn:
         rt.registry.replace_pairs(conn, collection, generation, result.examined, kept)
         rt.registry.set_outcomes(conn, outcomes)
-    if verify.wants_corners(rt.settings):
+    if verify.wants_corners(checks(rt, generation)):
         add_corner_views(rt, collection, generation, info.dim, ids)
     return {i: str(s) for i, (s, _, _) in outcomes.items()}
 

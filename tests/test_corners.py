@@ -82,6 +82,30 @@ def test_scan_without_verification_embeds_no_corners(photos, tmp_path, tiny_mode
     assert not scanner.rt.registry.vectors_by_image("c", corners.key(res.model_version))
 
 
+def test_an_encoder_that_needs_no_corner_views_gets_none_unless_the_settings_ask(photos, tmp_path, tiny_model):
+    """An encoder's sidecar says what verification needs with it (a stronger embedding ranks crops near their
+    originals by itself); the settings, where given, win."""
+    import json
+    import shutil
+
+    from neardup.encoder import artifact
+    from neardup.pipeline.verify import CORNER_K, K, settings_for
+
+    strong = tmp_path / "strong.keras"
+    shutil.copyfile(tiny_model, strong)
+    info = json.loads(artifact.sidecar(tiny_model).read_text())
+    artifact.sidecar(strong).write_text(json.dumps({**info, "verification": {"k": 5, "corner_k": 0}}))
+    scanner, res = scan(photos, tmp_path / "own", str(strong))
+    assert res.images and res.model_version == info["version"]
+    assert not scanner.rt.registry.vectors_by_image("c", corners.key(res.model_version))
+    checks = settings_for(scanner.rt.settings, scanner.rt.encoder().info)
+    assert (checks.verify_k, checks.verify_corner_k) == (5, 0)
+    scanner, res = scan(photos, tmp_path / "asked", str(strong), verify_corner_k=2)
+    assert set(scanner.rt.registry.vectors_by_image("c", corners.key(res.model_version))) == set(res.images)
+    plain = settings_for(scanner.rt.settings, artifact.read_info(tiny_model))  # a sidecar that says nothing
+    assert (plain.verify_k, plain.verify_corner_k) == (K, 2) and CORNER_K == 5
+
+
 def test_queue_embed_step_leaves_corners_to_the_sweep(photos, tmp_path, tiny_model):
     """Ingestion stays at one view per image; the first verifying sweep or scan embeds the corners, once."""
     from neardup.config import Settings

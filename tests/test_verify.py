@@ -315,19 +315,20 @@ def test_a_crop_queued_after_its_original_is_proposed_through_the_original_s_cor
     th = rt.thresholds(info)
     index = rt.index("q", generation, info.dim)
     crops, originals = {ids[c] for c in copies}, {ids[o] for o in copies.values()}
-    k = verify.neighbours_to_find(rt.settings, 0)
+    checks = verify.settings_for(rt.settings, info)
+    k = verify.neighbours_to_find(checks, 0)
 
     def nearest_of(vec, image_id):
         return [(n, d) for n, d in index.nearest(vec, k + 1) if n != image_id][:k]
 
-    proposed = queue.corner_pairs(rt, "q", generation, info.dim, index, crops, {}, nearest_of, {}, th)
+    proposed = queue.corner_pairs(rt, checks, "q", generation, info.dim, index, crops, {}, nearest_of, {}, th)
     # what a scan's corner search from the originals proposes: each original's corner views' nearest, past
     # its own nearest neighbour
     vecs = rt.registry.vectors_by_image("q", generation, sorted(originals))
     skip = [(min(x, n), max(x, n)) for x in originals
-            for n, _ in verify.checked_of([t for t in index.nearest(vecs[x], 3) if t[0] != x], rt.settings, th)]
+            for n, _ in verify.checked_of([t for t in index.nearest(vecs[x], 3) if t[0] != x], checks, th)]
     scan_s = {p for p in verify.corner_pairs(rt.registry, "q", originals, generation, index.nearest,
-                                             rt.settings.verify_corner_k, verify.radius_for(rt.settings, th),
+                                             checks.verify_corner_k, verify.radius_for(checks, th),
                                              skip=skip) if set(p) & crops}
     assert scan_s and scan_s <= proposed, (sorted(scan_s), sorted(proposed))
 
