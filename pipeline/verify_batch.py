@@ -33,21 +33,18 @@ def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, s
     waiting = [r.id for r in rt.registry.images(ids=image_ids) if r.status == ImageStatus.VERIFYING]
     if not waiting or generation is None:
         return {}
-    if not verify.enabled(checks(rt, generation)):  # turned off where this step runs: the index step's pairs stand
+    settings = verify.settings_for(rt.settings, rt.model_info(generation))  # what the generation's encoder needs
+    if not verify.enabled(settings):  # turned off where this step runs: the index step's pairs stand
         th = rt.thresholds(rt.model_info(generation))
         with lock():
-            return write(rt, collection, generation, waiting, Examined({}, set(), {}, th, set(waiting)))
-    if verify.wants_corners(checks(rt, generation)):
+            return write(rt, settings, collection, generation, waiting, Examined({}, set(), {}, th, set(waiting)))
+    if verify.wants_corners(settings):
         embed_missing_corners(rt, collection, generation, waiting)
-    examine(rt, collection, generation, waiting)  # the verdicts, stored as they are reached
+    examine(rt, settings, collection, generation, waiting)  # the verdicts, stored as they are reached
     with lock():
         waiting = [r.id for r in rt.registry.images(ids=waiting) if r.status == ImageStatus.VERIFYING]
-        return write(rt, collection, generation, waiting, examine(rt, collection, generation, waiting))
-
-
-def checks(rt, generation: str):
-    """The settings verification runs under for the generation's encoder (verify.settings_for)."""
-    return verify.settings_for(rt.settings, rt.model_info(generation))
+        return write(rt, settings, collection, generation, waiting,
+                     examine(rt, settings, collection, generation, waiting))
 
 
 @dataclass
@@ -60,9 +57,8 @@ class Examined:
     batch: set  # the batch's images that were examined (indexed, with a vector)
 
 
-def examine(rt, collection: str, generation: str, ids: list[int]) -> Examined:
+def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> Examined:
     """The batch's candidates as a scan would have them, verified (verdicts stored as they are reached)."""
-    settings = checks(rt, generation)
     info = rt.model_info(generation)
     th = rt.thresholds(info)
     index = rt.index(collection, generation, info.dim)
@@ -137,7 +133,7 @@ def corner_pairs(rt, settings, collection: str, generation: str, dim: int, index
     return found | {p for p in back if p[0] in batch or p[1] in batch}
 
 
-def write(rt, collection: str, generation: str, ids: list[int], result: Examined) -> dict[int, str]:
+def write(rt, settings, collection: str, generation: str, ids: list[int], result: Examined) -> dict[int, str]:
     """In one transaction: the examined pairs as verified and each image's final state; then its corner views
     into the corner-view indexes (so later crops find it)."""
     info = rt.model_info(generation)
@@ -150,7 +146,7 @@ def write(rt, collection: str, generation: str, ids: list[int], result: Examined
     with rt.engine.begin() as conn:
         rt.registry.replace_pairs(conn, collection, generation, result.examined, kept)
         rt.registry.set_outcomes(conn, outcomes)
-    if verify.wants_corners(checks(rt, generation)):
+    if verify.wants_corners(settings):
         add_corner_views(rt, collection, generation, info.dim, ids)
     return {i: str(s) for i, (s, _, _) in outcomes.items()}
 

@@ -88,6 +88,7 @@ def test_an_encoder_that_needs_no_corner_views_gets_none_unless_the_settings_ask
     import json
     import shutil
 
+    from neardup.config import Settings
     from neardup.encoder import artifact
     from neardup.pipeline.verify import CORNER_K, K, settings_for
 
@@ -102,8 +103,11 @@ def test_an_encoder_that_needs_no_corner_views_gets_none_unless_the_settings_ask
     assert (checks.verify_k, checks.verify_corner_k) == (5, 0)
     scanner, res = scan(photos, tmp_path / "asked", str(strong), verify_corner_k=2)
     assert set(scanner.rt.registry.vectors_by_image("c", corners.key(res.model_version))) == set(res.images)
-    plain = settings_for(scanner.rt.settings, artifact.read_info(tiny_model))  # a sidecar that says nothing
-    assert (plain.verify_k, plain.verify_corner_k) == (K, 2) and CORNER_K == 5
+    silent = artifact.read_info(tiny_model)  # a sidecar that says nothing
+    plain = settings_for(scanner.rt.settings, silent)
+    assert (plain.verify_k, plain.verify_corner_k) == (K, 2)
+    plain = settings_for(Settings(), silent)
+    assert (plain.verify_k, plain.verify_corner_k) == (K, CORNER_K)
 
 
 def test_queue_embed_step_leaves_corners_to_the_sweep(photos, tmp_path, tiny_model):
