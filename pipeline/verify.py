@@ -222,7 +222,7 @@ def radius_for(settings, thresholds: dict) -> float:
 
 
 def enabled(settings) -> bool:
-    """Whether verification runs (verify_k unset: an encoder's own k, never 0)."""
+    """Whether verification runs (verify_k unset: left to the encoder, which keeps it on)."""
     return bool(settings.verify) and settings.verify_k != 0
 
 
