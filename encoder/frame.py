@@ -11,7 +11,10 @@ compares a signature kept per image, made from the decode the encoder needs anyw
   there (a turn or a mirror shows in it, a border in what it leaves out), then text, logos and stickers too
   thin for 32 px are looked for, and in the grid's chroma too (a caption can have the gray of its background);
 - the aspect ratio of the original (a crop, a border or a turn changes it);
-- the colourfulness (grayscale, saturation and hue edits change it while the gray levels stay);
+- the colourfulness (tints and filters change it while the gray levels stay), and the chroma itself: aligned,
+  one picture's chroma explains the other's at about the same gain (grayscale and saturation edits scale it,
+  hue edits turn it; compression adds noise that does not correlate, so the faint colour of a nearly gray
+  picture, which heavy JPEG changes by more than its magnitude, stays comparable);
 - the fine detail at long sides from 256 down to 64 px (each capped at the picture's own): a strong blur
   removes most of it, re-encoding and resizing do not. A pair compares it at the largest side both were
   measured at, and from what the softer lost there estimates its blur in its own pixels: a 1024-px picture
@@ -165,9 +168,12 @@ class Rules:
     max_residual: float = 0.10  # aligned, same brightness: RMS difference at 16x16 per unit of contrast
     max_local: float = 28.0  # ... and no 16x16 cell off by more than this (0..255): overlays, patches
     gain: tuple[float, float] = (0.75, 1.33)  # contrast changed by at most this factor (a faded filter: 0.6)
-    colour: tuple[float, float] = (0.35, 0.05)  # colourfulness (mean |chroma|, 0..255), the contrast gain
-    #   applied, differs by at most this share of the larger plus this much: grayscale, saturation and hue
-    #   edits change it, compression a little
+    colour: tuple[float, float] = (0.35, 1.0)  # colourfulness (mean |chroma|, 0..255), the contrast gain
+    #   applied, differs by at most this share of the larger plus this much: tints, sepia, strong saturation;
+    #   under 1 it is compression noise (heavy JPEG of a nearly gray picture changes it several times over)
+    chroma_gain: float = 1.4  # aligned, one picture's chroma regressed on the other's, either way, has a gain
+    #   within this factor of 1: a saturation edit scales the chroma (0.3 or 1.8 fails, 1.2 not), grayscale
+    #   removes it, a hue edit turns it (past 45 degrees); noise from compression does not correlate
     min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail (two
     #   sides below the one compared)
     max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
@@ -368,6 +374,24 @@ def _difference(src: Plane, dst: Plane, unit: np.ndarray) -> tuple[float, float]
     return float(cells.max() - 4 * np.median(r)), rms
 
 
+def _chroma(grid: np.ndarray) -> np.ndarray:
+    return grid - grid.mean(axis=2, keepdims=True)
+
+
+def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
+    """Whether the softened grids' chroma, `src` over the window `unit`, is the same colour at about the same
+    strength: regressed on each other either way, one of the two gains is within `rules.chroma_gain` of 1
+    (noise on one side attenuates one regression, never both; a real change of colour moves both). Two
+    pictures with next to no chroma (rms under 0.03 of 255) agree."""
+    x = _chroma(_soft(src.grid if unit is IDENTITY else _warp(src.grid, unit)))
+    y = _chroma(dst.grid_soft)
+    xy, xx, yy = float((x * y).sum()), float((x * x).sum()), float((y * y).sum())
+    if max(xx, yy) < 1e-3 * x.size:
+        return True
+    band = (1 / rules.chroma_gain, rules.chroma_gain)
+    return any(band[0] <= xy / max(v, 1e-9) <= band[1] for v in (xx, yy))
+
+
 def _fine_agrees(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None, rules: Rules) -> bool:
     """No overlay in any channel, and the 64-px gray pictures agree as a whole: the grids can agree on the
     blobs of two different pictures of one kind (two star clusters), their detail does not."""
@@ -481,7 +505,7 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
     The cheap measures first, then the pictures as they are, else the search over trims; for what still looks
     a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match; a border
-    added: a match; a trim: compared again, better aligned); last, overlays and the 64-px agreement."""
+    added: a match; a trim: compared again, better aligned); last, overlays, the 64-px agreement and the chroma."""
     if a is None or b is None:
         return False
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
@@ -497,7 +521,7 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     if not _fits(m, fit, src is b, rules) and fit.rms > rules.refine_below:  # too far off to be a trim
         return False
     if unit is IDENTITY and fit.rms <= rules.settled:  # as they are, too close for a turn or a mirror
-        return _fits(m, fit, False, rules) and _fine_agrees(a, b, None, rules)
+        return _fits(m, fit, False, rules) and _fine_agrees(a, b, None, rules) and chroma_agrees(a, b, unit, rules)
     better = refined(src, dst, unit)
     if better is not None and turn(better) > rules.max_turn:
         return False
@@ -506,8 +530,9 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
         if bordered(src, better, rules):
             return False
         fit = min(fit, _score(src.grid, dst.grid_soft, better), key=lambda f: f.rms)
-        alignment = src, dst, better
-    return _fits(m, fit, src is b, rules) and _fine_agrees(a, b, alignment, rules)
+        alignment, unit = (src, dst, better), better
+    return (_fits(m, fit, src is b, rules) and _fine_agrees(a, b, alignment, rules)
+            and chroma_agrees(src, dst, unit, rules))
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> bool:

@@ -32,6 +32,12 @@ def watermark(im):
     return im
 
 
+def hue(im, turn: int):
+    """Every colour's hue turned by `turn` of 256 (its saturation and brightness kept)."""
+    h, s, v = im.convert("HSV").split()
+    return Image.merge("HSV", (h.point(lambda x: (x + turn) % 256), s, v)).convert("RGB")
+
+
 def patch(im):
     im = im.copy()
     w, h = im.size
@@ -48,6 +54,7 @@ BENIGN = {
     "trimmed 4%": lambda im: jpeg(trim(im, 0.96)),
     "slight blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(0.8))),
     "trimmed 7%, off centre": lambda im: jpeg(im.crop((0, im.height // 20, im.width * 93 // 100, im.height))),
+    "a little more colour": lambda im: jpeg(ImageEnhance.Color(im).enhance(1.15)),
 }
 EDITED = {
     "mirrored": lambda im: jpeg(ImageOps.mirror(im)),
@@ -57,6 +64,7 @@ EDITED = {
     "patch": lambda im: jpeg(patch(im)),
     "watermark": lambda im: jpeg(watermark(im)),
     "saturated": lambda im: jpeg(ImageEnhance.Color(im).enhance(1.6)),
+    "hue turned a quarter": lambda im: jpeg(hue(im, 64)),
     "strong blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(6))),
     "turned 90": lambda im: jpeg(im.rotate(90, expand=True)),
     "turned 4 degrees": lambda im: jpeg(im.rotate(4, Image.BICUBIC, expand=True)),
@@ -101,6 +109,18 @@ def test_benign_copies_are_duplicates(photo, edit):
 def test_edited_copies_are_not(photo, edit):
     a, b = frame_of(jpeg(photo)), frame_of(EDITED[edit](photo))
     assert not same_frame(a, b) and not same_frame(b, a)
+
+
+@pytest.mark.parametrize("colour", [0.06, 0.15])
+def test_the_faint_colour_of_a_nearly_gray_picture(photo, colour):
+    """Heavy JPEG changes a faint colour by more than its own size, but not coherently: a duplicate. Washing
+    the colour out, or removing it, scales it: a match, however faint it was."""
+    pale = ImageEnhance.Color(photo).enhance(colour)
+    a = frame_of(jpeg(pale, 90))
+    assert a.colourfulness < 4
+    assert same_frame(a, frame_of(jpeg(pale, 15)))
+    for edited in (ImageEnhance.Color(pale).enhance(0.3), ImageOps.grayscale(pale).convert("RGB")):
+        assert not same_frame(a, frame_of(jpeg(edited, 90)))
 
 
 def mosaic(columns: int, rows: int) -> Image.Image:
