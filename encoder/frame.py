@@ -383,7 +383,7 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     strength: regressed on each other either way, one of the two gains is within `rules.chroma_gain` of 1
     (noise on one side attenuates one regression, never both; a real change of colour moves both). Two
     pictures with next to no chroma (rms under 0.03 of 255) agree."""
-    x = _chroma(_soft(src.grid if unit is IDENTITY else _warp(src.grid, unit)))
+    x = _chroma(src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit)))
     y = _chroma(dst.grid_soft)
     xy, xx, yy = float((x * y).sum()), float((x * x).sum()), float((y * y).sum())
     if max(xx, yy) < 1e-3 * x.size:
