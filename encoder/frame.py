@@ -415,7 +415,7 @@ def _matched(x: np.ndarray, tones: np.ndarray) -> np.ndarray:
 
 
 def colourfulness(grid: np.ndarray) -> float:
-    return float(np.abs(grid - grid.mean(axis=2, keepdims=True)).mean())
+    return float(np.abs(_chroma(grid)).mean())
 
 
 def _in_common(a: Frame, b: Frame) -> list[tuple[int, float, float]]:
@@ -505,7 +505,7 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
     The cheap measures first, then the pictures as they are, else the search over trims; for what still looks
     a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match; a border
-    added: a match; a trim: compared again, better aligned); last, overlays, the 64-px agreement and the chroma."""
+    added: a match; a trim: compared again, better aligned); last, the chroma, overlays and the 64-px agreement."""
     if a is None or b is None:
         return False
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
@@ -520,19 +520,18 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
         fit, src, dst, unit = aligned(a, b, rules.max_trim)
     if not _fits(m, fit, src is b, rules) and fit.rms > rules.refine_below:  # too far off to be a trim
         return False
-    if unit is IDENTITY and fit.rms <= rules.settled:  # as they are, too close for a turn or a mirror
-        return _fits(m, fit, False, rules) and _fine_agrees(a, b, None, rules) and chroma_agrees(a, b, unit, rules)
-    better = refined(src, dst, unit)
-    if better is not None and turn(better) > rules.max_turn:
-        return False
     alignment = None  # without a refinement to go by, the overlay test fits its own trim
-    if better is not None and _within(better, rules.max_trim):
-        if bordered(src, better, rules):
+    if unit is not IDENTITY or fit.rms > rules.settled:  # closer as they are: no turn or mirror, nothing to refine
+        better = refined(src, dst, unit)
+        if better is not None and turn(better) > rules.max_turn:
             return False
-        fit = min(fit, _score(src.grid, dst.grid_soft, better), key=lambda f: f.rms)
-        alignment, unit = (src, dst, better), better
-    return (_fits(m, fit, src is b, rules) and _fine_agrees(a, b, alignment, rules)
-            and chroma_agrees(src, dst, unit, rules))
+        if better is not None and _within(better, rules.max_trim):
+            if bordered(src, better, rules):
+                return False
+            fit = min(fit, _score(src.grid, dst.grid_soft, better), key=lambda f: f.rms)
+            alignment, unit = (src, dst, better), better
+    return (_fits(m, fit, src is b, rules) and chroma_agrees(src, dst, unit, rules)
+            and _fine_agrees(a, b, alignment, rules))
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> bool:
