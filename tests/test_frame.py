@@ -208,6 +208,20 @@ def test_a_trim_of_fine_lines_is_a_duplicate(name, corner):
     assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(im.crop((x, y, x + 560, y + 555)))))
 
 
+@pytest.mark.parametrize("name,box", [("coins", (0, 24, 564, 400)), ("astronaut", (0, 24, 564, 400)),
+                                      ("orange", (18, 0, 582, 376))])
+def test_a_product_shot_trimmed_to_its_object_is_a_duplicate(name, box):
+    """An object on studio white, trimmed by 6 % to (nearly) its edge: what the trim cut off is plain white,
+    unlike the object along that edge but like the white at most of the positions round the picture, so it is
+    no border; and the edges it cut off the object turn the direction of its detail, which is no blur. A plain
+    band unlike the picture all round is a border."""
+    im = Image.new("RGB", (600, 400), (255, 255, 255))
+    im.paste(sample(name).resize((480, 250)), (60, 130))
+    trimmed = im.crop(box)
+    assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(trimmed)))
+    assert not same_frame(frame_of(jpeg(trimmed)), frame_of(jpeg(ImageOps.expand(trimmed, border=12, fill=(60, 60, 60)))))
+
+
 def on_backdrop(name: str) -> Image.Image:
     """An object photographed on a blue backdrop."""
     shade = np.linspace(0.8, 1.0, 400)[:, None, None]
