@@ -75,6 +75,7 @@ BENIGN = {
     "half size, Lanczos": lambda im: encoded(im.resize((im.width // 2, im.height // 2), Image.LANCZOS)),
     "grain sigma 3": lambda im: encoded(grain(im, 3)),
     "third size, q60": lambda im: encoded(im.resize((im.width // 3, im.height // 3), Image.BILINEAR), quality=60),
+    "a little brighter, less contrast": lambda im: encoded(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)),
 }
 EDITED = {
     "Gaussian blur 3 px, next to a thumbnail": lambda im: encoded(im.filter(ImageFilter.GaussianBlur(3))),
@@ -84,12 +85,22 @@ EDITED = {
     "pixelated": lambda im: encoded(pixelated(im)),
     "hue +30": lambda im: encoded(hue_shift(im, 30)),
     "sepia": lambda im: encoded(sepia(im)),
+    "30 % more colour": lambda im: encoded(ImageEnhance.Color(im).enhance(1.3)),
+    "a quarter less colour": lambda im: encoded(ImageEnhance.Color(im).enhance(0.75)),
+    "vignette": lambda im: encoded(vignette(im, 0.5)),
     "logo in a corner": lambda im: encoded(logo(im)),
     "in a viewer's window": lambda im: encoded(canvas(im)),
     "turned 2 degrees": lambda im: encoded(im.rotate(2, Image.BICUBIC, expand=True)),
     "posterised": lambda im: encoded(ImageOps.posterize(im, 3)),
     "faded": lambda im: encoded(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.25)).enhance(0.6)),
 }
+
+
+def vignette(im: Image.Image, strength: float) -> Image.Image:
+    """Corners darkened by `strength`, the centre kept (a lens or a filter)."""
+    y, x = np.mgrid[0:im.height, 0:im.width]
+    r2 = (((x - im.width / 2) / im.width) ** 2 + ((y - im.height / 2) / im.height) ** 2) * 2
+    return Image.fromarray(np.clip(np.asarray(im, np.float32) * (1 - strength * r2)[..., None], 0, 255).astype(np.uint8))
 
 
 def main() -> None:

@@ -190,9 +190,10 @@ class Rules:
     colour: tuple[float, float] = (0.35, 1.0)  # colourfulness (mean |chroma|, 0..255), the contrast gain
     #   applied, differs by at most this share of the larger plus this much: tints, sepia, strong saturation;
     #   under 1 it is compression noise (heavy JPEG of a nearly gray picture changes it several times over)
-    chroma_gain: float = 1.4  # aligned, one picture's chroma regressed on the other's, either way, has a gain
-    #   within this factor of 1: a saturation edit scales the chroma (0.3 or 1.8 fails, 1.2 not), grayscale
-    #   removes it, a hue edit turns it (past 45 degrees); noise from compression does not correlate
+    chroma_gain: float = 1.25  # aligned, one picture's chroma regressed on the other's, either way, has a gain
+    #   within this factor of the gray levels' (their spreads' ratio): a saturation edit scales the chroma alone (0.75 or 1.3 fails,
+    #   1.15 not), grayscale removes it, a hue edit turns it (past 37 degrees); noise from compression does not
+    #   correlate
     min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail (two
     #   sides below the one compared)
     max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
@@ -398,21 +399,29 @@ def _difference(src: Plane, dst: Plane, unit: np.ndarray) -> tuple[float, float]
 
 
 def _chroma(grid: np.ndarray) -> np.ndarray:
-    return grid - grid.mean(axis=2, keepdims=True)
+    return grid - grid.mean(axis=-1, keepdims=True)
 
 
 def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
-    """Whether the softened grids' chroma, `src` over the window `unit`, is the same colour at about the same
-    strength: regressed on each other either way, one of the two gains is within `rules.chroma_gain` of 1
-    (noise on one side attenuates one regression, never both; a real change of colour moves both). Two
-    pictures with next to no chroma (rms under 0.03 of 255) agree."""
-    x = _chroma(src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit)))
-    y = _chroma(dst.grid_soft)
+    """Whether the softened grids' chroma, `src` over the window `unit`, is the same colour at the strength the
+    pair's contrast gives it (brightness and contrast edits scale the chroma with the gray levels, saturation
+    edits the chroma alone): regressed on each other either way, one of the two gains, over the ratio of the
+    gray levels' spreads, is within `rules.chroma_gain` of 1 (noise on one side attenuates one regression,
+    never both; a real change of colour moves both). Cells clipped in either picture (a brightened sky) say
+    nothing of either and are left out while three quarters of the grid are. Two pictures with next to no
+    chroma (rms under 0.03 of 255) agree."""
+    x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
+    y = dst.grid_soft
+    unclipped = (np.minimum(x.min(axis=2), y.min(axis=2)) > 5) & (np.maximum(x.max(axis=2), y.max(axis=2)) < 250)
+    if unclipped.mean() >= 0.25:
+        x, y = x[unclipped], y[unclipped]
+    contrast = float(y.mean(axis=-1).std()) / max(float(x.mean(axis=-1).std()), 1e-6)
+    x, y = _chroma(x), _chroma(y)
     xy, xx, yy = float((x * y).sum()), float((x * x).sum()), float((y * y).sum())
     if max(xx, yy) < 1e-3 * x.size:
         return True
     band = (1 / rules.chroma_gain, rules.chroma_gain)
-    return any(band[0] <= xy / max(v, 1e-9) <= band[1] for v in (xx, yy))
+    return any(band[0] <= g <= band[1] for g in (xy / max(xx, 1e-9) / contrast, xy / max(yy, 1e-9) * contrast))
 
 
 def _fine_agrees(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None, rules: Rules) -> bool:

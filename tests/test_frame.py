@@ -57,6 +57,7 @@ BENIGN = {
     "slight blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(0.8))),
     "trimmed 7%, off centre": lambda im: jpeg(im.crop((0, im.height // 20, im.width * 93 // 100, im.height))),
     "a little more colour": lambda im: jpeg(ImageEnhance.Color(im).enhance(1.15)),
+    "a little brighter, less contrast": lambda im: jpeg(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)),
 }
 EDITED = {
     "mirrored": lambda im: jpeg(ImageOps.mirror(im)),
@@ -143,6 +144,19 @@ def test_a_blur_of_a_large_picture_is_measured_where_it_shows():
     assert not same_frame(original, frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(3)))))
     assert same_frame(original, frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(1)))))
     assert same_frame(original, frame_of(jpeg(big.resize((400, 267), Image.LANCZOS))))
+
+
+@pytest.mark.parametrize("name", ["building", "china", "motorcycle"])
+def test_30_percent_more_or_a_quarter_less_colour_is_a_match(name):
+    """Saturation edits scale the chroma alone: 30 % more or 25 % less is a recolouring, though each picture's
+    colourfulness stays within what compression moves it by. Brightness and contrast scale the chroma with the
+    gray levels: brighter with a fifth less contrast stays a duplicate."""
+    im = sample(name)
+    original = frame_of(jpeg(im))
+    for k in (1.3, 0.75):
+        assert not same_frame(original, frame_of(jpeg(ImageEnhance.Color(im).enhance(k))))
+    duller = ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)
+    assert same_frame(original, frame_of(jpeg(duller)))
 
 
 def motion_blur(im: Image.Image, length: int, direction: str) -> Image.Image:
