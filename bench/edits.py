@@ -75,7 +75,8 @@ BENIGN = {
     "half size, Lanczos": lambda im: encoded(im.resize((im.width // 2, im.height // 2), Image.LANCZOS)),
     "grain sigma 3": lambda im: encoded(grain(im, 3)),
     "third size, q60": lambda im: encoded(im.resize((im.width // 3, im.height // 3), Image.BILINEAR), quality=60),
-    "a little brighter, less contrast": lambda im: encoded(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)),
+    "a little brighter, less contrast":
+        lambda im: encoded(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)),
 }
 EDITED = {
     "Gaussian blur 3 px, next to a thumbnail": lambda im: encoded(im.filter(ImageFilter.GaussianBlur(3))),

@@ -76,7 +76,7 @@ class Frame:
     detail: tuple[tuple[int, float], ...]  # per SHARP_SIDES: (long side, fine detail per unit of contrast there)
     fine: np.ndarray  # (64, 64) uint8: the whole picture squashed, gray
     long_side: int  # of the original, in pixels: a blur is judged in the picture's own pixels
-    direction: tuple[tuple[float, float], ...] = ()  # per detail side: the detail's direction (_detail)
+    direction: tuple[tuple[float, float], ...]  # per detail side: the detail's direction (_detail)
 
     @functools.cached_property
     def planes(self) -> tuple[Plane, Plane, Plane]:
@@ -191,9 +191,9 @@ class Rules:
     #   applied, differs by at most this share of the larger plus this much: tints, sepia, strong saturation;
     #   under 1 it is compression noise (heavy JPEG of a nearly gray picture changes it several times over)
     chroma_gain: float = 1.25  # aligned, one picture's chroma regressed on the other's, either way, has a gain
-    #   within this factor of the gray levels' (their spreads' ratio): a saturation edit scales the chroma alone (0.75 or 1.3 fails,
-    #   1.15 not), grayscale removes it, a hue edit turns it (past 37 degrees); noise from compression does not
-    #   correlate
+    #   within this factor of the gray levels' (their spreads' ratio): a saturation edit scales the chroma
+    #   alone (0.75 or 1.3 fails, 1.15 not), grayscale removes it, a hue edit turns it (past 37 degrees);
+    #   noise from compression does not correlate
     min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail (two
     #   sides below the one compared)
     max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight

@@ -29,7 +29,8 @@ def register(rt, n, start=0):
     """n images, each with a same-frame signature; image i+1 shares image i's for even i (as `planted`)."""
     rng = np.random.default_rng(start)
     frames = {i: Frame(rng.uniform(0, 255, (GRID, GRID, 3)).astype(np.float32), 1.0, ((10, 1.0),),
-                       rng.integers(0, 256, (FINE, FINE), dtype=np.uint8), 10) for i in range(start, start + n, 2)}
+                       rng.integers(0, 256, (FINE, FINE), dtype=np.uint8), 10, ((0.0, 0.0),))
+              for i in range(start, start + n, 2)}
     rt.registry.store_blobs(FRAME_KEY, {f"h{i}": frames[i - (i - start) % 2].to_bytes()
                                         for i in range(start, start + n)})
     return rt.registry.record_items("c", [Recorded(f"/img/{i}.jpg", f"h{i}", 10, 10, 100)
