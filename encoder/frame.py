@@ -160,6 +160,14 @@ def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
                       interpolation=cv2.INTER_LINEAR)
 
 
+BAND_KERNELS = [(k, k) for k in (cv2.getGaussianKernel(2 * round(3 * s) + 1, s, cv2.CV_32F) for s in DETAIL_BAND)]
+#   Gaussian kernels cut at 3 sigma, applied to the uint8 picture (the same values as blurring it in floats)
+STEPS = (((slice(None), slice(1, None)), (slice(None), slice(None, -1))),  # across columns
+         ((slice(1, None),), (slice(None, -1),)),  # across rows
+         ((slice(1, None), slice(1, None)), (slice(None, -1), slice(None, -1))),  # along a diagonal
+         ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))))  # along the other one
+
+
 def _detail(g: np.ndarray) -> tuple[float, float, float]:
     """Mean band-passed detail (DETAIL_BAND) of a gray uint8 picture per unit of contrast, what a blur removes
     first, and its direction: the logs of how much it varies across columns over across rows, and along one
@@ -169,14 +177,6 @@ def _detail(g: np.ndarray) -> tuple[float, float, float]:
     level = cv2.norm(band, cv2.NORM_L1) / g.size / (float(cv2.meanStdDev(g)[1][0, 0]) + 1.0)
     x, y, d, e = (cv2.norm(band[u], band[v], cv2.NORM_L1) + 1e-3 for u, v in STEPS)
     return level, float(np.log(x / y)), float(np.log(d / e))
-
-
-BAND_KERNELS = [(k, k) for k in (cv2.getGaussianKernel(2 * round(3 * s) + 1, s, cv2.CV_32F) for s in DETAIL_BAND)]
-#   Gaussian kernels cut at 3 sigma, applied to the uint8 picture (the same values as blurring it in floats)
-STEPS = (((slice(None), slice(1, None)), (slice(None), slice(None, -1))),  # across columns
-         ((slice(1, None),), (slice(None, -1),)),  # across rows
-         ((slice(1, None), slice(1, None)), (slice(None, -1), slice(None, -1))),  # along a diagonal
-         ((slice(1, None), slice(None, -1)), (slice(None, -1), slice(1, None))))  # along the other one
 
 
 @dataclass(frozen=True)
@@ -198,10 +198,10 @@ class Rules:
     #   sides below the one compared)
     max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
     #   blurs, sharpening and resampling stay under it, a blur that shows at the picture's size does not
-    max_turned_detail: float = 0.25  # ... and, untrimmed, the detail's direction there (_detail's two log ratios)
-    #   moved by at most this: a blur along one direction (sigma s, in pixels at that side) moves it by about 0.4 s^2,
-    #   and leaves the amount of detail, averaged over all directions, about half as low. Benign copies: 0.14
-    #   the most over 2,700 pairs of five benchmark draws
+    max_turned_detail: float = 0.25  # ... and, untrimmed, the detail's direction there (_detail's two log
+    #   ratios) moved by at most this: a blur along one direction (sigma s, in pixels at that side) moves it by
+    #   about 0.4 s^2, and lowers the amount of detail, averaged over all directions, about half as much as a
+    #   blur all round. Benign copies: 0.14 the most over 2,700 pairs of five benchmark draws
     blur_seen: float = 0.86  # no blur is estimated from a finest detail kept above this share (its noise,
     #   times the picture's size over the measuring side, would exceed max_blur in large photos)
     refine_below: float = 0.2  # a trim search's fit this close is refined and compared again
@@ -407,9 +407,9 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     pair's contrast gives it (brightness and contrast edits scale the chroma with the gray levels, saturation
     edits the chroma alone): regressed on each other either way, one of the two gains, over the ratio of the
     gray levels' spreads, is within `rules.chroma_gain` of 1 (noise on one side attenuates one regression,
-    never both; a real change of colour moves both). Cells clipped in either picture (a brightened sky) say
-    nothing of either and are left out while three quarters of the grid are. Two pictures with next to no
-    chroma (rms under 0.03 of 255) agree."""
+    never both; a real change of colour moves both). Cells clipped in either picture (a brightened sky) hold
+    no colour to compare and are left out, unless fewer than a quarter of the grid would be left. Two pictures
+    with next to no chroma (rms under 0.03 of 255) agree."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
     unclipped = (np.minimum(x.min(axis=2), y.min(axis=2)) > 5) & (np.maximum(x.max(axis=2), y.max(axis=2)) < 250)
@@ -559,7 +559,8 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
     The cheap measures first, then the pictures as they are, else the search over trims; for what still looks
     a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match; a border
-    added: a match; a trim: compared again, better aligned); last, the chroma, overlays and the 64-px agreement."""
+    added: a match; a trim: compared again, better aligned); last, the detail's direction (untrimmed pairs), the
+    chroma, overlays and the 64-px agreement."""
     if a is None or b is None:
         return False
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
