@@ -156,8 +156,7 @@ def test_30_percent_more_or_a_quarter_less_colour_is_a_match(name):
     original = frame_of(jpeg(im))
     for k in (1.3, 0.75):
         assert not same_frame(original, frame_of(jpeg(ImageEnhance.Color(im).enhance(k))))
-    duller = ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)
-    assert same_frame(original, frame_of(jpeg(duller)))
+    assert same_frame(original, frame_of(BENIGN["a little brighter, less contrast"](im)))
 
 
 def motion_blur(im: Image.Image, length: int, direction: str) -> Image.Image:
