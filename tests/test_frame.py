@@ -292,13 +292,15 @@ def test_the_verdict_does_not_depend_on_the_order(photo):
 
 def test_the_signature_does_not_depend_on_the_encoder_s_input_size():
     """A larger encoder draft-decodes a JPEG at twice the size (a 1440-px photo at 720 px for a 224-px input,
-    at 360 for a 64-px one): halved to the measuring side, its fine detail is the smaller decode's, so
-    signatures stored by workers of either model agree, and a trimmed copy stays a duplicate."""
+    at 360 for a 64-px one): halved to the measuring side, its fine detail and the detail's direction are the
+    smaller decode's, so signatures stored by workers of either model agree, and a trimmed copy stays a
+    duplicate."""
     big = mosaic(3, 2)
     original, trimmed = jpeg(big), jpeg(trim(big, 0.94))
     small, large = decode(original, 64).frame, decode(original, 224).frame
     assert [s for s, _ in small.detail] == [s for s, _ in large.detail]
     assert all(abs(y / x - 1) < 0.05 for (_, x), (_, y) in zip(small.detail, large.detail))
+    assert np.abs(np.subtract(small.direction, large.direction)).max() < 0.05
     assert same_frame(large, decode(trimmed, 224).frame) and same_frame(small, decode(trimmed, 224).frame)
 
 
