@@ -488,28 +488,28 @@ def blur(a: Frame, b: Frame, common: list[tuple[int, float, float]], rules: Rule
     return float(np.sqrt(-np.log(max(kept, 1e-3)) / BLUR_LOSS)) * softer.long_side / side
 
 
-def turned_detail(a: Frame, b: Frame) -> float:
+def turned_detail(a: Frame, b: Frame, common: list[tuple[int, float, float]]) -> float:
     """How far the direction of the fine detail moved between the two pictures at the largest side both were
-    measured at (0: no side in common)."""
-    common = _in_common(a, b)
+    measured at (`common`: the pair's _in_common; 0: no side in common)."""
     if not common:
         return 0.0
     side = common[0][0]
-    x, y = (dict(zip((s for s, _ in f.detail), f.direction)).get(side, (0.0, 0.0)) for f in (a, b))
+    x, y = (f.direction[[s for s, _ in f.detail].index(side)] for f in (a, b))
     return max(abs(p - q) for p, q in zip(x, y))
 
 
-def _same_direction(a: Frame, b: Frame, unit: np.ndarray, rules: Rules) -> bool:
-    """Whether the detail kept its direction, judged for pictures of the same extent only (aligned within 2 % of
-    each side): a trim cuts off edges, and where a picture's detail is a few edges (an object on studio
-    white) that alone can turn it."""
-    return not np.allclose(unit, IDENTITY, atol=0.02) or turned_detail(a, b) <= rules.max_turned_detail
+def _same_direction(m: dict, unit: np.ndarray, rules: Rules) -> bool:
+    """Whether the detail kept its direction (`m`: the pair's _cheap measures), judged for pictures of the same
+    extent only (aligned within 2 % of each side): a trim cuts off edges, and where a picture's detail is a
+    few edges (an object on studio white) that alone can turn it."""
+    return not np.allclose(unit, IDENTITY, atol=0.02) or m["turned_detail"] <= rules.max_turned_detail
 
 
 def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
     common = _in_common(a, b)
     return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharpness_ratio(common),
-            "blur": blur(a, b, common, rules), "colours": (a.colourfulness, b.colourfulness)}
+            "blur": blur(a, b, common, rules), "turned_detail": turned_detail(a, b, common),
+            "colours": (a.colourfulness, b.colourfulness)}
 
 
 def _colour(colours: tuple[float, float], gain: float, rules: Rules) -> float:
@@ -585,7 +585,7 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
                 return False
             fit = min(fit, _score(src.grid, dst.grid_soft, better), key=lambda f: f.rms)
             alignment, unit = (src, dst, better), better
-    return (_fits(m, fit, src is b, rules) and _same_direction(a, b, unit, rules)
+    return (_fits(m, fit, src is b, rules) and _same_direction(m, unit, rules)
             and chroma_agrees(src, dst, unit, rules) and _fine_agrees(a, b, alignment, rules))
 
 
