@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from neardup.encoder.decode import decode
-from neardup.encoder.frame import RULES, SHARP_SIDES, Frame, same_frame
+from neardup.encoder.frame import RULES, SHARP_SIDES, Frame, rotation, same_frame, turn
 from tests.conftest import sample_paths
 
 
@@ -72,6 +72,7 @@ EDITED = {
     "strong blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(6))),
     "turned 90": lambda im: jpeg(im.rotate(90, expand=True)),
     "turned 4 degrees": lambda im: jpeg(im.rotate(4, Image.BICUBIC, expand=True)),
+    "turned 2 degrees": lambda im: jpeg(im.rotate(2, Image.BICUBIC, expand=True)),
     "thin border": lambda im: jpeg(ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40))),
     "faded": lambda im: jpeg(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.25)).enhance(0.6)),
 }
@@ -234,6 +235,37 @@ def test_a_product_shot_trimmed_to_its_object_is_a_duplicate(name, box):
     trimmed = im.crop(box)
     assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(trimmed)))
     assert not same_frame(frame_of(jpeg(trimmed)), frame_of(jpeg(ImageOps.expand(trimmed, border=12, fill=(60, 60, 60)))))
+
+
+@pytest.mark.parametrize("name", ["aero1", "china"])
+def test_a_brighter_copy_whose_highlights_clip_is_a_duplicate(name):
+    """Brightened by 15 %, a sky or a white wall clips at 255: the grids' residual is measured where neither
+    picture clips (against a prediction clipped the same way), and a pair that then needs no refinement is
+    compared at 64 px as it is when the overlay test's own trim fit does not agree."""
+    im = sample(name)
+    assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(ImageEnhance.Brightness(im).enhance(1.15))))
+
+
+@pytest.mark.parametrize("corner", [(0, 0), (1, 1), (0, 1), (1, 0)])
+def test_a_trim_of_a_picture_of_repeated_things_is_a_duplicate(corner):
+    """Coins in rows: cut by 7 %, the picture as it is differs from its trim by more than the picture from an
+    unrelated one (a row moves onto the next), so the trim is searched for however far apart they look, and
+    between the two best windows along each axis."""
+    im = sample("coins")
+    w, h = im.size
+    cw, ch = int(w * 0.93), int(h * 0.93)
+    x, y = (w - cw) * corner[0], (h - ch) * corner[1]
+    assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(im.crop((x, y, x + cw, y + ch)))))
+
+
+def test_a_shear_is_no_turn():
+    """The refinement of a picture with little to align on (a test tube on a plain cloth) can drift into a
+    shear; only the turn part of the affine counts as turned."""
+    shear = np.float32([[1.0, -0.012, 0.0], [-0.039, 1.0, 0.0]])
+    c, s = np.cos(np.radians(2)), np.sin(np.radians(2))
+    turned = np.float32([[c, -s, 0.0], [s, c, 0.0]])
+    assert turn(shear) > RULES.max_rotation and rotation(shear) < RULES.max_rotation
+    assert rotation(turned) == pytest.approx(s, abs=1e-3) and s > RULES.max_rotation
 
 
 def on_backdrop(name: str) -> Image.Image:
