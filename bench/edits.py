@@ -55,6 +55,16 @@ def canvas(im: Image.Image) -> Image.Image:
     return out
 
 
+def padded(im: Image.Image, share: float, blurred: bool = False) -> Image.Image:
+    """The picture in a frame `share` of its shorter side wide on every side: black, or a blurred, stretched
+    copy of itself (a social network's fill)."""
+    d = max(1, round(min(im.size) * share))
+    size = (im.width + 2 * d, im.height + 2 * d)
+    out = im.resize(size).filter(ImageFilter.GaussianBlur(12)) if blurred else Image.new("RGB", size)
+    out.paste(im, (d, d))
+    return out
+
+
 def motion_blur(im: Image.Image, length: int) -> Image.Image:
     """A camera moved sideways: each pixel the mean of `length` along its row."""
     return Image.fromarray(cv2.filter2D(np.asarray(im), -1, np.full((1, length), 1 / length, np.float32)))
@@ -77,6 +87,7 @@ BENIGN = {
     "third size, q60": lambda im: encoded(im.resize((im.width // 3, im.height // 3), Image.BILINEAR), quality=60),
     "a little brighter, less contrast":
         lambda im: encoded(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)),
+    "6 % cut off one side": lambda im: encoded(im.crop((0, 0, im.width * 94 // 100, im.height))),
 }
 EDITED = {
     "Gaussian blur 3 px, next to a thumbnail": lambda im: encoded(im.filter(ImageFilter.GaussianBlur(3))),
@@ -94,6 +105,8 @@ EDITED = {
     "turned 2 degrees": lambda im: encoded(im.rotate(2, Image.BICUBIC, expand=True)),
     "posterised": lambda im: encoded(ImageOps.posterize(im, 3)),
     "faded": lambda im: encoded(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.25)).enhance(0.6)),
+    "black border, 4 % wide": lambda im: encoded(padded(im, 0.04)),
+    "padded with itself blurred, 4 %": lambda im: encoded(padded(im, 0.04, blurred=True)),
 }
 
 
