@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from neardup.encoder.frame import FINE, GRID, Frame
+from neardup.encoder.frame import FINE, GRID, RIM, Frame
 from neardup.encoder.frame import KEY as FRAME_KEY
 from neardup.pipeline.index import index_batch
 from neardup.pipeline.runtime import Runtime
@@ -29,7 +29,8 @@ def register(rt, n, start=0):
     """n images, each with a same-frame signature; image i+1 shares image i's for even i (as `planted`)."""
     rng = np.random.default_rng(start)
     frames = {i: Frame(rng.uniform(0, 255, (GRID, GRID, 3)).astype(np.float32), 1.0, ((10, 1.0),),
-                       rng.integers(0, 256, (FINE, FINE), dtype=np.uint8), 10, ((0.0, 0.0),))
+                       rng.integers(0, 256, (FINE, FINE), dtype=np.uint8), 10, ((0.0, 0.0),),
+                       np.zeros((4, 2, RIM), np.float32))
               for i in range(start, start + n, 2)}
     rt.registry.store_blobs(FRAME_KEY, {f"h{i}": frames[i - (i - start) % 2].to_bytes()
                                         for i in range(start, start + n)})
