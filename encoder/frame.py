@@ -284,7 +284,8 @@ def _centred(sampled: np.ndarray) -> np.ndarray:
     return sampled - sampled.mean(axis=tuple(range(1, sampled.ndim)), keepdims=True)
 
 
-def _best_windows(sampled: np.ndarray, dst: np.ndarray, windows: np.ndarray, n: int = 1) -> list[tuple[float, float, float]]:
+def _best_windows(sampled: np.ndarray, dst: np.ndarray, windows: np.ndarray,
+                  n: int = 1) -> list[tuple[float, float, float]]:
     """Of the windows whose centred resampled profiles are `sampled`, the `n` that explain `dst` best after a
     gain, best first: (keep, offset, the error left as a share of `dst`'s variance)."""
     flat = sampled.reshape(len(windows), -1)
@@ -610,9 +611,9 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
 
 
 def frame_detail(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> float:
-    """Where the window `unit` leaves a margin of `src` that varies (not plain: the border test's) at least
-    two of its rim lines deep, past the three next to the picture: the least, over those sides, of the
-    margin's fine detail as a share of `dst`'s own edge lines' (1: no such side). A trim continues the
+    """Where the window `unit` leaves a margin of `src` that varies along its lines (no plain band, which
+    bordered() judges) at least two rim lines deep, past the three next to the picture: the least, over those
+    sides, of the margin's fine detail as a share of `dst`'s own edge lines' (1: no such side). A trim continues the
     picture, whose edge has about as much detail as what was cut off; the picture blurred and stretched
     behind it (a social network's fill) has next to none."""
     side = src.detail[0][0]
