@@ -330,12 +330,19 @@ def _residual(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     neither picture clips unless under a quarter of the values would be left; the prediction clipped to
     0..255 as a brightened sky is), at 16x16."""
     xv, yv = x.reshape(-1), y.reshape(-1)
-    keep = (np.minimum(xv, yv) > 5) & (np.maximum(xv, yv) < 250)
-    if keep.mean() >= 0.25:
+    keep = _unclipped(np.minimum(xv, yv), np.maximum(xv, yv))
+    if keep is not None:
         xv, yv = xv[keep], yv[keep]
     gain = float(np.dot(xv - xv.mean(), yv - yv.mean()) / max(float(((xv - xv.mean()) ** 2).sum()), 1e-6))
     r = y - np.clip(gain * x + (yv.mean() - gain * xv.mean()), 0, 255)
     return gain, r.reshape(GRID // 2, 2, GRID // 2, 2, 3).mean(axis=(1, 3))
+
+
+def _unclipped(low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
+    """Where neither picture clips (`low`, `high`: the least and greatest value the two have there, 0..255),
+    or None if that leaves under a quarter of the positions (a picture mostly clipped is compared whole)."""
+    keep = (low > 5) & (high < 250)
+    return keep if keep.mean() >= 0.25 else None
 
 
 def _soft(grid: np.ndarray) -> np.ndarray:
@@ -463,9 +470,9 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     with next to no chroma (rms under 0.03 of 255) agree."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
-    unclipped = (np.minimum(x.min(axis=2), y.min(axis=2)) > 5) & (np.maximum(x.max(axis=2), y.max(axis=2)) < 250)
-    if unclipped.mean() >= 0.25:
-        x, y = x[unclipped], y[unclipped]
+    keep = _unclipped(np.minimum(x.min(axis=2), y.min(axis=2)), np.maximum(x.max(axis=2), y.max(axis=2)))
+    if keep is not None:
+        x, y = x[keep], y[keep]
     contrast = float(y.mean(axis=-1).std()) / max(float(x.mean(axis=-1).std()), 1e-6)
     x, y = _chroma(x), _chroma(y)
     xy, xx, yy = float((x * y).sum()), float((x * x).sum()), float((y * y).sum())
@@ -613,9 +620,9 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
 def frame_detail(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> float:
     """Where the window `unit` leaves a margin of `src` that varies along its lines (no plain band, which
     bordered() judges) at least two rim lines deep, past the three next to the picture: the least, over those
-    sides, of the margin's fine detail as a share of `dst`'s own edge lines' (1: no such side). A trim continues the
-    picture, whose edge has about as much detail as what was cut off; the picture blurred and stretched
-    behind it (a social network's fill) has next to none."""
+    sides, of the margin's fine detail as a share of `dst`'s own edge lines' (1: no such side). A trim
+    continues the picture, whose edge has about as much detail as what was cut off; the picture blurred and
+    stretched behind it (a social network's fill) has next to none."""
     side = src.detail[0][0]
     w, h = (side, side / src.aspect) if src.aspect >= 1 else (side * src.aspect, side)
     margins = (unit[0, 2], 1 - unit[0, 2] - unit[0, 0], unit[1, 2], 1 - unit[1, 2] - unit[1, 1])
