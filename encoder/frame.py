@@ -104,6 +104,10 @@ class Frame:
         return _soft(self.grid)
 
     @functools.cached_property
+    def grid_spread(self) -> float:
+        return float(self.grid_soft.std())
+
+    @functools.cached_property
     def grid_windows(self) -> tuple[np.ndarray, np.ndarray]:
         """The softened grid's mean colour profile along each axis over every trim window: (windows, 32, 3)."""
         return tuple(_centred(_sample(self.grid_soft.mean(axis=n), TRIM_WINDOWS)) for n in (0, 1))
@@ -271,12 +275,19 @@ TRIM_CANDIDATES = 2  # per axis, the best windows by profile whose combinations 
 
 def _sample(profile: np.ndarray, windows: np.ndarray) -> np.ndarray:
     """A profile (n, ...) resampled over each window (keep, offset): (windows, n, ...), linearly."""
-    n = len(profile)
-    keep, offset = windows[:, :1], windows[:, 1:]
+    low, high, w = _sampling(len(profile), windows.tobytes())
+    w = w.reshape(*w.shape, *([1] * (profile.ndim - 1)))
+    return profile[low] * (1 - w) + profile[high] * w
+
+
+@functools.lru_cache(maxsize=8)
+def _sampling(n: int, windows: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_sample's positions for profiles of n values over the windows (as bytes, to be cached: every picture is
+    resampled over the same few): the lower and upper neighbours and the weight of the upper."""
+    keep, offset = np.frombuffer(windows, np.float32).reshape(-1, 2).T[:, :, None]
     pos = np.clip(offset * (1 - keep) * n + (np.arange(n) + 0.5) * keep - 0.5, 0, n - 1)
     low = np.floor(pos).astype(np.intp)
-    w = (pos - low).reshape(*pos.shape, *([1] * (profile.ndim - 1)))
-    return profile[low] * (1 - w) + profile[np.minimum(low + 1, n - 1)] * w
+    return low, np.minimum(low + 1, n - 1), pos - low
 
 
 def _centred(sampled: np.ndarray) -> np.ndarray:
@@ -333,16 +344,18 @@ def _residual(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     keep = _unclipped(np.minimum(xv, yv), np.maximum(xv, yv))
     if keep is not None:
         xv, yv = xv[keep], yv[keep]
-    gain = float(np.dot(xv - xv.mean(), yv - yv.mean()) / max(float(((xv - xv.mean()) ** 2).sum()), 1e-6))
-    r = y - np.clip(gain * x + (yv.mean() - gain * xv.mean()), 0, 255)
-    return gain, r.reshape(GRID // 2, 2, GRID // 2, 2, 3).mean(axis=(1, 3))
+    mx, my = float(xv.sum()) / xv.size, float(yv.sum()) / yv.size
+    dx = xv - mx
+    gain = float(np.dot(dx, yv - my) / max(float(np.dot(dx, dx)), 1e-6))
+    r = y - np.clip(gain * x + (my - gain * mx), 0, 255)
+    return gain, cv2.resize(r, (GRID // 2, GRID // 2), interpolation=cv2.INTER_AREA)  # 2x2 means
 
 
 def _unclipped(low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
     """Where neither picture clips (`low`, `high`: the least and greatest value the two have there, 0..255),
     or None if that leaves under a quarter of the positions (a picture mostly clipped is compared whole)."""
     keep = (low > 5) & (high < 250)
-    return keep if keep.mean() >= 0.25 else None
+    return keep if np.count_nonzero(keep) >= 0.25 * keep.size else None
 
 
 def _soft(grid: np.ndarray) -> np.ndarray:
@@ -357,11 +370,11 @@ class Fit(NamedTuple):
     local: float  # the largest cell residual (0..255)
 
 
-def _score(src: np.ndarray, soft_dst: np.ndarray, unit: np.ndarray = IDENTITY) -> Fit:
-    """How well `dst` (softened) is the region `unit` of `src`, brightness and contrast matched."""
-    gain, r = _residual(_soft(src if unit is IDENTITY else _warp(src, unit)), soft_dst)
-    return Fit(gain, float(np.sqrt((r ** 2).mean())) / (float(soft_dst.std()) + 1.0),
-               float(np.abs(r).mean(axis=2).max()))
+def _score(src: np.ndarray, dst: Frame, unit: np.ndarray = IDENTITY) -> Fit:
+    """How well `dst` (softened) is the region `unit` of the grid `src`, brightness and contrast matched."""
+    gain, r = _residual(_soft(src if unit is IDENTITY else _warp(src, unit)), dst.grid_soft)
+    return Fit(gain, float(np.sqrt(np.dot(r.reshape(-1), r.reshape(-1)) / r.size)) / (dst.grid_spread + 1.0),
+               float(np.abs(r).sum(axis=2).max()) / 3)
 
 
 def aligned(a: Frame, b: Frame, max_trim: float) -> list[tuple[Fit, Frame, Frame, np.ndarray]]:
@@ -376,7 +389,7 @@ def aligned(a: Frame, b: Frame, max_trim: float) -> list[tuple[Fit, Frame, Frame
                                 else _centred(_sample(src.grid_soft.mean(axis=n), windows)),
                                 dst.grid_soft.mean(axis=n), windows, TRIM_CANDIDATES) for n in (0, 1))
         units = [_window(kx, ky, fx, fy) for kx, fx, _ in xs for ky, fy, _ in ys]
-        found.append(min(((_score(src.grid, dst.grid_soft, u), src, dst, u) for u in units), key=lambda f: f[0].rms))
+        found.append(min(((_score(src.grid, dst, u), src, dst, u) for u in units), key=lambda f: f[0].rms))
     return sorted(found, key=lambda f: f[0].rms)
 
 
@@ -649,7 +662,7 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     m = _cheap(a, b, rules)
     if not _passes(m, rules):
         return False
-    fit = _score(a.grid, b.grid_soft)
+    fit = _score(a.grid, b)
     if _fits(m, fit, False, rules):
         return _judged(m, (fit, a, b, IDENTITY), a, b, rules)
     if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
@@ -670,7 +683,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         if better is not None and _within(better, rules.max_trim):
             if bordered(src, better, rules) or frame_detail(src, dst, better, rules) < rules.min_frame_detail:
                 return False
-            fit = min(fit, _score(src.grid, dst.grid_soft, better), key=lambda f: f.rms)
+            fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
     return (_fits(m, fit, src is b, rules) and _same_direction(m, unit, rules)
             and chroma_agrees(src, dst, unit, rules) and _fine_agrees(a, b, fine, rules))
