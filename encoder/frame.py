@@ -88,8 +88,7 @@ class Frame:
     def planes(self) -> tuple[Plane, Plane, Plane]:
         """Gray at 64 px, and chroma (Cr, Cb) at 32 from the grid: JPEG keeps colour at half the resolution
         of brightness, and a caption in a colour of its background's gray shows only there."""
-        ycc = cv2.cvtColor(np.clip(self.grid, 0, 255).astype(np.uint8), cv2.COLOR_RGB2YCrCb)
-        return Plane(self.fine, 0.6), Plane(ycc[..., 1], 0.6), Plane(ycc[..., 2], 0.6)
+        return (Plane(self.fine, 0.6), *_chroma_planes(self.grid))
 
     @property
     def fine_soft(self) -> np.ndarray:
@@ -102,6 +101,11 @@ class Frame:
     @functools.cached_property
     def grid_soft(self) -> np.ndarray:
         return _soft(self.grid)
+
+    @functools.cached_property
+    def clips(self) -> bool:
+        """Whether the grid's channels are over 249 at 1 % of their values or more (_clipped_alike)."""
+        return np.count_nonzero(self.grid >= 250) >= 0.01 * self.grid.size
 
     @functools.cached_property
     def grid_spread(self) -> float:
@@ -139,6 +143,12 @@ class Frame:
                    np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE), long_side,
                    tuple(zip(values[2::4], values[3::4])),
                    np.frombuffer(raw[end:], np.float16).astype(np.float32).reshape(4, 2, RIM))
+
+
+def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:
+    """A grid's Cr and Cb planes, as the overlay test compares them."""
+    ycc = cv2.cvtColor(np.clip(grid, 0, 255).astype(np.uint8), cv2.COLOR_RGB2YCrCb)
+    return Plane(ycc[..., 1], 0.6), Plane(ycc[..., 2], 0.6)
 
 
 def signature(im: Image.Image, width: int, height: int) -> Frame:
@@ -337,9 +347,16 @@ def _warp(src: np.ndarray, unit: np.ndarray) -> np.ndarray:
 
 
 def _residual(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    """y minus x brought to y's brightness and contrast (one gain and offset for all channels, fitted where
-    neither picture clips unless under a quarter of the values would be left; the prediction clipped to
-    0..255 as a brightened sky is), at 16x16."""
+    """y minus x brought to y's brightness and contrast (_tone; the prediction clipped to 0..255 as a
+    brightened sky is), at 16x16."""
+    gain, offset = _tone(x, y)
+    r = y - np.clip(gain * x + offset, 0, 255)
+    return gain, cv2.resize(r, (GRID // 2, GRID // 2), interpolation=cv2.INTER_AREA)  # 2x2 means
+
+
+def _tone(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """The gain and offset that bring x to y's brightness and contrast (one for all channels), fitted where
+    neither picture clips unless under a quarter of the values would be left."""
     xv, yv = x.reshape(-1), y.reshape(-1)
     keep = _unclipped(np.minimum(xv, yv), np.maximum(xv, yv))
     if keep is not None:
@@ -347,8 +364,7 @@ def _residual(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     mx, my = float(xv.sum()) / xv.size, float(yv.sum()) / yv.size
     dx = xv - mx
     gain = float(np.dot(dx, yv - my) / max(float(np.dot(dx, dx)), 1e-6))
-    r = y - np.clip(gain * x + (my - gain * mx), 0, 255)
-    return gain, cv2.resize(r, (GRID // 2, GRID // 2), interpolation=cv2.INTER_AREA)  # 2x2 means
+    return gain, my - gain * mx
 
 
 def _unclipped(low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
@@ -449,7 +465,30 @@ def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] 
     src, dst, unit = alignment
     # a JPEG under 64 px holds its colour at under 32 px: its chroma planes are not compared
     planes = 3 if min(a.long_side, b.long_side) >= 2 * GRID else 1
-    return [_difference(x, y, unit) for x, y in zip(src.planes[:planes], dst.planes[:planes])]
+    found = [_difference(x, y, unit) for x, y in zip(src.planes[:planes], dst.planes[:planes])]
+    if planes == 3:
+        for x, y in _clipped_alike(src, dst, unit):
+            found[1:] = [min(d, _difference(p, q, IDENTITY)) for d, p, q in zip(found[1:], x, y)]
+    return found
+
+
+def _clipped_alike(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[tuple[Plane, Plane], tuple[Plane, Plane]]]:
+    """The chroma planes of the two grids (`src` over the window `unit`, then `dst`) with the pair's brightness
+    and contrast change (_tone) applied to one of them and clipped to 0..255, each way round where that takes
+    1 % of the values over the top where the other picture is there too: a brightened picture whose highlights
+    clip in one channel (a sky, a lit face, an orange) changes colour there, which is no overlay."""
+    if not (src.clips or dst.clips):
+        return []
+    x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
+    y = dst.grid
+    gain, offset = _tone(x, y)
+    out = []
+    for one, other, k, c in ((x, y, gain, offset), (y, x, 1 / max(gain, 1e-6), -offset / max(gain, 1e-6))):
+        mapped = k * one + c
+        if np.count_nonzero((mapped > 255) & (one < 250) & (other >= 250)) >= 0.01 * mapped.size:
+            planes = _chroma_planes(np.clip(mapped, 0, 255)), _chroma_planes(other)
+            out.append(planes if one is x else planes[::-1])
+    return out
 
 
 def _difference(src: Plane, dst: Plane, unit: np.ndarray) -> tuple[float, float]:

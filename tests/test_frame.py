@@ -246,6 +246,17 @@ def test_a_brighter_copy_whose_highlights_clip_is_a_duplicate(name):
     assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(ImageEnhance.Brightness(im).enhance(1.15))))
 
 
+def test_a_brighter_copy_whose_colours_clip_in_one_channel_is_a_duplicate():
+    """Brightened by 20 %, an orange's red channel clips at 255 while its green and blue still rise: its colour
+    changes where it clips. The chroma is compared again with the brightening applied to the other picture,
+    clipped the same way, so that is no overlay; a sticker on the same copy still is."""
+    im = sample("orange")
+    brighter = ImageEnhance.Brightness(im).enhance(1.2)
+    original = frame_of(jpeg(im))
+    assert same_frame(original, frame_of(jpeg(brighter)))
+    assert not same_frame(original, frame_of(jpeg(patch(brighter))))
+
+
 @pytest.mark.parametrize("corner", [(0, 0), (1, 1), (0, 1), (1, 0)])
 def test_a_trim_of_a_picture_of_repeated_things_is_a_duplicate(corner):
     """Coins in rows: cut by 7 %, the picture as it is differs from its trim by more than the picture from an
