@@ -465,7 +465,13 @@ def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] 
     src, dst, unit = alignment
     # a JPEG under 64 px holds its colour at under 32 px: its chroma planes are not compared
     planes = 3 if min(a.long_side, b.long_side) >= 2 * GRID else 1
-    found = [_difference(x, y, unit) for x, y in zip(src.planes[:planes], dst.planes[:planes])]
+    small = min(a.long_side, b.long_side)
+    if small < FINE:  # a picture under 64 px has no detail finer than its own pixels: both are softened to it
+        gray = [Plane(f.fine, src.planes[0].sigma * FINE / small) for f in (src, dst)]
+        found = [_difference(*gray, unit)]
+    else:
+        found = [_difference(src.planes[0], dst.planes[0], unit)]
+    found += [_difference(x, y, unit) for x, y in zip(src.planes[1:planes], dst.planes[1:planes])]
     if planes == 3:
         for x, y in _clipped_alike(src, dst, unit):
             found[1:] = [min(d, _difference(p, q, IDENTITY)) for d, p, q in zip(found[1:], x, y)]
