@@ -55,12 +55,12 @@ def canvas(im: Image.Image) -> Image.Image:
     return out
 
 
-def padded(im: Image.Image, share: float, blurred: bool = False) -> Image.Image:
-    """The picture in a frame `share` of its shorter side wide on every side: black, or a blurred, stretched
-    copy of itself (a social network's fill)."""
+def padded(im: Image.Image, share: float, blurred: bool = False, fill: int = 0) -> Image.Image:
+    """The picture in a frame `share` of its shorter side wide on every side: of the gray level `fill`, or a
+    blurred, stretched copy of itself (a social network's fill)."""
     d = max(1, round(min(im.size) * share))
     size = (im.width + 2 * d, im.height + 2 * d)
-    out = im.resize(size).filter(ImageFilter.GaussianBlur(12)) if blurred else Image.new("RGB", size)
+    out = im.resize(size).filter(ImageFilter.GaussianBlur(12)) if blurred else Image.new("RGB", size, (fill,) * 3)
     out.paste(im, (d, d))
     return out
 
@@ -106,6 +106,8 @@ EDITED = {
     "posterised": lambda im: encoded(ImageOps.posterize(im, 3)),
     "faded": lambda im: encoded(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.25)).enhance(0.6)),
     "black border, 4 % wide": lambda im: encoded(padded(im, 0.04)),
+    "white border, 3 % wide": lambda im: encoded(padded(im, 0.03, fill=255)),
+    "mid-gray border, 3 % wide": lambda im: encoded(padded(im, 0.03, fill=128)),
     "padded with itself blurred, 4 %": lambda im: encoded(padded(im, 0.04, blurred=True)),
 }
 

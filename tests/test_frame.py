@@ -237,6 +237,16 @@ def test_a_product_shot_trimmed_to_its_object_is_a_duplicate(name, box):
     assert not same_frame(frame_of(jpeg(trimmed)), frame_of(jpeg(ImageOps.expand(trimmed, border=12, fill=(60, 60, 60)))))
 
 
+@pytest.mark.parametrize("name,share,fill", [("building", 0.03, "black"), ("astronaut", 0.03, "white"),
+                                             ("china", 0.04, "white"), ("orange", 0.04, "black")])
+def test_a_thin_border_is_a_match(name, share, fill):
+    """A border 3-4 % of the shorter side wide is one or two lines at 64 px: read unsoftened, those lines are
+    the plain band they are (softened, the picture next to them bled in)."""
+    im = sample(name)
+    framed = ImageOps.expand(im, border=round(share * min(im.size)), fill=fill)
+    assert not same_frame(frame_of(jpeg(im)), frame_of(jpeg(framed)))
+
+
 @pytest.mark.parametrize("name", ["aero1", "china"])
 def test_a_brighter_copy_whose_highlights_clip_is_a_duplicate(name):
     """Brightened by 15 %, a sky or a white wall clips at 255: the grids' residual is measured where neither
