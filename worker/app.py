@@ -54,6 +54,27 @@ if settings.broker_url.startswith("rediss://"):
     app.conf.redis_backend_use_ssl = tls
 
 
+def _restore_only_through_an_attached_transport() -> None:
+    """After a lost broker connection, Celery 5.7 collects the connection (which detaches kombu's transport)
+    and then closes it; the Redis channel's close tries to put back the messages it holds unacknowledged,
+    which needs the detached transport, and its AttributeError stopped the worker's consumer for good (a
+    worker with a task in hand when Redis restarts). Nothing can be put back through a detached transport:
+    those messages come back through the visibility timeout or `neardup.reconcile`, as after a SIGKILL."""
+    from kombu.transport.virtual.base import QoS
+
+    restore = QoS.restore_unacked_once
+
+    def restore_unless_detached(self, stderr=None):
+        if getattr(self.channel.connection, "client", None) is None:
+            return None
+        return restore(self, stderr)
+
+    QoS.restore_unacked_once = restore_unless_detached
+
+
+_restore_only_through_an_attached_transport()
+
+
 @signals.worker_process_init.connect
 def _load_model_after_fork(**_):
     """Each pool process opens its own database connections and model (TensorFlow is not fork-safe)."""
