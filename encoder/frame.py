@@ -463,9 +463,8 @@ def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] 
             fits.append((ex + ey, src, dst, _window(kx, ky, fx, fy)))
         alignment = min(fits, key=lambda f: f[0])[1:]
     src, dst, unit = alignment
-    # a JPEG under 64 px holds its colour at under 32 px: its chroma planes are not compared
-    planes = 3 if min(a.long_side, b.long_side) >= 2 * GRID else 1
     small = min(a.long_side, b.long_side)
+    planes = 3 if small >= 2 * GRID else 1  # a JPEG under 64 px holds its colour at under 32 px: gray only
     if small < FINE:  # a picture under 64 px has no detail finer than its own pixels: both are softened to it
         gray = [Plane(f.fine, src.planes[0].sigma * FINE / small) for f in (src, dst)]
         found = [_difference(*gray, unit)]
