@@ -74,10 +74,11 @@ def pixelated(im: Image.Image) -> Image.Image:
     return im.resize((max(8, im.width // 10), max(8, im.height // 10)), Image.NEAREST).resize(im.size, Image.NEAREST)
 
 
-def fitted(im: Image.Image, side: int) -> tuple[int, int]:
-    """The size of `im` scaled to a long side of `side` px."""
-    k = side / max(im.size)
-    return max(1, round(im.width * k)), max(1, round(im.height * k))
+def fitted(im: Image.Image, side: int) -> Image.Image:
+    """`im` scaled to a long side of `side` px (Pillow's thumbnail, as a site makes one)."""
+    out = im.copy()
+    out.thumbnail((side, side), Image.LANCZOS)
+    return out
 
 
 def thumbnail(im: Image.Image) -> Image.Image:
@@ -94,7 +95,7 @@ BENIGN = {
     "a little brighter, less contrast":
         lambda im: encoded(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)),
     "brighter by 20 %": lambda im: encoded(ImageEnhance.Brightness(im).enhance(1.2)),
-    "48-px thumbnail": lambda im: encoded(im.resize(fitted(im, 48), Image.LANCZOS)),
+    "48-px thumbnail": lambda im: encoded(fitted(im, 48)),
     "6 % cut off one side": lambda im: encoded(im.crop((0, 0, im.width * 94 // 100, im.height))),
 }
 EDITED = {
