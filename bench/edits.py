@@ -134,7 +134,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60, help="photos used (sorted by name)")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "edits.json")
     a = ap.parse_args()
-    from neardup.encoder.decode import decode
+    from neardup.encoder.decode import signature_of
     from neardup.encoder.frame import same_frame
 
     paths = sorted(p for p in a.photos.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -146,7 +146,7 @@ def main() -> None:
             labels = []
             for im in photos:
                 other = thumbnail(im) if name.endswith("thumbnail") else im
-                labels.append(same_frame(decode(encoded(other, quality=90), 64).frame, decode(make(im), 64).frame))
+                labels.append(same_frame(signature_of(encoded(other, quality=90)), signature_of(make(im))))
             rows[name] = {"kind": kind, "duplicate": sum(labels) / len(labels)}
     print(f"{len(photos)} photos from {a.photos if a.photos.exists() else 'samples/originals'}")
     print("| copy | kind | labelled duplicate |\n|---|---|---|")

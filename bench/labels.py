@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "labels.json")
     a = ap.parse_args()
     from neardup.encoder import frame
-    from neardup.encoder.decode import decode
+    from neardup.encoder.decode import signature_of
 
     photos = sorted((REPO / "samples" / "originals").glob("*.jpg"))
     rows = {}
@@ -47,7 +47,7 @@ def main() -> None:
         pairs = []
         for p in photos:
             im = Image.open(p).convert("RGB")
-            pairs.append((decode(jpeg(im, 90), 64).frame, decode(jpeg(edit(im), 40), 64).frame))
+            pairs.append((signature_of(jpeg(im, 90)), signature_of(jpeg(edit(im), 40))))
         timings = {}
         for label, fn in (("same_frame", frame.same_frame), ("overlay", frame.overlay)):
             t = time.perf_counter()

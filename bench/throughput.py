@@ -186,9 +186,10 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
     """Where a scan's time goes: calls, seconds and CPU seconds of the calling threads (summed over threads) of
     its parts, timed by wrapping them, and the whole process's CPU. Verifying: verification's keypoint views,
     pair verdicts and RANSAC fits, and the encoder (whose work runs on TensorFlow's own threads: its seconds,
-    not its caller's CPU, are what it costs). Without verification: reading and hashing the files, decoding
-    (which includes the same-frame signature, also timed alone), the perceptual hashes, the registry, the index
-    step and the same-frame check of its pairs; the encoder is what the process's CPU leaves."""
+    not its caller's CPU, are what it costs). Without verification: reading and hashing the files, decoding,
+    the perceptual hashes, the registry, the index step, and the same-frame check of its pairs (the signatures
+    of the paired images, each file read and decoded again, and the pair checks); the encoder is what the
+    process's CPU leaves."""
     import threading
     from collections import defaultdict
 
@@ -205,7 +206,7 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
         wrapped = [(Verifier, "view"), (Verifier, "verdict"), (Verifier, "fit"), (Encoder, "embed")]
     else:
         wrapped = [(neardup.pipeline.embed, "read_item"), (neardup.pipeline.embed, "decode"),
-                   (neardup.encoder.decode, "signature"), (neardup.pipeline.embed.phash, "dihedral"),
+                   (neardup.pipeline.labels, "signed_file"), (neardup.pipeline.embed.phash, "dihedral"),
                    (Registry, "vectors_for"), (Registry, "record_items"), (Registry, "store_vectors"),
                    (neardup.pipeline.scan, "index_batch"), (neardup.pipeline.labels, "same_frame"), (Encoder, "embed")]
     originals = {(owner, name): getattr(owner, name) for owner, name in wrapped}
@@ -239,18 +240,18 @@ def check_cost(paths_dir: str, workers: int, model: str, rounds: int) -> dict:
     """What the same-frame check costs a --no-verify scan: scans with and without the signatures (the pair checks
     then see none and label every pair a match), in turn `rounds` times; the loss is the median over rounds
     of 1 - (with / without), each round's two scans a few seconds apart."""
-    import neardup.encoder.decode
+    import neardup.pipeline.labels
 
-    made = neardup.encoder.decode.signature
+    made = neardup.pipeline.labels.make_signatures
     taken = []
     for _ in range(rounds):
         rates = {}
         for name, fn in (("with", made), ("without", lambda *args: None)):
-            neardup.encoder.decode.signature = fn
+            neardup.pipeline.labels.make_signatures = fn
             try:
                 rates[name] = neardup_rate(paths_dir, workers, model, verify=False)
             finally:
-                neardup.encoder.decode.signature = made
+                neardup.pipeline.labels.make_signatures = made
         taken.append({**rates, "loss": 1 - rates["with"] / rates["without"]})
     return {"with": float(np.median([t["with"] for t in taken])),
             "without": float(np.median([t["without"] for t in taken])),
@@ -370,7 +371,7 @@ def main() -> None:
                     print(f"  {part_name}: {part['calls']} calls, {part['s']:.1f} s, {part['cpu_s']:.1f} s CPU, "
                           f"{1000 * part['cpu_s'] / n:.2f} ms CPU an image")
             if not verifying:
-                check = sum(parts[p]["cpu_s"] for p in ("decode.signature", "labels.same_frame") if p in parts)
+                check = sum(parts[p]["cpu_s"] for p in ("labels.signed_file", "labels.same_frame") if p in parts)
                 print(f"  the same-frame check (signatures and pair checks): {check / parts['process_cpu_s']:.1%} "
                       "of the process's CPU")
     if a.check_cost:

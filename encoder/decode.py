@@ -36,7 +36,6 @@ class Decoded:
     height: int
     corners: np.ndarray | None = None  # (4, size, size, 3) uint8 corner views (encoder/corners.py), if asked
     preview: bytes | None = None  # a small JPEG of the whole picture, if asked
-    frame: Frame | None = None  # the same-frame check's signature (encoder/frame.py)
 
 
 def content_hash(data: bytes) -> str:
@@ -120,8 +119,11 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                 raise DecodeError(f"decompression bomb refused ({im.width}x{im.height} = "
                                   f"{im.width * im.height} pixels > {max_pixels})")
             full = im.size
-            if draft_to and im.format == "JPEG":
-                fit = [max(1, draft_to * side // max(full)) for side in full] if keep_aspect else [draft_to] * 2
+            if (draft_to or min_long) and im.format == "JPEG":
+                if keep_aspect and draft_to:
+                    fit = [max(1, draft_to * side // max(full)) for side in full]
+                else:
+                    fit = [draft_to or 1] * 2
                 fit = [max(f, -(-min_long * side // max(full))) for f, side in zip(fit, full)]
                 im.draft("RGB", tuple(fit))
             im.load()
@@ -168,13 +170,21 @@ def to_input(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def decode(data: bytes, size: int, corners: bool = False, preview: int = 0, frame: bool = True) -> Decoded:
-    """Bytes to the encoder's input, the size the registry keeps and the same-frame signature (unless `frame` is
-    off), and, from the same decode, the corner views and a JPEG preview at most `preview` pixels on its long
-    side, if asked. The bytes' content hash is the reader's (pipeline/embed.py read_item): hashed once."""
+def decode(data: bytes, size: int, corners: bool = False, preview: int = 0) -> Decoded:
+    """Bytes to the encoder's input and the size the registry keeps, and, from the same decode, the corner views
+    and a JPEG preview at most `preview` pixels on its long side, if asked. The bytes' content hash is the
+    reader's (pipeline/embed.py read_item): hashed once."""
     im, (width, height) = open_image(data, draft_to=2 * size, min_long=SHARP_SIDE)
     return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None,
-                   preview_jpeg(im, preview) if preview else None, signature(im, width, height) if frame else None)
+                   preview_jpeg(im, preview) if preview else None)
+
+
+def signature_of(data: bytes) -> Frame:
+    """The same-frame check's signature (encoder/frame.py) of image bytes, from a decode whose long side
+    reaches the sharpness ladder's largest side. Made only for images that are in a pair (pipeline/labels.py):
+    most images of a collection have no copy, and the signature costs about as much as their decode."""
+    im, (width, height) = open_image(data, min_long=SHARP_SIDE)
+    return signature(im, width, height)
 
 
 def preview_jpeg(im: Image.Image, side: int) -> bytes:

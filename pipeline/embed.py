@@ -20,8 +20,6 @@ from PIL import Image
 
 from neardup.encoder import corners, phash
 from neardup.encoder.decode import content_hash, decode, read_bytes
-from neardup.encoder.frame import KEY as FRAME_KEY
-from neardup.encoder.frame import Frame
 from neardup.errors import DecodeError, OutOfTime, PathNotAllowed
 from neardup.storage.previews import SIDE, Previews
 from neardup.storage.registry import Recorded, in_chunks
@@ -44,8 +42,6 @@ class Item:
     size_bytes: int = 0
     embedded: bool = False  # went through the encoder (False: a stored vector was reused)
     data: bytes | None = None  # the file's bytes, between reading and decoding
-    frame: Frame | None = None  # the same-frame signature, made at decode (None: stored already, or failed)
-    has_frame: bool = False  # a signature of these bytes is stored already
 
 
 def _header_size(data: bytes) -> tuple[int, int]:
@@ -58,10 +54,9 @@ def _header_size(data: bytes) -> tuple[int, int]:
             return 0, 0
 
 
-def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True, has_frame: bool = False) -> Item:
-    """Read and hash one file; never raises. `check_roots=False` only for paths the registry accepted;
-    `has_frame`: its same-frame signature is not wanted (stored already, or not needed)."""
-    item = Item(path, has_frame=has_frame)
+def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) -> Item:
+    """Read and hash one file; never raises. `check_roots=False` only for paths the registry accepted."""
+    item = Item(path)
     try:
         item.data = read_bytes(rt.check_path(path, extra_roots) if check_roots else path)
         item.size_bytes = len(item.data)
@@ -82,12 +77,11 @@ def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = Tru
         return item
     try:
         preview = SIDE if previews is not None and not previews.has(item.content_hash) else 0
-        if item.vector is not None and item.has_frame and not preview:  # these bytes were embedded before
+        if item.vector is not None and not preview:  # these bytes were embedded before
             item.width, item.height = _header_size(item.data)
         else:
-            dec = decode(item.data, size, corners and item.vector is None, preview, frame=not item.has_frame)
+            dec = decode(item.data, size, corners and item.vector is None, preview)
             item.width, item.height = dec.width, dec.height
-            item.frame = dec.frame
             if item.vector is None:
                 item.pixels, item.corners = dec.pixels, dec.corners
                 item.hashes = phash.dihedral(dec.pixels) if hashes else None
@@ -121,9 +115,8 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
     for group in in_chunks(reads, chunk):
         readable = [it.content_hash for it in group if it.data is not None]
         known = rt.registry.vectors_for(readable, model_version)
-        framed = rt.registry.blobs_for(FRAME_KEY, readable).keys()
         for it in group:
-            it.vector, it.has_frame = known.get(it.content_hash), it.content_hash in framed
+            it.vector = known.get(it.content_hash)
         futures = [pool.submit(decode_item, it, size, corners, previews=rt.previews) for it in group]
         if ahead:
             yield [waited(f, deadline) for f in ahead]
@@ -166,34 +159,10 @@ def reading_pool(threads: int):
     pool.shutdown(wait=True)
 
 
-def make_signatures(rt: Runtime, rows, size: int) -> None:
-    """The same-frame signatures that the images of these registry `rows` lack under the current key (made
-    before the check took its present form): their files read and decoded again, as for an encoder of input
-    `size`. A file that cannot be read, or no longer holds the bytes it was embedded from, gets none (its
-    pairs stay matches)."""
-    have = rt.registry.blobs_for(FRAME_KEY, [r.content_hash for r in rows if r.content_hash]).keys()
-    lacking = {r.content_hash: r.path for r in rows if r.content_hash and r.content_hash not in have}
-
-    def made(content: str, path: str) -> Frame | None:
-        item = read_item(rt, path, check_roots=False)
-        if item.content_hash != content:
-            return None
-        try:
-            return decode(item.data, size).frame
-        except DecodeError:
-            return None
-
-    with reading_pool(rt.settings.threads) as pool:
-        for part in in_chunks(sorted(lacking), 256):
-            frames = dict(zip(part, pool.map(lambda h: made(h, lacking[h]), part)))
-            rt.registry.store_blobs(FRAME_KEY, {h: f.to_bytes() for h, f in frames.items() if f is not None})
-
-
 def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
     """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version,
     and their perceptual hashes and corner vectors (the pair proposals of verification for turned, recoloured
-    and cropped copies); the same-frame signatures of all that were decoded."""
-    rt.registry.store_blobs(FRAME_KEY, {it.content_hash: it.frame.to_bytes() for it in items if it.frame})
+    and cropped copies)."""
     todo = {it.content_hash: it for it in items if it.pixels is not None}
     if not todo:
         return
@@ -229,7 +198,7 @@ def embed_missing_corners(rt: Runtime, collection: str, model_version: str, imag
     done = 0
     with ThreadPoolExecutor(rt.settings.threads) as pool:
         for part in in_chunks(rows, 4 * enc.batch_size):
-            items = list(pool.map(lambda r: decode_item(read_item(rt, r.path, check_roots=False, has_frame=True),
+            items = list(pool.map(lambda r: decode_item(read_item(rt, r.path, check_roots=False),
                                                         enc.size, corners=True, hashes=False), part))
             expected = {r.content_hash for r in part}  # a file changed since it was recorded is not this image
             found = {h: v for h, v in embed_corners(enc, items).items() if h in expected}

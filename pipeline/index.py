@@ -53,7 +53,7 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
     for qi, image_id in enumerate(ids):
         partners[int(image_id)] = [(int(other), float(d)) for other, d in found[qi] if other != image_id] + [
             (int(ids[j]), float(within_batch[qi, j])) for j in range(qi) if within_batch[qi, j] <= thresholds["match"]]
-    frames = Frames.of(rt.registry, [i for image_id, near in partners.items() if near
+    frames = Frames.of(rt, [i for image_id, near in partners.items() if near
                                      for i in (image_id, *(o for o, _ in near))])
     rows, outcomes = {}, {}
     for image_id, near in partners.items():

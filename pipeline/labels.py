@@ -4,7 +4,12 @@ sharpness), else a **match**. The embedding's distance never makes a duplicate o
 ignore the very edits that separate the two labels (a mirror image sits closer than a resize)."""
 from __future__ import annotations
 
+from neardup.encoder.decode import signature_of
 from neardup.encoder.frame import KEY, Frame, same_frame
+from neardup.errors import DecodeError
+from neardup.storage.registry import in_chunks
+
+from .embed import read_item, reading_pool
 
 
 def label_for(distance: float, thresholds: dict, same: bool) -> str | None:
@@ -14,15 +19,19 @@ def label_for(distance: float, thresholds: dict, same: bool) -> str | None:
 
 
 class Frames:
-    """The same-frame signatures of a set of images, loaded at once: {image id: content hash} in."""
+    """The same-frame signatures of the images of registry `rows`, loaded at once. An image gets its signature
+    when it is first in a pair (here, made from its file): most images of a collection have no copy, and a
+    signature costs about as much as the decode the encoder needs."""
 
-    def __init__(self, registry, hashes: dict[int, str]):
-        blobs = registry.blobs_for(KEY, [h for h in hashes.values() if h])
-        self.by_id = {i: Frame.from_bytes(blobs[h]) for i, h in hashes.items() if h in blobs}
+    def __init__(self, rt, rows):
+        rows = list(rows)
+        make_signatures(rt, rows)
+        blobs = rt.registry.blobs_for(KEY, [r.content_hash for r in rows if r.content_hash])
+        self.by_id = {r.id: Frame.from_bytes(blobs[r.content_hash]) for r in rows if r.content_hash in blobs}
 
     @classmethod
-    def of(cls, registry, image_ids) -> "Frames":
-        return cls(registry, {r.id: r.content_hash for r in registry.images(ids=sorted(set(image_ids)))})
+    def of(cls, rt, image_ids) -> "Frames":
+        return cls(rt, rt.registry.images(ids=sorted(set(image_ids))))
 
     def same(self, a: int, b: int) -> bool:
         return same_frame(self.by_id.get(a), self.by_id.get(b))
@@ -30,3 +39,29 @@ class Frames:
     def label(self, a: int, b: int, distance: float, thresholds: dict) -> str | None:
         """`label_for`, with the same-frame check run only for a pair within the match distance."""
         return label_for(distance, thresholds, distance <= thresholds["match"] and self.same(a, b))
+
+
+def make_signatures(rt, rows) -> None:
+    """The same-frame signatures that the images of these registry `rows` lack (never made, or made under an
+    earlier key before the check took its present form), from their files, read and decoded again. A file
+    that cannot be read, or no longer holds the bytes it was embedded from, gets none (its pairs stay
+    matches)."""
+    have = rt.registry.blobs_for(KEY, [r.content_hash for r in rows if r.content_hash]).keys()
+    lacking = {r.content_hash: r.path for r in rows if r.content_hash and r.content_hash not in have}
+    if not lacking:
+        return
+    with reading_pool(rt.settings.threads) as pool:
+        for part in in_chunks(sorted(lacking), 256):
+            frames = dict(zip(part, pool.map(lambda h: signed_file(rt, lacking[h], h), part)))
+            rt.registry.store_blobs(KEY, {h: f.to_bytes() for h, f in frames.items() if f is not None})
+
+
+def signed_file(rt, path: str, content: str) -> Frame | None:
+    """The signature of the file at `path` if it still holds the bytes of `content` (their hash), else None."""
+    item = read_item(rt, path, check_roots=False)
+    if item.content_hash != content:
+        return None
+    try:
+        return signature_of(item.data)
+    except DecodeError:
+        return None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neardup.encoder.decode import decode_file
+from neardup.encoder.decode import decode, read_bytes, signature_of
 from neardup.encoder.frame import same_frame
 from neardup.errors import DecodeError
 
@@ -19,15 +19,17 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
     out: dict = {}
     for path in paths:
         try:
-            decoded = decode_file(path, enc.size)
-            vec = enc.embed(decoded.pixels[None])[0]
+            data = read_bytes(path)
+            vec = enc.embed(decode(data, enc.size).pixels[None])[0]
         except DecodeError as exc:
             out[path] = str(exc)
             continue
         hits = index.nearest(np.asarray(vec), k)
         rows = {r.id: r for r in rt.registry.images(ids=[i for i, _ in hits])}
-        frames = Frames(rt.registry, {i: r.content_hash for i, r in rows.items()})
+        close = [rows[i] for i, d in hits if i in rows and d <= th["match"]]
+        frames = Frames(rt, close)  # the signatures only pairs need, the query's too
+        query = signature_of(data) if close else None
         out[path] = [{"path": rows[i].path, "distance": round(d, 6),
-                      "label": label_for(d, th, same_frame(decoded.frame, frames.by_id.get(i)))}
+                      "label": label_for(d, th, same_frame(query, frames.by_id.get(i)))}
                      for i, d in hits if i in rows]
     return out

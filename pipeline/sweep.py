@@ -20,7 +20,6 @@ import numpy as np
 from neardup.storage import segments
 
 from . import verify
-from .embed import make_signatures
 from .labels import Frames
 from .scan import ScanResult
 
@@ -52,8 +51,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
             close += [(*sorted((int(ids[p]), int(ids[q]))), round(d, 6)) for q, d in hits if q > p]
             near += [(int(ids[p]), int(ids[q]), d) for q, d in nearest]
         paired = rt.registry.images(ids=sorted({i for pair in close for i in pair[:2]}))
-        make_signatures(rt, paired, info.input_size)
-        frames = Frames(rt.registry, {r.id: r.content_hash for r in paired})
+        frames = Frames(rt, paired)
         pairs = [(a, b, d, frames.label(a, b, d, th)) for a, b, d in close]
         sample = _map_sample(ids, pairs)
         vectors = {int(ids[p]): np.array(everything.annoy.get_item_vector(p), np.float32) for p in sample}

@@ -536,14 +536,14 @@ def second_stage(rt, settings, res, scope, nearest, neighbors: int) -> int:
     proposed = proposals(rt, settings, res.collection, scope, res.model_version, nearest, th, candidates)
     unseen = {i for pair in proposed for i in pair} - set(res.images)
     res.images.update({r.id: r for r in rt.registry.images(ids=sorted(unseen))} if unseen else {})
-    return apply(res, settings, rt.registry, neighbors, candidates, proposed)
+    return apply(rt, res, settings, neighbors, candidates, proposed)
 
 
-def apply(res, settings, registry, neighbors: int, candidates: dict, proposed=frozenset()) -> int:
+def apply(rt, res, settings, neighbors: int, candidates: dict, proposed=frozenset()) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
     distances after verification (`settle`). Returns how many pairs verification changed."""
-    out = settle(res.images, res.thresholds, settings, registry, candidates, proposed)
-    res.pairs = labelled(registry, res.images, out.kept, res.thresholds)
+    out = settle(res.images, res.thresholds, settings, rt.registry, candidates, proposed)
+    res.pairs = labelled(rt, res.images, out.kept, res.thresholds)
     rescored = [(q, n, out.scored.get((min(q, n), max(q, n)), d)) for q, n, d in res.neighbors]
     both_ways = [row for (a, b), d in out.joined.items() for row in ((a, b, d), (b, a, d))]
     res.neighbors = nearest_per_query(rescored + both_ways, neighbors) if neighbors else []
@@ -597,9 +597,9 @@ def settle(images: dict, th: dict, settings, registry, candidates: dict, propose
     return Settled(scored, joined, examined, len(changed) + len(hopped), th["match"])
 
 
-def labelled(registry, images: dict, kept: dict, th: dict) -> list[tuple[int, int, float, str]]:
+def labelled(rt, images: dict, kept: dict, th: dict) -> list[tuple[int, int, float, str]]:
     """(a, b, distance, label) of pairs {(a, b): distance}, nearest first: duplicate only where the two
     pictures share their frame (pipeline/labels.py)."""
-    frames = Frames(registry, {i: images[i].content_hash for pair in kept for i in pair if i in images})
+    frames = Frames(rt, [images[i] for i in sorted({i for pair in kept for i in pair}) if i in images])
     return sorted(((a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()),
                   key=lambda p: (p[2], p[0], p[1]))

@@ -139,7 +139,7 @@ def write(rt, settings, collection: str, generation: str, ids: list[int], result
     info = rt.model_info(generation)
     index = rt.index(collection, generation, info.dim)
     mine = set(ids) & result.batch
-    kept = verify.labelled(rt.registry, result.images, result.kept, result.thresholds)
+    kept = verify.labelled(rt, result.images, result.kept, result.thresholds)
     pairs = [p for p in rt.registry.pairs_of(collection, generation, sorted(mine)) if p[:2] not in result.examined]
     pairs += [p for p in kept if p[0] in mine or p[1] in mine]
     outcomes = outcomes_from(pairs, index.order({i for p in pairs for i in p[:2]} | mine), ids)

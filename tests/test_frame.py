@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
-from neardup.encoder.decode import decode
+from neardup.encoder.decode import signature_of
 from neardup.encoder.frame import RULES, SHARP_SIDES, Frame, rotation, same_frame, turn
 from tests.conftest import sample_paths
 
@@ -93,7 +93,7 @@ def photo() -> Image.Image:
 
 
 def frame_of(data: bytes) -> Frame:
-    return decode(data, 64).frame
+    return signature_of(data)
 
 
 def test_the_signature_survives_storage(photo):
@@ -368,18 +368,19 @@ def test_the_verdict_does_not_depend_on_the_order(photo):
     assert [(i, j) for i, j, ab, ba in verdicts if ab != ba] == []
 
 
-def test_the_signature_does_not_depend_on_the_encoder_s_input_size():
-    """A larger encoder draft-decodes a JPEG at twice the size (a 1440-px photo at 720 px for a 224-px input,
-    at 360 for a 64-px one): halved to the measuring side, its fine detail and the detail's direction are the
-    smaller decode's, so signatures stored by workers of either model agree, and a trimmed copy stays a
-    duplicate."""
+def test_the_signature_does_not_depend_on_the_size_of_the_decode():
+    """A JPEG is draft-decoded near the measuring side (a 1440-px photo at 360 px), a PNG whole: halved to the
+    measuring side, the larger decode's fine detail and the detail's direction are the smaller one's, so a PNG
+    and its JPEG agree, and a trimmed copy stays a duplicate across the two."""
     big = mosaic(3, 2)
-    original, trimmed = jpeg(big), jpeg(trim(big, 0.94))
-    small, large = decode(original, 64).frame, decode(original, 224).frame
+    png = io.BytesIO()
+    big.save(png, "PNG")
+    small, large = frame_of(jpeg(big, 95)), frame_of(png.getvalue())
     assert [s for s, _ in small.detail] == [s for s, _ in large.detail]
     assert all(abs(y / x - 1) < 0.05 for (_, x), (_, y) in zip(small.detail, large.detail))
     assert np.abs(np.subtract(small.direction, large.direction)).max() < 0.05
-    assert same_frame(large, decode(trimmed, 224).frame) and same_frame(small, decode(trimmed, 224).frame)
+    trimmed = frame_of(jpeg(trim(big, 0.94)))
+    assert same_frame(large, trimmed) and same_frame(small, trimmed)
 
 
 @pytest.mark.parametrize("size", [(2000, 1), (1, 2000), (3000, 2), (700, 3)])
@@ -390,5 +391,5 @@ def test_pictures_a_few_pixels_thick_are_signed(size):
     im = Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3)).astype(np.uint8))
     png = io.BytesIO()
     im.save(png, "PNG")
-    a, b = decode(png.getvalue(), 64).frame, decode(jpeg(im, 95), 64).frame
+    a, b = frame_of(png.getvalue()), frame_of(jpeg(im, 95))
     assert a.long_side == b.long_side == max(size) and len(a.detail) == len(b.detail)

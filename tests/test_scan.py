@@ -228,3 +228,36 @@ def test_the_sweep_makes_the_signatures_an_older_key_holds(settings, tmp_path):
     halves = [frozenset((p.name, f"half_{p.name}")) for p in sample_paths()[:4]]
     assert [labels.get(pair) for pair in halves] == ["duplicate"] * 4
     assert len(rt.registry.blobs_for(KEY, [r.content_hash for r in res.images.values()])) == len(res.images)
+
+
+def test_only_images_in_a_pair_get_a_signature_and_a_later_copy_still_finds_its_original_s(settings, tmp_path):
+    """The same-frame signature is made when an image is first in a pair, from its file: a scan of pictures
+    without copies makes none, and a resized copy added later is labelled a duplicate of its original, whose
+    signature is then made (a mirrored copy stays a match)."""
+    from PIL import ImageOps
+
+    from neardup.encoder.frame import KEY
+    from neardup.pipeline.runtime import Runtime
+    from tests.conftest import sample_paths
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = sample_paths()[:4]
+    for p in originals:
+        Image.open(p).convert("RGB").save(folder / p.name, quality=95)
+    first = Scanner(settings, "c").scan(str(folder))
+    rt = Runtime(settings)
+    hashes = [r.content_hash for r in first.images.values()]
+    assert len(hashes) == 4 and not first.pairs
+    assert rt.registry.blobs_for(KEY, hashes) == {}
+
+    im = Image.open(folder / originals[0].name)
+    im.resize((im.width // 2, im.height // 2)).save(folder / "half.jpg", quality=80)
+    ImageOps.mirror(im).save(folder / "mirror.jpg", quality=90)
+    res = Scanner(settings, "c").scan(str(folder))
+    labels = {frozenset(Path(res.images[i].path).name for i in (a, b)): label for a, b, _, label in res.pairs}
+    assert labels.get(frozenset((originals[0].name, "half.jpg"))) == "duplicate", labels
+    assert labels.get(frozenset((originals[0].name, "mirror.jpg"))) == "match", labels
+    signed = rt.registry.blobs_for(KEY, [r.content_hash for r in res.images.values()])
+    paired = {i for a, b, *_ in res.pairs for i in (a, b)}
+    assert set(signed) == {res.images[i].content_hash for i in paired}
