@@ -319,8 +319,8 @@ def main() -> None:
     ap.add_argument("--breakdown", action="store_true",
                     help="Also time scans of the 0.3 MP set by part, verifying and not.")
     ap.add_argument("--check-cost", action="store_true",
-                    help="Also time --no-verify scans of the 0.3MP and 4MP sets with and without the same-frame "
-                         "check's signatures (at least 3 rounds).")
+                    help="Also time --no-verify scans of each set with and without the same-frame check's "
+                         "signatures (at least 3 rounds).")
     ap.add_argument("--repeat", action="store_true",
                     help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
     ap.add_argument("--report", action="store_true",
@@ -375,7 +375,7 @@ def main() -> None:
                 print(f"  the same-frame check (signatures and pair checks): {check / parts['process_cpu_s']:.1%} "
                       "of the process's CPU")
     if a.check_cost:
-        for name in SIZES:
+        for name in sets:
             out[f"check_cost_{name}"] = c = check_cost(str(Path(sets[name][0]).parent), a.workers, model,
                                                        max(3, a.rounds))
             print(f"the same-frame check on the {name} set, --no-verify: {c['with']:.0f} images/s with it, "
