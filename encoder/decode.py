@@ -172,8 +172,10 @@ def to_input(im: Image.Image, size: int) -> np.ndarray:
 
 def decode(data: bytes, size: int, corners: bool = False, preview: int = 0) -> Decoded:
     """Bytes to the encoder's input and the size the registry keeps, and, from the same decode, the corner views
-    and a JPEG preview at most `preview` pixels on its long side, if asked. The bytes' content hash is the
-    reader's (pipeline/embed.py read_item): hashed once."""
+    and a JPEG preview at most `preview` pixels on its long side, if asked. The draft decode reaches a long side
+    of SHARP_SIDE (256 px) however small the encoder's input: from a 1024 x 683 photo decoded at half its size,
+    not a quarter, the encoder ranks copies a little better (bench/quality.py). The bytes' content hash is the reader's
+    (pipeline/embed.py read_item): hashed once."""
     im, (width, height) = open_image(data, draft_to=2 * size, min_long=SHARP_SIDE)
     return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None,
                    preview_jpeg(im, preview) if preview else None)
