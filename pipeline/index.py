@@ -15,7 +15,7 @@ from neardup.errors import StaleIndex
 from neardup.storage.index import CollectionIndex, exact_distances
 from neardup.storage.registry import ImageStatus
 
-from .labels import Frames
+from .labels import Frames, make_signatures
 
 
 def index_batch(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict,
@@ -47,14 +47,8 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
     if not len(ids):
         return {}
 
-    found = index.within(vecs, thresholds["match"])
-    within_batch = exact_distances(vecs, vecs)
-    partners = {}
-    for qi, image_id in enumerate(ids):
-        partners[int(image_id)] = [(int(other), float(d)) for other, d in found[qi] if other != image_id] + [
-            (int(ids[j]), float(within_batch[qi, j])) for j in range(qi) if within_batch[qi, j] <= thresholds["match"]]
-    frames = Frames.of(rt, [i for image_id, near in partners.items() if near
-                                     for i in (image_id, *(o for o, _ in near))])
+    partners = partners_of(index, ids, vecs, thresholds["match"])
+    frames = Frames.of(rt, paired(partners))
     rows, outcomes = {}, {}
     for image_id, near in partners.items():
         for other, d in near:
@@ -75,3 +69,27 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
             rt.registry.set_outcomes(conn, outcomes)
     index.after_commit(ids, vecs)
     return outcomes
+
+
+def partners_of(index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, match: float) -> dict[int, list]:
+    """{image id: [(partner, distance)]}: the indexed images within `match` of each new one, and the earlier
+    new ones of the batch."""
+    found = index.within(vecs, match)
+    within_batch = exact_distances(vecs, vecs)
+    return {int(image_id): [(int(other), float(d)) for other, d in found[qi] if other != image_id] + [
+        (int(ids[j]), float(within_batch[qi, j])) for j in range(qi) if within_batch[qi, j] <= match]
+        for qi, image_id in enumerate(ids)}
+
+
+def paired(partners: dict[int, list]) -> set[int]:
+    return {i for image_id, near in partners.items() if near for i in (image_id, *(o for o, _ in near))}
+
+
+def sign_ahead(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict) -> None:
+    """The same-frame signatures an index_batch of these images will need, made beforehand: the queue's index
+    step calls this before it takes the collection's lock, which the files' reading would otherwise hold
+    (a pair with an image indexed in between gets its signatures under the lock)."""
+    index.refresh()
+    ids = np.asarray(image_ids, np.int64)
+    found = paired(partners_of(index, ids, np.asarray(vectors, np.float32).reshape(len(ids), -1), thresholds["match"]))
+    make_signatures(rt, rt.registry.images(ids=sorted(found)))

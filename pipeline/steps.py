@@ -3,6 +3,7 @@
 embed_step: decode and embed a message's paths with the model of every live generation of the collection.
 index_step: make them visible in a generation, under the collection's writer lock; a message for a
 generation that is no longer live is re-embedded for the live one, so a model switch loses nothing.
+sign_step: before the lock, the same-frame signatures the index step's pairs will need.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from neardup.storage.registry import UNUSABLE, ImageStatus
 
 from .embed import decode_item, embed_decoded, embed_paths, read_item
-from .index import index_batch
+from .index import index_batch, sign_ahead
 
 
 def target_generations(rt, collection: str) -> list[str]:
@@ -82,3 +83,16 @@ def index_step(rt, collection: str, generation: str, image_ids: list[int], verif
         if target == current:
             outcomes = result
     return {str(k): v[0] for k, v in outcomes.items()}
+
+
+def sign_step(rt, collection: str, generation: str, image_ids: list[int]) -> None:
+    """The same-frame signatures that indexing these images (embedded for `generation`) will need, made
+    without the collection's lock (index.sign_ahead)."""
+    current, building = rt.generations(collection)
+    if current is not None and generation not in (current, building):  # the index step re-embeds these
+        return
+    vectors = rt.registry.vectors_by_image(collection, generation, image_ids)
+    if vectors:
+        info = rt.model_info(generation)
+        sign_ahead(rt, rt.index(collection, generation, info.dim), list(vectors),
+                   np.stack(list(vectors.values())), rt.thresholds(info))

@@ -60,13 +60,14 @@ def index(self, collection=None, generation=None, image_ids=None, batch_id=None)
         raise Reject("malformed index message", requeue=False)
     checked_message(collection, [], batch_id)
     from neardup.pipeline import verify as second_stage
-    from neardup.pipeline.steps import index_step
+    from neardup.pipeline.steps import index_step, sign_step
     from neardup.storage.registry import ImageStatus
 
     from .verify import send_verify
 
     rt = runtime()
     verifying = second_stage.enabled(rt.settings)
+    sign_step(rt, collection, generation, [int(i) for i in image_ids])  # reading files: not under the lock
     # one writer per collection; a busy lock sends the task back to the queue for a moment instead of
     # holding this worker slot (work for other collections goes on)
     try:

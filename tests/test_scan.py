@@ -261,3 +261,32 @@ def test_only_images_in_a_pair_get_a_signature_and_a_later_copy_still_finds_its_
     signed = rt.registry.blobs_for(KEY, [r.content_hash for r in res.images.values()])
     paired = {i for a, b, *_ in res.pairs for i in (a, b)}
     assert set(signed) == {res.images[i].content_hash for i in paired}
+
+
+def test_the_queue_signs_a_batch_s_pairs_before_its_index_step_takes_the_lock(tmp_path):
+    """sign_step (run by the index task before it takes the collection's lock) makes the signatures of the
+    batch's copies and of the images they copy, and of nothing else; the index step then labels with them."""
+    from neardup.config import Settings
+    from neardup.encoder.frame import KEY
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.steps import embed_step, index_step, sign_step
+    from tests.conftest import sample_paths
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = sample_paths()[:4]
+    for p in originals:
+        Image.open(p).convert("RGB").save(folder / p.name, quality=95)
+    rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(folder)], verify=False))
+    for generation, ids in embed_step(rt, "q", [str(folder / p.name) for p in originals], None).items():
+        index_step(rt, "q", generation, ids)
+    im = Image.open(folder / originals[0].name)
+    im.resize((im.width // 2, im.height // 2)).save(folder / "half.jpg", quality=80)
+    (generation, ids), = embed_step(rt, "q", [str(folder / "half.jpg")], None).items()
+    rows = {Path(r.path).name: r for r in rt.registry.images(collection="q")}
+    assert rt.registry.blobs_for(KEY, [r.content_hash for r in rows.values()]) == {}
+
+    sign_step(rt, "q", generation, ids)
+    signed = rt.registry.blobs_for(KEY, [r.content_hash for r in rows.values()])
+    assert set(signed) == {rows["half.jpg"].content_hash, rows[originals[0].name].content_hash}
+    assert index_step(rt, "q", generation, ids) == {str(rows["half.jpg"].id): "duplicate"}
