@@ -82,6 +82,7 @@ def partners_of(index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, match
 
 
 def paired(partners: dict[int, list]) -> set[int]:
+    """The images of partners_of()'s pairs: those whose signatures the labels need."""
     return {i for image_id, near in partners.items() if near for i in (image_id, *(o for o, _ in near))}
 
 

@@ -28,7 +28,10 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
         rows = {r.id: r for r in rt.registry.images(ids=[i for i, _ in hits])}
         close = [rows[i] for i, d in hits if i in rows and d <= th["match"]]
         frames = Frames(rt, close)  # the signatures only pairs need, the query's too
-        query = signature_of(data) if close else None
+        try:
+            query = signature_of(data) if close else None
+        except DecodeError:
+            query = None  # its pairs are matches
         out[path] = [{"path": rows[i].path, "distance": round(d, 6),
                       "label": label_for(d, th, same_frame(query, frames.by_id.get(i)))}
                      for i, d in hits if i in rows]
