@@ -193,7 +193,6 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
     import threading
     from collections import defaultdict
 
-    import neardup.encoder.decode
     import neardup.pipeline.embed
     import neardup.pipeline.labels
     import neardup.pipeline.scan

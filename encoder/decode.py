@@ -198,10 +198,6 @@ def preview_jpeg(im: Image.Image, side: int) -> bytes:
     return buf.getvalue()
 
 
-def decode_file(path: str, size: int, corners: bool = False) -> Decoded:
-    return decode(read_bytes(path), size, corners)
-
-
 def find_images(root: str) -> tuple[list[str], list[tuple[str, str]]]:
     """Every image file under root (recursive, sorted), and (path, reason) for what could not be listed.
 

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from neardup.encoder import artifact, augment, corners
-from neardup.encoder.decode import decode_file, to_input
+from neardup.encoder.decode import decode, read_bytes, to_input
 from tests.conftest import sample_paths
 
 
@@ -44,8 +44,8 @@ def test_crop_is_nearer_a_corner_of_its_original_than_the_whole_picture():
 
 def test_decode_makes_corner_views_only_when_asked(photos):
     path = str(next(photos.iterdir()))
-    assert decode_file(path, 32).corners is None
-    assert decode_file(path, 32, corners=True).corners.shape == (4, 32, 32, 3)
+    assert decode(read_bytes(path), 32).corners is None
+    assert decode(read_bytes(path), 32, corners=True).corners.shape == (4, 32, 32, 3)
 
 
 def scan(photos, tmp_path, tiny_model, **flags):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neardup.encoder.decode import decode, decode_file, find_images
+from neardup.encoder.decode import decode, find_images, read_bytes
 from neardup.errors import DecodeError
 from tests.badfiles import make_bad_files
 from tests.conftest import sample_paths
@@ -71,10 +71,10 @@ def test_bad_files_each_fail_with_their_reason(tmp_path):
         if "symlink" in expect:
             continue  # reported by the directory walk
         with pytest.raises(DecodeError) as err:
-            decode_file(path, 32)
+            decode(read_bytes(path), 32)
         assert expect in str(err.value), (path, str(err.value))
     with pytest.raises(DecodeError, match="not found"):
-        decode_file(str(tmp_path / "missing.jpg"), 32)
+        decode(read_bytes(str(tmp_path / "missing.jpg")), 32)
 
 
 def test_walk_survives_loops_and_reports_broken_links(tmp_path):
