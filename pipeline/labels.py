@@ -4,12 +4,16 @@ sharpness), else a **match**. The embedding's distance never makes a duplicate o
 ignore the very edits that separate the two labels (a mirror image sits closer than a resize)."""
 from __future__ import annotations
 
+import logging
+
 from neardup.encoder.decode import signature_of
 from neardup.encoder.frame import KEY, Frame, same_frame
 from neardup.errors import DecodeError
 from neardup.storage.registry import in_chunks
 
 from .embed import read_item, reading_pool
+
+log = logging.getLogger(__name__)
 
 
 def label_for(distance: float, thresholds: dict, same: bool) -> str | None:
@@ -45,9 +49,12 @@ def make_signatures(rt, rows) -> None:
     """The same-frame signatures that the images of these registry `rows` lack (never made, or made under an
     earlier key before the check took its present form), from their files, read and decoded again. A file
     that cannot be read, or no longer holds the bytes it was embedded from, gets none (its pairs stay
-    matches)."""
+    matches); bytes at several paths are read from the first that still holds them."""
     have = rt.registry.blobs_for(KEY, [r.content_hash for r in rows if r.content_hash]).keys()
-    lacking = {r.content_hash: r.path for r in rows if r.content_hash and r.content_hash not in have}
+    lacking: dict[str, list[str]] = {}
+    for r in rows:
+        if r.content_hash and r.content_hash not in have:
+            lacking.setdefault(r.content_hash, []).append(r.path)
     if not lacking:
         return
     with reading_pool(rt.settings.threads) as pool:
@@ -56,12 +63,19 @@ def make_signatures(rt, rows) -> None:
             rt.registry.store_blobs(KEY, {h: f.to_bytes() for h, f in frames.items() if f is not None})
 
 
-def signed_file(rt, path: str, content: str) -> Frame | None:
-    """The signature of the file at `path` if it still holds the bytes of `content` (their hash), else None."""
-    item = read_item(rt, path, check_roots=False)
-    if item.content_hash != content:
-        return None
-    try:
-        return signature_of(item.data)
-    except DecodeError:
-        return None
+def signed_file(rt, paths: list[str], content: str) -> Frame | None:
+    """The signature of the first file of `paths` that still holds the bytes of `content` (their hash), else
+    None; never raises: a file that fails here costs its pairs the duplicate label, not the step that labels
+    them."""
+    for path in dict.fromkeys(paths):
+        item = read_item(rt, path, check_roots=False)
+        if item.content_hash != content:
+            continue
+        try:
+            return signature_of(item.data)
+        except DecodeError:
+            return None  # the bytes themselves: no other path holds better ones
+        except Exception:  # a bug or an exotic file: logged, and its pairs stay matches
+            log.exception("no same-frame signature for %s", path)
+            return None
+    return None
