@@ -1,6 +1,7 @@
 """neardup.embed and neardup.index: the ingestion path of a submitted batch, and how its messages are sent."""
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -15,6 +16,7 @@ from neardup.storage.db import in_chunks
 from .context import collection_lock, runtime
 
 TRANSIENT = (OSError, ConnectionError)
+log = logging.getLogger(__name__)
 
 
 def checked_message(collection, paths, batch_id):
@@ -67,7 +69,10 @@ def index(self, collection=None, generation=None, image_ids=None, batch_id=None)
 
     rt = runtime()
     verifying = second_stage.enabled(rt.settings)
-    sign_step(rt, collection, generation, [int(i) for i in image_ids])  # reading files: not under the lock
+    try:  # reading files, not under the lock; only a head start: the index step signs what is still missing
+        sign_step(rt, collection, generation, [int(i) for i in image_ids])
+    except Exception:
+        log.warning("signing ahead of the index step failed for %s", collection, exc_info=True)
     # one writer per collection; a busy lock sends the task back to the queue for a moment instead of
     # holding this worker slot (work for other collections goes on)
     try:
