@@ -91,3 +91,28 @@ def test_search_finds_the_stored_original_of_a_copy(with_copies, settings, tmp_p
     assert len(hits) == 3 and Path(hits[0]["path"]).name in (original, "copy_resized.jpg")
     assert hits[0]["label"] in ("duplicate", "match")
     assert res[str(broken)] == "not an image (unrecognised format)"
+
+
+def test_search_labels_a_copy_of_a_picture_that_had_no_copy_before(photos, settings, tmp_path):
+    """The collection's pictures have no copies, so none has a same-frame signature yet: a search for a resized
+    copy makes the original's (from its file) and the query's, and labels the pair a duplicate; a mirror image
+    stays a match."""
+    from PIL import ImageOps
+
+    from neardup.encoder.frame import KEY
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.search import search_images
+
+    res = Scanner(settings).scan(str(photos))
+    assert not res.pairs
+    rt = Runtime(settings)
+    assert rt.registry.blobs_for(KEY, [r.content_hash for r in res.images.values()]) == {}
+    original = sorted(photos.glob("*.jpg"))[0]
+    im = Image.open(original)
+    half, mirror = tmp_path / "half.png", tmp_path / "mirror.jpg"
+    im.resize((im.width // 2, im.height // 2)).save(half)
+    ImageOps.mirror(im).save(mirror, quality=90)
+    found = search_images(settings, [str(half), str(mirror)], "default", k=1)
+    assert [(Path(h["path"]).name, h["label"]) for h in found[str(half)]] == [(original.name, "duplicate")]
+    assert [(Path(h["path"]).name, h["label"]) for h in found[str(mirror)]] == [(original.name, "match")]
