@@ -242,16 +242,16 @@ def check_cost(paths_dir: str, workers: int, model: str, rounds: int) -> dict:
     two scans a few seconds apart."""
     import neardup.pipeline.labels
 
-    made = neardup.pipeline.labels.make_signatures
+    made = neardup.pipeline.labels.signed
     taken = []
     for k in range(rounds):
         rates = {}
-        for name, fn in (("with", made), ("without", lambda *args: None))[::1 if k % 2 == 0 else -1]:
-            neardup.pipeline.labels.make_signatures = fn
+        for name, fn in (("with", made), ("without", lambda *args: {}))[::1 if k % 2 == 0 else -1]:
+            neardup.pipeline.labels.signed = fn
             try:
                 rates[name] = neardup_rate(paths_dir, workers, model, verify=False)
             finally:
-                neardup.pipeline.labels.make_signatures = made
+                neardup.pipeline.labels.signed = made
         taken.append({**rates, "loss": 1 - rates["with"] / rates["without"]})
     return {"with": float(np.median([t["with"] for t in taken])),
             "without": float(np.median([t["without"] for t in taken])),

@@ -86,11 +86,9 @@ def paired(partners: dict[int, list]) -> set[int]:
     return {i for image_id, near in partners.items() if near for i in (image_id, *(o for o, _ in near))}
 
 
-def sign_ahead(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict) -> None:
-    """The same-frame signatures an index_batch of these images will need, made beforehand: the queue's index
-    step calls this before it takes the collection's lock, which the files' reading would otherwise hold
-    (a pair with an image indexed in between gets its signatures under the lock)."""
-    index.refresh()
-    ids = np.asarray(image_ids, np.int64)
-    found = paired(partners_of(index, ids, np.asarray(vectors, np.float32).reshape(len(ids), -1), thresholds["match"]))
+def sign_ahead(rt, index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, thresholds: dict) -> None:
+    """The same-frame signatures an index_batch of these images will need, made beforehand on the index as it
+    stands: the queue's index step calls this before it takes the collection's lock, which the files' reading
+    would otherwise hold (a pair with an image indexed in between gets its signatures under the lock)."""
+    found = paired(partners_of(index, ids, vecs, thresholds["match"]))
     make_signatures(rt, rt.registry.images(ids=sorted(found)))

@@ -28,9 +28,9 @@ class Frames:
     signature costs about as much as the decode the encoder needs."""
 
     def __init__(self, rt, rows):
-        rows = list(rows)
-        make_signatures(rt, rows)
-        blobs = rt.registry.blobs_for(KEY, [r.content_hash for r in rows if r.content_hash])
+        rows = [r for r in rows if r.content_hash]
+        blobs = rt.registry.blobs_for(KEY, [r.content_hash for r in rows])
+        blobs.update(signed(rt, [r for r in rows if r.content_hash not in blobs]))
         self.by_id = {r.id: Frame.from_bytes(blobs[r.content_hash]) for r in rows if r.content_hash in blobs}
 
     @classmethod
@@ -47,20 +47,30 @@ class Frames:
 
 def make_signatures(rt, rows) -> None:
     """The same-frame signatures that the images of these registry `rows` lack (never made, or made under an
-    earlier key before the check took its present form), from their files, read and decoded again. A file
-    that cannot be read, or no longer holds the bytes it was embedded from, gets none (its pairs stay
-    matches); bytes at several paths are read from the first that still holds them."""
-    have = rt.registry.blobs_for(KEY, [r.content_hash for r in rows if r.content_hash]).keys()
-    lacking: dict[str, list[str]] = {}
+    earlier key before the check took its present form), made ahead of the Frames that will need them (the
+    queue's steps, outside the collection's lock)."""
+    have = rt.registry.stored(KEY, [r.content_hash for r in rows if r.content_hash])
+    signed(rt, [r for r in rows if r.content_hash and r.content_hash not in have])
+
+
+def signed(rt, rows) -> dict[str, bytes]:
+    """The signatures of these rows' images, from their files, read and decoded again; stored, and returned as
+    stored ({content hash: bytes}). A file that cannot be read, or no longer holds the bytes it was embedded
+    from, gets none (its pairs stay matches); bytes at several paths are read from the first that still holds
+    them."""
+    paths: dict[str, list[str]] = {}
     for r in rows:
-        if r.content_hash and r.content_hash not in have:
-            lacking.setdefault(r.content_hash, []).append(r.path)
-    if not lacking:
-        return
+        paths.setdefault(r.content_hash, []).append(r.path)
+    out = {}
+    if not paths:
+        return out
     with reading_pool(rt.settings.threads) as pool:
-        for part in in_chunks(sorted(lacking), 256):
-            frames = dict(zip(part, pool.map(lambda h: signed_file(rt, lacking[h], h), part)))
-            rt.registry.store_blobs(KEY, {h: f.to_bytes() for h, f in frames.items() if f is not None})
+        for part in in_chunks(sorted(paths), 256):
+            frames = dict(zip(part, pool.map(lambda h: signed_file(rt, paths[h], h), part)))
+            made = {h: f.to_bytes() for h, f in frames.items() if f is not None}
+            rt.registry.store_blobs(KEY, made)
+            out.update(made)
+    return out
 
 
 def signed_file(rt, paths: list[str], content: str) -> Frame | None:

@@ -94,5 +94,5 @@ def sign_step(rt, collection: str, generation: str, image_ids: list[int]) -> Non
     vectors = rt.registry.vectors_by_image(collection, generation, image_ids)
     if vectors:
         info = rt.model_info(generation)
-        sign_ahead(rt, rt.index(collection, generation, info.dim), list(vectors),
+        sign_ahead(rt, rt.index(collection, generation, info.dim), np.fromiter(vectors, np.int64),
                    np.stack(list(vectors.values())), rt.thresholds(info))

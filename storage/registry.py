@@ -292,6 +292,15 @@ class Registry:
                     db.vectors.c.model_version == key, db.vectors.c.content_hash.in_(part)))).all())
         return out
 
+    def stored(self, key: str, hashes) -> set[str]:
+        """Which of these content hashes have a blob under `key` (blobs_for without reading them)."""
+        out = set()
+        with self.engine.connect() as conn:
+            for part in db.in_chunks(sorted(set(hashes))):
+                out.update(conn.execute(select(db.vectors.c.content_hash).where(and_(
+                    db.vectors.c.model_version == key, db.vectors.c.content_hash.in_(part)))).scalars())
+        return out
+
     # --- perceptual-hash buckets ------------------------------------------------------------------------
     def store_hash_buckets(self, rows: dict[str, list[tuple[int, int, int, bool]]]) -> None:
         """Each file's perceptual hashes by chunk, as encoder/phash.py's buckets() gives them: (chunk, value,
