@@ -4,8 +4,8 @@
 positive (FaceNet's semi-hard mining, inside the batch); if none exists, the hardest negative.
 `contrastive`: supervised InfoNCE (every other member of the group is a positive, the rest of the batch are
 negatives), sharper at the top of the ranking.
-`distilled`: either of them on a student's embeddings, plus how far they are from a teacher's (each vector,
-and the batch's similarity matrix), for a cheaper encoder that learns a trained one's geometry.
+`distilled`: either of them on a student's embeddings, plus how far they are from a teacher's of the same views
+(each vector, and the batch's similarity matrix), for a cheaper encoder that learns a trained one's geometry.
 Written with `keras.ops` so the same code trains on TensorFlow or JAX.
 """
 from __future__ import annotations
@@ -61,12 +61,13 @@ def active_fraction(labels, embeddings, margin: float):
     return ops.sum(ops.cast(active, "float32")) / ops.maximum(ops.sum(ops.cast(pos, "float32")), 1.0)
 
 
-def distilled(base, dim: int, to_teacher: float = 2.0, relations: float = 10.0):
-    """`base` on the first `dim` columns of the predictions (the student's embeddings), plus `to_teacher` x the
-    squared distance of each to the teacher's (the last `dim` columns) and `relations` x the mean squared
-    difference of the two batch similarity matrices: the teacher's ranking, not only its points."""
-    def loss(labels, joint):
-        student, teacher = joint[:, :dim], joint[:, dim:]
+def distilled(base, to_teacher: float = 2.0, relations: float = 10.0):
+    """`base` on the student's embeddings, plus `to_teacher` x the squared distance of each to the teacher's
+    embedding of the same view and `relations` x the mean squared difference of the two batch similarity
+    matrices: the teacher's ranking, not only its points. The targets carry the group id in their first column
+    and the teacher's embedding in the rest (`train.teacher_views` caches them)."""
+    def loss(targets, student):
+        labels, teacher = targets[:, 0], targets[:, 1:]
         pointwise = ops.mean(ops.sum(ops.square(student - teacher), axis=1))
         similarity = ops.matmul(student, ops.transpose(student)) - ops.matmul(teacher, ops.transpose(teacher))
         return base(labels, student) + to_teacher * pointwise + relations * ops.mean(ops.square(similarity))

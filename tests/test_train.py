@@ -46,13 +46,31 @@ def test_distilled_loss_prefers_the_teachers_embeddings():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(8), 2)
     teacher = unit(rng.normal(size=(16, 16))).astype("float32")
-    loss = losses.distilled(losses.contrastive(), 16)
-    copied = float(ops.convert_to_numpy(loss(labels, np.concatenate([teacher, teacher], axis=1))))
+    targets = np.concatenate([labels[:, None].astype("float32"), teacher], axis=1)  # group id, then the teacher's
+    loss = losses.distilled(losses.contrastive())
+    copied = float(ops.convert_to_numpy(loss(targets, teacher)))
     other = unit(rng.normal(size=(16, 16))).astype("float32")
-    apart = float(ops.convert_to_numpy(loss(labels, np.concatenate([other, teacher], axis=1))))
+    apart = float(ops.convert_to_numpy(loss(targets, other)))
     base = float(ops.convert_to_numpy(losses.contrastive()(labels, teacher)))
     assert copied == pytest.approx(base, rel=1e-5)  # no distance to the teacher: the base loss alone
     assert apart > copied + 1.0
+
+
+def test_teacher_views_hold_the_teachers_embedding_of_each_view_the_student_sees(photos):
+    from neardup.encoder.decode import to_input
+    from neardup.encoder.train import TrainConfig, load_pool, teacher_views
+
+    images, _ = load_pool(sorted(str(p) for p in photos.glob("*.jpg"))[:3], 128)
+    cfg = TrainConfig(teacher=str(artifact.DEFAULT_MODEL), teacher_views=4, input_size=32, dim=128)
+    pixels, embeddings = teacher_views(images, cfg, log=lambda *_: None)
+    assert pixels.shape == (3, 4, 32, 32, 3) and embeddings.shape == (3, 4, 128)
+    teacher = artifact.Encoder(artifact.DEFAULT_MODEL)
+    assert np.array_equal(pixels[:, 0], np.stack([to_input(im, 32) for im in images]))  # the first view: the photo
+    photo = teacher.embed(np.stack([to_input(im, teacher.size) for im in images]))
+    assert np.allclose(embeddings[:, 0], photo, atol=1e-5)  # embedded at the teacher's own input size
+    assert all(not np.array_equal(pixels[i, v], pixels[i, 0]) for i in range(3) for v in range(1, 4))  # copies
+    same, _ = teacher_views(images, cfg, log=lambda *_: None)
+    assert np.array_equal(same, pixels)  # seeded: a run can be repeated
 
 
 @pytest.mark.parametrize("symmetry,teacher", [("flip", False), ("tied", False), ("tied", True)])
@@ -61,8 +79,9 @@ def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path, symmetry, te
         (photos / f"class{i % 2}").mkdir(exist_ok=True)
         shutil.move(p, photos / f"class{i % 2}" / p.name)
     out = tmp_path / "m.keras"
-    # distilled from the shipped model: its embedding size, and a smaller input (resized for the teacher)
-    distil = ["--teacher", str(artifact.DEFAULT_MODEL), "--dim", "128"] if teacher else ["--dim", "16"]
+    # distilled from the shipped model: its embedding size, and a smaller input (the teacher sees its own)
+    distil = (["--teacher", str(artifact.DEFAULT_MODEL), "--teacher-views", "5", "--dim", "128"] if teacher
+              else ["--dim", "16"])
     proc = subprocess.run([sys.executable, "-m", "neardup", "train", str(photos), "--out", str(out),
                            "--epochs", "2", "--input-size", "32", "--width", "8", *distil,
                            "--batch-images", "6", "--labels", "folders", "--loss", "triplet", "--symmetry", symmetry],

@@ -96,6 +96,8 @@ def search(images, collection, k, as_json, settings):
 @click.option("--teacher", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Also learn this trained model's embeddings (distillation: e.g. a one-pass --symmetry tied "
                    "encoder from the shipped two-view one).")
+@click.option("--teacher-views", type=int, default=40, show_default=True,
+              help="With --teacher: edited views of each photo that the teacher embeds once, before training.")
 @click.option("--batch-images", type=int, default=64, show_default=True)
 @click.option("--margin", type=float, default=0.3, show_default=True)
 @click.option("--temperature", type=float, default=0.1, show_default=True)
