@@ -57,7 +57,7 @@ def candidates():
 
     for size, width in ((64, 24), (64, 32), (80, 24), (80, 32), (96, 24)):
         yield f"plain {size} px, width {width}, one pass", build_encoder(size, 256, width)
-    for size in (96, 128, 160):
+    for size in (64, 80, 96, 128, 160):
         yield f"EfficientNet-Lite0 {size} px", build_pretrained_encoder(size, 256, pretrained=None)
 
 

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Train the shipped encoders: the EfficientNet-Lite0 teacher, then the small CPU student distilled from it.
+"""Train the shipped encoders: the EfficientNet-Lite0 teacher, then a CPU student distilled from it (the same
+trunk at 80 px, which learns the teacher's embeddings of 40 edited views of each photo).
 
   python scripts/train_default.py                      # both, on ../shared/data/train and extra
   KERAS_BACKEND=jax python scripts/train_default.py    # the same on a GPU (the .keras files load under TensorFlow)
-  python scripts/train_default.py --stage student --teacher models/teacher.keras
+  python scripts/train_default.py --stage student --teacher encoder/default/efficientnet-lite0.keras
 
 Writes OUT/teacher.keras and OUT/student.keras (+ .json sidecars with thresholds and validation figures).
 """
@@ -24,9 +25,9 @@ from neardup.encoder.train import TrainConfig, train  # noqa: E402
 TEACHER = dict(arch="efficientnet", frozen_blocks=2, input_size=224, dim=256, symmetry="none", loss="contrastive",
                temperature=0.07, learning_rate=3e-4, batch_images=96, neighbour_batches=0.25, max_side=288,
                geometric=0.15, colour_jitter=0.1)
-STUDENT = dict(arch="plain", input_size=80, width=24, dim=256, symmetry="none", loss="contrastive", temperature=0.07,
-               learning_rate=1e-3, batch_images=96, neighbour_batches=0.25, max_side=288, geometric=0.15,
-               colour_jitter=0.1)
+STUDENT = dict(arch="efficientnet", frozen_blocks=2, input_size=80, dim=256, symmetry="none", loss="contrastive",
+               temperature=0.07, learning_rate=5e-4, batch_images=96, neighbour_batches=0.25, max_side=288,
+               geometric=0.15, colour_jitter=0.1, teacher_views=40)
 
 
 def main() -> int:
