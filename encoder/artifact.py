@@ -18,7 +18,8 @@ import numpy as np
 
 DEFAULT_MODEL = Path(__file__).with_name("default") / "encoder.keras"
 # the encoders that ship with neardup, by the name a setting (`model = "efficientnet-lite0"`) may give
-SHIPPED = {"default": DEFAULT_MODEL, "efficientnet-lite0": DEFAULT_MODEL.with_name("efficientnet-lite0.keras")}
+SHIPPED = {"default": DEFAULT_MODEL, "efficientnet-lite0": DEFAULT_MODEL.with_name("efficientnet-lite0.keras"),
+           "efficientnet-lite0-80": DEFAULT_MODEL.with_name("efficientnet-lite0-80.keras")}
 # EfficientNet-Lite0's ImageNet weights, ported by scripts/port_efficientnet_lite0.py: where training starts
 PRETRAINED = Path(__file__).with_name("pretrained") / "efficientnet_lite0.keras"
 
