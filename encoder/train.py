@@ -112,6 +112,19 @@ def make_dataset(images, classes, cfg: TrainConfig, size: int, cached=None):
     views the teacher embedded. y: the group id the loss mines with, and then the teacher's embedding."""
     import keras
 
+    def fresh_pair(idx, r):
+        """The image or a benign copy of it, and a training positive: (pixels, group id) each."""
+        im = images[idx]
+        anchor = augment.benign(im, r) if r.random() < 0.5 else im
+        positive = augment.positive(im, r, cfg.geometric, cfg.colour_jitter)
+        return [(to_input(anchor, size), classes[idx]), (to_input(positive, size), classes[idx])]
+
+    def cached_pair(idx, r):
+        """Two of the image's cached views, each mirrored half the time: (pixels, [group id, teacher's embedding])."""
+        pixels, embeddings = cached
+        return [(pixels[idx, v, :, ::-1] if r.random() < 0.5 else pixels[idx, v],
+                 np.concatenate([[classes[idx]], embeddings[idx, v]])) for v in r.sample(range(pixels.shape[1]), 2)]
+
     class Views(keras.utils.PyDataset):
         """The batches of one epoch; on each epoch's start, part of them may be refilled with look-alikes."""
 
@@ -141,21 +154,9 @@ def make_dataset(images, classes, cfg: TrainConfig, size: int, cached=None):
 
         def __getitem__(self, i):
             r = random.Random(hash((cfg.seed, self.epoch, i)))
-            xs, ys = [], []
-            for idx in self.batches[i]:
-                if cached is None:
-                    im = images[idx]
-                    anchor = augment.benign(im, r) if r.random() < 0.5 else im
-                    positive = augment.positive(im, r, cfg.geometric, cfg.colour_jitter)
-                    xs += [to_input(anchor, size), to_input(positive, size)]
-                    ys += [[classes[idx]]] * 2
-                    continue
-                pixels, embeddings = cached
-                for v in r.sample(range(pixels.shape[1]), 2):  # two of the image's views, one of them mirrored at times
-                    xs.append(pixels[idx, v, :, ::-1] if r.random() < 0.5 else pixels[idx, v])
-                    ys.append(np.concatenate([[classes[idx]], embeddings[idx, v]]))
-            y = np.array(ys, np.float32)
-            return np.stack(xs).astype(np.float32), (y if cached is not None else y[:, 0].astype(np.int32))
+            pairs = [(cached_pair if cached is not None else fresh_pair)(idx, r) for idx in self.batches[i]]
+            xs, ys = zip(*(view for pair in pairs for view in pair))
+            return np.stack(xs).astype(np.float32), np.array(ys, np.float32 if cached is not None else np.int32)
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -289,7 +290,7 @@ def teacher_views(images: list[Image.Image], cfg: TrainConfig, log=print) -> tup
     """`cfg.teacher_views` views of each training photo (the photo, three benign copies, the rest edited as
     training positives are) at the student's input size, and the teacher's embedding of each, at its own size.
     The teacher runs once per view, not once per view and epoch: a 224-px EfficientNet teacher embeds 34,000
-    views in 6 minutes on 2 CPU cores, then the student trains for as many epochs as it needs."""
+    views in about 6 minutes on 2 CPU cores, then the student trains for as many epochs as it needs."""
     from concurrent.futures import ThreadPoolExecutor
 
     from .artifact import Encoder
