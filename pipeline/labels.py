@@ -45,6 +45,11 @@ class Frames:
         return label_for(distance, thresholds, distance <= thresholds["match"] and self.same(a, b))
 
 
+def rows_in(images: dict, pairs) -> list:
+    """The registry rows (of `images`, {id: row}) of the images in these pairs, once each."""
+    return [images[i] for i in sorted({i for pair in pairs for i in pair[:2]}) if i in images]
+
+
 def make_signatures(rt, rows) -> None:
     """The same-frame signatures that the images of these registry `rows` lack (never made, or made under an
     earlier key before the check took its present form), made ahead of the Frames that will need them (the

@@ -35,7 +35,7 @@ from neardup.errors import DecodeError
 from neardup.storage.registry import in_chunks
 
 from .embed import embed_missing_corners
-from .labels import Frames
+from .labels import Frames, rows_in
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
 VERDICT_LOGIC = 3  # bump when a change to the code below would change a verdict: stored ones are then not reused
@@ -600,6 +600,6 @@ def settle(images: dict, th: dict, settings, registry, candidates: dict, propose
 def labelled(rt, images: dict, kept: dict, th: dict) -> list[tuple[int, int, float, str]]:
     """(a, b, distance, label) of pairs {(a, b): distance}, nearest first: duplicate only where the two
     pictures share their frame (pipeline/labels.py)."""
-    frames = Frames(rt, [images[i] for i in sorted({i for pair in kept for i in pair}) if i in images])
+    frames = Frames(rt, rows_in(images, kept))
     return sorted(((a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()),
                   key=lambda p: (p[2], p[0], p[1]))

@@ -24,7 +24,7 @@ from neardup.storage.registry import ImageStatus, outcomes_from
 
 from . import verify
 from .embed import embed_missing_corners
-from .labels import make_signatures
+from .labels import make_signatures, rows_in
 
 
 def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, str]:
@@ -99,7 +99,7 @@ def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> E
     images = {r.id: r for r in rt.registry.images(ids=sorted(named | batch | {i for p in context for i in p}))}
     out = verify.settle(images, th, settings, rt.registry, candidates, proposed, context)
     # the signatures its labels need, made here, outside the collection's lock: the write under it finds them
-    make_signatures(rt, [images[i] for i in sorted({i for pair in out.kept for i in pair}) if i in images])
+    make_signatures(rt, rows_in(images, out.kept))
     return Examined(out.kept, out.examined, images, th, batch)
 
 

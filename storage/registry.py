@@ -285,21 +285,18 @@ class Registry:
                     dict(content_hash=h, model_version=key, vector=b) for h, b in blobs.items()])
 
     def blobs_for(self, key: str, hashes) -> dict[str, bytes]:
-        out = {}
-        with self.engine.connect() as conn:
-            for part in db.in_chunks(sorted(set(hashes))):
-                out.update(conn.execute(select(db.vectors.c.content_hash, db.vectors.c.vector).where(and_(
-                    db.vectors.c.model_version == key, db.vectors.c.content_hash.in_(part)))).all())
-        return out
+        return dict(self._blob_rows(key, hashes, db.vectors.c.vector))
 
     def stored(self, key: str, hashes) -> set[str]:
         """Which of these content hashes have a blob under `key` (blobs_for without reading them)."""
-        out = set()
+        return {h for (h,) in self._blob_rows(key, hashes)}
+
+    def _blob_rows(self, key: str, hashes, *columns):
+        """(content hash, *columns) of the blobs kept under `key` for these hashes."""
         with self.engine.connect() as conn:
             for part in db.in_chunks(sorted(set(hashes))):
-                out.update(conn.execute(select(db.vectors.c.content_hash).where(and_(
-                    db.vectors.c.model_version == key, db.vectors.c.content_hash.in_(part)))).scalars())
-        return out
+                yield from conn.execute(select(db.vectors.c.content_hash, *columns).where(and_(
+                    db.vectors.c.model_version == key, db.vectors.c.content_hash.in_(part)))).all()
 
     # --- perceptual-hash buckets ------------------------------------------------------------------------
     def store_hash_buckets(self, rows: dict[str, list[tuple[int, int, int, bool]]]) -> None:

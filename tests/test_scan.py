@@ -21,6 +21,18 @@ def rows(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def four_photos(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A folder of four sample photos without copies (JPEG q95), and the samples they come from."""
+    from tests.conftest import sample_paths
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    originals = sample_paths()[:4]
+    for p in originals:
+        Image.open(p).convert("RGB").save(folder / p.name, quality=95)
+    return folder, originals
+
+
 def test_scan_writes_every_output_and_survives_bad_files(photos, settings, tiny_model, tmp_path):
     settings.model = tiny_model
     first = sorted(photos.glob("*.jpg"))[0]
@@ -210,13 +222,10 @@ def test_the_sweep_makes_the_signatures_an_older_key_holds(settings, tmp_path):
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.sweep import sweep
     from neardup.storage import db
-    from tests.conftest import sample_paths
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for p in sample_paths()[:4]:
+    folder, originals = four_photos(tmp_path)
+    for p in originals:
         im = Image.open(p).convert("RGB")
-        im.save(folder / p.name, quality=95)
         im.resize((im.width // 2, im.height // 2)).save(folder / f"half_{p.name}", quality=80)
     Scanner(settings, "c").scan(str(folder))
     rt = Runtime(settings)
@@ -225,7 +234,7 @@ def test_the_sweep_makes_the_signatures_an_older_key_holds(settings, tmp_path):
     res = sweep(rt, "c")
     labels = {frozenset((Path(res.images[a].path).name, Path(res.images[b].path).name)): label
               for a, b, _, label in res.pairs}
-    halves = [frozenset((p.name, f"half_{p.name}")) for p in sample_paths()[:4]]
+    halves = [frozenset((p.name, f"half_{p.name}")) for p in originals]
     assert [labels.get(pair) for pair in halves] == ["duplicate"] * 4
     assert len(rt.registry.blobs_for(KEY, [r.content_hash for r in res.images.values()])) == len(res.images)
 
@@ -238,13 +247,8 @@ def test_only_images_in_a_pair_get_a_signature_and_a_later_copy_still_finds_its_
 
     from neardup.encoder.frame import KEY
     from neardup.pipeline.runtime import Runtime
-    from tests.conftest import sample_paths
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    originals = sample_paths()[:4]
-    for p in originals:
-        Image.open(p).convert("RGB").save(folder / p.name, quality=95)
+    folder, originals = four_photos(tmp_path)
     first = Scanner(settings, "c").scan(str(folder))
     rt = Runtime(settings)
     hashes = [r.content_hash for r in first.images.values()]
@@ -270,13 +274,8 @@ def test_the_queue_signs_a_batch_s_pairs_before_its_index_step_takes_the_lock(tm
     from neardup.encoder.frame import KEY
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.steps import embed_step, index_step, sign_step
-    from tests.conftest import sample_paths
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    originals = sample_paths()[:4]
-    for p in originals:
-        Image.open(p).convert("RGB").save(folder / p.name, quality=95)
+    folder, originals = four_photos(tmp_path)
     rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(folder)], verify=False))
     for generation, ids in embed_step(rt, "q", [str(folder / p.name) for p in originals], None).items():
         index_step(rt, "q", generation, ids)
