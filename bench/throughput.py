@@ -312,7 +312,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--bench", type=Path, default=REPO / "bench-data" / "dev")
-    ap.add_argument("--model", default=None, help="Encoder to measure (default: the shipped one).")
+    ap.add_argument("--model", default=None, help="Encoder to measure: a shipped model's name or a .keras file "
+                                                  "(default: the shipped default).")
     ap.add_argument("--rss-images", type=int, default=0, help="Also scan this many images and report RSS.")
     ap.add_argument("--views", action="store_true",
                     help="Also time the encoder alone with its backbone wrapped for 1, 2 and 8 views.")
@@ -331,9 +332,9 @@ def main() -> None:
                          "speed between sets or rounds does not skew it.")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
-    from neardup.encoder.artifact import DEFAULT_MODEL, read_info
+    from neardup.encoder.artifact import DEFAULT_MODEL, read_info, resolve
 
-    model = a.model or str(DEFAULT_MODEL)
+    model = resolve(a.model) if a.model else str(DEFAULT_MODEL)
     size = read_info(model).input_size
     encoder_alone = encoder_rate(model)
     sets = {name: make_photos(REPO / "bench-data" / "throughput" / name, wh, a.n) for name, wh in SIZES.items()}

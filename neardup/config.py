@@ -36,7 +36,8 @@ class Settings:
     # each of its corner views, checked for crops (0: no corner views); None: what the encoder needs (its sidecar's
     # "verification"), else 10 and 5
     verify_k: int | None = None
-    verify_radius: float | None = None  # None: 2.5 times the match threshold
+    verify_radius: float | None = None  # farthest pair verification checks; None: verify_reach x the match threshold
+    verify_reach: float | None = None  # None: what the encoder needs (its sidecar's "verification"), else 2.5
     verify_corner_k: int | None = None
     verify_max_pairs: int = 200_000  # new verdicts per scan or sweep, closest first (stored ones are reused)
     sweep_schedule: str = "0 3 * * *"  # crontab for celery beat's nightly sweep

@@ -10,8 +10,9 @@ to match, equals the other in colour at 64 px, and their perceptual hashes agree
 tiny thumbnails, missing files) leaves the embedding's verdict alone.
 
 Only the grey zone is checked: pairs above the duplicate threshold that are under the match threshold or
-among each image's k nearest within `radius`. Verified pairs move inside the match threshold, refuted ones
-out to `radius` (2.5 times the match threshold unless set); every other distance is the embedding's.
+among each image's k nearest within `radius` (2.5 times the match threshold unless the settings or the
+encoder say otherwise: a stronger embedding puts fewer copies far out). Verified pairs move inside the match
+threshold, refuted ones out to `radius`; every other distance is the embedding's.
 """
 from __future__ import annotations
 
@@ -200,17 +201,19 @@ def two_nearest(queries: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.n
     return nearest, distance
 
 
-K, CORNER_K = 10, 5  # what verification checks where neither the settings nor the encoder say otherwise
+K, CORNER_K, REACH = 10, 5, 2.5  # what verification checks where neither the settings nor the encoder say otherwise
 
 
 def settings_for(settings, info):
-    """The settings with verification's `verify_k` and `verify_corner_k` filled in where they are unset: what
-    the encoder measured to need (its sidecar's "verification": a stronger embedding ranks copies near enough
-    that fewer neighbours and no corner views do), else K and CORNER_K."""
+    """The settings with verification's `verify_k`, `verify_corner_k` and `verify_reach` filled in where they
+    are unset: what the encoder measured to need (its sidecar's "verification": a stronger embedding ranks
+    copies near enough that fewer neighbours, no corner views or a narrower grey zone do), else K, CORNER_K
+    and REACH."""
     own = info.verification
     return dataclasses.replace(
         settings, verify_k=first_set(settings.verify_k, own.get("k"), K),
-        verify_corner_k=first_set(settings.verify_corner_k, own.get("corner_k"), CORNER_K))
+        verify_corner_k=first_set(settings.verify_corner_k, own.get("corner_k"), CORNER_K),
+        verify_reach=first_set(settings.verify_reach, own.get("reach"), REACH))
 
 
 def first_set(*values):
@@ -218,7 +221,9 @@ def first_set(*values):
 
 
 def radius_for(settings, thresholds: dict) -> float:
-    return settings.verify_radius or 2.5 * thresholds["match"]
+    """The farthest pair verification checks: the settings' radius, else their reach times the match threshold
+    (the threshold in use: a collection's own thresholds move the grey zone with them)."""
+    return settings.verify_radius or (settings.verify_reach or REACH) * thresholds["match"]
 
 
 def enabled(settings) -> bool:

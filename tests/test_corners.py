@@ -85,29 +85,35 @@ def test_scan_without_verification_embeds_no_corners(photos, tmp_path, tiny_mode
 def test_an_encoder_that_needs_no_corner_views_gets_none_unless_the_settings_ask(photos, tmp_path, tiny_model):
     """An encoder's sidecar says what verification needs with it (a stronger embedding ranks crops near their
     originals by itself); the settings, where given, win."""
+    import dataclasses
     import json
     import shutil
 
     from neardup.config import Settings
     from neardup.encoder import artifact
-    from neardup.pipeline.verify import CORNER_K, K, settings_for
+    from neardup.pipeline.verify import CORNER_K, REACH, K, radius_for, settings_for
 
     strong = tmp_path / "strong.keras"
     shutil.copyfile(tiny_model, strong)
     info = json.loads(artifact.sidecar(tiny_model).read_text())
-    artifact.sidecar(strong).write_text(json.dumps({**info, "verification": {"k": 5, "corner_k": 0}}))
+    artifact.sidecar(strong).write_text(json.dumps({**info, "verification": {"k": 5, "corner_k": 0, "reach": 1.5}}))
     scanner, res = scan(photos, tmp_path / "own", str(strong))
     assert res.images and res.model_version == info["version"]
     assert not scanner.rt.registry.vectors_by_image("c", corners.key(res.model_version))
     checks = settings_for(scanner.rt.settings, scanner.rt.encoder().info)
-    assert (checks.verify_k, checks.verify_corner_k) == (5, 0)
-    scanner, res = scan(photos, tmp_path / "asked", str(strong), verify_corner_k=2)
+    assert (checks.verify_k, checks.verify_corner_k, checks.verify_reach) == (5, 0, 1.5)
+    th = {"duplicate": 0.1, "match": 0.4}
+    assert radius_for(checks, th) == 1.5 * 0.4  # the reach scales the match threshold in use
+    assert radius_for(dataclasses.replace(checks, verify_radius=0.9), th) == 0.9  # a radius set wins
+    scanner, res = scan(photos, tmp_path / "asked", str(strong), verify_corner_k=2, verify_reach=2.0)
     assert set(scanner.rt.registry.vectors_by_image("c", corners.key(res.model_version))) == set(res.images)
+    assert settings_for(scanner.rt.settings, scanner.rt.encoder().info).verify_reach == 2.0
     silent = artifact.read_info(tiny_model)  # a sidecar that says nothing
     plain = settings_for(scanner.rt.settings, silent)
     assert (plain.verify_k, plain.verify_corner_k) == (K, 2)
     plain = settings_for(Settings(), silent)
-    assert (plain.verify_k, plain.verify_corner_k) == (K, CORNER_K)
+    assert (plain.verify_k, plain.verify_corner_k, plain.verify_reach) == (K, CORNER_K, REACH)
+    assert radius_for(Settings(), th) == REACH * 0.4
 
 
 def test_queue_embed_step_leaves_corners_to_the_sweep(photos, tmp_path, tiny_model):
