@@ -16,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MODEL = Path(__file__).with_name("default") / "encoder.keras"
-# the encoders that ship with neardup, by the name a setting (`model = "efficientnet-lite0"`) may give
-SHIPPED = {"default": DEFAULT_MODEL, "efficientnet-lite0": DEFAULT_MODEL.with_name("efficientnet-lite0.keras"),
-           "efficientnet-lite0-80": DEFAULT_MODEL.with_name("efficientnet-lite0-80.keras")}
+SHIPPED_DIR = Path(__file__).with_name("default")
+DEFAULT_MODEL = SHIPPED_DIR / "efficientnet-lite0-80.keras"
+# the encoders that ship with neardup, by the name a setting (`model = "efficientnet-lite0"`) may give. A shipped
+# file keeps its path for good: a registry records the path of each version it embeds with and loads its active
+# model from there, whatever `default` names now
+SHIPPED = {"default": DEFAULT_MODEL, "efficientnet-lite0-80": DEFAULT_MODEL,
+           "efficientnet-lite0": SHIPPED_DIR / "efficientnet-lite0.keras", "cnn-64": SHIPPED_DIR / "encoder.keras"}
 # EfficientNet-Lite0's ImageNet weights, ported by scripts/port_efficientnet_lite0.py: where training starts
 PRETRAINED = Path(__file__).with_name("pretrained") / "efficientnet_lite0.keras"
 

@@ -1,7 +1,7 @@
 """Second stage: geometric verification of the pairs the embedding is unsure about.
 
-At 64 px the encoder cannot tell a 50% crop of a photo from a look-alike photo, and look-alike star fields
-crowd the top of its ranking. Local features can: ORB keypoints of both images at `side` px, matched with
+A small CPU encoder cannot always tell a 50% crop of a photo from a look-alike photo, and look-alike star
+fields crowd the top of its ranking. Local features can: ORB keypoints of both images at `side` px, matched with
 Lowe's ratio test, then a RANSAC similarity transform (shift, scale, tilt: what crops, borders, resizes and
 rotations do; the mirrored image is tried too). Many inliers under a sane transform: the same picture.
 Plenty of keypoints on both sides and next to no inliers: different pictures. Where keypoints cannot tell, a
@@ -292,7 +292,7 @@ def oriented(pair: tuple[int, int], hashes: dict[int, str]) -> tuple[int, int]:
 
 def distance_after(v: Verdict, d: float, thresholds: dict, radius: float, min_inliers: int) -> float:
     """A pair's distance once verified or refuted (d: the embedding's). A benign copy (same frame and colours)
-    is a duplicate wherever the 64-px embedding put it (a trim or heavy re-encode can land past the match
+    is a duplicate wherever the embedding put it (a trim or heavy re-encode can land past the match
     threshold); any other verified pair lands inside the match threshold, closer with more inliers but never
     past the duplicate threshold (a crop is no duplicate); a refuted pair moves out to `radius`."""
     dup, match = thresholds["duplicate"], thresholds["match"]

@@ -13,6 +13,7 @@ from keras import ops
 from neardup.encoder import artifact, losses
 
 pytestmark = pytest.mark.slow
+TEACHER = artifact.SHIPPED["cnn-64"]  # a fast 128-d teacher for the students of these tests
 
 
 def unit(x):
@@ -61,10 +62,10 @@ def test_teacher_views_hold_the_teachers_embedding_of_each_view_the_student_sees
     from neardup.encoder.train import TrainConfig, load_pool, teacher_views
 
     images, _ = load_pool(sorted(str(p) for p in photos.glob("*.jpg"))[:3], 128)
-    cfg = TrainConfig(teacher=str(artifact.DEFAULT_MODEL), teacher_views=4, input_size=32, dim=128)
+    cfg = TrainConfig(teacher=str(TEACHER), teacher_views=4, input_size=32, dim=128)
     pixels, embeddings = teacher_views(images, cfg, log=lambda *_: None)
     assert pixels.shape == (3, 4, 32, 32, 3) and embeddings.shape == (3, 4, 128)
-    teacher = artifact.Encoder(artifact.DEFAULT_MODEL)
+    teacher = artifact.Encoder(TEACHER)
     assert np.array_equal(pixels[:, 0], np.stack([to_input(im, 32) for im in images]))  # the first view: the photo
     photo = teacher.embed(np.stack([to_input(im, teacher.size) for im in images]))
     assert np.allclose(embeddings[:, 0], photo, atol=1e-5)  # embedded at the teacher's own input size
@@ -80,7 +81,7 @@ def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path, symmetry, te
         shutil.move(p, photos / f"class{i % 2}" / p.name)
     out = tmp_path / "m.keras"
     # distilled from the shipped model: its embedding size, and a smaller input (the teacher sees its own)
-    distil = (["--teacher", str(artifact.DEFAULT_MODEL), "--teacher-views", "5", "--dim", "128"] if teacher
+    distil = (["--teacher", str(TEACHER), "--teacher-views", "5", "--dim", "128"] if teacher
               else ["--dim", "16"])
     proc = subprocess.run([sys.executable, "-m", "neardup", "train", str(photos), "--out", str(out),
                            "--epochs", "2", "--input-size", "32", "--width", "8", *distil,
@@ -90,7 +91,7 @@ def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path, symmetry, te
     info = json.loads(out.with_suffix(".json").read_text())
     assert len(info["training"]["history"]) == 2
     if teacher:
-        assert info["training"]["teacher_version"] == artifact.read_info(artifact.DEFAULT_MODEL).version
+        assert info["training"]["teacher_version"] == artifact.read_info(TEACHER).version
     # two epochs of a tiny tied model may find no distance at the duplicate target precision: 0 then
     assert (0 < info["thresholds"]["duplicate"] if symmetry == "flip" else 0 <= info["thresholds"]["duplicate"])
     assert info["thresholds"]["duplicate"] <= info["thresholds"]["match"]
