@@ -115,9 +115,13 @@ def rate(fn, paths, workers, pool) -> float:
 
 
 def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, **settings) -> float:
+    """A first scan's rate, as a user's scan of a new folder runs: nothing kept from an earlier scan of the same
+    files in this process (verification's cache of keypoint views would spare a later round its decodes)."""
     from neardup.config import Settings
+    from neardup.pipeline import verify as verification
     from neardup.pipeline.scan import Scanner
 
+    verification.VIEWS.clear()
     with tempfile.TemporaryDirectory() as data:
         scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model, verify=verify, **settings))
         scanner.rt.encoder()  # model load is start-up, not throughput

@@ -346,6 +346,10 @@ class ViewCache:
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
 
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
 
 VIEWS = ViewCache()
 
