@@ -41,8 +41,14 @@ def test_the_wheel_installs_one_package(tmp_path):
     wheel = next(tmp_path.glob("neardup-*.whl"))
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"neardup"}, tops
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "neardup/encoder/default/encoder.keras" in names and "neardup/worker/cli/__init__.py" in names
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "neardup/worker/cli/__init__.py" in names
+    # every shipped model and its sidecar, the default and those registries may still name by path among them
+    from neardup.encoder import artifact
+
+    shipped = {f"neardup/encoder/default/{f.name}" for path in artifact.SHIPPED.values()
+               for f in (path, artifact.sidecar(path))}
+    assert len(shipped) == 6 and shipped <= names, shipped - names
 
 
 def imported_packages(package: str) -> set[str]:
