@@ -85,7 +85,7 @@ class Scanner:
                 batch_ids.clear()
                 batch_vecs.clear()
 
-        for item in embed_paths(rt, paths, self.collection, extra_roots=extra_roots,
+        for item in embed_paths(rt, paths, self.collection, extra_roots=extra_roots, encoder=enc,
                                 corners=verify.wants_corners(checks)):
             if progress:
                 progress(1)

@@ -82,6 +82,30 @@ def test_rescan_reuses_vectors_and_changed_files_are_reembedded(photos, settings
     assert statuses.count("replaced") == 1
 
 
+def test_a_scan_embeds_with_the_model_of_the_collection_s_generation_not_the_active_one(photos, settings, tiny_model,
+                                                                                         tmp_path):
+    """A collection indexed with one model and a registry whose active model is another (promoted without a
+    roll-out, or a new default): a scan without --model embeds with the collection's model, whose index it
+    writes to, never the active one's vectors into it."""
+    from neardup.encoder import artifact
+    from neardup.encoder.model import build_encoder
+
+    settings.model = tiny_model
+    first = Scanner(settings).scan(str(photos))
+    other = tmp_path / "other.keras"
+    info = artifact.save(build_encoder(input_size=32, dim=16, width=8), other, {"duplicate": 0.05, "match": 0.2})
+    settings.model = None
+    rt = Scanner(settings).rt
+    rt.models.register(info.version, str(other), info.__dict__)
+    rt.models.promote(info.version)
+    assert rt.active_model_path() == str(other)
+    photo = sorted(photos.glob("*.jpg"))[0]
+    Image.open(photo).rotate(90, expand=True).save(photos / "turned.jpg", quality=90)  # one image to embed anew
+    again = Scanner(settings).scan(str(photos))
+    assert again.model_version == first.model_version != info.version
+    assert again.embedded == 1 and {len(v) for v in again.vectors.values()} == {32}
+
+
 def test_cli_scan_exit_zero_with_failures(photos, tmp_path, tiny_model):
     (photos / "broken.jpg").write_bytes(b"\xff\xd8\xff")
     env = dict(os.environ, NEARDUP_DATA_DIR=str(tmp_path / "data"))
