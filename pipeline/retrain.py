@@ -85,9 +85,12 @@ def rollout(rt, collection: str, version: str, lock=contextlib.nullcontext, chun
         rt.set_generations(collection, generation=version, building=None)
 
 
-def promote(rt, version: str) -> None:
+def promote(rt, version: str, roll_out: bool = False, lock_for=lambda collection: contextlib.nullcontext) -> list[str]:
     """Make `version` the active model, once it has been loaded (safe mode) and has embedded an image: a file
-    that cannot serve is refused here, not found broken by every scan after it."""
+    that cannot serve is refused here, not found broken by every scan after it. New collections use it; with
+    `roll_out`, so does every collection live on the model active before, re-embedded into `version`'s
+    generation and switched as `rollout` does (how a registry moves to a new shipped default; `rollback`
+    undoes both). Returns the collections rolled out."""
     import numpy as np
 
     from neardup.encoder.artifact import Encoder
@@ -102,7 +105,12 @@ def promote(rt, version: str) -> None:
         raise ValueError(f"model {version} ({row.path}) cannot be used: {type(exc).__name__}: {exc}") from None
     if not np.all(np.isfinite(vec)) or abs(float(np.linalg.norm(vec)) - 1) > 1e-3:
         raise ValueError(f"model {version} does not produce unit vectors")
+    before = rt.models.active()
+    moved = rt.registry.collections_on(before.version) if roll_out and before and before.version != version else []
+    for collection in moved:
+        rollout(rt, collection, version, lock_for(collection))
     rt.models.promote(version)
+    return moved
 
 
 def rollback(rt, lock_for=lambda collection: contextlib.nullcontext) -> str:

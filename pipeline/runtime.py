@@ -40,6 +40,18 @@ class Runtime:
             return str(artifact.DEFAULT_MODEL)
         return row.path
 
+    def registered(self, model: str) -> str:
+        """The version `model` names: a registered version as given, else a shipped model's name or a .keras
+        file, registered from its sidecar (not loaded) if it is not yet. KeyError if it names none."""
+        if self.models.get(model) is not None:
+            return model
+        path = artifact.resolve(model)
+        if not path.endswith(".keras") or not os.path.isfile(path):
+            raise KeyError(f"unknown model version {model}")
+        info = artifact.read_info(path)
+        self.models.register(info.version, path, info.__dict__)
+        return info.version
+
     def encoder(self, path: str | None = None) -> artifact.Encoder:
         path = path or self.active_model_path()
         if path not in self._encoders:

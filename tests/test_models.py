@@ -85,3 +85,31 @@ def test_rollback_switches_collections_live_on_the_current_model(settings, tiny_
     assert names and names == {(frozenset((fresh.rel(a), fresh.rel(b))), label) for a, b, _, label in fresh.pairs}
     assert rollback(rt) == new.version  # a rollback is itself rolled back the same way
     assert rt.generations("catalog") == (new.version, None)
+
+
+def test_promote_by_name_or_file_rolls_the_collections_on_the_old_model_out_to_it(settings, tiny_model,
+                                                                                  second_model, photos):
+    """How a registry made with one model moves to another (a new shipped default): `neardup promote MODEL
+    --roll-out` registers it from its file, re-embeds every collection live on the old model into it and
+    switches them; collections on other models stay; a rollback moves them back."""
+    from click.testing import CliRunner
+
+    from neardup.worker.cli import cli
+
+    settings.model = tiny_model
+    Scanner(settings, "catalog").scan(str(photos))
+    settings.model = ""
+    rt = Runtime(settings)
+    old, new = artifact.read_info(tiny_model).version, artifact.read_info(second_model).version
+    promote(rt, old)
+    with pytest.raises(KeyError):
+        rt.registered("no-such-model")
+    assert rt.registered("cnn-64") == artifact.read_info(artifact.SHIPPED["cnn-64"]).version  # by name, not loaded
+    run = CliRunner().invoke(cli, ["promote", second_model, "--roll-out", "--data-dir", settings.data_dir])
+    assert run.exit_code == 0, run.output
+    assert f"active: {new} (rolled out: catalog)" in run.output
+    assert rt.generations("catalog") == (new, None) and rt.models.active().version == new
+    ids = {r.id for r in rt.registry.images(collection="catalog", live_only=True)}
+    assert ids and set(rt.registry.vectors_by_image("catalog", new, sorted(ids))) == ids  # every image re-embedded
+    assert Scanner(settings, "catalog").scan(str(photos)).model_version == new
+    assert rollback(rt) == old and rt.generations("catalog") == (old, None)

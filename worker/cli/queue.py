@@ -180,21 +180,25 @@ def models(as_json, settings):
 
 
 @cli.command()
-@click.argument("version")
+@click.argument("target", metavar="MODEL")
+@click.option("--roll-out", is_flag=True, help="Also re-embed every collection live on the model active now into "
+              "MODEL's generation and switch it (rollback undoes both).")
 @settings_options
-def promote(version, settings):
-    """Make VERSION the active model, once it has loaded and embedded a test image (new collections use it;
-    existing ones switch through `retrain`'s roll-out)."""
+def promote(target, roll_out, settings):
+    """Make MODEL (a version, a shipped model's name, a .keras file) the active model, once it has loaded and
+    embedded a test image. New collections use it; existing ones keep theirs unless --roll-out."""
     from neardup.pipeline.retrain import promote as run
     from neardup.pipeline.runtime import Runtime
 
+    rt = Runtime(settings)
     try:
-        run(Runtime(settings), version)
+        version = rt.registered(target)
+        moved = run(rt, version, roll_out, lock_for=_writer_lock(settings))
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0]))
     except ValueError as exc:
         raise click.ClickException(str(exc))
-    click.echo(f"active: {version}")
+    click.echo(f"active: {version}" + (f" (rolled out: {', '.join(moved)})" if moved else ""))
 
 
 @cli.command()
