@@ -34,9 +34,7 @@ class Runtime:
             return artifact.resolve(self.settings.model)
         row = self.models.active()
         if row is None:
-            info = artifact.read_info(artifact.DEFAULT_MODEL)
-            self.models.register(info.version, str(artifact.DEFAULT_MODEL), info.__dict__)
-            self.models.promote(info.version)
+            self.models.promote(self.registered(str(artifact.DEFAULT_MODEL)))
             return str(artifact.DEFAULT_MODEL)
         return row.path
 
