@@ -69,12 +69,12 @@ def main() -> None:
     a = ap.parse_args()
     import numpy as np
 
-    from neardup.encoder.artifact import SHIPPED, Encoder
+    from neardup.encoder.artifact import Encoder, shipped_files
 
     rows = []
-    for name, path in sorted(SHIPPED.items()):
+    for path, names in shipped_files().items():
         enc = Encoder(path, batch_size=256)
-        rows.append({"name": name, "version": enc.version, "input": enc.size, "params": enc.model.count_params(),
+        rows.append({"name": " = ".join(names), "version": enc.version, "input": enc.size, "params": enc.model.count_params(),
                      "macs": multiply_adds(enc.model), "images_per_s": rate(enc.embed, enc.size, a.seconds)})
     if a.candidates:
         for name, model in candidates():

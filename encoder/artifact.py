@@ -23,6 +23,16 @@ DEFAULT_MODEL = SHIPPED_DIR / "efficientnet-lite0-80.keras"
 # model from there, whatever `default` names now
 SHIPPED = {"default": DEFAULT_MODEL, "efficientnet-lite0-80": DEFAULT_MODEL,
            "efficientnet-lite0": SHIPPED_DIR / "efficientnet-lite0.keras", "cnn-64": SHIPPED_DIR / "encoder.keras"}
+
+
+def shipped_files() -> dict[Path, list[str]]:
+    """Each shipped file with the names it goes by (`default` is another model's name too)."""
+    files: dict[Path, list[str]] = {}
+    for name, path in sorted(SHIPPED.items()):
+        files.setdefault(path, []).append(name)
+    return files
+
+
 # EfficientNet-Lite0's ImageNet weights, ported by scripts/port_efficientnet_lite0.py: where training starts
 PRETRAINED = Path(__file__).with_name("pretrained") / "efficientnet_lite0.keras"
 

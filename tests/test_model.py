@@ -15,9 +15,10 @@ from neardup.encoder.decode import to_input
 from tests.conftest import sample_paths
 
 
-@pytest.fixture(scope="module", params=sorted(artifact.SHIPPED))
+@pytest.fixture(scope="module", params=list(artifact.shipped_files()),
+                ids=[" = ".join(names) for names in artifact.shipped_files().values()])
 def shipped(request):
-    return artifact.Encoder(artifact.SHIPPED[request.param])
+    return artifact.Encoder(request.param)
 
 
 def test_loads_with_safe_mode_and_has_no_code(shipped):

@@ -46,7 +46,7 @@ def test_the_wheel_installs_one_package(tmp_path):
     # every shipped model and its sidecar, the default and those registries may still name by path among them
     from neardup.encoder import artifact
 
-    shipped = {f"neardup/encoder/default/{f.name}" for path in artifact.SHIPPED.values()
+    shipped = {f"neardup/encoder/default/{f.name}" for path in artifact.shipped_files()
                for f in (path, artifact.sidecar(path))}
     assert len(shipped) == 6 and shipped <= names, shipped - names
 
