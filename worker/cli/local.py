@@ -94,8 +94,8 @@ def search(images, collection, k, as_json, settings):
 @click.option("--init", type=click.Path(dir_okay=False, exists=True), default=None,
               help="Start from this model's weights (fine-tuning) instead of a random initialisation.")
 @click.option("--teacher", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Also learn this trained model's embeddings (distillation: e.g. a one-pass --symmetry tied "
-                   "encoder from the shipped two-view one).")
+              help="Also learn this trained model's embeddings (distillation: e.g. a small CPU encoder from the "
+                   "shipped efficientnet-lite0, as the default was made).")
 @click.option("--teacher-views", type=int, default=40, show_default=True,
               help="With --teacher: edited views of each photo that the teacher embeds once, before training.")
 @click.option("--batch-images", type=int, default=64, show_default=True)

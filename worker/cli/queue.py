@@ -193,7 +193,8 @@ def promote(target, roll_out, settings):
     rt = Runtime(settings)
     try:
         version = rt.registered(target)
-        moved = run(rt, version, roll_out, lock_for=_writer_lock(settings))
+        # the broker is asked for the collections' lock only when a collection is rolled out
+        moved = run(rt, version, roll_out, lock_for=lambda collection: _writer_lock(settings)(collection))
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0]))
     except ValueError as exc:
