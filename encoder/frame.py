@@ -88,7 +88,7 @@ class Frame:
     def planes(self) -> tuple[Plane, Plane, Plane]:
         """Gray at 64 px, and chroma (Cr, Cb) at 32 from the grid: JPEG keeps colour at half the resolution
         of brightness, and a caption in a colour of its background's gray shows only there."""
-        return (Plane(self.fine, 0.6), *_chroma_planes(self.grid))
+        return (Plane(self.fine, SHARPEST), *_chroma_planes(self.grid))
 
     @property
     def fine_soft(self) -> np.ndarray:
@@ -148,7 +148,7 @@ class Frame:
 def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:
     """A grid's Cr and Cb planes, as the overlay test compares them."""
     ycc = cv2.cvtColor(np.clip(grid, 0, 255).astype(np.uint8), cv2.COLOR_RGB2YCrCb)
-    return Plane(ycc[..., 1], 0.6), Plane(ycc[..., 2], 0.6)
+    return Plane(ycc[..., 1], SHARPEST), Plane(ycc[..., 2], SHARPEST)
 
 
 def signature(im: Image.Image, width: int, height: int) -> Frame:
@@ -229,6 +229,8 @@ def _detail(g: np.ndarray) -> tuple[float, float, float, np.ndarray]:
 @dataclass(frozen=True)
 class Rules:
     max_aspect_change: float = 0.04  # |log(aspect a / aspect b)|: a trim keeps the aspect, a crop or border not
+    max_cut_aspect: float = 0.11  # ... except a cut along one axis only (a strip off the top or a side, up to
+    #   max_trim: log(1 / 0.9)), whose window then keeps the other axis whole and explains the aspect
     max_trim: float = 0.10  # one picture may be the other with this much cut off its sides
     search_above: float = 1.0  # pictures that differ more than this as they are: no trim is searched for (coins
     #   in rows, cut by 7 %, differ by 0.8 as they are: a row moves onto the next)
@@ -452,9 +454,10 @@ def overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | Non
     return max(local for local, _ in _differences(a, b, alignment))
 
 
-def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None) -> list[tuple[float, float]]:
+def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None,
+                 soften: float = 0.0) -> list[tuple[float, float]]:
     """Per channel (gray, then chroma where both pictures hold it): the local difference overlay() reports, and
-    the RMS difference per unit of contrast."""
+    the RMS difference per unit of contrast (`soften`: see _difference)."""
     if alignment is None:
         fits = []
         for src, dst in ((a, b), (b, a)):
@@ -469,8 +472,8 @@ def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] 
         gray = [Plane(f.fine, src.planes[0].sigma * FINE / small) for f in (src, dst)]
         found = [_difference(*gray, unit)]
     else:
-        found = [_difference(src.planes[0], dst.planes[0], unit)]
-    found += [_difference(x, y, unit) for x, y in zip(src.planes[1:planes], dst.planes[1:planes])]
+        found = [_difference(src.planes[0], dst.planes[0], unit, soften)]
+    found += [_difference(x, y, unit, soften) for x, y in zip(src.planes[1:planes], dst.planes[1:planes])]
     if planes == 3:
         for x, y in _clipped_alike(src, dst, unit):
             found[1:] = [min(d, _difference(p, q, IDENTITY)) for d, p, q in zip(found[1:], x, y)]
@@ -496,18 +499,22 @@ def _clipped_alike(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[tuple
     return out
 
 
-def _difference(src: Plane, dst: Plane, unit: np.ndarray) -> tuple[float, float]:
-    """_differences()'s measures on one channel, `src` resampled over the window `unit`."""
-    y = dst.soft
+def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0) -> tuple[float, float]:
+    """_differences()'s measures on one channel, `src` resampled over the window `unit`, both softened by
+    `soften` more (pixels) where it is not 0 (TRIM_SOFTEN)."""
+    y, y_edges, tones = dst.soft, dst.edges, dst.sorted
     if unit is IDENTITY:
         x, x_edges = src.soft, src.edges
     else:
         x = _warp(src.soft, unit)
+        if soften:
+            x, y = (cv2.GaussianBlur(p, (0, 0), soften) for p in (x, y))
+            y_edges, tones = _gradient(y), np.sort(y, axis=None)
         x_edges = _gradient(x)
-    x = _matched(x, dst.sorted)
+    x = _matched(x, tones)
     rms = float(np.sqrt(np.mean((y - x) ** 2))) / (float(y.std()) + 1.0)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
-    r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, dst.edges))
+    r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, y_edges))
     k = len(r) // 16  # 16x16 cells: 4 px at 64, 2 px at 32
     cells = r.reshape(16, k, 16, k).mean(axis=(1, 3))
     return float(cells.max() - 4 * np.median(r)), rms
@@ -539,18 +546,25 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     return any(band[0] <= g <= band[1] for g in (xy / max(xx, 1e-9) / contrast, xy / max(yy, 1e-9) * contrast))
 
 
-def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.ndarray] | None], rules: Rules) -> bool:
+def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.ndarray] | None], rules: Rules,
+                 soften: float = 0.0) -> bool:
     """No overlay in any channel, and the 64-px gray pictures agree as a whole, under one of the `alignments`
     (None: the overlay test fits its own trim): the grids can agree on the blobs of two different pictures of
     one kind (two star clusters), their detail does not."""
     for alignment in alignments:
-        differences = _differences(a, b, alignment)
+        differences = _differences(a, b, alignment, soften)
         if max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual:
             return True
     return False
 
 
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
+SHARPEST = 0.6  # the planes' own softening (pixels), that of a picture of 64 px or more
+TRIMMED = 0.985  # an alignment that keeps less of a side than this trims the picture ...
+TRIM_SOFTEN = 0.5  # ... and, refined, both planes are softened by this much more (pixels) before they are
+#   compared: the trim was squashed from its own pixel grid, the other is resampled over the window at
+#   sub-pixel phases, which blurs point-like detail (stars, stripes, texture) unequally across the picture. An
+#   untrimmed pair (a strong blur) stays compared at SHARPEST, a picture under 64 px at its own size
 
 
 def _gradient(im: np.ndarray) -> np.ndarray:
@@ -645,7 +659,7 @@ def _passes(m: dict, rules: Rules) -> bool:
     gain = m.get("gain")
     kindest = cb / ca if ca > 0 else 1.0  # before the pictures are compared: the gain that suits the colours
     colour = _colour(m["colours"], min(max(kindest if gain is None else gain, lo), hi), rules)
-    return all(m[k] <= limit for k, limit in (("aspect", rules.max_aspect_change), ("rms", rules.max_residual),
+    return all(m[k] <= limit for k, limit in (("aspect", rules.max_cut_aspect), ("rms", rules.max_residual),
                                              ("local", rules.max_local), ("blur", rules.max_blur)) if k in m) \
         and colour <= 0 and m["sharpness"] >= rules.min_sharpness and (gain is None or lo <= gain <= hi)
 
@@ -722,6 +736,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
     if not _fits(m, fit, src is b, rules) and fit.rms > rules.refine_below:  # too far off to be a trim
         return False
     fine = [None, (src, dst, unit)]  # the fine comparison's alignments: its own trim fit, else the grids'
+    soften = 0.0
     if unit is not IDENTITY or fit.rms > rules.settled:  # closer as they are: no turn or mirror, nothing to refine
         better = refined(src, dst, unit)
         if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
@@ -731,8 +746,21 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
                 return False
             fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
-    return (_fits(m, fit, src is b, rules) and _same_direction(m, unit, rules)
-            and chroma_agrees(src, dst, unit, rules) and _fine_agrees(a, b, fine, rules))
+            soften = TRIM_SOFTEN if np.diag(better[:, :2]).min() < TRIMMED else 0.0
+    return (_fits(m, fit, src is b, rules) and _aspect_explained(m, src, dst, unit, rules)
+            and _same_direction(m, unit, rules)
+            and chroma_agrees(src, dst, unit, rules) and _fine_agrees(a, b, fine, rules, soften))
+
+
+def _aspect_explained(m: dict, src: Frame, dst: Frame, unit: np.ndarray, rules: Rules) -> bool:
+    """Whether pictures whose aspect ratios differ by more than `rules.max_aspect_change` are one cut along one
+    axis from the other: the window `unit` of `src` keeps one axis whole and has `dst`'s aspect. A border, even
+    one too thin for bordered() (a long narrow picture's), adds to both axes; a stretched copy to neither."""
+    if m["aspect"] <= rules.max_aspect_change:
+        return True
+    kx, ky = float(unit[0, 0]), float(unit[1, 1])
+    return (max(kx, ky) >= TRIMMED > min(kx, ky)
+            and abs(float(np.log(src.aspect * kx / ky / dst.aspect))) <= rules.max_aspect_change)
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> bool:
