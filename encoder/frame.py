@@ -229,8 +229,6 @@ def _detail(g: np.ndarray) -> tuple[float, float, float, np.ndarray]:
 @dataclass(frozen=True)
 class Rules:
     max_aspect_change: float = 0.04  # |log(aspect a / aspect b)|: a trim keeps the aspect, a crop or border not
-    max_cut_aspect: float = 0.11  # ... except a cut along one axis only (a strip off the top or a side, up to
-    #   max_trim: log(1 / 0.9)), whose window then keeps the other axis whole and explains the aspect
     max_trim: float = 0.10  # one picture may be the other with this much cut off its sides
     search_above: float = 1.0  # pictures that differ more than this as they are: no trim is searched for (coins
     #   in rows, cut by 7 %, differ by 0.8 as they are: a row moves onto the next)
@@ -659,7 +657,7 @@ def _passes(m: dict, rules: Rules) -> bool:
     gain = m.get("gain")
     kindest = cb / ca if ca > 0 else 1.0  # before the pictures are compared: the gain that suits the colours
     colour = _colour(m["colours"], min(max(kindest if gain is None else gain, lo), hi), rules)
-    return all(m[k] <= limit for k, limit in (("aspect", rules.max_cut_aspect), ("rms", rules.max_residual),
+    return all(m[k] <= limit for k, limit in (("aspect", rules.max_aspect_change), ("rms", rules.max_residual),
                                              ("local", rules.max_local), ("blur", rules.max_blur)) if k in m) \
         and colour <= 0 and m["sharpness"] >= rules.min_sharpness and (gain is None or lo <= gain <= hi)
 
@@ -747,20 +745,8 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
             fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
             soften = TRIM_SOFTEN if np.diag(better[:, :2]).min() < TRIMMED else 0.0
-    return (_fits(m, fit, src is b, rules) and _aspect_explained(m, src, dst, unit, rules)
-            and _same_direction(m, unit, rules)
+    return (_fits(m, fit, src is b, rules) and _same_direction(m, unit, rules)
             and chroma_agrees(src, dst, unit, rules) and _fine_agrees(a, b, fine, rules, soften))
-
-
-def _aspect_explained(m: dict, src: Frame, dst: Frame, unit: np.ndarray, rules: Rules) -> bool:
-    """Whether pictures whose aspect ratios differ by more than `rules.max_aspect_change` are one cut along one
-    axis from the other: the window `unit` of `src` keeps one axis whole and has `dst`'s aspect. A border, even
-    one too thin for bordered() (a long narrow picture's), adds to both axes; a stretched copy to neither."""
-    if m["aspect"] <= rules.max_aspect_change:
-        return True
-    kx, ky = float(unit[0, 0]), float(unit[1, 1])
-    return (max(kx, ky) >= TRIMMED > min(kx, ky)
-            and abs(float(np.log(src.aspect * kx / ky / dst.aspect))) <= rules.max_aspect_change)
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> bool:

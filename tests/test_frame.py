@@ -34,6 +34,18 @@ def watermark(im):
     return im
 
 
+def with_bar(im, share: float, fill, caption: str, top: bool = True):
+    """A strip `share` of the height added above (or below) the picture, with a caption in it: a meme's or a
+    screenshot's bar, which a trim search can take for picture cut off."""
+    bar = max(2, round(im.height * share))
+    out = Image.new("RGB", (im.width, im.height + bar), fill)
+    out.paste(im, (0, bar if top else 0))
+    if caption:
+        ImageDraw.Draw(out).text((im.width // 20, bar // 6), caption, fill=(0, 0, 0),
+                                 font=ImageFont.load_default(size=max(8, bar * 2 // 3)))
+    return out
+
+
 def hue(im, turn: int):
     """Every colour's hue turned by `turn` of 256 (its saturation and brightness kept)."""
     h, s, v = im.convert("HSV").split()
@@ -56,8 +68,6 @@ BENIGN = {
     "trimmed 4%": lambda im: jpeg(trim(im, 0.96)),
     "slight blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(0.8))),
     "trimmed 7%, off centre": lambda im: jpeg(im.crop((0, im.height // 20, im.width * 93 // 100, im.height))),
-    "6% cut off one side": lambda im: jpeg(im.crop((0, 0, im.width * 94 // 100, im.height))),
-    "a strip cut off the top": lambda im: jpeg(im.crop((0, im.height * 7 // 100, im.width, im.height))),
     "a little more colour": lambda im: jpeg(ImageEnhance.Color(im).enhance(1.15)),
     "a little brighter, less contrast":
         lambda im: jpeg(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)),
@@ -78,6 +88,8 @@ EDITED = {
     "thin border": lambda im: jpeg(ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40))),
     "faded": lambda im: jpeg(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.25)).enhance(0.6)),
     "stretched 8% wider": lambda im: jpeg(im.resize((im.width * 108 // 100, im.height))),
+    "caption bar on top": lambda im: jpeg(with_bar(im, 0.06, (255, 255, 255), "when the code works")),
+    "black bar below": lambda im: jpeg(with_bar(im, 0.05, (0, 0, 0), "", top=False)),
 }
 
 
