@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -62,6 +62,18 @@ def padded(im: Image.Image, share: float, blurred: bool = False, fill: int = 0) 
     size = (im.width + 2 * d, im.height + 2 * d)
     out = im.resize(size).filter(ImageFilter.GaussianBlur(12)) if blurred else Image.new("RGB", size, (fill,) * 3)
     out.paste(im, (d, d))
+    return out
+
+
+def with_bar(im: Image.Image, share: float, fill, caption: str, top: bool = True) -> Image.Image:
+    """A strip `share` of the height added above (or below) the picture, with a caption in it: a meme's
+    caption, a phone's status bar."""
+    bar = max(2, round(im.height * share))
+    out = Image.new("RGB", (im.width, im.height + bar), fill)
+    out.paste(im, (0, bar if top else 0))
+    ink = (0, 0, 0) if sum(fill) > 380 else (255, 255, 255)
+    ImageDraw.Draw(out).text((im.width // 20, (0 if top else im.height) + bar // 6), caption, fill=ink,
+                             font=ImageFont.load_default(size=max(8, bar * 2 // 3)))
     return out
 
 
@@ -118,6 +130,8 @@ EDITED = {
     "white border, 3 % wide": lambda im: encoded(padded(im, 0.03, fill=255)),
     "mid-gray border, 3 % wide": lambda im: encoded(padded(im, 0.03, fill=128)),
     "padded with itself blurred, 4 %": lambda im: encoded(padded(im, 0.04, blurred=True)),
+    "caption bar above, 6 %": lambda im: encoded(with_bar(im, 0.06, (255, 255, 255), "when the code works")),
+    "dark bar below, 4 %": lambda im: encoded(with_bar(im, 0.04, (40, 40, 40), "12:30", top=False)),
 }
 
 

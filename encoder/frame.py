@@ -260,6 +260,8 @@ class Rules:
     #   0.018 at most over the 711 of five benchmark draws refined, a 2-degree turn to 0.036 or more
     plain: float = 4.0  # a band cut off is plain if it varies by at most this (0..255, standard deviation) ...
     unlike: float = 16.0  # ... and the bands a border if their levels are this far from the picture's edges
+    bar_plain: float = 0.5  # one band on one side: a bar if this share of it is within `plain` of one level
+    bar_same: float = 0.2  # ... and at most this share of the positions along it like the picture's edge
     frame_spread: float = 0.2  # a margin whose lines vary along them by more than this (standard deviation per
     #   unit of contrast) is picture or a blurred fill, not a plain band ...
     min_frame_detail: float = 0.15  # ... and a blurred fill if it has under this share of the picture's edge's
@@ -667,8 +669,9 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
     where it is at least 2 px wide, a plain band, on average unlike the picture next to it and equal to it
     (within `rules.plain`) at no more than half the positions along it: a border or a canvas round the
     picture, not a trim (a trim cuts picture off; trimmed sky or studio white is as plain, but continues what
-    it adjoins, except where the object reaches the new edge, which a trim does on one side)."""
-    bands = []
+    it adjoins, except where the object reaches the new edge, which a trim does on one side). On one side
+    only, a bar (_a_bar)."""
+    bands, inside = [], []
     for axis in (0, 1):  # 0: x (columns), 1: y (rows)
         # the picture's lines across this axis, unsoftened: softening would mix a band one or two lines thick
         #   (a border 3 % wide) with the picture next to it
@@ -677,15 +680,34 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
         first, last = int(np.ceil(lo)) + 1, int(np.floor(hi)) - 1  # the picture's own, off its edges
         if last - first < 4:
             return False
+        inside.append((first, last))
         for band, inner in ((slice(0, int(np.floor(lo)) - 1), slice(first, first + 2)),
                             (slice(int(np.ceil(hi)) + 1, FINE), slice(last - 2, last))):
             if band.stop - band.start >= 1:
-                outside, edge = lines[band], lines[inner]
-                bands.append((outside.std(), outside.mean(axis=0) - edge.mean(axis=0)))
-    if len(bands) < 2 or max(b[0] for b in bands) > rules.plain:
+                bands.append((lines[band], lines[inner]))
+    if len(bands) == 1:
+        (c0, c1), (r0, r1) = np.clip(inside, 0, FINE - 1)
+        ring = np.concatenate([src.fine[r0, c0:c1], src.fine[r1, c0:c1], src.fine[r0:r1, c0], src.fine[r0:r1, c1]])
+        return _a_bar(*bands[0], ring.astype(np.float32), rules)
+    if len(bands) < 2 or max(float(outside.std()) for outside, _ in bands) > rules.plain:
         return False
-    across = np.abs(np.concatenate([b[1] for b in bands]))
+    across = np.abs(np.concatenate([outside.mean(axis=0) - edge.mean(axis=0) for outside, edge in bands]))
     return float(across.mean()) > rules.unlike and (across <= rules.plain).mean() <= 0.5
+
+
+def _a_bar(outside: np.ndarray, edge: np.ndarray, ring: np.ndarray, rules: Rules) -> bool:
+    """Whether a band left on one side only (its lines `outside`, the picture's first lines next to it `edge`,
+    the picture's outermost lines all round `ring`) is a bar added to the picture (a status bar, a caption
+    strip: `rules.bar_plain` of it one level, its caption aside), unlike the picture's edge next to it at all
+    but `rules.bar_same` of the positions along it, and of a level found at no more than that share of the
+    picture's rim: a trim of studio white next to an object that reaches the new edge leaves a band of the
+    white that surrounds the object elsewhere."""
+    level = float(np.median(outside))
+    plain = float((np.abs(outside - level) <= rules.plain).mean())
+    across = np.abs(np.median(outside, axis=0) - edge.mean(axis=0))
+    return (plain >= rules.bar_plain and float(across.mean()) > rules.unlike
+            and (across <= rules.plain).mean() <= rules.bar_same
+            and float((np.abs(ring - level) <= rules.plain).mean()) <= rules.bar_same)
 
 
 def frame_detail(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> float:

@@ -41,7 +41,8 @@ def with_bar(im, share: float, fill, caption: str, top: bool = True):
     out = Image.new("RGB", (im.width, im.height + bar), fill)
     out.paste(im, (0, bar if top else 0))
     if caption:
-        ImageDraw.Draw(out).text((im.width // 20, bar // 6), caption, fill=(0, 0, 0),
+        ink = (0, 0, 0) if sum(fill) > 380 else (255, 255, 255)
+        ImageDraw.Draw(out).text((im.width // 20, (0 if top else im.height) + bar // 6), caption, fill=ink,
                                  font=ImageFont.load_default(size=max(8, bar * 2 // 3)))
     return out
 
@@ -90,6 +91,7 @@ EDITED = {
     "stretched 8% wider": lambda im: jpeg(im.resize((im.width * 108 // 100, im.height))),
     "caption bar on top": lambda im: jpeg(with_bar(im, 0.06, (255, 255, 255), "when the code works")),
     "black bar below": lambda im: jpeg(with_bar(im, 0.05, (0, 0, 0), "", top=False)),
+    "status bar below, 3.5%": lambda im: jpeg(with_bar(im, 0.035, (40, 40, 40), "12:30 wifi", top=False)),
 }
 
 
