@@ -689,7 +689,7 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
         (c0, c1), (r0, r1) = np.clip(inside, 0, FINE - 1)
         ring = np.concatenate([src.fine[r0, c0:c1], src.fine[r1, c0:c1], src.fine[r0:r1, c0], src.fine[r0:r1, c1]])
         return _a_bar(*bands[0], ring.astype(np.float32), rules)
-    if len(bands) < 2 or max(float(outside.std()) for outside, _ in bands) > rules.plain:
+    if not bands or max(float(outside.std()) for outside, _ in bands) > rules.plain:
         return False
     across = np.abs(np.concatenate([outside.mean(axis=0) - edge.mean(axis=0) for outside, edge in bands]))
     return float(across.mean()) > rules.unlike and (across <= rules.plain).mean() <= 0.5
