@@ -266,6 +266,9 @@ class Rules:
     #   unit of contrast) is picture or a blurred fill, not a plain band ...
     min_frame_detail: float = 0.15  # ... and a blurred fill if it has under this share of the picture's edge's
     #   fine detail: trims of five benchmark draws keep 0.23 or more, 4 % blurred fills 0.03 to 0.5
+    frame_plain: float = 0.05  # a margin's rim lines varying along them by under this (per unit of contrast) ...
+    edge_varies: float = 0.1  # ... where the picture's own edge lines vary by more than this ...
+    frame_sides: int = 3  # ... on this many sides or more: a plain frame (plain_frame())
     min_surround_detail: float = 0.7  # ... or, a margin all round, under this share over its varying sides together:
     #   trims of five benchmark draws with a margin all round keep 0.75 or more, 4 % fills of 60 photos 0.19-0.63
     max_overlay: float = 6.0  # gray at 64 px, chroma at 32, aligned and tone-matched: no cell (1/16 of each
@@ -712,6 +715,23 @@ def _a_bar(outside: np.ndarray, edge: np.ndarray, ring: np.ndarray, rules: Rules
             and float((np.abs(ring - level) <= rules.plain).mean()) <= rules.bar_same)
 
 
+def plain_frame(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
+    """Whether the window `unit` leaves `src` in a plain frame too thin for bordered() at 64 px (a 3 % frame
+    of a 300-px picture is under 2 px there): on `rules.frame_sides` sides or more, the rim lines of the
+    margin (at the largest detail side, the last one, which mixes frame and picture, left out) vary along
+    them by under `rules.frame_plain` of the contrast, where `dst`'s own edge lines vary by more than
+    `rules.edge_varies`. A trim of studio white all round cuts white from white: its edge is as plain."""
+    side = src.detail[0][0]
+    w, h = (side, side / src.aspect) if src.aspect >= 1 else (side * src.aspect, side)
+    margins = (unit[0, 2], 1 - unit[0, 2] - unit[0, 0], unit[1, 2], 1 - unit[1, 2] - unit[1, 1])
+    framed = 0
+    for k, (margin, n) in enumerate(zip(margins, (w, w, h, h))):
+        lines = int(np.floor(margin * n)) - 1
+        framed += (lines >= 1 and float(src.rim[k, 1, :lines].max()) < rules.frame_plain
+                   and float(dst.rim[k, 1, :2].min()) > rules.edge_varies)
+    return framed >= rules.frame_sides
+
+
 def filled(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
     """Whether the window `unit` leaves `src` on the picture blurred and stretched (a social network's fill)
     rather than trimmed: where the margin varies along its lines (no plain band, which bordered() judges) at
@@ -769,7 +789,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
             return False
         if better is not None and _within(better, rules.max_trim):
-            if bordered(src, better, rules) or filled(src, dst, better, rules):
+            if bordered(src, better, rules) or plain_frame(src, dst, better, rules) or filled(src, dst, better, rules):
                 return False
             fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
