@@ -721,15 +721,21 @@ def plain_frame(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) 
     margin (at the largest detail side, the last one, which mixes frame and picture, left out) vary along
     them by under `rules.frame_plain` of the contrast, where `dst`'s own edge lines vary by more than
     `rules.edge_varies`. A trim of studio white all round cuts white from white: its edge is as plain."""
-    side = src.detail[0][0]
-    w, h = (side, side / src.aspect) if src.aspect >= 1 else (side * src.aspect, side)
-    margins = (unit[0, 2], 1 - unit[0, 2] - unit[0, 0], unit[1, 2], 1 - unit[1, 2] - unit[1, 1])
     framed = 0
-    for k, (margin, n) in enumerate(zip(margins, (w, w, h, h))):
-        lines = int(np.floor(margin * n)) - 1
+    for k, margin in enumerate(_rim_margins(src, unit)):
+        lines = int(np.floor(margin)) - 1
         framed += (lines >= 1 and float(src.rim[k, 1, :lines].max()) < rules.frame_plain
                    and float(dst.rim[k, 1, :2].min()) > rules.edge_varies)
     return framed >= rules.frame_sides
+
+
+def _rim_margins(src: Frame, unit: np.ndarray) -> list[float]:
+    """How many rim lines (at the largest detail side) deep the window `unit` leaves a margin of `src` on each
+    side: left, right, top, bottom, as the rim holds them."""
+    side = src.detail[0][0]
+    w, h = (side, side / src.aspect) if src.aspect >= 1 else (side * src.aspect, side)
+    margins = (unit[0, 2], 1 - unit[0, 2] - unit[0, 0], unit[1, 2], 1 - unit[1, 2] - unit[1, 1])
+    return [margin * n for margin, n in zip(margins, (w, w, h, h))]
 
 
 def filled(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
@@ -739,12 +745,9 @@ def filled(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bo
     edge lines' is under `rules.min_frame_detail` on some side or, with a margin all round, under
     `rules.min_surround_detail` over those sides together. A trim continues the picture, whose edge has about
     as much detail as what was cut off; a fill has next to none, though a smooth picture's edge has little."""
-    side = src.detail[0][0]
-    w, h = (side, side / src.aspect) if src.aspect >= 1 else (side * src.aspect, side)
-    margins = (unit[0, 2], 1 - unit[0, 2] - unit[0, 0], unit[1, 2], 1 - unit[1, 2] - unit[1, 1])
     sides, varying = 0, []
-    for k, (margin, n) in enumerate(zip(margins, (w, w, h, h))):
-        lines = int(np.floor(margin * n)) - 3  # the band's kernel carries the picture's edge 3 lines out
+    for k, margin in enumerate(_rim_margins(src, unit)):
+        lines = int(np.floor(margin)) - 3  # the band's kernel carries the picture's edge 3 lines out
         if lines >= 2:
             sides += 1
             if float(src.rim[k, 1, :min(lines, RIM)].mean()) > rules.frame_spread:
