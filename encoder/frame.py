@@ -49,6 +49,12 @@ DETAIL_BAND = (0.8, 1.6)  # the fine detail: a difference of Gaussians (sigmas i
 BLUR_LOSS = 0.4  # a blur of sigma s (in pixels at the measuring side) keeps exp(-BLUR_LOSS x s^2) of the fine
 #   detail (the median over training photos blurred by 0.7 to 1.5 px)
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
+SHARPEST = 0.6  # the planes' own softening (pixels), that of a picture of 64 px or more
+TRIMMED = 0.985  # an alignment that keeps less of a side than this trims the picture ...
+TRIM_SOFTEN = 0.5  # ... and, refined, both planes are softened by this much more (pixels) before they are
+#   compared: the trim was squashed from its own pixel grid, the other is resampled over the window at
+#   sub-pixel phases, which blurs point-like detail (stars, stripes, texture) unequally across the picture. An
+#   untrimmed pair (a strong blur) stays compared at SHARPEST, a picture under 64 px at its own size
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
 KEY = "frame32x3v5"  # stored beside the encoders' vectors, keyed by content hash and this name
 
@@ -564,12 +570,6 @@ def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.nda
 
 
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
-SHARPEST = 0.6  # the planes' own softening (pixels), that of a picture of 64 px or more
-TRIMMED = 0.985  # an alignment that keeps less of a side than this trims the picture ...
-TRIM_SOFTEN = 0.5  # ... and, refined, both planes are softened by this much more (pixels) before they are
-#   compared: the trim was squashed from its own pixel grid, the other is resampled over the window at
-#   sub-pixel phases, which blurs point-like detail (stars, stripes, texture) unequally across the picture. An
-#   untrimmed pair (a strong blur) stays compared at SHARPEST, a picture under 64 px at its own size
 
 
 def _gradient(im: np.ndarray) -> np.ndarray:
