@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 """The same-frame check on copies the benchmark's generator does not make: for each kind of copy, the share of
 (photo, copy) pairs labelled duplicate (1 is right for the benign kinds, 0 for the edits). The label alone:
-whether the pair is found at all is bench/quality.py's business. Prints a table and writes JSON.
+whether the pair is found at all is bench/quality.py's business, on a benchmark of these copies that
+`--write-bench` builds (make_benchmark.py's layout, three benign and three edited copies of each query photo).
+Prints a table and writes JSON.
 
   bench/edits.py [--photos ../shared/data/extra] [--n 60]
+  bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3]
+  bench/quality.py --bench bench-data/unseen
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -142,16 +148,68 @@ def vignette(im: Image.Image, strength: float) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(im, np.float32) * (1 - strength * r2)[..., None], 0, 255).astype(np.uint8))
 
 
+def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, seed: int) -> None:
+    """A benchmark folder as make_benchmark.py writes one (truth.json: groups, each copy's level and kind), its
+    copies made by this script's kinds: each query photo (at most 1024 px, JPEG q92) with three benign copies
+    (level duplicate) and three edited ones (level match), the kinds drawn at random; lossless and WebP copies
+    are written as PNG (the hash baselines read JPEG and PNG only)."""
+    rng = random.Random(seed)
+    photos = list(photos)
+    rng.shuffle(photos)
+    if len(photos) < queries + distractors:
+        sys.exit(f"need {queries + distractors} photos, found {len(photos)}")
+    out.mkdir(parents=True, exist_ok=True)
+    truth: dict = {"groups": [], "level": {}, "transforms": {}}
+
+    def opaque(*key) -> str:  # names say nothing about groups or kinds
+        return hashlib.sha1(repr((seed, *key)).encode()).hexdigest()[:12]
+
+    for i, path in enumerate(photos[:queries + distractors]):
+        im = ImageOps.exif_transpose(Image.open(path)).convert("RGB")
+        im.thumbnail((1024, 1024), Image.LANCZOS)
+        name = f"{opaque(i)}.jpg"
+        im.save(out / name, quality=92)
+        if i >= queries:
+            continue
+        group = [name]
+        for level, kinds in (("duplicate", BENIGN), ("match", EDITED)):
+            for j, kind in enumerate(rng.sample(sorted(kinds), 3)):
+                data = kinds[kind](im)
+                copy = Image.open(io.BytesIO(data))
+                copy_name = f"{opaque(i, level, j)}{'.jpg' if copy.format == 'JPEG' else '.png'}"
+                if copy.format == "JPEG":
+                    (out / copy_name).write_bytes(data)
+                else:
+                    copy.convert("RGB").save(out / copy_name)
+                group.append(copy_name)
+                truth["level"][copy_name], truth["transforms"][copy_name] = level, kind
+        truth["groups"].append(group)
+    (out / "truth.json").write_text(json.dumps(truth, indent=0))
+    print(f"{sum(1 for _ in out.iterdir()) - 1} images, {len(truth['groups'])} groups -> {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--photos", type=Path, default=REPO.parent / "shared" / "data" / "extra")
+    ap.add_argument("--photos", type=Path, default=None,
+                    help="photos to copy (default ../shared/data/extra; with --write-bench ../shared/data/dev: "
+                         "photos the encoders never trained on)")
     ap.add_argument("--n", type=int, default=60, help="photos used (sorted by name)")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "edits.json")
+    ap.add_argument("--write-bench", type=Path, default=None, help="Instead, write a benchmark of these copies here.")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--distractors", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=3)
     a = ap.parse_args()
+    if a.write_bench:
+        source = a.photos or REPO.parent / "shared" / "data" / "dev"
+        write_bench(sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")),
+                    a.write_bench, a.queries, a.distractors, a.seed)
+        return
     from neardup.encoder.decode import signature_of
     from neardup.encoder.frame import same_frame
 
-    paths = sorted(p for p in a.photos.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    photos_dir = a.photos or REPO.parent / "shared" / "data" / "extra"
+    paths = sorted(p for p in photos_dir.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     paths = paths or sorted((REPO / "samples" / "originals").glob("*.jpg"))
     photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
     rows = {}
@@ -162,7 +220,7 @@ def main() -> None:
                 other = thumbnail(im) if name.endswith("thumbnail") else im
                 labels.append(same_frame(signature_of(encoded(other, quality=90)), signature_of(make(im))))
             rows[name] = {"kind": kind, "duplicate": sum(labels) / len(labels)}
-    print(f"{len(photos)} photos from {a.photos if a.photos.exists() else 'samples/originals'}")
+    print(f"{len(photos)} photos from {photos_dir if photos_dir.exists() else 'samples/originals'}")
     print("| copy | kind | labelled duplicate |\n|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['kind']} | {r['duplicate']:.2f} |")
