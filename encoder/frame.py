@@ -785,7 +785,8 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
     fit, src, dst, unit = alignment
     if not _fits(m, fit, src is b, rules) and fit.rms > rules.refine_below:  # too far off to be a trim
         return False
-    fine = [None, (src, dst, unit)]  # the fine comparison's alignments: its own trim fit, else the grids'
+    fine = [(src, dst, unit), None]  # the fine comparison's alignments: the grids', else its own trim fit (the
+    #   grids' first: a settled pair needs no warp, and most pass there)
     soften = 0.0
     if unit is not IDENTITY or fit.rms > rules.settled:  # closer as they are: no turn or mirror, nothing to refine
         better = refined(src, dst, unit)
