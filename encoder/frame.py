@@ -78,6 +78,15 @@ class Plane:
     def edges(self) -> np.ndarray:
         return _gradient(self.soft)
 
+    @functools.cached_property
+    def order(self) -> np.ndarray:
+        """The softened values' ranks, for histogram matching onto another picture's tones (_matched)."""
+        return np.argsort(self.soft, axis=None)
+
+    @functools.cached_property
+    def spread(self) -> float:
+        return float(self.soft.std())
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -258,6 +267,8 @@ class Rules:
     #   blur all round. Benign copies: 0.14 the most over 2,700 pairs of five benchmark draws
     blur_seen: float = 0.86  # no blur is estimated from a finest detail kept above this share (its noise,
     #   times the picture's size over the measuring side, would exceed max_blur in large photos)
+    max_profile_error: float = 0.2  # a trim whose best window leaves more than this share of either axis's mean
+    #   profile unexplained is not compared further: trims judged duplicates leave 0.1 at most on five draws
     refine_below: float = 0.2  # a trim search's fit this close is refined and compared again
     settled: float = 0.03  # pictures that pass as they are this close are not refined (a turn of 3 degrees
     #   leaves more, even in a dark picture: 0.047 the least on the benchmark's draws)
@@ -406,17 +417,21 @@ def _score(src: np.ndarray, dst: Frame, unit: np.ndarray = IDENTITY) -> Fit:
                float(np.abs(r).sum(axis=2).max()) / 3)
 
 
-def aligned(a: Frame, b: Frame, max_trim: float) -> list[tuple[Fit, Frame, Frame, np.ndarray]]:
+def aligned(a: Frame, b: Frame, max_trim: float,
+            max_profile_error: float = np.inf) -> list[tuple[Fit, Frame, Frame, np.ndarray]]:
     """The best alignment of the two grids each way, one a trim of the other (up to `max_trim` of each side,
     the sides trimmed independently), better first: (fit, the larger picture, the trim, the trim's window in
     the larger). Each axis's trim is fitted on the grids' mean profiles along it (one small vectorised
-    search), then the grids compared."""
+    search), then the grids compared, unless the best window leaves more than `max_profile_error` of either
+    profile's variance unexplained (that way round is left out)."""
     windows = TRIM_WINDOWS if max_trim == RULES.max_trim else _axis_windows(max_trim)
     found = []
     for src, dst in ((a, b), (b, a)):
         xs, ys = (_best_windows(src.grid_windows[n] if windows is TRIM_WINDOWS
                                 else _centred(_sample(src.grid_soft.mean(axis=n), windows)),
                                 dst.grid_soft.mean(axis=n), windows, TRIM_CANDIDATES) for n in (0, 1))
+        if max(xs[0][2], ys[0][2]) > max_profile_error:  # no trim this way explains even the profiles
+            continue
         units = [_window(kx, ky, fx, fy) for kx, fx, _ in xs for ky, fy, _ in ys]
         found.append(min(((_score(src.grid, dst, u), src, dst, u) for u in units), key=lambda f: f[0].rms))
     return sorted(found, key=lambda f: f[0].rms)
@@ -513,22 +528,30 @@ def _clipped_alike(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[tuple
 def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0) -> tuple[float, float]:
     """_differences()'s measures on one channel, `src` resampled over the window `unit`, both softened by
     `soften` more (pixels) where it is not 0 (TRIM_SOFTEN)."""
-    y, y_edges, tones = dst.soft, dst.edges, dst.sorted
+    y, y_edges, tones, spread, order = dst.soft, dst.edges, dst.sorted, dst.spread, None
     if unit is IDENTITY:
-        x, x_edges = src.soft, src.edges
+        x, x_edges, order = src.soft, src.edges, src.order
     else:
         x = _warp(src.soft, unit)
         if soften:
             x, y = (cv2.GaussianBlur(p, (0, 0), soften) for p in (x, y))
-            y_edges, tones = _gradient(y), np.sort(y, axis=None)
+            y_edges, tones, spread = _gradient(y), np.sort(y, axis=None), float(y.std())
         x_edges = _gradient(x)
-    x = _matched(x, tones)
-    rms = float(np.sqrt(np.mean((y - x) ** 2))) / (float(y.std()) + 1.0)
+    x = _matched(x, tones, order)
+    rms = float(np.sqrt(np.mean((y - x) ** 2))) / (spread + 1.0)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
     r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, y_edges))
     k = len(r) // 16  # 16x16 cells: 4 px at 64, 2 px at 32
     cells = r.reshape(16, k, 16, k).mean(axis=(1, 3))
-    return float(cells.max() - 4 * np.median(r)), rms
+    return float(cells.max() - 4 * _median(r)), rms
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median of an array of an even number of values (the overlay test's planes), without its checks: the
+    mean of the two middle values."""
+    k = x.size // 2
+    part = np.partition(x.reshape(-1), (k - 1, k))
+    return (part[k - 1] + part[k]) / 2
 
 
 def _chroma(grid: np.ndarray) -> np.ndarray:
@@ -576,11 +599,11 @@ def _gradient(im: np.ndarray) -> np.ndarray:
     return np.hypot(cv2.Sobel(im, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(im, cv2.CV_32F, 0, 1, ksize=3)) / 8
 
 
-def _matched(x: np.ndarray, tones: np.ndarray) -> np.ndarray:
+def _matched(x: np.ndarray, tones: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
     """x with another picture's tones (its values sorted): histogram matching, which takes brightness,
-    contrast, gamma, even clipped highlights."""
+    contrast, gamma, even clipped highlights (`order`: x's argsort, if known)."""
     out = np.empty(x.size, np.float32)
-    out[np.argsort(x, axis=None)] = tones
+    out[np.argsort(x, axis=None) if order is None else order] = tones
     return out.reshape(x.shape)
 
 
@@ -777,7 +800,8 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
         return _judged(m, (fit, a, b, IDENTITY), a, b, rules)
     if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
         return False
-    return any(_judged(m, trim, a, b, rules) for trim in aligned(a, b, rules.max_trim))  # the better way first
+    return any(_judged(m, trim, a, b, rules)  # the better way first
+               for trim in aligned(a, b, rules.max_trim, rules.max_profile_error))
 
 
 def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, b: Frame, rules: Rules) -> bool:
