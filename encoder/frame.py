@@ -80,7 +80,8 @@ class Plane:
 
     @functools.cached_property
     def order(self) -> np.ndarray:
-        """The softened values' ranks, for histogram matching onto another picture's tones (_matched)."""
+        """The order that sorts the softened values, for histogram matching onto another picture's tones
+        (_matched)."""
         return np.argsort(self.soft, axis=None)
 
     @functools.cached_property
@@ -575,8 +576,8 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     with next to no chroma (rms under 0.03 of 255) agree."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
-    keep = _unclipped(np.minimum.reduce([x[..., 0], x[..., 1], x[..., 2], y[..., 0], y[..., 1], y[..., 2]]),
-                      np.maximum.reduce([x[..., 0], x[..., 1], x[..., 2], y[..., 0], y[..., 1], y[..., 2]]))
+    channels = [grid[..., c] for grid in (x, y) for c in range(3)]
+    keep = _unclipped(np.minimum.reduce(channels), np.maximum.reduce(channels))
     if keep is not None:
         x, y = x[keep], y[keep]
     contrast = float((_channel_sum(y) / 3).std()) / max(float((_channel_sum(x) / 3).std()), 1e-6)
