@@ -196,9 +196,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60, help="photos used (sorted by name)")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "edits.json")
     ap.add_argument("--write-bench", type=Path, default=None, help="Instead, write a benchmark of these copies here.")
-    ap.add_argument("--queries", type=int, default=100)
-    ap.add_argument("--distractors", type=int, default=200)
-    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--queries", type=int, default=100, help="with --write-bench: photos that get copies")
+    ap.add_argument("--distractors", type=int, default=200, help="with --write-bench: photos without copies")
+    ap.add_argument("--seed", type=int, default=3, help="with --write-bench: which photos and kinds are drawn")
     a = ap.parse_args()
     if a.write_bench:
         source = a.photos or REPO.parent / "shared" / "data" / "dev"

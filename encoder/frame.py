@@ -780,11 +780,11 @@ def filled(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bo
     as much detail as what was cut off; a fill has next to none, though a smooth picture's edge has little."""
     sides, varying = 0, []
     for k, margin in enumerate(_rim_margins(src, unit)):
-        lines = int(np.floor(margin)) - 3  # the band's kernel carries the picture's edge 3 lines out
+        lines = min(int(np.floor(margin)) - 3, RIM)  # the band's kernel carries the picture's edge 3 lines out
         if lines >= 2:
             sides += 1
-            if float(src.rim[k, 1, :min(lines, RIM)].mean()) > rules.frame_spread:
-                varying.append((float(src.rim[k, 0, :min(lines, RIM)].mean()), float(dst.rim[k, 0, 1:4].mean())))
+            if float(src.rim[k, 1, :lines].mean()) > rules.frame_spread:
+                varying.append((float(src.rim[k, 0, :lines].mean()), float(dst.rim[k, 0, 1:4].mean())))
     if any(detail < rules.min_frame_detail * max(edge, 1e-6) for detail, edge in varying):
         return True
     return (sides == 4 and bool(varying)
