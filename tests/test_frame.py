@@ -177,6 +177,18 @@ def test_30_percent_more_or_a_quarter_less_colour_is_a_match(name):
     assert same_frame(original, frame_of(BENIGN["a little brighter, less contrast"](im)))
 
 
+@pytest.mark.parametrize("name", ["aero1", "building", "left", "china"])
+def test_a_hue_turned_by_30_degrees_is_a_match_even_in_faint_colour(name):
+    """A turn of the hue by 30 degrees scales the chroma's regression gain by cos 30, within what a duplicate
+    may keep; the turn itself is measured, however faint the colour. Heavy JPEG of the same faint colour
+    turns it by far less: a duplicate."""
+    for colour in (1.0, 0.3):
+        im = ImageEnhance.Color(sample(name)).enhance(colour)
+        original = frame_of(jpeg(im, 90))
+        assert not same_frame(original, frame_of(jpeg(hue(im, 21)))), colour
+        assert same_frame(original, frame_of(jpeg(im, 20))), colour
+
+
 def motion_blur(im: Image.Image, length: int, direction: str) -> Image.Image:
     """The camera moved while the shutter was open: each pixel the mean of `length` along a line."""
     line = {"sideways": np.ones((1, length)), "up": np.ones((length, 1)), "diagonal": np.eye(length)}[direction]
