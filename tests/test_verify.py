@@ -239,7 +239,37 @@ def test_strongly_blurred_small_copies_are_confirmed_by_their_pixels(tmp_path):
     assert not [c for c in confirmed - by_keypoints if verdicts[c].duplicate]
     others = [v.verdict(views[o], views[c]) for c in blurred for o in blurred.values() if blurred[c] != o]
     assert not [x for x in others if x and x.same]
-    assert not v.blurred_copy(views["flat_dark.png"], views["flat_darker.png"])
+    assert not v.degraded_copy(views["flat_dark.png"], views["flat_darker.png"])
+
+
+def test_pixelated_copies_are_confirmed_by_their_pixels_even_where_keypoints_refute_them(tmp_path):
+    """ORB finds the corners of a pixelated copy's blocks, which match none of a grainy photo's own: keypoints
+    leave the pair undecided or refute it. Both pictures blurred alike at 64 px agree, and their hashes do:
+    confirmed, as a match; no photo is confirmed as another's pixelated copy."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pixelated = {}
+    for p in sample_paths():
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((768, 768))
+        grainy = np.asarray(im, np.float32) + rng.normal(0, 10, (im.height, im.width, 3))
+        im = Image.fromarray(np.clip(grainy, 0, 255).astype(np.uint8))
+        im.save(tmp_path / p.name, quality=92)
+        blocks = im.resize((max(8, im.width // 10), max(8, im.height // 10)), Image.NEAREST)
+        blocks.resize(im.size, Image.NEAREST).save(tmp_path / f"pix_{p.name}", quality=85)
+        pixelated[f"pix_{p.name}"] = p.name
+    v, without = Verifier(), Verifier(blur_tolerance=0.0)
+    views = {p.name: v.view(str(p), mirrored=True) for p in tmp_path.iterdir()}
+    verdicts = {c: v.verdict(views[o], views[c]) for c, o in pixelated.items()}
+    by_keypoints = {c: without.verdict(views[o], views[c]) for c, o in pixelated.items()}
+    confirmed = {c for c, x in verdicts.items() if x and x.same}
+    by_pixels = confirmed - {c for c, x in by_keypoints.items() if x and x.same}
+    assert len(by_pixels) >= 3, sorted(by_pixels)
+    assert any(by_keypoints[c] is not None and not by_keypoints[c].same for c in by_pixels)  # refuted by keypoints
+    assert not [c for c in by_pixels if verdicts[c].duplicate]
+    others = [v.verdict(views[o], views[c]) for c in pixelated for o in pixelated.values() if pixelated[c] != o]
+    assert not [x for x in others if x and x.same]
 
 
 @pytest.mark.parametrize("originals_first", [True, False])
