@@ -13,8 +13,9 @@ compares a signature kept per image, made from the decode the encoder needs anyw
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (tints and filters change it while the gray levels stay), and the chroma itself: aligned,
   one picture's chroma explains the other's at about the same gain (grayscale and saturation edits scale it,
-  hue edits turn it (the turn is measured too: a gain near 1 can hide one); compression adds noise that does not correlate, so the faint colour of a nearly gray
-  picture, which heavy JPEG changes by more than its magnitude, stays comparable);
+  hue edits turn it, and the turn is measured too: a gain near 1 can hide one; compression adds noise that
+  does not correlate, so the faint colour of a nearly gray picture, which heavy JPEG changes by more than its
+  magnitude, stays comparable);
 - the fine detail at long sides from 256 down to 64 px (each capped at the picture's own): a strong blur
   removes most of it, re-encoding and resizing do not. A pair compares it at the largest side both were
   measured at, and from what the softer lost there estimates its blur in its own pixels: a 1024-px picture
@@ -579,9 +580,9 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     gray levels' spreads, is within `rules.chroma_gain` of 1 (noise on one side attenuates one regression,
     never both; a real change of colour moves both), and one not turned from the other by more than
     `rules.max_hue_turn` (hue_turn: a turn of 30 degrees scales the regression by cos 30, which the band
-    passes). Cells clipped in either picture (a brightened sky) hold
-    no colour to compare and are left out, unless fewer than a quarter of the grid would be left. Two pictures
-    with next to no chroma (rms under 0.03 of 255) agree."""
+    passes). Cells clipped in either picture (a brightened sky) hold no colour to compare and are left out,
+    unless fewer than a quarter of the grid would be left. Two pictures with next to no chroma (rms under
+    0.03 of 255) agree."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
     channels = [grid[..., c] for grid in (x, y) for c in range(3)]

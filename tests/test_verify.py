@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 
+import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
@@ -246,8 +247,6 @@ def test_pixelated_copies_are_confirmed_by_their_pixels_even_where_keypoints_ref
     """ORB finds the corners of a pixelated copy's blocks, which match none of a grainy photo's own: keypoints
     leave the pair undecided or refute it. Both pictures blurred alike at 64 px agree, and their hashes do:
     confirmed, as a match; no photo is confirmed as another's pixelated copy."""
-    import numpy as np
-
     rng = np.random.default_rng(0)
     pixelated = {}
     for p in sample_paths():
