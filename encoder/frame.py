@@ -262,7 +262,7 @@ class Rules:
     max_hue_turn: float = 20.0  # ... and, where the two chromas are the same pattern turned, one is turned from
     #   the other round the gray axis by at most this (degrees): a hue edit of 30 degrees turns it 28 to 30
     #   even in a nearly gray picture, which the gains above let pass
-    hue_correlation: float = 0.97  # the same pattern turned: the chromas' complex correlation reaches this (hue
+    hue_correlation: float = 0.97  # the same pattern turned: the chromas' correlation (_turned) reaches this (hue
     #   edits 0.99 or more). JPEG at q10 to q20 quantises a faint colour's two chroma channels apart, which
     #   turns it by up to 40 degrees but leaves them less alike (0.95 the most where it turned more than 10)
     min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail (two
@@ -579,7 +579,7 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     edits the chroma alone): regressed on each other either way, one of the two gains, over the ratio of the
     gray levels' spreads, is within `rules.chroma_gain` of 1 (noise on one side attenuates one regression,
     never both; a real change of colour moves both), and one not turned from the other by more than
-    `rules.max_hue_turn` (hue_turn: a turn of 30 degrees scales the regression by cos 30, which the band
+    `rules.max_hue_turn` (_turned: a turn of 30 degrees scales the regression by cos 30, which the band
     passes). Cells clipped in either picture (a brightened sky) hold no colour to compare and are left out,
     unless fewer than a quarter of the grid would be left. Two pictures with next to no chroma (rms under
     0.03 of 255) agree."""
@@ -594,28 +594,22 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     xy, xx, yy = float((x * y).sum()), float((x * x).sum()), float((y * y).sum())
     if max(xx, yy) < 1e-3 * x.size:
         return True
-    if hue_turn(x, y, rules.hue_correlation) > rules.max_hue_turn:
+    if _turned(x, y, xy, xx, yy, rules):
         return False
     band = (1 / rules.chroma_gain, rules.chroma_gain)
     return any(band[0] <= g <= band[1] for g in (xy / max(xx, 1e-9) / contrast, xy / max(yy, 1e-9) * contrast))
 
 
-def hue_turn(x: np.ndarray, y: np.ndarray, min_correlation: float) -> float:
-    """How far (degrees) the chroma `y` is turned from `x` round the gray axis (both (..., 3), each cell's
-    colour less its gray): the angle of their complex correlation in the opponent plane (red-green,
-    yellow-blue), 0 where its magnitude is under `min_correlation` (uncorrelated chroma is noise, whose angle
-    says nothing)."""
-    zx, zy = _opponent(x), _opponent(y)
-    s = np.vdot(zx, zy)
-    if abs(s) < min_correlation * np.sqrt(np.vdot(zx, zx).real * np.vdot(zy, zy).real):
-        return 0.0
-    return float(np.degrees(abs(np.angle(s))))
-
-
-def _opponent(chroma: np.ndarray) -> np.ndarray:
-    """Chroma (..., 3) as complex points of the opponent plane, flat: a hue edit turns them about 0."""
-    c = chroma.reshape(-1, 3)
-    return (c[:, 0] - c[:, 1]) / np.sqrt(2) + 1j * (c[:, 0] + c[:, 1] - 2 * c[:, 2]) / np.sqrt(6)
+def _turned(x: np.ndarray, y: np.ndarray, xy: float, xx: float, yy: float, rules: Rules) -> bool:
+    """Whether the chroma `y` is the chroma `x` turned round the gray axis by more than `rules.max_hue_turn`
+    (`xy`, `xx`, `yy`: their dot products): chroma lies in the plane across that axis, where the dot product
+    is the cosine part of the turn and the cross product's component along the axis its sine part. Judged where
+    the two are the same pattern turned (their correlation in that plane reaches `rules.hue_correlation`):
+    uncorrelated chroma is noise, whose angle says nothing."""
+    cross = float(np.cross(x, y).sum()) / np.sqrt(3)
+    if np.hypot(xy, cross) < rules.hue_correlation * np.sqrt(xx * yy):
+        return False
+    return float(np.degrees(abs(np.arctan2(cross, xy)))) > rules.max_hue_turn
 
 
 def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.ndarray] | None], rules: Rules,
