@@ -35,7 +35,6 @@ class Decoded:
     width: int  # of the original image, after EXIF rotation
     height: int
     corners: np.ndarray | None = None  # (4, size, size, 3) uint8 corner views (encoder/corners.py), if asked
-    preview: bytes | None = None  # a small JPEG of the whole picture, if asked
 
 
 def content_hash(data: bytes) -> str:
@@ -170,23 +169,28 @@ def to_input(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def decode(data: bytes, size: int, corners: bool = False, preview: int = 0) -> Decoded:
+def decode(data: bytes, size: int, corners: bool = False) -> Decoded:
     """Bytes to the encoder's input and the size the registry keeps, and, from the same decode, the corner views
-    and a JPEG preview at most `preview` pixels on its long side, if asked. The draft decode reaches a long side
+    if asked. The draft decode reaches a long side
     of SHARP_SIDE (256 px) however small the encoder's input: from a 1024 x 683 photo decoded at half its size,
     not a quarter, the encoder ranks copies a little better (bench/quality.py). The bytes' content hash is the reader's
     (pipeline/embed.py read_item): hashed once."""
     im, (width, height) = open_image(data, draft_to=2 * size, min_long=SHARP_SIDE)
-    return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None,
-                   preview_jpeg(im, preview) if preview else None)
+    return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None)
 
 
 def signature_of(data: bytes) -> Frame:
     """The same-frame check's signature (encoder/frame.py) of image bytes, from a decode whose long side
     reaches the sharpness ladder's largest side. Made only for images that are in a pair (pipeline/labels.py):
     most images of a collection have no copy, and the signature costs about as much as their decode."""
+    return signature_and_preview(data)[0]
+
+
+def signature_and_preview(data: bytes, preview: int = 0) -> tuple[Frame, bytes | None]:
+    """signature_of(), and from the same decode a JPEG preview at most `preview` pixels on its long side, if
+    asked: the report shows the images that are in a pair, which are the images that get a signature."""
     im, (width, height) = open_image(data, min_long=SHARP_SIDE)
-    return signature(im, width, height)
+    return signature(im, width, height), preview_jpeg(im, preview) if preview else None
 
 
 def preview_jpeg(im: Image.Image, side: int) -> bytes:

@@ -30,7 +30,7 @@ class Settings:
     background_merges: bool = True  # merge segments in a separate process while ingestion goes on
     threshold_duplicate: float | None = None  # None: the model's calibrated thresholds
     threshold_match: float | None = None
-    previews: bool = True  # keep a small JPEG of each embedded image (DATA_DIR/previews, ~5 KB) for reports
+    previews: bool = True  # keep a small JPEG of each image in a pair (DATA_DIR/previews, ~5 KB) for reports
     verify: bool = True  # re-check the grey zone of scans and sweeps with local features (pipeline/verify.py)
     # each image's nearest checked by verification, past those that are duplicates already, and the images nearest
     # each of its corner views, checked for crops (0: no corner views); None: what the encoder needs (its sidecar's

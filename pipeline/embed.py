@@ -21,7 +21,6 @@ from PIL import Image
 from neardup.encoder import corners, phash
 from neardup.encoder.decode import content_hash, decode, read_bytes
 from neardup.errors import DecodeError, OutOfTime, PathNotAllowed
-from neardup.storage.previews import SIDE, Previews
 from neardup.storage.registry import Recorded, in_chunks
 
 from .runtime import Runtime
@@ -68,25 +67,19 @@ def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) 
     return item
 
 
-def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = True,
-                previews: Previews | None = None) -> Item:
+def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = True) -> Item:
     """Pixels for the encoder and their perceptual hashes (unless `hashes` is off: stored already) and corner
-    views (if asked), or only the header's size when the bytes already have a vector; a preview for reports
-    kept in `previews` if given and missing; never raises."""
+    views (if asked), or only the header's size when the bytes already have a vector; never raises."""
     if item.data is None:
         return item
     try:
-        preview = SIDE if previews is not None and not previews.has(item.content_hash) else 0
-        if item.vector is not None and not preview:  # these bytes were embedded before
+        if item.vector is not None:  # these bytes were embedded before
             item.width, item.height = _header_size(item.data)
         else:
-            dec = decode(item.data, size, corners and item.vector is None, preview)
+            dec = decode(item.data, size, corners)
             item.width, item.height = dec.width, dec.height
-            if item.vector is None:
-                item.pixels, item.corners = dec.pixels, dec.corners
-                item.hashes = phash.dihedral(dec.pixels) if hashes else None
-            if dec.preview:
-                previews.store(item.content_hash, dec.preview)
+            item.pixels, item.corners = dec.pixels, dec.corners
+            item.hashes = phash.dihedral(dec.pixels) if hashes else None
     except DecodeError as exc:
         item.error = str(exc)
     except Exception as exc:
@@ -117,7 +110,7 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
         known = rt.registry.vectors_for(readable, model_version)
         for it in group:
             it.vector = known.get(it.content_hash)
-        futures = [pool.submit(decode_item, it, size, corners, previews=rt.previews) for it in group]
+        futures = [pool.submit(decode_item, it, size, corners) for it in group]
         if ahead:
             yield [waited(f, deadline) for f in ahead]
         ahead = futures

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 
-from neardup.encoder.decode import signature_of
+from neardup.encoder.decode import signature_and_preview
 from neardup.encoder.frame import KEY, Frame, same_frame
 from neardup.errors import DecodeError
+from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
 
 from .embed import read_item, reading_pool
@@ -25,7 +26,8 @@ def label_for(distance: float, thresholds: dict, same: bool) -> str | None:
 class Frames:
     """The same-frame signatures of the images of registry `rows`, loaded at once. An image gets its signature
     when it is first in a pair (here, made from its file): most images of a collection have no copy, and a
-    signature costs about as much as the decode the encoder needs."""
+    signature costs about as much as the decode the encoder needs. Its report preview comes from the same
+    decode: the report shows the images that are in a pair."""
 
     def __init__(self, rt, rows):
         rows = [r for r in rows if r.content_hash]
@@ -59,8 +61,8 @@ def make_signatures(rt, rows) -> None:
 
 
 def signed(rt, rows) -> dict[str, bytes]:
-    """The signatures of these rows' images, from their files, read and decoded again; stored, and returned as
-    stored ({content hash: bytes}). A file that cannot be read, or no longer holds the bytes it was embedded
+    """The signatures of these rows' images, from their files, read and decoded again (their previews too,
+    where the previews are kept and one is missing); stored, and returned as stored ({content hash: bytes}). A file that cannot be read, or no longer holds the bytes it was embedded
     from, gets none (its pairs stay matches); bytes at several paths are read from the first that still holds
     them."""
     paths: dict[str, list[str]] = {}
@@ -87,7 +89,11 @@ def signed_file(rt, paths: list[str], content: str) -> Frame | None:
         if item.content_hash != content:
             continue
         try:
-            return signature_of(item.data)
+            previews = rt.previews if rt.previews is not None and not rt.previews.has(content) else None
+            frame, preview = signature_and_preview(item.data, SIDE if previews else 0)
+            if preview:
+                previews.store(content, preview)
+            return frame
         except DecodeError:
             return None  # the bytes themselves: no other path holds better ones
         except Exception:  # a bug or an exotic file: logged, and its pairs stay matches

@@ -1,6 +1,6 @@
 """A static HTML report readable offline: groups and pairs as thumbnails side by side, and a 2-D PCA map
 of the embeddings. Thumbnails are small JPEGs copied to `thumbs/` beside the page from the previews made
-while the images were decoded for the encoder (storage/previews.py).
+while the paired images were decoded for their same-frame signatures (storage/previews.py).
 """
 from __future__ import annotations
 

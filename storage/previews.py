@@ -1,5 +1,6 @@
 """Small JPEG previews of images, kept by content hash beside the index, so a report never decodes a full
-image again: they are made from the decode the encoder needs anyway."""
+image again: they are made from the decode that an image in a pair gets for its same-frame signature
+(pipeline/labels.py), and only for those images: the report shows pairs and groups."""
 from __future__ import annotations
 
 import os

@@ -197,13 +197,17 @@ def test_the_keeper_is_the_picture_its_copies_share_the_frame_of():
 
 
 def test_the_report_takes_its_thumbnails_from_the_scan_s_decode(photos, settings, tiny_model, tmp_path):
-    """The previews are made while decoding for the encoder: the report decodes nothing again (here, the files
-    are gone by the time it is written), and a scan with previews off still gets thumbnails from the files."""
+    """The previews are made while a paired image is decoded for its signature, for the images in a pair only:
+    the report decodes nothing again (here, the files are gone by the time it is written), and a scan with
+    previews off still gets thumbnails from the files."""
     settings.model = tiny_model
     first = sorted(photos.glob("*.jpg"))[0]
     shutil.copy(first, photos / "copy.jpg")
     res = Scanner(settings).scan(str(photos))
     assert res.pairs and res.previews is not None
+    paired = {res.images[i].content_hash for pair in res.pairs for i in pair[:2]}
+    made = {p.stem for p in Path(settings.data_dir, "previews").rglob("*.jpg")}
+    assert paired <= made and len(made) < len({r.content_hash for r in res.images.values()})
     kept = tmp_path / "kept"
     shutil.copytree(photos, kept)
     shutil.rmtree(photos)
