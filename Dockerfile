@@ -15,6 +15,8 @@ COPY tasks tasks
 RUN pip install --no-cache-dir --no-deps .
 RUN useradd --create-home neardup && mkdir -p /data && chown neardup /data
 USER neardup
+# the default encoder's LiteRT flatbuffer (encoder/litert.py), converted here once, not at each worker's start
+RUN python -c "from neardup.encoder.artifact import Encoder; Encoder(inference='litert')"
 VOLUME ["/data"]
 ENTRYPOINT ["neardup"]
 CMD ["--help"]

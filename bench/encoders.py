@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The encoders alone: parameters, multiply-adds per image and images/s on this machine's cores, for the
-shipped models and (--candidates) the untrained shapes a CPU student could take. Prints a table, writes JSON.
+"""The encoders alone: parameters, multiply-adds per image and images/s on this machine's cores, through LiteRT
+(the CPU default) and through Keras on TensorFlow, for the shipped models and (--candidates, Keras only) the
+untrained shapes a CPU student could take. Prints a table, writes JSON.
 
   bench/encoders.py [--candidates] [--seconds 8] [--json bench/results/encoders.json]
 """
@@ -73,21 +74,28 @@ def main() -> None:
 
     rows = []
     for path, names in shipped_files().items():
-        enc = Encoder(path, batch_size=256)
+        rates = {}
+        for inference in ("litert", "keras"):
+            enc = Encoder(path, batch_size=256, inference=inference)
+            rates[enc.runtime] = rate(enc.embed, enc.size, a.seconds)
         rows.append({"name": " = ".join(names), "version": enc.version, "input": enc.size, "params": enc.model.count_params(),
-                     "macs": multiply_adds(enc.model), "images_per_s": rate(enc.embed, enc.size, a.seconds)})
+                     "macs": multiply_adds(enc.model), "images_per_s": rates.get("litert"),
+                     "images_per_s_keras": rates["keras"]})
     if a.candidates:
         for name, model in candidates():
             size = model.input_shape[1]
             rows.append({"name": name, "version": "untrained", "input": size, "params": model.count_params(),
                          "macs": multiply_adds(model),
-                         "images_per_s": rate(lambda x: model.predict_on_batch(x.astype(np.float32)), size, a.seconds)})
+                         "images_per_s": None,
+                         "images_per_s_keras": rate(lambda x: model.predict_on_batch(x.astype(np.float32)), size,
+                                                    a.seconds)})
     print(f"encoders alone, batches of 256, {os.cpu_count()} cores")
-    print("| encoder | version | input px | parameters | M multiply-adds / image | images/s |")
-    print("|---|---|---|---|---|---|")
+    print("| encoder | version | input px | parameters | M multiply-adds / image | images/s, LiteRT | images/s, Keras |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
+        lite = f"{r['images_per_s']:.0f}" if r["images_per_s"] else "–"
         print(f"| {r['name']} | {r['version']} | {r['input']} | {r['params']:,} | {r['macs'] / 1e6:.0f} | "
-              f"{r['images_per_s']:.0f} |")
+              f"{lite} | {r['images_per_s_keras']:.0f} |")
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(rows, indent=1))
     print(f"written {a.json}")

@@ -112,19 +112,31 @@ def read_info(path: Path) -> ModelInfo:
 
 
 class Encoder:
-    """A loaded model: uint8 images in, L2-normalised float32 vectors out, in fixed-size batches."""
+    """A loaded model: uint8 images in, L2-normalised float32 vectors out, in fixed-size batches. `inference`:
+    "auto" runs it through LiteRT (encoder/litert.py) where TensorFlow sees no GPU, else through Keras;
+    "litert" or "keras" choose."""
 
-    def __init__(self, path: Path | str | None = None, batch_size: int = 64):
+    def __init__(self, path: Path | str | None = None, batch_size: int = 64, inference: str = "auto",
+                 threads: int = 0):
         self.path = Path(path or DEFAULT_MODEL)
         self.info = read_info(self.path)
         self.model = load_keras(self.path)
         self.batch_size = batch_size
         self.size = self.info.input_size
+        self.compiled = None
+        if wants_litert(inference):
+            from . import litert
+
+            self.compiled = litert.compiled(self.model, self.path, batch_size, threads or os.cpu_count() or 1)
         self.embed(np.zeros((1, self.size, self.size, 3), np.uint8))  # trace the predict function at start-up
 
     @property
     def version(self) -> str:
         return self.info.version
+
+    @property
+    def runtime(self) -> str:
+        return "litert" if self.compiled is not None else "keras"
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
         """Embed (n, size, size, 3) uint8 images; batches are padded to one shape so nothing retraces."""
@@ -135,6 +147,23 @@ class Encoder:
             if len(chunk) < self.batch_size:
                 pad = np.zeros((self.batch_size - len(chunk),) + chunk.shape[1:], chunk.dtype)
                 chunk = np.concatenate([chunk, pad])
-            vec = np.asarray(self.model.predict_on_batch(chunk.astype(np.float32)))
+            x = chunk.astype(np.float32)
+            vec = self.compiled(x) if self.compiled is not None else np.asarray(self.model.predict_on_batch(x))
             out[start:start + self.batch_size] = vec[: min(self.batch_size, n - start)]
         return out
+
+
+def wants_litert(inference: str) -> bool:
+    """Whether `inference` ("auto", "litert" or "keras") runs the encoder through LiteRT: "auto" where Keras
+    runs on TensorFlow (the converter's) and TensorFlow sees no GPU."""
+    if inference not in ("auto", "litert", "keras"):
+        raise ValueError(f"inference must be auto, litert or keras, not {inference!r}")
+    if inference != "auto":
+        return inference == "litert"
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    return not tf.config.list_physical_devices("GPU")

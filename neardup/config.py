@@ -25,6 +25,7 @@ class Settings:
     roots: list[str] = field(default_factory=list)  # image paths must lie under one of these (queue input)
     batch_size: int = 64  # images per encoder call and per queued batch
     decode_threads: int = 0  # 0: one per core
+    inference: str = "auto"  # the encoder's runtime: auto (LiteRT on the CPU, Keras where there is a GPU), litert, keras
     buffer_capacity: int = 20_000
     merge_fanout: int = 8
     background_merges: bool = True  # merge segments in a separate process while ingestion goes on

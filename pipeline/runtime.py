@@ -53,7 +53,8 @@ class Runtime:
     def encoder(self, path: str | None = None) -> artifact.Encoder:
         path = path or self.active_model_path()
         if path not in self._encoders:
-            enc = artifact.Encoder(path, batch_size=self.settings.batch_size)
+            enc = artifact.Encoder(path, batch_size=self.settings.batch_size, inference=self.settings.inference,
+                                   threads=self.settings.threads)
             self.models.register(enc.version, path, enc.info.__dict__)
             self._encoders[path] = enc
         return self._encoders[path]

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# the encoders' LiteRT flatbuffers (encoder/litert.py): one cache for the run and the workers it starts, not the user's
+os.environ.setdefault("NEARDUP_CACHE_DIR", tempfile.mkdtemp(prefix="neardup-cache-"))
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "originals"
 

@@ -1,0 +1,44 @@
+"""The encoder's CPU runtime: LiteRT gives Keras's vectors, converts a model once, and recovers from a damaged
+cache; an unknown runtime is refused."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from neardup.encoder import artifact, litert
+from neardup.encoder.decode import to_input
+from tests.conftest import sample_paths
+
+
+def photos_at(size: int) -> np.ndarray:
+    return np.stack([to_input(Image.open(p).convert("RGB"), size) for p in sample_paths()])
+
+
+def test_litert_embeds_as_keras_does():
+    keras_run = artifact.Encoder(inference="keras", batch_size=8)
+    litert_run = artifact.Encoder(inference="litert", batch_size=8)
+    assert (keras_run.runtime, litert_run.runtime) == ("keras", "litert")
+    x = photos_at(keras_run.size)
+    assert len(x) > 8  # more than one batch, the last one padded
+    assert np.abs(litert_run.embed(x) - keras_run.embed(x)).max() < 1e-5
+
+
+def test_a_model_is_converted_once_and_a_damaged_flatbuffer_again(tiny_model):
+    first = artifact.Encoder(tiny_model, inference="litert", batch_size=4)
+    cached = litert.cached_path(first.path)
+    assert first.runtime == "litert" and cached.is_file()
+    made = cached.stat().st_mtime_ns
+    assert artifact.Encoder(tiny_model, inference="litert", batch_size=4).runtime == "litert"
+    assert cached.stat().st_mtime_ns == made  # read from the cache, not converted again
+
+    cached.write_bytes(b"not a flatbuffer")
+    again = artifact.Encoder(tiny_model, inference="litert", batch_size=4)
+    assert again.runtime == "litert" and cached.read_bytes() != b"not a flatbuffer"
+    x = photos_at(again.size)
+    assert np.abs(again.embed(x) - artifact.Encoder(tiny_model, inference="keras").embed(x)).max() < 1e-5
+
+
+def test_an_unknown_runtime_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="inference must be"):
+        artifact.Encoder(tiny_model, inference="onnx")
