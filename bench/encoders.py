@@ -3,7 +3,7 @@
 (the CPU default) and through Keras on TensorFlow, for the shipped models and (--candidates, Keras only) the
 untrained shapes a CPU student could take. Prints a table, writes JSON.
 
-  bench/encoders.py [--candidates] [--seconds 8] [--json bench/results/encoders.json]
+  bench/encoders.py [--candidates] [--seconds 9] [--rounds 3] [--json bench/results/encoders.json]
 """
 from __future__ import annotations
 
@@ -52,6 +52,10 @@ def rate(embed, size: int, seconds: float, batch: int = 256) -> float:
     return n / (time.perf_counter() - t)
 
 
+def median(values: list[float] | None) -> float | None:
+    return float(sorted(values)[len(values) // 2]) if values else None
+
+
 def candidates():
     """(name, model): plain CNNs a student could be, and EfficientNet-Lite0's trunk at smaller inputs."""
     from neardup.encoder.model import build_encoder, build_pretrained_encoder
@@ -65,7 +69,8 @@ def candidates():
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--candidates", action="store_true")
-    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--seconds", type=float, default=9.0, help="per encoder and runtime, over all rounds")
+    ap.add_argument("--rounds", type=int, default=3, help="each runtime this many times in turn; medians")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "encoders.json")
     a = ap.parse_args()
     import numpy as np
@@ -74,13 +79,14 @@ def main() -> None:
 
     rows = []
     for path, names in shipped_files().items():
-        rates = {}
-        for inference in ("litert", "keras"):
-            enc = Encoder(path, batch_size=256, inference=inference)
-            rates[enc.runtime] = rate(enc.embed, enc.size, a.seconds)
+        encoders = [Encoder(path, batch_size=256, inference=inference) for inference in ("litert", "keras")]
+        rates: dict[str, list[float]] = {}
+        for _ in range(a.rounds):  # in turn: the machine's speed drifts between rounds, not within one
+            for enc in encoders:
+                rates.setdefault(enc.runtime, []).append(rate(enc.embed, enc.size, a.seconds / a.rounds))
         rows.append({"name": " = ".join(names), "version": enc.version, "input": enc.size, "params": enc.model.count_params(),
-                     "macs": multiply_adds(enc.model), "images_per_s": rates.get("litert"),
-                     "images_per_s_keras": rates["keras"]})
+                     "macs": multiply_adds(enc.model), "images_per_s": median(rates.get("litert")),
+                     "images_per_s_keras": median(rates["keras"])})
     if a.candidates:
         for name, model in candidates():
             size = model.input_shape[1]
@@ -89,7 +95,7 @@ def main() -> None:
                          "images_per_s": None,
                          "images_per_s_keras": rate(lambda x: model.predict_on_batch(x.astype(np.float32)), size,
                                                     a.seconds)})
-    print(f"encoders alone, batches of 256, {os.cpu_count()} cores")
+    print(f"encoders alone, batches of 256, {os.cpu_count()} cores, medians of {a.rounds} rounds")
     print("| encoder | version | input px | parameters | M multiply-adds / image | images/s, LiteRT | images/s, Keras |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
