@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -10,13 +11,20 @@ from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # the encoders' LiteRT flatbuffers (encoder/litert.py): one cache for the run and the workers it starts, not the user's
-os.environ.setdefault("NEARDUP_CACHE_DIR", tempfile.mkdtemp(prefix="neardup-cache-"))
+LITERT_CACHE = tempfile.mkdtemp(prefix="neardup-cache-")
+os.environ.setdefault("NEARDUP_CACHE_DIR", LITERT_CACHE)
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "originals"
 
 
 def sample_paths() -> list[Path]:
     return sorted(SAMPLES.glob("*.jpg"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def litert_cache():
+    yield
+    shutil.rmtree(LITERT_CACHE, ignore_errors=True)
 
 
 @pytest.fixture
