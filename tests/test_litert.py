@@ -1,5 +1,5 @@
 """The encoder's CPU runtime: LiteRT gives Keras's vectors, converts a model once, and recovers from a damaged
-cache; an unknown runtime is refused."""
+cache; the `inference` setting chooses it; an unknown runtime is refused."""
 from __future__ import annotations
 
 import numpy as np
@@ -42,3 +42,14 @@ def test_a_model_is_converted_once_and_a_damaged_flatbuffer_again(tiny_model):
 def test_an_unknown_runtime_is_refused(tiny_model):
     with pytest.raises(ValueError, match="inference must be"):
         artifact.Encoder(tiny_model, inference="onnx")
+
+
+def test_the_inference_setting_reaches_the_scan_s_encoder(settings, monkeypatch):
+    from neardup.config import load
+    from neardup.pipeline.runtime import Runtime
+
+    monkeypatch.setenv("NEARDUP_INFERENCE", "keras")
+    assert load(data_dir=settings.data_dir).inference == "keras"
+    assert Runtime(load(data_dir=settings.data_dir)).encoder().runtime == "keras"
+    expected = "litert" if artifact.wants_litert("auto") else "keras"  # auto: LiteRT where TensorFlow sees no GPU
+    assert Runtime(settings).encoder().runtime == expected
