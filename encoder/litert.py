@@ -1,10 +1,10 @@
 """CPU inference through LiteRT (XNNPACK): the Keras model converted to a LiteRT flatbuffer once per model file
 and TensorFlow release, and cached on disk by the file's content.
 
-EfficientNet-Lite was made for this runtime: on 2 cores it embeds several times as many images per second as
+EfficientNet-Lite was made for this runtime: on 2 cores it embeds about twice as many images a second as
 TensorFlow's own predict (`bench/encoders.py`), the same vectors within 1e-6. The `.keras` file stays the model
-(loaded with safe_mode); the flatbuffer is derived from the loaded model, never read from anywhere else, and
-checked against Keras on a probe batch before it is used.
+(loaded with safe_mode); the flatbuffer is only ever made from the loaded model, here, and is checked against
+Keras on a probe batch before it is used.
 """
 from __future__ import annotations
 
