@@ -52,10 +52,6 @@ def rate(embed, size: int, seconds: float, batch: int = 256) -> float:
     return n / (time.perf_counter() - t)
 
 
-def median(values: list[float] | None) -> float | None:
-    return float(sorted(values)[len(values) // 2]) if values else None
-
-
 def candidates():
     """(name, model): plain CNNs a student could be, and EfficientNet-Lite0's trunk at smaller inputs."""
     from neardup.encoder.model import build_encoder, build_pretrained_encoder
@@ -85,8 +81,8 @@ def main() -> None:
             for enc in encoders:
                 rates.setdefault(enc.runtime, []).append(rate(enc.embed, enc.size, a.seconds / a.rounds))
         rows.append({"name": " = ".join(names), "version": enc.version, "input": enc.size, "params": enc.model.count_params(),
-                     "macs": multiply_adds(enc.model), "images_per_s": median(rates.get("litert")),
-                     "images_per_s_keras": median(rates["keras"])})
+                     "macs": multiply_adds(enc.model), "images_per_s": float(np.median(rates["litert"])) if "litert" in rates else None,
+                     "images_per_s_keras": float(np.median(rates["keras"]))})
     if a.candidates:
         for name, model in candidates():
             size = model.input_shape[1]

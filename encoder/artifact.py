@@ -128,7 +128,7 @@ class Encoder:
             from . import litert
 
             self.compiled = litert.compiled(self.model, self.path, batch_size, threads or os.cpu_count() or 1)
-        self.embed(np.zeros((1, self.size, self.size, 3), np.uint8))  # trace the predict function at start-up
+        self.embed(np.zeros((1, self.size, self.size, 3), np.uint8))  # at start-up: Keras traces its predict function
 
     @property
     def version(self) -> str:

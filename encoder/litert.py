@@ -13,12 +13,13 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+from neardup.files import write_whole
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +52,14 @@ def convert(model) -> bytes:
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
 
 
-def flatbuffer(model, model_file: Path) -> bytes:
-    """The cached flatbuffer of `model` (loaded from `model_file`), converted and cached if there is none; kept
-    in memory only where the cache cannot be written."""
-    target = cached_path(model_file)
+def flatbuffer(model, target: Path) -> bytes:
+    """The flatbuffer of `model` cached at `target` (cached_path() of its file), converted and cached if there is
+    none; kept in memory only where the cache cannot be written."""
     if target.is_file():
         return target.read_bytes()
     blob = convert(model)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, target)  # a reader never sees half a file; two converters write the same bytes
+        write_whole(target, blob)
     except OSError as exc:
         log.warning("LiteRT cache %s not writable (%s): the model is converted again at each start", target, exc)
     return blob
@@ -101,11 +97,12 @@ def compiled(model, model_file: Path, batch: int, threads: int) -> Interpreter |
     probe[:PROBE] = np.random.default_rng(0).integers(0, 256, probe[:PROBE].shape)
     expected = np.asarray(model(probe[:PROBE], training=False))  # eager: no predict function traced for one call
     problem = "its vectors differ from Keras's"
+    target = cached_path(model_file)  # the model file hashed once
     for attempt in range(2):
         if attempt:
-            cached_path(model_file).unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
         try:
-            run = Interpreter(flatbuffer(model, model_file), batch, threads)
+            run = Interpreter(flatbuffer(model, target), batch, threads)
             if np.abs(run(probe)[:PROBE] - expected).max() <= TOLERANCE:
                 return run
         except Exception as exc:  # a damaged cache, or an op the converter or runtime lacks

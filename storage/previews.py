@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from neardup.files import write_whole
 
 SIDE = 160  # the report shows thumbnails at most this large
 
@@ -22,14 +23,7 @@ class Previews:
         return bool(content_hash) and self.path_for(content_hash).is_file()
 
     def store(self, content_hash: str, jpeg: bytes) -> None:
-        """Written aside and renamed: a reader never sees half a file, and two writers of the same picture
-        write the same bytes."""
-        target = self.path_for(content_hash)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-        with os.fdopen(fd, "wb") as f:
-            f.write(jpeg)
-        os.replace(tmp, target)
+        write_whole(self.path_for(content_hash), jpeg)
 
     def copy_to(self, content_hash: str, out: Path) -> bool:
         """Copy an image's preview to `out`; False if there is none."""
