@@ -245,8 +245,10 @@ def _detail(g: np.ndarray) -> tuple[float, float, float, np.ndarray]:
 
 @dataclass(frozen=True)
 class Rules:
-    max_aspect_change: float = 0.04  # |log(aspect a / aspect b)|: a trim keeps the aspect, a crop or border not
+    max_aspect_change: float = 0.08  # |log(aspect a / aspect b)|: a trim of up to 8 % off one side; a band added
+    #   to a side changes it as much, and the frame tests below tell the two apart
     max_trim: float = 0.10  # one picture may be the other with this much cut off its sides
+    max_stretch: float = 0.04  # ... and the part kept have the other's aspect ratio within this (stretch())
     search_above: float = 1.0  # pictures that differ more than this as they are: no trim is searched for (coins
     #   in rows, cut by 7 %, differ by 0.8 as they are: a row moves onto the next)
     max_residual: float = 0.10  # aligned, same brightness: RMS difference at 16x16 per unit of contrast
@@ -776,13 +778,15 @@ def plain_frame(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) 
     of a 300-px picture is under 2 px there): on `rules.frame_sides` sides or more, the rim lines of the
     margin (at the largest detail side, the last one, which mixes frame and picture, left out) vary along
     them by under `rules.frame_plain` of the contrast, where `dst`'s own edge lines vary by more than
-    `rules.edge_varies`. A trim of studio white all round cuts white from white: its edge is as plain."""
-    framed = 0
+    `rules.edge_varies`; with a margin on fewer sides, on each of them (a bar added to one side). A trim of
+    studio white all round cuts white from white: its edge is as plain."""
+    framed = sides = 0
     for k, margin in enumerate(_rim_margins(src, unit)):
         lines = int(np.floor(margin)) - 1
+        sides += lines >= 1
         framed += (lines >= 1 and float(src.rim[k, 1, :lines].max()) < rules.frame_plain
                    and float(dst.rim[k, 1, :2].min()) > rules.edge_varies)
-    return framed >= rules.frame_sides
+    return sides > 0 and framed >= min(sides, rules.frame_sides)
 
 
 def _rim_margins(src: Frame, unit: np.ndarray) -> list[float]:
@@ -849,14 +853,23 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         better = refined(src, dst, unit)
         if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
             return False
-        if better is not None and _within(better, rules.max_trim):
-            if bordered(src, better, rules) or plain_frame(src, dst, better, rules) or filled(src, dst, better, rules):
-                return False
+        within = better is not None and _within(better, rules.max_trim)
+        margin = better if within else unit  # refined past max_trim: the search's own window is judged
+        if bordered(src, margin, rules) or plain_frame(src, dst, margin, rules) or filled(src, dst, margin, rules):
+            return False
+        if within:
             fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
             soften = TRIM_SOFTEN if np.diag(better[:, :2]).min() < TRIMMED else 0.0
-    return (_fits(m, fit, src is b, rules) and _same_direction(m, unit, rules)
-            and chroma_agrees(src, dst, unit, rules) and _fine_agrees(a, b, fine, rules, soften))
+    return (_fits(m, fit, src is b, rules) and stretch(src, dst, unit) <= rules.max_stretch
+            and _same_direction(m, unit, rules) and chroma_agrees(src, dst, unit, rules)
+            and _fine_agrees(a, b, fine, rules, soften))
+
+
+def stretch(src: Frame, dst: Frame, unit: np.ndarray) -> float:
+    """|log| of how much the window `unit` of `src` must be stretched to `dst`'s aspect: 0 for a trim, which
+    cuts the picture without changing its shape; a picture resized to another aspect ratio keeps all of it."""
+    return abs(float(np.log(src.aspect * unit[0, 0] / unit[1, 1] / dst.aspect)))
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> bool:

@@ -69,6 +69,7 @@ BENIGN = {
     "trimmed 4%": lambda im: jpeg(trim(im, 0.96)),
     "slight blur": lambda im: jpeg(im.filter(ImageFilter.GaussianBlur(0.8))),
     "trimmed 7%, off centre": lambda im: jpeg(im.crop((0, im.height // 20, im.width * 93 // 100, im.height))),
+    "6% cut off one side": lambda im: jpeg(im.crop((0, 0, im.width * 94 // 100, im.height))),
     "a little more colour": lambda im: jpeg(ImageEnhance.Color(im).enhance(1.15)),
     "a little brighter, less contrast":
         lambda im: jpeg(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)),
