@@ -833,7 +833,7 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     if not _passes(m, rules):
         return False
     fit = _score(a.grid, b)
-    if _fits(m, fit, False, rules):
+    if m["aspect"] <= rules.max_stretch and _fits(m, fit, False, rules):  # other shapes: only as a trim
         return _judged(m, (fit, a, b, IDENTITY), a, b, rules)
     if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
         return False
