@@ -854,7 +854,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
             return False
         within = better is not None and _within(better, rules.max_trim)
-        margin = better if within else unit  # refined past max_trim: the search's own window is judged
+        margin = better if within else unit  # not refined, or past max_trim: the search's own window is judged
         if bordered(src, margin, rules) or plain_frame(src, dst, margin, rules) or filled(src, dst, margin, rules):
             return False
         if within:
