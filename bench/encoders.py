@@ -80,8 +80,9 @@ def main() -> None:
         for _ in range(a.rounds):  # in turn: the machine's speed drifts between rounds, not within one
             for enc in encoders:
                 rates.setdefault(enc.runtime, []).append(rate(enc.embed, enc.size, a.seconds / a.rounds))
-        rows.append({"name": " = ".join(names), "version": enc.version, "input": enc.size, "params": enc.model.count_params(),
-                     "macs": multiply_adds(enc.model), "images_per_s": float(np.median(rates["litert"])) if "litert" in rates else None,
+        first = encoders[0]
+        rows.append({"name": " = ".join(names), "version": first.version, "input": first.size,
+                     "params": first.model.count_params(), "macs": multiply_adds(first.model), "images_per_s": float(np.median(rates["litert"])) if "litert" in rates else None,
                      "images_per_s_keras": float(np.median(rates["keras"]))})
     if a.candidates:
         for name, model in candidates():

@@ -128,7 +128,8 @@ class Encoder:
             from . import litert
 
             self.compiled = litert.compiled(self.model, self.path, batch_size, threads or os.cpu_count() or 1)
-        self.embed(np.zeros((1, self.size, self.size, 3), np.uint8))  # at start-up: Keras traces its predict function
+        if self.compiled is None:  # at start-up, Keras traces its predict function (LiteRT ran its probe batch)
+            self.embed(np.zeros((1, self.size, self.size, 3), np.uint8))
 
     @property
     def version(self) -> str:

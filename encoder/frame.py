@@ -245,7 +245,7 @@ def _detail(g: np.ndarray) -> tuple[float, float, float, np.ndarray]:
 
 @dataclass(frozen=True)
 class Rules:
-    max_aspect_change: float = 0.08  # |log(aspect a / aspect b)|: a trim of up to 8 % off one side; a band added
+    max_aspect_change: float = 0.08  # |log(aspect a / aspect b)|: a trim of up to 7.7 % off one side; a band added
     #   to a side changes it as much, and the frame tests below tell the two apart
     max_trim: float = 0.10  # one picture may be the other with this much cut off its sides
     max_stretch: float = 0.04  # ... and the part kept have the other's aspect ratio within this (stretch())
