@@ -52,6 +52,9 @@ BLUR_LOSS = 0.4  # a blur of sigma s (in pixels at the measuring side) keeps exp
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
 SHARPEST = 0.6  # the planes' own softening (pixels), that of a picture of 64 px or more
 TRIMMED = 0.985  # an alignment that keeps less of a side than this trims the picture ...
+TRIM_GRID_SOFTEN = 0.8  # ... and the grids compared over it are softened by this much more (grid cells): the
+#   same sub-pixel resampling at 32 px leaves point-like detail (a star field trimmed by 5 % of each side: 0.12
+#   RMS at SOFTEN alone, past max_residual) a residual that a picture compared as it is never has
 TRIM_SOFTEN = 0.5  # ... and, refined, both planes are softened by this much more (pixels) before they are
 #   compared: the trim was squashed from its own pixel grid, the other is resampled over the window at
 #   sub-pixel phases, which blurs point-like detail (stars, stripes, texture) unequally across the picture. An
@@ -409,10 +412,10 @@ def _unclipped(low: np.ndarray, high: np.ndarray) -> np.ndarray | None:
     return keep if np.count_nonzero(keep) >= 0.25 * keep.size else None
 
 
-def _soft(grid: np.ndarray) -> np.ndarray:
-    """Both grids are softened before they are compared: what a trim's imperfect alignment leaves is fine
-    detail, what an edit leaves is not."""
-    return cv2.GaussianBlur(grid, (0, 0), SOFTEN)
+def _soft(grid: np.ndarray, more: float = 0.0) -> np.ndarray:
+    """Both grids are softened before they are compared (by `more` cells more over a trim): what a trim's
+    imperfect alignment leaves is fine detail, what an edit leaves is not."""
+    return cv2.GaussianBlur(grid, (0, 0), float(np.hypot(SOFTEN, more)))
 
 
 class Fit(NamedTuple):
@@ -423,7 +426,13 @@ class Fit(NamedTuple):
 
 def _score(src: np.ndarray, dst: Frame, unit: np.ndarray = IDENTITY) -> Fit:
     """How well `dst` (softened) is the region `unit` of the grid `src`, brightness and contrast matched."""
-    gain, r = _residual(_soft(src if unit is IDENTITY else _warp(src, unit)), dst.grid_soft)
+    if unit is IDENTITY:
+        x, y = _soft(src), dst.grid_soft
+    elif np.diag(unit[:, :2]).min() < TRIMMED:
+        x, y = _soft(_warp(src, unit), TRIM_GRID_SOFTEN), _soft(dst.grid, TRIM_GRID_SOFTEN)
+    else:
+        x, y = _soft(_warp(src, unit)), dst.grid_soft
+    gain, r = _residual(x, y)
     return Fit(gain, float(np.sqrt(np.dot(r.reshape(-1), r.reshape(-1)) / r.size)) / (dst.grid_spread + 1.0),
                float(_channel_sum(np.abs(r)).max()) / 3)
 
