@@ -82,7 +82,8 @@ def main() -> None:
                 rates.setdefault(enc.runtime, []).append(rate(enc.embed, enc.size, a.seconds / a.rounds))
         first = encoders[0]
         rows.append({"name": " = ".join(names), "version": first.version, "input": first.size,
-                     "params": first.model.count_params(), "macs": multiply_adds(first.model), "images_per_s": float(np.median(rates["litert"])) if "litert" in rates else None,
+                     "params": first.model.count_params(), "macs": multiply_adds(first.model),
+                     "images_per_s": float(np.median(rates["litert"])) if "litert" in rates else None,
                      "images_per_s_keras": float(np.median(rates["keras"]))})
     if a.candidates:
         for name, model in candidates():

@@ -424,9 +424,14 @@ class Fit(NamedTuple):
     local: float  # the largest cell residual (0..255)
 
 
+def _trims(unit: np.ndarray) -> bool:
+    """Whether an alignment keeps less than TRIMMED of a side: the two are compared over a trim, softer."""
+    return unit is not IDENTITY and float(np.diag(unit[:, :2]).min()) < TRIMMED
+
+
 def _score(src: np.ndarray, dst: Frame, unit: np.ndarray = IDENTITY) -> Fit:
     """How well `dst` (softened) is the region `unit` of the grid `src`, brightness and contrast matched."""
-    more = TRIM_GRID_SOFTEN if unit is not IDENTITY and np.diag(unit[:, :2]).min() < TRIMMED else 0.0
+    more = TRIM_GRID_SOFTEN if _trims(unit) else 0.0
     x = _soft(src if unit is IDENTITY else _warp(src, unit), more)
     gain, r = _residual(x, _soft(dst.grid, more) if more else dst.grid_soft)
     return Fit(gain, float(np.sqrt(np.dot(r.reshape(-1), r.reshape(-1)) / r.size)) / (dst.grid_spread + 1.0),
@@ -865,7 +870,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         if within:
             fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
-            soften = TRIM_SOFTEN if np.diag(better[:, :2]).min() < TRIMMED else 0.0
+            soften = TRIM_SOFTEN if _trims(better) else 0.0
     return (_fits(m, fit, src is b, rules) and stretch(src, dst, unit) <= rules.max_stretch
             and _same_direction(m, unit, rules) and chroma_agrees(src, dst, unit, rules)
             and _fine_agrees(a, b, fine, rules, soften))
