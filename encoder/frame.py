@@ -226,8 +226,8 @@ def tone_peaks(rgb: np.ndarray) -> float:
 
 def _smoothed(h: np.ndarray, sigma: float) -> np.ndarray:
     """A histogram blurred by a Gaussian of `sigma` levels, reflected at its ends."""
-    k = cv2.getGaussianKernel(2 * round(3 * sigma) + 1, sigma, cv2.CV_32F)
-    return cv2.filter2D(h.astype(np.float32).reshape(1, -1), -1, k.T, borderType=cv2.BORDER_REFLECT).ravel()
+    return cv2.GaussianBlur(h.astype(np.float32).reshape(1, -1), (2 * round(3 * sigma) + 1, 1), sigma,
+                            borderType=cv2.BORDER_REFLECT).ravel()
 
 
 def _rim(gray: np.ndarray, band: np.ndarray) -> np.ndarray:
