@@ -3,7 +3,7 @@
 number of workers. Prints a table, writes JSON.
 
   bench/throughput.py [--n 200] [--workers 2] [--rounds 3] [--bench bench-data/dev] [--breakdown] [--check-cost]
-                      [--repeat]
+                      [--repeat] [--sets 4MP] [--verify-settings]
 """
 from __future__ import annotations
 
@@ -133,25 +133,44 @@ def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, 
 RATED = (("neardup", "neardup"), ("no_verify", "neardup_no_verify"))  # ratio name, rate key
 
 
-def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
-    """One set's row: the decode ceiling, pHash and neardup (verifying and not) taken in turn `rounds` times;
-    rates and ratios are the medians over rounds, each ratio taken within its round."""
+def in_turn(paths: list[str], rounds: int, workers: int, model: str, size: int, scans: dict) -> list[dict]:
+    """`rounds` rounds of the decode ceiling, pHash and a neardup scan per entry of `scans` ({name: settings}),
+    taken in turn, so a change in the machine's speed between rounds moves every rate of a round alike."""
     from functools import partial
 
     folder = str(Path(paths[0]).parent)
     taken = []
     for _ in range(rounds):
         r = {"decode_ceiling": rate(partial(decode_only, size=size), paths, workers, ThreadPoolExecutor),
-             "neardup_no_verify": neardup_rate(folder, workers, model, verify=False),
-             "phash": rate(phash, paths, workers, ProcessPoolExecutor),
-             "neardup": neardup_rate(folder, workers, model)}
+             "phash": rate(phash, paths, workers, ProcessPoolExecutor)}
+        r.update({name: neardup_rate(folder, workers, model, **kw) for name, kw in scans.items()})
+        taken.append(r)
+    return taken
+
+
+def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
+    """One set's row: the decode ceiling, pHash and neardup (verifying and not) taken in turn `rounds` times;
+    rates and ratios are the medians over rounds, each ratio taken within its round."""
+    taken = in_turn(paths, rounds, workers, model, size, {"neardup_no_verify": {"verify": False}, "neardup": {}})
+    for r in taken:
         r.update({f"{name}/{base}": r[ours] / r[theirs] for name, ours in RATED
                   for base, theirs in (("ceiling", "decode_ceiling"), ("phash", "phash"))})
-        taken.append(r)
     row = {"set": name, "images": len(paths), **{k: float(np.median([r[k] for r in taken])) for k in taken[0]}}
     if rounds > 1:
         row["rounds"] = taken
     return row
+
+
+VERIFY_SETTINGS = {"the model's own": {}, "no corner views": {"verify_corner_k": 0}, "reach 2.5": {"verify_reach": 2.5},
+                   "5 neighbours, no corner views": {"verify_k": 5, "verify_corner_k": 0}}
+
+
+def verify_settings_rates(paths: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
+    """Verifying scans of one set under each of VERIFY_SETTINGS (docs/verification.md weighs what each finds),
+    in turn with the decode ceiling and pHash: median images/s, and median ratios to pHash within each round."""
+    taken = in_turn(paths, rounds, workers, model, size, VERIFY_SETTINGS)
+    return {"rates": {k: float(np.median([t[k] for t in taken])) for k in taken[0]},
+            "x_phash": {k: float(np.median([t[k] / t["phash"] for t in taken])) for k in taken[0]}, "rounds": taken}
 
 
 def encoder_rate(model: str, n: int = 2048, batch_size: int = 64) -> float:
@@ -334,6 +353,11 @@ def main() -> None:
                     help="Measure each set this many times, the four rates in turn, and report medians: each ratio "
                          "compares rates of one round, taken a minute or two apart, so a change in the machine's "
                          "speed between sets or rounds does not skew it.")
+    ap.add_argument("--sets", nargs="+", choices=[*SIZES, "dev benchmark"], default=None,
+                    help="Measure only these sets (default: all).")
+    ap.add_argument("--verify-settings", action="store_true",
+                    help="Also time verifying scans of the 4 MP set under other verification settings (no corner "
+                         "views, a wider reach, fewer neighbours), in turn with the ceiling and pHash.")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
     from neardup.encoder.artifact import DEFAULT_MODEL, read_info, resolve
@@ -344,7 +368,8 @@ def main() -> None:
     sets = {name: make_photos(REPO / "bench-data" / "throughput" / name, wh, a.n) for name, wh in SIZES.items()}
     if (a.bench / "truth.json").exists():
         sets["dev benchmark"] = sorted(str(p) for p in a.bench.iterdir() if p.suffix in (".jpg", ".png"))
-    rows = [measure(name, paths, a.rounds, a.workers, model, size) for name, paths in sets.items()]
+    rows = [measure(name, paths, a.rounds, a.workers, model, size) for name, paths in sets.items()
+            if a.sets is None or name in a.sets]
     print(f"workers: {a.workers}, model {read_info(model).version}, input {size}px, "
           f"encoder alone {encoder_alone:.0f} img/s")
     print("| set | images | decode ceiling img/s | pHash img/s | neardup img/s | (--no-verify) | neardup/ceiling "
@@ -392,6 +417,12 @@ def main() -> None:
         print(f"0.3MP set, {n} images, one collection: verifying scan {r['first_scan_s']:.1f} s, the same scan again "
               f"{r['second_scan_s']:.1f} s ({n / r['second_scan_s']:.0f} images/s), sweep {r['sweep_s']:.1f} s, "
               f"the next night's sweep {r['next_sweep_s']:.1f} s")
+    if a.verify_settings:
+        out["verify_settings"] = v = verify_settings_rates(sets["4MP"], a.rounds, a.workers, model, size)
+        print(f"verifying scans of the 4MP set ({len(sets['4MP'])} distinct photos), images/s (x pHash), medians of "
+              f"{a.rounds} round(s): decode ceiling {v['rates']['decode_ceiling']:.1f}, pHash {v['rates']['phash']:.1f}")
+        for name in VERIFY_SETTINGS:
+            print(f"  {name}: {v['rates'][name]:.1f} ({v['x_phash'][name]:.2f})")
     if a.report:
         folder = with_copies(sets["4MP"], REPO / "bench-data" / "throughput" / "4MP-copies")
         out["report"] = r = report_rates(folder, a.workers, model)
