@@ -35,7 +35,10 @@ def photo_sources() -> list[Path]:
 
 
 def make_photos(out: Path, size: tuple[int, int], n: int) -> list[str]:
-    """Photo-like JPEGs: distinct photos scaled to `size`, with grain so they compress like photos."""
+    """Photo-like JPEGs: distinct photos scaled to `size`, with grain so they compress like photos; in a folder
+    of their own per count (`out`-n), since a scan reads its whole folder: a larger run's files left there would
+    join a smaller run's scans and not its decode and pHash rates."""
+    out = out.with_name(f"{out.name}-{n}")
     out.mkdir(parents=True, exist_ok=True)
     sources = photo_sources()
     rng = np.random.default_rng(0)
@@ -424,7 +427,7 @@ def main() -> None:
         for name in VERIFY_SETTINGS:
             print(f"  {name}: {v['rates'][name]:.1f} ({v['x_phash'][name]:.2f})")
     if a.report:
-        folder = with_copies(sets["4MP"], REPO / "bench-data" / "throughput" / "4MP-copies")
+        folder = with_copies(sets["4MP"], REPO / "bench-data" / "throughput" / f"4MP-copies-{a.n}")
         out["report"] = r = report_rates(folder, a.workers, model)
         print(f"4MP with copies ({r['images']} images, {r['pairs']} pairs), --no-verify: {r['no_report']:.1f} images/s "
               f"without the report, {r['report']:.1f} with it ({r['ratio']:.2f}x)")
