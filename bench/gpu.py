@@ -63,7 +63,7 @@ def main() -> None:
     alone = {bs: throughput.encoder_rate(model, n=8 * bs, batch_size=bs) for bs in sizes}
     rows = []
     for name, wh in throughput.SIZES.items():
-        paths = throughput.make_photos(REPO / "bench-data" / "throughput" / name, wh, a.n)
+        paths = throughput.make_photos(name, wh, a.n)
         folder = str(Path(paths[0]).parent)
         ceiling = throughput.rate(partial(throughput.decode_only, size=size), paths, a.workers, ThreadPoolExecutor)
         ph = throughput.rate(throughput.phash, paths, a.workers, ProcessPoolExecutor)

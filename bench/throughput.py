@@ -22,6 +22,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SIZES = {"0.3MP": (640, 480), "4MP": (2304, 1728)}
+PHOTOS = REPO / "bench-data" / "throughput"  # the photo sets, made once and kept
 
 
 def photo_sources() -> list[Path]:
@@ -34,11 +35,11 @@ def photo_sources() -> list[Path]:
     return found or sorted((REPO / "samples" / "originals").glob("*.jpg"))
 
 
-def make_photos(out: Path, size: tuple[int, int], n: int) -> list[str]:
-    """Photo-like JPEGs: distinct photos scaled to `size`, with grain so they compress like photos; in a folder
-    of their own per count (`out`-n), since a scan reads its whole folder: a larger run's files left there would
-    join a smaller run's scans and not its decode and pHash rates."""
-    out = out.with_name(f"{out.name}-{n}")
+def make_photos(name: str, size: tuple[int, int], n: int) -> list[str]:
+    """Photo-like JPEGs: distinct photos scaled to `size`, with grain so they compress like photos, in
+    PHOTOS/NAME-n: a folder per count, since a scan reads its whole folder (a larger run's files left there
+    would join a smaller run's scans and not its decode and pHash rates)."""
+    out = PHOTOS / f"{name}-{n}"
     out.mkdir(parents=True, exist_ok=True)
     sources = photo_sources()
     rng = np.random.default_rng(0)
@@ -314,7 +315,7 @@ def rss_run(n: int, workers: int, model: str) -> dict:
     from neardup.config import Settings
     from neardup.pipeline.scan import Scanner
 
-    paths = make_photos(REPO / "bench-data" / "throughput" / "rss", (320, 240), n)
+    paths = make_photos("rss", (320, 240), n)
     proc, samples, seen = psutil.Process(), [], [0]
 
     def progress(k):
@@ -368,7 +369,7 @@ def main() -> None:
     model = resolve(a.model) if a.model else str(DEFAULT_MODEL)
     size = read_info(model).input_size
     encoder_alone = encoder_rate(model)
-    sets = {name: make_photos(REPO / "bench-data" / "throughput" / name, wh, a.n) for name, wh in SIZES.items()}
+    sets = {name: make_photos(name, wh, a.n) for name, wh in SIZES.items()}
     if (a.bench / "truth.json").exists():
         sets["dev benchmark"] = sorted(str(p) for p in a.bench.iterdir() if p.suffix in (".jpg", ".png"))
     rows = [measure(name, paths, a.rounds, a.workers, model, size) for name, paths in sets.items()
@@ -427,7 +428,7 @@ def main() -> None:
         for name in VERIFY_SETTINGS:
             print(f"  {name}: {v['rates'][name]:.1f} ({v['x_phash'][name]:.2f})")
     if a.report:
-        folder = with_copies(sets["4MP"], REPO / "bench-data" / "throughput" / f"4MP-copies-{a.n}")
+        folder = with_copies(sets["4MP"], PHOTOS / f"4MP-copies-{a.n}")
         out["report"] = r = report_rates(folder, a.workers, model)
         print(f"4MP with copies ({r['images']} images, {r['pairs']} pairs), --no-verify: {r['no_report']:.1f} images/s "
               f"without the report, {r['report']:.1f} with it ({r['ratio']:.2f}x)")
