@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import crowding
+
 SHIPPED_DIR = Path(__file__).with_name("default")
 DEFAULT_MODEL = SHIPPED_DIR / "efficientnet-lite0-80.keras"
 # the encoders that ship with neardup, by the name a setting (`model = "efficientnet-lite0"`) may give. A shipped
@@ -47,26 +49,37 @@ class ModelInfo:
     training: dict = field(default_factory=dict)
     # what verification needs with this encoder, measured ({"k": 5, "corner_k": 0}); unset: the settings' defaults
     verification: dict = field(default_factory=dict)
+    # the reference its distances are adjusted by (encoder/crowding.py: file, k, ceiling); unset: none
+    crowding: dict = field(default_factory=dict)
 
 
-def file_version(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+def file_version(path: Path, crowding_spec: dict | None = None) -> str:
+    """The model's version: its file's hash, with its crowding reference's (which changes every distance)."""
+    h = hashlib.sha256(Path(path).read_bytes())
+    h.update(crowding.digest(path, crowding_spec or {}))
+    return h.hexdigest()[:12]
 
 
 def sidecar(path: Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def save(model, path: Path, thresholds: dict, metrics: dict | None = None, training: dict | None = None) -> ModelInfo:
+def save(model, path: Path, thresholds: dict, metrics: dict | None = None, training: dict | None = None,
+         crowd: crowding.Crowding | None = None) -> ModelInfo:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.keras")
     model.save(tmp)
     os.replace(tmp, path)
-    info = ModelInfo(file_version(path), int(model.input_shape[1]), int(model.output_shape[-1]),
-                     thresholds, metrics or {}, training or {})
-    sidecar(path).write_text(json.dumps(info.__dict__, indent=1))
+    spec = crowding.save(path, crowd) if crowd is not None else {}
+    info = ModelInfo(file_version(path, spec), int(model.input_shape[1]), int(model.output_shape[-1]),
+                     thresholds, metrics or {}, training or {}, crowding=spec)
+    write_info(path, info)
     return info
+
+
+def write_info(path: Path, info: ModelInfo) -> None:
+    sidecar(path).write_text(json.dumps(info.__dict__, indent=1))
 
 
 def resolve(model: str) -> str:

@@ -23,8 +23,9 @@ def with_distractors(embeddings, groups, levels, distractors):
 
 
 def calibrate(embeddings: np.ndarray, groups: np.ndarray, levels: np.ndarray,
-              dup_precision: float = DUPLICATE_PRECISION, match_precision: float = MATCH_PRECISION) -> dict:
-    d, same, benign = pair_table(embeddings, groups, levels)
+              dup_precision: float = DUPLICATE_PRECISION, match_precision: float = MATCH_PRECISION,
+              crowding=None) -> dict:
+    d, same, benign = pair_table(embeddings, groups, levels, crowding)
     keep = benign | ~same
     duplicate = threshold_at_precision(d[keep], benign[keep], dup_precision)
     match = threshold_at_precision(d, same, match_precision)

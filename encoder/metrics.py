@@ -49,20 +49,24 @@ def precision_recall(flagged: np.ndarray, positive: np.ndarray, wanted: np.ndarr
     return float(p), float(r)
 
 
-def pair_table(embeddings: np.ndarray, groups: np.ndarray, levels: np.ndarray):
-    """Every unordered pair of a labelled set: distance, same group, and both in the benign level.
+def pair_table(embeddings: np.ndarray, groups: np.ndarray, levels: np.ndarray, crowding=None):
+    """Every unordered pair of a labelled set: distance (with `crowding`'s penalty, if given), same group,
+    and both in the benign level.
 
     groups: group id per image (-1 = alone); levels: 0 original, 1 benign copy, 2 edited copy.
     """
     i, j = np.triu_indices(len(embeddings), 1)
     d = np.sqrt(np.maximum(2 - 2 * np.sum(embeddings[i] * embeddings[j], axis=1), 0))
+    if crowding is not None:
+        crowd = crowding.of(embeddings)
+        d = d + crowding.penalty(crowd[i], crowd[j])
     same = (groups[i] == groups[j]) & (groups[i] >= 0)
     benign = same & (levels[i] < 2) & (levels[j] < 2)
     return d, same, benign
 
 
-def summary(embeddings, groups, levels, thresholds: dict | None = None) -> dict:
-    d, same, benign = pair_table(embeddings, groups, levels)
+def summary(embeddings, groups, levels, thresholds: dict | None = None, crowding=None) -> dict:
+    d, same, benign = pair_table(embeddings, groups, levels, crowding)
     out = {"ap": average_precision(d, same), "r_at_p99": recall_at_precision(d, same, 0.99)}
     if thresholds:
         out["dup_precision"], out["dup_recall"] = precision_recall(d <= thresholds["duplicate"], same, benign)

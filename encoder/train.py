@@ -19,7 +19,7 @@ from PIL import Image
 
 from neardup.errors import DecodeError
 
-from . import augment
+from . import augment, crowding
 from .artifact import PRETRAINED
 from .calibrate import calibrate, with_distractors
 from .decode import find_images, open_image, read_bytes, to_input
@@ -256,15 +256,16 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     if cfg.symmetry not in ("none", "tied"):
         model = symmetric(model, cfg.symmetry)
     emb, groups, levels = calibration_embeddings(model)
-    thresholds = calibrate(emb, groups, levels)
-    figures = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds).items()}
+    crowd = crowding.fit(emb[-len(images):])  # the training photos: the reference its distances are judged by
+    thresholds = calibrate(emb, groups, levels, crowding=crowd)
+    figures = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds, crowd).items()}
     training = {"config": asdict(cfg), "root": str(root) if isinstance(root, str) else f"{len(paths)} paths",
                 "images": len(images), "validation_images": len(val_images),
                 "data_hash": _data_hash(train_paths), "seconds": round(time.time() - t0, 1),
                 "keras": keras.__version__, "backend": keras.backend.backend(), "history": history}
     if cfg.teacher:
         training["teacher_version"] = artifact.read_info(Path(cfg.teacher)).version
-    info = artifact.save(model, Path(out), thresholds, {"validation": figures}, training)
+    info = artifact.save(model, Path(out), thresholds, {"validation": figures}, training, crowd)
     log(json.dumps({"version": info.version, "thresholds": thresholds, "validation": figures}))
     return info.__dict__
 
@@ -337,25 +338,35 @@ def evaluate_model(path: str, val_x, val_g, val_l) -> dict:
     return summary(emb, val_g, val_l, calibrate(emb, val_g, val_l))
 
 
-def recalibrate(path: str, root: str | list[str], cfg: TrainConfig) -> dict:
+def recalibrate(path: str, root: str | list[str], cfg: TrainConfig, reference: list[str] | None = None) -> dict:
     """Calibrate a saved model's thresholds again, on the held-out split of the data it was trained on
-    (the same seeded split as training), and rewrite its sidecar. Returns the new thresholds and figures."""
-    from .artifact import Encoder, read_info, sidecar
+    (the same seeded split as training), with its crowding reference made anew from the training split's
+    photos (those under the `reference` folders, if given), and rewrite its sidecar (a new version: every
+    distance changes). Returns the new thresholds and figures."""
+    from .artifact import Encoder, file_version, read_info, write_info
 
     paths = find_images(root)[0] if isinstance(root, str) else list(root)
     val_paths, train_paths = split(paths, cfg)
     val_images, _ = load_pool(val_paths, cfg.max_side)
-    images, _ = load_pool(train_paths, cfg.max_side)
+    images, train_paths = load_pool(train_paths, cfg.max_side)
     enc = Encoder(path)
     val_x, val_g, val_l = validation_set(val_images, enc.size, cfg.seed + 1)
-    emb, groups, levels = with_distractors(enc.embed(val_x), val_g, val_l,
-                                           enc.embed(np.stack([to_input(im, enc.size) for im in images])))
-    thresholds = calibrate(emb, groups, levels)
+    pool = enc.embed(np.stack([to_input(im, enc.size) for im in images]))
+    roots = [os.path.realpath(r) for r in reference or []]
+    chosen = [i for i, p in enumerate(train_paths)
+              if not roots or any(os.path.realpath(p).startswith(r + os.sep) for r in roots)]
+    crowd = crowding.fit(pool[chosen])
+    emb, groups, levels = with_distractors(enc.embed(val_x), val_g, val_l, pool)
+    thresholds = calibrate(emb, groups, levels, crowding=crowd)
     info = read_info(Path(path))
     info.thresholds = thresholds
-    info.metrics["validation"] = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds).items()}
-    sidecar(Path(path)).write_text(json.dumps(info.__dict__, indent=1))
-    return {"thresholds": thresholds, "validation": info.metrics["validation"]}
+    info.metrics["validation"] = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds, crowd).items()}
+    info.crowding = crowding.save(Path(path), crowd)
+    info.version = file_version(Path(path), info.crowding)
+    write_info(Path(path), info)
+    return {"version": info.version, "thresholds": thresholds, "crowding": info.crowding,
+            "validation": info.metrics["validation"],
+            "same_split_as_training": _data_hash(train_paths) == info.training.get("data_hash")}
 
 
 def _data_hash(paths: list[str]) -> str:

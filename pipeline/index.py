@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy.exc import OperationalError
 
 from neardup.errors import StaleIndex
-from neardup.storage.index import CollectionIndex, exact_distances
+from neardup.storage.index import CollectionIndex
 from neardup.storage.registry import ImageStatus
 
 from .labels import Frames, make_signatures
@@ -75,7 +75,7 @@ def partners_of(index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, match
     """{image id: [(partner, distance)]}: the indexed images within `match` of each new one, and the earlier
     new ones of the batch."""
     found = index.within(vecs, match)
-    within_batch = exact_distances(vecs, vecs)
+    within_batch = index.pair_distances(vecs, vecs)
     return {int(image_id): [(int(other), float(d)) for other, d in found[qi] if other != image_id] + [
         (int(ids[j]), float(within_batch[qi, j])) for j in range(qi) if within_batch[qi, j] <= match]
         for qi, image_id in enumerate(ids)}

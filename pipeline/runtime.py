@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from neardup.config import Settings
-from neardup.encoder import artifact, corners
+from neardup.encoder import artifact, corners, crowding
 from neardup.errors import PathNotAllowed
 from neardup.storage.index import CollectionIndex
 from neardup.storage.model_registry import ModelRegistry
@@ -26,6 +26,7 @@ class Runtime:
         self.previews = Previews(Path(settings.data_dir) / "previews") if settings.previews else None
         self._encoders: dict[str, artifact.Encoder] = {}
         self._indexes: dict[tuple[str, str], CollectionIndex] = {}
+        self._crowdings: dict[str, object] = {}
 
     # --- models -------------------------------------------------------------------------------------
     def active_model_path(self) -> str:
@@ -79,7 +80,8 @@ class Runtime:
                                                  self.settings.buffer_capacity, self.settings.merge_fanout,
                                                  self.settings.background_merges,
                                                  vectors=None if corner is None else corners.key(generation),
-                                                 part=corner or 0)
+                                                 part=corner or 0,
+                                                 crowding=self.crowding(generation) if corner is None else None)
         idx = self._indexes[key]
         idx.refresh()
         return idx
@@ -119,8 +121,22 @@ class Runtime:
             raise LookupError(f"model version {version} is not registered")
         return artifact.ModelInfo(**row.info)
 
+    def crowding(self, version: str):
+        """The crowding reference a version's distances are judged by (encoder/crowding.py), None if it has
+        none (or is not registered: a bare index in a test)."""
+        if version not in self._crowdings:
+            row = self.models.get(version)
+            spec = (row.info or {}).get("crowding") if row is not None else None
+            self._crowdings[version] = crowding.load(Path(row.path), spec) if spec else None
+        return self._crowdings[version]
+
     def encoder_for(self, version: str):
         row = self.models.get(version)
         if row is None:
             raise LookupError(f"model version {version} is not registered")
-        return self.encoder(row.path)
+        enc = self.encoder(row.path)
+        if enc.version != version:  # the file was replaced (a shipped model re-calibrated by an upgrade)
+            raise LookupError(f"model version {version} is gone: {row.path} now holds version {enc.version}; "
+                              f"roll the collections indexed with it out to that (neardup promote {row.path} "
+                              "--roll-out)")
+        return enc

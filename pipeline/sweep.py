@@ -42,10 +42,22 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         if verifying and not neighbors else None
     tmp = Path(tempfile.mkdtemp(prefix="sweep-", dir=Path(rt.settings.data_dir)))
     try:
-        segments.build_chunks(tmp / "all", index.live(), info.dim, durable=False, on_disk=True)
+        crowds = []
+
+        def crowded(chunks):
+            """The live vectors as they stream into the throwaway index, their crowding worked out on the way."""
+            for chunk_ids, vecs in chunks:
+                if index.crowding is not None:
+                    crowds.append(index.crowding.of(np.asarray(vecs)))
+                yield chunk_ids, vecs
+
+        segments.build_chunks(tmp / "all", crowded(index.live()), info.dim, durable=False, on_disk=True)
         everything = segments.Segment(tmp / "all")
+        if crowds:
+            everything.set_crowds(np.concatenate(crowds))
         ids = np.asarray(everything.ids)
-        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep)
+        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep,
+                            index.crowding)
         close, near = [], []
         for p, hits, nearest in found:
             close += [(*sorted((int(ids[p]), int(ids[q]))), round(d, 6)) for q, d in hits if q > p]
@@ -64,8 +76,9 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         res.neighbors = near
 
         def nearest_to(vec, n):
-            found, dist = everything.annoy.get_nns_by_vector(vec, n, include_distances=True)
-            return [(int(ids[p]), d) for p, d in zip(found, dist)]
+            lookup = functools.partial(everything.annoy.get_nns_by_vector, vec)
+            query_crowd = index.crowding.of(vec)[0] if index.crowding is not None else 0.0
+            return [(int(ids[p]), d) for p, d in _nearest(everything, lookup, n, query_crowd, index.crowding)]
 
         res.verified = verify.second_stage(rt, checks, res, set(ids.tolist()), nearest_to, neighbors)
         everything.close()
@@ -75,19 +88,36 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
     return res
 
 
-def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep=None, chunk: int = 2048):
+def _nearest(seg, lookup, n: int, query_crowd: float, crowding) -> list[tuple[int, float]]:
+    """The n nearest positions of `lookup` (a segment's Annoy search: n, include_distances), by the distance
+    with the crowding penalty: the 3n + 10 nearest by plain distance, ranked again (as the index does)."""
+    if crowding is None:
+        return list(zip(*lookup(n, include_distances=True)))
+    idx, dist = lookup(3 * n + 10, include_distances=True)
+    if not idx:
+        return []
+    dist = np.asarray(dist) + crowding.penalty(query_crowd, seg.crowds(np.asarray(idx), crowding))
+    return sorted(zip(idx, dist.tolist()), key=lambda t: t[1])[:n]
+
+
+def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep=None, crowding=None,
+                chunk: int = 2048):
     """[(position, [(other position, distance) within radius], [(other position, distance) k nearest, only
-    those `keep` keeps of them if given])]."""
+    those `keep` keeps of them if given])], distances with `crowding`'s penalty if given."""
 
     def one_chunk(start):
         out = []
         for p in range(start, min(len(seg), start + chunk)):
             local, dist = seg.within_item(p, radius)
+            crowd = seg.crowds(np.array([p]), crowding)[0] if crowding is not None else 0.0
+            if crowding is not None and len(local):
+                dist = dist + crowding.penalty(crowd, seg.crowds(local, crowding))
+                local, dist = local[dist <= radius], dist[dist <= radius]
             hits = [(int(q), float(d)) for q, d in zip(local, dist) if q != p]
             nearest = []
             if neighbors:
-                idx, dd = seg.annoy.get_nns_by_item(p, neighbors + 1, include_distances=True)
-                nearest = [(q, d) for q, d in zip(idx, dd) if q != p][:neighbors]
+                lookup = functools.partial(seg.annoy.get_nns_by_item, p)
+                nearest = [(q, d) for q, d in _nearest(seg, lookup, neighbors + 1, crowd, crowding) if q != p][:neighbors]
                 if keep:
                     nearest = keep(nearest)
             if hits or nearest:  # most images have neither: keep nothing for them

@@ -53,10 +53,12 @@ class PendingMerge:
 class CollectionIndex:
     def __init__(self, engine, data_dir: str | Path, collection: str, generation: str, dim: int,
                  buffer_capacity: int = 20_000, merge_fanout: int = 8, background_merges: bool = False,
-                 vectors: str | None = None, part: int = 0):
+                 vectors: str | None = None, part: int = 0, crowding=None):
         """`vectors`: the registry key its vectors are stored under (default: the generation, a model version);
-        `part`: which `dim`-long slice of each stored vector it holds (a corner view's index holds one view)."""
+        `part`: which `dim`-long slice of each stored vector it holds (a corner view's index holds one view);
+        `crowding`: the model's (encoder/crowding.py), whose penalty every distance it reports includes."""
         self.engine = engine
+        self.crowding = crowding
         self.vector_key, self.part = vectors or generation, part
         self.background_merges = background_merges
         self.pending: list[PendingMerge] = []
@@ -73,19 +75,29 @@ class CollectionIndex:
 
     # --- the buffer: preallocated, so appending a batch copies the batch, not the buffer ----------------
     def _set_buffer(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        known = dict(zip(self.buffer_ids.tolist(), self.buffer_crowds.tolist())) if hasattr(self, "_ids") else {}
         cap = max(self.buffer_capacity, len(ids)) + 4096
         self._ids = np.empty(cap, np.int64)
         self._vecs = np.empty((cap, self.dim), np.float32)
+        self._crowds = np.zeros(cap, np.float32)
         self._n = 0
-        self._append(ids, vecs)
+        self._append(ids, vecs, known)
 
-    def _append(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+    def _append(self, ids: np.ndarray, vecs: np.ndarray, known: dict | None = None) -> None:
+        """Add to the buffer, with each vector's crowding (`known`: those already worked out, by image id)."""
         if self._n + len(ids) > len(self._ids):
             held_ids, held_vecs = self.buffer_ids.copy(), self.buffer_vecs.copy()
             self._set_buffer(np.concatenate([held_ids, ids]), np.concatenate([held_vecs, vecs]))
             return
         self._ids[self._n:self._n + len(ids)] = ids
         self._vecs[self._n:self._n + len(ids)] = vecs
+        if self.crowding is not None and len(ids):
+            known = known or {}
+            todo = [n for n, i in enumerate(ids.tolist()) if i not in known]
+            crowd = np.array([known.get(i, 0.0) for i in ids.tolist()], np.float32)
+            if todo:
+                crowd[todo] = self.crowding.of(vecs[todo])
+            self._crowds[self._n:self._n + len(ids)] = crowd
         self._n += len(ids)
 
     @property
@@ -95,6 +107,20 @@ class CollectionIndex:
     @property
     def buffer_vecs(self) -> np.ndarray:
         return self._vecs[:self._n]
+
+    @property
+    def buffer_crowds(self) -> np.ndarray:
+        return self._crowds[:self._n]
+
+    def _penalised(self, d: np.ndarray, query_crowd, crowd) -> np.ndarray:
+        return d if self.crowding is None else d + self.crowding.penalty(query_crowd, crowd)
+
+    def _crowds_of(self, queries: np.ndarray):
+        return self.crowding.of(queries) if self.crowding is not None else np.zeros(len(queries), np.float32)
+
+    def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Distances between two sets of vectors as this index reports them (crowding penalty included)."""
+        return self._penalised(exact_distances(a, b), self._crowds_of(a)[:, None], self._crowds_of(b)[None, :])
 
     @property
     def levels(self) -> dict[int, int]:
@@ -154,18 +180,23 @@ class CollectionIndex:
     def within(self, queries: np.ndarray, radius: float) -> list[list[tuple[int, float]]]:
         """For each query, every stored image within `radius`: [(image_id, distance), ...]."""
         results: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]
+        crowd = self._crowds_of(queries)  # the penalty only adds: whatever is within it, raw, is searched
         # 256 queries against 4,096 buffered vectors at a time: temporaries of one size (4 MB) however full
         # the buffer, which the allocator reuses; growing ones (up to 20 MB each at 20,000) kept a scan's
         # memory climbing until the buffer was sealed
         for start in range(0, len(queries), 256):
             for first in range(0, len(self.buffer_ids), 4096):
-                d = exact_distances(queries[start:start + 256], self.buffer_vecs[first:first + 4096])
+                d = self._penalised(exact_distances(queries[start:start + 256], self.buffer_vecs[first:first + 4096]),
+                                    crowd[start:start + 256, None], self.buffer_crowds[None, first:first + 4096])
                 for qi, bj in zip(*np.nonzero(d <= radius)):
                     results[start + qi].append((int(self.buffer_ids[first + bj]), float(d[qi, bj])))
         rows = np.asarray(queries, np.float32).tolist()
         for seg in self.segments.values():
             for qi, q in enumerate(rows):
                 local, dist = seg.within(q, radius)
+                if self.crowding is not None and len(local):
+                    dist = self._penalised(dist, crowd[qi], seg.crowds(local, self.crowding))
+                    local, dist = local[dist <= radius], dist[dist <= radius]
                 results[qi].extend((int(seg.ids[i]), float(x)) for i, x in zip(local, dist))
         if self.tombstones:
             results = [[(i, x) for i, x in r if i not in self.tombstones] for r in results]
@@ -182,13 +213,18 @@ class CollectionIndex:
             yield self.buffer_ids, self.buffer_vecs
 
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        found, want = [], k + len(self.tombstones)
+        """The k nearest by the distance this index reports: with a crowding penalty, the nearest 3k + 10
+        by plain distance, ranked again."""
+        found, want = [], (k if self.crowding is None else 3 * k + 10) + len(self.tombstones)
+        crowd = self._crowds_of(np.asarray(query, np.float32)[None])[0]
         if len(self.buffer_ids):
-            d = exact_distances(query[None], self.buffer_vecs)[0]
+            d = self._penalised(exact_distances(query[None], self.buffer_vecs)[0], crowd, self.buffer_crowds)
             near = np.argpartition(d, want)[:want] if len(d) > want else slice(None)  # the buffer holds 20,000
             found += list(zip(self.buffer_ids[near].tolist(), d[near].tolist()))
         for seg in self.segments.values():
             idx, dist = seg.annoy.get_nns_by_vector(query, want, include_distances=True)
+            if self.crowding is not None and idx:
+                dist = self._penalised(np.asarray(dist), crowd, seg.crowds(np.asarray(idx), self.crowding)).tolist()
             found += [(int(seg.ids[i]), x) for i, x in zip(idx, dist)]
         found = [(i, x) for i, x in found if i not in self.tombstones]
         return sorted(found, key=lambda t: t[1])[:k]

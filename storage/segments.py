@@ -107,6 +107,22 @@ class Segment:
         self.ids = np.load(self.base.with_suffix(".ids.npy"), mmap_mode="r")
         self.annoy = AnnoyIndex(self.meta["f"], self.meta["metric"])
         self.annoy.load(str(self.base.with_suffix(".ann")))  # mmap: shared between processes
+        self._crowds: np.ndarray | None = None
+
+    def crowds(self, local: np.ndarray, crowding) -> np.ndarray:
+        """The crowding (encoder/crowding.py) of these items, worked out from their raw vectors on first
+        need and kept (or given whole by `set_crowds`)."""
+        if self._crowds is None:
+            self._crowds = np.full(len(self), np.nan, np.float32)
+        local = np.asarray(local, np.int64)
+        missing = local[np.isnan(self._crowds[local])]
+        if len(missing):
+            vecs = np.load(self.base.with_suffix(".vec.npy"), mmap_mode="r")
+            self._crowds[missing] = crowding.of(np.asarray(vecs[missing]))
+        return self._crowds[local]
+
+    def set_crowds(self, crowds: np.ndarray) -> None:
+        self._crowds = np.asarray(crowds, np.float32)
 
     def __len__(self) -> int:
         return self.meta["count"]

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from neardup.encoder import crowding
+from neardup.encoder.artifact import DEFAULT_MODEL, read_info
 from neardup.encoder.frame import FINE, GRID, RIM, Frame
 from neardup.encoder.frame import KEY as FRAME_KEY
 from neardup.pipeline.index import index_batch
@@ -47,10 +49,26 @@ def planted(n, dim=16, pairs=20, seed=0):
     return v
 
 
-def exact_pairs(v, radius):
+def exact_pairs(v, radius, crowd=None):
     d = np.sqrt(np.maximum(2 - 2 * v @ v.T, 0))
+    if crowd is not None:
+        c = crowd.of(v)
+        d = d + crowd.penalty(c[:, None], c[None, :])
     i, j = np.nonzero(np.triu(d <= radius, 1))
     return set(zip(i.tolist(), j.tolist()))
+
+
+def with_crowding(rt, tmp_path, v, th, generation="gen1"):
+    """Register `generation` as a model whose distances carry a crowding penalty, its reference photos
+    crowding the first 60 of `v` (so their pairs must be closer to count) and nothing else."""
+    rng = np.random.default_rng(9)
+    dim = v.shape[1]
+    reference = np.concatenate([unit(rng.normal(size=(150, dim))), unit(v[:60] + rng.normal(scale=0.02, size=(60, dim)))])
+    crowd = crowding.fit(reference)
+    path = tmp_path / "m.keras"
+    info = dict(read_info(DEFAULT_MODEL).__dict__, dim=dim, thresholds=th, crowding=crowding.save(path, crowd))
+    rt.models.register(generation, str(path), info)
+    return rt.crowding(generation)
 
 
 def stored_pairs(rt, ids):
@@ -59,16 +77,21 @@ def stored_pairs(rt, ids):
         return {(pos[a], pos[b]) for a, b in conn.execute(select(db.pairs.c.a, db.pairs.c.b))}
 
 
-def test_batches_across_seals_and_merges_find_every_pair(rt):
-    v = planted(300)
+@pytest.mark.parametrize("crowded", [False, True])
+def test_batches_across_seals_and_merges_find_every_pair(rt, tmp_path, crowded):
+    v = planted(300, pairs=60)
     ids = register(rt, 300)
     th = {"duplicate": 0.05, "match": 0.15}
+    crowd = with_crowding(rt, tmp_path, v, th) if crowded else None
     index = rt.index("c", "gen1", 16)
     order = np.random.default_rng(1).permutation(300)  # near copies land in different batches
     for chunk in np.array_split(order, 15):
         index_batch(rt, index, [ids[i] for i in chunk], v[chunk], th)
     assert index.segments, "the buffer must have been sealed"
-    assert len(index) == 300 and stored_pairs(rt, ids) == exact_pairs(v, th["match"])  # merges under way or not
+    expected = exact_pairs(v, th["match"], crowd)
+    assert len(index) == 300 and stored_pairs(rt, ids) == expected  # merges under way or not
+    if crowded:  # the penalty mattered: some planted pairs are too crowded to count, the rest do
+        assert 10 <= len(expected) < len(exact_pairs(v, th["match"]))
     index.install_merges(wait=True)  # merges run in a separate process; swap them in
     assert max(index.levels.values()) >= 1, "segments must have been merged"
     assert len(index) == 300
@@ -179,19 +202,17 @@ def test_same_index_on_postgresql(settings):
             conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
 
 
-def test_sweep_of_a_segmented_index_finds_exactly_the_live_pairs(rt, settings):
+def test_sweep_of_a_segmented_index_finds_exactly_the_live_pairs(rt, settings, tmp_path):
     """The sweep's one-Annoy pass over sealed, merged, tombstoned segments plus the buffer, read by a fresh
-    process, against exact search."""
-    from neardup.encoder.artifact import DEFAULT_MODEL, read_info
+    process, against exact search, with the model's crowding penalty."""
     from neardup.pipeline.sweep import sweep
 
-    v = planted(300, pairs=40)
+    v = planted(300, pairs=60)
     v[299] = unit(v[2] + 0.005)  # a pair between the buffer and a merged segment
     ids = register(rt, 300)
     rt.registry.store_vectors("gen1", {f"h{i}": v[i] for i in range(300)})  # a fresh process reloads the buffer
     th = {"duplicate": 0.05, "match": 0.15}
-    info = dict(read_info(DEFAULT_MODEL).__dict__, dim=16, thresholds=th)
-    rt.models.register("gen1", str(DEFAULT_MODEL), info)
+    crowd = with_crowding(rt, tmp_path, v, th)
     rt.set_generations("c", generation="gen1")
     index = rt.index("c", "gen1", 16)
     for chunk in np.split(np.arange(300), [45, 90, 135, 180, 225, 270]):  # the last 30 stay in the buffer
@@ -199,11 +220,35 @@ def test_sweep_of_a_segmented_index_finds_exactly_the_live_pairs(rt, settings):
     index.install_merges(wait=True)
     index.tombstone([ids[0]])
     assert max(index.levels.values()) >= 1 and len(index.buffer_ids) > 0
+    settings.verify = False  # the embedding's pairs (these images have no files to verify)
     res = sweep(Runtime(settings), "c")
     pos = {image_id: k for k, image_id in enumerate(ids)}
-    expected = {(i, j) for i, j in exact_pairs(v, th["match"]) if 0 not in (i, j)}
+    expected = {(i, j) for i, j in exact_pairs(v, th["match"], crowd) if 0 not in (i, j)}
     assert {(pos[a], pos[b]) for a, b, _, _ in res.pairs} == expected
-    assert res.total == 299 and len(expected) >= 40
+    assert res.total == 299 and 25 <= len(expected) < len(exact_pairs(v, th["match"]))  # the penalty mattered
+
+
+def test_nearest_ranks_by_the_penalised_distance_in_buffer_and_segments(rt, tmp_path):
+    """With a crowding penalty, nearest() and within() report the same distances as exact search with the
+    penalty, whether the vectors sit in the buffer or in sealed segments."""
+    v = planted(200, pairs=60)
+    ids = register(rt, 200)
+    th = {"duplicate": 0.05, "match": 0.3}
+    crowd = with_crowding(rt, tmp_path, v, th)
+    index = rt.index("c", "gen1", 16)
+    c = crowd.of(v)
+    exact = np.sqrt(np.maximum(2 - 2 * v @ v.T, 0)) + crowd.penalty(c[:, None], c[None, :])
+    for chunk in np.array_split(np.arange(200), 5):  # 40 a batch: four sealed segments and a full buffer
+        index_batch(rt, index, [ids[i] for i in chunk], v[chunk], th)
+    assert index.segments
+    pos = {image_id: k for k, image_id in enumerate(ids)}
+    for q in (0, 1, 7, 100, 199):
+        near = index.nearest(v[q], 5)  # Annoy is approximate past the nearest few: the first two are exact
+        assert [pos[i] for i, _ in near[:2]] == np.argsort(exact[q])[:2].tolist()
+        assert np.allclose([d for _, d in near], [exact[q, pos[i]] for i, _ in near], atol=2e-3)
+        assert [d for _, d in near] == sorted(d for _, d in near)
+        found = {pos[i]: d for i, d in index.within(v[q:q + 1], 0.3)[0]}
+        assert set(found) == set(np.nonzero(exact[q] <= 0.3)[0].tolist())
 
 
 def test_a_buffer_over_one_search_block_finds_every_pair(settings):

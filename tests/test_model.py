@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from neardup.encoder import artifact, augment
+from neardup.encoder import artifact, augment, crowding
 from neardup.encoder.decode import to_input
 from tests.conftest import sample_paths
 
@@ -45,14 +45,20 @@ def test_edited_copies_under_match_threshold_unrelated_above(shipped):
     def embed(ims):
         return shipped.embed(np.stack([to_input(im, shipped.size) for im in ims]))
 
+    crowd = crowding.load(shipped.path, shipped.info.crowding)
+
+    def distance(a, b):
+        """Pairwise distances as the index reports them: with the model's crowding penalty, if it has one."""
+        d = np.linalg.norm(a[:, None] - b[None], axis=2)
+        return d if crowd is None else d + crowd.penalty(crowd.of(a)[:, None], crowd.of(b)[None])
+
     originals = embed(photos)
     copies = embed([augment.jpeg(augment.crop(ImageOps.mirror(im), 0.9, r, 0.0), 50) for im in photos])
-    d_copy = np.linalg.norm(originals - copies, axis=1)
-    d_all = np.linalg.norm(originals[:, None] - originals[None], axis=2)
-    d_other = d_all[~np.eye(len(photos), dtype=bool)]
+    d_copy = np.diag(distance(originals, copies))
+    d_other = distance(originals, originals)[~np.eye(len(photos), dtype=bool)]
     assert np.mean(d_copy <= th["match"]) >= 0.8, d_copy
     assert np.all(d_other > th["match"]), np.sort(d_other)[:5]
-    benign = np.linalg.norm(originals - embed([augment.jpeg(augment.scale(im, 0.5), 40) for im in photos]), axis=1)
+    benign = np.diag(distance(originals, embed([augment.jpeg(augment.scale(im, 0.5), 40) for im in photos])))
     assert np.all(benign <= th["match"]) and benign.max() < d_other.min()  # found, and nearer than any other photo
 
 

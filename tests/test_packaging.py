@@ -43,12 +43,13 @@ def test_the_wheel_installs_one_package(tmp_path):
     assert {t for t in tops if not t.endswith(".dist-info")} == {"neardup"}, tops
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "neardup/worker/cli/__init__.py" in names
-    # every shipped model and its sidecar, the default and those registries may still name by path among them
-    from neardup.encoder import artifact
+    # every shipped model, its sidecar and its crowding reference, the default and those registries may still
+    # name by path among them
+    from neardup.encoder import artifact, crowding
 
     shipped = {f"neardup/encoder/default/{f.name}" for path in artifact.shipped_files()
-               for f in (path, artifact.sidecar(path))}
-    assert len(shipped) == 6 and shipped <= names, shipped - names
+               for f in (path, artifact.sidecar(path), crowding.file_for(path))}
+    assert len(shipped) == 9 and shipped <= names, shipped - names
 
 
 def imported_packages(package: str) -> set[str]:

@@ -160,11 +160,18 @@ def evaluate(directory, truth, collection, neighbors, out, as_json, settings):
 
 @cli.command()
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
-@click.argument("directory", type=click.Path(exists=True, file_okay=False))
-@click.option("--seed", type=int, default=0, show_default=True, help="The seed the model was trained with.")
-@click.option("--val-fraction", type=float, default=0.12, show_default=True)
-def calibrate(model, directory, seed, val_fraction):
-    """Re-calibrate MODEL's thresholds on the held-out split of DIRECTORY (the photos it was trained on)."""
+@click.argument("directories", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--reference", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Take the crowding reference only from the training photos under this folder (repeatable).")
+def calibrate(model, directories, reference):
+    """Re-calibrate MODEL's thresholds and crowding reference on the photos it was trained on (DIRECTORIES,
+    as training read them; the split, seed and photo size are its sidecar's): thresholds on the held-out
+    split, the reference from the rest."""
+    from neardup.encoder.artifact import read_info
+    from neardup.encoder.decode import find_images
     from neardup.encoder.train import TrainConfig, recalibrate
 
-    click.echo(json.dumps(recalibrate(model, directory, TrainConfig(seed=seed, val_fraction=val_fraction)), indent=1))
+    trained = read_info(model).training.get("config", {})
+    cfg = TrainConfig(**{k: trained[k] for k in ("seed", "val_fraction", "max_side") if k in trained})
+    paths = [p for d in directories for p in find_images(d)[0]]
+    click.echo(json.dumps(recalibrate(model, paths, cfg, list(reference)), indent=1))
