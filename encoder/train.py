@@ -55,6 +55,8 @@ class TrainConfig:
     workers: int = 2
     max_minutes: float | None = None  # stop after the epoch that passes this much time (the model is kept)
     validate_every: int = 1  # epochs between validation figures (calibrating on the split takes seconds)
+    # the crowding reference (encoder/crowding.py): the training split's photos under this folder ("": all of them)
+    reference: str = ""
 
 
 def load_pool(paths: list[str], max_side: int) -> tuple[list[Image.Image], list[str]]:
@@ -256,7 +258,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     if cfg.symmetry not in ("none", "tied"):
         model = symmetric(model, cfg.symmetry)
     emb, groups, levels = calibration_embeddings(model)
-    crowd = crowding.fit(emb[-len(images):])  # the training photos: the reference its distances are judged by
+    crowd = crowding.fit(emb[-len(images):][under(train_paths, cfg.reference)])  # the reference photos' vectors
     thresholds = calibrate(emb, groups, levels, crowding=crowd)
     figures = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds, crowd).items()}
     training = {"config": asdict(cfg), "root": str(root) if isinstance(root, str) else f"{len(paths)} paths",
@@ -338,11 +340,17 @@ def evaluate_model(path: str, val_x, val_g, val_l) -> dict:
     return summary(emb, val_g, val_l, calibrate(emb, val_g, val_l))
 
 
-def recalibrate(path: str, root: str | list[str], cfg: TrainConfig, reference: list[str] | None = None) -> dict:
+def under(paths: list[str], folder: str) -> np.ndarray:
+    """Which of these paths lie under `folder` (all of them for "")."""
+    root = os.path.realpath(folder) + os.sep if folder else ""
+    return np.array([os.path.realpath(p).startswith(root) for p in paths], bool)
+
+
+def recalibrate(path: str, root: str | list[str], cfg: TrainConfig) -> dict:
     """Calibrate a saved model's thresholds again, on the held-out split of the data it was trained on
     (the same seeded split as training), with its crowding reference made anew from the training split's
-    photos (those under the `reference` folders, if given), and rewrite its sidecar (a new version: every
-    distance changes). Returns the new thresholds and figures."""
+    photos (those under `cfg.reference`, if set), and rewrite its sidecar (a new version: every distance
+    changes). Returns the new thresholds and figures."""
     from .artifact import Encoder, file_version, read_info, write_info
 
     paths = find_images(root)[0] if isinstance(root, str) else list(root)
@@ -352,10 +360,7 @@ def recalibrate(path: str, root: str | list[str], cfg: TrainConfig, reference: l
     enc = Encoder(path)
     val_x, val_g, val_l = validation_set(val_images, enc.size, cfg.seed + 1)
     pool = enc.embed(np.stack([to_input(im, enc.size) for im in images]))
-    roots = [os.path.realpath(r) for r in reference or []]
-    chosen = [i for i, p in enumerate(train_paths)
-              if not roots or any(os.path.realpath(p).startswith(r + os.sep) for r in roots)]
-    crowd = crowding.fit(pool[chosen])
+    crowd = crowding.fit(pool[under(train_paths, cfg.reference)])
     emb, groups, levels = with_distractors(enc.embed(val_x), val_g, val_l, pool)
     thresholds = calibrate(emb, groups, levels, crowding=crowd)
     info = read_info(Path(path))

@@ -46,7 +46,10 @@ def main() -> int:
     paths = sorted(p for d in a.photos for p in find_images(d)[0])
     a.out.mkdir(parents=True, exist_ok=True)
     teacher = a.teacher or str(a.out / "teacher.keras")
-    extra = dict(loss=a.loss, workers=a.workers, max_minutes=a.max_minutes, validate_every=a.validate_every)
+    # the crowding reference: the training photos of the first folder (train/), so the photos of the others
+    # (extra/, from which the held-out draw extra5 is made) do not judge their own copies
+    extra = dict(loss=a.loss, workers=a.workers, max_minutes=a.max_minutes, validate_every=a.validate_every,
+                 reference=a.photos[0])
     if a.loss == "triplet":
         extra["margin"] = 0.3
     if a.stage in ("teacher", "both"):

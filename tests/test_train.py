@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from neardup.encoder import artifact, losses
+from neardup.encoder import artifact, crowding, losses
 
 pytestmark = pytest.mark.slow
 TEACHER = artifact.SHIPPED["cnn-64"]  # a fast 128-d teacher for the students of these tests
@@ -102,3 +102,14 @@ def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path, symmetry, te
     x = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
     flipped = enc.embed(np.ascontiguousarray(x[:, :, ::-1]))
     assert np.allclose(enc.embed(x), flipped, atol=1e-5)  # both kinds are exactly flip-invariant
+    # the crowding reference: every training photo, part of the version
+    reference = crowding.load(out, info["crowding"]).reference
+    assert reference.shape == (info["training"]["images"], info["dim"])
+    assert info["version"] == artifact.file_version(out, info["crowding"]) != artifact.file_version(out)
+    if symmetry == "flip":  # calibrated again with the reference taken from one folder: a new version
+        proc = subprocess.run([sys.executable, "-m", "neardup", "calibrate", str(out), str(photos),
+                               "--reference", str(photos / "class0")], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        again = json.loads(proc.stdout)
+        assert again["same_split_as_training"] and again["version"] != info["version"]
+        assert 0 < again["crowding"]["photos"] < len(reference)

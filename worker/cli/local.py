@@ -161,8 +161,8 @@ def evaluate(directory, truth, collection, neighbors, out, as_json, settings):
 @cli.command()
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.argument("directories", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--reference", multiple=True, type=click.Path(exists=True, file_okay=False),
-              help="Take the crowding reference only from the training photos under this folder (repeatable).")
+@click.option("--reference", type=click.Path(exists=True, file_okay=False),
+              help="Take the crowding reference only from the training photos under this folder.")
 def calibrate(model, directories, reference):
     """Re-calibrate MODEL's thresholds and crowding reference on the photos it was trained on (DIRECTORIES,
     as training read them; the split, seed and photo size are its sidecar's): thresholds on the held-out
@@ -172,6 +172,7 @@ def calibrate(model, directories, reference):
     from neardup.encoder.train import TrainConfig, recalibrate
 
     trained = read_info(model).training.get("config", {})
-    cfg = TrainConfig(**{k: trained[k] for k in ("seed", "val_fraction", "max_side") if k in trained})
+    cfg = TrainConfig(**{k: trained[k] for k in ("seed", "val_fraction", "max_side", "reference") if k in trained})
+    cfg.reference = reference or cfg.reference
     paths = [p for d in directories for p in find_images(d)[0]]
-    click.echo(json.dumps(recalibrate(model, paths, cfg, list(reference)), indent=1))
+    click.echo(json.dumps(recalibrate(model, paths, cfg), indent=1))
