@@ -43,6 +43,12 @@ class Crowding:
         return {"file": file, "k": self.k, "ceiling": round(self.ceiling, 5), "photos": len(self.reference)}
 
 
+def candidates(k: int) -> int:
+    """How many of the nearest by plain distance are ranked again by the penalised distance for its k nearest
+    (the penalty can move a neighbour past others, not past everything)."""
+    return 3 * k + 10
+
+
 def fit(reference: np.ndarray, k: int = 5, quantile: float = 0.9) -> Crowding:
     """Crowding against these reference vectors, its ceiling at the `quantile` of their own crowding."""
     reference = np.asarray(reference, np.float16).astype(np.float32)  # as save() stores them

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neardup.encoder.crowding import candidates
 from neardup.storage import segments
 
 from . import verify
@@ -90,10 +91,10 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
 
 def _nearest(seg, lookup, n: int, query_crowd: float, crowding) -> list[tuple[int, float]]:
     """The n nearest positions of `lookup` (a segment's Annoy search: n, include_distances), by the distance
-    with the crowding penalty: the 3n + 10 nearest by plain distance, ranked again (as the index does)."""
+    with the crowding penalty: ranked again among more of the nearest by plain distance, as the index does."""
     if crowding is None:
         return list(zip(*lookup(n, include_distances=True)))
-    idx, dist = lookup(3 * n + 10, include_distances=True)
+    idx, dist = lookup(candidates(n), include_distances=True)
     if not idx:
         return []
     dist = np.asarray(dist) + crowding.penalty(query_crowd, seg.crowds(np.asarray(idx), crowding))

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import and_, delete, func, insert, select, update
 
+from neardup.encoder import crowding
 from neardup.errors import StaleIndex
 
 from . import db, segments
@@ -67,6 +68,7 @@ class CollectionIndex:
         self.buffer_capacity, self.merge_fanout = buffer_capacity, merge_fanout
         self.epoch = None
         self.segments: dict[int, Segment] = {}
+        self._ids, self._crowds, self._n = np.empty(0, np.int64), np.empty(0, np.float32), 0
         self._set_buffer(np.empty(0, np.int64), np.empty((0, dim), np.float32))
         self.tombstones: set[int] = set()
         self.next_seq = 0
@@ -75,7 +77,7 @@ class CollectionIndex:
 
     # --- the buffer: preallocated, so appending a batch copies the batch, not the buffer ----------------
     def _set_buffer(self, ids: np.ndarray, vecs: np.ndarray) -> None:
-        known = dict(zip(self.buffer_ids.tolist(), self.buffer_crowds.tolist())) if hasattr(self, "_ids") else {}
+        known = dict(zip(self.buffer_ids.tolist(), self.buffer_crowds.tolist()))  # kept, not worked out again
         cap = max(self.buffer_capacity, len(ids)) + 4096
         self._ids = np.empty(cap, np.int64)
         self._vecs = np.empty((cap, self.dim), np.float32)
@@ -213,9 +215,9 @@ class CollectionIndex:
             yield self.buffer_ids, self.buffer_vecs
 
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """The k nearest by the distance this index reports: with a crowding penalty, the nearest 3k + 10
-        by plain distance, ranked again."""
-        found, want = [], (k if self.crowding is None else 3 * k + 10) + len(self.tombstones)
+        """The k nearest by the distance this index reports: with a crowding penalty, ranked again among
+        more of the nearest by plain distance (crowding.candidates)."""
+        found, want = [], (k if self.crowding is None else crowding.candidates(k)) + len(self.tombstones)
         crowd = self._crowds_of(np.asarray(query, np.float32)[None])[0]
         if len(self.buffer_ids):
             d = self._penalised(exact_distances(query[None], self.buffer_vecs)[0], crowd, self.buffer_crowds)
