@@ -122,7 +122,9 @@ class CollectionIndex:
 
     def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Distances between two sets of vectors as this index reports them (crowding penalty included)."""
-        return self._penalised(exact_distances(a, b), self._crowds_of(a)[:, None], self._crowds_of(b)[None, :])
+        crowd_a = self._crowds_of(a)
+        crowd_b = crowd_a if b is a else self._crowds_of(b)  # the index step pairs a batch with itself
+        return self._penalised(exact_distances(a, b), crowd_a[:, None], crowd_b[None, :])
 
     @property
     def levels(self) -> dict[int, int]:
