@@ -333,11 +333,14 @@ def backbone_of(path: str):
 
 
 def evaluate_model(path: str, val_x, val_g, val_l) -> dict:
-    """A saved model's figures on a validation set, at thresholds calibrated on that same set."""
+    """A saved model's figures on a validation set, by its own distances (with its crowding reference), at
+    thresholds calibrated on that same set."""
     from .artifact import Encoder
 
-    emb = Encoder(path).embed(val_x.astype(np.uint8))
-    return summary(emb, val_g, val_l, calibrate(emb, val_g, val_l))
+    enc = Encoder(path)
+    crowd = crowding.load(enc.path, enc.info.crowding)
+    emb = enc.embed(val_x.astype(np.uint8))
+    return summary(emb, val_g, val_l, calibrate(emb, val_g, val_l, crowding=crowd), crowd)
 
 
 def under(paths: list[str], folder: str) -> np.ndarray:
