@@ -108,6 +108,7 @@ class Segment:
         self.annoy = AnnoyIndex(self.meta["f"], self.meta["metric"])
         self.annoy.load(str(self.base.with_suffix(".ann")))  # mmap: shared between processes
         self._crowds: np.ndarray | None = None
+        self._vecs: np.ndarray | None = None  # the raw vectors, mapped on first need
 
     def crowds(self, local: np.ndarray, crowding) -> np.ndarray:
         """The crowding (encoder/crowding.py) of these items, worked out from their raw vectors on first
@@ -117,8 +118,9 @@ class Segment:
         local = np.asarray(local, np.int64)
         missing = local[np.isnan(self._crowds[local])]
         if len(missing):
-            vecs = np.load(self.base.with_suffix(".vec.npy"), mmap_mode="r")
-            self._crowds[missing] = crowding.of(np.asarray(vecs[missing]))
+            if self._vecs is None:
+                self._vecs = np.load(self.base.with_suffix(".vec.npy"), mmap_mode="r")
+            self._crowds[missing] = crowding.of(np.asarray(self._vecs[missing]))
         return self._crowds[local]
 
     def set_crowds(self, crowds: np.ndarray) -> None:
@@ -151,3 +153,4 @@ class Segment:
 
     def close(self) -> None:
         self.annoy.unload()
+        self._vecs = None

@@ -50,10 +50,7 @@ def planted(n, dim=16, pairs=20, seed=0):
 
 
 def exact_pairs(v, radius, crowd=None):
-    d = np.sqrt(np.maximum(2 - 2 * v @ v.T, 0))
-    if crowd is not None:
-        c = crowd.of(v)
-        d = d + crowd.penalty(c[:, None], c[None, :])
+    d = np.sqrt(np.maximum(2 - 2 * v @ v.T, 0)) if crowd is None else crowd.distances(v, v)
     i, j = np.nonzero(np.triu(d <= radius, 1))
     return set(zip(i.tolist(), j.tolist()))
 
@@ -236,8 +233,7 @@ def test_nearest_ranks_by_the_penalised_distance_in_buffer_and_segments(rt, tmp_
     th = {"duplicate": 0.05, "match": 0.3}
     crowd = with_crowding(rt, tmp_path, v, th)
     index = rt.index("c", "gen1", 16)
-    c = crowd.of(v)
-    exact = np.sqrt(np.maximum(2 - 2 * v @ v.T, 0)) + crowd.penalty(c[:, None], c[None, :])
+    exact = crowd.distances(v, v)
     for chunk in np.array_split(np.arange(200), 5):  # 40 a batch: four sealed segments and a full buffer
         index_batch(rt, index, [ids[i] for i in chunk], v[chunk], th)
     assert index.segments

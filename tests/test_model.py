@@ -49,8 +49,7 @@ def test_edited_copies_under_match_threshold_unrelated_above(shipped):
 
     def distance(a, b):
         """Pairwise distances as the index reports them: with the model's crowding penalty, if it has one."""
-        d = np.linalg.norm(a[:, None] - b[None], axis=2)
-        return d if crowd is None else d + crowd.penalty(crowd.of(a)[:, None], crowd.of(b)[None])
+        return np.linalg.norm(a[:, None] - b[None], axis=2) if crowd is None else crowd.distances(a, b)
 
     originals = embed(photos)
     copies = embed([augment.jpeg(augment.crop(ImageOps.mirror(im), 0.9, r, 0.0), 50) for im in photos])
