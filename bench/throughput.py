@@ -165,7 +165,8 @@ def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, 
     return row
 
 
-VERIFY_SETTINGS = {"the model's own": {}, "no corner views": {"verify_corner_k": 0}, "reach 1.75": {"verify_reach": 1.75}}
+VERIFY_SETTINGS = {"the model's own": {}, "no corner views": {"verify_corner_k": 0},
+                   "corner views, 2 nearest": {"verify_corner_k": 2}, "reach 1.75": {"verify_reach": 1.75}}
 
 
 def verify_settings_rates(paths: list[str], rounds: int, workers: int, model: str, size: int) -> dict:

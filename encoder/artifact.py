@@ -19,11 +19,12 @@ import numpy as np
 from . import crowding
 
 SHIPPED_DIR = Path(__file__).with_name("default")
-DEFAULT_MODEL = SHIPPED_DIR / "efficientnet-lite0-80.keras"
+DEFAULT_MODEL = SHIPPED_DIR / "ensemble.keras"
 # the encoders that ship with neardup, by the name a setting (`model = "efficientnet-lite0"`) may give. A shipped
 # file keeps its path for good: a registry records the path of each version it embeds with and loads its active
 # model from there, whatever `default` names now
-SHIPPED = {"default": DEFAULT_MODEL, "efficientnet-lite0-80": DEFAULT_MODEL,
+SHIPPED = {"default": DEFAULT_MODEL, "ensemble": DEFAULT_MODEL,
+           "efficientnet-lite0-80": SHIPPED_DIR / "efficientnet-lite0-80.keras",
            "efficientnet-lite0": SHIPPED_DIR / "efficientnet-lite0.keras", "cnn-64": SHIPPED_DIR / "encoder.keras"}
 
 

@@ -109,6 +109,33 @@ def test_mirror_encoder_is_flip_invariant_in_one_pass_and_saves_safe(tmp_path):
     assert np.linalg.norm(v[0] - v[1]) > 1e-3  # invariant, not constant
 
 
+def test_ensemble_adds_its_members_squared_distances_by_weight_and_saves_safe(tmp_path):
+    """The ensemble's squared distance is its members' (each on the image resized to its own input) added by
+    weight, over the weights' sum; a projection onto axes that keep every dimension changes no distance; the
+    file loads with safe_mode and runs through LiteRT like any encoder."""
+    import keras
+
+    from neardup.encoder.model import build_encoder, ensemble
+
+    keras.utils.set_random_seed(3)
+    big, small = build_encoder(input_size=48, dim=16, width=8, name="big"), build_encoder(32, 8, 8, name="small")
+    x = np.random.default_rng(1).integers(0, 255, (4, 48, 48, 3)).astype(np.float32)
+    a, b = big.predict_on_batch(x), small.predict_on_batch(keras.layers.Resizing(32, 32, "bilinear")(x))
+
+    def squared(v):
+        return ((v[:, None] - v[None]) ** 2).sum(-1)
+
+    expected = (squared(a) + 0.5 * squared(b)) / 1.5
+    rotation = np.linalg.qr(np.random.default_rng(2).normal(size=(24, 24)))[0]
+    for projection in (None, rotation):
+        model = ensemble([(big, 1.0), (small, 0.5)], 48, projection=projection)
+        path = tmp_path / f"ensemble-{projection is None}.keras"
+        artifact.save(model, path, {"duplicate": 0.1, "match": 0.2})
+        v = artifact.Encoder(path).embed(x.astype(np.uint8))
+        assert np.allclose(squared(v), expected, atol=1e-4)
+    assert squared(a).max() > 0.1 and squared(b).max() > 0.1  # the members tell the images apart
+
+
 def test_ported_imagenet_trunk_knows_a_cat_from_an_orange():
     """scripts/port_efficientnet_lite0.py checked the port against PyTorch within 1e-4; this keeps what
     it wrote honest without torch: the ImageNet classes of two bundled photos."""

@@ -47,7 +47,7 @@ def settings_options(fn):
     @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the registry and indexes live "
                   "[env NEARDUP_DATA_DIR; default: XDG data dir].")
     @click.option("--model", callback=_existing_model, help="A .keras encoder, or a shipped one by name (default = "
-                  "efficientnet-lite0-80, efficientnet-lite0, cnn-64), to use instead of the active one "
+                  "ensemble, efficientnet-lite0-80, efficientnet-lite0, cnn-64), to use instead of the active one "
                   "[env NEARDUP_MODEL].")
     @click.option("--threshold-duplicate", type=float, help="Override the model's calibrated duplicate distance.")
     @click.option("--threshold-match", type=float, help="Override the model's calibrated match distance.")
