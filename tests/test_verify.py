@@ -100,7 +100,8 @@ def test_verification_finds_what_the_embedding_finds_and_adds_no_false_pair(tmp_
 @pytest.mark.parametrize("scanned_verifying", [False, True])
 def test_sweep_verifies_the_same_grey_zone(tmp_path, scanned_verifying):
     """The nightly sweep finds the crops too: over an index built without verification (no corner vectors
-    stored), and over one built with it (the corner proposals searched in the sweep's own index)."""
+    stored), and over one built with it (the corner proposals searched in the sweep's own index). Corner views
+    asked for: the default encoder needs none."""
     from neardup.config import Settings
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.scan import Scanner
@@ -110,8 +111,9 @@ def test_sweep_verifies_the_same_grey_zone(tmp_path, scanned_verifying):
     photos.mkdir()
     copies = make_crops(photos)
     data = str(tmp_path / "data")
-    Scanner(Settings(data_dir=data, decode_threads=2, verify=scanned_verifying), "crops").scan(str(photos))
-    rt = Runtime(Settings(data_dir=data, decode_threads=2))
+    Scanner(Settings(data_dir=data, decode_threads=2, verify=scanned_verifying, verify_corner_k=5),
+            "crops").scan(str(photos))
+    rt = Runtime(Settings(data_dir=data, decode_threads=2, verify_corner_k=5))
     res = sweep(rt, "crops")
     stored = rt.registry.vectors_by_image("crops", corners.key(res.model_version))
     assert set(stored) == set(rt.registry.vectors_by_image("crops", res.model_version))  # filled in if missing
@@ -358,7 +360,8 @@ def test_a_crop_queued_after_its_original_is_proposed_through_the_original_s_cor
     photos.mkdir()
     copies = {c: o for c, o in make_crops(photos, side=384).items() if c.startswith("crop_")}
     # one nearest neighbour checked per image: the crops are left to the corner views
-    rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(photos)], verify_k=1))
+    rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(photos)], verify_k=1,
+                          verify_corner_k=5))
     ids = {}
     for names in (sorted(set(copies.values())), sorted(copies)):
         for generation, batch in embed_step(rt, "q", [str(photos / n) for n in names], None).items():
