@@ -169,10 +169,29 @@ VERIFY_SETTINGS = {"the model's own": {}, "no corner views": {"verify_corner_k":
                    "corner views, 2 nearest": {"verify_corner_k": 2}, "reach 1.75": {"verify_reach": 1.75}}
 
 
+def distinct_settings(model: str) -> dict:
+    """VERIFY_SETTINGS less those that come to what an earlier one does with this model (a model that needs no
+    corner views: its own settings are "no corner views")."""
+    from neardup.config import Settings
+    from neardup.encoder.artifact import read_info
+    from neardup.pipeline.verify import settings_for
+
+    info, seen = read_info(model), set()
+    out = {}
+    for name, kw in VERIFY_SETTINGS.items():
+        checks = settings_for(Settings(**kw), info)
+        key = (checks.verify_k, checks.verify_corner_k, checks.verify_reach)
+        if key not in seen:
+            seen.add(key)
+            out[name] = kw
+    return out
+
+
 def verify_settings_rates(paths: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
-    """Verifying scans of one set under each of VERIFY_SETTINGS (docs/verification.md weighs what each finds),
-    in turn with the decode ceiling and pHash: median images/s, and median ratios to pHash within each round."""
-    taken = in_turn(paths, rounds, workers, model, size, VERIFY_SETTINGS)
+    """Verifying scans of one set under each of VERIFY_SETTINGS that differ for this model (docs/verification.md
+    weighs what each finds), in turn with the decode ceiling and pHash: median images/s, and median ratios to
+    pHash within each round."""
+    taken = in_turn(paths, rounds, workers, model, size, distinct_settings(model))
     return {"rates": {k: float(np.median([t[k] for t in taken])) for k in taken[0]},
             "x_phash": {k: float(np.median([t[k] / t["phash"] for t in taken])) for k in taken[0]}, "rounds": taken}
 

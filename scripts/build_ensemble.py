@@ -5,12 +5,13 @@ projected to 256 dimensions by the principal axes of the training photos' joined
 then calibrated like a trained model (thresholds on the student's held-out split, crowding reference from
 its training photos of `train/`). Nothing is trained: a few minutes on 2 cores.
 
-  python scripts/build_ensemble.py [--out encoder/default/ensemble.keras]
+  python scripts/build_ensemble.py [--out encoder/default/ensemble.keras] [--weight 0.5] [--dim 256]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,9 +26,6 @@ from neardup.encoder.decode import find_images, to_input  # noqa: E402
 from neardup.encoder.model import ensemble  # noqa: E402
 from neardup.encoder.train import TrainConfig, load_pool, recalibrate, split  # noqa: E402
 
-WEIGHT = 0.5  # cnn-64's share of the squared distance, the student's being 1
-DIM = 256
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,26 +33,32 @@ def main() -> int:
     ap.add_argument("--pixels", default=str(artifact.SHIPPED["cnn-64"]))
     ap.add_argument("--photos", nargs="+", default=[str(REPO.parent / "shared" / "data" / d) for d in ("train", "extra")])
     ap.add_argument("--reference", default=str(REPO.parent / "shared" / "data" / "train"))
+    ap.add_argument("--weight", type=float, default=0.5, help="cnn-64's share of the squared distance (the student's: 1)")
+    ap.add_argument("--dim", type=int, default=256, help="dimensions kept by the projection (0: no projection)")
     ap.add_argument("--out", type=Path, default=REPO / "build" / "models" / "ensemble.keras")
     a = ap.parse_args()
     t0 = time.time()
     student_info = artifact.read_info(a.student)
     trained = student_info.training["config"]
-    cfg = TrainConfig(seed=trained["seed"], val_fraction=trained["val_fraction"], max_side=trained["max_side"],
-                      reference=a.reference)
-    members = [(artifact.load_keras(a.student), 1.0), (artifact.load_keras(a.pixels), WEIGHT)]
+    split_of = {"seed": trained["seed"], "val_fraction": trained["val_fraction"], "max_side": trained["max_side"],
+                "reference": os.path.relpath(a.reference, REPO)}  # what `neardup calibrate` reads back
+    cfg = TrainConfig(**split_of)
+    members = [(artifact.load_keras(a.student), 1.0), (artifact.load_keras(a.pixels), a.weight)]
     size = student_info.input_size
     paths = [p for d in a.photos for p in find_images(d)[0]]
     _, train_paths = split(paths, cfg)
     images, _ = load_pool(train_paths, cfg.max_side)
     joined = ensemble(members, size).predict(np.stack([to_input(im, size) for im in images]), verbose=0)
-    _, _, axes = np.linalg.svd(joined, full_matrices=False)  # uncentred: the projection stays linear
-    model = ensemble(members, size, projection=axes[:DIM].T)
-    training = {"config": {**cfg.__dict__, "input_size": size, "dim": DIM},
+    _, energy, axes = np.linalg.svd(joined, full_matrices=False)  # uncentred: the projection stays linear
+    dim = a.dim or joined.shape[1]
+    model = ensemble(members, size, projection=axes[:dim].T if a.dim else None)
+    kept = float((energy[:dim] ** 2).sum() / (energy ** 2).sum())
+    training = {"config": {**split_of, "input_size": size, "dim": dim},
                 "members": {Path(a.student).name: [student_info.version, 1.0],
-                            Path(a.pixels).name: [artifact.read_info(a.pixels).version, WEIGHT]},
-                "projection": f"principal axes of the {len(images)} training photos' joined vectors",
-                "recipe": "scripts/build_ensemble.py", "data_hash": student_info.training.get("data_hash")}
+                            Path(a.pixels).name: [artifact.read_info(a.pixels).version, a.weight]},
+                "projection": f"principal axes of the {len(images)} training photos' joined vectors, "
+                              f"{kept:.1%} of their energy" if a.dim else "none",
+                "recipe": f"scripts/build_ensemble.py --weight {a.weight} --dim {a.dim}", "data_hash": student_info.training.get("data_hash")}
     artifact.save(model, a.out, student_info.thresholds, training=training)
     figures = recalibrate(str(a.out), paths, cfg)
     info = artifact.read_info(a.out)

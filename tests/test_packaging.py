@@ -49,7 +49,7 @@ def test_the_wheel_installs_one_package(tmp_path):
 
     shipped = {f"neardup/encoder/default/{f.name}" for path in artifact.shipped_files()
                for f in (path, artifact.sidecar(path), crowding.file_for(path))}
-    assert len(shipped) == 3 * len(artifact.shipped_files()) and shipped <= names, shipped - names
+    assert shipped <= names, shipped - names
 
 
 def imported_packages(package: str) -> set[str]:
