@@ -19,10 +19,11 @@ def cli():
 
 
 def _existing_model(ctx, param, value):
-    from neardup.encoder.artifact import resolve
+    from neardup.encoder.artifact import SHIPPED, resolve
 
     if value is not None and not os.path.isfile(resolve(value)):
-        raise click.BadParameter(f"{value!r} is neither a shipped model's name nor a .keras file")
+        raise click.BadParameter(f"{value!r} is neither a shipped model's name ({', '.join(SHIPPED)}) nor a "
+                                 ".keras file")
     return value
 
 
@@ -46,8 +47,8 @@ def settings_options(fn):
     """--data-dir, --model, the threshold overrides and --verify, turned into a `settings` argument."""
     @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the registry and indexes live "
                   "[env NEARDUP_DATA_DIR; default: XDG data dir].")
-    @click.option("--model", callback=_existing_model, help="A .keras encoder, or a shipped one by name (default = "
-                  "ensemble, efficientnet-lite0-80, efficientnet-lite0, cnn-64), to use instead of the active one "
+    @click.option("--model", callback=_existing_model, help="A .keras encoder, or a shipped one by name (default, or "
+                  "one of the README's Models table), to use instead of the active one "
                   "[env NEARDUP_MODEL].")
     @click.option("--threshold-duplicate", type=float, help="Override the model's calibrated duplicate distance.")
     @click.option("--threshold-match", type=float, help="Override the model's calibrated match distance.")
