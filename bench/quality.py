@@ -9,7 +9,9 @@ own score.py. Prints a side-by-side table (overall and per edit family) and writ
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -34,6 +36,27 @@ def score(bench: Path, out: Path) -> dict:
     return json.loads(js.read_text())
 
 
+def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
+    """The duplicate labels score.py counts wrong, by what the pair is: an original and an edited copy of it, two
+    copies of one original (one of them edited at least), or pictures of different groups. A benchmark with
+    several copies of each original has many more pairs of copies than pairs with the original, and a benign
+    copy (smaller, softer, re-encoded) hides an edit from the same-frame check more easily than the original."""
+    truth = json.loads((bench / "truth.json").read_text())
+    group = {name: g for g, names in enumerate(truth["groups"]) for name in names}
+    level = truth["level"]  # copies only: an original has no level
+    out = {"original and edited copy": 0, "two copies": 0, "different groups": 0}
+    with open(pairs_csv, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        for row in csv.DictReader(fh):
+            if row["label"] != "duplicate":
+                continue
+            a, b = os.path.basename(row["a"]), os.path.basename(row["b"])
+            if a not in group or group[a] != group.get(b):
+                out["different groups"] += 1
+            elif "match" in (level.get(a), level.get(b)):
+                out["two copies" if a in level and b in level else "original and edited copy"] += 1
+    return out
+
+
 def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]:
     from neardup.config import load
     from neardup.pipeline.outputs import write_outputs
@@ -47,6 +70,7 @@ def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]
         seconds = time.time() - t
         write_outputs(res, out, report=False)
     figures = score(bench, out)
+    figures["wrong_duplicates"] = wrong_duplicates(bench, out / "pairs.csv")
     figures["thresholds"] = res.thresholds
     figures["model_version"] = res.model_version
     return figures, len(res.images) / seconds
@@ -57,7 +81,8 @@ def run_phash(bench: Path, out: Path, method: str) -> tuple[dict, float]:
     subprocess.run([sys.executable, str(SHARED_BENCH / "baseline_phash.py"), str(bench), str(out), "--method", method],
                    check=True, capture_output=True)
     images = sum(1 for p in bench.iterdir() if p.suffix in (".jpg", ".png"))
-    return score(bench, out), images / (time.time() - t)
+    seconds = time.time() - t
+    return {**score(bench, out), "wrong_duplicates": wrong_duplicates(bench, out / "pairs.csv")}, images / seconds
 
 
 def main() -> None:
@@ -86,6 +111,8 @@ def main() -> None:
         print(f"| {name} | " + " | ".join(f"{r.get(c, 0):.3f}" for c in COLUMNS) + f" | {speeds[name]:.0f} |")
     print("share of duplicate labels on pairs that are no copies at all (1 - dup_precision_any): "
           + ", ".join(f"{name} {1 - r.get('dup_precision_any', 1):.3f}" for name, r in results.items()))
+    print("wrong duplicate labels by pair: " + "; ".join(
+        f"{name} " + ", ".join(f"{k} {v}" for k, v in r["wrong_duplicates"].items()) for name, r in results.items()))
     families = sorted(results["neardup"]["recall_by_transform"])
     print("\nPer edit: the share of original-copy pairs found, then labelled duplicate (1 is right for benign "
           "copies, 0 for edits)")

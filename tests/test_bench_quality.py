@@ -1,0 +1,31 @@
+"""bench/quality.py's count of wrong duplicate labels by kind of pair (what its docs figures rest on)."""
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_quality():
+    spec = importlib.util.spec_from_file_location("bench_quality", REPO / "bench" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_wrong_duplicates_are_counted_by_kind_of_pair(tmp_path):
+    truth = {"groups": [["o1.jpg", "b1.jpg", "e1.jpg", "e2.jpg"], ["o2.jpg", "b2.jpg"]],
+             "level": {"b1.jpg": "duplicate", "e1.jpg": "match", "e2.jpg": "match", "b2.jpg": "duplicate"},
+             "transforms": {}}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    rows = ["a,b,distance,label",
+            "o1.jpg,b1.jpg,0.1,duplicate",  # right
+            "o1.jpg,e1.jpg,0.1,duplicate",  # an edited copy labelled a duplicate of its original
+            "b1.jpg,e1.jpg,0.1,duplicate",  # ... of a benign copy
+            "e1.jpg,e2.jpg,0.1,duplicate",  # ... of another edited copy
+            "o1.jpg,e2.jpg,0.2,match",  # right, and no duplicate label
+            "sub/b1.jpg,o2.jpg,0.3,duplicate",  # different pictures (a path in a subfolder counts by its name)
+            "x.jpg,o2.jpg,0.3,duplicate"]  # a distractor
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    counts = load_quality().wrong_duplicates(tmp_path, tmp_path / "pairs.csv")
+    assert counts == {"original and edited copy": 1, "two copies": 2, "different groups": 2}
