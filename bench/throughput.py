@@ -166,8 +166,8 @@ def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, 
 
 
 VERIFY_SETTINGS = {"the model's own": {}, "no corner views": {"verify_corner_k": 0},
-                   "corner views, 2 nearest": {"verify_corner_k": 2}, "reach 1.25": {"verify_reach": 1.25}, "reach 1.3": {"verify_reach": 1.3},
-                   "reach 1.75": {"verify_reach": 1.75}}
+                   "corner views, 2 nearest": {"verify_corner_k": 2}, "reach 1.25": {"verify_reach": 1.25},
+                   "reach 1.3": {"verify_reach": 1.3}, "reach 1.75": {"verify_reach": 1.75}}
 
 
 def distinct_settings(model: str) -> dict:
@@ -381,7 +381,7 @@ def main() -> None:
                     help="Measure only these sets (default: all).")
     ap.add_argument("--verify-settings", action="store_true",
                     help="Also time verifying scans of the 4 MP set under other verification settings (no corner "
-                         "views, a wider reach), in turn with the ceiling and pHash.")
+                         "views, narrower and wider reaches), in turn with the ceiling and pHash.")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
     from neardup.encoder.artifact import DEFAULT_MODEL, read_info, resolve
