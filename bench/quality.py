@@ -37,14 +37,15 @@ def score(bench: Path, out: Path) -> dict:
 
 
 def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
-    """The duplicate labels score.py counts wrong, by what the pair is: an original and an edited copy of it, two
-    copies of one original (one of them edited at least), or pictures of different groups. A benchmark with
-    several copies of each original has many more pairs of copies than pairs with the original, and a benign
-    copy (smaller, softer, re-encoded) hides an edit from the same-frame check more easily than the original."""
+    """The duplicate labels score.py counts wrong, by what the pair is: an edited copy and its original, a benign
+    copy of it or another edited copy, or pictures of different groups. A benchmark with several copies of each
+    original has many more pairs of copies than pairs with the original, and a benign copy (smaller, softer,
+    re-encoded) hides an edit from the same-frame check more easily than the original."""
     truth = json.loads((bench / "truth.json").read_text())
     group = {name: g for g, names in enumerate(truth["groups"]) for name in names}
-    level = truth["level"]  # copies only: an original has no level
-    out = {"original and edited copy": 0, "two copies": 0, "different groups": 0}
+    kind = {"duplicate": "benign copy", "match": "edited copy"}
+    out = {"edited copy and original": 0, "edited copy and benign copy": 0, "two edited copies": 0,
+           "different groups": 0}
     with open(pairs_csv, newline="", encoding="utf-8", errors="surrogateescape") as fh:
         for row in csv.DictReader(fh):
             if row["label"] != "duplicate":
@@ -52,8 +53,11 @@ def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
             a, b = os.path.basename(row["a"]), os.path.basename(row["b"])
             if a not in group or group[a] != group.get(b):
                 out["different groups"] += 1
-            elif "match" in (level.get(a), level.get(b)):
-                out["two copies" if a in level and b in level else "original and edited copy"] += 1
+                continue
+            kinds = [kind.get(truth["level"].get(name), "original") for name in (a, b)]  # originals: no level
+            if "edited copy" in kinds:
+                kinds.remove("edited copy")
+                out["two edited copies" if kinds[0] == "edited copy" else f"edited copy and {kinds[0]}"] += 1
     return out
 
 

@@ -28,4 +28,5 @@ def test_wrong_duplicates_are_counted_by_kind_of_pair(tmp_path):
             "x.jpg,o2.jpg,0.3,duplicate"]  # a distractor
     (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
     counts = load_quality().wrong_duplicates(tmp_path, tmp_path / "pairs.csv")
-    assert counts == {"original and edited copy": 1, "two copies": 2, "different groups": 2}
+    assert counts == {"edited copy and original": 1, "edited copy and benign copy": 1, "two edited copies": 1,
+                      "different groups": 2}
