@@ -61,6 +61,26 @@ def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
     return out
 
 
+def keepers(bench: Path, groups_json: Path) -> dict:
+    """What the suggested keeper is, over the groups that hold an original of the benchmark: the original, a
+    benign copy of it (same frame: right by the keeper rule if it is the largest) or an edited copy (never right
+    while an unedited copy is in the group); and how each copy kept was made ("copies kept")."""
+    truth = json.loads((bench / "truth.json").read_text())
+    group = {name: g for g, names in enumerate(truth["groups"]) for name in names}
+    kind = {"duplicate": "benign copy", "match": "edited copy"}
+    out = {"original": 0, "benign copy": 0, "edited copy": 0}
+    made: dict[str, int] = {}
+    for found in json.loads(groups_json.read_text())["groups"]:
+        names = [os.path.basename(m["path"]) for m in found["members"]]
+        if any(name in group and name not in truth["level"] for name in names):  # it holds an original
+            chosen = os.path.basename(found["keeper"])
+            out[kind.get(truth["level"].get(chosen), "original")] += 1
+            if chosen in truth["level"]:
+                how = truth["transforms"].get(chosen, "?")
+                made[how] = made.get(how, 0) + 1
+    return {**out, "copies kept": dict(sorted(made.items(), key=lambda kv: -kv[1]))}
+
+
 def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]:
     from neardup.config import load
     from neardup.pipeline.outputs import write_outputs
@@ -75,6 +95,7 @@ def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]
         write_outputs(res, out, report=False)
     figures = score(bench, out)
     figures["wrong_duplicates"] = wrong_duplicates(bench, out / "pairs.csv")
+    figures["keepers"] = keepers(bench, out / "groups.json")
     figures["thresholds"] = res.thresholds
     figures["model_version"] = res.model_version
     return figures, len(res.images) / seconds
@@ -117,6 +138,10 @@ def main() -> None:
           + ", ".join(f"{name} {1 - r.get('dup_precision_any', 1):.3f}" for name, r in results.items()))
     print("wrong duplicate labels by pair: " + "; ".join(
         f"{name} " + ", ".join(f"{k} {v}" for k, v in r["wrong_duplicates"].items()) for name, r in results.items()))
+    kept = results["neardup"]["keepers"]
+    print("neardup's suggested keepers, in the groups with an original: "
+          + ", ".join(f"{k} {v}" for k, v in kept.items() if k != "copies kept")
+          + "; the copies kept: " + (", ".join(f"{k} {v}" for k, v in kept["copies kept"].items()) or "none"))
     families = sorted(results["neardup"]["recall_by_transform"])
     print("\nPer edit: the share of original-copy pairs found, then labelled duplicate (1 is right for benign "
           "copies, 0 for edits)")

@@ -1,6 +1,9 @@
 """Duplicate groups: connected components of the flagged pairs, each with a suggested keeper."""
 from __future__ import annotations
 
+import math
+import statistics
+
 
 def components(pairs) -> list[list[int]]:
     """pairs: iterable of (a, b, ...) image ids; returns groups (sorted lists), largest first."""
@@ -23,17 +26,35 @@ def components(pairs) -> list[list[int]]:
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
 
 
-KEEPER_RULE = ("the copy most others share the frame of (its duplicates outnumber those of any edited copy), "
-               "then the most pixels, then the largest file")
+KEEPER_RULE = ("in the largest set of copies joined by duplicate pairs, one that no more of its partners there call "
+               "a match than a duplicate, of the set's shape (a border or a bar changes it), then the most pixels, "
+               "then the largest file")
+SAME_SHAPE = 0.01  # |log| of an aspect ratio's difference from its set's median: rounding in a resize stays under it
 
 
 def keeper(members, pairs=()) -> object:
     """The copy to keep. Edited copies (cropped, bordered, turned, overlaid) hang off the picture they came
     from by match pairs, while re-encoded and resized copies share its frame (duplicate pairs): so first the
-    largest set of members joined by duplicate pairs, then within it the most pixels, then the largest
-    file (least re-encoded), then the first seen."""
-    ids = {m.id for m in members}
-    same_frame = components([(a, b) for a, b, _, label in pairs if label == "duplicate" and a in ids and b in ids])
-    cluster_of = {i: len(group) for group in same_frame for i in group}
-    return max(members, key=lambda m: (cluster_of.get(m.id, 1), (m.width or 0) * (m.height or 0),
-                                       m.size_bytes or 0, -m.id))
+    largest set of members joined by duplicate pairs. An edited copy the same-frame check let into that set
+    (a thin border, a bar over a plain edge) is still a match of some of it, and a border or a bar adds pixels
+    and changes the picture's shape: so within the set, a member no more of whose partners there call it a
+    match than a duplicate, then one of the set's own shape, then the most pixels, then the largest file
+    (least re-encoded), then the first seen."""
+    ids = {m.id: m for m in members}
+    sets = components([(a, b) for a, b, _, label in pairs if label == "duplicate" and a in ids and b in ids])
+    set_of = {i: k for k, group in enumerate(sets) for i in group}
+    votes = {i: 0 for i in ids}  # duplicate partners in its set, less match partners there
+    for a, b, _, label in pairs:
+        if a in set_of and set_of[a] == set_of.get(b):
+            for i in (a, b):
+                votes[i] += 1 if label == "duplicate" else -1
+    shape = {i: math.log((m.width or 1) / (m.height or 1)) for i, m in ids.items()}
+    usual = {k: statistics.median(shape[i] for i in group) for k, group in enumerate(sets)}
+
+    def rank(m):
+        k = set_of.get(m.id)
+        in_set = (1, True, True) if k is None else (len(sets[k]), votes[m.id] >= 0,
+                                                    abs(shape[m.id] - usual[k]) < SAME_SHAPE)
+        return (*in_set, (m.width or 0) * (m.height or 0), m.size_bytes or 0, -m.id)
+
+    return max(members, key=rank)

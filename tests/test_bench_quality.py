@@ -30,3 +30,18 @@ def test_wrong_duplicates_are_counted_by_kind_of_pair(tmp_path):
     counts = load_quality().wrong_duplicates(tmp_path, tmp_path / "pairs.csv")
     assert counts == {"edited copy and original": 1, "edited copy and benign copy": 1, "two edited copies": 1,
                       "different groups": 2}
+
+
+def test_keepers_are_counted_by_kind(tmp_path):
+    truth = {"groups": [["o1.jpg", "b1.jpg", "e1.jpg"], ["o2.jpg", "b2.jpg"], ["o3.jpg", "e3.jpg"]],
+             "level": {"b1.jpg": "duplicate", "e1.jpg": "match", "b2.jpg": "duplicate", "e3.jpg": "match"},
+             "transforms": {"b1.jpg": "resize", "e1.jpg": "border", "b2.jpg": "jpeg", "e3.jpg": "crop"}}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    groups = {"groups": [
+        {"keeper": "e1.jpg", "members": [{"path": p} for p in ("o1.jpg", "b1.jpg", "e1.jpg")]},
+        {"keeper": "sub/b2.jpg", "members": [{"path": p} for p in ("o2.jpg", "sub/b2.jpg")]},
+        {"keeper": "o3.jpg", "members": [{"path": p} for p in ("o3.jpg", "e3.jpg")]},
+        {"keeper": "b1.jpg", "members": [{"path": p} for p in ("b1.jpg", "x.jpg")]}]}  # no original: not counted
+    (tmp_path / "groups.json").write_text(json.dumps(groups))
+    counts = load_quality().keepers(tmp_path, tmp_path / "groups.json")
+    assert counts == {"original": 1, "benign copy": 1, "edited copy": 1, "copies kept": {"border": 1, "jpeg": 1}}

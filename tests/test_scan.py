@@ -195,6 +195,16 @@ def test_the_keeper_is_the_picture_its_copies_share_the_frame_of():
     assert keeper([original, resized, bordered], pairs) is original
     assert keeper([original, resized, bordered]) is bordered  # without the pairs: only pixels would speak
 
+    # a border thin enough for the same-frame check to call it a duplicate of the resized copy: in the set, but
+    # a match of the original, and of another shape
+    pairs = [(1, 2, 0.05, "duplicate"), (2, 3, 0.2, "duplicate"), (1, 3, 0.3, "match")]
+    assert keeper([original, resized, bordered], pairs) is original
+    framed = row(4, 520, 390, 90_000)  # a frame all round that keeps the shape: more of the set call it a match
+    webp = row(5, 480, 360, 40_000)
+    pairs = [(1, 2, 0.05, "duplicate"), (1, 5, 0.05, "duplicate"), (2, 5, 0.06, "duplicate"),
+             (2, 4, 0.2, "duplicate"), (1, 4, 0.3, "match"), (4, 5, 0.3, "match")]
+    assert keeper([original, resized, framed, webp], pairs) is original
+
 
 def test_the_report_takes_its_thumbnails_from_the_scan_s_decode(photos, settings, tiny_model, tmp_path):
     """The previews are made while a paired image is decoded for its signature, for the images in a pair only:
