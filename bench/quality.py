@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,14 +37,21 @@ def score(bench: Path, out: Path) -> dict:
     return json.loads(js.read_text())
 
 
+def truth_kinds(bench: Path):
+    """A benchmark's truth.json, each image's group, and what an image of a group is: "original" (no level),
+    "benign copy" (level duplicate) or "edited copy" (level match)."""
+    truth = json.loads((bench / "truth.json").read_text())
+    group = {name: g for g, names in enumerate(truth["groups"]) for name in names}
+    kinds = {"duplicate": "benign copy", "match": "edited copy"}
+    return truth, group, lambda name: kinds.get(truth["level"].get(name), "original")
+
+
 def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
     """The duplicate labels score.py counts wrong, by what the pair is: an edited copy and its original, a benign
     copy of it or another edited copy, or pictures of different groups. A benchmark with several copies of each
     original has many more pairs of copies than pairs with the original, and a benign copy (smaller, softer,
     re-encoded) hides an edit from the same-frame check more easily than the original."""
-    truth = json.loads((bench / "truth.json").read_text())
-    group = {name: g for g, names in enumerate(truth["groups"]) for name in names}
-    kind = {"duplicate": "benign copy", "match": "edited copy"}
+    _, group, kind = truth_kinds(bench)
     out = {"edited copy and original": 0, "edited copy and benign copy": 0, "two edited copies": 0,
            "different groups": 0}
     with open(pairs_csv, newline="", encoding="utf-8", errors="surrogateescape") as fh:
@@ -54,10 +62,10 @@ def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
             if a not in group or group[a] != group.get(b):
                 out["different groups"] += 1
                 continue
-            kinds = [kind.get(truth["level"].get(name), "original") for name in (a, b)]  # originals: no level
-            if "edited copy" in kinds:
-                kinds.remove("edited copy")
-                out["two edited copies" if kinds[0] == "edited copy" else f"edited copy and {kinds[0]}"] += 1
+            pair = [kind(a), kind(b)]
+            if "edited copy" in pair:
+                pair.remove("edited copy")
+                out["two edited copies" if pair[0] == "edited copy" else f"edited copy and {pair[0]}"] += 1
     return out
 
 
@@ -65,20 +73,17 @@ def keepers(bench: Path, groups_json: Path) -> dict:
     """What the suggested keeper is, over the groups that hold an original of the benchmark: the original, a
     benign copy of it (same frame: right by the keeper rule if it is the largest) or an edited copy (never right
     while an unedited copy is in the group); and how each copy kept was made ("copies kept")."""
-    truth = json.loads((bench / "truth.json").read_text())
-    group = {name: g for g, names in enumerate(truth["groups"]) for name in names}
-    kind = {"duplicate": "benign copy", "match": "edited copy"}
+    truth, group, kind = truth_kinds(bench)
     out = {"original": 0, "benign copy": 0, "edited copy": 0}
-    made: dict[str, int] = {}
+    made = Counter()
     for found in json.loads(groups_json.read_text())["groups"]:
         names = [os.path.basename(m["path"]) for m in found["members"]]
-        if any(name in group and name not in truth["level"] for name in names):  # it holds an original
+        if any(name in group and kind(name) == "original" for name in names):
             chosen = os.path.basename(found["keeper"])
-            out[kind.get(truth["level"].get(chosen), "original")] += 1
-            if chosen in truth["level"]:
-                how = truth["transforms"].get(chosen, "?")
-                made[how] = made.get(how, 0) + 1
-    return {**out, "copies kept": dict(sorted(made.items(), key=lambda kv: -kv[1]))}
+            out[kind(chosen)] += 1
+            if kind(chosen) != "original":
+                made[truth["transforms"].get(chosen, "?")] += 1
+    return {**out, "copies kept": dict(made.most_common())}
 
 
 def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]:
