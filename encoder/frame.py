@@ -501,19 +501,24 @@ def aligned(a: Frame, b: Frame, max_trim: float,
     return sorted(found, key=lambda f: f[0].rms)
 
 
-def refined(src: Frame, dst: Frame, unit: np.ndarray) -> np.ndarray | None:
+def refined(src: Frame, dst: Frame, unit: np.ndarray, margin: int = 0) -> np.ndarray | None:
     """The affine that best maps `dst` onto `src` at 64 px gray, refined from `unit` by OpenCV's enhanced
     correlation coefficient: sub-pixel trims, and the turn or mirror a trim search cannot express (None: it
-    did not converge)."""
+    did not converge). `margin`: lines of `dst` left out of the fit on each side (framed())."""
+    shift = np.float32([margin, margin])
+    start = _in_pixels(unit, FINE)
+    start[:, 2] += start[:, :2] @ shift
+    inner = np.ascontiguousarray(dst.fine[margin:FINE - margin, margin:FINE - margin], np.float32)
     try:
-        _, m = cv2.findTransformECC(dst.fine.astype(np.float32), src.fine.astype(np.float32),
-                                    _in_pixels(unit, FINE), cv2.MOTION_AFFINE, ECC_STOP, None, 5)
+        _, m = cv2.findTransformECC(inner, src.fine.astype(np.float32), start, cv2.MOTION_AFFINE, ECC_STOP, None, 5)
     except cv2.error:
         return None
+    m[:, 2] -= m[:, :2] @ shift
     return _in_units(m, FINE)
 
 
 ECC_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+FRAME_FIT_MARGIN = 3  # lines of the 64-px trim left out when its window is refined for the frame tests (framed())
 
 
 def turn(unit: np.ndarray) -> float:
@@ -913,9 +918,13 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
             return False
         within = better is not None and _within(better, rules.max_trim)
-        margin = better if within else unit  # not refined, or past max_trim: the search's own window is judged
-        if bordered(src, margin, rules) or plain_frame(src, dst, margin, rules) or filled(src, dst, margin, rules):
-            return False
+        if framed(src, dst, better if within else unit, rules):  # not refined, or past max_trim: the search's own
+            return False  # window is judged
+        if unit is not IDENTITY:
+            edge_free = refined(src, dst, unit, FRAME_FIT_MARGIN)
+            if (edge_free is not None and _within(edge_free, rules.max_trim) and framed(src, dst, edge_free, rules)
+                    and not _own_plain_edges(src, dst, edge_free, rules)):
+                return False
         if within:
             fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
@@ -923,6 +932,36 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
     return (_fits(m, fit, src is b, rules) and stretch(src, dst, unit) <= rules.max_stretch
             and _same_direction(m, unit, rules) and chroma_agrees(src, dst, unit, rules)
             and _fine_agrees(a, b, fine, rules, soften))
+
+
+def framed(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
+    """Whether what the window `unit` leaves of `src` is a frame round `dst`: a plain border or bar, a thin plain
+    frame, or a blurred fill. _judged() asks it of a trim's window refined over the whole of `dst` and again of
+    one refined without `dst`'s outer lines (FRAME_FIT_MARGIN): squashed to 64 px, a frame of a few per cent
+    mixes into the lines of the picture next to it, and a fit over those lines can pull the window inwards, off
+    the frame and into the picture (a 4 % black frame round a landscape refined to 0.91 x 0.88 of the framed
+    picture, not 0.96 x 0.93; what is left outside it is then no plain band)."""
+    return bordered(src, unit, rules) or plain_frame(src, dst, unit, rules) or filled(src, dst, unit, rules)
+
+
+def _own_plain_edges(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
+    """Whether, on every side where the window `unit` leaves `src` a band (as bordered() reads them, at 64 px),
+    `dst`'s own outer lines there are plain and of the margin's level (within `rules.plain` and `rules.unlike`):
+    the margin then continues what `dst` has at its edge (a letterboxed photo trimmed, its bars cut through),
+    which a frame round `dst` does not. A window refined without `dst`'s outer lines can be a line off, which
+    the frame tests alone, reading the lines of `src` inside the window, take for a bar."""
+    sides = 0
+    for axis in (0, 1):  # 0: x (columns), 1: y (rows)
+        lines = (src.fine.T if axis == 0 else src.fine).astype(np.float32)
+        own = (dst.fine.T if axis == 0 else dst.fine).astype(np.float32)
+        lo, hi = unit[axis, 2] * FINE, (unit[axis, 2] + unit[axis, axis]) * FINE
+        for band, edge in ((slice(0, int(np.floor(lo)) - 1), own[:2]), (slice(int(np.ceil(hi)) + 1, FINE), own[-2:])):
+            if band.stop - band.start < 1:  # bordered()'s bands: off the line that mixes margin and picture
+                continue
+            sides += 1
+            if float(edge.std()) > rules.plain or abs(float(np.median(edge)) - float(np.median(lines[band]))) > rules.unlike:
+                return False
+    return sides > 0
 
 
 def stretch(src: Frame, dst: Frame, unit: np.ndarray) -> float:
