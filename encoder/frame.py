@@ -885,7 +885,8 @@ def filled(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bo
 def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
     The cheap measures first, then the pictures as they are, else the search over trims (the better way first,
-    then the other: one picture a trim of the other either way round); for what still looks
+    then the other, unless the first found a frame: one picture a trim of the other either way round); for what
+    still looks
     a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match; a border
     added: a match; a trim: compared again, better aligned); last, the detail's direction (untrimmed pairs), the
     chroma, overlays and the 64-px agreement."""
@@ -898,15 +899,21 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
         return False
     fit = _score(a.grid, b)
     if m["aspect"] <= rules.max_stretch and _fits(m, fit, False, rules):  # other shapes: only as a trim
-        return _judged(m, (fit, a, b, IDENTITY), a, b, rules)
+        return bool(_judged(m, (fit, a, b, IDENTITY), a, b, rules))
     if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
         return False
-    return any(_judged(m, trim, a, b, rules)  # the better way first
-               for trim in aligned(a, b, rules.max_trim, rules.max_profile_error))
+    for trim in aligned(a, b, rules.max_trim, rules.max_profile_error):  # the better way first
+        verdict = _judged(m, trim, a, b, rules)
+        if verdict is not False:
+            return bool(verdict)
+    return False
 
 
-def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, b: Frame, rules: Rules) -> bool:
-    """same_frame() for one alignment of the pair (fit, larger picture, trim, window)."""
+def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, b: Frame,
+            rules: Rules) -> bool | None:
+    """same_frame() for one alignment of the pair (fit, larger picture, trim, window); None where what the window
+    leaves is a frame (framed()): then the pair is a match whichever way round it is tried next (a copy in a
+    blurred fill, squashed into a window of the picture, can pass for a trim of it)."""
     fit, src, dst, unit = alignment
     if not _fits(m, fit, src is b, rules) and fit.rms > rules.refine_below:  # too far off to be a trim
         return False
@@ -919,12 +926,12 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
             return False
         within = better is not None and _within(better, rules.max_trim)
         if framed(src, dst, better if within else unit, rules):  # not refined, or past max_trim: the search's own
-            return False  # window is judged
+            return None  # window is judged
         if unit is not IDENTITY:
             edge_free = refined(src, dst, unit, FRAME_FIT_MARGIN)
             if (edge_free is not None and _within(edge_free, rules.max_trim) and framed(src, dst, edge_free, rules)
                     and not _own_plain_edges(src, dst, edge_free, rules)):
-                return False
+                return None
         if within:
             fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
