@@ -808,8 +808,7 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
         if last - first < 4:
             return False
         inside.append((first, last))
-        for band, inner in ((slice(0, int(np.floor(lo)) - 1), slice(first, first + 2)),
-                            (slice(int(np.ceil(hi)) + 1, FINE), slice(last - 2, last))):
+        for band, inner in zip(_bands_outside(unit, axis), (slice(first, first + 2), slice(last - 2, last))):
             if band.stop - band.start >= 1:
                 bands.append((lines[band], lines[inner]))
     if len(bands) == 1:
@@ -820,6 +819,13 @@ def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
         return False
     across = np.abs(np.concatenate([outside.mean(axis=0) - edge.mean(axis=0) for outside, edge in bands]))
     return float(across.mean()) > rules.unlike and (across <= rules.plain).mean() <= 0.5
+
+
+def _bands_outside(unit: np.ndarray, axis: int) -> tuple[slice, slice]:
+    """The lines of a 64-px plane (across `axis`: 0 columns, 1 rows) that the window `unit` leaves before and
+    after it, less the line next to it, which squashing mixed of margin and picture (either may be empty)."""
+    lo, hi = unit[axis, 2] * FINE, (unit[axis, 2] + unit[axis, axis]) * FINE
+    return slice(0, int(np.floor(lo)) - 1), slice(int(np.ceil(hi)) + 1, FINE)
 
 
 def _a_bar(outside: np.ndarray, edge: np.ndarray, ring: np.ndarray, rules: Rules) -> bool:
@@ -886,10 +892,9 @@ def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
     """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
     The cheap measures first, then the pictures as they are, else the search over trims (the better way first,
     then the other, unless the first found a frame: one picture a trim of the other either way round); for what
-    still looks
-    a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match; a border
-    added: a match; a trim: compared again, better aligned); last, the detail's direction (untrimmed pairs), the
-    chroma, overlays and the 64-px agreement."""
+    still looks a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match;
+    a border added: a match; a trim: compared again, better aligned); last, the detail's direction (untrimmed
+    pairs), the chroma, overlays and the 64-px agreement."""
     if a is None or b is None:
         return False
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
@@ -961,9 +966,8 @@ def _own_plain_edges(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RU
     for axis in (0, 1):  # 0: x (columns), 1: y (rows)
         lines = (src.fine.T if axis == 0 else src.fine).astype(np.float32)
         own = (dst.fine.T if axis == 0 else dst.fine).astype(np.float32)
-        lo, hi = unit[axis, 2] * FINE, (unit[axis, 2] + unit[axis, axis]) * FINE
-        for band, edge in ((slice(0, int(np.floor(lo)) - 1), own[:2]), (slice(int(np.ceil(hi)) + 1, FINE), own[-2:])):
-            if band.stop - band.start < 1:  # bordered()'s bands: off the line that mixes margin and picture
+        for band, edge in zip(_bands_outside(unit, axis), (own[:2], own[-2:])):
+            if band.stop - band.start < 1:
                 continue
             sides += 1
             if float(edge.std()) > rules.plain or abs(float(np.median(edge)) - float(np.median(lines[band]))) > rules.unlike:
