@@ -933,6 +933,10 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         if framed(src, dst, better if within else unit, rules):  # not refined, or past max_trim: the search's own
             return None  # window is judged
         if unit is not IDENTITY:
+            # again without dst's outer lines: squashed to 64 px, a frame of a few per cent mixes into the lines of
+            #   the picture next to it, and a fit over those lines can pull the window off the frame into the
+            #   picture (a 4 % black frame round a landscape refined to 0.91 x 0.88 of the framed picture, not
+            #   0.96 x 0.93: what is left outside it is then no plain band)
             edge_free = refined(src, dst, unit, FRAME_FIT_MARGIN)
             if (edge_free is not None and _within(edge_free, rules.max_trim) and framed(src, dst, edge_free, rules)
                     and not _own_plain_edges(src, dst, edge_free, rules)):
@@ -948,11 +952,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
 
 def framed(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
     """Whether what the window `unit` leaves of `src` is a frame round `dst`: a plain border or bar, a thin plain
-    frame, or a blurred fill. _judged() asks it of a trim's window refined over the whole of `dst` and again of
-    one refined without `dst`'s outer lines (FRAME_FIT_MARGIN): squashed to 64 px, a frame of a few per cent
-    mixes into the lines of the picture next to it, and a fit over those lines can pull the window inwards, off
-    the frame and into the picture (a 4 % black frame round a landscape refined to 0.91 x 0.88 of the framed
-    picture, not 0.96 x 0.93; what is left outside it is then no plain band)."""
+    frame, or a blurred fill."""
     return bordered(src, unit, rules) or plain_frame(src, dst, unit, rules) or filled(src, dst, unit, rules)
 
 
