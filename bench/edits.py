@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The same-frame check on copies the benchmark's generator does not make: for each kind of copy, the share of
-(photo, copy) pairs labelled duplicate (1 is right for the benign kinds, 0 for the edits). The label alone:
+(photo, copy) pairs labelled duplicate (1 is right for the benign kinds, 0 for the edits), and why the others
+are matches, as the report tells a person (encoder/frame.py's explained(): WHY's keys). The label alone:
 whether the pair is found at all is bench/quality.py's business, on a benchmark of these copies that
 `--write-bench` builds (make_benchmark.py's layout, three benign and three edited copies of each query photo).
 Prints a table and writes JSON.
@@ -17,6 +18,7 @@ import io
 import json
 import random
 import sys
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -206,7 +208,7 @@ def main() -> None:
                     a.write_bench, a.queries, a.distractors, a.seed)
         return
     from neardup.encoder.decode import signature_of
-    from neardup.encoder.frame import same_frame
+    from neardup.encoder.frame import explained
 
     photos_dir = a.photos or REPO.parent / "shared" / "data" / "extra"
     paths = sorted(p for p in photos_dir.glob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -215,15 +217,18 @@ def main() -> None:
     rows = {}
     for kind, copies in (("benign", BENIGN), ("edited", EDITED)):
         for name, make in copies.items():
-            labels = []
+            reasons = Counter()
             for im in photos:
                 other = thumbnail(im) if name.endswith("thumbnail") else im
-                labels.append(same_frame(signature_of(encoded(other, quality=90)), signature_of(make(im))))
-            rows[name] = {"kind": kind, "duplicate": sum(labels) / len(labels)}
+                reasons[explained(signature_of(encoded(other, quality=90)), signature_of(make(im)))] += 1
+            rows[name] = {"kind": kind, "duplicate": reasons.pop(None, 0) / len(photos),
+                          "why": {why: n / len(photos) for why, n in reasons.most_common()}}
     print(f"{len(photos)} photos from {photos_dir if photos_dir.exists() else 'samples/originals'}")
-    print("| copy | kind | labelled duplicate |\n|---|---|---|")
+    print("| copy | kind | labelled duplicate | why the others are matches (the report's reason, share) |")
+    print("|---|---|---|---|")
     for name, r in rows.items():
-        print(f"| {name} | {r['kind']} | {r['duplicate']:.2f} |")
+        print(f"| {name} | {r['kind']} | {r['duplicate']:.2f} | "
+              + ", ".join(f"{why} {share:.2f}" for why, share in r["why"].items()) + " |")
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps({"photos": len(photos), "copies": rows}, indent=1))
 

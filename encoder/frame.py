@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import cv2
@@ -350,6 +350,24 @@ class Rules:
 
 
 RULES = Rules()
+
+WHY = {  # why a pair is a match rather than a duplicate (difference()), as the report says it to the person who looks
+    "unchecked": "not compared (a file could not be read again)",
+    "shape": "another shape: cropped, bordered, padded, stretched or turned",
+    "colour": "other colours: recoloured (grayscale, saturation, a tint, a filter), or a coloured border or patch",
+    "content": "the picture differs: cropped, mirrored, turned, recoloured or drawn over",
+    "overlay": "something over part of it: text, a logo, a sticker, a patch",
+    "contrast": "contrast changed more than a light adjustment does (faded)",
+    "sharpness": "blurred or smeared",
+    "tones": "fewer tones: posterised",
+    "turned": "turned or mirrored",
+    "frame": "a border, a bar or a fill round it",
+}
+WHOLE_PICTURE = ("colour", "contrast", "sharpness", "tones")  # reasons a crop, a border or a turn also gives
+LENIENT = tuple(replace(RULES, max_aspect_change=float("inf"), colour=(1.0, float("inf")), gain=(0.0, float("inf")),
+                        max_blur=float("inf"), min_sharpness=0.0, max_peaks=float("inf"),
+                        max_profile_error=float("inf"), max_trim=trim)
+                for trim in (RULES.max_trim, 0.25))  # the check without them, every trim tried, then wider ones too
 
 
 def _axis_windows(max_trim: float) -> np.ndarray:
@@ -779,16 +797,21 @@ def _colour(colours: tuple[float, float], gain: float, rules: Rules) -> float:
     return abs(expected - found) - share * max(expected, found) - slack
 
 
-def _passes(m: dict, rules: Rules) -> bool:
+def _failing(m: dict, rules: Rules) -> str | None:
+    """The first of the measures `m` (the pair's _cheap ones, with a fit of the grids where there is one) past
+    the rules, as a key of WHY (None: none is): the shape, the colours, how well the grids fit as a whole and in
+    places, then the contrast (a fit that fails gives a gain that means nothing), the sharpness, the tones."""
     lo, hi = rules.gain
     ca, cb = m["colours"]
     gain = m.get("gain")
     kindest = cb / ca if ca > 0 else 1.0  # before the pictures are compared: the gain that suits the colours
     colour = _colour(m["colours"], min(max(kindest if gain is None else gain, lo), hi), rules)
-    return all(m[k] <= limit for k, limit in (("aspect", rules.max_aspect_change), ("rms", rules.max_residual),
-                                             ("local", rules.max_local), ("blur", rules.max_blur),
-                                             ("peaks", rules.max_peaks)) if k in m) \
-        and colour <= 0 and m["sharpness"] >= rules.min_sharpness and (gain is None or lo <= gain <= hi)
+    passed = (("shape", m["aspect"] <= rules.max_aspect_change), ("colour", colour <= 0),
+              ("content", m.get("rms", 0.0) <= rules.max_residual), ("overlay", m.get("local", 0.0) <= rules.max_local),
+              ("contrast", gain is None or lo <= gain <= hi),
+              ("sharpness", m["blur"] <= rules.max_blur and m["sharpness"] >= rules.min_sharpness),
+              ("tones", m.get("peaks", 0.0) <= rules.max_peaks))
+    return next((why for why, ok in passed if not ok), None)
 
 
 def bordered(src: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
@@ -889,49 +912,79 @@ def filled(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bo
 
 
 def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
-    """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate.
+    """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate."""
+    return difference(a, b, rules) is None
+
+
+def difference(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> str | None:
+    """Why a pair of copies is a match rather than a duplicate, as a key of WHY (None: a duplicate).
     The cheap measures first, then the pictures as they are, else the search over trims (the better way first,
     then the other, unless the first found a frame: one picture a trim of the other either way round); for what
     still looks a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match;
     a border added: a match; a trim: compared again, better aligned); last, the detail's direction (untrimmed
-    pairs), the chroma, overlays and the 64-px agreement."""
+    pairs), the chroma, overlays and the 64-px agreement. A pair no trim explains is told by what its best trim
+    fails, else by what the pictures as they are fail."""
     if a is None or b is None:
-        return False
+        return "unchecked"
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
         a, b = b, a
     m = _cheap(a, b, rules)
-    if not _passes(m, rules):
-        return False
+    why = _failing(m, rules)
+    if why:
+        return why
     fit = _score(a.grid, b)
-    if m["aspect"] <= rules.max_stretch and _fits(m, fit, False, rules):  # other shapes: only as a trim
-        return bool(_judged(m, (fit, a, b, IDENTITY), a, b, rules))
+    as_is = _fits(m, fit, False, rules) if m["aspect"] <= rules.max_stretch else "shape"
+    if as_is is None:  # other shapes: only as a trim
+        return _judged(m, (fit, a, b, IDENTITY), a, b, rules)
     if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
-        return False
+        return as_is
+    first = None
     for trim in aligned(a, b, rules.max_trim, rules.max_profile_error):  # the better way first
-        verdict = _judged(m, trim, a, b, rules)
-        if verdict is not False:
-            return bool(verdict)
-    return False
+        why = _judged(m, trim, a, b, rules)
+        if why is None or why == "frame":
+            return why
+        first = first or why
+    return first or as_is
+
+
+def explained(a: Frame | None, b: Frame | None) -> str | None:
+    """difference(), for the person who looks at the pair. A measure of the whole picture that fails first (its
+    colours, contrast, sharpness or tones: WHOLE_PICTURE), or its shape, can be what a border, a crop or a turn
+    did to it, so the pair is asked again without those measures, with every trim tried, then with wider trims
+    too (LENIENT: a border of 15 %): a frame or a turn found then is the reason, another shape too where a whole-picture measure failed, and for a softer
+    picture also one that does not fit at all (a crop, enlarged, is softer). Last, pictures whose colour grids
+    do not fit ("content") but whose 64-px gray pictures agree differ in colour."""
+    why = difference(a, b)
+    for rules in LENIENT if why in (*WHOLE_PICTURE, "shape") else ():
+        other = difference(a, b, rules)
+        if other in ("frame", "turned") or (why != "shape" and other == "shape") or (why, other) == ("sharpness", "content"):
+            return other
+    if why == "content":
+        local, rms = _differences(a, b, None)[0]
+        if local <= RULES.max_overlay and rms <= RULES.max_fine_residual:
+            return "colour"
+    return why
 
 
 def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, b: Frame,
-            rules: Rules) -> bool | None:
-    """same_frame() for one alignment of the pair (fit, larger picture, trim, window); None where what the window
-    leaves is a frame (framed()): then the pair is a match whichever way round it is tried next (a copy in a
-    blurred fill, squashed into a window of the picture, can pass for a trim of it)."""
+            rules: Rules) -> str | None:
+    """difference() for one alignment of the pair (fit, larger picture, trim, window); "frame" where what the
+    window leaves is a frame (framed()): then the pair is a match whichever way round it is tried next (a copy in
+    a blurred fill, squashed into a window of the picture, can pass for a trim of it)."""
     fit, src, dst, unit = alignment
-    if not _fits(m, fit, src is b, rules) and fit.rms > rules.refine_below:  # too far off to be a trim
-        return False
+    why = _fits(m, fit, src is b, rules)
+    if why and fit.rms > rules.refine_below:  # too far off to be a trim
+        return why
     fine = [(src, dst, unit), None]  # the fine comparison's alignments: the grids', else its own trim fit (the
     #   grids' first: a settled pair needs no warp, and most pass there)
     soften = 0.0
     if unit is not IDENTITY or fit.rms > rules.settled:  # closer as they are: no turn or mirror, nothing to refine
         better = refined(src, dst, unit)
         if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
-            return False
+            return "turned"
         within = better is not None and _within(better, rules.max_trim)
         if framed(src, dst, better if within else unit, rules):  # not refined, or past max_trim: the search's own
-            return None  # window is judged
+            return "frame"  # window is judged
         if unit is not IDENTITY:
             # again without dst's outer lines: squashed to 64 px, a frame of a few per cent mixes into the lines of
             #   the picture next to it, and a fit over those lines can pull the window off the frame into the
@@ -940,14 +993,20 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
             edge_free = refined(src, dst, unit, FRAME_FIT_MARGIN)
             if (edge_free is not None and _within(edge_free, rules.max_trim) and framed(src, dst, edge_free, rules)
                     and not _own_plain_edges(src, dst, edge_free, rules)):
-                return None
+                return "frame"
         if within:
             fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
             soften = TRIM_SOFTEN if _trims(better) else 0.0
-    return (_fits(m, fit, src is b, rules) and stretch(src, dst, unit) <= rules.max_stretch
-            and _same_direction(m, unit, rules) and chroma_agrees(src, dst, unit, rules)
-            and _fine_agrees(a, b, fine, rules, soften))
+    if why := _fits(m, fit, src is b, rules):
+        return why
+    if not stretch(src, dst, unit) <= rules.max_stretch:
+        return "shape"
+    if not _same_direction(m, unit, rules):
+        return "sharpness"
+    if not chroma_agrees(src, dst, unit, rules):
+        return "colour"
+    return None if _fine_agrees(a, b, fine, rules, soften) else "overlay"
 
 
 def framed(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
@@ -981,6 +1040,6 @@ def stretch(src: Frame, dst: Frame, unit: np.ndarray) -> float:
     return abs(float(np.log(src.aspect * unit[0, 0] / unit[1, 1] / dst.aspect)))
 
 
-def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> bool:
-    """The cheap measures `m` with a fit of the grids (of b to a if `flipped`) pass the rules."""
-    return _passes({**m, **fit._replace(gain=1 / max(fit.gain, 1e-6) if flipped else fit.gain)._asdict()}, rules)
+def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> str | None:
+    """What the cheap measures `m` with a fit of the grids (of b to a if `flipped`) fail first (_failing), if any."""
+    return _failing({**m, **fit._replace(gain=1 / max(fit.gain, 1e-6) if flipped else fit.gain)._asdict()}, rules)

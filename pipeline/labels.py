@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from neardup.encoder.decode import signature_and_preview
-from neardup.encoder.frame import KEY, Frame, same_frame
+from neardup.encoder.frame import KEY, WHY, Frame, explained, same_frame
 from neardup.errors import DecodeError
 from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
@@ -42,9 +42,22 @@ class Frames:
     def same(self, a: int, b: int) -> bool:
         return same_frame(self.by_id.get(a), self.by_id.get(b))
 
+    def why(self, a: int, b: int) -> str:
+        """In words, why the pair is a match rather than a duplicate (encoder/frame.py's WHY; "" for a duplicate)."""
+        return WHY.get(explained(self.by_id.get(a), self.by_id.get(b)), "")
+
     def label(self, a: int, b: int, distance: float, thresholds: dict) -> str | None:
         """`label_for`, with the same-frame check run only for a pair within the match distance."""
         return label_for(distance, thresholds, distance <= thresholds["match"] and self.same(a, b))
+
+
+def explain(rt, pairs) -> dict[tuple[int, int], str]:
+    """Why each match of these (a, b, distance, label) pairs is one, in words, for the person who looks at it:
+    the same-frame check asked again over the stored signatures (a couple of milliseconds a pair), so the
+    labels stored stay one word each."""
+    matches = [(a, b) for a, b, _, label in pairs if label == "match"]
+    frames = Frames.of(rt, [i for pair in matches for i in pair])
+    return {(a, b): frames.why(a, b) for a, b in matches}
 
 
 def rows_in(images: dict, pairs) -> list:

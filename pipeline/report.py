@@ -22,7 +22,7 @@ STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h2{marg
 figure{margin:0;text-align:center;font-size:.75em;max-width:170px;overflow-wrap:break-word}
 img{max-width:160px;max-height:160px;border:1px solid #ccc}.keeper img{border:3px solid #2a7}
 .tag{display:inline-block;padding:.1em .5em;border-radius:.5em;font-size:.8em;color:#fff}
-.duplicate{background:#c33}.match{background:#d80}table{border-collapse:collapse}td,th{padding:.2em .8em}"""
+.duplicate{background:#c33}.match{background:#d80}.why{font-size:.8em;color:#555;max-width:11em}table{border-collapse:collapse}td,th{padding:.2em .8em}"""
 
 
 def thumbnail(row, out: Path, previews=None) -> bool:
@@ -91,9 +91,13 @@ def write_report(res, groups: list[dict], path: Path) -> None:
         figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"])
                        for m in g["members"])
         parts.append(f'<div class="row"><span class="tag {g["kind"]}">{g["kind"]} #{gi + 1}</span>{figs}</div>')
-    parts.append(f"<h2>Pairs ({len(res.pairs)})</h2>")
-    for a, b, d, label in res.pairs[:1000]:
-        parts.append(f'<div class="row"><span class="tag {label}">{label} {d:.3f}</span>'
+    shown = res.pairs[:1000]
+    why = res.explain(shown) if res.explain else {}
+    parts.append(f"<h2>Pairs ({len(res.pairs)})</h2><p>A match says why it is not a duplicate: what the same-frame "
+                 "check found changed.</p>")
+    for a, b, d, label in shown:
+        said = f'<div class="why">{html.escape(why[a, b])}</div>' if why.get((a, b)) else ""
+        parts.append(f'<div class="row"><div><span class="tag {label}">{label} {d:.3f}</span>{said}</div>'
                      f"{fig(a, res.rel(a))}{fig(b, res.rel(b))}</div>")
     if len(res.pairs) > 1000:
         parts.append(f"<p>… and {len(res.pairs) - 1000} more in pairs.csv</p>")

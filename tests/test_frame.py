@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from neardup.encoder.decode import signature_of
-from neardup.encoder.frame import RULES, SHARP_SIDES, Frame, aligned, rotation, same_frame, turn
+from neardup.encoder.frame import RULES, SHARP_SIDES, Frame, aligned, explained, rotation, same_frame, turn
 from tests.conftest import sample_paths
 
 
@@ -132,6 +132,26 @@ def test_benign_copies_are_duplicates(photo, edit):
 def test_edited_copies_are_not(photo, edit):
     a, b = frame_of(jpeg(photo)), frame_of(EDITED[edit](photo))
     assert not same_frame(a, b) and not same_frame(b, a)
+
+
+@pytest.mark.parametrize("edit, why", [
+    ("thin border", "frame"), ("caption bar on top", "frame"), ("black bar below", "frame"), ("strong blur", "sharpness"),
+    ("grayscale", "colour"), ("saturated", "colour"), ("faded", "contrast"), ("stretched 8% wider", "shape"),
+    ("watermark", "overlay"), ("turned 2 degrees", "turned")])
+def test_a_match_says_why(photo, edit, why):
+    """What the report tells the person who looks at a match: the change the check found, either way round."""
+    a, b = frame_of(jpeg(photo)), frame_of(EDITED[edit](photo))
+    assert explained(a, b) == explained(b, a) == why
+    assert explained(a, frame_of(BENIGN["half size"](photo))) is None  # a duplicate has nothing to explain
+
+
+@pytest.mark.parametrize("edit", ["caption bar on top", "black bar below"])
+def test_a_bar_is_told_as_a_frame_where_the_sharpness_fails_first(edit):
+    """A bar with its sharp edge adds detail to a smooth picture (the moon), and that measure of the whole picture
+    fails before any alignment is tried; asked again without it, the check finds the bar."""
+    im = sample("moon")
+    a, b = frame_of(jpeg(im)), frame_of(EDITED[edit](im))
+    assert explained(a, b) == "frame"
 
 
 @pytest.mark.parametrize("colour", [0.06, 0.15])

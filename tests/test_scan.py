@@ -232,6 +232,30 @@ def test_the_report_takes_its_thumbnails_from_the_scan_s_decode(photos, settings
     assert len(list((tmp_path / "out2" / "thumbs").iterdir())) == len(thumbs)
 
 
+def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
+    """A person looks at the matches: each says what changed (a frame added, the colours), under the tag."""
+    import html
+
+    from PIL import ImageOps
+
+    from neardup.encoder.frame import WHY
+
+    first = sorted(photos.glob("*.jpg"))[0]
+    im = Image.open(first)
+    ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40)).save(photos / "framed.jpg", quality=90)
+    ImageOps.grayscale(im).convert("RGB").save(photos / "gray.jpg", quality=90)
+    res = Scanner(settings).scan(str(photos))
+    write_outputs(res, tmp_path / "out")
+    report = (tmp_path / "out" / "report.html").read_text()
+    labels = {frozenset((res.rel(a), res.rel(b))): label for a, b, _, label in res.pairs}
+    why = {frozenset((res.rel(a), res.rel(b))): text for (a, b), text in res.explain(res.pairs).items()}
+    for copy, reason in (("framed.jpg", "frame"), ("gray.jpg", "colour")):
+        pair = frozenset((first.name, copy))
+        assert labels.get(pair) == "match" and why[pair] == WHY[reason], (copy, why.get(pair))
+        assert f'<div class="why">{html.escape(WHY[reason])}</div>' in report
+    assert all(text for text in why.values()) and len(why) == sum(v == "match" for v in labels.values())
+
+
 def test_the_demo_s_keepers_are_its_originals(settings, tmp_path):
     """make demo's set: every photo with a resized copy and an edited one; each group's keeper is the photo."""
     from neardup.pipeline.outputs import groups_of
