@@ -9,6 +9,7 @@ import time
 import pytest
 from sqlalchemy import and_, select
 
+from neardup.encoder.frame import WHY
 from neardup.storage import db
 from tests.cluster import Cluster, RedisServer, make_queue_images
 from tests.conftest import sample_paths
@@ -419,4 +420,6 @@ def test_the_queue_answers_as_the_scan_with_a_verify_worker_killed(cluster):
     got = pairs_by_path(cl.rt, "verified", generation)
     want = {(*sorted((scan.images[a].path, scan.images[b].path)), label) for a, b, _, label in scan.pairs}
     assert want and got == want, (sorted(got - want), sorted(want - got))
+    told = {it["path"]: it.get("why") for it in handle.status(explain=True)["items"] if it["state"] == "match"}
+    assert told and all(why in WHY.values() for why in told.values()), told  # what a person is told about each
     assert survivor.poll() is None

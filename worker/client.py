@@ -89,9 +89,10 @@ class BatchHandle:
     client: Client
     batch_id: str
 
-    def status(self, verified: bool = True) -> dict:
+    def status(self, verified: bool = True, explain: bool = False) -> dict:
         """Each image's state. An image waiting for the verify step is `verifying` and not done; with
-        `verified=False` it counts as done, with the embedding's answer (`"verified": false` beside it)."""
+        `verified=False` it counts as done, with the embedding's answer (`"verified": false` beside it).
+        `explain`: a match also says why it is not a duplicate (`"why"`, as the report says it)."""
         rt = self.client.rt
         states = rt.registry.batch_states(self.batch_id)
         waiting = [row for row in states.values() if row and row.status == ImageStatus.VERIFYING]
@@ -115,6 +116,15 @@ class BatchHandle:
             if row and row.status == ImageStatus.FAILED:
                 item["reason"] = row.reason
             items.append(item)
+        if explain:
+            from neardup.pipeline.labels import Frames
+
+            matched = {it["path"]: states[it["path"]] for it in items
+                       if it["state"] == ImageStatus.MATCH and states[it["path"]].of_image is not None}
+            frames = Frames.of(rt, [i for row in matched.values() for i in (row.id, row.of_image)])
+            for it in items:
+                if it["path"] in matched:
+                    it["why"] = frames.why(matched[it["path"]].id, matched[it["path"]].of_image)
         counts: dict[str, int] = {}
         for it in items:
             counts[it["state"]] = counts.get(it["state"], 0) + 1
@@ -122,9 +132,9 @@ class BatchHandle:
         return {"batch_id": self.batch_id, "total": len(items), "done": done, "counts": counts, "items": items}
 
     def result(self, timeout: float | None = None, poll: float = 0.5, stall: float = 60.0, progress=None,
-               verified: bool = True) -> dict:
+               verified: bool = True, explain: bool = False) -> dict:
         """Wait for every image to reach its final state (`verified=False`: the embedding's answer, as soon
-        as every image is indexed). What makes no progress is sent again: at once when the broker holds no
+        as every image is indexed; `explain`: see status()). What makes no progress is sent again: at once when the broker holds no
         ingestion message at all (they were lost), else after `stall` seconds; never more often than every
         `stall` seconds."""
         start = last_change = time.time()
@@ -135,7 +145,7 @@ class BatchHandle:
             if progress:
                 progress(st)
             if st["done"] == st["total"]:
-                return st
+                return self.status(verified, explain) if explain else st
             now = time.time()
             if st["done"] != last_done:
                 last_done, last_change = st["done"], now

@@ -56,7 +56,7 @@ def submit(paths, collection, wait, timeout, fast, as_json, settings):
         def progress(st):
             bar.update(st["done"] - bar.n)
         try:
-            st = handle.result(timeout=timeout, progress=progress, verified=not fast)
+            st = handle.result(timeout=timeout, progress=progress, verified=not fast, explain=True)
         except TimeoutError as exc:
             raise click.ClickException(str(exc))
     _print_status(st, as_json)
@@ -68,12 +68,12 @@ def submit(paths, collection, wait, timeout, fast, as_json, settings):
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
 def status(batch_id, fast, as_json, settings):
-    """Each image of a batch: indexed, duplicate-of X, match-of Y, failed: reason, or still queued, pending
-    (embedded) or verifying."""
+    """Each image of a batch: indexed, duplicate-of X, match-of Y (and what changed), failed: reason, or still
+    queued, pending (embedded) or verifying."""
     from neardup.worker.client import Client
 
     try:
-        st = Client(settings).handle(batch_id).status(verified=not fast)
+        st = Client(settings).handle(batch_id).status(verified=not fast, explain=True)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0]))
     _print_status(st, as_json)
@@ -86,7 +86,8 @@ def _print_status(st: dict, as_json: bool) -> None:
     rows = []
     for it in st["items"]:
         detail = {"duplicate": f"duplicate-of {it.get('of')} ({it.get('distance', 0):.3f})",
-                  "match": f"match-of {it.get('of')} ({it.get('distance', 0):.3f})",
+                  "match": f"match-of {it.get('of')} ({it.get('distance', 0):.3f})"
+                           + (f": {it['why']}" if it.get("why") else ""),
                   "failed": f"failed: {it.get('reason')}"}.get(it["state"], it["state"])
         rows.append((it["path"], detail))
     click.echo(table(rows, ("image", "state")))
