@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from neardup.encoder.decode import decode, read_bytes, signature_of
-from neardup.encoder.frame import same_frame
+from neardup.encoder.frame import WHY, explained
 from neardup.errors import DecodeError
 
 from .labels import Frames, label_for
@@ -32,7 +32,14 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
             query = signature_of(data) if close else None
         except DecodeError:
             query = None  # its pairs are matches
-        out[path] = [{"path": rows[i].path, "distance": round(d, 6),
-                      "label": label_for(d, th, same_frame(query, frames.by_id.get(i)))}
-                     for i, d in hits if i in rows]
+        out[path] = [hit(rows[i].path, d, th, explained(query, frames.by_id.get(i)) if d <= th["match"] else None)
+                     for i, d in hits if i in rows]  # (no label past the match distance, whatever the frames)
     return out
+
+
+def hit(path: str, distance: float, thresholds: dict, why: str | None) -> dict:
+    """One neighbour of a query: its label, and for a match why it is not a duplicate (explained(): None for a
+    duplicate)."""
+    label = label_for(distance, thresholds, why is None)
+    return {"path": path, "distance": round(distance, 6), "label": label,
+            **({"why": WHY.get(why, "")} if label == "match" else {})}

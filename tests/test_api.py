@@ -99,7 +99,7 @@ def test_search_labels_a_copy_of_a_picture_that_had_no_copy_before(photos, setti
     stays a match."""
     from PIL import ImageOps
 
-    from neardup.encoder.frame import KEY
+    from neardup.encoder.frame import KEY, WHY
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.scan import Scanner
     from neardup.pipeline.search import search_images
@@ -116,3 +116,4 @@ def test_search_labels_a_copy_of_a_picture_that_had_no_copy_before(photos, setti
     found = search_images(settings, [str(half), str(mirror)], "default", k=1)
     assert [(Path(h["path"]).name, h["label"]) for h in found[str(half)]] == [(original.name, "duplicate")]
     assert [(Path(h["path"]).name, h["label"]) for h in found[str(mirror)]] == [(original.name, "match")]
+    assert found[str(mirror)][0]["why"] in WHY.values() and "why" not in found[str(half)][0]

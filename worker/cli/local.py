@@ -63,8 +63,8 @@ def search(images, collection, k, as_json, settings):
         if isinstance(hits, str):
             click.echo(f"  failed: {hits}")
             continue
-        click.echo(table([(h["path"], f'{h["distance"]:.4f}', h["label"] or "-") for h in hits],
-                         ("neighbor", "distance", "label")))
+        click.echo(table([(h["path"], f'{h["distance"]:.4f}', h["label"] or "-", h.get("why", "")) for h in hits],
+                         ("neighbor", "distance", "label", "why")))
 
 
 @cli.command()
