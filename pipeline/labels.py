@@ -52,12 +52,11 @@ class Frames:
 
 
 def explain(rt, pairs) -> dict[tuple[int, int], str]:
-    """Why each match of these (a, b, distance, label) pairs is one, in words, for the person who looks at it:
-    the same-frame check asked again over the stored signatures (a couple of milliseconds a pair), so the
-    labels stored stay one word each."""
-    matches = [(a, b) for a, b, _, label in pairs if label == "match"]
-    frames = Frames.of(rt, [i for pair in matches for i in pair])
-    return {(a, b): frames.why(a, b) for a, b in matches}
+    """Why each of these (a, b) pairs of images is a match, in words, for the person who looks at it ("" for a
+    duplicate): the same-frame check asked again over the stored signatures (a couple of milliseconds a pair),
+    so the labels stored stay one word each."""
+    frames = Frames.of(rt, [i for pair in pairs for i in pair])
+    return {(a, b): frames.why(a, b) for a, b in pairs}
 
 
 def rows_in(images: dict, pairs) -> list:

@@ -17,6 +17,7 @@ from neardup.storage.previews import SIDE
 from .groups import KEEPER_RULE
 
 MAX_THUMBS = 600
+MAX_SHOWN = 1000  # pairs shown, and pairs told why they are matches (about 2 ms each)
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h2{margin-top:1.6em}
 .row{display:flex;gap:.6em;align-items:flex-start;flex-wrap:wrap;border-bottom:1px solid #ddd;padding:.6em 0}
 figure{margin:0;text-align:center;font-size:.75em;max-width:170px;overflow-wrap:break-word}
@@ -69,14 +70,16 @@ def write_report(res, groups: list[dict], path: Path) -> None:
     by_rel = {res.rel(i): i for i in res.images}
     thumbs: dict[int, str] = {}
 
-    def fig(image_id: int, caption: str, keep=False) -> str:
+    def fig(image_id: int, caption: str, keep=False, why: str = "") -> str:
         if image_id not in thumbs and len(thumbs) < MAX_THUMBS:
             name = f"thumbs/{image_id}.jpg"
             thumbs[image_id] = name if thumbnail(res.images[image_id], path.parent / name, res.previews) else ""
         src = thumbs.get(image_id, "")
         full = html.escape(os.path.relpath(res.images[image_id].path, path.parent), quote=True)
         img = f'<a href="{full}"><img src="{src}" loading="lazy"></a>' if src else "<div>(no preview)</div>"
-        return f'<figure class="{"keeper" if keep else ""}">{img}<figcaption>{breakable(caption)}</figcaption></figure>'
+        said = f'<div class="why">{html.escape(why)}</div>' if why else ""
+        return (f'<figure class="{"keeper" if keep else ""}">{img}<figcaption>{breakable(caption)}{said}</figcaption>'
+                "</figure>")
 
     group_of = {by_rel[m["path"]]: gi for gi, g in enumerate(groups) for m in g["members"]}
     parts = [f"<!doctype html><meta charset=utf-8><title>neardup report: {html.escape(res.root)}</title>",
@@ -86,21 +89,26 @@ def write_report(res, groups: list[dict], path: Path) -> None:
                  ("images", res.total), ("failed", len(res.failed)), ("pairs", len(res.pairs)),
                  ("groups", len(groups)),
                  ("thresholds", f"duplicate ≤ {res.thresholds['duplicate']:.3f}, match ≤ {res.thresholds['match']:.3f}")]) + "</table>",
-             f"<h2>Groups ({len(groups)})</h2><p>Green border: the suggested keeper: {html.escape(KEEPER_RULE)}.</p>"]
-    for gi, g in enumerate(groups):
-        figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"])
-                       for m in g["members"])
+             f"<h2>Groups ({len(groups)})</h2><p>Green border: the suggested keeper: {html.escape(KEEPER_RULE)}. "
+             "Under a copy that is a match of it: what changed.</p>"]
+    keeper_of = [by_rel[g["keeper"]] for g in groups]
+    shown = res.pairs[:MAX_SHOWN]
+    asked = [(k, by_rel[m["path"]]) for k, g in zip(keeper_of, groups) if g["kind"] == "match"
+             for m in g["members"] if not m["keeper"]][:MAX_SHOWN]
+    asked += [(a, b) for a, b, _, label in shown if label == "match"]
+    why = res.explain(asked) if res.explain else {}
+    for gi, (g, k) in enumerate(zip(groups, keeper_of)):
+        figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"],
+                           why.get((k, by_rel[m["path"]]), "")) for m in g["members"])
         parts.append(f'<div class="row"><span class="tag {g["kind"]}">{g["kind"]} #{gi + 1}</span>{figs}</div>')
-    shown = res.pairs[:1000]
-    why = res.explain(shown) if res.explain else {}
     parts.append(f"<h2>Pairs ({len(res.pairs)})</h2><p>A match says why it is not a duplicate: what the same-frame "
                  "check found changed.</p>")
     for a, b, d, label in shown:
-        said = f'<div class="why">{html.escape(why[a, b])}</div>' if why.get((a, b)) else ""
+        said = f'<div class="why">{html.escape(why[a, b])}</div>' if label == "match" and why.get((a, b)) else ""
         parts.append(f'<div class="row"><div><span class="tag {label}">{label} {d:.3f}</span>{said}</div>'
                      f"{fig(a, res.rel(a))}{fig(b, res.rel(b))}</div>")
-    if len(res.pairs) > 1000:
-        parts.append(f"<p>… and {len(res.pairs) - 1000} more in pairs.csv</p>")
+    if len(res.pairs) > MAX_SHOWN:
+        parts.append(f"<p>… and {len(res.pairs) - MAX_SHOWN} more in pairs.csv</p>")
     parts.append("<h2>Embedding map (PCA)</h2><p>Coloured: members of a group; hover a dot for its file.</p>")
     parts.append(pca_svg(res, group_of))
     if res.failed:

@@ -37,7 +37,7 @@ class ScanResult:
     total: int = 0  # images in scope (a sweep loads rows only for the images its outputs name)
     verified: int = 0  # grey-zone pairs whose distance geometric verification changed
     previews: object = None  # the Previews store the report takes thumbnails from (None: decode them)
-    explain: object = None  # pairs -> {(a, b): why the pair is a match, in words} (labels.explain), for the report
+    explain: object = None  # [(a, b)] -> {(a, b): why the pair is a match, in words} (labels.explain), for the report
 
     def rel(self, image_id: int) -> str:
         return self.rel_path(self.images[image_id].path)

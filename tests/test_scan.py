@@ -193,7 +193,7 @@ def test_the_keeper_is_the_picture_its_copies_share_the_frame_of():
     original, resized, bordered = row(1, 480, 360, 50_000), row(2, 240, 180, 12_000), row(3, 560, 440, 80_000)
     pairs = [(1, 2, 0.05, "duplicate"), (1, 3, 0.3, "match"), (2, 3, 0.32, "match")]
     assert keeper([original, resized, bordered], pairs) is original
-    assert keeper([original, resized, bordered]) is bordered  # without the pairs: only pixels would speak
+    assert keeper([original, resized, bordered]) is original  # without the pairs: the group's shape, then pixels
 
     # a border thin enough for the same-frame check to call it a duplicate of the resized copy: in the set, but
     # a match of the original, and of another shape
@@ -233,12 +233,14 @@ def test_the_report_takes_its_thumbnails_from_the_scan_s_decode(photos, settings
 
 
 def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
-    """A person looks at the matches: each says what changed (a frame added, the colours), under the tag."""
+    """A person looks at the matches: each says what changed (a frame added, the colours), under its pair's tag
+    and, in its group, under the copy."""
     import html
 
     from PIL import ImageOps
 
     from neardup.encoder.frame import WHY
+    from neardup.pipeline.report import breakable
 
     first = sorted(photos.glob("*.jpg"))[0]
     im = Image.open(first)
@@ -248,12 +250,16 @@ def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
     write_outputs(res, tmp_path / "out")
     report = (tmp_path / "out" / "report.html").read_text()
     labels = {frozenset((res.rel(a), res.rel(b))): label for a, b, _, label in res.pairs}
-    why = {frozenset((res.rel(a), res.rel(b))): text for (a, b), text in res.explain(res.pairs).items()}
+    matches = [(a, b) for a, b, _, label in res.pairs if label == "match"]
+    why = {frozenset((res.rel(a), res.rel(b))): text for (a, b), text in res.explain(matches).items()}
     for copy, reason in (("framed.jpg", "frame"), ("gray.jpg", "colour")):
         pair = frozenset((first.name, copy))
         assert labels.get(pair) == "match" and why[pair] == WHY[reason], (copy, why.get(pair))
-        assert f'<div class="why">{html.escape(WHY[reason])}</div>' in report
-    assert all(text for text in why.values()) and len(why) == sum(v == "match" for v in labels.values())
+        told = f'<div class="why">{html.escape(WHY[reason])}</div>'
+        assert f"{breakable(copy)} ({Image.open(photos / copy).width}×{Image.open(photos / copy).height}){told}" \
+            in report, copy  # under the copy in its group, the original its keeper
+        assert f"{told}</div><figure" in report  # and under its pair's tag
+    assert all(why.values()) and len(why) == sum(v == "match" for v in labels.values())
 
 
 def test_the_demo_s_keepers_are_its_originals(settings, tmp_path):
