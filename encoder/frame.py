@@ -924,27 +924,43 @@ def difference(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> str | 
     a border added: a match; a trim: compared again, better aligned); last, the detail's direction (untrimmed
     pairs), the chroma, overlays and the 64-px agreement. A pair no trim explains is told by what its best trim
     fails, else by what the pictures as they are fail."""
+    return _compared(a, b, rules)[0]
+
+
+def framed_round(a: Frame | None, b: Frame | None) -> Frame | None:
+    """The one of the two pictures a frame is round (a border, a bar, a fill), where the check finds one, also
+    asked as explained() asks again (LENIENT): the picture the other's window lies in. A frame adds pixels, so
+    the keeper of a group needs to know."""
+    for rules in (RULES, *LENIENT):
+        why, where = _compared(a, b, rules)
+        if why == "frame":
+            return where
+    return None
+
+
+def _compared(a: Frame | None, b: Frame | None, rules: Rules) -> tuple[str | None, Frame | None]:
+    """difference(), and the picture the alignment that decided it lies in (a trim's larger picture)."""
     if a is None or b is None:
-        return "unchecked"
+        return "unchecked", None
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
         a, b = b, a
     m = _cheap(a, b, rules)
     why = _failing(m, rules)
     if why:
-        return why
+        return why, None
     fit = _score(a.grid, b)
     as_is = _fits(m, fit, False, rules) if m["aspect"] <= rules.max_stretch else "shape"
     if as_is is None:  # other shapes: only as a trim
-        return _judged(m, (fit, a, b, IDENTITY), a, b, rules)
+        return _judged(m, (fit, a, b, IDENTITY), a, b, rules), a
     if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
-        return as_is
+        return as_is, None
     first = None
     for trim in aligned(a, b, rules.max_trim, rules.max_profile_error):  # the better way first
         why = _judged(m, trim, a, b, rules)
         if why is None or why == "frame":
-            return why
+            return why, trim[1]
         first = first or why
-    return first or as_is
+    return first or as_is, None
 
 
 def explained(a: Frame | None, b: Frame | None) -> str | None:
@@ -958,7 +974,8 @@ def explained(a: Frame | None, b: Frame | None) -> str | None:
     why = difference(a, b)
     for rules in LENIENT if why in (*WHOLE_PICTURE, "shape") else ():
         other = difference(a, b, rules)
-        if other in ("frame", "turned") or (why != "shape" and other == "shape") or (why, other) == ("sharpness", "content"):
+        if (other in ("frame", "turned") or (why != "shape" and other == "shape")
+                or (why, other) == ("sharpness", "content")):
             return other
     if why == "content":
         local, rms = _differences(a, b, None)[0]

@@ -27,20 +27,20 @@ def components(pairs) -> list[list[int]]:
 
 
 KEEPER_RULE = ("in the largest set of copies joined by duplicate pairs, one that no more of its partners there call "
-               "a match than a duplicate, of the set's shape (a border or a bar changes it; a copy in no set: of the "
-               "group's), then the most pixels, then the largest file")
+               "a match than a duplicate, no frame round it, of the set's shape (a border or a bar changes it; a copy "
+               "in no set: of the group's), then the most pixels, then the largest file")
 SAME_SHAPE = 0.01  # |log| of an aspect ratio's difference from its set's median: rounding in a resize stays under it
 
 
-def keeper(members, pairs=()) -> object:
+def keeper(members, pairs=(), framed=frozenset()) -> object:
     """The copy to keep. Edited copies (cropped, bordered, turned, overlaid) hang off the picture they came
     from by match pairs, while re-encoded and resized copies share its frame (duplicate pairs): so first the
     largest set of members joined by duplicate pairs. An edited copy the same-frame check let into that set
     (a thin border, a bar over a plain edge) is still a match of some of it, and a border or a bar adds pixels
     and changes the picture's shape: so within the set, a member no more of whose partners there call it a
-    match than a duplicate, then one of the set's own shape (where no copy shares a frame with another, of the
-    shape most of the group has), then the most pixels, then the largest file (least re-encoded), then the first
-    seen."""
+    match than a duplicate, then one no frame is round (`framed`: ids), then one of the set's own shape (where no
+    copy shares a frame with another, of the shape most of the group has), then the most pixels, then the
+    largest file (least re-encoded), then the first seen."""
     ids = {m.id: m for m in members}
     sets = components([(a, b) for a, b, _, label in pairs if label == "duplicate" and a in ids and b in ids])
     set_of = {i: k for k, group in enumerate(sets) for i in group}
@@ -55,7 +55,7 @@ def keeper(members, pairs=()) -> object:
 
     def rank(m):
         k = set_of.get(m.id)
-        in_set = (1 if k is None else len(sets[k]), k is None or votes[m.id] >= 0,
+        in_set = (1 if k is None else len(sets[k]), k is None or votes[m.id] >= 0, m.id not in framed,
                   abs(shape[m.id] - usual[k]) < SAME_SHAPE)
         return (*in_set, (m.width or 0) * (m.height or 0), m.size_bytes or 0, -m.id)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from neardup.encoder.decode import signature_and_preview
-from neardup.encoder.frame import KEY, WHY, Frame, explained, same_frame
+from neardup.encoder.frame import KEY, WHY, Frame, explained, framed_round, same_frame
 from neardup.errors import DecodeError
 from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
@@ -46,17 +46,14 @@ class Frames:
         """In words, why the pair is a match rather than a duplicate (encoder/frame.py's WHY; "" for a duplicate)."""
         return WHY.get(explained(self.by_id.get(a), self.by_id.get(b)), "")
 
+    def framed(self, a: int, b: int) -> int | None:
+        """Which of the two images a frame is round, where the check finds one (encoder/frame.py: framed_round)."""
+        found = framed_round(self.by_id.get(a), self.by_id.get(b))
+        return next((i for i in (a, b) if found is not None and self.by_id.get(i) is found), None)
+
     def label(self, a: int, b: int, distance: float, thresholds: dict) -> str | None:
         """`label_for`, with the same-frame check run only for a pair within the match distance."""
         return label_for(distance, thresholds, distance <= thresholds["match"] and self.same(a, b))
-
-
-def explain(rt, pairs) -> dict[tuple[int, int], str]:
-    """Why each of these (a, b) pairs of images is a match, in words, for the person who looks at it ("" for a
-    duplicate): the same-frame check asked again over the stored signatures (a couple of milliseconds a pair),
-    so the labels stored stay one word each."""
-    frames = Frames.of(rt, [i for pair in pairs for i in pair])
-    return {(a, b): frames.why(a, b) for a, b in pairs}
 
 
 def rows_in(images: dict, pairs) -> list:

@@ -20,10 +20,11 @@ def groups_of(res) -> list[dict]:
     pairs_of: list[list] = [[] for _ in groups]  # each group's own pairs, in one pass over all of them
     for pair in res.pairs:
         pairs_of[group_of[pair[0]]].append(pair)
+    framed = framed_copies(res, pairs_of)
     out = []
-    for members, pairs in zip(groups, pairs_of):
+    for members, pairs, round_ in zip(groups, pairs_of, framed):
         rows = [res.images[m] for m in members]
-        keep = keeper(rows, pairs)
+        keep = keeper(rows, pairs, round_)
         labels = {label for _, _, _, label in pairs}
         out.append({
             "kind": "duplicate" if labels == {"duplicate"} else "match",
@@ -32,6 +33,19 @@ def groups_of(res) -> list[dict]:
                          "keeper": r.id == keep.id} for r in rows],
         })
     return out
+
+
+def framed_copies(res, pairs_of: list[list]) -> list[set[int]]:
+    """Per group (its pairs), the copies a frame is round, in groups without a duplicate pair: there no set of
+    copies sharing a frame picks the keeper, and a border or a bar adds the pixels it would otherwise win on.
+    One load of the signatures for all of them (res.frames), a frame check per match pair."""
+    open_ = [not any(label == "duplicate" for *_, label in pairs) for pairs in pairs_of]
+    ids = [i for pairs, ok in zip(pairs_of, open_) if ok for pair in pairs for i in pair[:2]]
+    frames = res.frames(ids) if res.frames and ids else None
+    if frames is None:
+        return [set() for _ in pairs_of]
+    return [{i for a, b, *_ in pairs if (i := frames.framed(a, b)) is not None} if ok else set()
+            for pairs, ok in zip(pairs_of, open_)]
 
 
 def _csv(path: Path):

@@ -23,7 +23,8 @@ STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h2{marg
 figure{margin:0;text-align:center;font-size:.75em;max-width:170px;overflow-wrap:break-word}
 img{max-width:160px;max-height:160px;border:1px solid #ccc}.keeper img{border:3px solid #2a7}
 .tag{display:inline-block;padding:.1em .5em;border-radius:.5em;font-size:.8em;color:#fff}
-.duplicate{background:#c33}.match{background:#d80}.why{font-size:.8em;color:#555;max-width:11em}table{border-collapse:collapse}td,th{padding:.2em .8em}"""
+.duplicate{background:#c33}.match{background:#d80}.why{font-size:.8em;color:#555;max-width:11em}
+table{border-collapse:collapse}td,th{padding:.2em .8em}"""
 
 
 def thumbnail(row, out: Path, previews=None) -> bool:
@@ -96,7 +97,8 @@ def write_report(res, groups: list[dict], path: Path) -> None:
     asked = [(k, by_rel[m["path"]]) for k, g in zip(keeper_of, groups) if g["kind"] == "match"
              for m in g["members"] if not m["keeper"]][:MAX_SHOWN]
     asked += [(a, b) for a, b, _, label in shown if label == "match"]
-    why = res.explain(asked) if res.explain else {}
+    frames = res.frames([i for pair in asked for i in pair]) if res.frames and asked else None
+    why = {(a, b): frames.why(a, b) for a, b in asked} if frames else {}
     for gi, (g, k) in enumerate(zip(groups, keeper_of)):
         figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"],
                            why.get((k, by_rel[m["path"]]), "")) for m in g["members"])

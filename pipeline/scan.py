@@ -17,7 +17,7 @@ from neardup.storage.collection import checked
 from . import verify
 from .embed import embed_paths
 from .index import index_batch
-from .labels import explain
+from .labels import Frames
 from .runtime import Runtime
 
 
@@ -37,7 +37,8 @@ class ScanResult:
     total: int = 0  # images in scope (a sweep loads rows only for the images its outputs name)
     verified: int = 0  # grey-zone pairs whose distance geometric verification changed
     previews: object = None  # the Previews store the report takes thumbnails from (None: decode them)
-    explain: object = None  # [(a, b)] -> {(a, b): why the pair is a match, in words} (labels.explain), for the report
+    frames: object = None  # image ids -> their same-frame signatures (labels.Frames): why a match is one, for the
+    #   report, and which copy a frame is round, for the keeper
 
     def rel(self, image_id: int) -> str:
         return self.rel_path(self.images[image_id].path)
@@ -76,7 +77,7 @@ class Scanner:
         th = rt.thresholds(enc.info)
         checks = verify.settings_for(rt.settings, rt.model_info(enc.version))  # as the queue reads it: registered
         res = ScanResult(os.path.abspath(root), self.collection, enc.version, th, previews=rt.previews,
-                         explain=functools.partial(explain, rt))
+                         frames=functools.partial(Frames.of, rt))
         paths, res.failed = find_images(root)
         extra_roots = [root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))]
         index = rt.index(self.collection, enc.version, enc.info.dim)

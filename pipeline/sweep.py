@@ -21,7 +21,7 @@ from neardup.encoder.crowding import candidates
 from neardup.storage import segments
 
 from . import verify
-from .labels import Frames, explain
+from .labels import Frames
 from .scan import ScanResult
 
 MAP_POINTS = 2000  # images on the report's map: every grouped one, then a sample of the rest
@@ -73,7 +73,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         root = os.path.commonpath([r.path for r in rows.values()]) if rows else "/"
         res = ScanResult(root if os.path.isdir(root) else os.path.dirname(root), collection, generation, th,
                          images=rows, vectors=vectors, total=len(ids), previews=rt.previews,
-                         explain=functools.partial(explain, rt))
+                         frames=functools.partial(Frames.of, rt))
         res.pairs = sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
         res.neighbors = near
 

@@ -194,6 +194,8 @@ def test_the_keeper_is_the_picture_its_copies_share_the_frame_of():
     pairs = [(1, 2, 0.05, "duplicate"), (1, 3, 0.3, "match"), (2, 3, 0.32, "match")]
     assert keeper([original, resized, bordered], pairs) is original
     assert keeper([original, resized, bordered]) is original  # without the pairs: the group's shape, then pixels
+    assert keeper([original, bordered], [(1, 3, 0.3, "match")]) is bordered  # two shapes: pixels decide ...
+    assert keeper([original, bordered], [(1, 3, 0.3, "match")], framed={3}) is original  # ... unless framed
 
     # a border thin enough for the same-frame check to call it a duplicate of the resized copy: in the set, but
     # a match of the original, and of another shape
@@ -251,7 +253,8 @@ def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
     report = (tmp_path / "out" / "report.html").read_text()
     labels = {frozenset((res.rel(a), res.rel(b))): label for a, b, _, label in res.pairs}
     matches = [(a, b) for a, b, _, label in res.pairs if label == "match"]
-    why = {frozenset((res.rel(a), res.rel(b))): text for (a, b), text in res.explain(matches).items()}
+    frames = res.frames([i for pair in matches for i in pair])
+    why = {frozenset((res.rel(a), res.rel(b))): frames.why(a, b) for a, b in matches}
     for copy, reason in (("framed.jpg", "frame"), ("gray.jpg", "colour")):
         pair = frozenset((first.name, copy))
         assert labels.get(pair) == "match" and why[pair] == WHY[reason], (copy, why.get(pair))
@@ -260,6 +263,21 @@ def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
             in report, copy  # under the copy in its group, the original its keeper
         assert f"{told}</div><figure" in report  # and under its pair's tag
     assert all(why.values()) and len(why) == sum(v == "match" for v in labels.values())
+
+
+def test_a_photo_is_kept_over_its_framed_copy(photos, settings, tmp_path):
+    """A photo and a copy in a frame, no other copy: no set of copies shares a frame, and the frame adds pixels;
+    the check knows which of the two the frame is round."""
+    from PIL import ImageOps
+
+    from neardup.pipeline.outputs import groups_of
+
+    first = sorted(photos.glob("*.jpg"))[0]
+    im = Image.open(first)
+    ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40)).save(photos / "framed.jpg", quality=90)
+    res = Scanner(settings).scan(str(photos))
+    group = next(g for g in groups_of(res) if any(m["path"] == "framed.jpg" for m in g["members"]))
+    assert group["kind"] == "match" and group["keeper"] == first.name, group
 
 
 def test_the_demo_s_keepers_are_its_originals(settings, tmp_path):

@@ -134,9 +134,9 @@ class BatchHandle:
     def result(self, timeout: float | None = None, poll: float = 0.5, stall: float = 60.0, progress=None,
                verified: bool = True, explain: bool = False) -> dict:
         """Wait for every image to reach its final state (`verified=False`: the embedding's answer, as soon
-        as every image is indexed; `explain`: see status()). What makes no progress is sent again: at once when the broker holds no
-        ingestion message at all (they were lost), else after `stall` seconds; never more often than every
-        `stall` seconds."""
+        as every image is indexed; `explain`: see status()). What makes no progress is sent again: at once when
+        the broker holds no ingestion message at all (they were lost), else after `stall` seconds; never more
+        often than every `stall` seconds."""
         start = last_change = time.time()
         last_resend = start - stall
         last_done = -1
