@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """What labelling a found pair costs: the same-frame check (encoder/frame.py) and its 64-px overlay test,
-per pair, on copies of the bundled sample photos (benign copies, which go through every test, and edits).
+per pair, on copies of the bundled sample photos (benign copies, which go through every test, and edits);
+and what telling a person about a match costs: its reason (explained(), the report and the queue's status)
+and which copy a frame is round (framed_round(), the keeper of a group without duplicates).
 Prints a table and writes JSON.
 
   bench/labels.py [--repeat 200]
@@ -24,7 +26,9 @@ COPIES = {
     "half size": lambda im: im.resize((im.width // 2, im.height // 2)),
     "more contrast": lambda im: ImageEnhance.Contrast(im).enhance(1.15),
     "mirrored": ImageOps.mirror,
+    "framed": lambda im: ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40)),
 }
+TIMED = ("same_frame", "overlay", "explained", "framed_round")
 
 
 def jpeg(im: Image.Image, quality: int = 85) -> bytes:
@@ -49,16 +53,17 @@ def main() -> None:
             im = Image.open(p).convert("RGB")
             pairs.append((signature_of(jpeg(im, 90)), signature_of(jpeg(edit(im), 40))))
         timings = {}
-        for label, fn in (("same_frame", frame.same_frame), ("overlay", frame.overlay)):
+        for label in TIMED:
+            fn = getattr(frame, label)
             t = time.perf_counter()
             for _ in range(a.repeat):
                 for x, y in pairs:
                     fn(x, y)
             timings[label] = 1000 * (time.perf_counter() - t) / (a.repeat * len(pairs))
         rows[name] = {**timings, "duplicate": sum(frame.same_frame(x, y) for x, y in pairs) / len(pairs)}
-    print(f"{'copy':16}{'same_frame ms':>15}{'overlay ms':>12}{'duplicate':>11}")
+    print(f"{'copy':16}" + "".join(f"{label + ' ms':>16}" for label in TIMED) + f"{'duplicate':>11}")
     for name, r in rows.items():
-        print(f"{name:16}{r['same_frame']:>15.2f}{r['overlay']:>12.2f}{r['duplicate']:>11.2f}")
+        print(f"{name:16}" + "".join(f"{r[label]:>16.2f}" for label in TIMED) + f"{r['duplicate']:>11.2f}")
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps({"repeat": a.repeat, "photos": len(photos), "copies": rows}, indent=1))
 
