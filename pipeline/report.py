@@ -67,6 +67,16 @@ def breakable(text: str) -> str:
     return out
 
 
+def ordered(a: int, b: int) -> tuple[int, int]:
+    """A pair of image ids as pairs are kept: the smaller first."""
+    return (a, b) if a < b else (b, a)
+
+
+def told(why: str) -> str:
+    """Why a match is one, as the report shows it under the pair's tag or the copy's caption ("" for nothing)."""
+    return f'<div class="why">{html.escape(why)}</div>' if why else ""
+
+
 def write_report(res, groups: list[dict], path: Path) -> None:
     by_rel = {res.rel(i): i for i in res.images}
     thumbs: dict[int, str] = {}
@@ -78,9 +88,8 @@ def write_report(res, groups: list[dict], path: Path) -> None:
         src = thumbs.get(image_id, "")
         full = html.escape(os.path.relpath(res.images[image_id].path, path.parent), quote=True)
         img = f'<a href="{full}"><img src="{src}" loading="lazy"></a>' if src else "<div>(no preview)</div>"
-        said = f'<div class="why">{html.escape(why)}</div>' if why else ""
-        return (f'<figure class="{"keeper" if keep else ""}">{img}<figcaption>{breakable(caption)}{said}</figcaption>'
-                "</figure>")
+        return (f'<figure class="{"keeper" if keep else ""}">{img}<figcaption>{breakable(caption)}{told(why)}'
+                "</figcaption></figure>")
 
     group_of = {by_rel[m["path"]]: gi for gi, g in enumerate(groups) for m in g["members"]}
     parts = [f"<!doctype html><meta charset=utf-8><title>neardup report: {html.escape(res.root)}</title>",
@@ -94,19 +103,19 @@ def write_report(res, groups: list[dict], path: Path) -> None:
              "Under a copy that is a match of it: what changed.</p>"]
     keeper_of = [by_rel[g["keeper"]] for g in groups]
     shown = res.pairs[:MAX_SHOWN]
-    asked = [(k, by_rel[m["path"]]) for k, g in zip(keeper_of, groups) if g["kind"] == "match"
-             for m in g["members"] if not m["keeper"]][:MAX_SHOWN]
-    asked += [(a, b) for a, b, _, label in shown if label == "match"]
+    in_groups = [ordered(k, by_rel[m["path"]]) for k, g in zip(keeper_of, groups) if g["kind"] == "match"
+                 for m in g["members"] if not m["keeper"]][:MAX_SHOWN]
+    asked = list(dict.fromkeys(in_groups + [(a, b) for a, b, _, label in shown if label == "match"]))  # each once
     frames = res.frames([i for pair in asked for i in pair]) if res.frames and asked else None
-    why = {(a, b): frames.why(a, b) for a, b in asked} if frames else {}
+    why = {pair: frames.why(*pair) for pair in asked} if frames else {}
     for gi, (g, k) in enumerate(zip(groups, keeper_of)):
         figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"],
-                           why.get((k, by_rel[m["path"]]), "")) for m in g["members"])
+                           why.get(ordered(k, by_rel[m["path"]]), "")) for m in g["members"])
         parts.append(f'<div class="row"><span class="tag {g["kind"]}">{g["kind"]} #{gi + 1}</span>{figs}</div>')
     parts.append(f"<h2>Pairs ({len(res.pairs)})</h2><p>A match says why it is not a duplicate: what the same-frame "
                  "check found changed.</p>")
     for a, b, d, label in shown:
-        said = f'<div class="why">{html.escape(why[a, b])}</div>' if label == "match" and why.get((a, b)) else ""
+        said = told(why.get((a, b), "")) if label == "match" else ""
         parts.append(f'<div class="row"><div><span class="tag {label}">{label} {d:.3f}</span>{said}</div>'
                      f"{fig(a, res.rel(a))}{fig(b, res.rel(b))}</div>")
     if len(res.pairs) > MAX_SHOWN:

@@ -234,6 +234,13 @@ def test_the_report_takes_its_thumbnails_from_the_scan_s_decode(photos, settings
     assert len(list((tmp_path / "out2" / "thumbs").iterdir())) == len(thumbs)
 
 
+def framed(im: Image.Image) -> Image.Image:
+    """The picture in a red frame 5 % of its width: a match, whose frame adds pixels."""
+    from PIL import ImageOps
+
+    return ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40))
+
+
 def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
     """A person looks at the matches: each says what changed (a frame added, the colours), under its pair's tag
     and, in its group, under the copy."""
@@ -246,7 +253,7 @@ def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
 
     first = sorted(photos.glob("*.jpg"))[0]
     im = Image.open(first)
-    ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40)).save(photos / "framed.jpg", quality=90)
+    framed(im).save(photos / "framed.jpg", quality=90)
     ImageOps.grayscale(im).convert("RGB").save(photos / "gray.jpg", quality=90)
     res = Scanner(settings).scan(str(photos))
     write_outputs(res, tmp_path / "out")
@@ -268,13 +275,12 @@ def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
 def test_a_photo_is_kept_over_its_framed_copy(photos, settings, tmp_path):
     """A photo and a copy in a frame, no other copy: no set of copies shares a frame, and the frame adds pixels;
     the check knows which of the two the frame is round."""
-    from PIL import ImageOps
 
     from neardup.pipeline.outputs import groups_of
 
     first = sorted(photos.glob("*.jpg"))[0]
     im = Image.open(first)
-    ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40)).save(photos / "framed.jpg", quality=90)
+    framed(im).save(photos / "framed.jpg", quality=90)
     res = Scanner(settings).scan(str(photos))
     group = next(g for g in groups_of(res) if any(m["path"] == "framed.jpg" for m in g["members"]))
     assert group["kind"] == "match" and group["keeper"] == first.name, group

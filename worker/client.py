@@ -116,11 +116,11 @@ class BatchHandle:
             if row and row.status == ImageStatus.FAILED:
                 item["reason"] = row.reason
             items.append(item)
-        if explain:
+        matched = {it["path"]: states[it["path"]] for it in items
+                   if explain and it["state"] == ImageStatus.MATCH and states[it["path"]].of_image is not None}
+        if matched:
             from neardup.pipeline.labels import Frames
 
-            matched = {it["path"]: states[it["path"]] for it in items
-                       if it["state"] == ImageStatus.MATCH and states[it["path"]].of_image is not None}
             frames = Frames.of(rt, [i for row in matched.values() for i in (row.id, row.of_image)])
             for it in items:
                 if it["path"] in matched:
