@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 TOLERANCE = 1e-4  # the largest difference from Keras on the probe pictures that a flatbuffer may show
 PROBE = 4  # random pictures it is checked on
+GRAPH = "g2"  # names how the layers are written as operations: a change there must not reuse an old flatbuffer
 
 
 def cache_dir() -> Path:
@@ -38,7 +39,7 @@ def cached_path(model_file: Path) -> Path:
     import tensorflow as tf
 
     digest = hashlib.sha256(Path(model_file).read_bytes()).hexdigest()
-    return cache_dir() / "litert" / f"{digest}-tf{tf.__version__}.tflite"
+    return cache_dir() / "litert" / f"{digest}-tf{tf.__version__}-{GRAPH}.tflite"
 
 
 def convert(model) -> bytes:

@@ -173,8 +173,10 @@ class GeneralisedMeanPooling(keras.layers.Layer):
         self.p = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_p), name="p")
 
     def call(self, x):
-        pooled = ops.mean(ops.power(ops.maximum(x, self.eps), self.p), axis=(1, 2))
-        return ops.power(pooled, 1.0 / self.p)
+        # x^p as exp(p log x): the same values, but LiteRT runs POW by a slow reference kernel and EXP and LOG
+        # by XNNPACK (the whole encoder 7 % faster on the CPU)
+        pooled = ops.mean(ops.exp(self.p * ops.log(ops.maximum(x, self.eps))), axis=(1, 2))
+        return ops.exp(ops.log(pooled) / self.p)
 
     def get_config(self):
         return {**super().get_config(), "p": self.initial_p, "eps": self.eps}

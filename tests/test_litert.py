@@ -53,3 +53,19 @@ def test_the_inference_setting_reaches_the_scan_s_encoder(settings, monkeypatch)
     assert Runtime(load(data_dir=settings.data_dir)).encoder().runtime == "keras"
     expected = "litert" if artifact.wants_litert("auto") else "keras"  # auto: LiteRT where TensorFlow sees no GPU
     assert Runtime(settings).encoder().runtime == expected
+
+
+def test_gem_pooling_is_the_power_mean_and_runs_without_the_reference_pow_kernel():
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    from neardup.encoder.model import GeneralisedMeanPooling
+
+    inputs = keras.Input((3, 3, 8))
+    model = keras.Model(inputs, GeneralisedMeanPooling(p=2.7)(inputs))
+    x = np.random.default_rng(0).uniform(0, 6, (4, 3, 3, 8)).astype(np.float32)
+    expected = np.mean(np.maximum(x, 1e-6) ** 2.7, axis=(1, 2)) ** (1 / 2.7)
+    assert np.allclose(np.asarray(model(x)), expected, rtol=1e-5)
+    blob = litert.convert(model)
+    ops = {op["op_name"] for op in Interpreter(model_content=blob)._get_ops_details()}
+    assert "POW" not in ops  # LiteRT's POW is a slow reference kernel; EXP and LOG run in XNNPACK
