@@ -3,7 +3,10 @@
 (the CPU default) and through Keras on TensorFlow, for the shipped models and (--candidates, Keras only) the
 untrained shapes a CPU student could take. Prints a table, writes JSON.
 
-  bench/encoders.py [--candidates] [--seconds 9] [--rounds 3] [--json bench/results/encoders.json]
+  bench/encoders.py [--candidates] [--start-up] [--seconds 9] [--rounds 3] [--json bench/results/encoders.json]
+
+--start-up also starts fresh processes that load the default encoder and embed one batch, through LiteRT from
+its cached flatbuffer (no TensorFlow imported) and through Keras: seconds to the first vectors, and peak RSS.
 """
 from __future__ import annotations
 
@@ -62,9 +65,41 @@ def candidates():
         yield f"EfficientNet-Lite0 {size} px", build_pretrained_encoder(size, 256, pretrained=None)
 
 
+STARTED = """
+import sys, time
+t = time.perf_counter()
+import numpy as np
+from neardup.encoder.artifact import Encoder
+enc = Encoder(inference=sys.argv[1])
+enc.embed(np.zeros((64, enc.size, enc.size, 3), np.uint8))
+peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM"))  # kB, this image's
+print(time.perf_counter() - t, int(peak) / 1024, "tensorflow" in sys.modules)
+"""
+
+
+def start_up(rounds: int) -> list[dict]:
+    """Fresh processes, in turn: the default encoder loaded and one batch embedded, through each runtime."""
+    import subprocess
+
+    import numpy as np
+
+    from neardup.encoder.artifact import Encoder
+
+    Encoder(inference="litert")  # its flatbuffer converted and cached, as after a first start
+    taken: dict[str, list[list[float]]] = {}
+    for _ in range(rounds):
+        for inference in ("litert", "keras"):
+            out = subprocess.run([sys.executable, "-c", STARTED, inference], capture_output=True, text=True,
+                                 check=True, cwd=REPO).stdout.split()
+            taken.setdefault(inference, []).append([float(out[0]), float(out[1]), out[2] == "True"])
+    return [{"runtime": k, "seconds": float(np.median([t[0] for t in v])), "peak_rss_mb": float(np.median([t[1] for t in v])),
+             "imports_tensorflow": any(t[2] for t in v)} for k, v in taken.items()]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--candidates", action="store_true")
+    ap.add_argument("--start-up", action="store_true")
     ap.add_argument("--seconds", type=float, default=9.0, help="per encoder and runtime, over all rounds")
     ap.add_argument("--rounds", type=int, default=3, help="each runtime this many times in turn; medians")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "encoders.json")
@@ -100,6 +135,14 @@ def main() -> None:
         lite = f"{r['images_per_s']:.0f}" if r["images_per_s"] else "–"
         print(f"| {r['name']} | {r['version']} | {r['input']} | {r['params']:,} | {r['macs'] / 1e6:.0f} | "
               f"{lite} | {r['images_per_s_keras']:.0f} |")
+    if a.start_up:
+        started = start_up(a.rounds)
+        print(f"\nstart-up of the default encoder in a fresh process, to its first batch's vectors, medians of {a.rounds}")
+        print("| runtime | seconds | peak RSS, MB | imports TensorFlow |")
+        print("|---|---|---|---|")
+        for r in started:
+            print(f"| {r['runtime']} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} | {'yes' if r['imports_tensorflow'] else 'no'} |")
+        rows.append({"start_up": started})
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(rows, indent=1))
     print(f"written {a.json}")

@@ -6,6 +6,7 @@ model, so vectors and thresholds always travel with the model that made them (DE
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -134,16 +135,21 @@ class Encoder:
                  threads: int = 0):
         self.path = Path(path or DEFAULT_MODEL)
         self.info = read_info(self.path)
-        self.model = load_keras(self.path)
         self.batch_size = batch_size
         self.size = self.info.input_size
         self.compiled = None
         if wants_litert(inference):
             from . import litert
 
-            self.compiled = litert.compiled(self.model, self.path, batch_size, threads or os.cpu_count() or 1)
+            self.compiled = litert.compiled(self.path, self.size, batch_size, threads or os.cpu_count() or 1,
+                                            lambda: self.model)
         if self.compiled is None:  # at start-up, Keras traces its predict function (LiteRT ran its probe batch)
             self.embed(np.zeros((1, self.size, self.size, 3), np.uint8))
+
+    @functools.cached_property
+    def model(self):
+        """The Keras model, loaded when first asked for: LiteRT from its cache needs none."""
+        return load_keras(self.path)
 
     @property
     def version(self) -> str:
@@ -175,10 +181,24 @@ def wants_litert(inference: str) -> bool:
         raise ValueError(f"inference must be auto, litert or keras, not {inference!r}")
     if inference != "auto":
         return inference == "litert"
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
+    if keras_backend() != "tensorflow":
         return False
+    if not any(os.path.exists(node) for node in GPU_NODES):  # no GPU here: no TensorFlow import to ask it
+        return True
     import tensorflow as tf
 
     return not tf.config.list_physical_devices("GPU")
+
+
+GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")  # NVIDIA's device files (WSL2's: dxg)
+
+
+def keras_backend() -> str:
+    """The backend Keras will run on, as Keras reads it ($KERAS_BACKEND, else keras.json), without importing it."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        return json.loads(Path(home, "keras.json").read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"

@@ -1,16 +1,19 @@
 """CPU inference through LiteRT (XNNPACK): the Keras model converted to a LiteRT flatbuffer once per model file
-and TensorFlow release, and cached on disk by the file's content.
+and TensorFlow release, and cached on disk by the file's content. A process that finds it cached starts
+without importing TensorFlow (seconds, and hundreds of MB a worker).
 
 EfficientNet-Lite was made for this runtime: on 2 cores it embeds about twice as many images a second as
 TensorFlow's own predict (`bench/encoders.py`), the same vectors within 1e-6. The `.keras` file stays the model
 (loaded with safe_mode); the flatbuffer is only ever made from the loaded model, here, and is checked against
-Keras on a probe batch before it is used.
+Keras on a probe batch when it is made; Keras's vectors of the probe are kept beside it, and each later start
+checks the cached flatbuffer against them.
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import io
+import json
 import logging
 import os
 import threading
@@ -36,10 +39,24 @@ def cache_dir() -> Path:
 
 
 def cached_path(model_file: Path) -> Path:
-    import tensorflow as tf
-
+    """Where the flatbuffer of `model_file` is cached: named by the file's content, the installed TensorFlow
+    (whose converter made it) and GRAPH; its check (checked_path()) lies beside it."""
     digest = hashlib.sha256(Path(model_file).read_bytes()).hexdigest()
-    return cache_dir() / "litert" / f"{digest}-tf{tf.__version__}-{GRAPH}.tflite"
+    return cache_dir() / "litert" / f"{digest}-tf{installed('tensorflow')}-{GRAPH}.tflite"
+
+
+def checked_path(target: Path) -> Path:
+    return target.with_suffix(".json")
+
+
+def installed(package: str) -> str:
+    """A package's installed version, read without importing it (TensorFlow takes seconds to import)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "none"
 
 
 def convert(model) -> bytes:
@@ -51,19 +68,6 @@ def convert(model) -> bytes:
     with native_start_up_quiet(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return tf.lite.TFLiteConverter.from_keras_model(model).convert()
-
-
-def flatbuffer(model, target: Path) -> bytes:
-    """The flatbuffer of `model` cached at `target` (cached_path() of its file), converted and cached if there is
-    none; kept in memory only where the cache cannot be written."""
-    if target.is_file():
-        return target.read_bytes()
-    blob = convert(model)
-    try:
-        write_whole(target, blob)
-    except OSError as exc:
-        log.warning("LiteRT cache %s not writable (%s): the model is converted again at each start", target, exc)
-    return blob
 
 
 class Interpreter:
@@ -90,23 +94,46 @@ class Interpreter:
             return self.interpreter.get_tensor(self.result).copy()
 
 
-def compiled(model, model_file: Path, batch: int, threads: int) -> Interpreter | None:
-    """A LiteRT interpreter for `model` that gives Keras's vectors on a probe batch, else None (Keras runs it):
-    a cached flatbuffer that fails is converted again, once."""
-    size = int(model.input_shape[1])
-    probe = np.zeros((batch, size, size, 3), np.float32)  # a few random pictures, the rest of the batch padding
+def probe_batch(batch: int, size: int) -> np.ndarray:
+    """The pictures a flatbuffer is checked on: PROBE random ones, the rest of the batch padding."""
+    probe = np.zeros((batch, size, size, 3), np.float32)
     probe[:PROBE] = np.random.default_rng(0).integers(0, 256, probe[:PROBE].shape)
-    expected = np.asarray(model(probe[:PROBE], training=False))  # eager: no predict function traced for one call
-    problem = "its vectors differ from Keras's"
+    return probe
+
+
+def compiled(model_file: Path, size: int, batch: int, threads: int, keras_model) -> Interpreter | None:
+    """A LiteRT interpreter for the model in `model_file` that gives Keras's vectors on a probe batch, else None
+    (Keras runs it). A cached flatbuffer whose check holds (its bytes, and Keras's vectors of the probe when it
+    was made, which it must still give) starts without loading Keras or TensorFlow at all: the worker or CLI
+    starts in a fraction of a second. Otherwise `keras_model()` is loaded, converted, checked and cached."""
+    probe = probe_batch(batch, size)
     target = cached_path(model_file)  # the model file hashed once
-    for attempt in range(2):
-        if attempt:
-            target.unlink(missing_ok=True)
-        try:
-            run = Interpreter(flatbuffer(model, target), batch, threads)
-            if np.abs(run(probe)[:PROBE] - expected).max() <= TOLERANCE:
+    with contextlib.suppress(Exception):  # no cache yet, or a damaged one: converted again below
+        blob, check = target.read_bytes(), json.loads(checked_path(target).read_text())
+        if hashlib.sha256(blob).hexdigest() == check["sha256"]:
+            run = Interpreter(blob, batch, threads)
+            if np.abs(run(probe)[:PROBE] - np.float32(check["probe"])).max() <= TOLERANCE:
                 return run
-        except Exception as exc:  # a damaged cache, or an op the converter or runtime lacks
-            problem = str(exc)
+    model = keras_model()
+    expected = np.asarray(model(probe[:PROBE], training=False))  # eager: no predict function traced for one call
+    try:
+        blob = convert(model)
+        run = Interpreter(blob, batch, threads)
+        problem = "its vectors differ from Keras's"
+        if np.abs(run(probe)[:PROBE] - expected).max() <= TOLERANCE:
+            keep(target, blob, expected)
+            return run
+    except Exception as exc:  # an op the converter or runtime lacks
+        problem = str(exc)
     log.warning("LiteRT cannot run %s (%s): TensorFlow runs it", model_file, problem)
     return None
+
+
+def keep(target: Path, blob: bytes, expected: np.ndarray) -> None:
+    """Cache a checked flatbuffer and its check (the check last: a flatbuffer without one is not used)."""
+    try:
+        write_whole(target, blob)
+        write_whole(checked_path(target), json.dumps({"sha256": hashlib.sha256(blob).hexdigest(),
+                                                      "probe": expected.tolist()}).encode())
+    except OSError as exc:
+        log.warning("LiteRT cache %s not writable (%s): the model is converted again at each start", target, exc)

@@ -2,6 +2,11 @@
 cache; the `inference` setting chooses it; an unknown runtime is refused."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -29,14 +34,31 @@ def test_a_model_is_converted_once_and_a_damaged_flatbuffer_again(tiny_model):
     cached = litert.cached_path(first.path)
     assert first.runtime == "litert" and cached.is_file()
     made = cached.stat().st_mtime_ns
-    assert artifact.Encoder(tiny_model, inference="litert", batch_size=4).runtime == "litert"
+    second = artifact.Encoder(tiny_model, inference="litert", batch_size=4)
+    assert second.runtime == "litert" and "model" not in vars(second)  # the Keras model was never loaded
     assert cached.stat().st_mtime_ns == made  # read from the cache, not converted again
+
+    check = litert.checked_path(cached)
+    kept = json.loads(check.read_text())
+    check.write_text(json.dumps({**kept, "probe": (np.float32(kept["probe"]) + 0.01).tolist()}))
+    assert artifact.Encoder(tiny_model, inference="litert", batch_size=4).runtime == "litert"
+    assert cached.stat().st_mtime_ns != made and json.loads(check.read_text()) == kept  # failed its check: made again
 
     cached.write_bytes(b"not a flatbuffer")
     again = artifact.Encoder(tiny_model, inference="litert", batch_size=4)
     assert again.runtime == "litert" and cached.read_bytes() != b"not a flatbuffer"
     x = photos_at(again.size)
     assert np.abs(again.embed(x) - artifact.Encoder(tiny_model, inference="keras").embed(x)).max() < 1e-5
+
+
+def test_a_process_that_finds_the_flatbuffer_cached_never_imports_tensorflow(tiny_model):
+    artifact.Encoder(tiny_model, inference="litert", batch_size=4)  # converted and cached here
+    started = ("import sys; from neardup.encoder import artifact; "
+               f"e = artifact.Encoder({str(tiny_model)!r}, inference='auto', batch_size=4); "
+               "print(e.runtime, 'tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", started], capture_output=True, text=True, env=os.environ.copy())
+    expected = "litert False False" if artifact.wants_litert("auto") else "keras True True"
+    assert out.stdout.split("\n")[-2] == expected, out.stderr[-2000:]
 
 
 def test_an_unknown_runtime_is_refused(tiny_model):
