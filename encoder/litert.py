@@ -46,6 +46,7 @@ def cached_path(model_file: Path) -> Path:
 
 
 def checked_path(target: Path) -> Path:
+    """The check kept beside a cached flatbuffer: its sha256 and Keras's vectors of the probe pictures."""
     return target.with_suffix(".json")
 
 
