@@ -3,7 +3,8 @@
 (the CPU default) and through Keras on TensorFlow, for the shipped models and (--candidates, Keras only) the
 untrained shapes a CPU student could take. Prints a table, writes JSON.
 
-  bench/encoders.py [--candidates] [--start-up] [--seconds 9] [--rounds 3] [--json bench/results/encoders.json]
+  bench/encoders.py [--candidates] [--start-up] [--models M.keras ...] [--seconds 9] [--rounds 3]
+                    [--json bench/results/encoders.json]
 
 --start-up also starts fresh processes that load the default encoder and embed one batch, through LiteRT from
 its cached flatbuffer (no TensorFlow imported) and through Keras: seconds to the first vectors, and peak RSS.
@@ -100,6 +101,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--candidates", action="store_true")
     ap.add_argument("--start-up", action="store_true")
+    ap.add_argument("--models", nargs="*", default=[], help="also these .keras files (variants not shipped)")
     ap.add_argument("--seconds", type=float, default=9.0, help="per encoder and runtime, over all rounds")
     ap.add_argument("--rounds", type=int, default=3, help="each runtime this many times in turn; medians")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "encoders.json")
@@ -109,7 +111,7 @@ def main() -> None:
     from neardup.encoder.artifact import Encoder, shipped_files
 
     rows = []
-    for path, names in shipped_files().items():
+    for path, names in [*shipped_files().items(), *((Path(m), [Path(m).stem]) for m in a.models)]:
         encoders = [Encoder(path, batch_size=256, inference=inference) for inference in ("litert", "keras")]
         rates: dict[str, list[float]] = {}
         for _ in range(a.rounds):  # in turn: the machine's speed drifts between rounds, not within one

@@ -6,6 +6,11 @@ then calibrated like a trained model (thresholds on the student's held-out split
 its training photos of `train/`). Nothing is trained: a few minutes on 2 cores.
 
   python scripts/build_ensemble.py [--out encoder/default/ensemble.keras] [--weight 0.5] [--dim 256]
+                                   [--student S] [--flip-student] [--also MODEL:WEIGHT ...]
+
+`--flip-student` makes the student flip-invariant (the sum of its embeddings of the picture and its mirror
+image) and `--also` adds further members, each resized in the graph to its own input: the variants the model
+card lists beside the shipped one.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ sys.path.insert(0, str(REPO))
 
 from neardup.encoder import artifact  # noqa: E402
 from neardup.encoder.decode import find_images, to_input  # noqa: E402
-from neardup.encoder.model import ensemble  # noqa: E402
+from neardup.encoder.model import ensemble, symmetric  # noqa: E402
 from neardup.encoder.train import TrainConfig, load_pool, recalibrate, split  # noqa: E402
 
 
@@ -35,6 +40,8 @@ def main() -> int:
     ap.add_argument("--reference", default=str(REPO.parent / "shared" / "data" / "train"))
     ap.add_argument("--weight", type=float, default=0.5, help="cnn-64's share of the squared distance (the student's: 1)")
     ap.add_argument("--dim", type=int, default=256, help="dimensions kept by the projection (0: no projection)")
+    ap.add_argument("--flip-student", action="store_true", help="the student made flip-invariant")
+    ap.add_argument("--also", nargs="*", default=[], metavar="MODEL:WEIGHT", help="further members")
     ap.add_argument("--out", type=Path, default=REPO / "build" / "models" / "ensemble.keras")
     a = ap.parse_args()
     t0 = time.time()
@@ -43,7 +50,14 @@ def main() -> int:
     split_of = {"seed": trained["seed"], "val_fraction": trained["val_fraction"], "max_side": trained["max_side"],
                 "reference": os.path.relpath(a.reference, REPO)}  # what `neardup calibrate` reads back
     cfg = TrainConfig(**split_of)
-    members = [(artifact.load_keras(a.student), 1.0), (artifact.load_keras(a.pixels), a.weight)]
+    student = artifact.load_keras(a.student)
+    named = [(a.student, 1.0), (a.pixels, a.weight)] + [(m, float(w)) for m, w in (x.rsplit(":", 1) for x in a.also)]
+    members = [(symmetric(student, "flip") if a.flip_student else student, 1.0)]
+    for i, (path, weight) in enumerate(named[1:]):
+        member = artifact.load_keras(path)
+        if member.name in {m.name for m, _ in members}:  # two EfficientNets: one model holds no name twice
+            member.name = f"{member.name}_{i + 1}"
+        members.append((member, weight))
     size = student_info.input_size
     paths = [p for d in a.photos for p in find_images(d)[0]]
     _, train_paths = split(paths, cfg)
@@ -54,11 +68,11 @@ def main() -> int:
     model = ensemble(members, size, projection=axes[:dim].T if a.dim else None)
     kept = float((energy[:dim] ** 2).sum() / (energy ** 2).sum())
     training = {"config": {**split_of, "input_size": size, "dim": dim},
-                "members": {Path(a.student).name: [student_info.version, 1.0],
-                            Path(a.pixels).name: [artifact.read_info(a.pixels).version, a.weight]},
+                "members": {Path(m).name: [artifact.read_info(m).version, w] for m, w in named},
+                "flip_student": a.flip_student,
                 "projection": f"principal axes of the {len(images)} training photos' joined vectors, "
                               f"{kept:.1%} of their energy" if a.dim else "none",
-                "recipe": f"scripts/build_ensemble.py --weight {a.weight} --dim {a.dim}", "data_hash": student_info.training.get("data_hash")}
+                "recipe": " ".join(["scripts/build_ensemble.py", *sys.argv[1:]]), "data_hash": student_info.training.get("data_hash")}
     artifact.save(model, a.out, student_info.thresholds, training=training)
     figures = recalibrate(str(a.out), paths, cfg)
     info = artifact.read_info(a.out)
