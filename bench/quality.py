@@ -69,6 +69,26 @@ def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
     return out
 
 
+def first_unrelated(bench: Path, neighbors_csv: Path, n: int = 5) -> list[dict]:
+    """The first `n` pairs of different groups in score.py's ranking (each pair at its least distance), with the
+    share of true pairs ranked ahead of each: what sets r_at_p99, which ends where they add up to 1 %."""
+    truth, group, _ = truth_kinds(bench)
+    true_pairs = sum(len(g) * (len(g) - 1) // 2 for g in truth["groups"])
+    scored: dict[tuple[str, str], float] = {}
+    with open(neighbors_csv, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        for row in csv.DictReader(fh):
+            a, b = sorted((os.path.basename(row["query"]), os.path.basename(row["neighbor"])))
+            if a != b:
+                scored[a, b] = min(float(row["distance"]), scored.get((a, b), float("inf")))
+    found, out = 0, []
+    for (a, b), d in sorted(scored.items(), key=lambda kv: kv[1]):
+        if a in group and group[a] == group.get(b):
+            found += 1
+        elif len(out) < n:
+            out.append({"a": a, "b": b, "distance": round(d, 4), "recall_ahead": round(found / true_pairs, 4)})
+    return out
+
+
 def keepers(bench: Path, groups_json: Path) -> dict:
     """What the suggested keeper is, over the groups that hold an original of the benchmark: the original, a
     benign copy of it (same frame: right by the keeper rule if it is the largest) or an edited copy (never right
@@ -101,6 +121,7 @@ def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]
     figures = score(bench, out)
     figures["wrong_duplicates"] = wrong_duplicates(bench, out / "pairs.csv")
     figures["keepers"] = keepers(bench, out / "groups.json")
+    figures["first_unrelated"] = first_unrelated(bench, out / "neighbors.csv")
     figures["thresholds"] = res.thresholds
     figures["model_version"] = res.model_version
     return figures, len(res.images) / seconds
@@ -147,6 +168,8 @@ def main() -> None:
     print("neardup's suggested keepers, in the groups with an original: "
           + ", ".join(f"{k} {v}" for k, v in kept.items() if k != "copies kept")
           + "; the copies kept: " + (", ".join(f"{k} {v}" for k, v in kept["copies kept"].items()) or "none"))
+    print("neardup's first unrelated pairs (distance, share of true pairs ranked ahead): " + "; ".join(
+        f"{p['a']} {p['b']} {p['distance']:.3f} {p['recall_ahead']:.3f}" for p in results["neardup"]["first_unrelated"]))
     families = sorted(results["neardup"]["recall_by_transform"])
     print("\nPer edit: the share of original-copy pairs found, then labelled duplicate (1 is right for benign "
           "copies, 0 for edits)")
