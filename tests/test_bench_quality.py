@@ -1,4 +1,4 @@
-"""bench/quality.py's count of wrong duplicate labels by kind of pair (what its docs figures rest on)."""
+"""bench/quality.py's counts of wrong duplicate labels, keepers and the first unrelated pairs (what its docs figures rest on)."""
 import importlib.util
 import json
 from pathlib import Path
@@ -45,3 +45,18 @@ def test_keepers_are_counted_by_kind(tmp_path):
     (tmp_path / "groups.json").write_text(json.dumps(groups))
     counts = load_quality().keepers(tmp_path, tmp_path / "groups.json")
     assert counts == {"original": 1, "benign copy": 1, "edited copy": 1, "copies kept": {"border": 1, "jpeg": 1}}
+
+
+def test_the_first_unrelated_pairs_come_with_the_recall_ahead_of_them(tmp_path):
+    truth = {"groups": [["o1.jpg", "c1.jpg"], ["o2.jpg", "c2.jpg"]], "level": {}, "transforms": {}}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    rows = ["query,neighbor,distance",
+            "o1.jpg,c1.jpg,0.1",
+            "c1.jpg,o1.jpg,0.05",  # the pair at its least distance, as score.py ranks it
+            "o1.jpg,o2.jpg,0.2",  # unrelated, behind one of the two true pairs
+            "sub/o2.jpg,c2.jpg,0.3",
+            "x.jpg,o1.jpg,0.4"]  # a distractor
+    (tmp_path / "neighbors.csv").write_text("\n".join(rows) + "\n")
+    first = load_quality().first_unrelated(tmp_path, tmp_path / "neighbors.csv", n=5)
+    assert first == [{"a": "o1.jpg", "b": "o2.jpg", "distance": 0.2, "recall_ahead": 0.5},
+                     {"a": "o1.jpg", "b": "x.jpg", "distance": 0.4, "recall_ahead": 1.0}]
