@@ -176,7 +176,8 @@ class Encoder:
 
 def wants_litert(inference: str) -> bool:
     """Whether `inference` ("auto", "litert" or "keras") runs the encoder through LiteRT: "auto" where Keras
-    runs on TensorFlow (the converter's) and TensorFlow sees no GPU."""
+    runs on TensorFlow (the converter's) and TensorFlow sees no GPU, which is not imported to ask where no
+    NVIDIA device file exists."""
     if inference not in ("auto", "litert", "keras"):
         raise ValueError(f"inference must be auto, litert or keras, not {inference!r}")
     if inference != "auto":

@@ -2,7 +2,7 @@
 and TensorFlow release, and cached on disk by the file's content. A process that finds it cached starts
 without importing TensorFlow (seconds, and hundreds of MB a worker).
 
-EfficientNet-Lite was made for this runtime: on 2 cores it embeds about twice as many images a second as
+EfficientNet-Lite was made for this runtime: on 2 cores it embeds 2.6 to 4 times as many images a second as
 TensorFlow's own predict (`bench/encoders.py`), the same vectors within 1e-6. The `.keras` file stays the model
 (loaded with safe_mode); the flatbuffer is only ever made from the loaded model, here, and is checked against
 Keras on a probe batch when it is made; Keras's vectors of the probe are kept beside it, and each later start

@@ -50,14 +50,13 @@ def main() -> int:
     split_of = {"seed": trained["seed"], "val_fraction": trained["val_fraction"], "max_side": trained["max_side"],
                 "reference": os.path.relpath(a.reference, REPO)}  # what `neardup calibrate` reads back
     cfg = TrainConfig(**split_of)
-    student = artifact.load_keras(a.student)
     named = [(a.student, 1.0), (a.pixels, a.weight)] + [(m, float(w)) for m, w in (x.rsplit(":", 1) for x in a.also)]
-    members = [(symmetric(student, "flip") if a.flip_student else student, 1.0)]
-    for i, (path, weight) in enumerate(named[1:]):
+    members = []
+    for i, (path, weight) in enumerate(named):
         member = artifact.load_keras(path)
         if member.name in {m.name for m, _ in members}:  # two EfficientNets: one model holds no name twice
-            member.name = f"{member.name}_{i + 1}"
-        members.append((member, weight))
+            member.name = f"{member.name}_{i}"
+        members.append((symmetric(member, "flip") if i == 0 and a.flip_student else member, weight))
     size = student_info.input_size
     paths = [p for d in a.photos for p in find_images(d)[0]]
     _, train_paths = split(paths, cfg)
