@@ -85,6 +85,18 @@ def with_bar(im: Image.Image, share: float, fill, caption: str, top: bool = True
     return out
 
 
+def text_over(im: Image.Image, text: str, height: float, centre: tuple[float, float], fill, angle: float = 0) -> Image.Image:
+    """`text`, `height` of the picture's height (its width for a watermark across it: height < 0), centred at
+    `centre` (shares of the sides), in `fill` (RGBA: its alpha is the text's opacity), turned by `angle`."""
+    layer = Image.new("RGBA", im.size, (0, 0, 0, 0))
+    size = max(8, round(im.height * height if height > 0 else -im.width * height))
+    xy = (round(im.width * centre[0]), round(im.height * centre[1]))
+    ImageDraw.Draw(layer).text(xy, text, font=ImageFont.load_default(size=size), fill=fill, anchor="mm")
+    out = im.convert("RGBA")
+    out.alpha_composite(layer.rotate(angle, center=xy) if angle else layer)
+    return out.convert("RGB")
+
+
 def motion_blur(im: Image.Image, length: int) -> Image.Image:
     """A camera moved sideways: each pixel the mean of `length` along its row."""
     return Image.fromarray(cv2.filter2D(np.asarray(im), -1, np.full((1, length), 1 / length, np.float32)))
@@ -140,6 +152,12 @@ EDITED = {
     "padded with itself blurred, 4 %": lambda im: encoded(padded(im, 0.04, blurred=True)),
     "caption bar above, 6 %": lambda im: encoded(with_bar(im, 0.06, (255, 255, 255), "when the code works")),
     "dark bar below, 4 %": lambda im: encoded(with_bar(im, 0.04, (40, 40, 40), "12:30", top=False)),
+    "watermark across the centre, 40 % white":
+        lambda im: encoded(text_over(im, "© STOCK PHOTO", -0.1, (0.5, 0.5), (255, 255, 255, 100))),
+    "diagonal watermark, 30 % white":
+        lambda im: encoded(text_over(im, "SAMPLE", -1 / 6, (0.5, 0.5), (255, 255, 255, 77), angle=30)),
+    "handle in a corner, 3 % high": lambda im: encoded(text_over(im, "@jane.doe", 0.03, (0.85, 0.95), (255, 255, 255, 230))),
+    "date stamp, 4 % high": lambda im: encoded(text_over(im, "'19 08 24", 0.04, (0.85, 0.94), (255, 140, 0, 255))),
 }
 
 

@@ -10,6 +10,8 @@ compares a signature kept per image, made from the decode the encoder needs anyw
 - the whole picture squashed to 64x64 in gray: the alignment of what still looks a duplicate is refined
   there (a turn or a mirror shows in it, a border in what it leaves out), then text, logos and stickers too
   thin for 32 px are looked for, and in the grid's chroma too (a caption can have the gray of its background);
+- the whole picture squashed to 128x128 in gray, for pictures that large: the same look for overlays, finer
+  (a watermark's strokes, a handle or a date stamp a few per cent high);
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (tints and filters change it while the gray levels stay), and the chroma itself: aligned,
   one picture's chroma explains the other's at about the same gain (grayscale and saturation edits scale it,
@@ -43,6 +45,7 @@ from PIL import Image
 
 GRID = 32
 FINE = 64  # the gray picture kept for overlays (thin text vanishes at 32 px)
+FINER = 128  # ... and at twice that, for pictures that large: a watermark's strokes or a caption thin at 64 px
 SHARP_SIDES = tuple(round(256 / 2 ** (k / 4)) for k in range(9))  # long sides, 256 to 64 in steps of 2^(1/4),
 #   at which the fine detail is measured (each capped at the picture's): a thumbnail is compared close to its
 #   own size, where a blur of the larger picture shrinks least
@@ -69,8 +72,9 @@ PEAK_IGNORED = (8, 4)  # ... ignoring the levels this near black and white (clip
 PEAK_MIN_SIDE = 288  # pictures smaller than this (long side) are not compared by their tone peaks: too few
 #   pixels for a histogram of 256 levels, and a small graphic's PNG has its few colours where a JPEG of it
 #   spreads them
+EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
-KEY = "frame32x3v6"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "frame32x3v7"  # stored beside the encoders' vectors, keyed by content hash and this name
 
 
 class Plane:
@@ -114,12 +118,17 @@ class Frame:
     rim: np.ndarray  # (4, 2, RIM) float32: per side (left, right, top, bottom), per line from the edge in, at
     #   the largest detail side: its fine detail and its gray levels' spread along it, per unit of contrast
     peaks: float = 0.0  # tone_peaks() of the decode: posterisation raises it
+    finer: np.ndarray | None = None  # (128, 128) uint8: the whole picture squashed, gray (FINER)
 
     @functools.cached_property
     def planes(self) -> tuple[Plane, Plane, Plane]:
         """Gray at 64 px, and chroma (Cr, Cb) at 32 from the grid: JPEG keeps colour at half the resolution
         of brightness, and a caption in a colour of its background's gray shows only there."""
         return (Plane(self.fine, SHARPEST), *_chroma_planes(self.grid))
+
+    @functools.cached_property
+    def finer_plane(self) -> Plane | None:
+        return None if self.finer is None else Plane(self.finer, SHARPEST)
 
     @property
     def fine_soft(self) -> np.ndarray:
@@ -162,7 +171,7 @@ class Frame:
                               self.peaks,
                               *(x for (side, level), way in zip(self.detail, self.direction)
                                 for x in (side, level, *way)))
-                + self.rim.astype(np.float16).tobytes())
+                + self.rim.astype(np.float16).tobytes() + (b"" if self.finer is None else self.finer.tobytes()))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Frame":
@@ -174,7 +183,8 @@ class Frame:
                    tuple(zip(values[::4], values[1::4])),
                    np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE), long_side,
                    tuple(zip(values[2::4], values[3::4])),
-                   np.frombuffer(raw[end:], np.float16).astype(np.float32).reshape(4, 2, RIM), peaks)
+                   np.frombuffer(raw[end:end + 8 * RIM * 2], np.float16).astype(np.float32).reshape(4, 2, RIM), peaks,
+                   np.frombuffer(raw[end + 16 * RIM:], np.uint8).reshape(FINER, FINER) if len(raw) > end + 16 * RIM else None)
 
 
 def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:
@@ -191,6 +201,7 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
     grid = cv2.resize(small, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
     fine = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    finer = cv2.resize(gray, (FINER, FINER), interpolation=cv2.INTER_AREA)
     detail, direction, rim = [], [], None
     for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
         gray = _shrunk(gray, side)  # each side from the last one: cheap
@@ -200,7 +211,7 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
         if rim is None:
             rim = _rim(gray, band)
     return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height), tuple(direction), rim,
-                 tone_peaks(rgb))
+                 tone_peaks(rgb), finer)
 
 
 def tone_peaks(rgb: np.ndarray) -> float:
@@ -347,6 +358,9 @@ class Rules:
     max_overlay: float = 6.0  # gray at 64 px, chroma at 32, aligned and tone-matched: no cell (1/16 of each
     #   side) off by more than 4x the median difference plus this (0..255): text, logos, stickers
     max_fine_residual: float = 0.2  # ... and the gray pictures' RMS difference per unit of contrast at most this
+    max_finer_overlay: float = 9.0  # ... and at 128 px (finer_overlay()), for pictures that large: of 4,600 benign
+    #   pairs (five benchmark draws, bench/edits.py's copies) 3 exceed it; of the watermarks, handles and date
+    #   stamps on 60 photos that the 64-px test let pass, 41 of 98
 
 
 RULES = Rules()
@@ -571,14 +585,7 @@ def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] 
                  soften: float = 0.0) -> list[tuple[float, float]]:
     """Per channel (gray, then chroma where both pictures hold it): the local difference overlay() reports, and
     the RMS difference per unit of contrast (`soften`: see _difference)."""
-    if alignment is None:
-        fits = []
-        for src, dst in ((a, b), (b, a)):
-            (kx, fx, ex), (ky, fy, ey) = (_best_windows(src.fine_windows[n], dst.fine_profiles[n], TRIM_WINDOWS)[0]
-                                          for n in (0, 1))
-            fits.append((ex + ey, src, dst, _window(kx, ky, fx, fy)))
-        alignment = min(fits, key=lambda f: f[0])[1:]
-    src, dst, unit = alignment
+    src, dst, unit = alignment or _trim_fit(a, b)
     small = min(a.long_side, b.long_side)
     planes = 3 if small >= 2 * GRID else 1  # a JPEG under 64 px holds its colour at under 32 px: gray only
     if small < FINE:  # a picture under 64 px has no detail finer than its own pixels: both are softened to it
@@ -612,9 +619,11 @@ def _clipped_alike(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[tuple
     return out
 
 
-def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0) -> tuple[float, float]:
+def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, cells: int = 16, ring: int = 0,
+                slack: float = EDGE_SLACK) -> tuple[float, float]:
     """_differences()'s measures on one channel, `src` resampled over the window `unit`, both softened by
-    `soften` more (pixels) where it is not 0 (TRIM_SOFTEN)."""
+    `soften` more (pixels) where it is not 0 (TRIM_SOFTEN); the local one over `cells` x `cells` cells, `ring`
+    of them along each side left out, with `slack` pixels of misalignment forgiven along edges."""
     y, y_edges, tones, spread, order = dst.soft, dst.edges, dst.sorted, dst.spread, None
     if unit is IDENTITY:
         x, x_edges, order = src.soft, src.edges, src.order
@@ -627,10 +636,10 @@ def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0) -
     x = _matched(x, tones, order)
     rms = float(np.sqrt(np.mean((y - x) ** 2))) / (spread + 1.0)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
-    r = np.abs(y - x) / (1 + EDGE_SLACK * np.minimum(x_edges, y_edges))
-    k = len(r) // 16  # 16x16 cells: 4 px at 64, 2 px at 32
-    cells = r.reshape(16, k, 16, k).mean(axis=(1, 3))
-    return float(cells.max() - 4 * _median(r)), rms
+    r = np.abs(y - x) / (1 + slack * np.minimum(x_edges, y_edges))
+    k = len(r) // cells
+    means = r.reshape(cells, k, cells, k).mean(axis=(1, 3))[ring:cells - ring, ring:cells - ring]
+    return float(means.max() - 4 * _median(r)), rms
 
 
 def _median(x: np.ndarray) -> float:
@@ -697,12 +706,32 @@ def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.nda
     one kind (two star clusters), their detail does not."""
     for alignment in alignments:
         differences = _differences(a, b, alignment, soften)
-        if max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual:
+        if (max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
+                and finer_overlay(a, b, alignment, soften) <= rules.max_finer_overlay):
             return True
     return False
 
 
-EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
+def _trim_fit(a: Frame, b: Frame) -> tuple[Frame, Frame, np.ndarray]:
+    """The overlay test's own alignment: a trim both ways on the gray mean profiles, the way that fits better."""
+    fits = []
+    for src, dst in ((a, b), (b, a)):
+        (kx, fx, ex), (ky, fy, ey) = (_best_windows(src.fine_windows[n], dst.fine_profiles[n], TRIM_WINDOWS)[0]
+                                      for n in (0, 1))
+        fits.append((ex + ey, src, dst, _window(kx, ky, fx, fy)))
+    return min(fits, key=lambda f: f[0])[1:]
+
+
+def finer_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None, soften: float = 0.0) -> float:
+    """overlay()'s local difference in the gray pictures at 128 px (cells of 4 px, the outer ring of cells left
+    out: a trim's window is least sure at its edges), for pairs both that large, else 0. A watermark's strokes,
+    a user's handle or a date stamp a few per cent high are a pixel or two thick at 64 px, mixed into the
+    picture round them; at 128 they stand out of their cell."""
+    if min(a.long_side, b.long_side) < FINER or a.finer is None or b.finer is None:
+        return 0.0
+    src, dst, unit = alignment or _trim_fit(a, b)
+    return _difference(src.finer_plane, dst.finer_plane, unit, soften * FINER / FINE, cells=FINER // 4, ring=1,
+                       slack=EDGE_SLACK * FINER / FINE)[0]
 
 
 def _gradient(im: np.ndarray) -> np.ndarray:
