@@ -7,7 +7,7 @@ whether the pair is found at all is bench/quality.py's business, on a benchmark 
 Prints a table and writes JSON.
 
   bench/edits.py [--photos ../shared/data/extra] [--n 60]
-  bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3]
+  bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3] [--marks]
   bench/quality.py --bench bench-data/unseen
 """
 from __future__ import annotations
@@ -152,6 +152,8 @@ EDITED = {
     "padded with itself blurred, 4 %": lambda im: encoded(padded(im, 0.04, blurred=True)),
     "caption bar above, 6 %": lambda im: encoded(with_bar(im, 0.06, (255, 255, 255), "when the code works")),
     "dark bar below, 4 %": lambda im: encoded(with_bar(im, 0.04, (40, 40, 40), "12:30", top=False)),
+}
+MARKS = {  # edits too: what people write over a picture to claim it
     "watermark across the centre, 40 % white":
         lambda im: encoded(text_over(im, "© STOCK PHOTO", -0.1, (0.5, 0.5), (255, 255, 255, 100))),
     "diagonal watermark, 30 % white":
@@ -168,11 +170,12 @@ def vignette(im: Image.Image, strength: float) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(im, np.float32) * (1 - strength * r2)[..., None], 0, 255).astype(np.uint8))
 
 
-def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, seed: int) -> None:
+def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, seed: int, marks: bool = False) -> None:
     """A benchmark folder as make_benchmark.py writes one (truth.json: groups, each copy's level and kind), its
     copies made by this script's kinds: each query photo (at most 1024 px, JPEG q92) with three benign copies
-    (level duplicate) and three edited ones (level match), the kinds drawn at random; lossless and WebP copies
-    are written as PNG (the hash baselines read JPEG and PNG only)."""
+    (level duplicate) and three edited ones (level match), the kinds drawn at random (the edited ones from
+    EDITED, and MARKS too if `marks`); lossless and WebP copies are written as PNG (the hash baselines read JPEG
+    and PNG only)."""
     rng = random.Random(seed)
     photos = list(photos)
     rng.shuffle(photos)
@@ -192,7 +195,7 @@ def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, s
         if i >= queries:
             continue
         group = [name]
-        for level, kinds in (("duplicate", BENIGN), ("match", EDITED)):
+        for level, kinds in (("duplicate", BENIGN), ("match", {**EDITED, **(MARKS if marks else {})})):
             for j, kind in enumerate(rng.sample(sorted(kinds), 3)):
                 data = kinds[kind](im)
                 copy = Image.open(io.BytesIO(data))
@@ -219,11 +222,12 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=100, help="with --write-bench: photos that get copies")
     ap.add_argument("--distractors", type=int, default=200, help="with --write-bench: photos without copies")
     ap.add_argument("--seed", type=int, default=3, help="with --write-bench: which photos and kinds are drawn")
+    ap.add_argument("--marks", action="store_true", help="with --write-bench: edited copies drawn from MARKS too")
     a = ap.parse_args()
     if a.write_bench:
         source = a.photos or REPO.parent / "shared" / "data" / "dev"
         write_bench(sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")),
-                    a.write_bench, a.queries, a.distractors, a.seed)
+                    a.write_bench, a.queries, a.distractors, a.seed, a.marks)
         return
     from neardup.encoder.decode import signature_of
     from neardup.encoder.frame import explained
@@ -233,7 +237,7 @@ def main() -> None:
     paths = paths or sorted((REPO / "samples" / "originals").glob("*.jpg"))
     photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
     rows = {}
-    for kind, copies in (("benign", BENIGN), ("edited", EDITED)):
+    for kind, copies in (("benign", BENIGN), ("edited", EDITED), ("mark", MARKS)):
         for name, make in copies.items():
             reasons = Counter()
             for im in photos:

@@ -19,6 +19,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_BENCH = REPO.parent / "shared" / "bench"
 sys.path.insert(0, str(REPO))
@@ -46,27 +49,63 @@ def truth_kinds(bench: Path):
     return truth, group, lambda name: kinds.get(truth["level"].get(name), "original")
 
 
+COLOUR_EDITS = ("grayscale", "saturation")  # make_benchmark.py's edits of the colours alone
+
+
+def colourless(path: Path) -> bool:
+    """Whether a picture is gray in every pixel (its channels within 2 levels of each other: JPEG's rounding)."""
+    rgb = np.asarray(Image.open(path).convert("RGB"), np.int16)
+    return int((rgb.max(axis=2) - rgb.min(axis=2)).max()) <= 2
+
+
+def invisible_edits(bench: Path) -> set[str]:
+    """The edited copies whose edit changed nothing a pixel shows: a colour edit (COLOUR_EDITS) of a picture with
+    no colour. Its pixels are the original's re-encoded; no check on pixels can tell it from a benign copy."""
+    truth = json.loads((bench / "truth.json").read_text())
+    out = set()
+    for original, *copies in truth["groups"]:
+        recoloured = [c for c in copies if truth["transforms"].get(c) in COLOUR_EDITS]
+        if recoloured and colourless(bench / original):
+            out.update(recoloured)
+    return out
+
+
+def duplicate_pairs(pairs_csv: Path) -> set[tuple[str, str]]:
+    """The pairs labelled duplicate, by file name, once each (as score.py counts them)."""
+    with open(pairs_csv, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        return {tuple(sorted((os.path.basename(row["a"]), os.path.basename(row["b"]))))
+                for row in csv.DictReader(fh) if row["label"] == "duplicate" and row["a"] != row["b"]}
+
+
 def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
     """The duplicate labels score.py counts wrong, by what the pair is: an edited copy and its original, a benign
     copy of it or another edited copy, or pictures of different groups. A benchmark with several copies of each
     original has many more pairs of copies than pairs with the original, and a benign copy (smaller, softer,
-    re-encoded) hides an edit from the same-frame check more easily than the original."""
+    re-encoded) hides an edit from the same-frame check more easily than the original. Pairs whose edited
+    copies are all invisible edits (invisible_edits(): a gray picture made gray) are counted apart."""
     _, group, kind = truth_kinds(bench)
+    invisible = invisible_edits(bench)
     out = {"edited copy and original": 0, "edited copy and benign copy": 0, "two edited copies": 0,
-           "different groups": 0}
-    with open(pairs_csv, newline="", encoding="utf-8", errors="surrogateescape") as fh:
-        for row in csv.DictReader(fh):
-            if row["label"] != "duplicate":
-                continue
-            a, b = os.path.basename(row["a"]), os.path.basename(row["b"])
-            if a not in group or group[a] != group.get(b):
-                out["different groups"] += 1
-                continue
-            pair = [kind(a), kind(b)]
-            if "edited copy" in pair:
-                pair.remove("edited copy")
-                out["two edited copies" if pair[0] == "edited copy" else f"edited copy and {pair[0]}"] += 1
+           "different groups": 0, "colour edit of a gray picture": 0}
+    for a, b in duplicate_pairs(pairs_csv):
+        if a not in group or group[a] != group.get(b):
+            out["different groups"] += 1
+            continue
+        pair = [kind(a), kind(b)]
+        if "edited copy" not in pair:
+            continue
+        if all(name in invisible for name in (a, b) if kind(name) == "edited copy"):
+            out["colour edit of a gray picture"] += 1
+            continue
+        pair.remove("edited copy")
+        out["two edited copies" if pair[0] == "edited copy" else f"edited copy and {pair[0]}"] += 1
     return out
+
+
+def visible_dup_precision(pairs_csv: Path, wrong: dict[str, int]) -> float:
+    """dup_precision with the invisible edits' duplicate labels counted right (wrong_duplicates' counts)."""
+    labelled = len(duplicate_pairs(pairs_csv))
+    return 1 - (sum(wrong.values()) - wrong["colour edit of a gray picture"]) / max(1, labelled)
 
 
 def first_unrelated(bench: Path, neighbors_csv: Path, n: int = 5) -> list[dict]:
@@ -120,6 +159,7 @@ def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]
         write_outputs(res, out, report=False)
     figures = score(bench, out)
     figures["wrong_duplicates"] = wrong_duplicates(bench, out / "pairs.csv")
+    figures["dup_precision_visible"] = visible_dup_precision(out / "pairs.csv", figures["wrong_duplicates"])
     figures["keepers"] = keepers(bench, out / "groups.json")
     figures["first_unrelated"] = first_unrelated(bench, out / "neighbors.csv")
     figures["thresholds"] = res.thresholds
@@ -133,7 +173,9 @@ def run_phash(bench: Path, out: Path, method: str) -> tuple[dict, float]:
                    check=True, capture_output=True)
     images = sum(1 for p in bench.iterdir() if p.suffix in (".jpg", ".png"))
     seconds = time.time() - t
-    return {**score(bench, out), "wrong_duplicates": wrong_duplicates(bench, out / "pairs.csv")}, images / seconds
+    figures = {**score(bench, out), "wrong_duplicates": wrong_duplicates(bench, out / "pairs.csv")}
+    figures["dup_precision_visible"] = visible_dup_precision(out / "pairs.csv", figures["wrong_duplicates"])
+    return figures, images / seconds
 
 
 def main() -> None:
@@ -164,6 +206,8 @@ def main() -> None:
           + ", ".join(f"{name} {1 - r.get('dup_precision_any', 1):.3f}" for name, r in results.items()))
     print("wrong duplicate labels by pair: " + "; ".join(
         f"{name} " + ", ".join(f"{k} {v}" for k, v in r["wrong_duplicates"].items()) for name, r in results.items()))
+    print("dup_precision with the duplicate labels of colour edits of gray pictures counted right (their pixels "
+          "are the original's): " + ", ".join(f"{name} {r['dup_precision_visible']:.3f}" for name, r in results.items()))
     kept = results["neardup"]["keepers"]
     print("neardup's suggested keepers, in the groups with an original: "
           + ", ".join(f"{k} {v}" for k, v in kept.items() if k != "copies kept")

@@ -29,7 +29,33 @@ def test_wrong_duplicates_are_counted_by_kind_of_pair(tmp_path):
     (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
     counts = load_quality().wrong_duplicates(tmp_path, tmp_path / "pairs.csv")
     assert counts == {"edited copy and original": 1, "edited copy and benign copy": 1, "two edited copies": 1,
-                      "different groups": 2}
+                      "different groups": 2, "colour edit of a gray picture": 0}
+
+
+def test_a_colour_edit_of_a_gray_picture_is_counted_apart(tmp_path):
+    """Made gray, a gray picture keeps its pixels: its duplicate label is counted apart, a colour picture's is not."""
+    from PIL import Image
+
+    gradient = [[(x, x, x) for x in range(64)] for _ in range(32)]
+    gray = Image.new("RGB", (64, 32))
+    gray.putdata([p for row in gradient for p in row])
+    gray.save(tmp_path / "gray.jpg")
+    Image.new("RGB", (64, 32), (200, 40, 40)).save(tmp_path / "red.jpg")
+    truth = {"groups": [["gray.jpg", "gray2.jpg", "gray3.jpg"], ["red.jpg", "red2.jpg"]],
+             "level": {"gray2.jpg": "match", "gray3.jpg": "match", "red2.jpg": "match"},
+             "transforms": {"gray2.jpg": "grayscale", "gray3.jpg": "hflip", "red2.jpg": "grayscale"}}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    rows = ["a,b,distance,label",
+            "gray.jpg,gray2.jpg,0.1,duplicate",  # invisible: the original has no colour
+            "gray2.jpg,gray3.jpg,0.1,duplicate",  # one of the two edits shows (a mirror): wrong
+            "red.jpg,red2.jpg,0.1,duplicate"]  # a colour picture made gray: wrong
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    quality = load_quality()
+    assert quality.invisible_edits(tmp_path) == {"gray2.jpg"}
+    counts = quality.wrong_duplicates(tmp_path, tmp_path / "pairs.csv")
+    assert counts == {"edited copy and original": 1, "edited copy and benign copy": 0, "two edited copies": 1,
+                      "different groups": 0, "colour edit of a gray picture": 1}
+    assert abs(quality.visible_dup_precision(tmp_path / "pairs.csv", counts) - 1 / 3) < 1e-9
 
 
 def test_keepers_are_counted_by_kind(tmp_path):
