@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What labelling a found pair costs: the same-frame check (encoder/frame.py) and its 64-px overlay test,
+"""What labelling a found pair costs: the same-frame check (encoder/frame.py) and its overlay tests (64 and 128 px),
 per pair, on copies of the bundled sample photos (benign copies, which go through every test, and edits);
 and what telling a person about a match costs: its reason (explained(), the report and the queue's status)
 and which copy a frame is round (framed_round(), the keeper of a group without duplicates).
@@ -28,7 +28,7 @@ COPIES = {
     "mirrored": ImageOps.mirror,
     "framed": lambda im: ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40)),
 }
-TIMED = ("same_frame", "overlay", "explained", "framed_round")
+TIMED = ("same_frame", "overlay", "finer_overlay", "explained", "framed_round")
 
 
 def jpeg(im: Image.Image, quality: int = 85) -> bytes:
@@ -61,9 +61,9 @@ def main() -> None:
                     fn(x, y)
             timings[label] = 1000 * (time.perf_counter() - t) / (a.repeat * len(pairs))
         rows[name] = {**timings, "duplicate": sum(frame.same_frame(x, y) for x, y in pairs) / len(pairs)}
-    print(f"{'copy':16}" + "".join(f"{label + ' ms':>16}" for label in TIMED) + f"{'duplicate':>11}")
+    print(f"{'copy':16}" + "".join(f"{label + ' ms':>18}" for label in TIMED) + f"{'duplicate':>11}")
     for name, r in rows.items():
-        print(f"{name:16}" + "".join(f"{r[label]:>16.2f}" for label in TIMED) + f"{r['duplicate']:>11.2f}")
+        print(f"{name:16}" + "".join(f"{r[label]:>18.2f}" for label in TIMED) + f"{r['duplicate']:>11.2f}")
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps({"repeat": a.repeat, "photos": len(photos), "copies": rows}, indent=1))
 

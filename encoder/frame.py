@@ -722,7 +722,8 @@ def _trim_fit(a: Frame, b: Frame) -> tuple[Frame, Frame, np.ndarray]:
     return min(fits, key=lambda f: f[0])[1:]
 
 
-def finer_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None, soften: float = 0.0) -> float:
+def finer_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None,
+                  soften: float = 0.0) -> float:
     """overlay()'s local difference in the gray pictures at 128 px (cells of 4 px, the outer ring of cells left
     out: a trim's window is least sure at its edges), for pairs both that large, else 0. A watermark's strokes,
     a user's handle or a date stamp a few per cent high are a pixel or two thick at 64 px, mixed into the
