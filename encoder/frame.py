@@ -178,13 +178,14 @@ class Frame:
         n, m = GRID * GRID * 3, FINE * FINE
         aspect, long_side, count, peaks = struct.unpack("<fiif", raw[n + m:n + m + 16])
         end = n + m + 16 + 16 * count
+        rim_end = end + 4 * 2 * RIM * 2  # float16
         values = struct.unpack(f"<{'ifff' * count}", raw[n + m + 16:end])
         return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect,
                    tuple(zip(values[::4], values[1::4])),
                    np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE), long_side,
                    tuple(zip(values[2::4], values[3::4])),
-                   np.frombuffer(raw[end:end + 8 * RIM * 2], np.float16).astype(np.float32).reshape(4, 2, RIM), peaks,
-                   np.frombuffer(raw[end + 16 * RIM:], np.uint8).reshape(FINER, FINER) if len(raw) > end + 16 * RIM else None)
+                   np.frombuffer(raw[end:rim_end], np.float16).astype(np.float32).reshape(4, 2, RIM), peaks,
+                   np.frombuffer(raw[rim_end:], np.uint8).reshape(FINER, FINER) if len(raw) > rim_end else None)
 
 
 def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:

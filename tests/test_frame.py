@@ -120,6 +120,7 @@ def test_the_signature_survives_storage(photo):
     assert [side for side, *_ in f.detail] == list(SHARP_SIDES)
     assert (g.aspect, g.long_side) == (pytest.approx(f.aspect), 768)
     assert np.allclose(g.detail, f.detail) and np.allclose(g.rim, f.rim, rtol=1e-2) and same_frame(f, g)
+    assert g.finer.shape == (128, 128) and np.array_equal(g.finer, f.finer)
 
 
 @pytest.mark.parametrize("edit", sorted(BENIGN))
