@@ -628,14 +628,15 @@ def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, c
     `both_ways` the smaller of the two ways of matching the tones (`src` to `dst`'s, and back): where one
     picture's highlights are packed against its white (a brighter copy with less contrast), its tones mapped
     onto the other's land on the white, while the other's mapped back onto its own stay close."""
-    y, y_edges, tones, spread, order = dst.soft, dst.edges, dst.sorted, dst.spread, None
+    y, y_edges, tones, spread, order, y_order = dst.soft, dst.edges, dst.sorted, dst.spread, None, dst.order
+    x_tones = None
     if unit is IDENTITY:
-        x, x_edges, order = src.soft, src.edges, src.order
+        x, x_edges, order, x_tones = src.soft, src.edges, src.order, src.sorted
     else:
         x = _warp(src.soft, unit)
         if soften:
             x, y = (cv2.GaussianBlur(p, (0, 0), soften) for p in (x, y))
-            y_edges, tones, spread = _gradient(y), np.sort(y, axis=None), float(y.std())
+            y_edges, tones, spread, y_order = _gradient(y), np.sort(y, axis=None), float(y.std()), None
         x_edges = _gradient(x)
     matched = _matched(x, tones, order)
     rms = float(np.sqrt(np.mean((y - matched) ** 2))) / (spread + 1.0)
@@ -643,7 +644,8 @@ def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, c
     slack_edges = 1 + slack * np.minimum(x_edges, y_edges)
     local = _local(np.abs(y - matched) / slack_edges, cells, ring)
     if both_ways:
-        local = min(local, _local(np.abs(_matched(y, np.sort(x, axis=None)) - x) / slack_edges, cells, ring))
+        back = _matched(y, np.sort(x, axis=None) if x_tones is None else x_tones, y_order)
+        local = min(local, _local(np.abs(back - x) / slack_edges, cells, ring))
     return local, rms
 
 
