@@ -414,6 +414,8 @@ def main() -> None:
     if a.breakdown:
         runs = [("0.3MP", "breakdown", True), ("0.3MP", "breakdown_no_verify", False),
                 ("4MP", "breakdown_4MP_no_verify", False)]
+        if "dev benchmark" in sets:  # most of its images in pairs: what the check costs where copies abound
+            runs.append(("dev benchmark", "breakdown_dev_no_verify", False))
         for name, key, verifying in runs:
             folder, n = str(Path(sets[name][0]).parent), len(sets[name])
             out[key] = parts = breakdown(folder, a.workers, model, verifying)
