@@ -131,7 +131,7 @@ class Verifier:
         """ORB keypoints, and those of the mirror image if asked; a soft or low-contrast image (strong blur,
         haze) is searched again at a lower corner threshold rather than left with too few to decide on. The
         mirror image's are the same corners mirrored (FAST and the corner score are symmetric), their
-        orientation mirrored, described in the mirrored pixels: half the time of a second search."""
+        orientation mirrored, described in the mirrored pixels: no second search."""
         for threshold in (10, 2):
             orb = cv2.ORB_create(nfeatures=self.features, fastThreshold=threshold)
             kps, des = orb.detectAndCompute(gray, None)
