@@ -13,8 +13,11 @@ from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
 
 from .embed import read_item, reading_pool
+from .recent import Recent
 
 log = logging.getLogger(__name__)
+CHECKED = Recent(100_000)  # same-frame results by the two contents (and the signature's key): a scan labels the
+#   embedding's pairs as it indexes them and, after verification, the pairs it keeps, most of them the same
 
 
 def label_for(distance: float, thresholds: dict, same: bool) -> str | None:
@@ -34,13 +37,23 @@ class Frames:
         blobs = rt.registry.blobs_for(KEY, [r.content_hash for r in rows])
         blobs.update(signed(rt, [r for r in rows if r.content_hash not in blobs]))
         self.by_id = {r.id: Frame.from_bytes(blobs[r.content_hash]) for r in rows if r.content_hash in blobs}
+        self.content = {r.id: r.content_hash for r in rows}
 
     @classmethod
     def of(cls, rt, image_ids) -> "Frames":
         return cls(rt, rt.registry.images(ids=sorted(set(image_ids))))
 
     def same(self, a: int, b: int) -> bool:
-        return same_frame(self.by_id.get(a), self.by_id.get(b))
+        """same_frame() of the pair, remembered by content for pairs that both have a signature."""
+        x, y = self.by_id.get(a), self.by_id.get(b)
+        if x is None or y is None:
+            return same_frame(x, y)
+        key = (KEY, self.content[a], self.content[b])
+        found = CHECKED.get(key)
+        if found is None:
+            found = same_frame(x, y)
+            CHECKED.put(key, found)
+        return found
 
     def why(self, a: int, b: int) -> str:
         """In words, why the pair is a match rather than a duplicate (encoder/frame.py's WHY; "" for a duplicate)."""

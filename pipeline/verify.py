@@ -21,9 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass
 
@@ -39,6 +37,7 @@ from neardup.storage.registry import in_chunks
 
 from .embed import embed_missing_corners
 from .labels import Frames, rows_in
+from .recent import Recent
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
 VERDICT_LOGIC = 6  # bump when a change to the code below would change a verdict: stored ones are then not reused
@@ -362,32 +361,8 @@ class KnownVerdicts:
             for p, v in verdicts.items() if p in keys})
 
 
-class ViewCache:
-    """The views of the images verified last, by content and how they were made: a verify worker meets an
-    original in the pairs of batch after batch and decodes it once (~50 KB a view)."""
-
-    def __init__(self, size: int = 1000):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        return None
-
-    def put(self, key, view: View) -> None:
-        with self.lock:
-            self.items[key] = view
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-
-
-VIEWS = ViewCache()
+VIEWS = Recent(1000)  # the views of the images verified last, by content and how they were made: a verify
+#   worker meets an original in the pairs of batch after batch and decodes it once (~50 KB a view)
 
 
 def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = False, hashes=None) -> dict:

@@ -54,3 +54,35 @@ def test_bytes_at_several_paths_are_signed_from_one_that_still_holds_them(settin
     frames = Frames(rt, rows)
     assert set(frames.by_id) == {r.id for r in rows}
     assert frames.same(rows[0].id, rows[1].id)
+
+
+def test_a_pair_labelled_again_is_not_checked_again(settings, tmp_path, monkeypatch):
+    """A scan labels the embedding's pairs as it indexes them and again after verification: the second time
+    the same-frame result is remembered by content, and equals the check's. A pair without a signature is
+    checked each time (a later file may give it one)."""
+    from neardup.pipeline import labels
+    from neardup.pipeline.recent import Recent
+
+    calls, check = [], labels.same_frame
+
+    def counted(a, b):
+        calls.append((a, b))
+        return check(a, b)
+
+    monkeypatch.setattr(labels, "CHECKED", Recent(10))
+    paths = [tmp_path / f"{k}.jpg" for k in range(3)]
+    hashes = [saved(paths[0], 0), saved(paths[1], 1)]
+    Image.open(paths[0]).resize((320, 240)).save(paths[2], quality=80)  # a smaller copy of the first
+    hashes.append(hashlib.sha256(paths[2].read_bytes()).hexdigest())
+    rt = Runtime(settings)
+    rows = recorded(rt, paths, hashes)
+    truth = {(a.id, b.id): check(*(Frames(rt, rows).by_id.get(r.id) for r in (a, b)))
+             for a, b in ((rows[0], rows[2]), (rows[0], rows[1]))}
+    assert truth[(rows[0].id, rows[2].id)] and not truth[(rows[0].id, rows[1].id)]
+    monkeypatch.setattr(labels, "same_frame", counted)
+    for _ in range(2):
+        frames = Frames(rt, rows)
+        assert {pair: frames.same(*pair) for pair in truth} == truth
+    assert len(calls) == 2
+    assert not frames.same(rows[0].id, 10_000) and not frames.same(rows[0].id, 10_000)
+    assert len(calls) == 4

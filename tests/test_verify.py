@@ -11,6 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from neardup.encoder import augment, corners
+from neardup.pipeline.recent import Recent
 from neardup.pipeline.verify import Verdict, Verifier, candidate_pairs, distance_after
 from tests.conftest import sample_paths
 
@@ -231,7 +232,7 @@ def test_verdicts_are_stored_by_content_and_reused(tmp_path, monkeypatch):
     photos = tmp_path / "photos"
     photos.mkdir()
     make_crops(photos)
-    monkeypatch.setattr(verify, "VIEWS", verify.ViewCache(0))  # decodes counted, none kept between runs
+    monkeypatch.setattr(verify, "VIEWS", Recent(0))  # decodes counted, none kept between runs
     views = []
     real_view = Verifier.view
     monkeypatch.setattr(Verifier, "view", lambda self, *a, **k: views.append(a[0]) or real_view(self, *a, **k))
@@ -439,7 +440,7 @@ def test_views_are_kept_by_content_between_runs(tmp_path, monkeypatch):
 
     from neardup.pipeline import verify
 
-    monkeypatch.setattr(verify, "VIEWS", verify.ViewCache(2))
+    monkeypatch.setattr(verify, "VIEWS", Recent(2))
     photos = tmp_path / "photos"
     photos.mkdir()
     make_crops(photos, side=256)
