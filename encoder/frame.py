@@ -718,8 +718,9 @@ def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.nda
                  soften: float = 0.0) -> bool:
     """No overlay in any channel, and the 64-px gray pictures agree as a whole, under one of the `alignments`
     (None: the overlay test fits its own trim): the grids can agree on the blobs of two different pictures of
-    one kind (two star clusters), their detail does not."""
+    one kind (two star clusters), their detail does not. The trim is fitted once, for the 64- and 128-px tests."""
     for alignment in alignments:
+        alignment = alignment or _trim_fit(a, b)
         differences = _differences(a, b, alignment, soften)
         if (max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
                 and finer_overlay(a, b, alignment, soften) <= rules.max_finer_overlay):
