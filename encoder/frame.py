@@ -72,6 +72,7 @@ PEAK_IGNORED = (8, 4)  # ... ignoring the levels this near black and white (clip
 PEAK_MIN_SIDE = 288  # pictures smaller than this (long side) are not compared by their tone peaks: too few
 #   pixels for a histogram of 256 levels, and a small graphic's PNG has its few colours where a JPEG of it
 #   spreads them
+PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
 KEY = "frame32x3v7"  # stored beside the encoders' vectors, keyed by content hash and this name
@@ -691,13 +692,19 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     keep = _unclipped(np.minimum.reduce(channels), np.maximum.reduce(channels))
     if keep is not None:
         x, y = x[keep], y[keep]
-    contrast = float((_channel_sum(y) / 3).std()) / max(float((_channel_sum(x) / 3).std()), 1e-6)
+    spread_x, spread_y = (float((_channel_sum(grid) / 3).std()) for grid in (x, y))
     x, y = _chroma(x), _chroma(y)
     xy, xx, yy = float((x * y).sum()), float((x * x).sum()), float((y * y).sum())
     if max(xx, yy) < 1e-3 * x.size:
         return True
     if _turned(x, y, xy, xx, yy, rules):
         return False
+    if min(spread_x, spread_y) < PLAIN:  # a solid colour has no contrast to scale its chroma by
+        if max(spread_x, spread_y) >= PLAIN:
+            return False
+        contrast = 1.0
+    else:
+        contrast = spread_y / spread_x
     band = (1 / rules.chroma_gain, rules.chroma_gain)
     return any(band[0] <= g <= band[1] for g in (xy / max(xx, 1e-9) / contrast, xy / max(yy, 1e-9) * contrast))
 

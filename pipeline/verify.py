@@ -41,6 +41,8 @@ from .recent import Recent
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
 VERDICT_LOGIC = 6  # bump when a change to the code below would change a verdict: stored ones are then not reused
+MIN_SIDE = 16  # pictures narrower than this (at the working size) have no keypoints: ORB finds none under about
+#   60 px, and a side of 1 px breaks its pyramid
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,14 @@ class Verifier:
         orientation mirrored, described in the mirrored pixels: no second search."""
         for threshold in (10, 2):
             orb = cv2.ORB_create(nfeatures=self.features, fastThreshold=threshold)
-            kps, des = orb.detectAndCompute(gray, None)
+            kps, des = orb.detectAndCompute(gray, None) if min(gray.shape) >= MIN_SIDE else ((), None)
             if len(kps) >= self.min_keypoints:
                 break
         straight = Keypoints(np.float32([k.pt for k in kps]).reshape(-1, 2), des, gray.shape[1], gray.shape[0])
         if not mirrored:
             return straight, None
+        if not kps:  # nothing to mirror
+            return straight, straight
         w, scale = gray.shape[1], orb.getScaleFactor()
         turned = [cv2.KeyPoint(_mirrored_x(k.pt[0], w, scale ** k.octave), k.pt[1], k.size, (180 - k.angle) % 360,
                                k.response, k.octave, k.class_id) for k in kps]

@@ -124,6 +124,22 @@ def test_the_signature_survives_storage(photo):
     assert g.finer.shape == (128, 128) and np.array_equal(g.finer, f.finer)
 
 
+def solid(colour, size=(500, 400), **options) -> Frame:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, **options)
+    return frame_of(buf.getvalue())
+
+
+def test_a_solid_colour_is_a_duplicate_of_its_re_encodes_and_of_no_other_colour():
+    """Placeholders and swatches: a picture of one colour has no contrast, which the colour test scales by."""
+    red = solid((200, 30, 30), format="PNG")
+    assert same_frame(red, solid((200, 30, 30), format="JPEG", quality=85))
+    assert same_frame(red, solid((200, 30, 30), (250, 200), format="PNG"))
+    assert not same_frame(red, solid((30, 60, 200), format="PNG"))
+    assert not same_frame(solid((255, 255, 255), format="PNG"), solid((0, 0, 0), format="PNG"))
+    assert not same_frame(red, frame_of(jpeg(sample("astronaut").resize((500, 400)))))
+
+
 @pytest.mark.parametrize("edit", sorted(BENIGN))
 def test_benign_copies_are_duplicates(photo, edit):
     a, b = frame_of(jpeg(photo)), frame_of(BENIGN[edit](photo))

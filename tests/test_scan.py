@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from neardup.pipeline.outputs import write_outputs
@@ -64,6 +65,24 @@ def test_scan_writes_every_output_and_survives_bad_files(photos, settings, tiny_
     assert "exact_<wbr>copy.<wbr>jpg" in report and "<svg" in report  # names wrap between their parts
     assert f'<a href="{os.path.relpath(photos / "exact_copy.jpg", out)}">' in report  # thumbnails link the files
     assert (out / "thumbs").is_dir() and any((out / "thumbs").iterdir())
+
+
+def test_solid_colours_and_pictures_a_pixel_thin_are_scanned_and_labelled(photos, settings, tmp_path):
+    """Placeholders, swatches, 1-px images and strips among photos: each is embedded, paired and labelled like
+    any picture (the default model, verification on)."""
+    for name, size, colour in (("red", (500, 400), (200, 30, 30)), ("white", (400, 300), (255, 255, 255)),
+                               ("dot", (1, 1), (0, 90, 0))):
+        Image.new("RGB", size, colour).save(photos / f"{name}.png")
+        Image.new("RGB", size, colour).save(photos / f"{name}_copy.jpg", quality=90)
+    strip = np.random.default_rng(0).integers(0, 255, (3, 4000, 3), np.uint8)
+    Image.fromarray(strip).save(photos / "strip.png")
+    Image.fromarray(strip).save(photos / "strip_copy.png")
+    res = Scanner(settings).scan(str(photos), neighbors=3)
+    assert not res.failed and len(res.images) == len(list(photos.iterdir()))
+    labels = {frozenset((res.rel(a), res.rel(b))): label for a, b, _, label in res.pairs}
+    assert labels[frozenset(("red.png", "red_copy.jpg"))] == "duplicate"
+    assert labels[frozenset(("strip.png", "strip_copy.png"))] == "duplicate"
+    assert labels.get(frozenset(("red.png", "white.png"))) != "duplicate"
 
 
 def test_rescan_reuses_vectors_and_changed_files_are_reembedded(photos, settings, tiny_model):

@@ -45,6 +45,19 @@ def test_verifier_confirms_crops_and_refutes_other_photos(tmp_path):
     assert v.view(str(tmp_path / "missing.jpg")) is None
 
 
+@pytest.mark.parametrize("size", [(1, 1), (4000, 3), (2, 3000)])
+def test_a_picture_a_pixel_or_two_thin_has_no_keypoints_and_breaks_nothing(tmp_path, size):
+    path = tmp_path / "thin.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8)).save(path)
+    photo = Verifier().view(str(sample_paths()[0]), True)
+    for mirrored in (False, True):
+        for scale_up in (False, True):
+            view = Verifier().view(str(path), mirrored, scale_up)
+            assert len(view.straight) == 0 and (view.mirrored is None) == (not mirrored)
+            verdict = Verifier().verdict(photo, view)
+            assert verdict is None or not verdict.same
+
+
 def test_mirror_keypoints_are_those_a_search_of_the_mirror_image_finds():
     """The mirror image's keypoints come from the picture's own, mirrored level by level: the same points and
     descriptors a second search of the mirrored pixels gives, at any width (odd widths round their levels)."""
