@@ -58,10 +58,6 @@ def trunk(inputs):
     return conv_bn(x, HEAD, 1, 1, "head")
 
 
-def block_count() -> int:
-    return sum(stage[0] for stage in STAGES)
-
-
 def efficientnet_lite0(input_size: int = 224, classes: int = 1000) -> keras.Model:
     """The ImageNet classifier (logits), as ported; `trunk` is what the encoder keeps of it."""
     inputs = keras.Input((input_size, input_size, 3), name="image")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from pathlib import Path
 
 from sqlalchemy import (
@@ -30,6 +31,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 
 class FilePath(TypeDecorator):
@@ -200,12 +202,22 @@ def connect(url: str) -> Engine:
         if url.startswith("postgresql://"):  # the driver the `postgres` extra installs
             url = "postgresql+psycopg2://" + url[len("postgresql://"):]
         engine = create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
+    create_schema(engine)
     return engine
 
 
-def sqlite_url(data_dir: str | os.PathLike) -> str:
-    return f"sqlite:///{Path(data_dir) / 'neardup.db'}"
+def create_schema(engine: Engine, tries: int = 20) -> None:
+    """The tables, created where missing. Worker processes that start together on a new database create them
+    at once: one creates a table between another's check and its CREATE, which fails ("already exists"); that
+    one tries again, and finds it."""
+    for attempt in range(tries):
+        try:
+            metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def in_chunks(items, n: int = 500):

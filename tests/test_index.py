@@ -162,8 +162,21 @@ def test_tombstoned_images_are_not_found(rt):
     assert len(index) == 59
 
 
-def test_same_index_on_postgresql(settings):
-    """The registry and index on PostgreSQL (NEARDUP_DATABASE_URL), as several machines would share them."""
+def _connect_at(url: str, barrier) -> str:
+    """A worker process's start: connect to the database (creating the schema) when the others do."""
+    from neardup.storage.db import connect
+
+    barrier.wait()
+    try:
+        connect(url).dispose()
+        return "ok"
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def postgresql_schema():
+    """A new, empty schema in the PostgreSQL server of this machine, or a skip where none answers: (its
+    database URL, a function that drops it)."""
     import uuid
 
     import sqlalchemy
@@ -176,8 +189,33 @@ def test_same_index_on_postgresql(settings):
             conn.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
     except Exception as exc:  # no server here: say so rather than pass silently
         pytest.skip(f"PostgreSQL not reachable at {url}: {exc}")
+
+    def drop():
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+    return f"{url}?options=-csearch_path%3D{schema}", drop
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_workers_starting_together_on_a_new_database_all_connect(tmp_path, database):
+    """Each worker process creates the schema it finds missing; started together, they race to create it."""
+    import multiprocessing
+
+    url, drop = (f"sqlite:///{tmp_path / 'neardup.db'}", lambda: None) if database == "sqlite" else postgresql_schema()
     try:
-        settings.database_url = f"{url}?options=-csearch_path%3D{schema}"
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Manager() as manager, ctx.Pool(6) as pool:
+            barrier = manager.Barrier(6)
+            assert pool.starmap(_connect_at, [(url, barrier)] * 6) == ["ok"] * 6
+    finally:
+        drop()
+
+
+def test_same_index_on_postgresql(settings):
+    """The registry and index on PostgreSQL (NEARDUP_DATABASE_URL), as several machines would share them."""
+    url, drop = postgresql_schema()
+    try:
+        settings.database_url = url
         settings.buffer_capacity, settings.merge_fanout = 40, 3
         rt = Runtime(settings)
         assert rt.engine.dialect.name == "postgresql"
@@ -195,8 +233,7 @@ def test_same_index_on_postgresql(settings):
         assert rt.registry.verdicts(found, "v2") == {}
     finally:
         rt.engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+        drop()
 
 
 def test_sweep_of_a_segmented_index_finds_exactly_the_live_pairs(rt, settings, tmp_path):
