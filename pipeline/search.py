@@ -12,10 +12,15 @@ from .runtime import Runtime
 
 
 def search_images(settings, paths: list[str], collection: str, k: int = 10) -> dict:
+    """{query path: its k nearest stored images (hit()), or why it could not be read}, searched with the model
+    the collection is indexed with (after a roll-out, the new one). LookupError: the collection holds nothing."""
     rt = Runtime(settings)
-    enc = rt.encoder()
+    generation, _ = rt.generations(collection)
+    if generation is None:
+        raise LookupError(f"collection {collection!r} has nothing indexed")
+    enc = rt.encoder_for(generation)
     th = rt.thresholds(enc.info)
-    index = rt.index(collection, enc.version, enc.info.dim)
+    index = rt.index(collection, generation, enc.info.dim)
     out: dict = {}
     for path in paths:
         try:

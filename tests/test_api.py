@@ -91,6 +91,8 @@ def test_search_finds_the_stored_original_of_a_copy(with_copies, settings, tmp_p
     assert len(hits) == 3 and Path(hits[0]["path"]).name in (original, "copy_resized.jpg")
     assert hits[0]["label"] in ("duplicate", "match")
     assert res[str(broken)] == "not an image (unrecognised format)"
+    with pytest.raises(LookupError, match="nothing indexed"):  # a misspelt collection is said to be empty
+        search_images(settings, [str(query)], "defualt", k=3)
 
 
 def test_search_labels_a_copy_of_a_picture_that_had_no_copy_before(photos, settings, tmp_path):

@@ -15,7 +15,7 @@ from .common import cli, collection_option, settings_options, table
 @click.argument("directory", type=click.Path(exists=True))
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Folder for the outputs [default: "
               "./neardup-scan-NAME, NAME the scanned folder's].")
-@click.option("--neighbors", "-k", type=int, default=0, help="Also write the K nearest of every image.")
+@click.option("--neighbors", "-k", type=click.IntRange(min=0), default=0, help="Also write the K nearest of every image.")
 @collection_option()
 @click.option("--no-report", is_flag=True, help="Skip report.html.")
 @settings_options
@@ -47,14 +47,17 @@ def scan(directory, out, neighbors, collection, no_report, settings):
 @cli.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @collection_option()
-@click.option("-k", type=int, default=10, show_default=True)
+@click.option("-k", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
 def search(images, collection, k, as_json, settings):
     """The K nearest stored images of each IMAGE, with distances and labels."""
     from neardup.pipeline.search import search_images
 
-    results = search_images(settings, list(images), collection, k)
+    try:
+        results = search_images(settings, list(images), collection, k)
+    except LookupError as exc:
+        raise click.ClickException(str(exc))
     if as_json:
         click.echo(json.dumps(results, indent=1))
         return
@@ -124,7 +127,7 @@ def train(directories, out, **kwargs):
 @click.option("--truth", type=click.Path(exists=True, dir_okay=False), required=True,
               help="truth.json: {groups: [[original, copy, ...]], level: {copy: duplicate|match}, transforms: {...}}")
 @collection_option(None, help="Default: a collection named after the folder's hash.")
-@click.option("--neighbors", "-k", type=int, default=10, show_default=True)
+@click.option("--neighbors", "-k", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Also write the scan outputs here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @settings_options
@@ -137,13 +140,18 @@ def evaluate(directory, truth, collection, neighbors, out, as_json, settings):
     from neardup.pipeline.outputs import write_outputs
     from neardup.pipeline.scan import Scanner
 
+    try:
+        with open(truth, encoding="utf-8") as fh:
+            labelled = json.load(fh)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{truth} is not a truth.json: {exc}")
     # one collection per folder and model: comparing models on one folder never mixes their generations
     key = f"{os.path.abspath(directory)}|{settings.model}"
     collection = collection or "eval-" + hashlib.sha1(key.encode(errors="surrogateescape")).hexdigest()[:10]
     res = Scanner(settings, collection).scan(directory, neighbors=neighbors)
     if out:
         write_outputs(res, out)
-    figures = score(json.load(open(truth)),
+    figures = score(labelled,
                     [(res.rel(a), res.rel(b), d, label) for a, b, d, label in res.pairs],
                     [(res.rel(q), res.rel(n), d) for q, n, d in res.neighbors])
     figures["thresholds"] = res.thresholds

@@ -99,7 +99,7 @@ def _print_status(st: dict, as_json: bool) -> None:
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Where the outputs go [default: here, "
               "./neardup-sweep-COLLECTION; queued, DATA_DIR/reports/COLLECTION/TIME, the only place a queued sweep "
               "writes to].")
-@click.option("--neighbors", "-k", type=int, default=0)
+@click.option("--neighbors", "-k", type=click.IntRange(min=0), default=0)
 @click.option("--queue", "use_queue", is_flag=True, help="Run on a sweep worker instead of here.")
 @settings_options
 def sweep(collection, out, neighbors, use_queue, settings):
