@@ -235,12 +235,13 @@ class CollectionIndex:
 
     # --- writing (one writer per collection) ---------------------------------------------------------
     def commit(self, conn, image_ids: np.ndarray, vecs: np.ndarray) -> None:
-        """Append vectors to the buffer inside the caller's transaction and bump the epoch."""
+        """Bump the epoch, then append vectors to the buffer inside the caller's transaction: a writer that
+        committed first (another scan of the same images) is seen by the epoch, not by a duplicate row."""
+        self._bump(conn)
         if len(image_ids):
             conn.execute(insert(db.index_items), [
                 dict(collection=self.collection, generation=self.generation, image_id=int(i),
                      seq=self.next_seq + n) for n, i in enumerate(image_ids)])
-        self._bump(conn)
 
     def after_commit(self, image_ids: np.ndarray, vecs: np.ndarray) -> None:
         """Keep the in-memory view in step with what was just committed, then seal/merge if due."""

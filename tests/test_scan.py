@@ -85,6 +85,30 @@ def test_solid_colours_and_pictures_a_pixel_thin_are_scanned_and_labelled(photos
     assert labels.get(frozenset(("red.png", "white.png"))) != "duplicate"
 
 
+def _scan_at(folder: str, data_dir: str, model: str, barrier) -> list:
+    """One process's scan of `folder` into the default collection, started when the others start theirs."""
+    from neardup.config import Settings
+
+    barrier.wait()
+    res = Scanner(Settings(data_dir=data_dir, model=model, batch_size=2, decode_threads=1)).scan(folder)
+    return sorted((res.rel(a), res.rel(b), label) for a, b, _, label in res.pairs)
+
+
+def test_scans_of_one_collection_at_once_all_finish_with_the_same_pairs(photos, tiny_model, tmp_path):
+    """Two scans of the same folder into one collection, in two processes: the index steps of both take the same
+    images; the one that commits second finds them indexed (the collection's epoch moved) and searches again."""
+    import multiprocessing
+
+    for i, p in enumerate(sorted(photos.glob("*.jpg"))):
+        for side in (96, 64, 48):  # many images: many index steps, whose searches and commits interleave
+            Image.open(p).resize((side, side)).save(photos / f"copy{side}_{i}.jpg", quality=80)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager, ctx.Pool(2) as pool:
+        barrier = manager.Barrier(2)
+        first, second = pool.starmap(_scan_at, [(str(photos), str(tmp_path / "data"), tiny_model, barrier)] * 2)
+    assert first == second and first
+
+
 def test_rescan_reuses_vectors_and_changed_files_are_reembedded(photos, settings, tiny_model):
     settings.model = tiny_model
     first = Scanner(settings).scan(str(photos))
