@@ -187,6 +187,21 @@ def test_cli_refuses_collection_names_that_are_paths(photos, tmp_path):
     assert not (tmp_path / "escape").exists() and not (tmp_path / "o").exists()
 
 
+def test_cli_label_refuses_what_retraining_could_not_use(photos, tmp_path):
+    """`neardup label` takes two different pictures: not a file that is no image, not one file twice."""
+    env = dict(os.environ, NEARDUP_DATA_DIR=str(tmp_path / "data"))
+    a, b = sorted(photos.glob("*.jpg"))[:2]
+    (tmp_path / "notes.jpg").write_text("not a picture")
+
+    def label(*args):
+        return subprocess.run([sys.executable, "-m", "neardup", "label", *map(str, args)], env=env,
+                              capture_output=True, text=True, timeout=300)
+    no_image, twice, good = label(tmp_path / "notes.jpg", a, "duplicate"), label(a, a, "different"), label(a, b, "different")
+    assert no_image.returncode == 1 and "not an image" in no_image.stderr and "Traceback" not in no_image.stderr
+    assert twice.returncode == 1 and "same bytes" in twice.stderr
+    assert good.returncode == 0, good.stderr[-500:]
+
+
 def test_cli_scan_defaults_its_output_and_refuses_an_empty_folder(photos, tmp_path, tiny_model):
     env = dict(os.environ, NEARDUP_DATA_DIR=str(tmp_path / "data"))
     run = lambda *a: subprocess.run([sys.executable, "-m", "neardup", "scan", *a, "--model", tiny_model],  # noqa: E731

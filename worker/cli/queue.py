@@ -153,10 +153,21 @@ def retrain(collection, epochs, force, wait, config_json):
 @settings_options
 def label(a, b, label, settings):
     """Record that ops confirmed (duplicate) or rejected (different) a pair; used by retraining."""
-    from neardup.encoder.decode import content_hash, read_bytes
+    from neardup.encoder.decode import content_hash, open_image, read_bytes
+    from neardup.errors import DecodeError
     from neardup.pipeline.runtime import Runtime
 
-    Runtime(settings).registry.add_label(content_hash(read_bytes(a)), content_hash(read_bytes(b)), label)
+    hashes = []
+    for path in (a, b):
+        try:
+            data = read_bytes(path)
+            open_image(data)
+        except DecodeError as exc:  # a label retraining could never use
+            raise click.ClickException(f"{path}: {exc}")
+        hashes.append(content_hash(data))
+    if hashes[0] == hashes[1]:
+        raise click.ClickException(f"{a} and {b} hold the same bytes: nothing to label")
+    Runtime(settings).registry.add_label(*hashes, label)
     click.echo(f"{label}: {a} {b}")
 
 
