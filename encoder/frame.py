@@ -140,6 +140,13 @@ class Frame:
         return colourfulness(self.grid)
 
     @functools.cached_property
+    def plain(self) -> bool:
+        """One colour all over (a placeholder, a swatch): no gray detail at the finest size kept, no change of
+        colour at 32 px."""
+        gray = self.fine if self.finer is None else self.finer
+        return float(gray.std()) < PLAIN and float(self.grid.std(axis=(0, 1)).max()) < PLAIN
+
+    @functools.cached_property
     def grid_soft(self) -> np.ndarray:
         return _soft(self.grid)
 
@@ -363,6 +370,8 @@ class Rules:
     max_finer_overlay: float = 8.0  # ... and at 128 px (finer_overlay()), for pictures that large: bench/edits.py's
     #   benign kinds pass 0.90-1.00 of the time, its marks (watermarks, handles, date stamps) 0.02-0.38
     #   (docs/verification.md)
+    plain_colour: float = 6.0  # two solid colours (Frame.plain) are one if no channel's mean differs by more than
+    #   this (0..255): JPEG at q30 to q95 moves a solid colour by 3 levels at most
 
 
 RULES = Rules()
@@ -997,6 +1006,8 @@ def _compared(a: Frame | None, b: Frame | None, rules: Rules) -> tuple[str | Non
         return "unchecked", None
     if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
         a, b = b, a
+    if a.plain and b.plain:  # nothing to align, sharpen or fit brightness by: their shape and colour only
+        return _plain_difference(a, b, rules), None
     m = _cheap(a, b, rules)
     why = _failing(m, rules)
     if why:
@@ -1014,6 +1025,14 @@ def _compared(a: Frame | None, b: Frame | None, rules: Rules) -> tuple[str | Non
             return why, trim[1]
         first = first or why
     return first or as_is, None
+
+
+def _plain_difference(a: Frame, b: Frame, rules: Rules) -> str | None:
+    """difference() of two solid colours: another shape, else another colour (rules.plain_colour)."""
+    if abs(float(np.log(a.aspect / b.aspect))) > rules.max_aspect_change:
+        return "shape"
+    shift = np.abs(a.grid.mean(axis=(0, 1)) - b.grid.mean(axis=(0, 1))).max()
+    return "colour" if shift > rules.plain_colour else None
 
 
 def explained(a: Frame | None, b: Frame | None) -> str | None:

@@ -136,7 +136,11 @@ def test_a_solid_colour_is_a_duplicate_of_its_re_encodes_and_of_no_other_colour(
     assert same_frame(red, solid((200, 30, 30), format="JPEG", quality=85))
     assert same_frame(red, solid((200, 30, 30), (250, 200), format="PNG"))
     assert not same_frame(red, solid((30, 60, 200), format="PNG"))
-    assert not same_frame(solid((255, 255, 255), format="PNG"), solid((0, 0, 0), format="PNG"))
+    assert not same_frame(red, solid((220, 40, 40), format="PNG"))  # a solid colour has nothing but its colour
+    assert not same_frame(red, solid((200, 30, 30), (500, 500), format="PNG"))
+    white = solid((255, 255, 255), format="PNG")
+    assert same_frame(white, solid((255, 255, 255), format="JPEG", quality=30))
+    assert not same_frame(white, solid((0, 0, 0), format="PNG"))
     assert not same_frame(red, frame_of(jpeg(sample("astronaut").resize((500, 400)))))
 
 
