@@ -234,6 +234,10 @@ def test_retrain_and_rollout_while_ingesting(cluster):
                           capture_output=True, text=True, timeout=120)
     listed = {m["version"]: m["active"] for m in json.loads(proc.stdout)}
     assert listed[new] is True and listed[old] is False
+    # what the trainer refuses comes back to `retrain --wait` as one line, not a worker's traceback
+    refused = subprocess.run([sys.executable, "-m", "neardup", "retrain", "--collection", "empty", "--wait"],
+                             env=cluster.env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1 and "retraining refused" in refused.stderr and "Traceback" not in refused.stderr
     cluster.kill_worker(trainer)
 
 

@@ -136,14 +136,21 @@ def retrain(collection, epochs, force, wait, config_json):
     """Queue retraining on the train queue (promotion and rollout follow if the new model is as good)."""
     from neardup.worker.app import app
 
-    config = json.loads(config_json)
+    try:
+        config = json.loads(config_json)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--config")
     if epochs:
         config["epochs"] = epochs
     res = app.send_task("neardup.retrain", kwargs=dict(collection=collection, config=config, force=force),
                         queue="train")
     click.echo(res.id)
     if wait:
-        click.echo(json.dumps(res.get(), indent=1))
+        try:
+            click.echo(json.dumps(res.get(), indent=1))
+        except (ValueError, LookupError, TypeError) as exc:  # what the task refuses (too few images, an unknown
+            #   --config field)
+            raise click.ClickException(f"retraining refused: {exc}")
 
 
 @cli.command()
