@@ -371,7 +371,7 @@ class Rules:
     #   benign kinds pass 0.90-1.00 of the time, its marks (watermarks, handles, date stamps) 0.02-0.38
     #   (docs/verification.md)
     plain_colour: float = 6.0  # two solid colours (Frame.plain) are one if no channel's mean differs by more than
-    #   this (0..255): JPEG at q30 to q95 moves a solid colour by 3 levels at most
+    #   this (0..255): JPEG moves a solid colour by a few levels (test_frame: a white at q30, a red at q85)
 
 
 RULES = Rules()
@@ -694,7 +694,8 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     `rules.max_hue_turn` (_turned: a turn of 30 degrees scales the regression by cos 30, which the band
     passes). Cells clipped in either picture (a brightened sky) hold no colour to compare and are left out,
     unless fewer than a quarter of the grid would be left. Two pictures with next to no chroma (rms under
-    0.03 of 255) agree."""
+    0.03 of 255) agree; a solid colour (gray spread under PLAIN) has no contrast to scale by, and agrees only
+    with another, compared as it is."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
     channels = [grid[..., c] for grid in (x, y) for c in range(3)]
