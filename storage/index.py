@@ -255,15 +255,16 @@ class CollectionIndex:
 
     def _bump(self, conn) -> None:
         """Move the epoch, refusing if anybody wrote since our last look: what we searched is then stale,
-        and committing would miss pairs (DESIGN.md invariant 2). The caller rolls back and retries."""
-        before = conn.execute(select(db.collections.c.epoch).where(
-            db.collections.c.name == self.collection).with_for_update()).scalar_one()
-        if before != self.epoch:
+        and committing would miss pairs (DESIGN.md invariant 2). The caller rolls back and retries. One
+        compare-and-set: SQLite's driver reads outside the write transaction, so a read, then a write, could
+        both see the epoch before another writer's commit."""
+        moved = conn.execute(update(db.collections).where(
+            (db.collections.c.name == self.collection) & (db.collections.c.epoch == self.epoch))
+            .values(epoch=db.collections.c.epoch + 1))
+        if moved.rowcount != 1:
             self.epoch = None
             raise StaleIndex(f"{self.collection}: another writer committed since this index was read")
-        conn.execute(update(db.collections).where(db.collections.c.name == self.collection)
-                     .values(epoch=before + 1))
-        self._committed_epoch = before + 1
+        self._committed_epoch = self.epoch + 1
 
     def tombstone(self, image_ids) -> None:
         self.refresh()
