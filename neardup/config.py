@@ -26,6 +26,9 @@ class Settings:
     batch_size: int = 64  # images per encoder call and per queued batch
     decode_threads: int = 0  # 0: one per core
     inference: str = "auto"  # the encoder's runtime: auto (LiteRT on the CPU, Keras where there is a GPU), litert, keras
+    # each image's pairs: its nearest this many within the match distance (0: all). A picture stored 10,000 times
+    # is one group of 10,000 either way; all its pairs would be 50 million
+    max_partners: int = 50
     buffer_capacity: int = 20_000
     merge_fanout: int = 8
     background_merges: bool = True  # merge segments in a separate process while ingestion goes on

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy.exc import OperationalError
 
 from neardup.errors import StaleIndex
-from neardup.storage.index import CollectionIndex
+from neardup.storage.index import CollectionIndex, nearest_of
 from neardup.storage.registry import ImageStatus
 
 from .labels import Frames, make_signatures
@@ -47,7 +47,7 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
     if not len(ids):
         return {}
 
-    partners = partners_of(index, ids, vecs, thresholds["match"])
+    partners = partners_of(index, ids, vecs, thresholds["match"], rt.settings.max_partners)
     frames = Frames.of(rt, paired(partners))
     rows, outcomes = {}, {}
     for image_id, near in partners.items():
@@ -71,14 +71,16 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
     return outcomes
 
 
-def partners_of(index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, match: float) -> dict[int, list]:
+def partners_of(index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, match: float,
+                most: int = 0) -> dict[int, list]:
     """{image id: [(partner, distance)]}: the indexed images within `match` of each new one, and the earlier
-    new ones of the batch."""
-    found = index.within(vecs, match)
+    new ones of the batch; only the `most` nearest of them if `most` > 0 (Settings.max_partners)."""
+    found = index.within(vecs, match, most)
     within_batch = index.pair_distances(vecs, vecs)
-    return {int(image_id): [(int(other), float(d)) for other, d in found[qi] if other != image_id] + [
+    partners = {int(image_id): [(int(other), float(d)) for other, d in found[qi] if other != image_id] + [
         (int(ids[j]), float(within_batch[qi, j])) for j in range(qi) if within_batch[qi, j] <= match]
         for qi, image_id in enumerate(ids)}
+    return {i: nearest_of(near, most) for i, near in partners.items()} if most else partners
 
 
 def paired(partners: dict[int, list]) -> set[int]:
@@ -90,5 +92,5 @@ def sign_ahead(rt, index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, th
     """The same-frame signatures an index_batch of these images will need, made beforehand on the index as it
     stands: the queue's index step calls this before it takes the collection's lock, which the files' reading
     would otherwise hold (a pair with an image indexed in between gets its signatures under the lock)."""
-    found = paired(partners_of(index, ids, vecs, thresholds["match"]))
+    found = paired(partners_of(index, ids, vecs, thresholds["match"], rt.settings.max_partners))
     make_signatures(rt, rt.registry.images(ids=sorted(found)))

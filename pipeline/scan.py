@@ -39,13 +39,22 @@ class ScanResult:
     previews: object = None  # the Previews store the report takes thumbnails from (None: decode them)
     frames: object = None  # image ids -> their same-frame signatures (labels.Frames): why a match is one, for the
     #   report, and which copy a frame is round, for the keeper
+    _rel: dict = field(default_factory=dict, repr=False)  # image id -> rel()
 
     def rel(self, image_id: int) -> str:
-        return self.rel_path(self.images[image_id].path)
+        """rel_path() of an image, worked out once: an image with many copies is named in every pair."""
+        found = self._rel.get(image_id)
+        if found is None:
+            found = self._rel[image_id] = self.rel_path(self.images[image_id].path)
+        return found
+
+    @functools.cached_property
+    def _root_is_folder(self) -> bool:
+        return os.path.isdir(self.root)
 
     def rel_path(self, path: str) -> str:
         """A path as the outputs write it: relative to the scanned folder (as given, outside it)."""
-        if not os.path.isdir(self.root):
+        if not self._root_is_folder:
             return os.path.basename(path)
         rel = os.path.relpath(path, self.root)
         return path if rel.startswith("..") else rel

@@ -19,6 +19,7 @@ import numpy as np
 
 from neardup.encoder.crowding import candidates
 from neardup.storage import segments
+from neardup.storage.index import nearest_of
 
 from . import verify
 from .labels import Frames
@@ -58,11 +59,12 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
             everything.set_crowds(np.concatenate(crowds))
         ids = np.asarray(everything.ids)
         found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep,
-                            index.crowding)
-        close, near = [], []
-        for p, hits, nearest in found:
-            close += [(*sorted((int(ids[p]), int(ids[q]))), round(d, 6)) for q, d in hits if q > p]
+                            index.crowding, rt.settings.max_partners)
+        close, near = {}, []
+        for p, hits, nearest in found:  # a pair from either side: one may be among the other's nearest only
+            close.update(((min(ids[p], ids[q]), max(ids[p], ids[q])), round(d, 6)) for q, d in hits)
             near += [(int(ids[p]), int(ids[q]), d) for q, d in nearest]
+        close = [(int(a), int(b), d) for (a, b), d in close.items()]
         paired = rt.registry.images(ids=sorted({i for pair in close for i in pair[:2]}))
         frames = Frames(rt, paired)
         pairs = [(a, b, d, frames.label(a, b, d, th)) for a, b, d in close]
@@ -103,19 +105,21 @@ def _nearest(seg, lookup, n: int, query_crowd: float, crowding) -> list[tuple[in
 
 
 def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep=None, crowding=None,
-                chunk: int = 2048):
-    """[(position, [(other position, distance) within radius], [(other position, distance) k nearest, only
-    those `keep` keeps of them if given])], distances with `crowding`'s penalty if given."""
+                most: int = 0, chunk: int = 2048):
+    """[(position, [(other position, distance) within radius, its `most` nearest if `most` > 0],
+    [(other position, distance) k nearest, only those `keep` keeps of them if given])], distances with
+    `crowding`'s penalty if given."""
 
     def one_chunk(start):
         out = []
         for p in range(start, min(len(seg), start + chunk)):
-            local, dist = seg.within_item(p, radius)
+            local, dist = seg.within_item(p, radius, most=candidates(most + 1) if most else 0)
             crowd = seg.crowds(np.array([p]), crowding)[0] if crowding is not None else 0.0
             if crowding is not None and len(local):
                 dist = dist + crowding.penalty(crowd, seg.crowds(local, crowding))
                 local, dist = local[dist <= radius], dist[dist <= radius]
             hits = [(int(q), float(d)) for q, d in zip(local, dist) if q != p]
+            hits = nearest_of(hits, most) if most else hits
             nearest = []
             if neighbors:
                 lookup = functools.partial(seg.annoy.get_nns_by_item, p)

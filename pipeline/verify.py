@@ -297,7 +297,9 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     out = {}
     # each pair as verified: the mirror image is tried on the side with the greater content hash, so a verdict
     # does not depend on which image came first (ids are given in order of arrival)
-    as_checked = {oriented(k, known.hashes): k for k in todo if k[0] in paths and k[1] in paths}
+    # (files of the same bytes need no verdict, whatever the crowding adds to their distance of 0)
+    as_checked = {oriented(k, known.hashes): k for k in todo
+                  if k[0] in paths and k[1] in paths and not same_bytes(k, known.hashes)}
 
     def settle(verdicts: dict) -> None:
         for pair, v in verdicts.items():
@@ -305,11 +307,19 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
                 k = as_checked[pair]
                 out[k] = distance_after(v, todo[k], thresholds, radius, verifier.min_inliers)
 
-    fresh = []
-    for part in in_chunks(sorted(as_checked, key=lambda o: todo[as_checked[o]]), 50_000):
+    fresh, first, twins = [], {}, {}  # a pair of the same two contents as a fresh one (copies of copies) takes
+    for part in in_chunks(sorted(as_checked, key=lambda o: todo[as_checked[o]]), 50_000):  # its verdict
         stored = known.get(part)  # looked up a part at a time: bounded memory
         settle(stored)
-        fresh += [k for k in part if k not in stored][: max_pairs - len(fresh)]
+        keys = known.keys(part)
+        for k in (k for k in part if k not in stored):
+            key = keys.get(k, k)
+            if key in first:
+                twins[k] = first[key]
+            elif len(fresh) < max_pairs:
+                first[key] = k
+                fresh.append(k)
+    verdicts, wanted = {}, set(twins.values())
     with ThreadPoolExecutor(threads) as pool:
         for part in by_images(sorted(fresh), chunk_images):
             mirrored = {b for _, b in part}
@@ -320,7 +330,14 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             # not where a file could not be read: it may be back by the next run
             known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
             settle(reached)
+            verdicts.update((p, v) for p, v in reached.items() if p in wanted)
+    settle({k: verdicts.get(rep) for k, rep in twins.items()})
     return out
+
+
+def same_bytes(pair: tuple[int, int], hashes: dict[int, str]) -> bool:
+    a, b = (hashes.get(i) for i in pair)
+    return a is not None and a == b
 
 
 def oriented(pair: tuple[int, int], hashes: dict[int, str]) -> tuple[int, int]:
@@ -350,16 +367,17 @@ class KnownVerdicts:
     def __init__(self, registry, hashes: dict[int, str], verifier: Verifier):
         self.registry, self.hashes, self.verifier = registry, hashes, verifier.key()
 
-    def _keys(self, pairs) -> dict[tuple[int, int], tuple[str, str]]:
+    def keys(self, pairs) -> dict[tuple[int, int], tuple[str, str]]:
+        """{pair: its two images' content hashes}, for the pairs whose images both have one."""
         return {(a, b): (self.hashes[a], self.hashes[b]) for a, b in pairs if self.hashes.get(a) and self.hashes.get(b)}
 
     def get(self, pairs) -> dict[tuple[int, int], Verdict | None]:
-        keys = self._keys(pairs)
+        keys = self.keys(pairs)
         stored = self.registry.verdicts(keys.values(), self.verifier)
         return {p: None if stored[k][0] is None else Verdict(*stored[k]) for p, k in keys.items() if k in stored}
 
     def put(self, verdicts: dict[tuple[int, int], Verdict | None]) -> None:
-        keys = self._keys(verdicts)
+        keys = self.keys(verdicts)
         self.registry.store_verdicts(self.verifier, {
             keys[p]: (None, 0, False) if v is None else (v.same, v.inliers, v.duplicate)
             for p, v in verdicts.items() if p in keys})
@@ -378,11 +396,15 @@ def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = Fals
 
     ids = sorted(ids)
     views = {i: VIEWS.get(key(i)) for i in ids if hashes.get(i)}
-    todo = [i for i in ids if views.get(i) is None]
-    for i, view in zip(todo, pool.map(lambda i: verifier.view(paths[i], i in mirrored, scale_up), todo)):
-        views[i] = view
-        if view is not None and hashes.get(i):
-            VIEWS.put(key(i), view)
+    todo: dict = {}  # one decode per content: files of the same bytes share it
+    for i in ids:
+        if views.get(i) is None:
+            todo.setdefault(key(i) if hashes.get(i) else i, []).append(i)
+    for same, view in zip(todo.values(), pool.map(lambda s: verifier.view(paths[s[0]], s[0] in mirrored, scale_up),
+                                                  todo.values())):
+        views.update((i, view) for i in same)
+        if view is not None and hashes.get(same[0]):
+            VIEWS.put(key(same[0]), view)
     return views
 
 

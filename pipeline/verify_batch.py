@@ -74,7 +74,7 @@ def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> E
         return [(n, d) for n, d in index.nearest(vec, 4 * k + 1) if n != image_id][:k]
 
     pairs, neighbors, near = [], [], {}
-    for i, found in zip(ids, index.within(np.stack([queries[i] for i in ids]), th["match"]) if ids else []):
+    for i, found in zip(ids, index.within(np.stack([queries[i] for i in ids]), th["match"], settings.max_partners) if ids else []):
         pairs += [(min(i, j), max(i, j), d, "") for j, d in found if j != i]
     for i in ids:
         near[i] = nearest_of(queries[i], i)

@@ -181,8 +181,10 @@ class CollectionIndex:
             return dict(conn.execute(select(db.index_items.c.image_id, db.index_items.c.seq).where(and_(
                 self._key(db.index_items), db.index_items.c.image_id.in_(ids)))).all())
 
-    def within(self, queries: np.ndarray, radius: float) -> list[list[tuple[int, float]]]:
-        """For each query, every stored image within `radius`: [(image_id, distance), ...]."""
+    def within(self, queries: np.ndarray, radius: float, most: int = 0) -> list[list[tuple[int, float]]]:
+        """For each query, every stored image within `radius` ([(image_id, distance), ...]), or only its `most`
+        nearest of them (ties: the lower id) when `most` > 0: a picture stored a thousand times over then costs
+        `most` pairs a copy, not a thousand."""
         results: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]
         crowd = self._crowds_of(queries)  # the penalty only adds: whatever is within it, raw, is searched
         # 256 queries against 4,096 buffered vectors at a time: temporaries of one size (4 MB) however full
@@ -197,14 +199,14 @@ class CollectionIndex:
         rows = np.asarray(queries, np.float32).tolist()
         for seg in self.segments.values():
             for qi, q in enumerate(rows):
-                local, dist = seg.within(q, radius)
+                local, dist = seg.within(q, radius, most=crowding.candidates(most + len(self.tombstones)) if most else 0)
                 if self.crowding is not None and len(local):
                     dist = self._penalised(dist, crowd[qi], seg.crowds(local, self.crowding))
                     local, dist = local[dist <= radius], dist[dist <= radius]
                 results[qi].extend((int(seg.ids[i]), float(x)) for i, x in zip(local, dist))
         if self.tombstones:
             results = [[(i, x) for i, x in r if i not in self.tombstones] for r in results]
-        return results
+        return [nearest_of(r, most) for r in results] if most else results
 
     def live(self):
         """(image ids, vectors) of everything live in this generation: segment by segment, then the buffer.
@@ -343,6 +345,11 @@ class CollectionIndex:
         if not replaces:  # sealed from the buffer
             self._n = 0
         self.epoch = self._committed_epoch
+
+
+def nearest_of(found: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
+    """The `most` nearest of [(image_id, distance)], ties to the lower id (the copy stored first)."""
+    return sorted(found, key=lambda t: (t[1], t[0]))[:most]
 
 
 def exact_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -129,21 +129,23 @@ class Segment:
     def __len__(self) -> int:
         return self.meta["count"]
 
-    def within(self, query: np.ndarray, radius: float, k: int = 10):
-        """Local positions and distances of the items within `radius` of `query`."""
-        return self._widening(lambda kk, sk: self.annoy.get_nns_by_vector(query, kk, sk, True), radius, k)
+    def within(self, query: np.ndarray, radius: float, k: int = 10, most: int = 0):
+        """Local positions and distances of the items within `radius` of `query` (at least the `most` nearest
+        of them if `most` > 0: the search stops widening there)."""
+        return self._widening(lambda kk, sk: self.annoy.get_nns_by_vector(query, kk, sk, True), radius, k, most)
 
-    def within_item(self, position: int, radius: float, k: int = 10):
+    def within_item(self, position: int, radius: float, k: int = 10, most: int = 0):
         """The same for an item of this segment (itself included): no vector crosses into Python."""
-        return self._widening(lambda kk, sk: self.annoy.get_nns_by_item(position, kk, sk, True), radius, k)
+        return self._widening(lambda kk, sk: self.annoy.get_nns_by_item(position, kk, sk, True), radius, k, most)
 
-    def _widening(self, lookup, radius: float, k: int, search_factor: int = 8):
-        """Widen k until the farthest candidate returned lies outside `radius` (no near item cut off by k)."""
+    def _widening(self, lookup, radius: float, k: int, most: int = 0, search_factor: int = 8):
+        """Widen k until the farthest candidate returned lies outside `radius` (no near item cut off by k), or
+        until `most` (if > 0) are returned."""
         n = len(self)
         while True:
             kk = min(k, n)
             idx, dist = lookup(kk, kk * self.meta["n_trees"] * search_factor)
-            if not dist or dist[-1] > radius or kk >= n:
+            if not dist or dist[-1] > radius or kk >= n or 0 < most <= kk:
                 break
             k *= 4
         idx = np.asarray(idx, np.int64)

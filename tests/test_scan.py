@@ -85,6 +85,38 @@ def test_solid_colours_and_pictures_a_pixel_thin_are_scanned_and_labelled(photos
     assert labels.get(frozenset(("red.png", "white.png"))) != "duplicate"
 
 
+def test_a_picture_stored_many_times_is_one_group_with_pairs_bounded_per_copy(photos, settings, tmp_path):
+    """Thirty files of one picture (15 of the same bytes, 15 re-encoded) among photos: in a scan and in a sweep
+    they are one group, each file paired with at most `max_partners` others, not every one of the 435 pairs
+    there are (which `max_partners = 0` keeps)."""
+    from neardup.pipeline.groups import components
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.sweep import sweep
+
+    original = sorted(photos.glob("*.jpg"))[0]
+    im = Image.open(original)
+    for k in range(30):
+        if k < 15:
+            shutil.copy(original, photos / f"same_{k:02d}.jpg")
+        else:
+            im.save(photos / f"again_{k:02d}.jpg", quality=60 + k)
+    copies = {original.name, *(f"same_{k:02d}.jpg" for k in range(15)), *(f"again_{k:02d}.jpg" for k in range(15, 30))}
+    settings.verify, settings.max_partners = False, 4
+
+    def groups_and_pairs(res):
+        named = [{res.rel(i) for i in group} for group in components(res.pairs)]
+        return [g for g in named if g & copies], {frozenset((res.rel(a), res.rel(b))) for a, b, _, _ in res.pairs}
+
+    for res in (Scanner(settings).scan(str(photos)), sweep(Runtime(settings), "default")):
+        groups, pairs = groups_and_pairs(res)
+        assert groups == [copies]
+        assert len(pairs) <= 4 * len(copies)
+        assert all(sum(1 for pair in pairs if name in pair) >= 1 for name in copies)
+    settings.max_partners, settings.data_dir = 0, str(tmp_path / "all")
+    groups, pairs = groups_and_pairs(Scanner(settings).scan(str(photos)))
+    assert groups == [copies] and len({pair for pair in pairs if pair <= copies}) == 31 * 30 // 2
+
+
 def _scan_at(folder: str, data_dir: str, model: str, barrier) -> list:
     """One process's scan of `folder` into the default collection, started when the others start theirs."""
     from neardup.config import Settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -273,6 +274,48 @@ def test_verdicts_are_stored_by_content_and_reused(tmp_path, monkeypatch):
     _, decoded = scan(tmp_path / "capped", verify_max_pairs=4)
     assert 0 < after_one <= 8 and stored() > after_one and decoded > 0
     assert Verifier().key() != Verifier(min_inliers=13).key()
+
+
+def test_files_of_the_same_bytes_are_decoded_and_judged_once_and_labelled_alike(tmp_path, monkeypatch):
+    """Two more files of each photo's bytes beside its crops: verification decodes each content once and judges
+    each pair of contents once, never a pair of the same bytes, and every file of a photo's bytes is paired
+    and labelled as the photo is."""
+    from neardup.config import Settings
+    from neardup.pipeline import verify
+    from neardup.pipeline.scan import Scanner
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    copies = make_crops(photos)
+    for name in set(copies.values()):
+        for k in (1, 2):
+            (photos / f"same{k}_{name}").write_bytes((photos / name).read_bytes())
+    monkeypatch.setattr(verify, "VIEWS", Recent(0))
+    viewed, judged = [], []
+    real_view, real_verdict = Verifier.view, Verifier.verdict
+
+    def view(self, path, *args):
+        viewed.append((Path(path).read_bytes(), *args))
+        return real_view(self, path, *args)
+
+    def verdict(self, a, b):
+        judged.append((a, b))
+        return real_verdict(self, a, b)
+
+    monkeypatch.setattr(Verifier, "view", view)
+    monkeypatch.setattr(Verifier, "verdict", verdict)
+    res = Scanner(Settings(data_dir=str(tmp_path / "data"), decode_threads=2), "crops").scan(str(photos))
+    assert viewed and judged and res.verified
+    assert len(viewed) == len(set(viewed))
+    assert len({(id(a), id(b)) for a, b in judged}) == len(judged) and all(a is not b for a, b in judged)
+    labels = {frozenset((res.rel(a), res.rel(b))): label for a, b, _, label in res.pairs}
+    found = 0
+    for copy, original in copies.items():
+        same = [labels.get(frozenset((copy, name))) for name in (original, f"same1_{original}", f"same2_{original}")]
+        assert same == [same[0]] * 3, (copy, same)
+        assert labels[frozenset((f"same1_{original}", f"same2_{original}"))] == "duplicate"
+        found += same[0] is not None
+    assert found >= 0.75 * len(copies)
 
 
 def test_strongly_blurred_small_copies_are_confirmed_by_their_pixels(tmp_path):
