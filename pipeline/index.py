@@ -80,7 +80,7 @@ def partners_of(index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, match
     partners = {int(image_id): [(int(other), float(d)) for other, d in found[qi] if other != image_id] + [
         (int(ids[j]), float(within_batch[qi, j])) for j in range(qi) if within_batch[qi, j] <= match]
         for qi, image_id in enumerate(ids)}
-    return {i: nearest_of(near, most) for i, near in partners.items()} if most else partners
+    return {i: nearest_of(near, most) for i, near in partners.items()}
 
 
 def paired(partners: dict[int, list]) -> set[int]:

@@ -118,8 +118,7 @@ def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep
             if crowding is not None and len(local):
                 dist = dist + crowding.penalty(crowd, seg.crowds(local, crowding))
                 local, dist = local[dist <= radius], dist[dist <= radius]
-            hits = [(int(q), float(d)) for q, d in zip(local, dist) if q != p]
-            hits = nearest_of(hits, most) if most else hits
+            hits = nearest_of([(int(q), float(d)) for q, d in zip(local, dist) if q != p], most)
             nearest = []
             if neighbors:
                 lookup = functools.partial(seg.annoy.get_nns_by_item, p)

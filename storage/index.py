@@ -206,7 +206,7 @@ class CollectionIndex:
                 results[qi].extend((int(seg.ids[i]), float(x)) for i, x in zip(local, dist))
         if self.tombstones:
             results = [[(i, x) for i, x in r if i not in self.tombstones] for r in results]
-        return [nearest_of(r, most) for r in results] if most else results
+        return [nearest_of(r, most) for r in results]
 
     def live(self):
         """(image ids, vectors) of everything live in this generation: segment by segment, then the buffer.
@@ -348,8 +348,8 @@ class CollectionIndex:
 
 
 def nearest_of(found: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:
-    """The `most` nearest of [(image_id, distance)], ties to the lower id (the copy stored first)."""
-    return sorted(found, key=lambda t: (t[1], t[0]))[:most]
+    """The `most` nearest of [(image_id, distance)], ties to the lower id (the copy stored first); all if 0."""
+    return sorted(found, key=lambda t: (t[1], t[0]))[:most] if most else found
 
 
 def exact_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
