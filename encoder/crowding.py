@@ -39,11 +39,17 @@ class Crowding:
         """What a pair's distance gains: how far its mean crowding falls short of the ceiling (never < 0)."""
         return np.maximum(0.0, self.ceiling - (np.asarray(crowd_a) + np.asarray(crowd_b)) / 2)
 
+    def adjusted(self, d, crowd_a, crowd_b) -> np.ndarray:
+        """Distances `d` with the penalty, except those under SAME_PICTURE: two files of one picture (the same
+        bytes, a lossless conversion) are no look-alikes, however crowded their part of the space."""
+        d = np.asarray(d)
+        return np.where(d < SAME_PICTURE, d, d + self.penalty(crowd_a, crowd_b))
+
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """All distances between two sets of unit vectors with the penalty, as an index holding this
         crowding reports them: (len(a), len(b))."""
         d = np.sqrt(np.maximum(2.0 - 2.0 * (np.asarray(a, np.float32) @ np.asarray(b, np.float32).T), 0.0))
-        return d + self.penalty(self.of(a)[:, None], self.of(b)[None, :])
+        return self.adjusted(d, self.of(a)[:, None], self.of(b)[None, :])
 
     def spec(self, file: str) -> dict:
         return {"file": file, "k": self.k, "ceiling": round(self.ceiling, 5), "photos": len(self.reference)}

@@ -59,7 +59,7 @@ def pair_table(embeddings: np.ndarray, groups: np.ndarray, levels: np.ndarray, c
     d = np.sqrt(np.maximum(2 - 2 * np.sum(embeddings[i] * embeddings[j], axis=1), 0))
     if crowding is not None:
         crowd = crowding.of(embeddings)
-        d = d + crowding.penalty(crowd[i], crowd[j])
+        d = crowding.adjusted(d, crowd[i], crowd[j])
     same = (groups[i] == groups[j]) & (groups[i] >= 0)
     benign = same & (levels[i] < 2) & (levels[j] < 2)
     return d, same, benign

@@ -100,7 +100,7 @@ def _nearest(seg, lookup, n: int, query_crowd: float, crowding) -> list[tuple[in
     idx, dist = lookup(candidates(n), include_distances=True)
     if not idx:
         return []
-    dist = np.asarray(dist) + crowding.penalty(query_crowd, seg.crowds(np.asarray(idx), crowding))
+    dist = crowding.adjusted(dist, query_crowd, seg.crowds(np.asarray(idx), crowding))
     return sorted(zip(idx, dist.tolist()), key=lambda t: t[1])[:n]
 
 
@@ -116,7 +116,7 @@ def _search_all(seg, radius: float, neighbors: int, progress, workers: int, keep
             local, dist = seg.within_item(p, radius, most=candidates(most + 1) if most else 0)
             crowd = seg.crowds(np.array([p]), crowding)[0] if crowding is not None else 0.0
             if crowding is not None and len(local):
-                dist = dist + crowding.penalty(crowd, seg.crowds(local, crowding))
+                dist = crowding.adjusted(dist, crowd, seg.crowds(local, crowding))
                 local, dist = local[dist <= radius], dist[dist <= radius]
             hits = nearest_of([(int(q), float(d)) for q, d in zip(local, dist) if q != p], most)
             nearest = []

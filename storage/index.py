@@ -115,7 +115,7 @@ class CollectionIndex:
         return self._crowds[:self._n]
 
     def _penalised(self, d: np.ndarray, query_crowd, crowd) -> np.ndarray:
-        return d if self.crowding is None else d + self.crowding.penalty(query_crowd, crowd)
+        return d if self.crowding is None else self.crowding.adjusted(d, query_crowd, crowd)
 
     def _crowds_of(self, queries: np.ndarray):
         return self.crowding.of(queries) if self.crowding is not None else np.zeros(len(queries), np.float32)

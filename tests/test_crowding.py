@@ -31,6 +31,19 @@ def test_pairs_in_a_crowd_are_pushed_apart_and_no_pair_is_pulled_closer():
     assert (crowd.penalty(everything[:, None], everything[None, :]) >= 0).all()
 
 
+def test_two_files_of_one_picture_keep_their_distance_in_a_crowd():
+    """The same vector twice (two files of one picture) stays at 0 in a crowd; a copy a little further off
+    gets the penalty."""
+    centre, reference = crowded_reference()
+    crowd = crowding.fit(reference)
+    rng = np.random.default_rng(2)
+    a = unit(centre + rng.normal(scale=0.05, size=(1, 32)))
+    near = unit(a + rng.normal(scale=0.01, size=(1, 32)))
+    d = crowd.distances(a, np.concatenate([a, near]))[0]
+    raw = np.linalg.norm(near - a)
+    assert d[0] < crowding.SAME_PICTURE and raw > crowding.SAME_PICTURE and d[1] > raw + 0.3
+
+
 def test_a_reference_photo_does_not_crowd_itself():
     _, reference = crowded_reference()
     crowd = crowding.fit(reference)
