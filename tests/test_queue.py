@@ -427,3 +427,30 @@ def test_the_queue_answers_as_the_scan_with_a_verify_worker_killed(cluster):
     told = {it["path"]: it.get("why") for it in handle.status(explain=True)["items"] if it["state"] == "match"}
     assert told and all(why in WHY.values() for why in told.values()), told  # what a person is told about each
     assert survivor.poll() is None
+
+
+def test_a_picture_queued_many_times_is_one_group_with_pairs_bounded_per_copy(cluster):
+    """Forty files of one picture's bytes, queued in batches to workers that keep 3 partners an image: each
+    file ends a duplicate of an earlier one at 0 (the first indexed), each is paired with at most 3 earlier
+    files, and the pairs join all forty in one group (not 780 pairs)."""
+    from neardup.pipeline.groups import components
+
+    for w in list(cluster.workers):
+        if w.poll() is None:
+            cluster.kill_worker(w)
+    folder = cluster.images / "many"
+    folder.mkdir()
+    data = sorted(cluster.images.glob("*.jpg"))[0].read_bytes()
+    files = []
+    for k in range(40):
+        (folder / f"copy_{k:02d}.jpg").write_bytes(data)
+        files.append(str(folder / f"copy_{k:02d}.jpg"))
+    cluster.start_worker("many", NEARDUP_MAX_PARTNERS="3", **UNVERIFIED)
+    cl = client(cluster)
+    st = cl.submit(files, "many").result(timeout=300)
+    assert st["done"] == st["total"] == 40 and st["counts"] == {"indexed": 1, "duplicate": 39}, st["counts"]
+    assert all(it.get("distance") == 0 for it in st["items"] if it["state"] == "duplicate")
+    generation, _ = cl.rt.generations("many")
+    pairs = pairs_by_path(cl.rt, "many", generation)
+    assert len(pairs) <= 3 * 40 and {label for _, _, label in pairs} == {"duplicate"}
+    assert components((a, b) for a, b, _ in pairs) == [sorted(files)]
