@@ -297,7 +297,7 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     out = {}
     # each pair as verified: the mirror image is tried on the side with the greater content hash, so a verdict
     # does not depend on which image came first (ids are given in order of arrival)
-    # (files of the same bytes need no verdict, whatever the crowding adds to their distance of 0)
+    # (files of the same bytes need none)
     as_checked = {oriented(k, known.hashes): k for k in todo
                   if k[0] in paths and k[1] in paths and not same_bytes(k, known.hashes)}
 
@@ -307,8 +307,9 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
                 k = as_checked[pair]
                 out[k] = distance_after(v, todo[k], thresholds, radius, verifier.min_inliers)
 
-    fresh, first, twins = [], {}, {}  # a pair of the same two contents as a fresh one (copies of copies) takes
-    for part in in_chunks(sorted(as_checked, key=lambda o: todo[as_checked[o]]), 50_000):  # its verdict
+    # a pair of the same two contents as a pair verified here (copies of copies) takes that pair's verdict
+    fresh, first, twins = [], {}, {}
+    for part in in_chunks(sorted(as_checked, key=lambda o: todo[as_checked[o]]), 50_000):
         stored = known.get(part)  # looked up a part at a time: bounded memory
         settle(stored)
         keys = known.keys(part)
@@ -336,6 +337,7 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
 
 
 def same_bytes(pair: tuple[int, int], hashes: dict[int, str]) -> bool:
+    """Whether the pair's two files hold the same bytes: one picture, nothing to verify."""
     a, b = (hashes.get(i) for i in pair)
     return a is not None and a == b
 
