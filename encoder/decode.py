@@ -22,11 +22,20 @@ from neardup.errors import DecodeError
 from .corners import views as corner_views
 from .frame import SHARP_SIDE, Frame, signature
 
+try:  # HEIC/HEIF, as phones save photos, where the `heif` extra is installed (its wheels are GPLv2: optional)
+    from pillow_heif import register_heif_opener
+except ImportError:
+    HEIF = False
+else:
+    register_heif_opener()
+    HEIF = True
+
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit; we refuse above it instead of warning
 Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, before decoding, with a clear reason
 
-EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif"}
+EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif"}
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 
 
 @dataclass
@@ -102,7 +111,14 @@ def _check_header(head: bytes) -> None:
     Image.init()
     prefix = head[:16]
     if not any(accept(prefix) for _, accept in Image.OPEN.values() if accept is not None):
-        raise DecodeError("not an image (unrecognised format)")
+        raise DecodeError(_unrecognised(prefix))
+
+
+def _unrecognised(head: bytes) -> str:
+    """The reason a file no reader recognised is refused: a HEIC/HEIF photo says what would read it."""
+    if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS and not HEIF:
+        return "HEIC/HEIF image: reading it needs the heif extra (pip install 'neardup[heif]')"
+    return "not an image (unrecognised format)"
 
 
 def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_PIXELS,
@@ -134,7 +150,7 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
     except DecodeError:
         raise
     except UnidentifiedImageError:
-        raise DecodeError("not an image (unrecognised format)") from None
+        raise DecodeError(_unrecognised(data[:16])) from None
     except Image.DecompressionBombError as exc:
         raise DecodeError(f"decompression bomb refused ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, KeyError,

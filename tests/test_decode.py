@@ -65,6 +65,49 @@ def test_gif_first_frame_and_webp(photo):
     assert decode(encode(photo, "WEBP"), 16).pixels.shape == (16, 16, 3)
 
 
+def test_heic_photos_decode_upright_and_are_found_as_duplicates(photo, tmp_path):
+    """A phone's HEIC photo (the `heif` extra, which tests install): decoded as its JPEG is, its orientation
+    applied once, found in a folder and labelled a duplicate of the same photo as a JPEG."""
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
+
+    pytest.importorskip("pillow_heif")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    turned = decode(encode(photo, "HEIF", quality=90, exif=exif.tobytes()), 32)
+    assert (turned.width, turned.height) == (photo.height, photo.width)
+    upright = decode(encode(photo.transpose(Image.ROTATE_270), "JPEG", quality=90), 32)
+    assert np.abs(turned.pixels.astype(int) - upright.pixels.astype(int)).mean() < 12
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    photo.save(folder / "photo.jpg", quality=90)
+    (folder / "IMG_0001.HEIC").write_bytes(encode(photo, "HEIF", quality=85))
+    res = Scanner(Settings(data_dir=str(tmp_path / "data"), decode_threads=2)).scan(str(folder))
+    assert not res.failed and [(res.rel(a), res.rel(b), label) for a, b, _, label in res.pairs] in (
+        [("photo.jpg", "IMG_0001.HEIC", "duplicate")], [("IMG_0001.HEIC", "photo.jpg", "duplicate")])
+
+
+def test_a_heic_photo_without_the_heif_extra_fails_saying_what_reads_it(photo, tmp_path):
+    """Where pillow-heif is not installed, a HEIC file fails with the extra to install, not as a non-image."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pillow_heif")
+    for name, data in (("small.heic", encode(photo.resize((64, 48)), "HEIF")), ("large.heic", encode(photo, "HEIF", quality=100))):
+        (tmp_path / name).write_bytes(data)
+    code = ("import sys; sys.modules['pillow_heif'] = None\n"
+            "from neardup.encoder.decode import decode, read_bytes\n"
+            "from neardup.errors import DecodeError\n"
+            "for name in sys.argv[1:]:\n"
+            "    try:\n"
+            "        decode(read_bytes(name), 32)\n"
+            "    except DecodeError as exc:\n"
+            "        print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code, *(str(tmp_path / n) for n in ("small.heic", "large.heic"))],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["HEIC/HEIF image: reading it needs the heif extra (pip install 'neardup[heif]')"] * 2
+
+
 def test_bad_files_each_fail_with_their_reason(tmp_path):
     cases = make_bad_files(tmp_path / "bad", sample_paths()[0])
     for path, expect in cases.items():
