@@ -183,19 +183,21 @@ class CollectionIndex:
 
     def within(self, queries: np.ndarray, radius: float, most: int = 0) -> list[list[tuple[int, float]]]:
         """For each query, every stored image within `radius` ([(image_id, distance), ...]), or only its `most`
-        nearest of them (ties: the lower id) when `most` > 0: a picture stored a thousand times over then costs
-        `most` pairs a copy, not a thousand."""
+        nearest of them when `most` > 0 (ties to the lower id of those found: all of the buffer's, a few times
+        `most` of a segment's): a picture stored a thousand times over then costs `most` pairs a copy, not a
+        thousand."""
         results: list[list[tuple[int, float]]] = [[] for _ in range(len(queries))]
         crowd = self._crowds_of(queries)  # the penalty only adds: whatever is within it, raw, is searched
         # 256 queries against 4,096 buffered vectors at a time: temporaries of one size (4 MB) however full
         # the buffer, which the allocator reuses; growing ones (up to 20 MB each at 20,000) kept a scan's
         # memory climbing until the buffer was sealed
+        ids, vecs, crowds = self.buffer_ids, self.buffer_vecs, self.buffer_crowds
         for start in range(0, len(queries), 256):
-            for first in range(0, len(self.buffer_ids), 4096):
-                d = self._penalised(exact_distances(queries[start:start + 256], self.buffer_vecs[first:first + 4096]),
-                                    crowd[start:start + 256, None], self.buffer_crowds[None, first:first + 4096])
-                for qi, bj in zip(*np.nonzero(d <= radius)):
-                    results[start + qi].append((int(self.buffer_ids[first + bj]), float(d[qi, bj])))
+            for first in range(0, len(ids), 4096):
+                d = self._penalised(exact_distances(queries[start:start + 256], vecs[first:first + 4096]),
+                                    crowd[start:start + 256, None], crowds[None, first:first + 4096])
+                for qi, bj in zip(*np.nonzero(_hits(d, ids[first:first + 4096], radius, most))):
+                    results[start + qi].append((int(ids[first + bj]), float(d[qi, bj])))
         rows = np.asarray(queries, np.float32).tolist()
         for seg in self.segments.values():
             for qi, q in enumerate(rows):
@@ -345,6 +347,17 @@ class CollectionIndex:
         if not replaces:  # sealed from the buffer
             self._n = 0
         self.epoch = self._committed_epoch
+
+
+def _hits(d: np.ndarray, ids: np.ndarray, radius: float, most: int) -> np.ndarray:
+    """Where the distances `d` (queries x `ids`) are within `radius`: in each row only its `most` nearest if
+    `most` > 0 (ties to the lower id), so that a copy among thousands of its picture's is not listed with all."""
+    hit = d <= radius
+    for row in np.flatnonzero(hit.sum(axis=1) > most) if most else ():
+        cols = np.flatnonzero(hit[row])
+        hit[row] = False
+        hit[row, cols[np.lexsort((ids[cols], d[row, cols]))[:most]]] = True
+    return hit
 
 
 def nearest_of(found: list[tuple[int, float]], most: int) -> list[tuple[int, float]]:

@@ -12,7 +12,7 @@ from neardup.encoder.frame import KEY as FRAME_KEY
 from neardup.pipeline.index import index_batch
 from neardup.pipeline.runtime import Runtime
 from neardup.storage import db
-from neardup.storage.index import CollectionIndex
+from neardup.storage.index import CollectionIndex, nearest_of
 from neardup.storage.registry import Recorded
 
 
@@ -160,6 +160,27 @@ def test_tombstoned_images_are_not_found(rt):
     index.refresh()
     assert ids[1] not in {i for i, _ in index.within(v[:1], 0.15)[0]}
     assert len(index) == 59
+
+
+@pytest.mark.parametrize("capacity", [1000, 40])  # every vector in the buffer; most of them sealed in segments
+def test_a_query_bounded_to_its_nearest_gets_them_among_a_hundred_equal_vectors(rt, capacity):
+    """100 copies of one vector and 20 near it: within() bounded to `most` gives a copy its `most` nearest, at
+    the distances of the unbounded search's nearest; from the buffer, the copies stored first among equals."""
+    rng = np.random.default_rng(3)
+    base = unit(rng.normal(size=16))
+    v = np.concatenate([np.repeat(base[None], 100, axis=0), unit(base + rng.normal(scale=0.02, size=(20, 16)))])
+    ids = register(rt, 120)
+    rt.settings.buffer_capacity = capacity
+    index = rt.index("c", "gen1", 16)
+    for chunk in np.array_split(np.arange(120), 6):
+        index_batch(rt, index, [ids[i] for i in chunk], v[chunk], {"duplicate": 0.05, "match": 0.15})
+    assert bool(index.segments) == (capacity < 120)
+    everything = index.within(v[:1], 0.5)[0]
+    bounded = index.within(v[:1], 0.5, most=7)[0]
+    assert len(everything) == 120 and len(bounded) == 7 and set(bounded) <= set(everything)
+    assert [d for _, d in bounded] == [d for _, d in nearest_of(everything, 7)]
+    if capacity > 120:
+        assert bounded == nearest_of(everything, 7) == [(i, bounded[0][1]) for i in sorted(ids)[:7]]
 
 
 def _connect_at(url: str, barrier) -> str:
