@@ -108,10 +108,29 @@ def _file_kind(mode: int) -> str:
 def _check_header(head: bytes) -> None:
     """Refuse a file whose first bytes match no image format Pillow reads (its formats' own signature
     checks: the prefix is all they look at)."""
+    if not _recognised(head[:16]):
+        raise DecodeError(_unrecognised(head[:16]))
+
+
+def _recognised(prefix: bytes) -> bool:
+    """Whether a reader Pillow has recognises these first bytes as its format (the prefix is all they look at)."""
     Image.init()
-    prefix = head[:16]
-    if not any(accept(prefix) for _, accept in Image.OPEN.values() if accept is not None):
-        raise DecodeError(_unrecognised(prefix))
+    return any(accept(prefix) for _, accept in Image.OPEN.values() if accept is not None)
+
+
+def _sniffed_image(path: str) -> bool:
+    """Whether a file without an extension (an upload stored under its id) begins as an image does. Opened
+    without blocking, and only a regular file is read: a named pipe must not hold the walk."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode) and _recognised(os.read(fd, 16))
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _unrecognised(head: bytes) -> str:
@@ -221,7 +240,9 @@ def preview_jpeg(im: Image.Image, side: int) -> bytes:
 def find_images(root: str) -> tuple[list[str], list[tuple[str, str]]]:
     """Every image file under root (recursive, sorted), and (path, reason) for what could not be listed.
 
-    Symlinked files are followed, symlinked directories are not (no loops); broken links are reported.
+    Image files: those with an image's extension (EXTENSIONS), and those without an extension whose first bytes
+    are an image's (uploads are often stored under an id). Symlinked files are followed, symlinked directories
+    are not (no loops); broken links are reported.
     """
     found, failed = [], []
 
@@ -236,7 +257,8 @@ def find_images(root: str) -> tuple[list[str], list[tuple[str, str]]]:
         dirnames.sort()
         for name in filenames:
             path = os.path.join(dirpath, name)
-            if os.path.splitext(name)[1].lower() not in EXTENSIONS:
+            extension = os.path.splitext(name)[1].lower()
+            if extension not in EXTENSIONS and (extension or not _sniffed_image(path)):
                 continue
             if os.path.islink(path):
                 try:

@@ -117,6 +117,21 @@ def test_a_picture_stored_many_times_is_one_group_with_pairs_bounded_per_copy(ph
     assert groups == [copies] and len({pair for pair in pairs if pair <= copies}) == 31 * 30 // 2
 
 
+def test_uploads_stored_without_an_extension_are_scanned_when_they_begin_as_an_image(photos, settings, tiny_model):
+    """A file named by an id, without an extension, is found and paired with its photo; a text file and a named
+    pipe without one, and a file with a raw camera format's extension, are left alone (the pipe holds nothing)."""
+    settings.model = tiny_model
+    first = sorted(photos.glob("*.jpg"))[0]
+    shutil.copy(first, photos / "3f2a9c0d")
+    (photos / "README").write_text("not an image")
+    os.mkfifo(photos / "incoming")
+    shutil.copy(first, photos / "IMG_0001.CR2")
+    res = Scanner(settings).scan(str(photos))
+    names = {res.rel(i) for i in res.images}
+    assert "3f2a9c0d" in names and not {"README", "incoming", "IMG_0001.CR2"} & names and not res.failed
+    assert {first.name, "3f2a9c0d"} in [{res.rel(a), res.rel(b)} for a, b, _, _ in res.pairs]
+
+
 def _scan_at(folder: str, data_dir: str, model: str, barrier) -> list:
     """One process's scan of `folder` into the default collection, started when the others start theirs."""
     from neardup.config import Settings

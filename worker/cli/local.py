@@ -28,7 +28,8 @@ def scan(directory, out, neighbors, collection, no_report, settings):
 
     found, unlisted = find_images(directory)
     if not found and not unlisted:
-        raise click.ClickException(f"no images under {directory} (looked for {', '.join(sorted(EXTENSIONS))})")
+        raise click.ClickException(f"no images under {directory} (looked for {', '.join(sorted(EXTENSIONS))}, "
+                                   "and files without an extension that begin as an image)")
     out = out or f"neardup-scan-{os.path.basename(os.path.abspath(directory))}"
     scanner = Scanner(settings, collection)
     with tqdm(total=len(found), unit="img", desc="scan", file=sys.stderr, disable=None) as bar:
