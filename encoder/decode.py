@@ -6,6 +6,7 @@ one bad file.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
@@ -56,10 +57,36 @@ HEADER_BYTES = 64 * 1024  # enough for any format's header, EXIF included, to be
 def read_bytes(path: str, max_bytes: int = 512 * 1024 * 1024) -> bytes:
     """Read an image file, turning every OS failure into a DecodeError with a plain reason.
 
-    Only regular files are read (a FIFO, device or socket would block or never end): the file is opened
-    without blocking and checked on its descriptor, so nothing swapped in after a check is read either. The
-    size is checked before reading, and the header before the body: a large file that is no image costs one
-    small read, not its size in memory."""
+    Only regular files are read (_regular_file). The size is checked before reading, and the header before the
+    body: a large file that is no image costs one small read, not its size in memory."""
+    try:
+        with _regular_file(path) as (fd, st):
+            if st.st_size > max_bytes:
+                raise DecodeError(f"file too large ({st.st_size} bytes > {max_bytes})")
+            if st.st_size == 0:
+                raise DecodeError("empty file (0 bytes)")
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                head = fh.read(HEADER_BYTES)
+                if len(head) < st.st_size:
+                    _check_header(head)
+                    # the size fstat gave, not max_bytes: a read of max_bytes sets aside that much memory first
+                    data = head + fh.read(st.st_size - len(head))
+                else:
+                    data = head
+    except OSError as exc:
+        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from None
+    if not data:
+        raise DecodeError("empty file (0 bytes)")
+    if len(data) > max_bytes:
+        raise DecodeError(f"file too large (more than {max_bytes} bytes)")
+    return data
+
+
+@contextlib.contextmanager
+def _regular_file(path: str):
+    """(descriptor, fstat) of a regular file, opened without blocking and checked on its descriptor (a FIFO,
+    device or socket would block or never end; nothing swapped in after the check is read); a DecodeError
+    with a plain reason otherwise."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -74,27 +101,9 @@ def read_bytes(path: str, max_bytes: int = 512 * 1024 * 1024) -> bytes:
             raise DecodeError("is a directory")
         if not stat.S_ISREG(st.st_mode):
             raise DecodeError(f"not a regular file ({_file_kind(st.st_mode)})")
-        if st.st_size > max_bytes:
-            raise DecodeError(f"file too large ({st.st_size} bytes > {max_bytes})")
-        if st.st_size == 0:
-            raise DecodeError("empty file (0 bytes)")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            head = fh.read(HEADER_BYTES)
-            if len(head) < st.st_size:
-                _check_header(head)
-                # the size fstat gave, not max_bytes: a read of max_bytes sets aside that much memory first
-                data = head + fh.read(st.st_size - len(head))
-            else:
-                data = head
-    except OSError as exc:
-        raise DecodeError(f"cannot read file: {exc.strerror or exc}") from None
+        yield fd, st
     finally:
         os.close(fd)
-    if not data:
-        raise DecodeError("empty file (0 bytes)")
-    if len(data) > max_bytes:
-        raise DecodeError(f"file too large (more than {max_bytes} bytes)")
-    return data
 
 
 def _file_kind(mode: int) -> str:
@@ -119,18 +128,13 @@ def _recognised(prefix: bytes) -> bool:
 
 
 def _sniffed_image(path: str) -> bool:
-    """Whether a file without an extension (an upload stored under its id) begins as an image does. Opened
-    without blocking, and only a regular file is read: a named pipe must not hold the walk."""
+    """Whether a file without an extension (an upload stored under its id) begins as an image does. Only a
+    regular file is read (_regular_file): a named pipe must not hold the walk."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
+        with _regular_file(path) as (fd, _):
+            return _recognised(os.read(fd, 16))
+    except (DecodeError, OSError):
         return False
-    try:
-        return stat.S_ISREG(os.fstat(fd).st_mode) and _recognised(os.read(fd, 16))
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
 
 
 def _unrecognised(head: bytes) -> str:

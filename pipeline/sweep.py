@@ -60,14 +60,13 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         ids = np.asarray(everything.ids)
         found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep,
                             index.crowding, rt.settings.max_partners)
-        close, near = {}, []
+        close, near = {}, []  # close: {(a, b): distance}
         for p, hits, nearest in found:  # a pair from either side: one may be among the other's nearest only
-            close.update(((min(ids[p], ids[q]), max(ids[p], ids[q])), round(d, 6)) for q, d in hits)
+            close.update(((int(min(ids[p], ids[q])), int(max(ids[p], ids[q]))), round(d, 6)) for q, d in hits)
             near += [(int(ids[p]), int(ids[q]), d) for q, d in nearest]
-        close = [(int(a), int(b), d) for (a, b), d in close.items()]
-        paired = rt.registry.images(ids=sorted({i for pair in close for i in pair[:2]}))
+        paired = rt.registry.images(ids=sorted({i for pair in close for i in pair}))
         frames = Frames(rt, paired)
-        pairs = [(a, b, d, frames.label(a, b, d, th)) for a, b, d in close]
+        pairs = [(a, b, d, frames.label(a, b, d, th)) for (a, b), d in close.items()]
         sample = _map_sample(ids, pairs)
         vectors = {int(ids[p]): np.array(everything.annoy.get_item_vector(p), np.float32) for p in sample}
         wanted = {i for row in (*pairs, *near) for i in row[:2]} | set(vectors)
