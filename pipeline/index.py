@@ -2,7 +2,9 @@
 
 New vectors are searched against every segment, the buffer and each other; pairs under the match
 threshold are recorded, each image gets its final state, and the vectors join the buffer, all in one
-transaction. Images this generation already holds are skipped, so a redelivered batch adds nothing twice.
+transaction. Images this generation already holds are skipped, so a redelivered batch adds nothing twice;
+one it holds as removed is searched and revived. What a file's new content replaced is removed first: a copy
+of the old picture is no copy of what the path holds now.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from neardup.storage.index import CollectionIndex, nearest_of
 from neardup.storage.registry import ImageStatus
 
 from .labels import Frames, make_signatures
+from .remove import take_out
 
 
 def index_batch(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict,
@@ -36,12 +39,17 @@ def index_batch(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict
 
 def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, verifying):
     index.refresh()
+    replaced = [i for i in rt.registry.replaced_at(image_ids) if i not in index.tombstones]
+    if replaced and index.indexed(replaced):
+        with rt.engine.begin() as conn:
+            take_out(conn, rt, index.collection, replaced)
+        index.refresh()
     ids = np.asarray(image_ids, np.int64)
     vecs = np.asarray(vectors, np.float32).reshape(len(ids), -1)
     _, first = np.unique(ids, return_index=True)  # the same image twice in one batch counts once
     keep = np.sort(first)
     ids, vecs = ids[keep], vecs[keep]
-    already = index.indexed(ids)
+    already = index.indexed(ids) - index.tombstones
     fresh = np.array([i not in already for i in ids], bool)
     ids, vecs = ids[fresh], vecs[fresh]
     if not len(ids):
@@ -63,11 +71,11 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
             outcomes[image_id] = (ImageStatus.VERIFYING, *outcomes[image_id][1:])
 
     with rt.engine.begin() as conn:
-        index.commit(conn, ids, vecs)
+        appended = index.commit(conn, ids, vecs)
         rt.registry.add_pairs(conn, index.collection, index.generation, list(rows.values()))
         if record_outcomes:
             rt.registry.set_outcomes(conn, outcomes)
-    index.after_commit(ids, vecs)
+    index.after_commit(ids[appended], vecs[appended])
     return outcomes
 
 

@@ -87,7 +87,7 @@ class Scanner:
         checks = verify.settings_for(rt.settings, rt.model_info(enc.version))  # as the queue reads it: registered
         res = ScanResult(os.path.abspath(root), self.collection, enc.version, th, previews=rt.previews,
                          frames=functools.partial(Frames.of, rt))
-        paths, res.failed = find_images(root)
+        paths, res.failed = find_images(res.root)  # absolute: the registry's paths name files wherever it is run
         extra_roots = [root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))]
         index = rt.index(self.collection, enc.version, enc.info.dim)
         rt.adopt_generation(self.collection, enc.version)  # a scanned collection can be swept and queued to later

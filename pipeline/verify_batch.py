@@ -159,10 +159,10 @@ def add_corner_views(rt, collection: str, generation: str, dim: int, ids: list[i
     flat = rt.registry.vectors_by_image(collection, corners.key(generation), ids)
     for n in range(len(corners.ANCHORS)):
         view = rt.index(collection, generation, dim, corner=n)
-        fresh = sorted(set(flat) - view.indexed(list(flat)))
-        if not fresh:
+        fresh = np.asarray(sorted(set(flat) - (view.indexed(list(flat)) - view.tombstones)), np.int64)
+        if not len(fresh):
             continue
         vecs = np.stack([flat[i].reshape(len(corners.ANCHORS), -1)[n] for i in fresh])
         with rt.engine.begin() as conn:
-            view.commit(conn, np.asarray(fresh, np.int64), vecs)
-        view.after_commit(np.asarray(fresh, np.int64), vecs)
+            appended = view.commit(conn, fresh, vecs)
+        view.after_commit(fresh[appended], vecs[appended])

@@ -2,7 +2,8 @@
 
 New vectors land in a small buffer searched exactly with NumPy; a full buffer is sealed into an immutable
 Annoy segment; segments of one level are merged in the background of ingestion (tiered, like an LSM tree);
-removed images are tombstones. Queries merge results from every segment and the buffer (DESIGN.md 3).
+removed images are tombstones (a removed image submitted again is revived: in place where its vector is still
+stored, else added anew). Queries merge results from every segment and the buffer (DESIGN.md 3).
 
 The caller serialises writers per collection (one index worker, or a lock); readers reload whenever the
 collection's epoch, bumped on every commit, has moved.
@@ -49,6 +50,7 @@ class PendingMerge:
     file: str
     last_seq: int
     future: Future
+    dropped: frozenset  # the tombstoned images it leaves out: none of them may have been revived meanwhile
 
 
 class CollectionIndex:
@@ -71,6 +73,9 @@ class CollectionIndex:
         self._ids, self._crowds, self._n = np.empty(0, np.int64), np.empty(0, np.float32), 0
         self._set_buffer(np.empty(0, np.int64), np.empty((0, dim), np.float32))
         self.tombstones: set[int] = set()
+        self.dead: dict[int, int] = {}  # segment -> how many tombstoned images it still holds (_count_dead)
+        self._counted: set[int] = set()  # the tombstones those counts are of
+        self._revived: set[int] = set()  # tombstoned images the commit under way brings back
         self.next_seq = 0
         with engine.begin() as conn:
             conn.execute(db.insert_ignore(conn, db.collections).values(name=collection, generation=None, epoch=0))
@@ -165,7 +170,24 @@ class CollectionIndex:
                          np.stack([np.frombuffer(r[1], np.float32)[self.part * self.dim:(self.part + 1) * self.dim]
                                    for r in buf]) if buf
                          else np.empty((0, self.dim), np.float32))
+        self._count_dead()
         self.epoch = epoch
+
+    def _count_dead(self) -> None:
+        """How many tombstoned images each segment still holds. A search asks a segment for that many more
+        neighbours than it wants, so that enough live ones remain: asking every segment for as many more as
+        the collection has tombstones would make each search pay for every removal ever made. Counted again
+        only where the tombstones or the segments changed."""
+        if self.tombstones != self._counted:
+            self.dead, self._counted = {}, set(self.tombstones)
+        self.dead = {s: self.dead[s] if s in self.dead else int(np.count_nonzero(self._tombstoned(seg.ids)))
+                     for s, seg in self.segments.items()}
+
+    def holds(self, image_id: int) -> bool:
+        """Whether the image's vector is still stored here (in the buffer or a segment), live or tombstoned: a
+        merge leaves tombstoned vectors out."""
+        return bool(np.any(self.buffer_ids == image_id)) or any(
+            bool(np.any(seg.ids == image_id)) for seg in self.segments.values())
 
     def __len__(self) -> int:
         return len(self.buffer_ids) + sum(len(s) for s in self.segments.values()) - len(self.tombstones)
@@ -192,16 +214,18 @@ class CollectionIndex:
         # the buffer, which the allocator reuses; growing ones (up to 20 MB each at 20,000) kept a scan's
         # memory climbing until the buffer was sealed
         ids, vecs, crowds = self.buffer_ids, self.buffer_vecs, self.buffer_crowds
+        dead = self._tombstoned(ids)  # never among the `most` nearest
         for start in range(0, len(queries), 256):
             for first in range(0, len(ids), 4096):
                 d = self._penalised(exact_distances(queries[start:start + 256], vecs[first:first + 4096]),
                                     crowd[start:start + 256, None], crowds[None, first:first + 4096])
+                d[:, dead[first:first + 4096]] = np.inf
                 for qi, bj in zip(*np.nonzero(_hits(d, ids[first:first + 4096], radius, most))):
                     results[start + qi].append((int(ids[first + bj]), float(d[qi, bj])))
         rows = np.asarray(queries, np.float32).tolist()
-        for seg in self.segments.values():
+        for s, seg in self.segments.items():
             for qi, q in enumerate(rows):
-                local, dist = seg.within(q, radius, most=crowding.candidates(most + len(self.tombstones)) if most else 0)
+                local, dist = seg.within(q, radius, most=crowding.candidates(most) + self.dead.get(s, 0) if most else 0)
                 if self.crowding is not None and len(local):
                     dist = self._penalised(dist, crowd[qi], seg.crowds(local, self.crowding))
                     local, dist = local[dist <= radius], dist[dist <= radius]
@@ -215,22 +239,27 @@ class CollectionIndex:
         Each segment's vectors come through a mapping of their own, released when the caller moves on."""
         for seg in list(self.segments.values()):
             ids = np.asarray(seg.ids)
-            keep = ~np.isin(ids, list(self.tombstones)) if self.tombstones else slice(None)
+            keep = ~self._tombstoned(ids)
             yield ids[keep], np.load(seg.base.with_suffix(".vec.npy"), mmap_mode="r")[keep]
         if len(self.buffer_ids):
-            yield self.buffer_ids, self.buffer_vecs
+            keep = ~self._tombstoned(self.buffer_ids)
+            yield self.buffer_ids[keep], self.buffer_vecs[keep]
+
+    def _tombstoned(self, ids: np.ndarray) -> np.ndarray:
+        return np.isin(ids, np.fromiter(self.tombstones, np.int64, len(self.tombstones)))
 
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k nearest by the distance this index reports: with a crowding penalty, ranked again among
         more of the nearest by plain distance (crowding.candidates)."""
-        found, want = [], (k if self.crowding is None else crowding.candidates(k)) + len(self.tombstones)
+        found, want = [], k if self.crowding is None else crowding.candidates(k)
         crowd = self._crowds_of(np.asarray(query, np.float32)[None])[0]
         if len(self.buffer_ids):
             d = self._penalised(exact_distances(query[None], self.buffer_vecs)[0], crowd, self.buffer_crowds)
+            d[self._tombstoned(self.buffer_ids)] = np.inf
             near = np.argpartition(d, want)[:want] if len(d) > want else slice(None)  # the buffer holds 20,000
-            found += list(zip(self.buffer_ids[near].tolist(), d[near].tolist()))
-        for seg in self.segments.values():
-            idx, dist = seg.annoy.get_nns_by_vector(query, want, include_distances=True)
+            found += [(i, x) for i, x in zip(self.buffer_ids[near].tolist(), d[near].tolist()) if x != np.inf]
+        for s, seg in self.segments.items():
+            idx, dist = seg.annoy.get_nns_by_vector(query, want + self.dead.get(s, 0), include_distances=True)
             if self.crowding is not None and idx:
                 dist = self._penalised(np.asarray(dist), crowd, seg.crowds(np.asarray(idx), self.crowding)).tolist()
             found += [(int(seg.ids[i]), x) for i, x in zip(idx, dist)]
@@ -238,17 +267,35 @@ class CollectionIndex:
         return sorted(found, key=lambda t: t[1])[:k]
 
     # --- writing (one writer per collection) ---------------------------------------------------------
-    def commit(self, conn, image_ids: np.ndarray, vecs: np.ndarray) -> None:
+    def commit(self, conn, image_ids: np.ndarray, vecs: np.ndarray) -> np.ndarray:
         """Bump the epoch, then append vectors to the buffer inside the caller's transaction: a writer that
-        committed first (another scan of the same images) is seen by the epoch, not by a duplicate row."""
+        committed first (another scan of the same images) is seen by the epoch, not by a duplicate row.
+        Tombstoned images among them are revived: in place where their vector is still stored (it is the same
+        vector: the same content), else appended like the rest. Returns which were appended (for
+        after_commit)."""
         self._bump(conn)
-        if len(image_ids):
+        image_ids = np.asarray(image_ids, np.int64)
+        revived = [int(i) for i in image_ids if int(i) in self.tombstones]
+        appended = ~np.isin(image_ids, [i for i in revived if self.holds(i)])
+        if revived:
+            for table in (db.tombstones, db.index_items):
+                gone = revived if table is db.tombstones else [i for i in revived if not self.holds(i)]
+                for part in db.in_chunks(gone, 500):
+                    conn.execute(delete(table).where(and_(self._key(table), table.c.image_id.in_(part))))
+        if appended.any():
             conn.execute(insert(db.index_items), [
                 dict(collection=self.collection, generation=self.generation, image_id=int(i),
-                     seq=self.next_seq + n) for n, i in enumerate(image_ids)])
+                     seq=self.next_seq + n) for n, i in enumerate(image_ids[appended])])
+        self._revived = set(revived)
+        return appended
 
     def after_commit(self, image_ids: np.ndarray, vecs: np.ndarray) -> None:
-        """Keep the in-memory view in step with what was just committed, then seal/merge if due."""
+        """Keep the in-memory view in step with what was just committed (the images commit() appended), then
+        seal/merge if due."""
+        if self._revived:
+            self.tombstones -= self._revived
+            self._revived = set()
+            self._count_dead()
         self._append(np.asarray(image_ids, np.int64), np.asarray(vecs, np.float32).reshape(-1, self.dim))
         self.next_seq += len(image_ids)
         self.epoch = self._committed_epoch
@@ -271,12 +318,8 @@ class CollectionIndex:
         self._committed_epoch = self.epoch + 1
 
     def tombstone(self, image_ids) -> None:
-        self.refresh()
         with self.engine.begin() as conn:
-            for i in image_ids:
-                conn.execute(db.insert_ignore(conn, db.tombstones).values(
-                    collection=self.collection, generation=self.generation, image_id=int(i)))
-            self._bump(conn)
+            tombstone(conn, self.collection, image_ids)
         self.epoch = None  # tombstones are re-read on the next refresh
 
     def merge(self) -> None:
@@ -296,7 +339,8 @@ class CollectionIndex:
             args = (self.root / file, [self.segments[s].base for s in members], sorted(self.tombstones))
             if self.background_merges:
                 self.pending.append(PendingMerge(members, level + 1, file, last_seq,
-                                                 _merge_process().submit(segments.merge_files, *args)))
+                                                 _merge_process().submit(segments.merge_files, *args),
+                                                 frozenset(self.tombstones)))
                 return
             segments.merge_files(*args)
             self._record_segment(file, level + 1, replaces=members, last_seq=last_seq)
@@ -309,7 +353,8 @@ class CollectionIndex:
                 continue
             self.pending.remove(job)
             failed = job.future.exception() is not None
-            if failed or not all(m in self.segments for m in job.members):
+            revived = not job.dropped <= self.tombstones  # it left out an image submitted again since
+            if failed or revived or not all(m in self.segments for m in job.members):
                 segments.remove(self.root / job.file)
                 continue
             self._record_segment(job.file, job.level, replaces=job.members, last_seq=job.last_seq)
@@ -346,7 +391,26 @@ class CollectionIndex:
         self.segments[seg_id] = seg
         if not replaces:  # sealed from the buffer
             self._n = 0
+        self._count_dead()
         self.epoch = self._committed_epoch
+
+
+def tombstone(conn, collection: str, image_ids) -> int:
+    """In the caller's transaction: tombstone these images in every generation of the collection that holds
+    them (its live one, one being rebuilt, the corner-view indexes), and move the collection's epoch, so that
+    every reader reloads and a writer that searched before this commits nothing on that view (it searches
+    again). Returns how many (image, generation) entries it tombstoned."""
+    items = db.index_items.c
+    held = []
+    for part in db.in_chunks(sorted({int(i) for i in image_ids}), 500):
+        held += conn.execute(select(items.generation, items.image_id).where(and_(
+            items.collection == collection, items.image_id.in_(part)))).all()
+    if held:
+        conn.execute(db.insert_ignore(conn, db.tombstones), [
+            dict(collection=collection, generation=g, image_id=int(i)) for g, i in held])
+    conn.execute(update(db.collections).where(db.collections.c.name == collection)
+                 .values(epoch=db.collections.c.epoch + 1))
+    return len(held)
 
 
 def _hits(d: np.ndarray, ids: np.ndarray, radius: float, most: int) -> np.ndarray:

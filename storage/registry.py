@@ -40,11 +40,14 @@ class ImageStatus(StrEnum):
     VERIFYING = "verifying"  # in the index, its pairs waiting for the verify step (pipeline/verify_batch.py)
     FAILED = "failed"  # unusable: the reason says why
     REPLACED = "replaced"  # a newer file at the same path took its place
+    REMOVED = "removed"  # taken out of its collection (neardup remove); submitted again, it comes back
 
 
-FINAL = (ImageStatus.INDEXED, ImageStatus.DUPLICATE, ImageStatus.MATCH, ImageStatus.FAILED)  # the states a batch's images end in
+# the states a batch's images end in (an image removed since is done with too)
+FINAL = (ImageStatus.INDEXED, ImageStatus.DUPLICATE, ImageStatus.MATCH, ImageStatus.FAILED, ImageStatus.REMOVED)
 LIVE = (ImageStatus.INDEXED, ImageStatus.DUPLICATE, ImageStatus.MATCH, ImageStatus.VERIFYING)  # in the index
-UNUSABLE = (ImageStatus.FAILED, ImageStatus.REPLACED)  # no picture to use
+UNUSABLE = (ImageStatus.FAILED, ImageStatus.REPLACED, ImageStatus.REMOVED)  # no picture to use
+GONE = (ImageStatus.REPLACED, ImageStatus.REMOVED)  # no longer in the collection: submitted again, a row revives
 ID_CHUNK = 20_000  # image ids per IN list
 
 
@@ -55,7 +58,7 @@ def id_chunks(ids):
 
 def _holds_picture():
     """Rows whose picture can be used: not failed, not replaced by a newer file at the same path."""
-    return db.images.c.status.notin_(UNUSABLE)
+    return and_(*(db.images.c.status != s for s in UNUSABLE))  # not NOT IN: an executemany's WHERE takes it
 
 
 def outcomes_from(pairs, seq: dict[int, int], ids) -> dict[int, tuple[str, int | None, float | None]]:
@@ -104,14 +107,14 @@ class Registry:
         """Register what one flush of the embed step saw, in one transaction; return the image ids in order.
 
         A readable image is keyed by (path, content): seen before and still live, it keeps its row and state;
-        otherwise its row becomes `pending` and any earlier contents of that path become `replaced`. A failure
-        is the row (path, "") in state `failed` with its reason.
+        otherwise (new, replaced or removed) its row becomes `pending` and any earlier contents of that path
+        become `replaced`. A failure is the row (path, "") in state `failed` with its reason.
         """
         now = time.time()
         paths = sorted({it.path for it in items})
         with self.engine.begin() as conn:
             before = self._rows_by_key(conn, collection, paths)
-            fresh = [it for it in items if it.failed or before.get(it.key, (0, ImageStatus.REPLACED))[1] == ImageStatus.REPLACED]
+            fresh = [it for it in items if it.failed or before.get(it.key, (0, ImageStatus.REPLACED))[1] in GONE]
             if fresh:  # new rows, or rows revived or failed again: insert if missing, then overwrite
                 fields = ("status", "reason", "width", "height", "size_bytes")
                 conn.execute(db.insert_ignore(conn, db.images), [
@@ -146,11 +149,12 @@ class Registry:
         return out
 
     def set_outcomes(self, conn, outcomes: dict[int, tuple[str, int | None, float | None]]) -> None:
-        """Final state of indexed images: {id: (indexed|duplicate|match, of_image, distance)}."""
+        """Final state of indexed images: {id: (indexed|duplicate|match, of_image, distance)}; an image removed
+        or replaced meanwhile stays so."""
         if not outcomes:
             return
         now = time.time()
-        conn.execute(update(db.images).where(db.images.c.id == bindparam("_id")).values(
+        conn.execute(update(db.images).where(and_(db.images.c.id == bindparam("_id"), _holds_picture())).values(
             status=bindparam("_status"), of_image=bindparam("_of"), distance=bindparam("_distance"), updated_at=now),
             [dict(_id=i, _status=s, _of=o, _distance=d) for i, (s, o, d) in outcomes.items()])
 
@@ -199,6 +203,31 @@ class Registry:
                 found.update(tuple(r) for r in conn.execute(select(*cols).where(and_(
                     key, or_(db.pairs.c.a.in_(part), db.pairs.c.b.in_(part))))))
         return sorted(found)
+
+    def remove(self, conn, collection: str, ids) -> None:
+        """In the caller's transaction: these images become `removed`, and every pair that names one goes (in
+        every generation): no answer, sweep or report names them again."""
+        now, key = time.time(), db.pairs.c.collection == collection
+        for part in id_chunks(ids):
+            conn.execute(update(db.images).where(and_(db.images.c.id.in_(part), _holds_picture())).values(
+                status=ImageStatus.REMOVED, updated_at=now))
+            conn.execute(delete(db.pairs).where(and_(key, or_(db.pairs.c.a.in_(part), db.pairs.c.b.in_(part)))))
+
+    def paths_in(self, collection: str):
+        """(id, path) of each image of the collection that holds a picture, streamed."""
+        with self.engine.connect() as conn:
+            yield from conn.execution_options(yield_per=10_000).execute(
+                select(db.images.c.id, db.images.c.path).where(and_(
+                    db.images.c.collection == collection, _holds_picture())).order_by(db.images.c.id))
+
+    def replaced_at(self, ids) -> list[int]:
+        """The images a newer file at the path of one of these took the place of."""
+        newer, older = db.images.alias(), db.images
+        with self.engine.connect() as conn:
+            return sorted(i for part in id_chunks(ids) for i in conn.execute(
+                select(older.c.id).select_from(newer.join(older, and_(
+                    older.c.collection == newer.c.collection, older.c.path == newer.c.path)))
+                .where(and_(newer.c.id.in_(part), older.c.status == ImageStatus.REPLACED))).scalars())
 
     def missing_from(self, collection: str, generation: str) -> list[int]:
         """Live images of the collection that `generation` does not index yet."""

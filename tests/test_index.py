@@ -162,6 +162,63 @@ def test_tombstoned_images_are_not_found(rt):
     assert len(index) == 59
 
 
+def test_a_bounded_search_past_many_removed_copies_still_gets_its_nearest_live_ones(rt):
+    """100 copies of one vector, sealed into segments and merged, 60 of them then removed: a search bounded to
+    7 still returns 7 copies, all live, at the unbounded search's distances; each segment asks for as many more
+    as it holds removed images, not as many as the collection has."""
+    rng = np.random.default_rng(4)
+    base = unit(rng.normal(size=16))
+    v = np.concatenate([np.repeat(base[None], 100, axis=0), unit(base + rng.normal(scale=0.02, size=(20, 16)))])
+    ids = register(rt, 120)
+    index = rt.index("c", "gen1", 16)
+    for chunk in np.array_split(np.arange(120), 6):
+        index_batch(rt, index, [ids[i] for i in chunk], v[chunk], {"duplicate": 0.05, "match": 0.15})
+    removed = set(ids[10:70])
+    index.tombstone(sorted(removed))
+    index.refresh()
+    held = {i for seg in index.segments.values() for i in seg.ids.tolist()}
+    assert sum(index.dead.values()) == len(removed & held) > 0
+    assert max(index.dead.values()) < len(removed & held) or len(index.segments) == 1
+    everything = index.within(v[:1], 0.5)[0]
+    bounded = index.within(v[:1], 0.5, most=7)[0]
+    assert len(everything) == 60 and not {i for i, _ in everything} & removed
+    assert len(bounded) == 7 and [d for _, d in bounded] == [d for _, d in nearest_of(everything, 7)]
+    assert not {i for i, _ in index.nearest(v[0], 20)} & removed and len(index.nearest(v[0], 20)) == 20
+
+
+def test_removed_images_indexed_again_are_found_once_each_wherever_their_vectors_were(rt):
+    """Images removed from the buffer, from sealed segments and from segments merged since (which leave
+    their vectors out) are found again once each when indexed again: revived where their vector is still
+    stored, appended anew where a merge dropped it."""
+    v = planted(300, pairs=150)
+    ids = register(rt, 300)
+    index = rt.index("c", "g", 16)
+    th = {"duplicate": 0.05, "match": 0.15}
+    for chunk in np.array_split(np.arange(200), 5):
+        index_batch(rt, index, [ids[i] for i in chunk], v[chunk], th)
+    copies = [1, 3, 41, 81, 121, 161, 199]  # near copies of 0, 2, 40, ...: indexed early and late
+    removed = [ids[i] for i in copies]
+    index.tombstone(removed)
+    index.refresh()
+    for chunk in np.array_split(np.arange(200, 300), 4):  # more seals: merges that drop what was removed
+        index_batch(rt, index, [ids[i] for i in chunk], v[chunk], th)
+    index.install_merges(wait=True)
+    held = [index.holds(i) for i in removed]
+    assert any(held) and not all(held), "some removed vectors still stored, some left out by a merge"
+    originals = v[[k - 1 for k in copies]]
+    assert not any(i in {j for j, _ in f} for i, f in zip(removed, index.within(originals, 0.15)))
+    index_batch(rt, index, removed, v[copies], th)
+    index.refresh()
+    found = index.within(originals, 0.15)
+    assert [sum(j == i for j, _ in f) for i, f in zip(removed, found)] == [1] * len(removed)
+    assert len(index) == 300 and not index.tombstones
+    live = np.concatenate([ids_ for ids_, _ in index.live()])
+    assert len(live) == len(set(live.tolist())) == 300
+    with rt.engine.connect() as conn:
+        items = conn.execute(select(db.index_items.c.image_id)).scalars().all()
+    assert len(items) == len(set(items)) == 300
+
+
 @pytest.mark.parametrize("capacity", [1000, 40])  # every vector in the buffer; most of them sealed in segments
 def test_a_query_bounded_to_its_nearest_gets_them_among_a_hundred_equal_vectors(rt, capacity):
     """100 copies of one vector and 20 near it: within() bounded to `most` gives a copy its `most` nearest, at

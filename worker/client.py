@@ -63,6 +63,15 @@ class Client:
         self._send(collection, files, batch_id, batch_size)
         return BatchHandle(self, batch_id)
 
+    def remove(self, paths: list[str], collection: str = "default", missing: bool = False):
+        """Take images out of a collection (pipeline/remove.py), under its writer lock: a Removal of the paths
+        removed and of those it does not hold."""
+        from neardup.pipeline.remove import remove
+        from neardup.tasks.context import collection_lock
+
+        return remove(self.rt, collection, paths, missing,
+                      lambda: collection_lock(collection, wait=None, url=self.settings.broker_url))
+
     def _send(self, collection, files, batch_id, batch_size=None):
         from neardup.tasks.ingest import send_batch
 

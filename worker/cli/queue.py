@@ -179,6 +179,29 @@ def label(a, b, label, settings):
 
 
 @cli.command()
+@click.argument("paths", nargs=-1)
+@collection_option()
+@click.option("--missing", is_flag=True, help="Also every image of the collection whose file no longer exists.")
+@click.option("--json", "as_json", is_flag=True)
+@settings_options
+def remove(paths, collection, missing, as_json, settings):
+    """Take images out of a collection (files, or every image under a folder, on disk or not): no later
+    upload, sweep or report pairs them. Submitted or scanned again, they come back."""
+    from neardup.pipeline.remove import remove as take_out
+    from neardup.pipeline.runtime import Runtime
+
+    if not paths and not missing:
+        raise click.UsageError("name the images or folders to remove, or give --missing")
+    done = take_out(Runtime(settings), collection, paths, missing, _writer_lock(settings)(collection))
+    if as_json:
+        click.echo(json.dumps({"removed": done.removed, "unknown": done.unknown}, indent=1))
+        return
+    for path in done.unknown:
+        click.echo(f"not in {collection}: {path}", err=True)
+    click.echo(f"removed {len(done.removed)} image(s) from {collection}")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
 def models(as_json, settings):

@@ -1,0 +1,52 @@
+"""Taking images out of a collection: a listing deleted, a takedown, a file gone from the catalogue.
+
+A removed image is no longer found, paired, swept or reported: its vector is tombstoned in every generation of
+the collection, its pairs go, and its state becomes `removed`, all in one transaction. An upload that copies
+it is then a new picture, not a duplicate of something that no longer exists. Submitted or scanned again, it
+comes back (pipeline/index.py).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+from neardup.storage.collection import checked
+from neardup.storage.index import tombstone
+
+
+@dataclass
+class Removal:
+    removed: list[str] = field(default_factory=list)  # paths taken out
+    unknown: list[str] = field(default_factory=list)  # paths asked for that the collection does not hold
+
+
+def take_out(conn, rt, collection: str, ids) -> None:
+    """In the caller's transaction: tombstone these images everywhere, drop their pairs, mark them removed
+    (an image already replaced by a newer file keeps that state)."""
+    tombstone(conn, collection, ids)
+    rt.registry.remove(conn, collection, ids)
+
+
+def remove(rt, collection: str, paths=(), missing: bool = False, lock=contextlib.nullcontext) -> Removal:
+    """Remove the collection's images at `paths` (a folder: every image under it, file or not still there),
+    and with `missing` every image whose file no longer exists (of those kept by absolute path: a relative one
+    would be looked for from wherever this runs). `lock`: the collection's writer lock, where
+    workers may be writing (the index step's epoch check keeps a writer that searched before the removal from
+    committing on that view anyway)."""
+    checked(collection)
+    wanted = {os.path.abspath(p) for p in paths}
+    folders = tuple(p.rstrip(os.sep) + os.sep for p in wanted)
+    ids, found, out = [], set(), Removal()
+    for image_id, stored in rt.registry.paths_in(collection):
+        path = os.path.abspath(stored)  # a scan of an earlier release kept the path as it was given
+        asked = path if path in wanted else next((f for f in folders if path.startswith(f)), None)
+        if asked is not None or (missing and os.path.isabs(stored) and not os.path.isfile(stored)):
+            ids.append(image_id)
+            out.removed.append(path)
+            found.add(asked)
+    out.unknown = sorted(p for p in wanted if p not in found and p.rstrip(os.sep) + os.sep not in found)
+    if ids:
+        with lock(), rt.engine.begin() as conn:
+            take_out(conn, rt, collection, ids)
+    return out
