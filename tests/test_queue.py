@@ -454,3 +454,30 @@ def test_a_picture_queued_many_times_is_one_group_with_pairs_bounded_per_copy(cl
     pairs = pairs_by_path(cl.rt, "many", generation)
     assert len(pairs) <= 3 * 40 and {label for _, _, label in pairs} == {"duplicate"}
     assert components((a, b) for a, b, _ in pairs) == [sorted(files)]
+
+
+def test_an_upload_copying_a_removed_image_is_a_new_picture_through_the_queue(cluster):
+    """An image removed through the client (under the collection's lock, workers running): a later upload of
+    the same bytes is indexed as a new picture, and the removed image's batch counts it done, as removed."""
+    for w in list(cluster.workers):
+        if w.poll() is None:
+            cluster.kill_worker(w)
+    folder = cluster.images / "removal"
+    folder.mkdir()
+    data = sorted(cluster.images.glob("*.jpg"))[1].read_bytes()
+    original, first, second = (folder / f"{name}.jpg" for name in ("original", "first", "second"))
+    for path in (original, first, second):
+        path.write_bytes(data)
+    cluster.start_worker("removal", **UNVERIFIED)
+    cl = client(cluster)
+    kept = cl.submit([str(original)], "removal")
+    assert kept.result(timeout=300)["counts"] == {"indexed": 1}
+    st = cl.submit([str(first)], "removal").result(timeout=300)
+    assert st["items"][0]["state"] == "duplicate" and st["items"][0]["of"] == str(original)
+    done = cl.remove([str(original)], "removal")
+    assert done.removed == [str(original)] and done.unknown == []
+    st = cl.submit([str(second)], "removal").result(timeout=300)
+    assert st["items"][0]["state"] == "duplicate" and st["items"][0]["of"] == str(first)
+    assert kept.status()["counts"] == {"removed": 1} and kept.status()["done"] == 1
+    generation, _ = cl.rt.generations("removal")
+    assert all(str(original) not in pair[:2] for pair in pairs_by_path(cl.rt, "removal", generation))
