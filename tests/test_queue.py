@@ -457,16 +457,17 @@ def test_a_picture_queued_many_times_is_one_group_with_pairs_bounded_per_copy(cl
 
 
 def test_an_upload_copying_a_removed_image_is_a_new_picture_through_the_queue(cluster):
-    """An image removed through the client (under the collection's lock, workers running): a later upload of
-    the same bytes is indexed as a new picture, and the removed image's batch counts it done, as removed."""
+    """An image removed through the client (under the collection's lock, workers running), then another by a
+    `neardup.remove` message: a later upload of the same bytes is paired with what is left, and the removed
+    image's batch counts it done, as removed."""
     for w in list(cluster.workers):
         if w.poll() is None:
             cluster.kill_worker(w)
     folder = cluster.images / "removal"
     folder.mkdir()
     data = sorted(cluster.images.glob("*.jpg"))[1].read_bytes()
-    original, first, second = (folder / f"{name}.jpg" for name in ("original", "first", "second"))
-    for path in (original, first, second):
+    original, first, second, third = (folder / f"{name}.jpg" for name in ("original", "first", "second", "third"))
+    for path in (original, first, second, third):
         path.write_bytes(data)
     cluster.start_worker("removal", **UNVERIFIED)
     cl = client(cluster)
@@ -479,5 +480,9 @@ def test_an_upload_copying_a_removed_image_is_a_new_picture_through_the_queue(cl
     st = cl.submit([str(second)], "removal").result(timeout=300)
     assert st["items"][0]["state"] == "duplicate" and st["items"][0]["of"] == str(first)
     assert kept.status()["counts"] == {"removed": 1} and kept.status()["done"] == 1
+    sent = cl.app.send_task("neardup.remove", kwargs=dict(collection="removal", paths=[str(first)]), queue="index")
+    assert sent.get(timeout=120) == {"removed": [str(first)], "unknown": []}  # by a producer of messages alone
+    st = cl.submit([str(third)], "removal").result(timeout=300)
+    assert st["items"][0]["state"] == "duplicate" and st["items"][0]["of"] == str(second)
     generation, _ = cl.rt.generations("removal")
     assert all(str(original) not in pair[:2] for pair in pairs_by_path(cl.rt, "removal", generation))

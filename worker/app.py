@@ -18,7 +18,7 @@ QUEUES = ("embed", "index", "verify", "sweep", "train")
 VISIBILITY_TIMEOUT = 12 * 3600  # longer than the longest task (a retrain), so nothing is redelivered early
 
 app = Celery("neardup", include=["neardup.tasks.ingest", "neardup.tasks.verify", "neardup.tasks.sweep",
-                                    "neardup.tasks.retrain"])
+                                    "neardup.tasks.retrain", "neardup.tasks.remove"])
 app.conf.update(
     broker_url=settings.broker_url,
     result_backend=settings.broker_url,
@@ -32,6 +32,7 @@ app.conf.update(
     task_queues=[Queue(q) for q in QUEUES],
     task_default_queue="embed",
     task_routes={"neardup.embed": {"queue": "embed"}, "neardup.index": {"queue": "index"},
+                 "neardup.remove": {"queue": "index"},
                  "neardup.verify": {"queue": "verify"},
                  "neardup.sweep": {"queue": "sweep"}, "neardup.reconcile": {"queue": "sweep"},
                  "neardup.retrain": {"queue": "train"}},
