@@ -2,8 +2,9 @@
 
 New vectors land in a small buffer searched exactly with NumPy; a full buffer is sealed into an immutable
 Annoy segment; segments of one level are merged in the background of ingestion (tiered, like an LSM tree);
-removed images are tombstones (a removed image submitted again is revived: in place where its vector is still
-stored, else added anew). Queries merge results from every segment and the buffer (DESIGN.md 3).
+removed images are tombstones until a seal or merge leaves their vectors out (a removed image submitted again
+is revived in place while tombstoned, else added anew). Queries merge results from every segment and the
+buffer (DESIGN.md 3).
 
 The caller serialises writers per collection (one index worker, or a lock); readers reload whenever the
 collection's epoch, bumped on every commit, has moved.
@@ -183,12 +184,6 @@ class CollectionIndex:
         self.dead = {s: self.dead[s] if s in self.dead else int(np.count_nonzero(self._tombstoned(seg.ids)))
                      for s, seg in self.segments.items()}
 
-    def holds(self, image_id: int) -> bool:
-        """Whether the image's vector is still stored here (in the buffer or a segment), live or tombstoned: a
-        merge leaves tombstoned vectors out."""
-        return bool(np.any(self.buffer_ids == image_id)) or any(
-            bool(np.any(seg.ids == image_id)) for seg in self.segments.values())
-
     def __len__(self) -> int:
         return len(self.buffer_ids) + sum(len(s) for s in self.segments.values()) - len(self.tombstones)
 
@@ -270,18 +265,13 @@ class CollectionIndex:
     def commit(self, conn, image_ids: np.ndarray, vecs: np.ndarray) -> np.ndarray:
         """Bump the epoch, then append vectors to the buffer inside the caller's transaction: a writer that
         committed first (another scan of the same images) is seen by the epoch, not by a duplicate row.
-        Tombstoned images among them are revived: in place where their vector is still stored (it is the same
-        vector: the same content), else appended like the rest. Returns which were appended (for
-        after_commit)."""
+        Tombstoned images among them are revived in place: a tombstoned vector is still stored, and it is the
+        same vector (the same content). Returns which were appended (for after_commit)."""
         self._bump(conn)
         image_ids = np.asarray(image_ids, np.int64)
         revived = [int(i) for i in image_ids if int(i) in self.tombstones]
-        appended = ~np.isin(image_ids, [i for i in revived if self.holds(i)])
-        if revived:
-            for table in (db.tombstones, db.index_items):
-                gone = revived if table is db.tombstones else [i for i in revived if not self.holds(i)]
-                for part in db.in_chunks(gone, 500):
-                    conn.execute(delete(table).where(and_(self._key(table), table.c.image_id.in_(part))))
+        appended = ~np.isin(image_ids, revived)
+        self._forget(conn, db.tombstones, revived)
         if appended.any():
             conn.execute(insert(db.index_items), [
                 dict(collection=self.collection, generation=self.generation, image_id=int(i),
@@ -317,6 +307,11 @@ class CollectionIndex:
             raise StaleIndex(f"{self.collection}: another writer committed since this index was read")
         self._committed_epoch = self.epoch + 1
 
+    def _forget(self, conn, table, image_ids) -> None:
+        """Delete this generation's rows of `table` for these images, in the caller's transaction."""
+        for part in db.in_chunks(list(image_ids), 500):
+            conn.execute(delete(table).where(and_(self._key(table), table.c.image_id.in_(part))))
+
     def tombstone(self, image_ids) -> None:
         with self.engine.begin() as conn:
             tombstone(conn, self.collection, image_ids)
@@ -336,14 +331,15 @@ class CollectionIndex:
             members = members[: self.merge_fanout]
             last_seq = max(self.segments[s].last_seq for s in members)
             file = f"merge-{uuid.uuid4().hex[:12]}"  # unique: another writer may record segments meanwhile
-            args = (self.root / file, [self.segments[s].base for s in members], sorted(self.tombstones))
+            dropped = frozenset(self.tombstones)
+            args = (self.root / file, [self.segments[s].base for s in members], sorted(dropped))
             if self.background_merges:
                 self.pending.append(PendingMerge(members, level + 1, file, last_seq,
-                                                 _merge_process().submit(segments.merge_files, *args),
-                                                 frozenset(self.tombstones)))
+                                                 _merge_process().submit(segments.merge_files, *args), dropped))
                 return
             segments.merge_files(*args)
-            self._record_segment(file, level + 1, replaces=members, last_seq=last_seq)
+            self._record_segment(file, level + 1, replaces=members, last_seq=last_seq,
+                                 dropped=self._left_out(members, dropped))
 
     def install_merges(self, wait: bool = False) -> None:
         """Swap in the background merges that have finished (all of them, waiting, if `wait`). A merge
@@ -353,26 +349,40 @@ class CollectionIndex:
                 continue
             self.pending.remove(job)
             failed = job.future.exception() is not None
-            revived = not job.dropped <= self.tombstones  # it left out an image submitted again since
-            if failed or revived or not all(m in self.segments for m in job.members):
+            if failed or not all(m in self.segments for m in job.members):
                 segments.remove(self.root / job.file)
                 continue
-            self._record_segment(job.file, job.level, replaces=job.members, last_seq=job.last_seq)
+            dropped = self._left_out(job.members, job.dropped)
+            if not dropped <= self.tombstones:  # it left out an image submitted again since
+                segments.remove(self.root / job.file)
+                continue
+            self._record_segment(job.file, job.level, replaces=job.members, last_seq=job.last_seq, dropped=dropped)
         if wait:  # the swap may have filled the next level: merge that too, until nothing is left to do
             self.merge()
             if self.pending:
                 self.install_merges(wait=True)
+
+    def _left_out(self, members: list[int], dropped: frozenset) -> frozenset:
+        """The images of these segments that a merge leaving out `dropped` leaves out."""
+        held = np.concatenate([np.asarray(self.segments[s].ids) for s in members])
+        return frozenset(held[np.isin(held, np.fromiter(dropped, np.int64, len(dropped)))].tolist())
 
     def seal(self) -> None:
         """Buffer -> new level-0 segment: files first (atomic), then one transaction records it."""
         if not len(self.buffer_ids):
             return
         file = f"seg-{uuid.uuid4().hex[:12]}"
-        segments.build(self.root / file, self.buffer_ids, self.buffer_vecs)
-        self._record_segment(file, 0, replaces=[], last_seq=self.next_seq - 1)
+        keep = ~self._tombstoned(self.buffer_ids)
+        segments.build(self.root / file, self.buffer_ids[keep], self.buffer_vecs[keep])
+        self._record_segment(file, 0, replaces=[], last_seq=self.next_seq - 1,
+                             dropped=frozenset(self.buffer_ids[~keep].tolist()))
 
-    def _record_segment(self, file: str, level: int, replaces: list[int], last_seq: int) -> None:
-        """Record built segment files as the next segment, retiring those it replaces, in one transaction."""
+    def _record_segment(self, file: str, level: int, replaces: list[int], last_seq: int,
+                        dropped: frozenset = frozenset()) -> None:
+        """Record built segment files as the next segment, retiring those it replaces, in one transaction.
+        The tombstoned images it left out (`dropped`: of the buffer, or of the segments it replaces) are gone from
+        the generation with it: their tombstones and index entries too, so that a tombstone always stands for a
+        vector still stored, and such an image submitted again is added anew."""
         seg = Segment(self.root / file, level, last_seq)
         with self.engine.begin() as conn:  # the registry's numbering: it holds every live segment, ours too
             seg_id = (conn.execute(select(func.max(db.segments.c.segment))
@@ -383,7 +393,10 @@ class CollectionIndex:
             if replaces:
                 conn.execute(delete(db.segments).where(and_(self._key(db.segments),
                                                             db.segments.c.segment.in_(replaces))))
+            for table in (db.tombstones, db.index_items):
+                self._forget(conn, table, sorted(dropped))
             self._bump(conn)
+        self.tombstones -= dropped
         for old in replaces:  # readers holding an mmap keep working on the unlinked file
             gone = self.segments.pop(old)
             gone.close()
