@@ -72,8 +72,9 @@ class CollectionIndex:
         self.epoch = None
         self.segments: dict[int, Segment] = {}
         self._ids, self._crowds, self._n = np.empty(0, np.int64), np.empty(0, np.float32), 0
+        self._buffer_version = 0  # moves whenever the buffer's rows do
         self._set_buffer(np.empty(0, np.int64), np.empty((0, dim), np.float32))
-        self.tombstones: set[int] = set()
+        self._set_tombstones(set())
         self.dead: dict[int, int] = {}  # segment -> how many tombstoned images it still holds (_count_dead)
         self._counted: set[int] = set()  # the tombstones those counts are of
         self._revived: set[int] = set()  # tombstoned images the commit under way brings back
@@ -97,6 +98,7 @@ class CollectionIndex:
             held_ids, held_vecs = self.buffer_ids.copy(), self.buffer_vecs.copy()
             self._set_buffer(np.concatenate([held_ids, ids]), np.concatenate([held_vecs, vecs]))
             return
+        self._buffer_version += 1
         self._ids[self._n:self._n + len(ids)] = ids
         self._vecs[self._n:self._n + len(ids)] = vecs
         if self.crowding is not None and len(ids):
@@ -159,8 +161,8 @@ class CollectionIndex:
                 .order_by(db.index_items.c.seq)).all()
             self.next_seq = (conn.execute(select(func.max(db.index_items.c.seq))
                                           .where(self._key(db.index_items))).scalar() or 0) + 1
-            self.tombstones = set(conn.execute(select(db.tombstones.c.image_id)
-                                               .where(self._key(db.tombstones))).scalars())
+            self._set_tombstones(set(conn.execute(select(db.tombstones.c.image_id)
+                                                  .where(self._key(db.tombstones))).scalars()))
         live = {r.segment for r in seg_rows}
         for gone in set(self.segments) - live:
             self.segments.pop(gone).close()
@@ -209,7 +211,7 @@ class CollectionIndex:
         # the buffer, which the allocator reuses; growing ones (up to 20 MB each at 20,000) kept a scan's
         # memory climbing until the buffer was sealed
         ids, vecs, crowds = self.buffer_ids, self.buffer_vecs, self.buffer_crowds
-        dead = self._tombstoned(ids)  # never among the `most` nearest
+        dead = self._buffer_tombstoned()  # never among the `most` nearest
         for start in range(0, len(queries), 256):
             for first in range(0, len(ids), 4096):
                 d = self._penalised(exact_distances(queries[start:start + 256], vecs[first:first + 4096]),
@@ -237,11 +239,28 @@ class CollectionIndex:
             keep = ~self._tombstoned(ids)
             yield ids[keep], np.load(seg.base.with_suffix(".vec.npy"), mmap_mode="r")[keep]
         if len(self.buffer_ids):
-            keep = ~self._tombstoned(self.buffer_ids)
+            keep = ~self._buffer_tombstoned()
             yield self.buffer_ids[keep], self.buffer_vecs[keep]
 
+    def _set_tombstones(self, tombstones: set[int]) -> None:
+        """The tombstones, as a set and sorted (searched by every query: not made again for each)."""
+        self.tombstones = tombstones
+        self._sorted_tombstones = np.sort(np.fromiter(tombstones, np.int64, len(tombstones)))
+        self._buffer_dead = None
+
     def _tombstoned(self, ids: np.ndarray) -> np.ndarray:
-        return np.isin(ids, np.fromiter(self.tombstones, np.int64, len(self.tombstones)))
+        """Which of `ids` are tombstoned (a binary search in the sorted tombstones)."""
+        ids, dead = np.asarray(ids, np.int64), self._sorted_tombstones
+        if not len(dead):
+            return np.zeros(len(ids), bool)
+        return dead[np.minimum(np.searchsorted(dead, ids), len(dead) - 1)] == ids
+
+    def _buffer_tombstoned(self) -> np.ndarray:
+        """_tombstoned() of the buffer, kept until the buffer or the tombstones change."""
+        key = self._buffer_version
+        if self._buffer_dead is None or self._buffer_dead[0] != key:
+            self._buffer_dead = (key, self._tombstoned(self.buffer_ids))
+        return self._buffer_dead[1]
 
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k nearest by the distance this index reports: with a crowding penalty, ranked again among
@@ -250,7 +269,7 @@ class CollectionIndex:
         crowd = self._crowds_of(np.asarray(query, np.float32)[None])[0]
         if len(self.buffer_ids):
             d = self._penalised(exact_distances(query[None], self.buffer_vecs)[0], crowd, self.buffer_crowds)
-            d[self._tombstoned(self.buffer_ids)] = np.inf
+            d[self._buffer_tombstoned()] = np.inf
             near = np.argpartition(d, want)[:want] if len(d) > want else slice(None)  # the buffer holds 20,000
             found += [(i, x) for i, x in zip(self.buffer_ids[near].tolist(), d[near].tolist()) if x != np.inf]
         for s, seg in self.segments.items():
@@ -283,7 +302,7 @@ class CollectionIndex:
         """Keep the in-memory view in step with what was just committed (the images commit() appended), then
         seal/merge if due."""
         if self._revived:
-            self.tombstones -= self._revived
+            self._set_tombstones(self.tombstones - self._revived)
             self._revived = set()
             self._count_dead()
         self._append(np.asarray(image_ids, np.int64), np.asarray(vecs, np.float32).reshape(-1, self.dim))
@@ -372,7 +391,7 @@ class CollectionIndex:
         if not len(self.buffer_ids):
             return
         file = f"seg-{uuid.uuid4().hex[:12]}"
-        keep = ~self._tombstoned(self.buffer_ids)
+        keep = ~self._buffer_tombstoned()
         segments.build(self.root / file, self.buffer_ids[keep], self.buffer_vecs[keep])
         self._record_segment(file, 0, replaces=[], last_seq=self.next_seq - 1,
                              dropped=frozenset(self.buffer_ids[~keep].tolist()))
@@ -396,7 +415,7 @@ class CollectionIndex:
             for table in (db.tombstones, db.index_items):
                 self._forget(conn, table, sorted(dropped))
             self._bump(conn)
-        self.tombstones -= dropped
+        self._set_tombstones(self.tombstones - dropped)
         for old in replaces:  # readers holding an mmap keep working on the unlinked file
             gone = self.segments.pop(old)
             gone.close()
@@ -404,6 +423,7 @@ class CollectionIndex:
         self.segments[seg_id] = seg
         if not replaces:  # sealed from the buffer
             self._n = 0
+            self._buffer_version += 1
         self._count_dead()
         self.epoch = self._committed_epoch
 
