@@ -10,6 +10,7 @@ from neardup.encoder.artifact import DEFAULT_MODEL, read_info
 from neardup.encoder.frame import FINE, GRID, RIM, Frame
 from neardup.encoder.frame import KEY as FRAME_KEY
 from neardup.pipeline.index import index_batch
+from neardup.pipeline.remove import remove
 from neardup.pipeline.runtime import Runtime
 from neardup.storage import db
 from neardup.storage.index import CollectionIndex, nearest_of
@@ -330,6 +331,14 @@ def test_same_index_on_postgresql(settings):
             index_batch(rt, index, [ids[i] for i in chunk], v[chunk], {"duplicate": 0.05, "match": 0.15})
         assert stored_pairs(rt, ids) == exact_pairs(v, 0.15)
         assert index_batch(rt, index, ids, v, {"duplicate": 0.05, "match": 0.15}) == {}
+        assert remove(rt, "c", ["/img/0.jpg", "/img/1.jpg"]).removed == ["/img/0.jpg", "/img/1.jpg"]
+        index.refresh()
+        assert {r.status for r in rt.registry.images(ids=ids[:2])} == {"removed"}
+        assert not {ids[0], ids[1]} & {i for p in rt.registry.pairs_in("c", "g") for i in p[:2]}
+        assert not {ids[0], ids[1]} & {i for i, _ in index.within(v[:2], 0.15)[0] + index.within(v[:2], 0.15)[1]}
+        rt.registry.record_items("c", [Recorded("/img/1.jpg", "h1", 10, 10, 100)])  # submitted again
+        index_batch(rt, index, ids[1:2], v[1:2], {"duplicate": 0.05, "match": 0.15})
+        assert ids[1] in {i for i, _ in index.within(v[1:2], 0.15)[0]} and index.tombstones == {ids[0]}
         found = {("a" * 64, "b" * 64): (True, 40, False), ("a" * 64, "c" * 64): (None, 0, False)}
         for _ in range(2):  # the second store is a no-op, not a conflict
             rt.registry.store_verdicts("v1", found)

@@ -429,18 +429,24 @@ def test_the_queue_answers_as_the_scan_with_a_verify_worker_killed(cluster):
     assert survivor.poll() is None
 
 
+def on_its_own(cluster, name: str, photo: int):
+    """Every worker stopped (the test starts its own, with its settings), a new folder `name` of the images,
+    and the bytes of the images' `photo`-th JPEG to fill it with."""
+    for w in list(cluster.workers):
+        if w.poll() is None:
+            cluster.kill_worker(w)
+    folder = cluster.images / name
+    folder.mkdir()
+    return folder, sorted(cluster.images.glob("*.jpg"))[photo].read_bytes()
+
+
 def test_a_picture_queued_many_times_is_one_group_with_pairs_bounded_per_copy(cluster):
     """Forty files of one picture's bytes, queued in batches to workers that keep 3 partners an image: each
     file ends a duplicate of an earlier one at 0 (the first indexed), each is paired with at most 3 earlier
     files, and the pairs join all forty in one group (not 780 pairs)."""
     from neardup.pipeline.groups import components
 
-    for w in list(cluster.workers):
-        if w.poll() is None:
-            cluster.kill_worker(w)
-    folder = cluster.images / "many"
-    folder.mkdir()
-    data = sorted(cluster.images.glob("*.jpg"))[0].read_bytes()
+    folder, data = on_its_own(cluster, "many", 0)
     files = []
     for k in range(40):
         (folder / f"copy_{k:02d}.jpg").write_bytes(data)
@@ -460,12 +466,7 @@ def test_an_upload_copying_a_removed_image_is_a_new_picture_through_the_queue(cl
     """An image removed through the client (under the collection's lock, workers running), then another by a
     `neardup.remove` message: a later upload of the same bytes is paired with what is left, and the removed
     image's batch counts it done, as removed."""
-    for w in list(cluster.workers):
-        if w.poll() is None:
-            cluster.kill_worker(w)
-    folder = cluster.images / "removal"
-    folder.mkdir()
-    data = sorted(cluster.images.glob("*.jpg"))[1].read_bytes()
+    folder, data = on_its_own(cluster, "removal", 1)
     original, first, second, third = (folder / f"{name}.jpg" for name in ("original", "first", "second", "third"))
     for path in (original, first, second, third):
         path.write_bytes(data)
