@@ -487,3 +487,26 @@ def test_an_upload_copying_a_removed_image_is_a_new_picture_through_the_queue(cl
     assert st["items"][0]["state"] == "duplicate" and st["items"][0]["of"] == str(second)
     generation, _ = cl.rt.generations("removal")
     assert all(str(original) not in pair[:2] for pair in pairs_by_path(cl.rt, "removal", generation))
+
+
+def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_them(cluster):
+    """Two files of one picture indexed, waiting for a verify worker; one is removed meanwhile. When a verify
+    worker comes, the other ends indexed with no pair, the removed one stays removed, and the batch is done."""
+    folder, data = on_its_own(cluster, "pending-removal", 2)
+    files = [folder / "a.jpg", folder / "b.jpg"]
+    for path in files:
+        path.write_bytes(data)
+    cluster.start_worker("no-verify-queue", queues="embed,index")
+    cl = client(cluster)
+    handle = cl.submit([str(p) for p in files], "pending-removal")
+    deadline = time.time() + 300
+    while handle.status()["counts"] != {"verifying": 2}:
+        assert time.time() < deadline, handle.status()["counts"]
+        time.sleep(0.5)
+    generation, _ = cl.rt.generations("pending-removal")
+    assert len(pairs_by_path(cl.rt, "pending-removal", generation)) == 1
+    assert cl.remove([str(files[1])], "pending-removal").removed == [str(files[1])]
+    cluster.start_worker("verify-only", queues="verify")
+    st = handle.result(timeout=300)
+    assert st["done"] == 2 and st["counts"] == {"indexed": 1, "removed": 1}, st["counts"]
+    assert pairs_by_path(cl.rt, "pending-removal", generation) == set()
