@@ -28,6 +28,22 @@ def take_out(conn, rt, collection: str, ids) -> None:
     rt.registry.remove(conn, collection, ids)
 
 
+def remove_gone(rt, collection: str, root: str, listed: list[str], failed: list[tuple[str, str]]) -> int:
+    """Remove the collection's images under the folder `root` whose files are gone (not `listed` by its walk,
+    and no longer there at all): a re-scan of a folder forgets what was deleted from it. Nothing is removed
+    where the walk could not list everything (`failed` names a folder it could not read): an unmounted share
+    must not empty a collection. Returns how many were removed."""
+    if not os.path.isdir(root) or any(reason.startswith("cannot list") for _, reason in failed):
+        return 0
+    listed, under = set(listed), root.rstrip(os.sep) + os.sep
+    gone = [i for i, path in rt.registry.paths_in(collection)
+            if path.startswith(under) and path not in listed and not os.path.lexists(path)]
+    if gone:
+        with rt.engine.begin() as conn:
+            take_out(conn, rt, collection, gone)
+    return len(gone)
+
+
 def remove(rt, collection: str, paths=(), missing: bool = False, lock=contextlib.nullcontext) -> Removal:
     """Remove the collection's images at `paths` (a folder: every image under it, file or not still there),
     and with `missing` every image whose file no longer exists (of those kept by absolute path: a relative one

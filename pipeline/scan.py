@@ -18,6 +18,7 @@ from . import verify
 from .embed import embed_paths
 from .index import index_batch
 from .labels import Frames
+from .remove import remove_gone
 from .runtime import Runtime
 
 
@@ -34,6 +35,7 @@ class ScanResult:
     neighbors: list = field(default_factory=list)  # (query id, neighbour id, distance)
     seconds: float = 0.0
     embedded: int = 0  # images that went through the encoder (the rest reused stored vectors)
+    removed: int = 0  # images of the collection under the folder whose files were gone (pipeline/remove.py)
     total: int = 0  # images in scope (a sweep loads rows only for the images its outputs name)
     verified: int = 0  # grey-zone pairs whose distance geometric verification changed
     previews: object = None  # the Previews store the report takes thumbnails from (None: decode them)
@@ -88,6 +90,7 @@ class Scanner:
         res = ScanResult(os.path.abspath(root), self.collection, enc.version, th, previews=rt.previews,
                          frames=functools.partial(Frames.of, rt))
         paths, res.failed = find_images(res.root)  # absolute: the registry's paths name files wherever it is run
+        res.removed = remove_gone(rt, self.collection, res.root, paths, res.failed)
         extra_roots = [root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))]
         index = rt.index(self.collection, enc.version, enc.info.dim)
         rt.adopt_generation(self.collection, enc.version)  # a scanned collection can be swept and queued to later

@@ -102,3 +102,30 @@ def test_a_copy_of_what_a_file_held_before_is_not_paired_with_what_it_holds_now(
     b = next(r for r in rows if r.path == str(folder / "B.jpg"))
     assert (b.status, b.of_image) == ("indexed", None)
     assert pairs_naming(scanner.rt, replaced.id) == [] and res.pairs == []
+
+
+def test_a_rescan_forgets_the_files_deleted_from_its_folder_unless_it_could_not_list_it_all(settings, tiny_model,
+                                                                                            tmp_path):
+    from neardup.pipeline.remove import remove_gone
+
+    settings.model = tiny_model
+    folder = catalogue(tmp_path, names=("a", "b"), sub=("c",))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(folder / "a.jpg", elsewhere / "kept.jpg")  # the same collection, outside the folder
+    scanner = Scanner(settings)
+    scanner.scan(str(folder))
+    scanner.scan(str(elsewhere))
+    data = (folder / "b.jpg").read_bytes()
+    (folder / "b.jpg").unlink()
+    (elsewhere / "kept.jpg").unlink()  # not under the folder scanned next: left for `neardup remove --missing`
+    assert remove_gone(scanner.rt, "default", str(folder), [], [(str(folder / "sub"), "cannot list directory: "
+                                                                "Permission denied")]) == 0
+    res = scanner.scan(str(folder))
+    assert res.removed == 1 and str(folder / "b.jpg") not in {r.path for r in res.images.values()}
+    states = {r.path: r.status for r in scanner.rt.registry.images(collection="default")}
+    assert states[str(folder / "b.jpg")] == "removed" and states[str(elsewhere / "kept.jpg")] != "removed"
+    (elsewhere / "copy.jpg").write_bytes(data)
+    scanner.scan(str(elsewhere))
+    assert {r.path: r.status for r in scanner.rt.registry.images(collection="default")}[
+        str(elsewhere / "copy.jpg")] == "indexed"
