@@ -230,10 +230,14 @@ class Registry:
                 .where(and_(newer.c.id.in_(part), older.c.status == ImageStatus.REPLACED))).scalars())
 
     def missing_from(self, collection: str, generation: str) -> list[int]:
-        """Live images of the collection that `generation` does not index yet."""
+        """Live images of the collection that `generation` does not index yet, or holds as removed (revived
+        since, in another generation: a rollback's rebuild brings them back)."""
         with self.engine.connect() as conn:
+            dead = select(db.tombstones.c.image_id).where(and_(
+                db.tombstones.c.collection == collection, db.tombstones.c.generation == generation))
             done = select(db.index_items.c.image_id).where(and_(
-                db.index_items.c.collection == collection, db.index_items.c.generation == generation))
+                db.index_items.c.collection == collection, db.index_items.c.generation == generation,
+                db.index_items.c.image_id.not_in(dead)))
             return list(conn.execute(select(db.images.c.id).where(and_(
                 db.images.c.collection == collection, db.images.c.status.in_(LIVE),
                 db.images.c.id.not_in(done))).order_by(db.images.c.id)).scalars())

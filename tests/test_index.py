@@ -246,6 +246,27 @@ def test_a_background_merge_that_left_out_an_image_revived_meanwhile_is_thrown_a
     assert sorted(live.tolist()) == sorted(ids)
 
 
+def test_an_image_revived_in_one_generation_is_missing_from_another_that_holds_it_removed(rt):
+    """Removed from two generations (the live one and the one a rollback would return to), then submitted
+    again and revived in the live one only: the other lists it as missing, so a rollback brings it back."""
+    v = planted(20)
+    ids = register(rt, 20)
+    th = {"duplicate": 0.05, "match": 0.15}
+    for generation in ("g1", "g2"):  # each index reads its buffer back from the stored vectors
+        rt.registry.store_vectors(generation, {f"h{i}": v[i] for i in range(20)})
+    live, earlier = rt.index("c", "g2", 16), rt.index("c", "g1", 16)
+    for index in (earlier, live):
+        index_batch(rt, index, ids, v, th, record_outcomes=index is live)
+    assert remove(rt, "c", ["/img/3.jpg"]).removed == ["/img/3.jpg"]
+    assert rt.registry.missing_from("c", "g1") == [] and rt.registry.missing_from("c", "g2") == []
+    rt.registry.record_items("c", [Recorded("/img/3.jpg", "h3", 10, 10, 100)])  # submitted again
+    index_batch(rt, live, ids[3:4], v[3:4], th)
+    assert rt.registry.missing_from("c", "g1") == [ids[3]] and rt.registry.missing_from("c", "g2") == []
+    index_batch(rt, earlier, ids[3:4], v[3:4], th, record_outcomes=False)  # as the rollback's rebuild does
+    earlier.refresh()
+    assert rt.registry.missing_from("c", "g1") == [] and ids[3] in {i for i, _ in earlier.within(v[3:4], 0.15)[0]}
+
+
 @pytest.mark.parametrize("capacity", [1000, 40])  # every vector in the buffer; most of them sealed in segments
 def test_a_query_bounded_to_its_nearest_gets_them_among_a_hundred_equal_vectors(rt, capacity):
     """100 copies of one vector and 20 near it: within() bounded to `most` gives a copy its `most` nearest, at
