@@ -75,8 +75,6 @@ class CollectionIndex:
         self._buffer_version = 0  # moves whenever the buffer's rows do
         self._set_buffer(np.empty(0, np.int64), np.empty((0, dim), np.float32))
         self._set_tombstones(set())
-        self.dead: dict[int, int] = {}  # segment -> how many tombstoned images it still holds (_count_dead)
-        self._counted: set[int] = set()  # the tombstones those counts are of
         self._revived: set[int] = set()  # tombstoned images the commit under way brings back
         self.next_seq = 0
         with engine.begin() as conn:
@@ -161,8 +159,9 @@ class CollectionIndex:
                 .order_by(db.index_items.c.seq)).all()
             self.next_seq = (conn.execute(select(func.max(db.index_items.c.seq))
                                           .where(self._key(db.index_items))).scalar() or 0) + 1
-            self._set_tombstones(set(conn.execute(select(db.tombstones.c.image_id)
-                                                  .where(self._key(db.tombstones))).scalars()))
+            tombstones = set(conn.execute(select(db.tombstones.c.image_id).where(self._key(db.tombstones))).scalars())
+            if tombstones != self.tombstones:
+                self._set_tombstones(tombstones)
         live = {r.segment for r in seg_rows}
         for gone in set(self.segments) - live:
             self.segments.pop(gone).close()
@@ -180,9 +179,7 @@ class CollectionIndex:
         """How many tombstoned images each segment still holds. A search asks a segment for that many more
         neighbours than it wants, so that enough live ones remain: asking every segment for as many more as
         the collection has tombstones would make each search pay for every removal ever made. Counted again
-        only where the tombstones or the segments changed."""
-        if self.tombstones != self._counted:
-            self.dead, self._counted = {}, set(self.tombstones)
+        only where the tombstones (_set_tombstones) or the segments changed."""
         self.dead = {s: self.dead[s] if s in self.dead else int(np.count_nonzero(self._tombstoned(seg.ids)))
                      for s, seg in self.segments.items()}
 
@@ -247,6 +244,7 @@ class CollectionIndex:
         self.tombstones = tombstones
         self._sorted_tombstones = np.sort(np.fromiter(tombstones, np.int64, len(tombstones)))
         self._buffer_dead = None
+        self.dead: dict[int, int] = {}  # segment -> how many tombstoned images it holds (_count_dead)
 
     def _tombstoned(self, ids: np.ndarray) -> np.ndarray:
         """Which of `ids` are tombstoned (a binary search in the sorted tombstones)."""
@@ -415,7 +413,8 @@ class CollectionIndex:
             for table in (db.tombstones, db.index_items):
                 self._forget(conn, table, sorted(dropped))
             self._bump(conn)
-        self._set_tombstones(self.tombstones - dropped)
+        if dropped:
+            self._set_tombstones(self.tombstones - dropped)
         for old in replaces:  # readers holding an mmap keep working on the unlinked file
             gone = self.segments.pop(old)
             gone.close()
@@ -436,8 +435,9 @@ def tombstone(conn, collection: str, image_ids) -> int:
     items = db.index_items.c
     held = []
     generations = conn.execute(select(items.generation).where(items.collection == collection).distinct()).scalars()
+    ids = sorted({int(i) for i in image_ids})
     for generation in list(generations):  # looked up by the whole key: a million entries are not read per chunk
-        for part in db.in_chunks(sorted({int(i) for i in image_ids}), 500):
+        for part in db.in_chunks(ids, 500):
             held += [(generation, i) for i in conn.execute(select(items.image_id).where(and_(
                 items.collection == collection, items.generation == generation, items.image_id.in_(part)))).scalars()]
     if held:
