@@ -57,7 +57,7 @@ def id_chunks(ids):
 
 
 def _holds_picture():
-    """Rows whose picture can be used: not failed, not replaced by a newer file at the same path."""
+    """Rows whose picture can be used: not failed, not replaced by a newer file at the same path, not removed."""
     return and_(*(db.images.c.status != s for s in UNUSABLE))  # not NOT IN: an executemany's WHERE takes it
 
 
