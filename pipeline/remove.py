@@ -46,8 +46,9 @@ def remove_gone(rt, collection: str, root: str, listed: list[str], failed: list[
 
 def remove(rt, collection: str, paths=(), missing: bool = False, lock=contextlib.nullcontext) -> Removal:
     """Remove the collection's images at `paths` (a folder: every image under it, file or not still there),
-    and with `missing` every image whose file no longer exists (of those kept by absolute path: a relative one
-    would be looked for from wherever this runs). `lock`: the collection's writer lock, where
+    and with `missing` every image whose file is gone from a folder that is still there: a folder that is not
+    (a share not mounted where this runs) removes nothing unless named, and a path kept relative is not looked
+    for from wherever this runs. `lock`: the collection's writer lock, where
     workers may be writing (the index step's epoch check keeps a writer that searched before the removal from
     committing on that view anyway)."""
     checked(collection)
@@ -57,7 +58,8 @@ def remove(rt, collection: str, paths=(), missing: bool = False, lock=contextlib
     for image_id, stored in rt.registry.paths_in(collection):
         path = os.path.abspath(stored)  # a scan of an earlier release kept the path as it was given
         asked = path if path in wanted else next((f for f in folders if path.startswith(f)), None)
-        if asked is not None or (missing and os.path.isabs(stored) and not os.path.isfile(stored)):
+        if asked is not None or (missing and os.path.isabs(stored) and not os.path.lexists(stored)
+                                 and os.path.isdir(os.path.dirname(stored))):
             ids.append(image_id)
             out.removed.append(path)
             found.add(asked)

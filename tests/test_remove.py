@@ -71,8 +71,13 @@ def test_a_folder_and_the_files_gone_from_disk_are_removed_from_the_command_line
 
     settings.model = tiny_model
     folder = catalogue(tmp_path, names=("a", "b"), sub=("c", "d"))
+    unmounted = tmp_path / "share"
+    unmounted.mkdir()
+    shutil.copy(folder / "b.jpg", unmounted / "e.jpg")
     scanner = Scanner(settings)
     scanner.scan(str(folder))
+    scanner.scan(str(unmounted))
+    shutil.rmtree(unmounted)  # as if not mounted here: --missing leaves its images alone
     (folder / "a.jpg").unlink()
     shutil.rmtree(folder / "sub")  # removed by naming the folder, though it is gone
     run = CliRunner().invoke(cli, ["remove", str(folder / "sub"), "--missing", "--json", "--data-dir",
@@ -82,7 +87,8 @@ def test_a_folder_and_the_files_gone_from_disk_are_removed_from_the_command_line
     assert sorted(out["removed"]) == sorted(str(p) for p in (folder / "a.jpg", folder / "sub" / "c.jpg",
                                                              folder / "sub" / "d.jpg"))
     assert {r.path: r.status for r in scanner.rt.registry.images(collection="default")} == {
-        **{p: "removed" for p in out["removed"]}, str(folder / "b.jpg"): "indexed"}
+        **{p: "removed" for p in out["removed"]}, str(folder / "b.jpg"): "indexed",
+        str(unmounted / "e.jpg"): "duplicate"}
     run = CliRunner().invoke(cli, ["remove", "--data-dir", settings.data_dir])
     assert run.exit_code != 0 and "--missing" in run.output
 

@@ -181,7 +181,8 @@ def label(a, b, label, settings):
 @cli.command()
 @click.argument("paths", nargs=-1)
 @collection_option()
-@click.option("--missing", is_flag=True, help="Also every image of the collection whose file no longer exists.")
+@click.option("--missing", is_flag=True, help="Also every image of the collection whose file is gone from its folder "
+              "(a folder that is gone, or not mounted here, is left alone unless named).")
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
 def remove(paths, collection, missing, as_json, settings):
