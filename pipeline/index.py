@@ -49,7 +49,7 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
     _, first = np.unique(ids, return_index=True)  # the same image twice in one batch counts once
     keep = np.sort(first)
     ids, vecs = ids[keep], vecs[keep]
-    already = index.indexed(ids) - index.tombstones
+    already = index.indexed(ids)
     fresh = np.array([i not in already for i in ids], bool)
     ids, vecs = ids[fresh], vecs[fresh]
     if not len(ids):

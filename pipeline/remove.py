@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from neardup.storage.collection import checked
 from neardup.storage.index import tombstone
@@ -17,8 +17,8 @@ from neardup.storage.index import tombstone
 
 @dataclass
 class Removal:
-    removed: list[str] = field(default_factory=list)  # paths taken out
-    unknown: list[str] = field(default_factory=list)  # paths asked for that the collection does not hold
+    removed: list[str]  # paths taken out
+    unknown: list[str]  # paths asked for that the collection does not hold
 
 
 def take_out(conn, rt, collection: str, ids) -> None:
@@ -36,12 +36,8 @@ def remove_gone(rt, collection: str, root: str, listed: list[str], failed: list[
     if not os.path.isdir(root) or any(reason.startswith("cannot list") for _, reason in failed):
         return 0
     listed, under = set(listed), root.rstrip(os.sep) + os.sep
-    gone = [i for i, path in rt.registry.paths_in(collection)
-            if path.startswith(under) and path not in listed and not os.path.lexists(path)]
-    if gone:
-        with rt.engine.begin() as conn:
-            take_out(conn, rt, collection, gone)
-    return len(gone)
+    return len(_remove_where(rt, collection, lambda path: path.startswith(under) and path not in listed
+                             and not os.path.lexists(path), under=under))
 
 
 def remove(rt, collection: str, paths=(), missing: bool = False, lock=contextlib.nullcontext) -> Removal:
@@ -54,17 +50,24 @@ def remove(rt, collection: str, paths=(), missing: bool = False, lock=contextlib
     checked(collection)
     wanted = {os.path.abspath(p) for p in paths}
     folders = tuple(p.rstrip(os.sep) + os.sep for p in wanted)
-    ids, found, out = [], set(), Removal()
-    for image_id, stored in rt.registry.paths_in(collection):
+    found = set()
+
+    def chosen(stored: str) -> bool:
         path = os.path.abspath(stored)  # a scan of an earlier release kept the path as it was given
         asked = path if path in wanted else next((f for f in folders if path.startswith(f)), None)
-        if asked is not None or (missing and os.path.isabs(stored) and not os.path.lexists(stored)
-                                 and os.path.isdir(os.path.dirname(stored))):
-            ids.append(image_id)
-            out.removed.append(path)
-            found.add(asked)
-    out.unknown = sorted(p for p in wanted if p not in found and p.rstrip(os.sep) + os.sep not in found)
-    if ids:
+        found.add(asked)
+        return asked is not None or (missing and os.path.isabs(stored) and not os.path.lexists(stored)
+                                     and os.path.isdir(os.path.dirname(stored)))
+
+    removed = [os.path.abspath(p) for p in _remove_where(rt, collection, chosen, lock)]
+    return Removal(removed, sorted(p for p in wanted if p not in found and p.rstrip(os.sep) + os.sep not in found))
+
+
+def _remove_where(rt, collection: str, chosen, lock=contextlib.nullcontext, under: str | None = None) -> list[str]:
+    """Remove the collection's images whose kept path `chosen` accepts (of those under `under`, if given: see
+    Registry.paths_in), in one transaction under `lock`; their paths."""
+    picked = [(i, path) for i, path in rt.registry.paths_in(collection, under) if chosen(path)]
+    if picked:
         with lock(), rt.engine.begin() as conn:
-            take_out(conn, rt, collection, ids)
-    return out
+            take_out(conn, rt, collection, [i for i, _ in picked])
+    return [path for _, path in picked]

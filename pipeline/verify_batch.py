@@ -159,7 +159,7 @@ def add_corner_views(rt, collection: str, generation: str, dim: int, ids: list[i
     flat = rt.registry.vectors_by_image(collection, corners.key(generation), ids)
     for n in range(len(corners.ANCHORS)):
         view = rt.index(collection, generation, dim, corner=n)
-        fresh = np.asarray(sorted(set(flat) - (view.indexed(list(flat)) - view.tombstones)), np.int64)
+        fresh = np.asarray(sorted(set(flat) - view.indexed(list(flat))), np.int64)
         if not len(fresh):
             continue
         vecs = np.stack([flat[i].reshape(len(corners.ANCHORS), -1)[n] for i in fresh])

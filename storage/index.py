@@ -187,8 +187,9 @@ class CollectionIndex:
         return len(self.buffer_ids) + sum(len(s) for s in self.segments.values()) - len(self.tombstones)
 
     def indexed(self, image_ids) -> set[int]:
-        """Which of these images this generation already holds (a retried batch must not add them twice)."""
-        return set(self.order(image_ids))
+        """Which of these images this generation holds live: a retried batch must not add them twice (one it
+        holds removed is indexed again: revived, commit())."""
+        return set(self.order(image_ids)) - self.tombstones
 
     def order(self, image_ids) -> dict[int, int]:
         """{image id: its place in the order of arrival} for the images among these that it holds."""
@@ -330,6 +331,7 @@ class CollectionIndex:
             conn.execute(delete(table).where(and_(self._key(table), table.c.image_id.in_(part))))
 
     def tombstone(self, image_ids) -> None:
+        """tombstone() these images, in every generation that holds them, in a transaction of its own."""
         with self.engine.begin() as conn:
             tombstone(conn, self.collection, image_ids)
         self.epoch = None  # tombstones are re-read on the next refresh

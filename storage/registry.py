@@ -213,12 +213,17 @@ class Registry:
                 status=ImageStatus.REMOVED, updated_at=now))
             conn.execute(delete(db.pairs).where(and_(key, or_(db.pairs.c.a.in_(part), db.pairs.c.b.in_(part)))))
 
-    def paths_in(self, collection: str):
-        """(id, path) of each image of the collection that holds a picture, streamed."""
+    def paths_in(self, collection: str, under: str | None = None):
+        """(id, path) of each image of the collection that holds a picture, streamed; with `under` (a folder
+        path ending in a separator), those kept under it, and those whose names are not UTF-8 (kept encoded:
+        the caller tells)."""
+        path = db.images.c.path
+        where = [db.images.c.collection == collection, _holds_picture()]
+        if under is not None:
+            where.append(or_(path.startswith(under, autoescape=True), path.startswith(db.FilePath.MARK)))
         with self.engine.connect() as conn:
             yield from conn.execution_options(yield_per=10_000).execute(
-                select(db.images.c.id, db.images.c.path).where(and_(
-                    db.images.c.collection == collection, _holds_picture())).order_by(db.images.c.id))
+                select(db.images.c.id, path).where(and_(*where)).order_by(db.images.c.id))
 
     def replaced_at(self, ids) -> list[int]:
         """The images a newer file at the path of one of these took the place of."""
