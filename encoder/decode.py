@@ -39,12 +39,25 @@ EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff",
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A decode kept for the same-frame signature (signed_decode): the RGB picture and its original's size."""
+    image: Image.Image
+    width: int
+    height: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.image.width * self.image.height * 3
+
+
 @dataclass
 class Decoded:
     pixels: np.ndarray  # (size, size, 3) uint8, the encoder's input
     width: int  # of the original image, after EXIF rotation
     height: int
     corners: np.ndarray | None = None  # (4, size, size, 3) uint8 corner views (encoder/corners.py), if asked
+    kept: Kept | None = None  # the decode itself, if asked and the same-frame signature's decode is the same
 
 
 def content_hash(data: bytes) -> str:
@@ -137,6 +150,27 @@ def _sniffed_image(path: str) -> bool:
         return False
 
 
+def draft_box(full: tuple[int, int], draft_to: int | None = None, keep_aspect: bool = False,
+              min_long: int = 0) -> tuple[int, int] | None:
+    """The least size open_image() asks a JPEG's draft decode for (None: the whole image)."""
+    if not (draft_to or min_long):
+        return None
+    if keep_aspect and draft_to:
+        fit = [max(1, draft_to * side // max(full)) for side in full]
+    else:
+        fit = [draft_to or 1] * 2
+    return tuple(max(f, -(-min_long * side // max(full))) for f, side in zip(fit, full))
+
+
+def draft_scale(full: tuple[int, int], box: tuple[int, int] | None) -> int:
+    """The factor a JPEG draft decode for `box` shrinks by: Pillow's (JpegImageFile.draft), the largest of 8,
+    4, 2 and 1 that leaves at least `box`. Two requests of one scale decode the same pixels."""
+    if box is None:
+        return 1
+    most = min(full[0] // box[0], full[1] // box[1])
+    return next((s for s in (8, 4, 2) if most >= s), 1)
+
+
 def _unrecognised(head: bytes) -> str:
     """The reason a file no reader recognised is refused: a HEIC/HEIF photo says what would read it."""
     if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS and not HEIF:
@@ -157,13 +191,9 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                 raise DecodeError(f"decompression bomb refused ({im.width}x{im.height} = "
                                   f"{im.width * im.height} pixels > {max_pixels})")
             full = im.size
-            if (draft_to or min_long) and im.format == "JPEG":
-                if keep_aspect and draft_to:
-                    fit = [max(1, draft_to * side // max(full)) for side in full]
-                else:
-                    fit = [draft_to or 1] * 2
-                fit = [max(f, -(-min_long * side // max(full))) for f, side in zip(fit, full)]
-                im.draft("RGB", tuple(fit))
+            box = draft_box(full, draft_to, keep_aspect, min_long)
+            if box and im.format == "JPEG":
+                im.draft("RGB", box)
             im.load()
             loaded = im.size
             im = ImageOps.exif_transpose(im)
@@ -208,14 +238,20 @@ def to_input(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def decode(data: bytes, size: int, corners: bool = False) -> Decoded:
+def decode(data: bytes, size: int, corners: bool = False, keep: bool = False) -> Decoded:
     """Bytes to the encoder's input and the size the registry keeps, and, from the same decode, the corner views
     if asked. The draft decode reaches a long side
     of SHARP_SIDE (256 px) however small the encoder's input: from a 1024 x 683 photo decoded at half its size,
     not a quarter, the encoder ranks copies a little better (bench/quality.py). The bytes' content hash is the reader's
-    (pipeline/embed.py read_item): hashed once."""
+    (pipeline/embed.py read_item): hashed once. `keep`: the decode itself too, where the same-frame signature's
+    own decode would give the same pixels (the same draft scale: all but very wide or tall JPEGs), so that a scan
+    signs an image found in a pair without decoding its file again."""
     im, (width, height) = open_image(data, draft_to=2 * size, min_long=SHARP_SIDE)
-    return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None)
+    full = (width, height)
+    same = keep and draft_scale(full, draft_box(full, 2 * size, min_long=SHARP_SIDE)) == draft_scale(
+        full, draft_box(full, min_long=SHARP_SIDE))
+    return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None,
+                   Kept(im, width, height) if same else None)
 
 
 def signature_of(data: bytes) -> Frame:
@@ -229,7 +265,13 @@ def signature_and_preview(data: bytes, preview: int = 0) -> tuple[Frame, bytes |
     """signature_of(), and from the same decode a JPEG preview at most `preview` pixels on its long side, if
     asked: the report shows the images that are in a pair, which are the images that get a signature."""
     im, (width, height) = open_image(data, min_long=SHARP_SIDE)
-    return signature(im, width, height), preview_jpeg(im, preview) if preview else None
+    return signed_decode(Kept(im, width, height), preview)
+
+
+def signed_decode(kept: Kept, preview: int = 0) -> tuple[Frame, bytes | None]:
+    """signature_and_preview() of a decode made as its own would be (decode(keep=True))."""
+    frame = signature(kept.image, kept.width, kept.height)
+    return frame, preview_jpeg(kept.image, preview) if preview else None
 
 
 def preview_jpeg(im: Image.Image, side: int) -> bytes:

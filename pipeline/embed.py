@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from neardup.encoder import corners, phash
-from neardup.encoder.decode import content_hash, decode, read_bytes
+from neardup.encoder.decode import Kept, content_hash, decode, read_bytes
 from neardup.errors import DecodeError, OutOfTime, PathNotAllowed
 from neardup.storage.registry import Recorded, in_chunks
 
@@ -41,6 +41,7 @@ class Item:
     size_bytes: int = 0
     embedded: bool = False  # went through the encoder (False: a stored vector was reused)
     data: bytes | None = None  # the file's bytes, between reading and decoding
+    kept: Kept | None = None  # the decode, between decoding and the scan's store of them (Runtime.decodes)
 
 
 def _header_size(data: bytes) -> tuple[int, int]:
@@ -67,18 +68,19 @@ def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) 
     return item
 
 
-def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = True) -> Item:
+def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = True, keep: bool = False) -> Item:
     """Pixels for the encoder and their perceptual hashes (unless `hashes` is off: stored already) and corner
-    views (if asked), or only the header's size when the bytes already have a vector; never raises."""
+    views (if asked) and the decode itself (if asked, where it can be signed: encoder/decode.py decode), or only
+    the header's size when the bytes already have a vector; never raises."""
     if item.data is None:
         return item
     try:
         if item.vector is not None:  # these bytes were embedded before
             item.width, item.height = _header_size(item.data)
         else:
-            dec = decode(item.data, size, corners)
+            dec = decode(item.data, size, corners, keep)
             item.width, item.height = dec.width, dec.height
-            item.pixels, item.corners = dec.pixels, dec.corners
+            item.pixels, item.corners, item.kept = dec.pixels, dec.corners, dec.kept
             item.hashes = phash.dihedral(dec.pixels) if hashes else None
     except DecodeError as exc:
         item.error = str(exc)
@@ -110,7 +112,7 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
         known = rt.registry.vectors_for(readable, model_version)
         for it in group:
             it.vector = known.get(it.content_hash)
-        futures = [pool.submit(decode_item, it, size, corners) for it in group]
+        futures = [pool.submit(decode_item, it, size, corners, keep=rt.decodes is not None) for it in group]
         if ahead:
             yield [waited(f, deadline) for f in ahead]
         ahead = futures
@@ -134,6 +136,9 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
                 Recorded(it.path, it.content_hash, it.width, it.height, it.size_bytes) for it in pending], batch_id)
             for it, image_id in zip(pending, ids):
                 it.image_id = image_id
+                if it.kept is not None:
+                    rt.decodes.put(it.content_hash, it.kept)
+                    it.kept = None
                 if on_item:
                     on_item(it)
                 yield it

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from neardup.encoder.decode import signature_and_preview
+from neardup.encoder.decode import signature_and_preview, signed_decode
 from neardup.encoder.frame import KEY, WHY, Frame, explained, framed_round, same_frame
 from neardup.errors import DecodeError
 from neardup.storage.previews import SIDE
@@ -105,14 +105,17 @@ def signed(rt, rows) -> dict[str, bytes]:
 def signed_file(rt, paths: list[str], content: str) -> Frame | None:
     """The signature of the first file of `paths` that still holds the bytes of `content` (their hash), else
     None; never raises: a file that fails here costs its pairs the duplicate label, not the step that labels
-    them."""
+    them. A scan's decode of these bytes, where it kept one (Runtime.decodes), spares reading them again."""
+    previews = rt.previews if rt.previews is not None and not rt.previews.has(content) else None
+    side = SIDE if previews else 0
+    kept = rt.decodes.pop(content) if rt.decodes is not None else None
     for path in dict.fromkeys(paths):
-        item = read_item(rt, path, check_roots=False)
-        if item.content_hash != content:
-            continue
+        if kept is None:
+            item = read_item(rt, path, check_roots=False)
+            if item.content_hash != content:
+                continue
         try:
-            previews = rt.previews if rt.previews is not None and not rt.previews.has(content) else None
-            frame, preview = signature_and_preview(item.data, SIDE if previews else 0)
+            frame, preview = signed_decode(kept, side) if kept else signature_and_preview(item.data, side)
             if preview:
                 previews.store(content, preview)
             return frame

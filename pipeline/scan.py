@@ -18,8 +18,13 @@ from . import verify
 from .embed import embed_paths
 from .index import index_batch
 from .labels import Frames
+from .recent import Recent
 from .remove import remove_gone
 from .runtime import Runtime
+
+KEPT_DECODES = 256 * 2**20  # bytes of decodes a scan keeps for the signatures of the images it then finds in pairs:
+#   the last 500 to 1,400 images (a 1,024-px photo decodes at 512 px, a 4 MP one at 288), what lies between
+#   two index steps and the chunk decoded ahead
 
 
 @dataclass
@@ -82,6 +87,13 @@ class Scanner:
         return self.rt.encoder_for(live)
 
     def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:
+        self.rt.decodes = Recent(KEPT_DECODES, weight=lambda kept: kept.nbytes)
+        try:
+            return self._scan(root, neighbors, progress)
+        finally:
+            self.rt.decodes = None
+
+    def _scan(self, root: str, neighbors: int, progress) -> ScanResult:
         t0 = time.time()
         rt = self.rt
         enc = self.encoder()

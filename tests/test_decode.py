@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neardup.encoder.decode import decode, find_images, read_bytes
+from neardup.encoder.decode import (
+    SHARP_SIDE,
+    decode,
+    draft_box,
+    draft_scale,
+    find_images,
+    open_image,
+    read_bytes,
+    signature_and_preview,
+    signed_decode,
+)
 from neardup.errors import DecodeError
 from tests.badfiles import make_bad_files
 from tests.conftest import sample_paths
@@ -30,6 +40,33 @@ def test_jpeg_draft_keeps_full_size_and_content(photo):
     assert (dec.width, dec.height) == photo.size
     ref = np.asarray(photo.resize((64, 64), Image.BILINEAR), np.float32)
     assert np.abs(dec.pixels.astype(np.float32) - ref).mean() < 12
+
+
+@pytest.mark.parametrize("size", [(2304, 1728), (1024, 683), (640, 480), (300, 200), (3000, 800), (700, 2600)])
+@pytest.mark.parametrize("request_", [dict(draft_to=160, min_long=SHARP_SIDE), dict(min_long=SHARP_SIDE),
+                                      dict(draft_to=384, keep_aspect=True), dict(draft_to=64)])
+def test_the_draft_scale_is_the_one_pillow_decodes_at(photo, size, request_):
+    """draft_scale() predicts the size a JPEG draft decode comes out at: what decides whether a scan's decode
+    can stand in for the signature's own."""
+    im, _ = open_image(encode(photo.resize(size), "JPEG", quality=80), **request_)
+    scale = draft_scale(size, draft_box(size, **request_))
+    assert im.size == (-(-size[0] // scale), -(-size[1] // scale))
+
+
+@pytest.mark.parametrize("size", [(2304, 1728), (1024, 683), (640, 480), (3000, 800)])
+def test_a_kept_decode_signs_as_the_file_does(photo, size):
+    """decode(keep=True) keeps the decode where the signature's own would be the same, and the signature and
+    preview made from it equal those made from the bytes; a very wide JPEG, decoded larger for the encoder,
+    keeps none."""
+    data = encode(photo.resize(size), "JPEG", quality=85)
+    kept = decode(data, 80, keep=True).kept
+    assert decode(data, 80).kept is None
+    if size == (3000, 800):
+        assert kept is None
+        return
+    frame, preview = signed_decode(kept, 160)
+    ref_frame, ref_preview = signature_and_preview(data, 160)
+    assert frame.to_bytes() == ref_frame.to_bytes() and preview == ref_preview
 
 
 @pytest.mark.parametrize("mode", ["CMYK", "P", "L", "LA", "RGBA", "I;16", "1"])

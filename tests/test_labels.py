@@ -86,3 +86,34 @@ def test_a_pair_labelled_again_is_not_checked_again(settings, tmp_path, monkeypa
     assert len(calls) == 2
     assert not frames.same(rows[0].id, 10_000) and not frames.same(rows[0].id, 10_000)
     assert len(calls) == 4
+
+
+def test_a_scan_signs_its_pairs_from_the_decodes_it_embedded_them_from(photos, settings, tiny_model, monkeypatch):
+    """The images a scan finds in pairs are signed from the decode the encoder had (a 4 MP JPEG's costs as much
+    as the rest of its scan): their files are not read again, and the signatures are those of their files."""
+    from neardup.encoder.decode import read_bytes, signature_of
+    from neardup.pipeline import labels
+    from neardup.pipeline.scan import Scanner
+
+    settings.model = tiny_model
+    first = sorted(photos.glob("*.jpg"))[0]
+    Image.open(first).convert("RGB").save(photos / "copy.jpg", quality=70)
+    reads = []
+    monkeypatch.setattr(labels, "read_item", lambda rt, path, **kw: reads.append(path))
+    res = Scanner(settings).scan(str(photos))
+    paired = {res.images[i].content_hash: res.images[i].path for pair in res.pairs for i in pair[:2]}
+    assert len(paired) >= 2 and reads == []
+    stored = Runtime(settings).registry.blobs_for(KEY, list(paired))
+    assert stored == {h: signature_of(read_bytes(p)).to_bytes() for h, p in paired.items()}
+
+
+def test_recent_bounded_by_weight_lets_the_least_recently_used_go_first():
+    from neardup.pipeline.recent import Recent
+
+    kept = Recent(10, weight=len)
+    kept.put("a", "xxxx")
+    kept.put("b", "xxxx")
+    assert kept.get("a") == "xxxx"  # now the more recently used
+    kept.put("c", "xxxx")  # 12 > 10: b goes
+    assert kept.get("b") is None and kept.total == 8
+    assert kept.pop("a") == "xxxx" and kept.pop("a") is None and kept.total == 4
