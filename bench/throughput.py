@@ -120,12 +120,15 @@ def rate(fn, paths, workers, pool) -> float:
 
 def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, **settings) -> float:
     """A first scan's rate, as a user's scan of a new folder runs: nothing kept from an earlier scan of the same
-    files in this process (verification's cache of keypoint views would spare a later round its decodes)."""
+    files in this process (verification's cache of keypoint views would spare a later round its decodes, the
+    remembered same-frame results its pair checks)."""
     from neardup.config import Settings
+    from neardup.pipeline import labels
     from neardup.pipeline import verify as verification
     from neardup.pipeline.scan import Scanner
 
     verification.VIEWS.clear()
+    labels.CHECKED.clear()
     with tempfile.TemporaryDirectory() as data:
         scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model, verify=verify, **settings))
         scanner.rt.encoder()  # model load is start-up, not throughput
