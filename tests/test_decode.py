@@ -54,11 +54,15 @@ def test_the_draft_scale_is_the_one_pillow_decodes_at(photo, size, request_):
 
 
 @pytest.mark.parametrize("size", [(2304, 1728), (1024, 683), (640, 480), (3000, 800)])
-def test_a_kept_decode_signs_as_the_file_does(photo, size):
+@pytest.mark.parametrize("form", ["JPEG", "JPEG turned by EXIF", "PNG"])
+def test_a_kept_decode_signs_as_the_file_does(photo, size, form):
     """decode(keep=True) keeps the decode where the signature's own would be the same, and the signature and
-    preview made from it equal those made from the bytes; a very wide JPEG, decoded larger for the encoder,
-    keeps none."""
-    data = encode(photo.resize(size), "JPEG", quality=85)
+    preview made from it equal those made from the bytes, EXIF-turned or not; a very wide picture keeps none
+    (as a JPEG, the encoder's decode of it is the larger; other formats are not told apart by size alone)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    data = encode(photo.resize(size), "PNG") if form == "PNG" else encode(
+        photo.resize(size), "JPEG", quality=85, **({"exif": exif} if "EXIF" in form else {}))
     kept = decode(data, 80, keep=True).kept
     assert decode(data, 80).kept is None
     if size == (3000, 800):
