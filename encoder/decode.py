@@ -48,7 +48,7 @@ class Kept:
 
     @property
     def nbytes(self) -> int:
-        return self.image.width * self.image.height * 3
+        return self.image.width * self.image.height * 4  # Pillow keeps RGB in 4 bytes a pixel
 
 
 @dataclass

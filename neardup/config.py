@@ -35,6 +35,9 @@ class Settings:
     threshold_duplicate: float | None = None  # None: the model's calibrated thresholds
     threshold_match: float | None = None
     previews: bool = True  # keep a small JPEG of each image in a pair (DATA_DIR/previews, ~5 KB) for reports
+    # a scan's last decodes, kept so the images it then finds in pairs are signed without decoding their files
+    # again (pipeline/scan.py); 0: none kept
+    scan_decodes_mb: int = 256
     verify: bool = True  # re-check the grey zone of scans and sweeps with local features (pipeline/verify.py)
     # each image's nearest checked by verification, past those that are duplicates already, and the images nearest
     # each of its corner views, checked for crops (0: no corner views); None: what the encoder needs (its sidecar's

@@ -22,10 +22,6 @@ from .recent import Recent
 from .remove import remove_gone
 from .runtime import Runtime
 
-KEPT_DECODES = 256 * 2**20  # bytes of decodes a scan keeps for the signatures of the images it then finds in pairs:
-#   the last 500 to 1,400 images (a 1,024-px photo decodes at 512 px, a 4 MP one at 288), what lies between
-#   two index steps and the chunk decoded ahead
-
 
 @dataclass
 class ScanResult:
@@ -87,7 +83,10 @@ class Scanner:
         return self.rt.encoder_for(live)
 
     def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:
-        self.rt.decodes = Recent(KEPT_DECODES, weight=lambda kept: kept.nbytes)
+        # the settings' 256 MB hold the last 380 to 1,080 decodes (a 1,024-px photo decodes at 512 px, a 4 MP one
+        # at 288): more than lie between two index steps (4 encoder batches) and the chunk decoded ahead
+        budget = self.rt.settings.scan_decodes_mb * 2**20
+        self.rt.decodes = Recent(budget, weight=lambda kept: kept.nbytes) if budget else None
         try:
             return self._scan(root, neighbors, progress)
         finally:

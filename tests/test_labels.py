@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from neardup.encoder.frame import KEY
@@ -88,21 +89,25 @@ def test_a_pair_labelled_again_is_not_checked_again(settings, tmp_path, monkeypa
     assert len(calls) == 4
 
 
-def test_a_scan_signs_its_pairs_from_the_decodes_it_embedded_them_from(photos, settings, tiny_model, monkeypatch):
+@pytest.mark.parametrize("kept_mb", [256, 0])
+def test_a_scan_signs_its_pairs_from_the_decodes_it_embedded_them_from(photos, settings, tiny_model, monkeypatch,
+                                                                        kept_mb):
     """The images a scan finds in pairs are signed from the decode the encoder had (a 4 MP JPEG's costs as much
-    as the rest of its scan): their files are not read again, and the signatures are those of their files."""
+    as the rest of its scan): their files are not read again, and the signatures are those of their files.
+    With no decodes kept (`scan_decodes_mb` 0), the files are read again, to the same signatures."""
     from neardup.encoder.decode import read_bytes, signature_of
     from neardup.pipeline import labels
     from neardup.pipeline.scan import Scanner
 
-    settings.model = tiny_model
+    settings.model, settings.scan_decodes_mb = tiny_model, kept_mb
     first = sorted(photos.glob("*.jpg"))[0]
     Image.open(first).convert("RGB").save(photos / "copy.jpg", quality=70)
-    reads = []
-    monkeypatch.setattr(labels, "read_item", lambda rt, path, **kw: reads.append(path))
+    reads, read = [], labels.read_item
+    monkeypatch.setattr(labels, "read_item", lambda rt, path, **kw: reads.append(path) or read(rt, path, **kw))
     res = Scanner(settings).scan(str(photos))
     paired = {res.images[i].content_hash: res.images[i].path for pair in res.pairs for i in pair[:2]}
-    assert len(paired) >= 2 and reads == []
+    assert len(paired) >= 2
+    assert sorted(reads) == ([] if kept_mb else sorted(paired.values()))
     stored = Runtime(settings).registry.blobs_for(KEY, list(paired))
     assert stored == {h: signature_of(read_bytes(p)).to_bytes() for h, p in paired.items()}
 
