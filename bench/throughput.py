@@ -3,7 +3,7 @@
 number of workers. Prints a table, writes JSON.
 
   bench/throughput.py [--n 200] [--workers 2] [--rounds 3] [--bench bench-data/dev] [--breakdown] [--check-cost]
-                      [--repeat] [--sets 4MP] [--verify-settings]
+                      [--repeat] [--sets 4MP] [--verify-settings] [--kept-decodes]
 """
 from __future__ import annotations
 
@@ -308,6 +308,20 @@ def check_cost(paths_dir: str, workers: int, model: str, rounds: int) -> dict:
             "loss": float(np.median([t["loss"] for t in taken])), "rounds": taken}
 
 
+def kept_decodes_rates(paths_dir: str, workers: int, model: str, rounds: int) -> dict:
+    """What signing from the scan's own decodes saves: scans with the decodes kept (the settings' default) and
+    without (`scan_decodes_mb` 0: each paired file read and decoded again), with and without verification, the
+    two in turn `rounds` times (which first alternating); medians and the rounds."""
+    taken: dict[str, list[float]] = {}
+    for k in range(rounds):
+        for verify in (False, True):
+            for kept in (True, False)[::1 if k % 2 == 0 else -1]:
+                name = f"{'verify' if verify else 'no_verify'}_{'kept' if kept else 'read_again'}"
+                taken.setdefault(name, []).append(
+                    neardup_rate(paths_dir, workers, model, verify, **({} if kept else {"scan_decodes_mb": 0})))
+    return {**{name: float(np.median(r)) for name, r in taken.items()}, "rounds": taken}
+
+
 def repeat_run(paths_dir: str, workers: int, model: str) -> dict:
     """What stored results save: one collection scanned with verification, scanned again (vectors and verdicts
     stored by content: nothing decoded for either), then swept twice (the nightly job: the first sweep after
@@ -376,6 +390,9 @@ def main() -> None:
                     help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
     ap.add_argument("--report", action="store_true",
                     help="Also time a --no-verify scan of the 4MP set with copies, with and without its report.")
+    ap.add_argument("--kept-decodes", action="store_true",
+                    help="Also time scans of the 4MP set with copies with the scan's decodes kept for the signatures "
+                         "and without (scan_decodes_mb 0), verifying and not (at least 3 rounds).")
     ap.add_argument("--rounds", type=int, default=1,
                     help="Measure each set this many times, the four rates in turn, and report medians: each ratio "
                          "compares rates of one round, taken a minute or two apart, so a change in the machine's "
@@ -458,6 +475,12 @@ def main() -> None:
         out["report"] = r = report_rates(folder, a.workers, model)
         print(f"4MP with copies ({r['images']} images, {r['pairs']} pairs), --no-verify: {r['no_report']:.1f} images/s "
               f"without the report, {r['report']:.1f} with it ({r['ratio']:.2f}x)")
+    if a.kept_decodes:
+        folder = with_copies(sets["4MP"], PHOTOS / f"4MP-copies-{a.n}")
+        out["kept_decodes"] = k = kept_decodes_rates(folder, a.workers, model, max(3, a.rounds))
+        print(f"4MP with copies, images/s with the scan's decodes kept for the signatures (each paired file read "
+              f"again), medians of {len(k['rounds']['verify_kept'])} rounds: --no-verify {k['no_verify_kept']:.1f} "
+              f"({k['no_verify_read_again']:.1f}), verifying {k['verify_kept']:.1f} ({k['verify_read_again']:.1f})")
     if a.rss_images:
         out["rss"] = rss_run(a.rss_images, a.workers, model)
         r = out["rss"]
