@@ -107,7 +107,7 @@ def test_a_scan_signs_its_pairs_from_the_decodes_it_embedded_them_from(photos, s
     res = Scanner(settings).scan(str(photos))
     paired = {res.images[i].content_hash: res.images[i].path for pair in res.pairs for i in pair[:2]}
     assert len(paired) >= 2
-    assert sorted(reads) == ([] if kept_mb else sorted(paired.values()))
+    assert not reads if kept_mb else set(paired.values()) <= set(reads)  # an untrained model pairs others too
     stored = Runtime(settings).registry.blobs_for(KEY, list(paired))
     assert stored == {h: signature_of(read_bytes(p)).to_bytes() for h, p in paired.items()}
 
