@@ -39,6 +39,10 @@ EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff",
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 
 
+SIGNED = dict(min_long=SHARP_SIDE)  # the decode a same-frame signature is made from: a long side that reaches the
+#   sharpness ladder's largest side (decode(keep=True) keeps the encoder's decode only where it is this one)
+
+
 @dataclass(frozen=True)
 class Kept:
     """A decode kept for the same-frame signature (signed_decode): the RGB picture and its original's size."""
@@ -246,10 +250,10 @@ def decode(data: bytes, size: int, corners: bool = False, keep: bool = False) ->
     (pipeline/embed.py read_item): hashed once. `keep`: the decode itself too, where the same-frame signature's
     own decode would give the same pixels (the same draft scale: all but very wide or tall JPEGs), so that a scan
     signs an image found in a pair without decoding its file again."""
-    im, (width, height) = open_image(data, draft_to=2 * size, min_long=SHARP_SIDE)
+    asked = dict(draft_to=2 * size, min_long=SHARP_SIDE)
+    im, (width, height) = open_image(data, **asked)
     full = (width, height)
-    same = keep and draft_scale(full, draft_box(full, 2 * size, min_long=SHARP_SIDE)) == draft_scale(
-        full, draft_box(full, min_long=SHARP_SIDE))
+    same = keep and draft_scale(full, draft_box(full, **asked)) == draft_scale(full, draft_box(full, **SIGNED))
     return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None,
                    Kept(im, width, height) if same else None)
 
@@ -264,7 +268,7 @@ def signature_of(data: bytes) -> Frame:
 def signature_and_preview(data: bytes, preview: int = 0) -> tuple[Frame, bytes | None]:
     """signature_of(), and from the same decode a JPEG preview at most `preview` pixels on its long side, if
     asked: the report shows the images that are in a pair, which are the images that get a signature."""
-    im, (width, height) = open_image(data, min_long=SHARP_SIDE)
+    im, (width, height) = open_image(data, **SIGNED)
     return signed_decode(Kept(im, width, height), preview)
 
 

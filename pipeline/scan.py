@@ -83,8 +83,6 @@ class Scanner:
         return self.rt.encoder_for(live)
 
     def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:
-        # the settings' 256 MB hold the last 380 to 1,080 decodes (a 1,024-px photo decodes at 512 px, a 4 MP one
-        # at 288): more than lie between two index steps (4 encoder batches) and the chunk decoded ahead
         budget = self.rt.settings.scan_decodes_mb * 2**20
         self.rt.decodes = Recent(budget, weight=lambda kept: kept.nbytes) if budget else None
         try:
