@@ -86,9 +86,11 @@ def test_a_folder_and_the_files_gone_from_disk_are_removed_from_the_command_line
     out = json.loads(run.output)
     assert sorted(out["removed"]) == sorted(str(p) for p in (folder / "a.jpg", folder / "sub" / "c.jpg",
                                                              folder / "sub" / "d.jpg"))
-    assert {r.path: r.status for r in scanner.rt.registry.images(collection="default")} == {
-        **{p: "removed" for p in out["removed"]}, str(folder / "b.jpg"): "indexed",
-        str(unmounted / "e.jpg"): "duplicate"}
+    status = {r.path: r.status for r in scanner.rt.registry.images(collection="default")}
+    assert {p for p, s in status.items() if s == "removed"} == set(out["removed"])
+    assert status.keys() == {*out["removed"], str(folder / "b.jpg"), str(unmounted / "e.jpg")}
+    assert status[str(unmounted / "e.jpg")] == "duplicate"  # b's bytes; b itself is indexed, or a match of
+    #   whatever the untrained test model puts near it
     run = CliRunner().invoke(cli, ["remove", "--data-dir", settings.data_dir])
     assert run.exit_code != 0 and "--missing" in run.output
 
