@@ -28,3 +28,34 @@ def test_a_channel_holding_unacked_messages_closes_after_its_transport_is_detach
         assert channel.closed
     finally:
         redis.kill()
+
+
+def test_a_task_finishing_after_its_channel_closed_acknowledges_without_stopping_the_worker(tmp_path):
+    """A task that ends after Redis went away acknowledges its message on the closed channel of a collected
+    connection. That ack went through the detached transport and raised AttributeError (seen stopping a
+    worker whose consumer then never took another task). It is now skipped, and the message is not lost: it
+    stays unacknowledged in Redis and a new connection restores it once the visibility timeout passes."""
+    import time
+
+    import neardup.worker.app  # noqa: F401  (applies the guard)
+
+    redis = RedisServer(tmp_path)
+    redis.start()
+    try:
+        options = {"visibility_timeout": 1}
+        conn = Connection(redis.url, transport_options=options)
+        queue = conn.SimpleQueue("held")
+        queue.put({"image": 2})
+        message = queue.get(timeout=5)
+        conn._do_close_transport()
+        conn.default_channel.close()
+        message.ack()  # raised AttributeError before the guard
+        time.sleep(1.5)
+        fresh = Connection(redis.url, transport_options=options)
+        fresh.default_channel.qos.restore_visible()
+        again = fresh.SimpleQueue("held").get(timeout=5)
+        assert again.payload == {"image": 2}
+        again.ack()
+        fresh.release()
+    finally:
+        redis.kill()

@@ -55,25 +55,32 @@ if settings.broker_url.startswith("rediss://"):
     app.conf.redis_backend_use_ssl = tls
 
 
-def _restore_only_through_an_attached_transport() -> None:
+def _guard_channels_of_a_lost_connection() -> None:
     """After a lost broker connection, Celery 5.7 collects the connection (which detaches kombu's transport)
-    and then closes it; the Redis channel's close tries to put back the messages it holds unacknowledged,
-    which needs the detached transport, and its AttributeError stopped the worker's consumer for good (a
-    worker with a task in hand when Redis restarts). Nothing can be put back through a detached transport:
-    those messages come back through the visibility timeout or `neardup.reconcile`, as after a SIGKILL."""
+    and then closes it. Two things then went through the detached transport and raised AttributeError,
+    which stopped the worker's consumer for good (a worker with a task in hand when Redis restarts):
+    - the Redis channel's close puts back the messages it holds unacknowledged;
+    - a task that finishes after that acknowledges (or rejects) its message on the closed channel.
+    Nothing can be sent through a detached transport, so both are skipped: those messages come back
+    through the visibility timeout or `neardup.reconcile`, as after a SIGKILL, and the tasks are idempotent."""
+    from kombu.transport import redis
     from kombu.transport.virtual.base import QoS
 
-    restore = QoS.restore_unacked_once
+    def attached(qos) -> bool:
+        return getattr(qos.channel.connection, "client", None) is not None
 
-    def restore_unless_detached(self, stderr=None):
-        if getattr(self.channel.connection, "client", None) is None:
-            return None
-        return restore(self, stderr)
+    def unless_detached(method):
+        def guarded(self, *args, **kwargs):
+            return method(self, *args, **kwargs) if attached(self) else None
+        guarded.__doc__ = method.__doc__
+        return guarded
 
-    QoS.restore_unacked_once = restore_unless_detached
+    QoS.restore_unacked_once = unless_detached(QoS.restore_unacked_once)
+    redis.QoS.ack = unless_detached(redis.QoS.ack)
+    redis.QoS.reject = unless_detached(redis.QoS.reject)
 
 
-_restore_only_through_an_attached_transport()
+_guard_channels_of_a_lost_connection()
 
 
 @signals.worker_process_init.connect
