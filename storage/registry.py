@@ -355,25 +355,31 @@ class Registry:
     def hash_bucket_members(self, collection: str, keys, max_bucket: int) -> tuple[set[tuple[int, int, bool]], set]:
         """The hashes of `collection`'s live images in the buckets `keys` ((chunk, value) pairs): {(image id,
         hash, own)}; and the keys of the buckets that hold over `max_bucket` hashes, whose hashes are left out."""
-        b, images = db.hash_buckets.c, db.images
-        joined = db.hash_buckets.join(images, images.c.content_hash == b.content_hash)
+        b, images = db.hash_buckets.c, db.images.c
         members, crowded = set(), set()
         by_chunk: dict[int, list[int]] = {}
         for c, v in keys:
             by_chunk.setdefault(c, []).append(v)
+        # two indexed lookups joined here: the buckets' rows, then the collection's live images of their
+        #   contents (one join in SQL, SQLite ran over the collection's images once per bucket value: a
+        #   batch's cost grew with the collection)
         with self.engine.connect() as conn:
             for c, values in sorted(by_chunk.items()):
-                for part in in_chunks(sorted(set(values))):
-                    rows = conn.execute(select(images.c.id, b.hash, b.own, b.value).select_from(joined).where(
-                        and_(b.chunk == c, b.value.in_(part), images.c.collection == collection, _holds_picture())))
-                    found: dict[int, list] = {}
-                    for i, h, o, v in rows:
-                        found.setdefault(v, []).append((i, h, o))
-                    for v, got in found.items():
-                        if len(got) > max_bucket:
-                            crowded.add((c, v))
-                        else:
-                            members.update(got)
+                rows = [row for part in in_chunks(sorted(set(values))) for row in conn.execute(
+                    select(b.content_hash, b.hash, b.own, b.value).where(and_(b.chunk == c, b.value.in_(part))))]
+                owners: dict[str, list[int]] = {}
+                for part in in_chunks(sorted({row[0] for row in rows})):
+                    for i, content in conn.execute(select(images.id, images.content_hash).where(and_(
+                            images.collection == collection, images.content_hash.in_(part), _holds_picture()))):
+                        owners.setdefault(content, []).append(i)
+                found: dict[int, list] = {}
+                for content, h, o, v in rows:
+                    found.setdefault(v, []).extend((i, h, o) for i in owners.get(content, ()))
+                for v, got in found.items():
+                    if len(got) > max_bucket:
+                        crowded.add((c, v))
+                    else:
+                        members.update(got)
         return members, crowded
 
     def verdicts(self, keys, verifier: str) -> dict[tuple[str, str], tuple[bool | None, int, bool]]:

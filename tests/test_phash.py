@@ -92,6 +92,19 @@ def test_a_batch_finds_its_hash_neighbours_in_the_registry_s_buckets(settings):
     assert len(whole) >= 100
     for batch in ({ids[0], ids[5], ids[n], ids[200], ids[282], ids[290]}, set(ids[150:170]), {ids[-1]}):
         assert verify.batch_hash_pairs(registry, "col", batch) == {p for p in whole if batch & set(p)}
+    # another collection's 70 files in image 0's buckets (distinct hashes, alike in the low 57 bits): they
+    #   count for that collection alone, so image 0's buckets are not crowded here and its pair stays
+    alike = hashes[0, 0] ^ (np.arange(1, 71, dtype=np.uint64) << np.uint64(57))
+    others = [f"o{k}" for k in range(70)]
+    registry.record_items("other", [Recorded(f"/q/{c}.jpg", c, 8, 8, 1) for c in others])
+    registry.store_hash_buckets({c: phash.buckets(np.array([h], np.uint64)) for c, h in zip(others, alike)})
+    registry.store_vectors(phash.KEY, {c: phash.to_stored(np.array([h], np.uint64)) for c, h in zip(others, alike)})
+    keys = {(c, v) for c, v, _, _ in phash.buckets(hashes[0])}
+    members, crowded = registry.hash_bucket_members("col", keys, phash.MAX_BUCKET)
+    assert not crowded and {i for i, _, _ in members} <= set(ids)
+    _, crowded = registry.hash_bucket_members("other", keys, phash.MAX_BUCKET)
+    assert {c for c, _ in crowded} == {0, 1}
+    assert verify.batch_hash_pairs(registry, "col", {ids[0]}) == {p for p in whole if ids[0] in p}
 
 
 def test_hashes_kept_without_buckets_after_a_worker_s_first_batch_get_them(settings, monkeypatch):

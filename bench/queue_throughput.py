@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Ingestion through the queue as users run it: a Redis server, one `neardup worker` on the embed, index and
+verify queues with `--concurrency` processes, batches submitted with the Python client
+(`Client().submit(...)`), timed from the first submit until every image has its embedding's answer (`indexed`,
+what `result(verified=False)` waits for) and until every image has its final label; next to a scan of the
+same files in one process with as many threads. A warm-up batch of other files loads the workers' models
+first. Prints a table, writes JSON.
+
+  bench/queue_throughput.py [--folder bench-data/dev] [--n 600] [--batch 100] [--concurrency 2] [--rounds 1]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.cluster import RedisServer  # noqa: E402  (a throwaway redis-server on a free port)
+
+
+def linked(files: list[Path], out: Path) -> list[str]:
+    """The files hard-linked into `out` (inside the configured root; no copy, no symlink out of it)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        os.link(f, out / f.name)
+    return [str(out / f.name) for f in files]
+
+
+def start_worker(env: dict, concurrency: int, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "neardup", "worker", "-Q", "embed,index,verify",
+                             "--concurrency", str(concurrency), "--without-gossip", "--without-mingle"],
+                            cwd=REPO, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def queued(client, files: list[str], batch: int, collection: str, timeout: float) -> dict:
+    """Seconds from the first submit until every image is indexed and until every image is final."""
+    t, cpu = time.perf_counter(), time.process_time()
+    handles = [client.submit(files[i:i + batch], collection) for i in range(0, len(files), batch)]
+    indexed = None
+    while True:
+        fast = sum(h.status(verified=False)["done"] for h in handles)
+        if indexed is None and fast == len(files):
+            indexed = time.perf_counter() - t
+        if fast == len(files) and sum(h.status()["done"] for h in handles) == len(files):
+            return {"indexed_s": indexed, "final_s": time.perf_counter() - t, "client_cpu_s": time.process_time() - cpu}
+        if time.perf_counter() - t > timeout:
+            raise TimeoutError(f"{fast}/{len(files)} indexed after {timeout} s")
+        time.sleep(0.5)
+
+
+def scanned(files: list[str], folder: str, threads: int) -> float:
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
+
+    with tempfile.TemporaryDirectory() as data:
+        scanner = Scanner(Settings(data_dir=data, decode_threads=threads))
+        scanner.rt.encoder()  # the model's load is start-up, as the workers' warm-up batch makes it
+        t = time.perf_counter()
+        res = scanner.scan(folder)
+        assert len(res.images) + len(res.failed) == len(files)
+        return time.perf_counter() - t
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--folder", type=Path, default=REPO / "bench-data" / "dev")
+    ap.add_argument("--n", type=int, default=600, help="images queued (the first n of the folder, by name)")
+    ap.add_argument("--batch", type=int, default=100, help="images per submitted batch")
+    ap.add_argument("--concurrency", type=int, default=os.cpu_count(), help="worker processes (and scan threads)")
+    ap.add_argument("--rounds", type=int, default=1, help="queue and scan this many times in turn; medians")
+    ap.add_argument("--timeout", type=float, default=1800.0)
+    ap.add_argument("--log", type=Path, help="keep the worker's log here")
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "queue_throughput.json")
+    a = ap.parse_args()
+    from neardup.encoder.decode import find_images
+
+    found = sorted(Path(p) for p in find_images(str(a.folder))[0])
+    if len(found) < a.n + 20:
+        sys.exit(f"{a.folder} holds {len(found)} images: fewer than --n {a.n} and 20 for the warm-up")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        redis = RedisServer(tmp)
+        redis.start()
+        env = dict(os.environ, NEARDUP_BROKER_URL=redis.url, NEARDUP_DATA_DIR=str(tmp / "data"),
+                   NEARDUP_ROOTS=str(tmp / "images"), TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        os.environ.update({k: v for k, v in env.items() if k.startswith("NEARDUP_")})
+        worker = start_worker(env, a.concurrency, tmp / "worker.log")
+        try:
+            from neardup.worker.client import Client
+
+            client = Client()
+            warm = linked(found[-20:], tmp / "images" / "warm-up")
+            client.submit(warm, "warm-up").result(timeout=a.timeout)
+            for r in range(a.rounds):
+                folder = tmp / "images" / f"round-{r}"
+                files = linked(found[:a.n], folder)
+                q = queued(client, files, a.batch, f"round{r}", a.timeout)
+                rows.append({**q, "scan_s": scanned(files, str(folder), a.concurrency)})
+                print(f"round {r}: queue indexed {q['indexed_s']:.1f} s, final {q['final_s']:.1f} s; "
+                      f"scan {rows[-1]['scan_s']:.1f} s", flush=True)
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=60)
+            redis.kill()
+            if worker.returncode not in (0, -signal.SIGTERM):
+                print((tmp / "worker.log").read_text()[-3000:])
+            shutil.rmtree(tmp / "images", ignore_errors=True)
+            if a.log:
+                shutil.copy(tmp / "worker.log", a.log)
+    median = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    rates = {"queue, embedding's answer (indexed)": a.n / median["indexed_s"],
+             "queue, final labels": a.n / median["final_s"], "scan": a.n / median["scan_s"]}
+    print(f"\n{a.n} images of {a.folder}, batches of {a.batch}, {a.concurrency} worker processes / scan threads, "
+          f"{a.rounds} round(s), medians")
+    print("| | images/s | of the scan's |\n|---|---|---|")
+    for name, rate in rates.items():
+        print(f"| {name} | {rate:.1f} | {rate / rates['scan']:.2f} |")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps({"folder": str(a.folder), "n": a.n, "batch": a.batch,
+                                  "concurrency": a.concurrency, "rounds": rows, "images_per_s": rates}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
