@@ -143,6 +143,8 @@ pairs = Table(
     Column("label", String(16), nullable=False),  # duplicate | match
 )
 
+Index("ix_pairs_b", pairs.c.collection, pairs.c.generation, pairs.c.b)  # the pairs of an image: by a (the key) or b
+
 verdicts = Table(  # geometric verification's verdicts by content: model-independent, so reused across sweeps
     "verdicts", metadata,
     Column("a_hash", String(64), primary_key=True),
@@ -207,12 +209,15 @@ def connect(url: str) -> Engine:
 
 
 def create_schema(engine: Engine, tries: int = 20) -> None:
-    """The tables, created where missing. Worker processes that start together on a new database create them
+    """The tables and their indexes, created where missing. Worker processes that start together on a new database create them
     at once: one creates a table between another's check and its CREATE, which fails ("already exists"); that
     one tries again, and finds it."""
     for attempt in range(tries):
         try:
             metadata.create_all(engine)
+            for table in metadata.sorted_tables:  # an index added since the table was created
+                for index in table.indexes:
+                    index.create(engine, checkfirst=True)
             return
         except (OperationalError, ProgrammingError, IntegrityError):
             if attempt == tries - 1:
