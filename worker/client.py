@@ -120,11 +120,15 @@ class BatchHandle:
                 state = item["state"] = found.get(pair, ImageStatus.INDEXED)
                 item["verified"] = False
             if row and state in (ImageStatus.DUPLICATE, ImageStatus.MATCH):
-                of = rt.registry.images(ids=[row.of_image])
-                item.update(of=of[0].path if of else row.of_image, distance=row.distance)
+                item.update(of=row.of_image, distance=row.distance)
             if row and row.status == ImageStatus.FAILED:
                 item["reason"] = row.reason
             items.append(item)
+        earlier = {it["of"] for it in items if "of" in it}
+        paths = {r.id: r.path for r in rt.registry.images(ids=sorted(earlier))} if earlier else {}
+        for it in items:  # the earlier copies by their paths, read at once
+            if "of" in it:
+                it["of"] = paths.get(it["of"], it["of"])
         matched = {it["path"]: states[it["path"]] for it in items
                    if explain and it["state"] == ImageStatus.MATCH and states[it["path"]].of_image is not None}
         if matched:
