@@ -70,21 +70,19 @@ def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> E
     radius = verify.radius_for(settings, th)
     k = verify.neighbours_to_find(settings, 0)
 
-    def nearest_of(vec, image_id):
-        return [(n, d) for n, d in index.nearest(vec, 4 * k + 1) if n != image_id][:k]
+    def nearest_of(vecs: dict) -> dict:
+        """{image: its k nearest [(image, distance)]} for {image: vector}."""
+        found = index.nearest_each(np.stack(list(vecs.values())), 4 * k + 1) if vecs else []
+        return {i: [(n, d) for n, d in near if n != i][:k] for i, near in zip(vecs, found)}
 
-    pairs, neighbors, near = [], [], {}
+    pairs, neighbors = [], []
     for i, found in zip(ids, index.within(np.stack([queries[i] for i in ids]), th["match"], settings.max_partners) if ids else []):
         pairs += [(min(i, j), max(i, j), d, "") for j, d in found if j != i]
-    for i in ids:
-        near[i] = nearest_of(queries[i], i)
-        neighbors += [(i, n, d) for n, d in near[i]]
+    near = nearest_of({i: queries[i] for i in ids})
     # the images these are among the nearest of: a scan counts the pair from either side
     others = {n for i in ids for n, d in near[i] if d <= radius} - batch
-    other_vecs = rt.registry.vectors_by_image(collection, generation, sorted(others))
-    for x, vec in other_vecs.items():
-        near[x] = nearest_of(vec, x)
-        neighbors += [(x, n, d) for n, d in near[x]]
+    near.update(nearest_of(rt.registry.vectors_by_image(collection, generation, sorted(others))))
+    neighbors = [(x, n, d) for x, found in near.items() for n, d in found]
     candidates = {p: d for p, d in verify.candidates_for(pairs, neighbors, settings, th).items()
                   if p[0] in batch or p[1] in batch}
 
@@ -129,8 +127,7 @@ def corner_pairs(rt, settings, collection: str, generation: str, dim: int, index
     queries = rt.registry.vectors_by_image(collection, generation, sorted(batch))
     cut_from = {x for vec in queries.values() for view in views for x, d in view.nearest(vec, 2 * k + 1)
                 if d <= radius and x not in batch}
-    for x, vec in rt.registry.vectors_by_image(collection, generation, sorted(cut_from - set(near))).items():
-        near[x] = nearest_of(vec, x)
+    near.update(nearest_of(rt.registry.vectors_by_image(collection, generation, sorted(cut_from - set(near)))))
     back = verify.corner_pairs(rt.registry, collection, cut_from, generation, index.nearest, k, radius,
                                skip=skip_for(cut_from))
     return found | {p for p in back if p[0] in batch or p[1] in batch}

@@ -264,20 +264,36 @@ class CollectionIndex:
     def nearest(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """The k nearest by the distance this index reports: with a crowding penalty, ranked again among
         more of the nearest by plain distance (crowding.candidates)."""
-        found, want = [], k if self.crowding is None else crowding.candidates(k)
-        crowd = self._crowds_of(np.asarray(query, np.float32)[None])[0]
-        if len(self.buffer_ids):
-            d = self._penalised(exact_distances(query[None], self.buffer_vecs)[0], crowd, self.buffer_crowds)
-            d[self._buffer_tombstoned()] = np.inf
-            near = np.argpartition(d, want)[:want] if len(d) > want else slice(None)  # the buffer holds 20,000
-            found += [(i, x) for i, x in zip(self.buffer_ids[near].tolist(), d[near].tolist()) if x != np.inf]
-        for s, seg in self.segments.items():
-            idx, dist = seg.annoy.get_nns_by_vector(query, want + self.dead.get(s, 0), include_distances=True)
-            if self.crowding is not None and idx:
-                dist = self._penalised(np.asarray(dist), crowd, seg.crowds(np.asarray(idx), self.crowding)).tolist()
-            found += [(int(seg.ids[i]), x) for i, x in zip(idx, dist)]
-        found = [(i, x) for i, x in found if i not in self.tombstones]
-        return sorted(found, key=lambda t: t[1])[:k]
+        return self.nearest_each(np.asarray(query, np.float32)[None], k)[0]
+
+    def nearest_each(self, queries: np.ndarray, k: int, block: int = 256) -> list[list[tuple[int, float]]]:
+        """nearest() of each row of `queries`, the buffer's distances computed a block of queries at a time
+        (one matrix product, not one per query: a batch's neighbours, a scan's neighbour lists)."""
+        queries = np.asarray(queries, np.float32).reshape(-1, self.dim)
+        want = k if self.crowding is None else crowding.candidates(k)
+        out = []
+        for start in range(0, len(queries), block):
+            part = queries[start:start + block]
+            crowds = self._crowds_of(part)
+            found: list[list] = [[] for _ in part]
+            if len(self.buffer_ids):
+                d = self._penalised(exact_distances(part, self.buffer_vecs), crowds[:, None], self.buffer_crowds)
+                d[:, self._buffer_tombstoned()] = np.inf
+                near = np.argpartition(d, want, axis=1)[:, :want] if d.shape[1] > want else \
+                    np.broadcast_to(np.arange(d.shape[1]), d.shape)  # the buffer holds up to 20,000
+                for row, cols in zip(range(len(part)), near):
+                    found[row] += [(i, x) for i, x in zip(self.buffer_ids[cols].tolist(), d[row, cols].tolist())
+                                   if x != np.inf]
+            for s, seg in self.segments.items():
+                for row, query in enumerate(part):
+                    idx, dist = seg.annoy.get_nns_by_vector(query, want + self.dead.get(s, 0), include_distances=True)
+                    if self.crowding is not None and idx:
+                        dist = self._penalised(np.asarray(dist), crowds[row],
+                                               seg.crowds(np.asarray(idx), self.crowding)).tolist()
+                    found[row] += [(int(seg.ids[i]), x) for i, x in zip(idx, dist)]
+            out += [sorted(((i, x) for i, x in near if i not in self.tombstones), key=lambda t: t[1])[:k]
+                    for near in found]
+        return out
 
     # --- writing (one writer per collection) ---------------------------------------------------------
     def commit(self, conn, image_ids: np.ndarray, vecs: np.ndarray) -> np.ndarray:

@@ -416,6 +416,15 @@ def test_nearest_ranks_by_the_penalised_distance_in_buffer_and_segments(rt, tmp_
         assert [d for _, d in near] == sorted(d for _, d in near)
         found = {pos[i]: d for i, d in index.within(v[q:q + 1], 0.3)[0]}
         assert set(found) == set(np.nonzero(exact[q] <= 0.3)[0].tolist())
+    # every query at once (blocks of 64 here) gives each one's nearest, tombstoned images left out of both
+    index.tombstone([ids[1], ids[150]])
+    index.refresh()
+    each = index.nearest_each(v, 5, block=64)
+    for q in range(200):
+        alone = index.nearest(v[q], 5)
+        assert [i for i, _ in each[q]] == [i for i, _ in alone] and np.allclose(
+            [d for _, d in each[q]], [d for _, d in alone], atol=1e-5)
+        assert ids[1] not in dict(alone) and ids[150] not in dict(alone)
 
 
 def test_a_buffer_over_one_search_block_finds_every_pair(settings):
