@@ -113,7 +113,8 @@ def corner_pairs(rt, settings, collection: str, generation: str, dim: int, index
     """Corner-view neighbours as a scan proposes them, both ways: the batch's crops (its images' corner views
     near earlier images) and the crops cut earlier from the batch's images (earlier images whose corner views
     are near the batch's images: found in the corner-view indexes, then searched as a scan searches them).
-    `near`: {image: its nearest [(image, distance)]}, filled in for those earlier images by `nearest_of`."""
+    `near`: {image: its nearest [(image, distance)]}, filled in for those earlier images by `nearest_of`
+    ({image: vector} -> such lists)."""
     k, radius = settings.verify_corner_k, verify.radius_for(settings, th)
 
     def skip_for(images):

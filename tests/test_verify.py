@@ -450,8 +450,8 @@ def test_a_crop_queued_after_its_original_is_proposed_through_the_original_s_cor
     checks = verify.settings_for(rt.settings, info)
     k = verify.neighbours_to_find(checks, 0)
 
-    def nearest_of(vec, image_id):
-        return [(n, d) for n, d in index.nearest(vec, k + 1) if n != image_id][:k]
+    def nearest_of(vecs: dict) -> dict:
+        return {i: [(n, d) for n, d in index.nearest(vec, k + 1) if n != i][:k] for i, vec in vecs.items()}
 
     proposed = queue.corner_pairs(rt, checks, "q", generation, info.dim, index, crops, {}, nearest_of, {}, th)
     # what a scan's corner search from the originals proposes: each original's corner views' nearest, past
