@@ -209,13 +209,13 @@ def connect(url: str) -> Engine:
 
 
 def create_schema(engine: Engine, tries: int = 20) -> None:
-    """The tables and their indexes, created where missing. Worker processes that start together on a new database create them
-    at once: one creates a table between another's check and its CREATE, which fails ("already exists"); that
-    one tries again, and finds it."""
+    """The tables and their indexes, created where missing (an index added since a table was made too).
+    Worker processes that start together on a new database create them at once: one creates a table between
+    another's check and its CREATE, which fails ("already exists"); that one tries again, and finds it."""
     for attempt in range(tries):
         try:
             metadata.create_all(engine)
-            for table in metadata.sorted_tables:  # an index added since the table was created
+            for table in metadata.sorted_tables:
                 for index in table.indexes:
                     index.create(engine, checkfirst=True)
             return

@@ -281,7 +281,7 @@ class CollectionIndex:
                 d[:, self._buffer_tombstoned()] = np.inf
                 near = np.argpartition(d, want, axis=1)[:, :want] if d.shape[1] > want else \
                     np.broadcast_to(np.arange(d.shape[1]), d.shape)  # the buffer holds up to 20,000
-                for row, cols in zip(range(len(part)), near):
+                for row, cols in enumerate(near):
                     found[row] += [(i, x) for i, x in zip(self.buffer_ids[cols].tolist(), d[row, cols].tolist())
                                    if x != np.inf]
             for s, seg in self.segments.items():

@@ -58,9 +58,9 @@ def id_chunks(ids):
 
 def _collection_unindexed(collection: str):
     """images.collection == collection, for queries whose ids name the images: written as an expression no
-    index serves, so the ids are looked up by the primary key. SQLite, without statistics, scanned the
-    collection's images through its index on the collection instead: a batch's lookups grew with the
-    collection (40 ms for 50 ids of 200,000 images)."""
+    index serves, so the ids are looked up by the primary key. SQLite, without statistics, would read the
+    collection's images through its index on the collection instead: a batch's lookups would grow with the
+    collection (40 ms for 50 ids of 200,000 images, against 1-2 ms)."""
     return db.images.c.collection + "" == collection
 
 
@@ -207,7 +207,7 @@ class Registry:
         cols = (db.pairs.c.a, db.pairs.c.b, db.pairs.c.distance, db.pairs.c.label)
         found = set()
         with self.engine.connect() as conn:  # by a, then by b: each side's own index (an OR of the two IN lists
-            for part in id_chunks(ids):      # was read through neither: every pair of the generation)
+            for part in id_chunks(ids):      # is read through neither: every pair of the generation)
                 for side in (db.pairs.c.a, db.pairs.c.b):
                     found.update(tuple(r) for r in conn.execute(select(*cols).where(and_(key, side.in_(part)))))
         return sorted(found)
@@ -371,8 +371,8 @@ class Registry:
         for c, v in keys:
             by_chunk.setdefault(c, []).append(v)
         # two indexed lookups joined here: the buckets' rows, then the collection's live images of their
-        #   contents (one join in SQL, SQLite ran over the collection's images once per bucket value: a
-        #   batch's cost grew with the collection)
+        #   contents (SQLite plans the one join over the collection's images once per bucket value: a batch's
+        #   cost would grow with the collection)
         with self.engine.connect() as conn:
             for c, values in sorted(by_chunk.items()):
                 rows = [row for part in in_chunks(sorted(set(values))) for row in conn.execute(
