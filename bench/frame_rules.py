@@ -39,20 +39,23 @@ def signatures(bench: Path, rows: list[dict]) -> dict:
     return {n: signature_of((bench / n).read_bytes()) for n in names}
 
 
-def relabelled(bench: Path, scan: Path, rows: list[dict], frames: dict, rules) -> dict:
-    """The benchmark's figures for the scan's pairs labelled under `rules`, and how many labels changed."""
+def labelled(rows: list[dict], frames: dict, rules) -> tuple[list[dict], int]:
+    """The scan's pairs (pairs.csv rows) labelled under `rules`, and how many labels that changes."""
     from neardup.encoder.frame import same_frame
 
+    out = [{**r, "label": "duplicate" if same_frame(frames[r["a"]], frames[r["b"]], rules) else "match"} for r in rows]
+    return out, sum(r["label"] != o["label"] for r, o in zip(rows, out))
+
+
+def relabelled(bench: Path, scan: Path, rows: list[dict], frames: dict, rules) -> dict:
+    """The benchmark's figures for the scan's pairs labelled under `rules`, and how many labels changed."""
+    out_rows, changed = labelled(rows, frames, rules)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        changed = 0
         with open(out / "pairs.csv", "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=["a", "b", "distance", "label"])
             w.writeheader()
-            for r in rows:
-                label = "duplicate" if same_frame(frames[r["a"]], frames[r["b"]], rules) else "match"
-                changed += label != r["label"]
-                w.writerow({**r, "label": label})
+            w.writerows(out_rows)
         shutil.copy(scan / "neighbors.csv", out / "neighbors.csv")
         s = score(bench, out)
         wrong = wrong_duplicates(bench, out / "pairs.csv")

@@ -86,3 +86,41 @@ def test_the_first_unrelated_pairs_come_with_the_recall_ahead_of_them(tmp_path):
     first = load_quality().first_unrelated(tmp_path, tmp_path / "neighbors.csv", n=5)
     assert first == [{"a": "o1.jpg", "b": "o2.jpg", "distance": 0.2, "recall_ahead": 0.5},
                      {"a": "o1.jpg", "b": "x.jpg", "distance": 0.4, "recall_ahead": 1.0}]
+
+
+def load_bench(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_frame_rules_relabels_a_scan_as_the_scan_labelled_it(tmp_path, settings):
+    """bench/frame_rules.py labels a scan's pairs again from the files' signatures: under the shipped rules
+    exactly as the scan did (its figures stand for the scan's), under other rules differently (three marks
+    that a bound of 8 on the 128-px overlay let pass become duplicates)."""
+    import csv
+    import dataclasses
+
+    from PIL import Image
+
+    from neardup.encoder.frame import RULES
+    from neardup.pipeline.outputs import write_outputs
+    from neardup.pipeline.scan import Scanner
+
+    marks, rules = load_bench("edits").MARKS, load_bench("frame_rules")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, mark in (("opencv_apple", "date stamp, 4 % high"), ("opencv_building", "watermark across the centre, 40 % white"),
+                       ("scikit_image_chelsea", "handle in a corner, 3 % high")):
+        im = Image.open(REPO / "samples" / "originals" / f"{name}.jpg").convert("RGB")
+        im.save(folder / f"{name}.jpg", quality=90)
+        im.resize((im.width // 2, im.height // 2)).save(folder / f"{name}_half.jpg", quality=85)
+        (folder / f"{name}_marked.jpg").write_bytes(marks[mark](im))
+    write_outputs(Scanner(settings).scan(str(folder)), tmp_path / "out", report=False)
+    rows = list(csv.DictReader(open(tmp_path / "out" / "pairs.csv", newline="")))
+    assert {r["label"] for r in rows} == {"duplicate", "match"}
+    frames = rules.signatures(folder, rows)
+    assert rules.labelled(rows, frames, RULES)[1] == 0
+    _, changed = rules.labelled(rows, frames, dataclasses.replace(RULES, max_finer_overlay=8.0))
+    assert changed >= 3
