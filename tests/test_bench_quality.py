@@ -6,11 +6,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def load_quality():
-    spec = importlib.util.spec_from_file_location("bench_quality", REPO / "bench" / "quality.py")
+def load_bench(name: str):
+    """A script of bench/ as a module."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_quality():
+    return load_bench("quality")
 
 
 def test_wrong_duplicates_are_counted_by_kind_of_pair(tmp_path):
@@ -86,13 +91,6 @@ def test_the_first_unrelated_pairs_come_with_the_recall_ahead_of_them(tmp_path):
     first = load_quality().first_unrelated(tmp_path, tmp_path / "neighbors.csv", n=5)
     assert first == [{"a": "o1.jpg", "b": "o2.jpg", "distance": 0.2, "recall_ahead": 0.5},
                      {"a": "o1.jpg", "b": "x.jpg", "distance": 0.4, "recall_ahead": 1.0}]
-
-
-def load_bench(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_frame_rules_relabels_a_scan_as_the_scan_labelled_it(tmp_path, settings):

@@ -560,7 +560,7 @@ def bench_edits():
 @pytest.mark.parametrize("name, mark", [
     ("opencv_aero1", "handle in a corner, 3 % high"), ("opencv_home", "handle in a corner, 3 % high"),
     ("scikit_image_astronaut", "watermark across the centre, 40 % white"),
-    # and marks whose cells stand out by 7.5-7.9 levels at 128 px: duplicates were the test's bound 8
+    # and marks whose cells stand out by 7.5-7.9 levels at 128 px: past the bound of 7, under 8
     ("opencv_apple", "date stamp, 4 % high"), ("opencv_building", "watermark across the centre, 40 % white"),
     ("scikit_image_chelsea", "handle in a corner, 3 % high")])
 def test_a_watermark_too_thin_for_64_px_is_a_match_at_128(name, mark):
