@@ -142,8 +142,7 @@ def nearest_neighbors(index, vectors: dict, k: int) -> list[tuple[int, int, floa
     """The k nearest of every image among `vectors` (query id, neighbour id, distance), from the index."""
     index.refresh()
     out = []
-    ids = list(vectors)
-    for image_id, found in zip(ids, index.nearest_each(np.stack([vectors[i] for i in ids]), 4 * k + 1) if ids else []):
-        near = [(i, d) for i, d in found if i != image_id and i in vectors]
-        out += [(image_id, i, d) for i, d in near[:k]]
+    for image_id, found in index.nearest_others(vectors, 4 * k + 1).items():
+        near = [(i, d) for i, d in found if i in vectors][:k]
+        out += [(image_id, i, d) for i, d in near]
     return out

@@ -72,10 +72,9 @@ def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> E
 
     def nearest_of(vecs: dict) -> dict:
         """{image: its k nearest [(image, distance)]} for {image: vector}."""
-        found = index.nearest_each(np.stack(list(vecs.values())), 4 * k + 1) if vecs else []
-        return {i: [(n, d) for n, d in near if n != i][:k] for i, near in zip(vecs, found)}
+        return {i: near[:k] for i, near in index.nearest_others(vecs, 4 * k + 1).items()}
 
-    pairs, neighbors = [], []
+    pairs = []
     for i, found in zip(ids, index.within(np.stack([queries[i] for i in ids]), th["match"], settings.max_partners) if ids else []):
         pairs += [(min(i, j), max(i, j), d, "") for j, d in found if j != i]
     near = nearest_of({i: queries[i] for i in ids})

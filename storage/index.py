@@ -295,6 +295,13 @@ class CollectionIndex:
                     for near in found]
         return out
 
+    def nearest_others(self, vectors: dict, k: int) -> dict[int, list[tuple[int, float]]]:
+        """{image: nearest_each() of its vector, the image itself left out} for {image: vector}: the neighbours
+        of images the index holds (a scan's neighbour lists, the queue's verify step)."""
+        ids = list(vectors)
+        found = self.nearest_each(np.stack([vectors[i] for i in ids]), k) if ids else []
+        return {i: [(n, d) for n, d in near if n != i] for i, near in zip(ids, found)}
+
     # --- writing (one writer per collection) ---------------------------------------------------------
     def commit(self, conn, image_ids: np.ndarray, vecs: np.ndarray) -> np.ndarray:
         """Bump the epoch, then append vectors to the buffer inside the caller's transaction: a writer that
