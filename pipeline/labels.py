@@ -108,7 +108,7 @@ def signed_file(rt, paths: list[str], content: str) -> Frame | None:
     them. A scan's decode of these bytes, where it kept one (Runtime.decodes), spares reading them again."""
     previews = rt.previews if rt.previews is not None and not rt.previews.has(content) else None
     side = SIDE if previews else 0
-    kept = rt.decodes.pop(content) if rt.decodes is not None else None
+    kept = rt.decodes.get(content) if rt.decodes is not None else None
     for path in dict.fromkeys(paths):
         if kept is None:
             item = read_item(rt, path, check_roots=False)

@@ -27,7 +27,7 @@ class Runtime:
         self._encoders: dict[str, artifact.Encoder] = {}
         self._indexes: dict[tuple[str, str], CollectionIndex] = {}
         self._crowdings: dict[str, object] = {}
-        self.decodes = None  # a scan's Recent of decodes (encoder/decode.py Kept) by content, kept for signatures
+        self.decodes = None  # a scan's Recent of decodes (encoder/decode.py Kept) by content, for signatures and views
 
     # --- models -------------------------------------------------------------------------------------
     def active_model_path(self) -> str:

@@ -31,7 +31,8 @@ import numpy as np
 from PIL import Image
 
 from neardup.encoder import corners, phash
-from neardup.encoder.decode import open_image, read_bytes
+from neardup.encoder.decode import SIGNED, Kept, open_image, read_bytes
+from neardup.encoder.frame import SHARP_SIDE
 from neardup.errors import DecodeError
 from neardup.storage.registry import in_chunks
 
@@ -40,7 +41,7 @@ from .labels import Frames, rows_in
 from .recent import Recent
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
-VERDICT_LOGIC = 6  # bump when a change to the code below would change a verdict: stored ones are then not reused
+VERDICT_LOGIC = 7  # bump when a change to the code below would change a verdict: stored ones are then not reused
 MIN_SIDE = 16  # pictures narrower than this (at the working size) have no keypoints: ORB finds none under about
 #   60 px, and a side of 1 px breaks its pyramid
 
@@ -90,8 +91,10 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Verifier:
-    side: int = 384  # working size: big enough for crops at half scale, small enough to decode in draft mode
-    features: int = 500
+    side: int = 384  # the largest working size: a picture whose decode (below) is larger is shrunk to it
+    least_side: int = SHARP_SIDE  # the decode's long side reaches this (the same-frame signature's decode, which
+    #   a scan keeps: a view reuses it); a smaller picture is enlarged to it when asked (`scale_up`)
+    features: int = 800  # ORB keypoints: at 256-384 px, 800 find the crops 500 found at 384-767 px
     ratio: float = 0.75  # Lowe's ratio test: a match must be clearly better than the second best
     min_inliers: int = 9  # RANSAC inliers that make a pair the same picture, of matches found both ways: a
     #   galaxy photo and a blurred copy of another reach 8 (seed 11, a pair the queue checks), and at 6
@@ -111,18 +114,21 @@ class Verifier:
         """Names these settings and the verdict logic's version: stored verdicts are reused under it only."""
         return hashlib.sha256(repr((VERDICT_LOGIC, astuple(self))).encode()).hexdigest()[:16]
 
-    def view(self, path: str, mirrored: bool = False, scale_up: bool = False) -> View | None:
-        """Keypoints of an image and, if asked, of its mirror image; None if it cannot be read. `scale_up`:
-        an image smaller than the working size is enlarged to it (ORB's 31-px patches and borders leave a
-        100-px thumbnail next to no keypoints)."""
+    def view(self, path: str, mirrored: bool = False, scale_up: bool = False, kept: Kept | None = None) -> View | None:
+        """Keypoints of an image and, if asked, of its mirror image; None if it cannot be read. They are found
+        in the decode the same-frame signature is made from (`kept`, where a scan kept it: the same pixels as
+        decoding the file again, without the decode's cost). `scale_up`: an image smaller than `least_side` is
+        enlarged to it (ORB's 31-px patches and borders leave a 100-px thumbnail next to no keypoints)."""
         try:
-            im, _ = open_image(read_bytes(path), draft_to=self.side, keep_aspect=True)
+            im = kept.image if kept is not None else open_image(read_bytes(path), **SIGNED)[0]
         except DecodeError:
             return None
-        im.thumbnail((self.side, self.side), Image.BILINEAR)
-        small = max(im.size) < self.side
+        if max(im.size) > self.side:
+            im = im.copy()  # the kept decode stays as it is, for the signature
+            im.thumbnail((self.side, self.side), Image.BILINEAR)
+        small = max(im.size) < self.least_side
         if small and scale_up:
-            k = self.side / max(im.size)
+            k = self.least_side / max(im.size)
             im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.BICUBIC)
         straight, flipped = self._detect(np.asarray(im.convert("L")), mirrored)
         thumb = np.asarray(im.resize((64, 64), Image.BOX))
@@ -163,7 +169,8 @@ class Verifier:
             return Fit(0)
         src, dst = a.points[good], b.points[nearest[good, 0]]
         transform, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, maxIters=2000,
-                                                      ransacReprojThreshold=self.side / 150, confidence=0.995)
+                                                      ransacReprojThreshold=max(b.width, b.height) / 150,
+                                                      confidence=0.995)
         if transform is None or mask is None:
             return Fit(0)
         scale = float(np.hypot(transform[0, 0], transform[0, 1]))
@@ -283,7 +290,7 @@ def neighbours_to_find(settings, neighbors: int) -> int:
 
 def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], thresholds: dict, radius: float,
             verifier: Verifier, threads: int, max_pairs: int, known: "KnownVerdicts",
-            chunk_images: int = 3000) -> dict[tuple[int, int], float]:
+            chunk_images: int = 3000, decodes: Recent | None = None) -> dict[tuple[int, int], float]:
     """{(a, b): distance after verification} for the pairs of `todo` (pair: embedding distance, inf for a
     proposal the embedding did not rank) whose verdict changes their distance. Verdicts `known` from earlier
     runs are reused; at most `max_pairs` are reached anew, the closest first: a bound on what a sweep of a dense
@@ -324,10 +331,11 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
     with ThreadPoolExecutor(threads) as pool:
         for part in by_images(sorted(fresh), chunk_images):
             mirrored = {b for _, b in part}
-            views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool, hashes=known.hashes)
+            views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool, hashes=known.hashes,
+                           decodes=decodes)
             reached = _verdicts(part, views, verifier, pool)
             undecided = [p for p, v in reached.items() if v is None and any(views[i] and views[i].small for i in p)]
-            reached.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool, known.hashes))
+            reached.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool, known.hashes, decodes))
             # not where a file could not be read: it may be back by the next run
             known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
             settle(reached)
@@ -389,7 +397,10 @@ VIEWS = Recent(1000)  # the views of the images verified last, by content and ho
 #   worker meets an original in the pairs of batch after batch and decodes it once (~50 KB a view)
 
 
-def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = False, hashes=None) -> dict:
+def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = False, hashes=None,
+           decodes: Recent | None = None) -> dict:
+    """The views of images `ids`: remembered (VIEWS), else made from the decode a scan kept of their bytes
+    (`decodes`, by content hash), else from their files."""
     hashes = hashes or {}
     settings = verifier.key()
 
@@ -402,8 +413,11 @@ def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = Fals
     for i in ids:
         if views.get(i) is None:
             todo.setdefault(key(i) if hashes.get(i) else i, []).append(i)
-    for same, view in zip(todo.values(), pool.map(lambda s: verifier.view(paths[s[0]], s[0] in mirrored, scale_up),
-                                                  todo.values())):
+    def made(same):
+        kept = decodes.get(hashes[same[0]]) if decodes is not None and hashes.get(same[0]) else None
+        return verifier.view(paths[same[0]], same[0] in mirrored, scale_up, kept=kept)
+
+    for same, view in zip(todo.values(), pool.map(made, todo.values())):
         views.update((i, view) for i in same)
         if view is not None and hashes.get(same[0]):
             VIEWS.put(key(same[0]), view)
@@ -414,12 +428,13 @@ def _verdicts(pairs, views: dict, verifier: Verifier, pool) -> dict:
     return dict(zip(pairs, pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), pairs)))
 
 
-def _scaled_up(pairs, views: dict, paths, mirrored, verifier: Verifier, pool, hashes=None) -> dict:
+def _scaled_up(pairs, views: dict, paths, mirrored, verifier: Verifier, pool, hashes=None, decodes=None) -> dict:
     """The pairs among `pairs` that verification confirms once their small images are scaled up to the working
     size (only those are decoded again). Only confirmations count: an enlarged JPEG's blocks give keypoints that
     refute what they should not (dev benchmark, scaling every small image up: crop+jpeg30 0.81 -> 0.76)."""
     small = {i for pair in pairs for i in pair if views[i].small}
-    enlarged = {**views, **_views(small, paths, mirrored, verifier, pool, scale_up=True, hashes=hashes)}
+    enlarged = {**views, **_views(small, paths, mirrored, verifier, pool, scale_up=True, hashes=hashes,
+                                  decodes=decodes)}
     return {pair: v for pair, v in _verdicts(pairs, enlarged, verifier, pool).items() if v is not None and v.same}
 
 
@@ -590,7 +605,7 @@ def second_stage(rt, settings, res, scope, nearest, neighbors: int) -> int:
 def apply(rt, res, settings, neighbors: int, candidates: dict, proposed=frozenset()) -> int:
     """Verify a ScanResult's grey zone in place: its pairs and its `neighbors` nearest per image take the
     distances after verification (`settle`). Returns how many pairs verification changed."""
-    out = settle(res.images, res.thresholds, settings, rt.registry, candidates, proposed)
+    out = settle(res.images, res.thresholds, settings, rt.registry, candidates, proposed, decodes=rt.decodes)
     res.pairs = labelled(rt, res.images, out.kept, res.thresholds)
     rescored = [(q, n, out.scored.get((min(q, n), max(q, n)), d)) for q, n, d in res.neighbors]
     both_ways = [row for (a, b), d in out.joined.items() for row in ((a, b, d), (b, a, d))]
@@ -612,7 +627,7 @@ class Settled:
 
 
 def settle(images: dict, th: dict, settings, registry, candidates: dict, proposed=frozenset(),
-           context: dict | None = None) -> Settled:
+           context: dict | None = None, decodes: Recent | None = None) -> Settled:
     """The grey zone of `candidates` (`candidates_for` some pairs and neighbours) and the `proposed` pairs
     (perceptual-hash and corner neighbours), checked in one round so each image is decoded once; then pairs
     two flagged pairs apart, counting the `context` pairs (flagged before, not checked again). Pairs the
@@ -627,7 +642,8 @@ def settle(images: dict, th: dict, settings, registry, candidates: dict, propose
     todo.update({k: float("inf") for k in proposed if k not in settled and k not in todo})
 
     def check(pairs: dict) -> dict:
-        return rescore(pairs, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs, known)
+        return rescore(pairs, paths, th, radius, verifier, settings.threads, settings.verify_max_pairs, known,
+                       decodes=decodes)
 
     changed = check(todo)
     scored = {k: changed.get(k, d) for k, d in candidates.items()}

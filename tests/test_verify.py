@@ -294,9 +294,9 @@ def test_files_of_the_same_bytes_are_decoded_and_judged_once_and_labelled_alike(
     viewed, judged = [], []
     real_view, real_verdict = Verifier.view, Verifier.verdict
 
-    def view(self, path, *args):
+    def view(self, path, *args, **kwargs):
         viewed.append((Path(path).read_bytes(), *args))
-        return real_view(self, path, *args)
+        return real_view(self, path, *args, **kwargs)
 
     def verdict(self, a, b):
         judged.append((a, b))
@@ -516,3 +516,50 @@ def test_views_are_kept_by_content_between_runs(tmp_path, monkeypatch):
         views([2], {2: "h2"})  # a third picture: the least recently used of two is let go
         views([1], {1: "h1"})
     assert decoded == [paths[0], paths[1], paths[0], paths[2], paths[1]]
+
+
+def test_a_view_made_from_the_decode_a_scan_kept_is_the_view_of_the_file(tmp_path):
+    """Verification finds keypoints in the decode the same-frame signature is made from, which a scan keeps from
+    embedding (a 4 MP JPEG's decode costs more than the rest of its view): the keypoints, their descriptors,
+    the mirror image's and the thumbnail are those the file gives when decoded again, as the queue's verify step
+    does."""
+    from neardup.encoder.decode import decode, read_bytes
+
+    big = tmp_path / "big.jpg"
+    Image.open(sample_paths()[0]).convert("RGB").resize((2304, 1728)).save(big, quality=90)
+    v = Verifier()
+    for path in [str(big), *map(str, sample_paths()[:3])]:
+        kept = decode(read_bytes(path), 80, keep=True).kept
+        assert kept is not None
+        for mirrored in (False, True):
+            own, reused = v.view(path, mirrored), v.view(path, mirrored, kept=kept)
+            sides = [(own.straight, reused.straight)] + [(own.mirrored, reused.mirrored)] * mirrored
+            for a, b in sides:
+                assert len(a) >= v.min_keypoints and (a.width, a.height) == (b.width, b.height)
+                assert np.array_equal(a.points, b.points) and np.array_equal(a.descriptors, b.descriptors)
+            assert np.array_equal(own.thumb, reused.thumb)
+    assert max(kept.image.size) >= v.least_side
+    assert v.view(str(big)).straight.width == 2304 // 8  # the draft decode's 1/8, under the largest working size
+
+
+@pytest.mark.parametrize("kept_mb", [256, 0])
+def test_a_verifying_scan_views_its_images_from_the_decodes_it_kept(tmp_path, monkeypatch, kept_mb):
+    """A verifying scan that keeps its decodes (`scan_decodes_mb`) reads no file again to verify its pairs; one
+    that keeps none reads them, and both find the same pairs with the same labels."""
+    from neardup.config import Settings
+    from neardup.pipeline import verify
+    from neardup.pipeline.scan import Scanner
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_crops(photos)
+    monkeypatch.setattr(verify, "VIEWS", Recent(0))
+    reads, read = [], verify.read_bytes
+    monkeypatch.setattr(verify, "read_bytes", lambda path, *a: reads.append(path) or read(path, *a))
+    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, scan_decodes_mb=kept_mb)
+    res = Scanner(settings, "crops").scan(str(photos))
+    assert res.verified and (not reads if kept_mb else reads)
+    found = {(res.rel(a), res.rel(b), label) for a, b, _, label in res.pairs}
+    other = Scanner(Settings(data_dir=str(tmp_path / "other"), decode_threads=2,
+                             scan_decodes_mb=256 - kept_mb), "crops").scan(str(photos))
+    assert found == {(other.rel(a), other.rel(b), label) for a, b, _, label in other.pairs}
