@@ -144,7 +144,7 @@ class Verifier:
             kps, des = orb.detectAndCompute(gray, None) if min(gray.shape) >= MIN_SIDE else ((), None)
             if len(kps) >= self.min_keypoints:
                 break
-        straight = Keypoints(np.float32([k.pt for k in kps]).reshape(-1, 2), des, gray.shape[1], gray.shape[0])
+        straight = Keypoints(np.float32(cv2.KeyPoint_convert(kps)).reshape(-1, 2), des, gray.shape[1], gray.shape[0])
         if not mirrored:
             return straight, None
         if not kps:  # nothing to mirror
@@ -153,7 +153,7 @@ class Verifier:
         turned = [cv2.KeyPoint(_mirrored_x(k.pt[0], w, scale ** k.octave), k.pt[1], k.size, (180 - k.angle) % 360,
                                k.response, k.octave, k.class_id) for k in kps]
         turned, des = orb.compute(np.ascontiguousarray(gray[:, ::-1]), turned)
-        return straight, Keypoints(np.float32([k.pt for k in turned]).reshape(-1, 2), des, w, gray.shape[0])
+        return straight, Keypoints(np.float32(cv2.KeyPoint_convert(turned)).reshape(-1, 2), des, w, gray.shape[0])
 
     def fit(self, a: Keypoints, b: Keypoints) -> Fit:
         """The best similarity transform from a's keypoints to b's, by RANSAC over the matches that are each
