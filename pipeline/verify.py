@@ -32,7 +32,6 @@ from PIL import Image
 
 from neardup.encoder import corners, phash
 from neardup.encoder.decode import SIGNED, Kept, open_image, read_bytes
-from neardup.encoder.frame import SHARP_SIDE
 from neardup.errors import DecodeError
 from neardup.storage.registry import in_chunks
 
@@ -63,7 +62,7 @@ class View:
     straight: Keypoints
     mirrored: Keypoints | None
     thumb: np.ndarray  # (64, 64, 3) uint8, the whole picture squashed: colourfulness and the blurred-copy check
-    small: bool = False  # smaller than the working size, and not scaled up to it
+    coarse: bool = False  # looked at under the working size: a sharper look may decide what this one cannot
 
     @functools.cached_property
     def colour(self) -> float:
@@ -91,9 +90,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Verifier:
-    side: int = 384  # the largest working size: a picture whose decode (below) is larger is shrunk to it
-    least_side: int = SHARP_SIDE  # the decode's long side reaches this (the same-frame signature's decode, which
-    #   a scan keeps: a view reuses it); a smaller picture is enlarged to it when asked (`scale_up`)
+    side: int = 384  # the working size: a first look shrinks a larger decode to it, a second look decodes to it
     features: int = 800  # ORB keypoints: at 256-384 px, 800 find the crops 500 found at 384-767 px
     ratio: float = 0.75  # Lowe's ratio test: a match must be clearly better than the second best
     min_inliers: int = 9  # RANSAC inliers that make a pair the same picture, of matches found both ways: a
@@ -114,25 +111,30 @@ class Verifier:
         """Names these settings and the verdict logic's version: stored verdicts are reused under it only."""
         return hashlib.sha256(repr((VERDICT_LOGIC, astuple(self))).encode()).hexdigest()[:16]
 
-    def view(self, path: str, mirrored: bool = False, scale_up: bool = False, kept: Kept | None = None) -> View | None:
-        """Keypoints of an image and, if asked, of its mirror image; None if it cannot be read. They are found
-        in the decode the same-frame signature is made from (`kept`, where a scan kept it: the same pixels as
-        decoding the file again, without the decode's cost). `scale_up`: an image smaller than `least_side` is
-        enlarged to it (ORB's 31-px patches and borders leave a 100-px thumbnail next to no keypoints)."""
+    def view(self, path: str, mirrored: bool = False, sharper: bool = False, kept: Kept | None = None) -> View | None:
+        """Keypoints of an image and, if asked, of its mirror image; None if it cannot be read. A first look
+        finds them in the decode the same-frame signature is made from (`kept`, where a scan kept it: the same
+        pixels as decoding the file again, without the decode's cost), shrunk to the working size where larger.
+        A `sharper` look, for a pair the first could not decide, decodes the file to the working size and
+        enlarges what is still smaller to it (ORB's 31-px patches and borders leave a 100-px thumbnail next to no
+        keypoints)."""
         try:
-            im = kept.image if kept is not None else open_image(read_bytes(path), **SIGNED)[0]
+            if sharper:
+                im = open_image(read_bytes(path), draft_to=self.side, keep_aspect=True)[0]
+            else:
+                im = kept.image if kept is not None else open_image(read_bytes(path), **SIGNED)[0]
         except DecodeError:
             return None
         if max(im.size) > self.side:
-            im = im.copy()  # the kept decode stays as it is, for the signature
+            im = im.copy()  # a kept decode stays as it is, for the signature
             im.thumbnail((self.side, self.side), Image.BILINEAR)
-        small = max(im.size) < self.least_side
-        if small and scale_up:
-            k = self.least_side / max(im.size)
+        coarse = max(im.size) < self.side
+        if coarse and sharper:
+            k = self.side / max(im.size)
             im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.BICUBIC)
         straight, flipped = self._detect(np.asarray(im.convert("L")), mirrored)
         thumb = np.asarray(im.resize((64, 64), Image.BOX))
-        return View(straight, flipped, thumb, small and not scale_up)
+        return View(straight, flipped, thumb, coarse and not sharper)
 
     def _detect(self, gray: np.ndarray, mirrored: bool = False) -> tuple[Keypoints, Keypoints | None]:
         """ORB keypoints, and those of the mirror image if asked; a soft or low-contrast image (strong blur,
@@ -334,8 +336,8 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool, hashes=known.hashes,
                            decodes=decodes)
             reached = _verdicts(part, views, verifier, pool)
-            undecided = [p for p, v in reached.items() if v is None and any(views[i] and views[i].small for i in p)]
-            reached.update(_scaled_up(undecided, views, paths, mirrored, verifier, pool, known.hashes, decodes))
+            undecided = [p for p, v in reached.items() if v is None and any(views[i] and views[i].coarse for i in p)]
+            reached.update(_looked_at_sharper(undecided, views, paths, mirrored, verifier, pool, known.hashes))
             # not where a file could not be read: it may be back by the next run
             known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
             settle(reached)
@@ -397,7 +399,7 @@ VIEWS = Recent(1000)  # the views of the images verified last, by content and ho
 #   worker meets an original in the pairs of batch after batch and decodes it once (~50 KB a view)
 
 
-def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = False, hashes=None,
+def _views(ids, paths, mirrored, verifier: Verifier, pool, sharper: bool = False, hashes=None,
            decodes: Recent | None = None) -> dict:
     """The views of images `ids`: remembered (VIEWS), else made from the decode a scan kept of their bytes
     (`decodes`, by content hash), else from their files."""
@@ -405,7 +407,7 @@ def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = Fals
     settings = verifier.key()
 
     def key(i):
-        return hashes[i], i in mirrored, scale_up, settings
+        return hashes[i], i in mirrored, sharper, settings
 
     ids = sorted(ids)
     views = {i: VIEWS.get(key(i)) for i in ids if hashes.get(i)}
@@ -415,7 +417,7 @@ def _views(ids, paths, mirrored, verifier: Verifier, pool, scale_up: bool = Fals
             todo.setdefault(key(i) if hashes.get(i) else i, []).append(i)
     def made(same):
         kept = decodes.get(hashes[same[0]]) if decodes is not None and hashes.get(same[0]) else None
-        return verifier.view(paths[same[0]], same[0] in mirrored, scale_up, kept=kept)
+        return verifier.view(paths[same[0]], same[0] in mirrored, sharper, kept=None if sharper else kept)
 
     for same, view in zip(todo.values(), pool.map(made, todo.values())):
         views.update((i, view) for i in same)
@@ -428,14 +430,15 @@ def _verdicts(pairs, views: dict, verifier: Verifier, pool) -> dict:
     return dict(zip(pairs, pool.map(lambda pair: verifier.verdict(views[pair[0]], views[pair[1]]), pairs)))
 
 
-def _scaled_up(pairs, views: dict, paths, mirrored, verifier: Verifier, pool, hashes=None, decodes=None) -> dict:
-    """The pairs among `pairs` that verification confirms once their small images are scaled up to the working
-    size (only those are decoded again). Only confirmations count: an enlarged JPEG's blocks give keypoints that
-    refute what they should not (dev benchmark, scaling every small image up: crop+jpeg30 0.81 -> 0.76)."""
-    small = {i for pair in pairs for i in pair if views[i].small}
-    enlarged = {**views, **_views(small, paths, mirrored, verifier, pool, scale_up=True, hashes=hashes,
-                                  decodes=decodes)}
-    return {pair: v for pair, v in _verdicts(pairs, enlarged, verifier, pool).items() if v is not None and v.same}
+def _looked_at_sharper(pairs, views: dict, paths, mirrored, verifier: Verifier, pool, hashes=None) -> dict:
+    """The pairs among `pairs` that verification confirms once their images first looked at under the working
+    size are looked at again at it (only those are decoded again): a crop of a 1,024-px photo drafted to 281 px
+    keeps fewer corners than at 384, a thumbnail none until enlarged. Only confirmations count: an enlarged
+    JPEG's blocks give keypoints that refute what they should not (dev benchmark, scaling every small image up:
+    crop+jpeg30 0.81 -> 0.76)."""
+    coarse = {i for pair in pairs for i in pair if views[i].coarse}
+    sharper = {**views, **_views(coarse, paths, mirrored, verifier, pool, sharper=True, hashes=hashes)}
+    return {pair: v for pair, v in _verdicts(pairs, sharper, verifier, pool).items() if v is not None and v.same}
 
 
 def by_images(pairs, most: int):

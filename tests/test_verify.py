@@ -52,8 +52,8 @@ def test_a_picture_a_pixel_or_two_thin_has_no_keypoints_and_breaks_nothing(tmp_p
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), np.uint8)).save(path)
     photo = Verifier().view(str(sample_paths()[0]), True)
     for mirrored in (False, True):
-        for scale_up in (False, True):
-            view = Verifier().view(str(path), mirrored, scale_up)
+        for sharper in (False, True):
+            view = Verifier().view(str(path), mirrored, sharper)
             assert len(view.straight) == 0 and (view.mirrored is None) == (not mirrored)
             verdict = Verifier().verdict(photo, view)
             assert verdict is None or not verdict.same
@@ -201,9 +201,9 @@ def test_candidates_look_past_neighbours_that_are_duplicates_already():
     assert set(found) == {(1, n) for n in range(10, 16)} | {(1, 2), (1, 3)}
 
 
-def test_small_copies_are_confirmed_once_scaled_up(tmp_path):
-    """A 110-px crop leaves ORB next to no room at its own size; scaled up to the working size, it is
-    confirmed against its original, and no two different small photos are."""
+def test_small_copies_are_confirmed_once_looked_at_sharper(tmp_path):
+    """A 110-px crop leaves ORB next to no room at its own size; looked at again, scaled up to the working size,
+    it is confirmed against its original, and no two different small photos are."""
     r = random.Random(3)
     pairs = []
     for p in sample_paths():
@@ -216,16 +216,17 @@ def test_small_copies_are_confirmed_once_scaled_up(tmp_path):
         pairs.append((p.name, f"small_{p.name}"))
     v = Verifier()
 
-    def confirmed(scale_up):
-        views = {f.name: v.view(str(f), mirrored=True, scale_up=scale_up) for f in tmp_path.iterdir()}
+    def confirmed(sharper):
+        views = {f.name: v.view(str(f), mirrored=True, sharper=sharper) for f in tmp_path.iterdir()}
         found = [b for a, b in pairs if (x := v.verdict(views[a], views[b])) and x.same]
         smalls = [b for _, b in pairs]
         strays = [(a, b) for a in smalls for b in smalls if a < b and (x := v.verdict(views[a], views[b])) and x.same]
         return found, strays, views
 
     plain, strays, views = confirmed(False)
-    assert all(views[b].small for _, b in pairs) and not any(views[a].small for a, _ in pairs)
-    enlarged, strays_enlarged, _ = confirmed(True)
+    assert all(views[b].coarse for _, b in pairs)
+    enlarged, strays_enlarged, sharper = confirmed(True)
+    assert not any(view.coarse for view in sharper.values())
     assert len(enlarged) >= 0.6 * len(pairs) and len(enlarged) > len(plain), (plain, enlarged)
     assert not strays and not strays_enlarged
 
@@ -538,14 +539,14 @@ def test_a_view_made_from_the_decode_a_scan_kept_is_the_view_of_the_file(tmp_pat
                 assert len(a) >= v.min_keypoints and (a.width, a.height) == (b.width, b.height)
                 assert np.array_equal(a.points, b.points) and np.array_equal(a.descriptors, b.descriptors)
             assert np.array_equal(own.thumb, reused.thumb)
-    assert max(kept.image.size) >= v.least_side
-    assert v.view(str(big)).straight.width == 2304 // 8  # the draft decode's 1/8, under the largest working size
+    assert v.view(str(big)).straight.width == 2304 // 8 and v.view(str(big)).coarse  # the encoder's decode: 1/8
+    assert v.view(str(big), sharper=True).straight.width == v.side
 
 
-@pytest.mark.parametrize("kept_mb", [256, 0])
-def test_a_verifying_scan_views_its_images_from_the_decodes_it_kept(tmp_path, monkeypatch, kept_mb):
-    """A verifying scan that keeps its decodes (`scan_decodes_mb`) reads no file again to verify its pairs; one
-    that keeps none reads them, and both find the same pairs with the same labels."""
+def test_a_verifying_scan_views_its_images_from_the_decodes_it_kept(tmp_path, monkeypatch):
+    """A verifying scan that keeps its decodes (`scan_decodes_mb`) reads a file again only for a sharper look
+    at a pair its first look could not decide; one that keeps none reads every image it looks at. Both find
+    the same pairs with the same labels."""
     from neardup.config import Settings
     from neardup.pipeline import verify
     from neardup.pipeline.scan import Scanner
@@ -556,10 +557,12 @@ def test_a_verifying_scan_views_its_images_from_the_decodes_it_kept(tmp_path, mo
     monkeypatch.setattr(verify, "VIEWS", Recent(0))
     reads, read = [], verify.read_bytes
     monkeypatch.setattr(verify, "read_bytes", lambda path, *a: reads.append(path) or read(path, *a))
-    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, scan_decodes_mb=kept_mb)
-    res = Scanner(settings, "crops").scan(str(photos))
-    assert res.verified and (not reads if kept_mb else reads)
-    found = {(res.rel(a), res.rel(b), label) for a, b, _, label in res.pairs}
-    other = Scanner(Settings(data_dir=str(tmp_path / "other"), decode_threads=2,
-                             scan_decodes_mb=256 - kept_mb), "crops").scan(str(photos))
-    assert found == {(other.rel(a), other.rel(b), label) for a, b, _, label in other.pairs}
+    found = {}
+    for kept_mb in (256, 0):
+        reads.clear()
+        res = Scanner(Settings(data_dir=str(tmp_path / f"data{kept_mb}"), decode_threads=2,
+                               scan_decodes_mb=kept_mb), "crops").scan(str(photos))
+        assert res.verified
+        found[kept_mb] = ({(res.rel(a), res.rel(b), label) for a, b, _, label in res.pairs}, len(reads))
+    (kept, reread), (own, read_all) = found[256], found[0]
+    assert kept == own and reread < read_all / 2, (reread, read_all)
