@@ -3,7 +3,7 @@
 number of workers. Prints a table, writes JSON.
 
   bench/throughput.py [--n 200] [--workers 2] [--rounds 3] [--bench bench-data/dev] [--breakdown] [--check-cost]
-                      [--repeat] [--sets 4MP] [--verify-settings] [--kept-decodes]
+                      [--repeat] [--sets 4MP] [--verify-settings] [--kept-decodes] [--rss-images N] [--peak-rss N]
 """
 from __future__ import annotations
 
@@ -371,6 +371,55 @@ def rss_run(n: int, workers: int, model: str) -> dict:
             "anon_end_mb": samples[-1][2], "samples": samples}
 
 
+def peak_rss_of_scan(n: int, workers: int, model: str, kept_mb: int, verify: bool) -> tuple[float, float]:
+    """RSS (MB) once the encoder is loaded, and the highest RSS during one scan of n distinct 320x240 photos
+    (sampled every 50 ms)."""
+    import threading
+
+    import psutil
+
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
+
+    paths = make_photos("rss", (320, 240), n)
+    proc, done = psutil.Process(), threading.Event()
+    with tempfile.TemporaryDirectory() as data:
+        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model, scan_decodes_mb=kept_mb,
+                                   verify=verify))
+        scanner.rt.encoder()
+        start = peak = proc.memory_info().rss / 2**20
+
+        def sample():
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, proc.memory_info().rss / 2**20)
+                done.wait(0.05)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        scanner.scan(str(Path(paths[0]).parent))
+        done.set()
+        sampler.join()
+    return start, peak
+
+
+def peak_rss(n: int, workers: int, model: str) -> dict:
+    """peak_rss_of_scan() verifying and not, with the scan's decodes kept (the default budget) and without,
+    each scan in a fresh process: what the kept decodes cost in memory."""
+    import multiprocessing
+
+    from neardup.config import Settings
+
+    budget = Settings().scan_decodes_mb
+    out = {}
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1) as pool:
+        for verify in (True, False):
+            for kept in (budget, 0):
+                out[f"{'verifying' if verify else 'no_verify'}_kept_{kept}mb"] = pool.submit(
+                    peak_rss_of_scan, n, workers, model, kept, verify).result()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=200)
@@ -379,6 +428,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="Encoder to measure: a shipped model's name or a .keras file "
                                                   "(default: the shipped default).")
     ap.add_argument("--rss-images", type=int, default=0, help="Also scan this many images and report RSS.")
+    ap.add_argument("--peak-rss", type=int, default=0,
+                    help="Also the highest RSS of scans of this many images, with the scan's decodes kept and not.")
     ap.add_argument("--views", action="store_true",
                     help="Also time the encoder alone with its backbone wrapped for 1, 2 and 8 views.")
     ap.add_argument("--breakdown", action="store_true",
@@ -487,6 +538,10 @@ def main() -> None:
         print(f"RSS over {a.rss_images} images: {r['rss_start_mb']:.0f} MB after start-up, {r['rss_end_mb']:.0f} MB "
               f"at the end (anonymous {r['anon_start_mb']:.0f} -> {r['anon_end_mb']:.0f} MB); every tenth: "
               + ", ".join(f"{rss:.0f}/{an:.0f}" for _, rss, an in r["samples"]))
+    if a.peak_rss:
+        out["peak_rss"] = p = peak_rss(a.peak_rss, a.workers, model)
+        print(f"RSS of a scan of {a.peak_rss} images, each in a fresh process, after start-up -> highest: "
+              + ", ".join(f"{k} {start:.0f} -> {peak:.0f} MB" for k, (start, peak) in p.items()))
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(out, indent=1))
 
