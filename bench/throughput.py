@@ -3,7 +3,7 @@
 number of workers. Prints a table, writes JSON.
 
   bench/throughput.py [--n 200] [--workers 2] [--rounds 3] [--bench bench-data/dev] [--breakdown] [--check-cost]
-                      [--repeat] [--sets 4MP] [--verify-settings] [--kept-decodes] [--rss-images N] [--peak-rss N]
+                      [--repeat] [--sets 4MP] [--verify-settings] [--kept-decodes] [--peak-rss N]
 """
 from __future__ import annotations
 
@@ -345,32 +345,6 @@ def repeat_run(paths_dir: str, workers: int, model: str) -> dict:
     return out
 
 
-def rss_run(n: int, workers: int, model: str) -> dict:
-    """Resident memory of one scanning process over n images: after start-up, then every tenth of the run."""
-    import psutil
-
-    from neardup.config import Settings
-    from neardup.pipeline.scan import Scanner
-
-    paths = make_photos("rss", (320, 240), n)
-    proc, samples, seen = psutil.Process(), [], [0]
-
-    def progress(k):
-        seen[0] += k
-        if seen[0] % max(1, n // 10) < k:
-            m = proc.memory_info()  # anonymous: less the file-backed pages (model, segments, libraries)
-            samples.append((seen[0], m.rss / 2**20, (m.rss - m.shared) / 2**20))
-
-    with tempfile.TemporaryDirectory() as data:
-        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model))
-        scanner.rt.encoder()
-        m = proc.memory_info()
-        start, start_anon = m.rss / 2**20, (m.rss - m.shared) / 2**20
-        scanner.scan(str(Path(paths[0]).parent), progress=progress)
-    return {"images": n, "rss_start_mb": start, "rss_end_mb": samples[-1][1], "anon_start_mb": start_anon,
-            "anon_end_mb": samples[-1][2], "samples": samples}
-
-
 def peak_rss_of_scan(n: int, workers: int, model: str, kept_mb: int, verify: bool) -> tuple[float, float]:
     """RSS (MB) once the encoder is loaded, and the highest RSS during one scan of n distinct 320x240 photos
     (sampled every 50 ms)."""
@@ -427,7 +401,6 @@ def main() -> None:
     ap.add_argument("--bench", type=Path, default=REPO / "bench-data" / "dev")
     ap.add_argument("--model", default=None, help="Encoder to measure: a shipped model's name or a .keras file "
                                                   "(default: the shipped default).")
-    ap.add_argument("--rss-images", type=int, default=0, help="Also scan this many images and report RSS.")
     ap.add_argument("--peak-rss", type=int, default=0,
                     help="Also the highest RSS of scans of this many images, with the scan's decodes kept and not.")
     ap.add_argument("--views", action="store_true",
@@ -532,12 +505,6 @@ def main() -> None:
         print(f"4MP with copies, images/s with the scan's decodes kept for the signatures (each paired file read "
               f"again), medians of {len(k['rounds']['verify_kept'])} rounds: --no-verify {k['no_verify_kept']:.1f} "
               f"({k['no_verify_read_again']:.1f}), verifying {k['verify_kept']:.1f} ({k['verify_read_again']:.1f})")
-    if a.rss_images:
-        out["rss"] = rss_run(a.rss_images, a.workers, model)
-        r = out["rss"]
-        print(f"RSS over {a.rss_images} images: {r['rss_start_mb']:.0f} MB after start-up, {r['rss_end_mb']:.0f} MB "
-              f"at the end (anonymous {r['anon_start_mb']:.0f} -> {r['anon_end_mb']:.0f} MB); every tenth: "
-              + ", ".join(f"{rss:.0f}/{an:.0f}" for _, rss, an in r["samples"]))
     if a.peak_rss:
         out["peak_rss"] = p = peak_rss(a.peak_rss, a.workers, model)
         print(f"RSS of a scan of {a.peak_rss} images, each in a fresh process, after start-up -> highest: "

@@ -415,9 +415,11 @@ def _views(ids, paths, mirrored, verifier: Verifier, pool, sharper: bool = False
     for i in ids:
         if views.get(i) is None:
             todo.setdefault(key(i) if hashes.get(i) else i, []).append(i)
+
     def made(same):
-        kept = decodes.get(hashes[same[0]]) if decodes is not None and hashes.get(same[0]) else None
-        return verifier.view(paths[same[0]], same[0] in mirrored, sharper, kept=None if sharper else kept)
+        reuse = decodes is not None and not sharper and hashes.get(same[0])
+        kept = decodes.get(hashes[same[0]]) if reuse else None
+        return verifier.view(paths[same[0]], same[0] in mirrored, sharper, kept=kept)
 
     for same, view in zip(todo.values(), pool.map(made, todo.values())):
         views.update((i, view) for i in same)
