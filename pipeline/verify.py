@@ -49,7 +49,7 @@ MIN_SIDE = 16  # pictures narrower than this (at the working size) have no keypo
 class Keypoints:
     points: np.ndarray  # (n, 2) float32, pixel positions at the working size
     descriptors: np.ndarray | None  # (n, 32) uint8 ORB descriptors
-    width: int  # of the image they were found in (small images are not scaled up to the working size)
+    width: int  # of the image they were found in (a first look is not enlarged to the working size)
     height: int
 
     def __len__(self) -> int:
