@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.quality import run_neardup, score, wrong_duplicates  # noqa: E402
+from bench.quality import run_neardup, score, visible_wrong, wrong_duplicates  # noqa: E402
 
 TIGHTER = {  # each rule 20 % stricter: a duplicate must pass by a margin
     "max_residual": 0.08, "max_local": 22.4, "gain": (0.8, 1.25), "colour": (0.28, 0.8), "chroma_gain": 1.2,
@@ -60,7 +60,7 @@ def relabelled(bench: Path, scan: Path, rows: list[dict], frames: dict, rules) -
         s = score(bench, out)
         wrong = wrong_duplicates(bench, out / "pairs.csv")
     return {"dup_precision": s["dup_precision"], "dup_recall": s["dup_recall"], "changed": changed,
-            "wrong_visible": sum(wrong.values()) - wrong["colour edit of a gray picture"]}
+            "wrong_visible": visible_wrong(wrong)}
 
 
 def parsed(text: str) -> tuple[str, dict]:
@@ -86,7 +86,8 @@ def main() -> None:
         scan = a.json.parent / f"frame-rules-{bench.name}"
         if not (a.reuse and (scan / "pairs.csv").exists()):
             run_neardup(bench, scan, a.model)
-        rows = list(csv.DictReader(open(scan / "pairs.csv", newline="")))
+        with open(scan / "pairs.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
         frames = signatures(bench, rows)
         for name, change in variants:
             results[name][bench.name] = relabelled(bench, scan, rows, frames, replace(RULES, **change))

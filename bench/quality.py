@@ -102,10 +102,15 @@ def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
     return out
 
 
+def visible_wrong(wrong: dict[str, int]) -> int:
+    """The wrong duplicate labels of wrong_duplicates() but those of invisible edits (a gray picture made gray)."""
+    return sum(wrong.values()) - wrong["colour edit of a gray picture"]
+
+
 def visible_dup_precision(pairs_csv: Path, wrong: dict[str, int]) -> float:
     """dup_precision with the invisible edits' duplicate labels counted right (wrong_duplicates' counts)."""
     labelled = len(duplicate_pairs(pairs_csv))
-    return 1 - (sum(wrong.values()) - wrong["colour edit of a gray picture"]) / max(1, labelled)
+    return 1 - visible_wrong(wrong) / max(1, labelled)
 
 
 def first_unrelated(bench: Path, neighbors_csv: Path, n: int = 5) -> list[dict]:

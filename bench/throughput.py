@@ -235,24 +235,25 @@ def view_rates(model: str) -> dict[str, float]:
 def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
     """Where a scan's time goes: calls, seconds and CPU seconds of the calling threads (summed over threads) of
     its parts, timed by wrapping them, and the whole process's CPU. Verifying: verification's keypoint views,
-    pair verdicts and RANSAC fits, and the encoder (whose work runs on TensorFlow's own threads: its seconds,
+    pair verdicts and RANSAC fits, the files it reads again (a scan's kept decodes spare most), and the encoder (whose work runs on TensorFlow's own threads: its seconds,
     not its caller's CPU, are what it costs). Without verification: reading and hashing the files, decoding,
     the perceptual hashes, the registry, the index step, and the same-frame check of its pairs (the signatures
     of the paired images, each file read and decoded again, and the pair checks); the encoder is what the
     process's CPU leaves."""
     import threading
-    from collections import defaultdict
 
     import neardup.pipeline.embed
     import neardup.pipeline.labels
     import neardup.pipeline.scan
+    import neardup.pipeline.verify
     from neardup.encoder.artifact import Encoder
     from neardup.pipeline.verify import Verifier
     from neardup.storage.registry import Registry
 
-    spent, lock = defaultdict(lambda: [0, 0.0, 0.0]), threading.Lock()
+    spent, lock = {}, threading.Lock()  # part: [calls, seconds, CPU seconds], every part listed, called or not
     if verify:
-        wrapped = [(Verifier, "view"), (Verifier, "verdict"), (Verifier, "fit"), (Encoder, "embed")]
+        wrapped = [(Verifier, "view"), (Verifier, "verdict"), (Verifier, "fit"), (Encoder, "embed"),
+                   (neardup.pipeline.verify, "read_bytes")]  # the files verification reads again
     else:
         wrapped = [(neardup.pipeline.embed, "read_item"), (neardup.pipeline.embed, "decode"),
                    (neardup.pipeline.labels, "signed_file"), (neardup.pipeline.embed.phash, "dihedral"),
@@ -273,7 +274,9 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
         return run
 
     for (owner, name), fn in originals.items():
-        setattr(owner, name, timed(f"{getattr(owner, '__name__', owner).split('.')[-1]}.{name}", fn))
+        label = f"{getattr(owner, '__name__', owner).split('.')[-1]}.{name}"
+        spent[label] = [0, 0.0, 0.0]
+        setattr(owner, name, timed(label, fn))
     try:
         t, cpu = time.perf_counter(), time.process_time()
         neardup_rate(paths_dir, workers, model, verify)
@@ -457,7 +460,7 @@ def main() -> None:
         print("encoder alone, img/s: " + ", ".join(f"{g} {r:.0f}" for g, r in out["views"].items()))
     if a.breakdown:
         runs = [("0.3MP", "breakdown", True), ("0.3MP", "breakdown_no_verify", False),
-                ("4MP", "breakdown_4MP_no_verify", False)]
+                ("4MP", "breakdown_4MP", True), ("4MP", "breakdown_4MP_no_verify", False)]
         if "dev benchmark" in sets:  # most of its images in pairs: what the check costs where copies abound
             runs.append(("dev benchmark", "breakdown_dev_no_verify", False))
         for name, key, verifying in runs:

@@ -14,10 +14,6 @@ def load_bench(name: str):
     return module
 
 
-def load_quality():
-    return load_bench("quality")
-
-
 def test_wrong_duplicates_are_counted_by_kind_of_pair(tmp_path):
     truth = {"groups": [["o1.jpg", "b1.jpg", "e1.jpg", "e2.jpg"], ["o2.jpg", "b2.jpg"]],
              "level": {"b1.jpg": "duplicate", "e1.jpg": "match", "e2.jpg": "match", "b2.jpg": "duplicate"},
@@ -32,7 +28,7 @@ def test_wrong_duplicates_are_counted_by_kind_of_pair(tmp_path):
             "sub/b1.jpg,o2.jpg,0.3,duplicate",  # different pictures (a path in a subfolder counts by its name)
             "x.jpg,o2.jpg,0.3,duplicate"]  # a distractor
     (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
-    counts = load_quality().wrong_duplicates(tmp_path, tmp_path / "pairs.csv")
+    counts = load_bench("quality").wrong_duplicates(tmp_path, tmp_path / "pairs.csv")
     assert counts == {"edited copy and original": 1, "edited copy and benign copy": 1, "two edited copies": 1,
                       "different groups": 2, "colour edit of a gray picture": 0}
 
@@ -55,7 +51,7 @@ def test_a_colour_edit_of_a_gray_picture_is_counted_apart(tmp_path):
             "gray2.jpg,gray3.jpg,0.1,duplicate",  # one of the two edits shows (a mirror): wrong
             "red.jpg,red2.jpg,0.1,duplicate"]  # a colour picture made gray: wrong
     (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
-    quality = load_quality()
+    quality = load_bench("quality")
     assert quality.invisible_edits(tmp_path) == {"gray2.jpg"}
     counts = quality.wrong_duplicates(tmp_path, tmp_path / "pairs.csv")
     assert counts == {"edited copy and original": 1, "edited copy and benign copy": 0, "two edited copies": 1,
@@ -74,7 +70,7 @@ def test_keepers_are_counted_by_kind(tmp_path):
         {"keeper": "o3.jpg", "members": [{"path": p} for p in ("o3.jpg", "e3.jpg")]},
         {"keeper": "b1.jpg", "members": [{"path": p} for p in ("b1.jpg", "x.jpg")]}]}  # no original: not counted
     (tmp_path / "groups.json").write_text(json.dumps(groups))
-    counts = load_quality().keepers(tmp_path, tmp_path / "groups.json")
+    counts = load_bench("quality").keepers(tmp_path, tmp_path / "groups.json")
     assert counts == {"original": 1, "benign copy": 1, "edited copy": 1, "copies kept": {"border": 1, "jpeg": 1}}
 
 
@@ -88,7 +84,7 @@ def test_the_first_unrelated_pairs_come_with_the_recall_ahead_of_them(tmp_path):
             "sub/o2.jpg,c2.jpg,0.3",
             "x.jpg,o1.jpg,0.4"]  # a distractor
     (tmp_path / "neighbors.csv").write_text("\n".join(rows) + "\n")
-    first = load_quality().first_unrelated(tmp_path, tmp_path / "neighbors.csv", n=5)
+    first = load_bench("quality").first_unrelated(tmp_path, tmp_path / "neighbors.csv", n=5)
     assert first == [{"a": "o1.jpg", "b": "o2.jpg", "distance": 0.2, "recall_ahead": 0.5},
                      {"a": "o1.jpg", "b": "x.jpg", "distance": 0.4, "recall_ahead": 1.0}]
 
@@ -116,7 +112,8 @@ def test_frame_rules_relabels_a_scan_as_the_scan_labelled_it(tmp_path, settings)
         im.resize((im.width // 2, im.height // 2)).save(folder / f"{name}_half.jpg", quality=85)
         (folder / f"{name}_marked.jpg").write_bytes(marks[mark](im))
     write_outputs(Scanner(settings).scan(str(folder)), tmp_path / "out", report=False)
-    rows = list(csv.DictReader(open(tmp_path / "out" / "pairs.csv", newline="")))
+    with open(tmp_path / "out" / "pairs.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
     assert {r["label"] for r in rows} == {"duplicate", "match"}
     frames = rules.signatures(folder, rows)
     assert rules.labelled(rows, frames, RULES)[1] == 0

@@ -539,7 +539,8 @@ def test_a_view_made_from_the_decode_a_scan_kept_is_the_view_of_the_file(tmp_pat
                 assert len(a) >= v.min_keypoints and (a.width, a.height) == (b.width, b.height)
                 assert np.array_equal(a.points, b.points) and np.array_equal(a.descriptors, b.descriptors)
             assert np.array_equal(own.thumb, reused.thumb)
-    assert v.view(str(big)).straight.width == 2304 // 8 and v.view(str(big)).coarse  # the encoder's decode: 1/8
+    first = v.view(str(big))
+    assert first.straight.width == 2304 // 8 and first.coarse  # the encoder's decode: 1/8
     assert v.view(str(big), sharper=True).straight.width == v.side
 
 
