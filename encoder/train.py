@@ -19,7 +19,7 @@ from PIL import Image
 
 from neardup.errors import DecodeError
 
-from . import augment, crowding
+from . import augment, crowding, views
 from .artifact import PRETRAINED
 from .calibrate import calibrate, with_distractors
 from .decode import find_images, open_image, read_bytes, to_input
@@ -39,6 +39,8 @@ class TrainConfig:
     init: str | None = None  # a saved .keras whose backbone weights training starts from (fine-tuning)
     teacher: str | None = None  # a saved .keras whose embeddings the new encoder also learns (losses.distilled)
     teacher_views: int = 40  # distilling: edited views per photo, each embedded by the teacher once (teacher_views)
+    cached_views: int = 0  # otherwise: views per photo made once (encoder/views.py) that epochs draw pairs from;
+    # 0: fresh edits for every batch (made by `workers` threads, as the epoch runs)
     epochs: int = 40
     batch_images: int = 64  # distinct images per batch; each gives two views
     loss: str = "triplet"
@@ -53,7 +55,8 @@ class TrainConfig:
     max_side: int = 256
     seed: int = 0
     workers: int = 2
-    max_minutes: float | None = None  # stop after the epoch that passes this much time (the model is kept)
+    max_minutes: float | None = None  # a time budget: the learning rate's cosine decay runs over it, not over
+    # `epochs`, and training stops after the epoch that spends it (the model is kept)
     validate_every: int = 1  # epochs between validation figures (calibrating on the split takes seconds)
     # the crowding reference (encoder/crowding.py): the training split's photos under this folder ("": all of them)
     reference: str = ""
@@ -77,10 +80,10 @@ def validation_set(images: list[Image.Image], size: int, seed: int, copies: int 
     r = random.Random(seed)
     pixels, groups, levels = [], [], []
     for g, im in enumerate(images):
-        views = [(im, 0)]
-        views += [(augment.jpeg(augment.benign(im, r, 1), r.choice([40, 70, 90])), 1) for _ in range(copies)]
-        views += [(augment.jpeg(augment.edit(im, r), 85), 2) for _ in range(copies)]
-        for v, level in views:
+        versions = [(im, 0)]
+        versions += [(augment.jpeg(augment.benign(im, r, 1), r.choice([40, 70, 90])), 1) for _ in range(copies)]
+        versions += [(augment.jpeg(augment.edit(im, r), 85), 2) for _ in range(copies)]
+        for v, level in versions:
             pixels.append(to_input(v, size))
             groups.append(g)
             levels.append(level)
@@ -110,8 +113,8 @@ def neighbourhood_batches(embeddings: np.ndarray, per_batch: int, rng: np.random
 
 
 def make_dataset(images, classes, cfg: TrainConfig, size: int, cached=None):
-    """Batches of two views of each image: fresh edits, or with `cached` (`teacher_views`) two of the image's
-    views the teacher embedded. y: the group id the loss mines with, and then the teacher's embedding."""
+    """Batches of two views of each image: fresh edits, or two of the image's `cached` views (pixels, and the
+    teacher's embeddings of them or None). y: the group id the loss mines with, and then the teacher's embedding."""
     import keras
 
     def fresh_pair(idx, r):
@@ -122,10 +125,12 @@ def make_dataset(images, classes, cfg: TrainConfig, size: int, cached=None):
         return [(to_input(anchor, size), classes[idx]), (to_input(positive, size), classes[idx])]
 
     def cached_pair(idx, r):
-        """Two of the image's cached views, each mirrored half the time: (pixels, [group id, teacher's embedding])."""
+        """Two of the image's cached views, each mirrored half the time: (pixels, group id or [group id,
+        teacher's embedding])."""
         pixels, embeddings = cached
         return [(pixels[idx, v, :, ::-1] if r.random() < 0.5 else pixels[idx, v],
-                 np.concatenate([[classes[idx]], embeddings[idx, v]])) for v in r.sample(range(pixels.shape[1]), 2)]
+                 classes[idx] if embeddings is None else np.concatenate([[classes[idx]], embeddings[idx, v]]))
+                for v in r.sample(range(pixels.shape[1]), 2)]
 
     class Views(keras.utils.PyDataset):
         """The batches of one epoch; on each epoch's start, part of them may be refilled with look-alikes."""
@@ -158,7 +163,7 @@ def make_dataset(images, classes, cfg: TrainConfig, size: int, cached=None):
             r = random.Random(hash((cfg.seed, self.epoch, i)))
             pairs = [(cached_pair if cached is not None else fresh_pair)(idx, r) for idx in self.batches[i]]
             xs, ys = zip(*(view for pair in pairs for view in pair))
-            return np.stack(xs).astype(np.float32), np.array(ys, np.float32 if cached is not None else np.int32)
+            return np.stack(xs).astype(np.float32), np.array(ys, np.float32 if cfg.teacher else np.int32)
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -208,26 +213,35 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     loss = losses.LOSSES[cfg.loss](cfg.margin if cfg.loss == "triplet" else cfg.temperature)
     cached = None
     if cfg.teacher:  # the teacher's embeddings of edited views, made once: the loss compares the student's to them
-        cached, loss = teacher_views(images, cfg, log), losses.distilled(loss)
+        cached, loss = teacher_views(train_paths, cfg, log), losses.distilled(loss)
+    elif cfg.cached_views:
+        cached = training_views(train_paths, cfg, log), None
 
     def active(y, e):
         labels = y[:, 0] if cfg.teacher else y
         return losses.active_fraction(labels, e, cfg.margin)
 
     data = make_dataset(images, np.array(classes), cfg, cfg.input_size, cached)
-    steps = len(data) * cfg.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, warmup_target=None)
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4), loss=loss, metrics=[active])
+    budget = 60 * cfg.max_minutes if cfg.max_minutes else None
+    # the cosine decay over the epochs, or, with a time budget, over what is left of it when fitting starts
+    rate = cfg.learning_rate if budget else keras.optimizers.schedules.CosineDecay(cfg.learning_rate, len(data) * cfg.epochs)
+    model.compile(optimizer=keras.optimizers.AdamW(rate, weight_decay=1e-4), loss=loss, metrics=[active])
     pool_x = np.stack([to_input(im, cfg.input_size) for im in images]).astype(np.float32)
     history = []
 
     class EpochEnd(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
+
         def on_epoch_begin(self, epoch, logs=None):
+            if budget:
+                spent = (time.time() - self.start) / max(1.0, budget - (self.start - t0))
+                model.optimizer.learning_rate = cfg.learning_rate * 0.5 * (1 + np.cos(np.pi * min(1.0, spent)))
             if epoch >= 2 and cfg.neighbour_batches > 0:
                 data.mix_in_neighbours(model.predict(pool_x, batch_size=256, verbose=0))
 
         def on_epoch_end(self, epoch, logs=None):
-            if cfg.max_minutes and time.time() - t0 > 60 * cfg.max_minutes:
+            if budget and time.time() - t0 > budget:
                 log(f"time budget of {cfg.max_minutes} minutes spent: stopping after epoch {epoch + 1}")
                 model.stop_training = True
                 return  # the figures of the model as it stands follow training
@@ -237,9 +251,10 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
             th = calibrate(emb, groups, levels)
             figs = summary(emb, groups, levels, th)
             row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "active": float(logs.get("active", 0)),
+                   "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
                    **{k: round(v, 4) for k, v in figs.items()}, "thresholds": th}
             history.append(row)
-            log(f"epoch {epoch + 1}/{cfg.epochs} loss {row['loss']:.4f} active {row['active']:.3f} "
+            log(f"epoch {epoch + 1}/{cfg.epochs} lr {row['learning_rate']:.2e} loss {row['loss']:.4f} active {row['active']:.3f} "
                 f"val ap {figs['ap']:.4f} r@p99 {figs['r_at_p99']:.4f} "
                 f"dup_recall {figs['dup_recall']:.4f} (at d<={th['duplicate']:.3f}) "
                 f"match_recall {figs['match_recall']:.4f} (at d<={th['match']:.3f})")
@@ -289,35 +304,41 @@ def build_model(cfg: TrainConfig, train: bool = False):
     return build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)
 
 
-def teacher_views(images: list[Image.Image], cfg: TrainConfig, log=print) -> tuple[np.ndarray, np.ndarray]:
-    """`cfg.teacher_views` views of each training photo (the photo, three benign copies, the rest edited as
-    training positives are) at the student's input size, and the teacher's embedding of each, at its own size.
-    The teacher runs once per view, not once per view and epoch: a 224-px EfficientNet teacher embeds 34,000
-    views in about 6 minutes on 2 CPU cores, then the student trains for as many epochs as it needs."""
-    from concurrent.futures import ThreadPoolExecutor
+def training_views(paths: list[str], cfg: TrainConfig, log=print) -> np.ndarray:
+    """`cfg.cached_views` views of each training photo (views.of_photo) at the input size, made by `cfg.workers`
+    processes: the pool contrastive epochs draw their pairs from."""
+    t = time.time()
+    made = views.made(paths, cfg.max_side, cfg.cached_views, (cfg.input_size,), cfg.seed, cfg.geometric,
+                      cfg.colour_jitter, cfg.workers)
+    pixels = np.stack([sized[0] for sized in made])
+    log(f"{cfg.cached_views} views of each of {len(paths)} photos made in {time.time() - t:.0f} s")
+    return pixels
 
+
+def teacher_views(paths: list[str], cfg: TrainConfig, log=print) -> tuple[np.ndarray, np.ndarray]:
+    """`cfg.teacher_views` views of each training photo (views.of_photo) at the student's input size, and the
+    teacher's embedding of each, at its own size. The teacher runs once per view, not once per view and epoch:
+    a 224-px EfficientNet teacher embeds 34,000 views in about 6 minutes on 2 CPU cores, then the student trains
+    for as many epochs as it needs."""
     from .artifact import Encoder
 
     teacher = Encoder(cfg.teacher, batch_size=64)
     if teacher.info.dim != cfg.dim:
         raise ValueError(f"teacher embeds in {teacher.info.dim} dimensions, the student in {cfg.dim}")
     n_views = max(2, cfg.teacher_views)
-
-    def views(i: int) -> list[Image.Image]:
-        r, im = random.Random(f"{cfg.seed}:{i}"), images[i]
-        made = [im] + [augment.jpeg(augment.benign(im, r), r.randint(40, 95)) for _ in range(min(3, n_views - 1))]
-        return made + [augment.positive(im, r, cfg.geometric, cfg.colour_jitter) for _ in range(n_views - len(made))]
-
     t = time.time()
-    pixels = np.empty((len(images), n_views, cfg.input_size, cfg.input_size, 3), np.uint8)
-    embeddings = np.empty((len(images), n_views, cfg.dim), np.float32)
-    with ThreadPoolExecutor(max(1, cfg.workers)) as pool:
-        for start in range(0, len(images), 16):  # 16 photos' views a time: full batches for the teacher
-            chunk = list(pool.map(views, range(start, min(start + 16, len(images)))))
-            pixels[start:start + len(chunk)] = [[to_input(v, cfg.input_size) for v in made] for made in chunk]
-            seen = np.stack([to_input(v, teacher.size) for made in chunk for v in made])
-            embeddings[start:start + len(chunk)] = teacher.embed(seen).reshape(len(chunk), n_views, cfg.dim)
-    log(f"{n_views} views of each of {len(images)} photos embedded by the teacher in {time.time() - t:.0f} s")
+    pixels = np.empty((len(paths), n_views, cfg.input_size, cfg.input_size, 3), np.uint8)
+    embeddings = np.empty((len(paths), n_views, cfg.dim), np.float32)
+    seen: list[np.ndarray] = []  # the teacher's inputs, embedded 16 photos' views a time (full batches)
+    made = views.made(paths, cfg.max_side, n_views, (cfg.input_size, teacher.size), cfg.seed, cfg.geometric,
+                      cfg.colour_jitter, cfg.workers)
+    for i, (small, large) in enumerate(made):
+        pixels[i] = small
+        seen.append(large)
+        if len(seen) == 16 or i == len(paths) - 1:
+            embeddings[i + 1 - len(seen):i + 1] = teacher.embed(np.concatenate(seen)).reshape(len(seen), n_views, cfg.dim)
+            seen.clear()
+    log(f"{n_views} views of each of {len(paths)} photos embedded by the teacher in {time.time() - t:.0f} s")
     return pixels, embeddings
 
 
@@ -378,10 +399,8 @@ def recalibrate(path: str, root: str | list[str], cfg: TrainConfig) -> dict:
 
 
 def _data_hash(paths: list[str]) -> str:
+    """The training photos' names, which alone decide the seeded split (a copy of the photos shrunk for a GPU
+    machine has the same split)."""
     import hashlib
 
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(Path(p).name.encode())
-        h.update(str(os.path.getsize(p)).encode())
-    return h.hexdigest()[:16]
+    return hashlib.sha256("\n".join(sorted(Path(p).name for p in paths)).encode()).hexdigest()[:16]

@@ -103,6 +103,13 @@ def search(images, collection, k, as_json, settings):
                    "shipped efficientnet-lite0, as the default was made).")
 @click.option("--teacher-views", type=int, default=40, show_default=True,
               help="With --teacher: edited views of each photo that the teacher embeds once, before training.")
+@click.option("--cached-views", type=int, default=0, show_default=True,
+              help="Without --teacher: views of each photo made once, before training, that every epoch draws its "
+                   "pairs from (keeps a GPU fed); 0: fresh edits for every batch.")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="Processes that make cached views, threads that make fresh ones.")
+@click.option("--max-minutes", type=float, default=None,
+              help="A time budget: the learning rate decays over it, and training stops when it is spent.")
 @click.option("--batch-images", type=int, default=64, show_default=True)
 @click.option("--margin", type=float, default=0.3, show_default=True)
 @click.option("--temperature", type=float, default=0.1, show_default=True)
