@@ -106,6 +106,11 @@ def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path, symmetry, te
     assert proc.returncode == 0, proc.stderr[-2000:]
     info = json.loads(out.with_suffix(".json").read_text())
     assert len(info["training"]["history"]) == 2
+    last_rate = info["training"]["history"][-1]["learning_rate"]  # the cosine decay's, --learning-rate 1e-3
+    if "--max-minutes" in distil:
+        assert last_rate > 0.9e-3  # over a budget of 30 minutes, barely begun
+    else:
+        assert last_rate < 0.1e-3  # over the 2 epochs, run out
     if teacher:
         assert info["training"]["teacher_version"] == artifact.read_info(TEACHER).version
     # two epochs of a tiny tied model may find no distance at the duplicate target precision: 0 then
