@@ -26,7 +26,8 @@ DEFAULT_MODEL = SHIPPED_DIR / "ensemble.keras"
 # model from there, whatever `default` names now
 SHIPPED = {"default": DEFAULT_MODEL, "ensemble": DEFAULT_MODEL,
            "efficientnet-lite0-80": SHIPPED_DIR / "efficientnet-lite0-80.keras",
-           "efficientnet-lite0": SHIPPED_DIR / "efficientnet-lite0.keras", "cnn-64": SHIPPED_DIR / "encoder.keras"}
+           "efficientnet-lite0": SHIPPED_DIR / "efficientnet-lite0.keras", "cnn-64": SHIPPED_DIR / "encoder.keras",
+           "ensemble-224": SHIPPED_DIR / "ensemble-224.keras"}
 
 
 def shipped_files() -> dict[Path, list[str]]:
