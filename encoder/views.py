@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import random
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 
@@ -50,4 +51,10 @@ def made(paths: list[str], max_side: int, n: int, sizes: tuple[int, ...], seed: 
         return
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(workers, context, initializer=_load, initargs=(paths, max_side)) as pool:
-        yield from pool.map(_views, tasks, chunksize=4)
+        ahead: deque = deque()  # a few photos per worker in flight: views wait in memory only as long as that
+        for task in tasks:
+            ahead.append(pool.submit(_views, task))
+            if len(ahead) > 4 * workers:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
