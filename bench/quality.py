@@ -102,6 +102,29 @@ def wrong_duplicates(bench: Path, pairs_csv: Path) -> dict[str, int]:
     return out
 
 
+def label_errors_by_kinds(bench: Path, pairs_csv: Path, top: int = 10) -> dict[str, dict[str, int]]:
+    """The label's errors inside groups by the two copies' kinds (truth.json's transforms; "original" for the
+    original), the `top` most common: duplicate labels on pairs with an edited copy, and pairs of benign copies
+    (or a benign copy and its original) not labelled duplicate. score.py's duplicate_by_transform sees the pairs
+    with the original only; most pairs of a group are two copies, where a benign copy (a thumbnail, a trim)
+    hides an edit or an edit hides a benign copy's change."""
+    truth, group, kind = truth_kinds(bench)
+    made = {name: truth["transforms"].get(name, "original") for names in truth["groups"] for name in names}
+    duplicates = duplicate_pairs(pairs_csv)
+    wrong, missed = Counter(), Counter()
+    for names in truth["groups"]:
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                key = " + ".join(sorted((made[a], made[b])))
+                edited = "edited copy" in (kind(a), kind(b))
+                labelled = tuple(sorted((a, b))) in duplicates
+                if edited and labelled:
+                    wrong[key] += 1
+                elif not edited and not labelled:
+                    missed[key] += 1
+    return {"wrong duplicate": dict(wrong.most_common(top)), "missed duplicate": dict(missed.most_common(top))}
+
+
 def visible_wrong(wrong: dict[str, int]) -> int:
     """The wrong duplicate labels of wrong_duplicates() but those of invisible edits (a gray picture made gray)."""
     return sum(wrong.values()) - wrong["colour edit of a gray picture"]
@@ -165,6 +188,7 @@ def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]
     figures = score(bench, out)
     figures["wrong_duplicates"] = wrong_duplicates(bench, out / "pairs.csv")
     figures["dup_precision_visible"] = visible_dup_precision(out / "pairs.csv", figures["wrong_duplicates"])
+    figures["label_errors"] = label_errors_by_kinds(bench, out / "pairs.csv")
     figures["keepers"] = keepers(bench, out / "groups.json")
     figures["first_unrelated"] = first_unrelated(bench, out / "neighbors.csv")
     figures["thresholds"] = res.thresholds
@@ -213,6 +237,9 @@ def main() -> None:
         f"{name} " + ", ".join(f"{k} {v}" for k, v in r["wrong_duplicates"].items()) for name, r in results.items()))
     print("dup_precision with the duplicate labels of colour edits of gray pictures counted right (their pixels "
           "are the original's): " + ", ".join(f"{name} {r['dup_precision_visible']:.3f}" for name, r in results.items()))
+    for error, counts in results["neardup"]["label_errors"].items():
+        print(f"neardup's most common {error} labels by the two copies' kinds: "
+              + ("; ".join(f"{k} {v}" for k, v in counts.items()) or "none"))
     kept = results["neardup"]["keepers"]
     print("neardup's suggested keepers, in the groups with an original: "
           + ", ".join(f"{k} {v}" for k, v in kept.items() if k != "copies kept")

@@ -33,6 +33,27 @@ def test_wrong_duplicates_are_counted_by_kind_of_pair(tmp_path):
                       "different groups": 2, "colour edit of a gray picture": 0}
 
 
+def test_label_errors_are_counted_by_the_two_copies_kinds(tmp_path):
+    truth = {"groups": [["o1.jpg", "t1.jpg", "r1.jpg", "e1.jpg"], ["o2.jpg", "t2.jpg", "e2.jpg"]],
+             "level": {"t1.jpg": "duplicate", "r1.jpg": "duplicate", "e1.jpg": "match", "t2.jpg": "duplicate",
+                       "e2.jpg": "match"},
+             "transforms": {"t1.jpg": "thumbnail", "r1.jpg": "resize", "e1.jpg": "blur", "t2.jpg": "thumbnail",
+                            "e2.jpg": "blur"}}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+    rows = ["a,b,distance,label",
+            "o1.jpg,t1.jpg,0.1,duplicate",  # right
+            "o1.jpg,r1.jpg,0.1,match",  # a benign pair missed
+            "e1.jpg,t1.jpg,0.1,duplicate",  # an edit hidden by a thumbnail
+            "t2.jpg,e2.jpg,0.1,duplicate",  # ... again, written the other way round
+            "o1.jpg,e1.jpg,0.2,match",  # right
+            "t1.jpg,o2.jpg,0.3,duplicate"]  # different pictures: not a label error inside a group
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    errors = load_bench("quality").label_errors_by_kinds(tmp_path, tmp_path / "pairs.csv")
+    assert errors["wrong duplicate"] == {"blur + thumbnail": 2}
+    # not labelled duplicate: o1-r1 (a match), r1-t1 and o2-t2 (not found)
+    assert errors["missed duplicate"] == {"original + resize": 1, "resize + thumbnail": 1, "original + thumbnail": 1}
+
+
 def test_a_colour_edit_of_a_gray_picture_is_counted_apart(tmp_path):
     """Made gray, a gray picture keeps its pixels: its duplicate label is counted apart, a colour picture's is not."""
     from PIL import Image
