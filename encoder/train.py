@@ -213,9 +213,9 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     loss = losses.LOSSES[cfg.loss](cfg.margin if cfg.loss == "triplet" else cfg.temperature)
     cached = None
     if cfg.teacher:  # the teacher's embeddings of edited views, made once: the loss compares the student's to them
-        cached, loss = teacher_views(train_paths, cfg, log), losses.distilled(loss)
+        cached, loss = teacher_views(train_paths, cfg, log, images), losses.distilled(loss)
     elif cfg.cached_views:
-        cached = training_views(train_paths, cfg, log), None
+        cached = training_views(train_paths, cfg, log, images), None
 
     def active(y, e):
         labels = y[:, 0] if cfg.teacher else y
@@ -304,22 +304,22 @@ def build_model(cfg: TrainConfig, train: bool = False):
     return build_encoder(cfg.input_size, cfg.dim, cfg.width, cfg.colour)
 
 
-def training_views(paths: list[str], cfg: TrainConfig, log=print) -> np.ndarray:
+def training_views(paths: list[str], cfg: TrainConfig, log=print, photos=None) -> np.ndarray:
     """`cfg.cached_views` views of each training photo (views.of_photo) at the input size, made by `cfg.workers`
-    processes: the pool contrastive epochs draw their pairs from."""
+    processes: the pool contrastive epochs draw their pairs from. `photos`: the photos, loaded (views.made)."""
     t = time.time()
     made = views.made(paths, cfg.max_side, cfg.cached_views, (cfg.input_size,), cfg.seed, cfg.geometric,
-                      cfg.colour_jitter, cfg.workers)
+                      cfg.colour_jitter, cfg.workers, photos)
     pixels = np.stack([sized[0] for sized in made])
     log(f"{cfg.cached_views} views of each of {len(paths)} photos made in {time.time() - t:.0f} s")
     return pixels
 
 
-def teacher_views(paths: list[str], cfg: TrainConfig, log=print) -> tuple[np.ndarray, np.ndarray]:
+def teacher_views(paths: list[str], cfg: TrainConfig, log=print, photos=None) -> tuple[np.ndarray, np.ndarray]:
     """`cfg.teacher_views` views of each training photo (views.of_photo) at the student's input size, and the
     teacher's embedding of each, at its own size. The teacher runs once per view, not once per view and epoch:
     a 224-px EfficientNet teacher embeds 34,000 views in about 6 minutes on 2 CPU cores, then the student trains
-    for as many epochs as it needs."""
+    for as many epochs as it needs. `photos`: the photos, loaded (views.made)."""
     from .artifact import Encoder
 
     teacher = Encoder(cfg.teacher, batch_size=64)
@@ -331,7 +331,7 @@ def teacher_views(paths: list[str], cfg: TrainConfig, log=print) -> tuple[np.nda
     embeddings = np.empty((len(paths), n_views, cfg.dim), np.float32)
     seen: list[np.ndarray] = []  # the teacher's inputs, embedded 16 photos' views a time (full batches)
     made = views.made(paths, cfg.max_side, n_views, (cfg.input_size, teacher.size), cfg.seed, cfg.geometric,
-                      cfg.colour_jitter, cfg.workers)
+                      cfg.colour_jitter, cfg.workers, photos)
     for i, (small, large) in enumerate(made):
         pixels[i] = small
         seen.append(large)

@@ -37,13 +37,17 @@ def _views(task: tuple) -> list[np.ndarray]:
 
 
 def made(paths: list[str], max_side: int, n: int, sizes: tuple[int, ...], seed: int, geometric: float = 0.0,
-         colour: float = 0.0, workers: int = 1) -> Iterator[list[np.ndarray]]:
+         colour: float = 0.0, workers: int = 1, photos: list[Image.Image] | None = None) -> Iterator[list[np.ndarray]]:
     """For each photo in order, its n views as one (n, s, s, 3) uint8 array per size. The views of photo i
     depend on (seed, i) only, not on the number of workers. Workers are started fresh (forkserver), so this is
-    safe after an accelerator's runtime has started in this process; each loads the photos itself."""
+    safe after an accelerator's runtime has started in this process; each loads the photos itself. One worker
+    makes them here, from `photos` where the caller holds them already (load_pool of `paths` at `max_side`)."""
     tasks = [(i, n, seed, geometric, colour, tuple(sizes)) for i in range(len(paths))]
     if workers <= 1:
-        _load(paths, max_side)
+        if photos is None:
+            _load(paths, max_side)
+        else:
+            _photos[:] = photos
         try:
             yield from map(_views, tasks)
         finally:

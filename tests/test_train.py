@@ -76,12 +76,16 @@ def test_teacher_views_hold_the_teachers_embedding_of_each_view_the_student_sees
 
 def test_views_made_by_worker_processes_are_the_views_made_in_process(photos):
     from neardup.encoder import views
+    from neardup.encoder.train import load_pool
 
     paths = sorted(str(p) for p in photos.glob("*.jpg"))[:4]
     alone = list(views.made(paths, 128, 5, (32, 48), seed=3, geometric=0.5, colour=0.5, workers=1))
     pooled = list(views.made(paths, 128, 5, (32, 48), seed=3, geometric=0.5, colour=0.5, workers=2))
     assert [a.shape for a in alone[0]] == [(5, 32, 32, 3), (5, 48, 48, 3)]
     assert all(np.array_equal(a, b) for x, y in zip(alone, pooled) for a, b in zip(x, y))  # (seed, photo) decide
+    held = list(views.made(paths, 128, 5, (32, 48), seed=3, geometric=0.5, colour=0.5,
+                           photos=load_pool(paths, 128)[0]))  # the trainer's photos, not loaded again
+    assert all(np.array_equal(a, b) for x, y in zip(alone, held) for a, b in zip(x, y))
     assert not np.array_equal(alone[0][0], alone[1][0])  # each photo its own views
     other = next(views.made(paths, 128, 5, (32,), seed=4, geometric=0.5, colour=0.5))
     assert not np.array_equal(other[0][1:], alone[0][0][1:])  # another seed, other edits (the photo stays)
