@@ -486,3 +486,12 @@ def test_the_queue_signs_a_batch_s_pairs_before_its_index_step_takes_the_lock(tm
     signed = rt.registry.blobs_for(KEY, [r.content_hash for r in rows.values()])
     assert set(signed) == {rows["half.jpg"].content_hash, rows[originals[0].name].content_hash}
     assert index_step(rt, "q", generation, ids) == {str(rows["half.jpg"].id): "duplicate"}
+
+
+def test_a_runtime_holds_numpy_s_blas_to_one_thread(tmp_path):
+    """The steps run their own threads: BLAS workers left spinning would take cores from decoding."""
+    code = ("import sys; from threadpoolctl import threadpool_info; from neardup.config import Settings; "
+            "from neardup.pipeline.runtime import Runtime; Runtime(Settings(data_dir=sys.argv[1])); "
+            "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))")
+    found = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[1]"
