@@ -22,7 +22,7 @@ from neardup.storage.registry import Registry, connect
 @functools.cache
 def one_blas_thread() -> None:
     """NumPy's BLAS on one thread, once per process. The steps' parallelism is their own (decode threads, the
-    encoder's threads); OpenBLAS's idle workers spin after each small product on the cores decoding needs: 8 %
+    encoder's threads); OpenBLAS's idle workers spin after each small product on the cores decoding needs: 6-8 %
     of a scan's CPU at 4 MP."""
     threadpool_limits(1, user_api="blas")
 
