@@ -61,6 +61,8 @@ TRIMMED = 0.985  # an alignment that keeps less of a side than this trims the pi
 TRIM_GRID_SOFTEN = 0.8  # ... and the grids compared over it are softened by this much more (grid cells): the
 #   same sub-pixel resampling at 32 px leaves point-like detail (star fields trimmed to 92-95 % of a side: 0.11
 #   to 0.18 RMS at SOFTEN alone, past max_residual) a residual that a picture compared as it is never has
+THUMB_GRID_SOFTEN = 0.8  # ... and, where either picture is under 64 px, by this much more (grid cells): a
+#   thumbnail that small has its JPEG blocks and its resampling at the grid's own scale
 TRIM_SOFTEN = 0.5  # ... and, refined, both planes are softened by this much more (pixels) before they are
 #   compared: the trim was squashed from its own pixel grid, the other is resampled over the window at
 #   sub-pixel phases, which blurs point-like detail (stars, stripes, texture) unequally across the picture. An
@@ -520,10 +522,12 @@ def _trims(unit: np.ndarray) -> bool:
     return unit is not IDENTITY and float(np.diag(unit[:, :2]).min()) < TRIMMED
 
 
-def _score(src: np.ndarray, dst: Frame, unit: np.ndarray = IDENTITY) -> Fit:
-    """How well `dst` (softened) is the region `unit` of the grid `src`, brightness and contrast matched."""
+def _score(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> Fit:
+    """How well `dst` (softened) is the region `unit` of `src`'s grid, brightness and contrast matched."""
     more = TRIM_GRID_SOFTEN if _trims(unit) else 0.0
-    x = _soft(src if unit is IDENTITY else _warp(src, unit), more)
+    if min(src.long_side, dst.long_side) < 2 * GRID:
+        more = float(np.hypot(more, THUMB_GRID_SOFTEN))
+    x = _soft(src.grid if unit is IDENTITY else _warp(src.grid, unit), more)
     gain, r = _residual(x, _soft(dst.grid, more) if more else dst.grid_soft)
     return Fit(gain, float(np.sqrt(np.dot(r.reshape(-1), r.reshape(-1)) / r.size)) / (dst.grid_spread + 1.0),
                float(_channel_sum(np.abs(r)).max()) / 3)
@@ -545,7 +549,7 @@ def aligned(a: Frame, b: Frame, max_trim: float,
         if max(xs[0][2], ys[0][2]) > max_profile_error:  # no trim this way explains even the profiles
             continue
         units = [_window(kx, ky, fx, fy) for kx, fx, _ in xs for ky, fy, _ in ys]
-        found.append(min(((_score(src.grid, dst, u), src, dst, u) for u in units), key=lambda f: f[0].rms))
+        found.append(min(((_score(src, dst, u), src, dst, u) for u in units), key=lambda f: f[0].rms))
     return sorted(found, key=lambda f: f[0].rms)
 
 
@@ -1026,7 +1030,7 @@ def _compared(a: Frame | None, b: Frame | None, rules: Rules) -> tuple[str | Non
     why = _failing(m, rules)
     if why:
         return why, None
-    fit = _score(a.grid, b)
+    fit = _score(a, b)
     as_is = _fits(m, fit, False, rules) if m["aspect"] <= rules.max_stretch else "shape"
     if as_is is None:  # other shapes: only as a trim
         why = _judged(m, (fit, a, b, IDENTITY), a, b, rules)
@@ -1106,7 +1110,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
                     and not _own_plain_edges(src, dst, edge_free, rules)):
                 return "frame"
         if within:
-            fit = min(fit, _score(src.grid, dst, better), key=lambda f: f.rms)
+            fit = min(fit, _score(src, dst, better), key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
             soften = TRIM_SOFTEN if _trims(better) else 0.0
     if why := _fits(m, fit, src is b, rules):
