@@ -76,6 +76,7 @@ PEAK_MIN_SIDE = 288  # pictures smaller than this (long side) are not compared b
 #   spreads them
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
+CLIPPED_NEAR = 10.0  # levels (0..255) from white within which a brightened grid cell counts as clipped
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
 KEY = "frame32x3v7"  # stored beside the encoders' vectors, keyed by content hash and this name
 
@@ -608,16 +609,43 @@ def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] 
     src, dst, unit = alignment or _trim_fit(a, b)
     small = min(a.long_side, b.long_side)
     planes = 3 if small >= 2 * GRID else 1  # a JPEG under 64 px holds its colour at under 32 px: gray only
+    skip = _cells(_clipped_cells(src, dst, unit), 16)
     if small < FINE:  # a picture under 64 px has no detail finer than its own pixels: both are softened to it
         gray = [Plane(f.fine, src.planes[0].sigma * FINE / small) for f in (src, dst)]
-        found = [_difference(*gray, unit)]
+        found = [_difference(*gray, unit, skip=skip)]
     else:
-        found = [_difference(src.planes[0], dst.planes[0], unit, soften)]
-    found += [_difference(x, y, unit, soften) for x, y in zip(src.planes[1:planes], dst.planes[1:planes])]
+        found = [_difference(src.planes[0], dst.planes[0], unit, soften, skip=skip)]
+    found += [_difference(x, y, unit, soften, skip=skip) for x, y in zip(src.planes[1:planes], dst.planes[1:planes])]
     if planes == 3:
         for x, y in _clipped_alike(src, dst, unit):
-            found[1:] = [min(d, _difference(p, q, IDENTITY)) for d, p, q in zip(found[1:], x, y)]
+            found[1:] = [min(d, _difference(p, q, IDENTITY, skip=skip)) for d, p, q in zip(found[1:], x, y)]
     return found
+
+
+def _clipped_cells(src: Frame, dst: Frame, unit: np.ndarray) -> np.ndarray | None:
+    """The grid cells (32 x 32, in `dst`'s frame) where the pair's brightness and contrast change (_tone, of `src`
+    over the window `unit` onto `dst`, or back), applied to one picture, takes a channel to within CLIPPED_NEAR
+    of the other picture's top level, where it takes the picture's own top past that level: a brightened
+    picture clips there pixel by pixel (at white, or, its contrast lowered after, at its new top), which
+    changes its gray levels and colour in ways no tone curve of the cells' means predicts (a lit face turned
+    white). None: no such cell."""
+    x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
+    y = dst.grid
+    gain, offset = _tone(x, y)
+    found = np.zeros((GRID, GRID), bool)
+    for one, other, k, c in ((x, y, gain, offset), (y, x, 1 / max(gain, 1e-6), -offset / max(gain, 1e-6))):
+        top = float(other.max())
+        if k * float(one.max()) + c > top + CLIPPED_NEAR:  # this way the change pushes some levels past the top
+            found |= (k * one + c).max(axis=2) >= top - CLIPPED_NEAR
+    return found if found.any() else None
+
+
+def _cells(mask: np.ndarray | None, cells: int) -> np.ndarray | None:
+    """A grid-cell mask (32 x 32) as one over `cells` x `cells` cells: a cell is in it if any grid cell in it is."""
+    if mask is None:
+        return None
+    k = GRID // cells
+    return mask if k == 1 else mask.reshape(cells, k, cells, k).any(axis=(1, 3))
 
 
 def _clipped_alike(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[tuple[Plane, Plane], tuple[Plane, Plane]]]:
@@ -640,7 +668,7 @@ def _clipped_alike(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[tuple
 
 
 def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, cells: int = 16, ring: int = 0,
-                slack: float = EDGE_SLACK, both_ways: bool = False) -> tuple[float, float]:
+                slack: float = EDGE_SLACK, both_ways: bool = False, skip: np.ndarray | None = None) -> tuple[float, float]:
     """_differences()'s measures on one channel, `src` resampled over the window `unit`, both softened by
     `soften` more (pixels) where it is not 0 (TRIM_SOFTEN); the local one over `cells` x `cells` cells, `ring`
     of them along each side left out, with `slack` pixels of misalignment forgiven along edges, and with
@@ -661,18 +689,21 @@ def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, c
     rms = float(np.sqrt(np.mean((y - matched) ** 2))) / (spread + 1.0)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
     slack_edges = 1 + slack * np.minimum(x_edges, y_edges)
-    local = _local(np.abs(y - matched) / slack_edges, cells, ring)
+    local = _local(np.abs(y - matched) / slack_edges, cells, ring, skip)
     if both_ways:
         back = _matched(y, np.sort(x, axis=None) if x_tones is None else x_tones, y_order)
-        local = min(local, _local(np.abs(back - x) / slack_edges, cells, ring))
+        local = min(local, _local(np.abs(back - x) / slack_edges, cells, ring, skip))
     return local, rms
 
 
-def _local(r: np.ndarray, cells: int, ring: int) -> float:
-    """The largest mean of `r` over `cells` x `cells` cells (`ring` of them along each side left out), past four
-    times its median."""
+def _local(r: np.ndarray, cells: int, ring: int, skip: np.ndarray | None = None) -> float:
+    """The largest mean of `r` over `cells` x `cells` cells (`ring` of them along each side left out, and those
+    `skip` holds), past four times its median."""
     k = len(r) // cells
-    means = r.reshape(cells, k, cells, k).mean(axis=(1, 3))[ring:cells - ring, ring:cells - ring]
+    means = r.reshape(cells, k, cells, k).mean(axis=(1, 3))
+    if skip is not None:
+        means = np.where(skip, 0.0, means)
+    means = means[ring:cells - ring, ring:cells - ring]
     return float(means.max() - 4 * _median(r))
 
 
@@ -774,7 +805,8 @@ def finer_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray]
         return 0.0
     src, dst, unit = alignment or _trim_fit(a, b)
     return _difference(src.finer_plane, dst.finer_plane, unit, soften * FINER / FINE, cells=FINER // 4, ring=1,
-                       slack=EDGE_SLACK * FINER / FINE, both_ways=True)[0]
+                       slack=EDGE_SLACK * FINER / FINE, both_ways=True,
+                       skip=_cells(_clipped_cells(src, dst, unit), FINER // 4))[0]
 
 
 def _gradient(im: np.ndarray) -> np.ndarray:
