@@ -734,7 +734,7 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     `rules.max_hue_turn` (_turned: a turn of 30 degrees scales the regression by cos 30, which the band
     passes). Cells clipped in either picture (a brightened sky) hold no colour to compare and are left out,
     unless fewer than a quarter of the grid would be left. Two pictures with next to no chroma (rms under
-    0.03 of 255) agree; a solid colour (gray spread under PLAIN) has no contrast to scale by, and agrees only
+    a tenth of a level: the colour noise of film grain on a gray photo, squashed to 32 px) agree; a solid colour (gray spread under PLAIN) has no contrast to scale by, and agrees only
     with another, compared as it is."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
@@ -745,7 +745,7 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     spread_x, spread_y = (float((_channel_sum(grid) / 3).std()) for grid in (x, y))
     x, y = _chroma(x), _chroma(y)
     xy, xx, yy = float((x * y).sum()), float((x * x).sum()), float((y * y).sum())
-    if max(xx, yy) < 1e-3 * x.size:
+    if max(xx, yy) < 1e-2 * x.size:
         return True
     if _turned(x, y, xy, xx, yy, rules):
         return False

@@ -188,6 +188,18 @@ def test_the_faint_colour_of_a_nearly_gray_picture(photo, colour):
         assert not same_frame(a, frame_of(jpeg(edited, 90)))
 
 
+@pytest.mark.parametrize("name,sigma", [("aero1", 3), ("building", 2), ("china", 2), ("orange", 3)])
+def test_colour_grain_on_a_gray_photo_is_a_duplicate(name, sigma):
+    """Film grain of a few levels, drawn apart per channel, gives a gray photo colour noise; squashed to 32 px it
+    is under a tenth of a level, no colour. A grayscale copy of a coloured photo is still another colour."""
+    im = sample(name)
+    gray = ImageOps.grayscale(im).convert("RGB")
+    noise = np.random.default_rng(0).normal(0, sigma, (im.height, im.width, 3))
+    grain = Image.fromarray(np.clip(np.asarray(gray, np.float32) + noise, 0, 255).astype(np.uint8))
+    assert same_frame(frame_of(jpeg(gray)), frame_of(jpeg(grain)))
+    assert not same_frame(frame_of(jpeg(im)), frame_of(jpeg(gray)))
+
+
 def mosaic(columns: int, rows: int) -> Image.Image:
     """Sample photos side by side at their own resolution (480 x 320 each): detail at every scale."""
     paths = sample_paths()
