@@ -603,13 +603,14 @@ def overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | Non
 
 
 def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None,
-                 soften: float = 0.0) -> list[tuple[float, float]]:
+                 soften: float = 0.0, clipped: np.ndarray | None = None) -> list[tuple[float, float]]:
     """Per channel (gray, then chroma where both pictures hold it): the local difference overlay() reports, and
-    the RMS difference per unit of contrast (`soften`: see _difference)."""
+    the RMS difference per unit of contrast (`soften`: see _difference), the cells a brightening clips left out
+    (`clipped`: _clipped_cells() of the alignment, made here unless given)."""
     src, dst, unit = alignment or _trim_fit(a, b)
     small = min(a.long_side, b.long_side)
     planes = 3 if small >= 2 * GRID else 1  # a JPEG under 64 px holds its colour at under 32 px: gray only
-    skip = _cells(_clipped_cells(src, dst, unit), 16)
+    skip = _cells(_clipped_cells(src, dst, unit) if clipped is None else clipped, 16)
     if small < FINE:  # a picture under 64 px has no detail finer than its own pixels: both are softened to it
         gray = [Plane(f.fine, src.planes[0].sigma * FINE / small) for f in (src, dst)]
         found = [_difference(*gray, unit, skip=skip)]
@@ -622,13 +623,13 @@ def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] 
     return found
 
 
-def _clipped_cells(src: Frame, dst: Frame, unit: np.ndarray) -> np.ndarray | None:
+def _clipped_cells(src: Frame, dst: Frame, unit: np.ndarray) -> np.ndarray:
     """The grid cells (32 x 32, in `dst`'s frame) where the pair's brightness and contrast change (_tone, of `src`
     over the window `unit` onto `dst`, or back), applied to one picture, takes a channel to within CLIPPED_NEAR
     of the other picture's top level, where it takes the picture's own top past that level: a brightened
     picture clips there pixel by pixel (at white, or, its contrast lowered after, at its new top), which
     changes its gray levels and colour in ways no tone curve of the cells' means predicts (a lit face turned
-    white). None: no such cell."""
+    white)."""
     x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
     y = dst.grid
     gain, offset = _tone(x, y)
@@ -637,13 +638,11 @@ def _clipped_cells(src: Frame, dst: Frame, unit: np.ndarray) -> np.ndarray | Non
         top = float(other.max())
         if k * float(one.max()) + c > top + CLIPPED_NEAR:  # this way the change pushes some levels past the top
             found |= (k * one + c).max(axis=2) >= top - CLIPPED_NEAR
-    return found if found.any() else None
+    return found
 
 
-def _cells(mask: np.ndarray | None, cells: int) -> np.ndarray | None:
+def _cells(mask: np.ndarray, cells: int) -> np.ndarray:
     """A grid-cell mask (32 x 32) as one over `cells` x `cells` cells: a cell is in it if any grid cell in it is."""
-    if mask is None:
-        return None
     k = GRID // cells
     return mask if k == 1 else mask.reshape(cells, k, cells, k).any(axis=(1, 3))
 
@@ -701,7 +700,7 @@ def _local(r: np.ndarray, cells: int, ring: int, skip: np.ndarray | None = None)
     `skip` holds), past four times its median."""
     k = len(r) // cells
     means = r.reshape(cells, k, cells, k).mean(axis=(1, 3))
-    if skip is not None:
+    if skip is not None and skip.any():
         means = np.where(skip, 0.0, means)
     means = means[ring:cells - ring, ring:cells - ring]
     return float(means.max() - 4 * _median(r))
@@ -778,9 +777,10 @@ def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.nda
     one kind (two star clusters), their detail does not. The trim is fitted once, for the 64- and 128-px tests."""
     for alignment in alignments:
         alignment = alignment or _trim_fit(a, b)
-        differences = _differences(a, b, alignment, soften)
+        clipped = _clipped_cells(*alignment)
+        differences = _differences(a, b, alignment, soften, clipped)
         if (max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
-                and finer_overlay(a, b, alignment, soften) <= rules.max_finer_overlay):
+                and finer_overlay(a, b, alignment, soften, clipped) <= rules.max_finer_overlay):
             return True
     return False
 
@@ -796,17 +796,17 @@ def _trim_fit(a: Frame, b: Frame) -> tuple[Frame, Frame, np.ndarray]:
 
 
 def finer_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None,
-                  soften: float = 0.0) -> float:
+                  soften: float = 0.0, clipped: np.ndarray | None = None) -> float:
     """overlay()'s local difference in the gray pictures at 128 px (cells of 4 px, the outer ring of cells left
     out: a trim's window is least sure at its edges), for pairs both that large, else 0. A watermark's strokes,
     a user's handle or a date stamp a few per cent high are a pixel or two thick at 64 px, mixed into the
-    picture round them; at 128 they stand out of their cell."""
+    picture round them; at 128 they stand out of their cell. `clipped`: as _differences() takes it."""
     if min(a.long_side, b.long_side) < FINER or a.finer is None or b.finer is None:
         return 0.0
     src, dst, unit = alignment or _trim_fit(a, b)
     return _difference(src.finer_plane, dst.finer_plane, unit, soften * FINER / FINE, cells=FINER // 4, ring=1,
                        slack=EDGE_SLACK * FINER / FINE, both_ways=True,
-                       skip=_cells(_clipped_cells(src, dst, unit), FINER // 4))[0]
+                       skip=_cells(_clipped_cells(src, dst, unit) if clipped is None else clipped, FINER // 4))[0]
 
 
 def _gradient(im: np.ndarray) -> np.ndarray:
