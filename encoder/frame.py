@@ -76,7 +76,7 @@ PEAK_MIN_SIDE = 288  # pictures smaller than this (long side) are not compared b
 #   spreads them
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
-CLIPPED_NEAR = 10.0  # levels (0..255) from white within which a brightened grid cell counts as clipped
+CLIPPED_NEAR = 10.0  # levels (0..255) from a picture's top level within which a brightened grid cell counts as clipped
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
 KEY = "frame32x3v7"  # stored beside the encoders' vectors, keyed by content hash and this name
 
@@ -667,13 +667,15 @@ def _clipped_alike(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[tuple
 
 
 def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, cells: int = 16, ring: int = 0,
-                slack: float = EDGE_SLACK, both_ways: bool = False, skip: np.ndarray | None = None) -> tuple[float, float]:
+                slack: float = EDGE_SLACK, both_ways: bool = False,
+                skip: np.ndarray | None = None) -> tuple[float, float]:
     """_differences()'s measures on one channel, `src` resampled over the window `unit`, both softened by
     `soften` more (pixels) where it is not 0 (TRIM_SOFTEN); the local one over `cells` x `cells` cells, `ring`
     of them along each side left out, with `slack` pixels of misalignment forgiven along edges, and with
     `both_ways` the smaller of the two ways of matching the tones (`src` to `dst`'s, and back): where one
     picture's highlights are packed against its white (a brighter copy with less contrast), its tones mapped
-    onto the other's land on the white, while the other's mapped back onto its own stay close."""
+    onto the other's land on the white, while the other's mapped back onto its own stay close. `skip`: the
+    cells left out of the local one."""
     y, y_edges, tones, spread, order, y_order = dst.soft, dst.edges, dst.sorted, dst.spread, None, dst.order
     x_tones = None
     if unit is IDENTITY:
@@ -733,8 +735,9 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     `rules.max_hue_turn` (_turned: a turn of 30 degrees scales the regression by cos 30, which the band
     passes). Cells clipped in either picture (a brightened sky) hold no colour to compare and are left out,
     unless fewer than a quarter of the grid would be left. Two pictures with next to no chroma (rms under
-    a tenth of a level: the colour noise of film grain on a gray photo, squashed to 32 px) agree; a solid colour (gray spread under PLAIN) has no contrast to scale by, and agrees only
-    with another, compared as it is."""
+    a tenth of a level: the colour noise of film grain on a gray photo, squashed to 32 px) agree; a solid
+    colour (gray spread under PLAIN) has no contrast to scale by, and agrees only with another, compared as it
+    is."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
     channels = [grid[..., c] for grid in (x, y) for c in range(3)]
