@@ -1070,10 +1070,10 @@ def _compared(a: Frame | None, b: Frame | None, rules: Rules) -> tuple[str | Non
     if as_is is None:  # other shapes: only as a trim
         why = _judged(m, (fit, a, b, IDENTITY), a, b, rules)
         if why is None and fit.rms > rules.settled:  # a picture in a frame of a few per cent passes as it is too,
-            #   loosely, when the refinement from the whole picture misses the window: a trim that fits better is
-            #   asked whether it leaves a frame
+            #   loosely, when the refinement from the whole picture misses the window: a trim (less than TRIMMED
+            #   of a side) that fits better is asked whether it leaves a frame
             for trim in aligned(a, b, rules.max_trim, rules.max_profile_error):
-                if trim[0].rms < fit.rms and _judged(m, trim, a, b, rules) == "frame":
+                if _trims(trim[3]) and trim[0].rms < fit.rms and _judged(m, trim, a, b, rules) == "frame":
                     return "frame", trim[1]
         return why, a
     if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
