@@ -630,11 +630,8 @@ def _clipped_cells(src: Frame, dst: Frame, unit: np.ndarray) -> np.ndarray:
     picture clips there pixel by pixel (at white, or, its contrast lowered after, at its new top), which
     changes its gray levels and colour in ways no tone curve of the cells' means predicts (a lit face turned
     white)."""
-    x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
-    y = dst.grid
-    gain, offset = _tone(x, y)
     found = np.zeros((GRID, GRID), bool)
-    for one, other, k, c in ((x, y, gain, offset), (y, x, 1 / max(gain, 1e-6), -offset / max(gain, 1e-6))):
+    for one, other, k, c in _tone_both_ways(src, dst, unit):
         top = float(other.max())
         if k * float(one.max()) + c > top + CLIPPED_NEAR:  # this way the change pushes some levels past the top
             found |= (k * one + c).max(axis=2) >= top - CLIPPED_NEAR
@@ -654,16 +651,23 @@ def _clipped_alike(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[tuple
     clip in one channel (a sky, a lit face, an orange) changes colour there, which is no overlay."""
     if not (src.clips or dst.clips):
         return []
-    x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
-    y = dst.grid
-    gain, offset = _tone(x, y)
     out = []
-    for one, other, k, c in ((x, y, gain, offset), (y, x, 1 / max(gain, 1e-6), -offset / max(gain, 1e-6))):
+    for way, (one, other, k, c) in enumerate(_tone_both_ways(src, dst, unit)):
         mapped = k * one + c
         if np.count_nonzero((mapped > 255) & (one < 250) & (other >= 250)) >= 0.01 * mapped.size:
             planes = _chroma_planes(np.clip(mapped, 0, 255)), _chroma_planes(other)
-            out.append(planes if one is x else planes[::-1])
+            out.append(planes if way == 0 else planes[::-1])
     return out
+
+
+def _tone_both_ways(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """The grids of `src` over the window `unit` (x) and of `dst` (y) with the pair's brightness and contrast
+    change (_tone) each way, as (one grid, the other, gain, offset taking the one to the other's tones): x to y,
+    then y back to x."""
+    x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
+    y = dst.grid
+    gain, offset = _tone(x, y)
+    return [(x, y, gain, offset), (y, x, 1 / max(gain, 1e-6), -offset / max(gain, 1e-6))]
 
 
 def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, cells: int = 16, ring: int = 0,
