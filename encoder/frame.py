@@ -365,6 +365,8 @@ class Rules:
     frame_plain: float = 0.05  # a margin's rim lines varying along them by under this (per unit of contrast) ...
     edge_varies: float = 0.1  # ... where the picture's own edge lines vary by more than this ...
     frame_sides: int = 3  # ... on this many sides or more: a plain frame (plain_frame())
+    edge_faint: float = 0.03  # ... or, where they vary by more than this, the margin's lines by under
+    frame_flatter: float = 0.25  # ... this share of theirs (a black frame round a star field)
     min_surround_detail: float = 0.7  # ... or, a margin all round, under this share over its varying sides together:
     #   trims of five benchmark draws with a margin all round keep 0.75 or more, 4 % fills of 60 photos 0.19-0.63
     fill_spread: float = 0.02  # ... or, a margin all round that varies along its lines by more than this (a plain
@@ -983,13 +985,21 @@ def plain_frame(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) 
     margin (at the largest detail side, the last one, which mixes frame and picture, left out) vary along
     them by under `rules.frame_plain` of the contrast, where `dst`'s own edge lines vary by more than
     `rules.edge_varies`; with a margin on fewer sides, on each of them (a bar added to one side). A trim of
-    studio white all round cuts white from white: its edge is as plain."""
-    framed = sides = 0
+    studio white all round cuts white from white: its edge is as plain. With a margin on `rules.frame_sides`
+    sides or more, a side also counts where the picture's edge varies only faintly (a star field, a night
+    sky: `rules.edge_faint`) and the margin under `rules.frame_flatter` of that: a black frame round a dark
+    picture is flatter than the darkest sky, whose stars and noise vary along every line."""
+    strict = loose = sides = 0
     for k, margin in enumerate(_rim_margins(src, unit)):
         lines = int(np.floor(margin)) - 1
-        sides += lines >= 1
-        framed += (lines >= 1 and float(src.rim[k, 1, :lines].max()) < rules.frame_plain
-                   and float(dst.rim[k, 1, :2].min()) > rules.edge_varies)
+        if lines < 1:
+            continue
+        sides += 1
+        plain, edge = float(src.rim[k, 1, :lines].max()), float(dst.rim[k, 1, :2].min())
+        if plain < rules.frame_plain:
+            strict += edge > rules.edge_varies
+            loose += edge > rules.edge_varies or (edge > rules.edge_faint and plain < rules.frame_flatter * edge)
+    framed = loose if sides >= rules.frame_sides else strict
     return sides > 0 and framed >= min(sides, rules.frame_sides)
 
 

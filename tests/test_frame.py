@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 from neardup.encoder.decode import signature_of
-from neardup.encoder.frame import RULES, SHARP_SIDES, Frame, aligned, explained, rotation, same_frame, turn
+from neardup.encoder.frame import RULES, SHARP_SIDES, Frame, aligned, explained, plain_frame, rotation, same_frame, turn
 from tests.conftest import REPO, sample_paths
 
 
@@ -602,3 +602,24 @@ def test_a_watermark_too_thin_for_64_px_is_a_match_at_128(name, mark):
     assert same_frame(original, marked, dataclasses.replace(RULES, max_finer_overlay=float("inf")))
     for edit in BENIGN.values():
         assert same_frame(original, frame_of(edit(im)))
+
+
+
+def test_a_black_frame_round_a_faint_sky_is_a_frame():
+    """A night sky's edge lines vary only faintly along them (a star here and there, the sky's noise): under
+    `edge_varies`, which a plain frame's test asks of a picture's edge. A black frame round it all round is
+    flatter still on every side, and counts (`edge_faint`, `frame_flatter`); a plain strip on one side only
+    next to such an edge (a dark sky cut by 6 %) stays no bar."""
+    sky = star_field(0)
+    framed = frame_of(jpeg(ImageOps.expand(sky, border=round(0.04 * sky.width), fill="black")))
+    rim = frame_of(jpeg(sky)).rim.copy()
+    rim[:, 1, :] = 0.05  # every edge line of the sky varies by 0.05 of its contrast
+    faint = dataclasses.replace(frame_of(jpeg(sky)), rim=rim)
+    window = next(unit for _, src, _, unit in aligned(framed, faint, RULES.max_trim) if src is framed)
+    assert float(framed.rim[:, 1, :3].max()) < RULES.frame_flatter * 0.05  # the frame's lines: flat
+    assert plain_frame(framed, faint, window)
+    assert not plain_frame(framed, faint, window, dataclasses.replace(RULES, edge_faint=1.0))  # edge_varies alone
+    one_side = window.copy()
+    one_side[1] = [0, 1, 0]  # the window spans the whole height: a margin on the left and right only
+    one_side[0] = [window[0, 0], 0, 1 - window[0, 0]]  # ... on the right only
+    assert not plain_frame(framed, faint, one_side)
