@@ -995,10 +995,10 @@ def plain_frame(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) 
         if lines < 1:
             continue
         sides += 1
-        plain, edge = float(src.rim[k, 1, :lines].max()), float(dst.rim[k, 1, :2].min())
-        if plain < rules.frame_plain:
+        spread, edge = float(src.rim[k, 1, :lines].max()), float(dst.rim[k, 1, :2].min())  # along their lines
+        if spread < rules.frame_plain:
             strict += edge > rules.edge_varies
-            loose += edge > rules.edge_varies or (edge > rules.edge_faint and plain < rules.frame_flatter * edge)
+            loose += edge > rules.edge_varies or (edge > rules.edge_faint and spread < rules.frame_flatter * edge)
     framed = loose if sides >= rules.frame_sides else strict
     return sides > 0 and framed >= min(sides, rules.frame_sides)
 
