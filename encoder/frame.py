@@ -989,17 +989,15 @@ def plain_frame(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) 
     sides or more, a side also counts where the picture's edge varies only faintly (a star field, a night
     sky: `rules.edge_faint`) and the margin under `rules.frame_flatter` of that: a black frame round a dark
     picture is flatter than the darkest sky, whose stars and noise vary along every line."""
-    strict = loose = sides = 0
-    for k, margin in enumerate(_rim_margins(src, unit)):
-        lines = int(np.floor(margin)) - 1
-        if lines < 1:
-            continue
-        sides += 1
-        spread, edge = float(src.rim[k, 1, :lines].max()), float(dst.rim[k, 1, :2].min())  # along their lines
-        if spread < rules.frame_plain:
-            strict += edge > rules.edge_varies
-            loose += edge > rules.edge_varies or (edge > rules.edge_faint and spread < rules.frame_flatter * edge)
-    framed = loose if sides >= rules.frame_sides else strict
+    depth = [int(np.floor(margin)) - 1 for margin in _rim_margins(src, unit)]  # rim lines of margin, per side
+    sides = sum(lines >= 1 for lines in depth)
+    all_round = sides >= rules.frame_sides
+    framed = 0
+    for k, lines in enumerate(depth):
+        if lines >= 1:
+            spread, edge = float(src.rim[k, 1, :lines].max()), float(dst.rim[k, 1, :2].min())  # along their lines
+            framed += spread < rules.frame_plain and (
+                edge > rules.edge_varies or (all_round and edge > rules.edge_faint and spread < rules.frame_flatter * edge))
     return sides > 0 and framed >= min(sides, rules.frame_sides)
 
 

@@ -619,7 +619,7 @@ def test_a_black_frame_round_a_faint_sky_is_a_frame():
     assert float(framed.rim[:, 1, :3].max()) < RULES.frame_flatter * 0.05  # the frame's lines: flat
     assert plain_frame(framed, faint, window)
     assert not plain_frame(framed, faint, window, dataclasses.replace(RULES, edge_faint=1.0))  # edge_varies alone
-    one_side = window.copy()
-    one_side[1] = [0, 1, 0]  # the window spans the whole height: a margin on the left and right only
-    one_side[0] = [window[0, 0], 0, 1 - window[0, 0]]  # ... on the right only
+    one_side = window.copy()  # the window flush with the top, bottom and right: the frame's left band alone
+    one_side[0] = [1 - window[0, 2], 0, window[0, 2]]
+    one_side[1] = [0, 1, 0]
     assert not plain_frame(framed, faint, one_side)
