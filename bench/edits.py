@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The same-frame check on copies the benchmark's generator does not make: for each kind of copy, the share of
 (photo, copy) pairs labelled duplicate (1 is right for the benign kinds, 0 for the edits), and why the others
-are matches, as the report tells a person (encoder/frame.py's explained(): WHY's keys). The label alone:
+are matches, as the report tells a person (explained() and WHY's keys, encoder/frame/). The label alone:
 whether the pair is found at all is bench/quality.py's business, on a benchmark of these copies that
 `--write-bench` builds (make_benchmark.py's layout, three benign and three edited copies of each query photo).
 Prints a table and writes JSON.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How the same-frame check's rules (encoder/frame.py Rules) trade duplicate precision against recall: each
+"""How the same-frame check's rules (encoder/frame/rules.py Rules) trade duplicate precision against recall: each
 benchmark is scanned once, every image in a found pair gets its signature, and the found pairs are labelled
 again under each variant of the rules (which pairs are found does not depend on them), then scored by the
 benchmark's score.py. The first row, the shipped rules, gives the scan's own labels. Prints a table and writes JSON.

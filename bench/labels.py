@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What labelling a found pair costs: the same-frame check (encoder/frame.py) and its overlay tests (64 and 128 px),
+"""What labelling a found pair costs: the same-frame check (encoder/frame/) and its overlay tests (64 and 128 px),
 per pair, on copies of the bundled sample photos (benign copies, which go through every test, and edits);
 and what telling a person about a match costs: its reason (explained(), the report and the queue's status)
 and which copy a frame is round (framed_round(), the keeper of a group without duplicates).

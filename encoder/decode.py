@@ -259,7 +259,7 @@ def decode(data: bytes, size: int, corners: bool = False, keep: bool = False) ->
 
 
 def signature_of(data: bytes) -> Frame:
-    """The same-frame check's signature (encoder/frame.py) of image bytes, from a decode whose long side
+    """The same-frame check's signature (encoder/frame/signature.py) of image bytes, from a decode whose long side
     reaches the sharpness ladder's largest side. Made only for images that are in a pair (pipeline/labels.py):
     most images of a collection have no copy, and the signature costs about as much as their decode."""
     return signature_and_preview(data)[0]

@@ -1,5 +1,5 @@
 """The two labels ops act on. A pair the search found (within the match distance, after verification where it
-ran) is a **duplicate** when the same-frame check passes (encoder/frame.py: same frame, colours and
+ran) is a **duplicate** when the same-frame check passes (encoder/frame/: same frame, colours and
 sharpness), else a **match**. The embedding's distance never makes a duplicate on its own: it is trained to
 ignore the very edits that separate the two labels (a mirror image sits closer than a resize)."""
 from __future__ import annotations
@@ -56,11 +56,11 @@ class Frames:
         return found
 
     def why(self, a: int, b: int) -> str:
-        """In words, why the pair is a match rather than a duplicate (encoder/frame.py's WHY; "" for a duplicate)."""
+        """In words, why the pair is a match rather than a duplicate (encoder/frame/rules.py's WHY; "" for a duplicate)."""
         return WHY.get(explained(self.by_id.get(a), self.by_id.get(b)), "")
 
     def framed(self, a: int, b: int) -> int | None:
-        """Which of the two images a frame is round, where the check finds one (encoder/frame.py: framed_round)."""
+        """Which of the two images a frame is round, where the check finds one (encoder/frame/check.py: framed_round)."""
         found = framed_round(self.by_id.get(a), self.by_id.get(b))
         return next((i for i in (a, b) if found is not None and self.by_id.get(i) is found), None)
 

@@ -1,4 +1,4 @@
-"""The same-frame check (encoder/frame.py): benign copies of a photo are duplicates of it, edited ones are
+"""The same-frame check (encoder/frame/): benign copies of a photo are duplicates of it, edited ones are
 not, unrelated photos never are."""
 from __future__ import annotations
 

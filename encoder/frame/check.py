@@ -1,0 +1,153 @@
+"""The verdict on a pair of copies: a duplicate where no measure fails, else the reason it is a match, in
+the order the measures run (difference()), and as the report tells it (explained())."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .align import IDENTITY, TRIM_SOFTEN, Fit, _score, _trims, _within, aligned, refined, rotation, stretch, turn
+from .compare import _cheap, _differences, _failing, _fine_agrees, _same_direction, chroma_agrees
+from .margins import _own_plain_edges, framed
+from .rules import LENIENT, RULES, WHOLE_PICTURE, Rules
+from .signature import Frame
+
+FRAME_FIT_MARGIN = 3  # lines of the 64-px trim left out when its window is refined for the frame tests (framed())
+
+
+def same_frame(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> bool:
+    """Whether a pair of copies is a duplicate (True) rather than a match; no signature: not a duplicate."""
+    return difference(a, b, rules) is None
+
+
+def difference(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> str | None:
+    """Why a pair of copies is a match rather than a duplicate, as a key of WHY (None: a duplicate).
+    The cheap measures first, then the pictures as they are (passing loosely, also any trim that fits better,
+    for a frame it leaves), else the search over trims (the better way first,
+    then the other, unless the first found a frame: one picture a trim of the other either way round); for what
+    still looks a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match;
+    a border added: a match; a trim: compared again, better aligned); last, the detail's direction (untrimmed
+    pairs), the chroma, overlays and the 64-px agreement. A pair no trim explains is told by what its best trim
+    fails, else by what the pictures as they are fail."""
+    return _compared(a, b, rules)[0]
+
+
+def framed_round(a: Frame | None, b: Frame | None) -> Frame | None:
+    """The one of the two pictures a frame is round (a border, a bar, a fill), where the check finds one, also
+    asked as explained() asks again (LENIENT): the picture the other's window lies in. A frame adds pixels, so
+    the keeper of a group needs to know."""
+    for rules in (RULES, *LENIENT):
+        why, where = _compared(a, b, rules)
+        if why == "frame":
+            return where
+    return None
+
+
+def _compared(a: Frame | None, b: Frame | None, rules: Rules) -> tuple[str | None, Frame | None]:
+    """difference(), and the picture the alignment that decided it lies in (a trim's larger picture)."""
+    if a is None or b is None:
+        return "unchecked", None
+    if a.grid.tobytes() > b.grid.tobytes():  # one order, so the verdict does not depend on which came first
+        a, b = b, a
+    if a.plain and b.plain:  # nothing to align, sharpen or fit brightness by: their shape and colour only
+        return _plain_difference(a, b, rules), None
+    m = _cheap(a, b, rules)
+    why = _failing(m, rules)
+    if why:
+        return why, None
+    fit = _score(a, b)
+    as_is = _fits(m, fit, False, rules) if m["aspect"] <= rules.max_stretch else "shape"
+    if as_is is None:  # other shapes: only as a trim
+        why = _judged(m, (fit, a, b, IDENTITY), a, b, rules)
+        if why is None and fit.rms > rules.settled:  # a picture in a frame of a few per cent passes as it is too,
+            #   loosely, when the refinement from the whole picture misses the window: a trim (less than TRIMMED
+            #   of a side) that fits better is asked whether it leaves a frame
+            for trim in aligned(a, b, rules.max_trim, rules.max_profile_error):
+                if _trims(trim[3]) and trim[0].rms < fit.rms and _judged(m, trim, a, b, rules) == "frame":
+                    return "frame", trim[1]
+        return why, a
+    if fit.rms > rules.search_above:  # too different for a trim to explain: not worth the search
+        return as_is, None
+    first = None
+    for trim in aligned(a, b, rules.max_trim, rules.max_profile_error):  # the better way first
+        why = _judged(m, trim, a, b, rules)
+        if why is None or why == "frame":
+            return why, trim[1]
+        first = first or why
+    return first or as_is, None
+
+
+def _plain_difference(a: Frame, b: Frame, rules: Rules) -> str | None:
+    """difference() of two solid colours: another shape, else another colour (rules.plain_colour)."""
+    if abs(float(np.log(a.aspect / b.aspect))) > rules.max_aspect_change:
+        return "shape"
+    shift = np.abs(a.grid.mean(axis=(0, 1)) - b.grid.mean(axis=(0, 1))).max()
+    return "colour" if shift > rules.plain_colour else None
+
+
+def explained(a: Frame | None, b: Frame | None) -> str | None:
+    """difference(), for the person who looks at the pair. A measure of the whole picture that fails first (its
+    colours, contrast, sharpness or tones: WHOLE_PICTURE), or its shape, can be what a border, a crop or a turn
+    did to it, so the pair is asked again without those measures, with every trim tried, then wider trims too
+    (LENIENT: a border of 15 %). A frame or a turn found then is the reason; so is another shape where a
+    whole-picture measure failed, and for a softer picture a picture that does not fit at all (a crop, enlarged,
+    is softer). Last, pictures whose colour grids do not fit ("content") but whose 64-px gray pictures agree
+    differ in colour."""
+    why = difference(a, b)
+    for rules in LENIENT if why in (*WHOLE_PICTURE, "shape") else ():
+        other = difference(a, b, rules)
+        if (other in ("frame", "turned") or (why != "shape" and other == "shape")
+                or (why, other) == ("sharpness", "content")):
+            return other
+    if why == "content":
+        local, rms = _differences(a, b, None)[0]
+        if local <= RULES.max_overlay and rms <= RULES.max_fine_residual:
+            return "colour"
+    return why
+
+
+def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, b: Frame,
+            rules: Rules) -> str | None:
+    """difference() for one alignment of the pair (fit, larger picture, trim, window); "frame" where what the
+    window leaves is a frame (framed()): then the pair is a match whichever way round it is tried next (a copy in
+    a blurred fill, squashed into a window of the picture, can pass for a trim of it)."""
+    fit, src, dst, unit = alignment
+    why = _fits(m, fit, src is b, rules)
+    if why and fit.rms > rules.refine_below:  # too far off to be a trim
+        return why
+    fine = [(src, dst, unit), None]  # the fine comparison's alignments: the grids', else its own trim fit (the
+    #   grids' first: a settled pair needs no warp, and most pass there)
+    soften = 0.0
+    if unit is not IDENTITY or fit.rms > rules.settled:  # closer as they are: no turn or mirror, nothing to refine
+        better = refined(src, dst, unit)
+        if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
+            return "turned"
+        within = better is not None and _within(better, rules.max_trim)
+        if framed(src, dst, better if within else unit, rules):  # not refined, or past max_trim: the search's own
+            return "frame"  # window is judged
+        if unit is not IDENTITY:
+            # again without dst's outer lines: squashed to 64 px, a frame of a few per cent mixes into the lines of
+            #   the picture next to it, and a fit over those lines can pull the window off the frame into the
+            #   picture (a 4 % black frame round a landscape refined to 0.91 x 0.88 of the framed picture, not
+            #   0.96 x 0.93: what is left outside it is then no plain band)
+            edge_free = refined(src, dst, unit, FRAME_FIT_MARGIN)
+            if (edge_free is not None and _within(edge_free, rules.max_trim) and framed(src, dst, edge_free, rules)
+                    and not _own_plain_edges(src, dst, edge_free, rules)):
+                return "frame"
+        if within:
+            fit = min(fit, _score(src, dst, better), key=lambda f: f.rms)
+            fine, unit = [(src, dst, better)], better
+            soften = TRIM_SOFTEN if _trims(better) else 0.0
+    if why := _fits(m, fit, src is b, rules):
+        return why
+    if not stretch(src, dst, unit) <= rules.max_stretch:
+        return "shape"
+    if not _same_direction(m, unit, rules):
+        return "sharpness"
+    if not chroma_agrees(src, dst, unit, rules):
+        return "colour"
+    return None if _fine_agrees(a, b, fine, rules, soften) else "overlay"
+
+
+def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> str | None:
+    """What the cheap measures `m` with a fit of the grids (of b to a if `flipped`) fail first (_failing), if any."""
+    return _failing({**m, **fit._replace(gain=1 / max(fit.gain, 1e-6) if flipped else fit.gain)._asdict()}, rules)

@@ -1,0 +1,346 @@
+"""What a pair is compared by, as the pictures are and aligned: shape, colour, contrast, sharpness, tones,
+and the overlay tests (local differences at 32, 64 and 128 px, in gray and in chroma)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .align import IDENTITY, _best_windows, _tone, _unclipped, _warp, _window
+from .rules import RULES, Rules
+from .signature import (
+    FINE,
+    FINER,
+    GRID,
+    PLAIN,
+    TRIM_WINDOWS,
+    Frame,
+    Plane,
+    _channel_sum,
+    _chroma,
+    _chroma_planes,
+    _gradient,
+    _soft,
+)
+
+BLUR_LOSS = 0.4  # a blur of sigma s (in pixels at the measuring side) keeps exp(-BLUR_LOSS x s^2) of the fine
+#   detail (the median over training photos blurred by 0.7 to 1.5 px)
+PEAK_MIN_SIDE = 288  # pictures smaller than this (long side) are not compared by their tone peaks: too few
+#   pixels for a histogram of 256 levels, and a small graphic's PNG has its few colours where a JPEG of it
+#   spreads them
+EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
+CLIPPED_NEAR = 10.0  # levels (0..255) from a picture's top level within which a brightened grid cell counts as clipped
+
+
+def overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None) -> float:
+    """The largest local difference of the two pictures, in gray at 64 px or either chroma channel at 32 (cells
+    of 1/16 of each side; one aligned to the other, their tones matched) past four times their median
+    difference: an overlay is a local change far above what re-encoding, resizing and trimming spread over
+    the whole picture. The `alignment` (larger picture, trim, the trim's window in it) is fitted here if not
+    given: a trim both ways on the gray mean profiles, the way that fits better."""
+    return max(local for local, _ in _differences(a, b, alignment))
+
+
+def _differences(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None,
+                 soften: float = 0.0, clipped: np.ndarray | None = None) -> list[tuple[float, float]]:
+    """Per channel (gray, then chroma where both pictures hold it): the local difference overlay() reports, and
+    the RMS difference per unit of contrast (`soften`: see _difference), the cells a brightening clips left out
+    (`clipped`: _clipped_cells() of the alignment, made here unless given)."""
+    src, dst, unit = alignment or _trim_fit(a, b)
+    small = min(a.long_side, b.long_side)
+    planes = 3 if small >= 2 * GRID else 1  # a JPEG under 64 px holds its colour at under 32 px: gray only
+    skip = _cells(_clipped_cells(src, dst, unit) if clipped is None else clipped, 16)
+    if small < FINE:  # a picture under 64 px has no detail finer than its own pixels: both are softened to it
+        gray = [Plane(f.fine, src.planes[0].sigma * FINE / small) for f in (src, dst)]
+        found = [_difference(*gray, unit, skip=skip)]
+    else:
+        found = [_difference(src.planes[0], dst.planes[0], unit, soften, skip=skip)]
+    found += [_difference(x, y, unit, soften, skip=skip) for x, y in zip(src.planes[1:planes], dst.planes[1:planes])]
+    if planes == 3:
+        for x, y in _clipped_alike(src, dst, unit):
+            found[1:] = [min(d, _difference(p, q, IDENTITY, skip=skip)) for d, p, q in zip(found[1:], x, y)]
+    return found
+
+
+def _clipped_cells(src: Frame, dst: Frame, unit: np.ndarray) -> np.ndarray:
+    """The grid cells (32 x 32, in `dst`'s frame) where the pair's brightness and contrast change (_tone, of `src`
+    over the window `unit` onto `dst`, or back), applied to one picture, takes a channel to within CLIPPED_NEAR
+    of the other picture's top level, where it takes the picture's own top past that level: a brightened
+    picture clips there pixel by pixel (at white, or, its contrast lowered after, at its new top), which
+    changes its gray levels and colour in ways no tone curve of the cells' means predicts (a lit face turned
+    white)."""
+    found = np.zeros((GRID, GRID), bool)
+    for one, other, k, c in _tone_both_ways(src, dst, unit):
+        top = float(other.max())
+        if k * float(one.max()) + c > top + CLIPPED_NEAR:  # this way the change pushes some levels past the top
+            found |= (k * one + c).max(axis=2) >= top - CLIPPED_NEAR
+    return found
+
+
+def _cells(mask: np.ndarray, cells: int) -> np.ndarray:
+    """A grid-cell mask (32 x 32) as one over `cells` x `cells` cells: a cell is in it if any grid cell in it is."""
+    k = GRID // cells
+    return mask if k == 1 else mask.reshape(cells, k, cells, k).any(axis=(1, 3))
+
+
+def _clipped_alike(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[tuple[Plane, Plane], tuple[Plane, Plane]]]:
+    """The chroma planes of the two grids (`src` over the window `unit`, then `dst`) with the pair's brightness
+    and contrast change (_tone) applied to one of them and clipped to 0..255, each way round where that takes
+    1 % of the values over the top where the other picture is there too: a brightened picture whose highlights
+    clip in one channel (a sky, a lit face, an orange) changes colour there, which is no overlay."""
+    if not (src.clips or dst.clips):
+        return []
+    out = []
+    for way, (one, other, k, c) in enumerate(_tone_both_ways(src, dst, unit)):
+        mapped = k * one + c
+        if np.count_nonzero((mapped > 255) & (one < 250) & (other >= 250)) >= 0.01 * mapped.size:
+            planes = _chroma_planes(np.clip(mapped, 0, 255)), _chroma_planes(other)
+            out.append(planes if way == 0 else planes[::-1])
+    return out
+
+
+def _tone_both_ways(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """The grids of `src` over the window `unit` (x) and of `dst` (y) with the pair's brightness and contrast
+    change (_tone) each way, as (one grid, the other, gain, offset taking the one to the other's tones): x to y,
+    then y back to x."""
+    x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
+    y = dst.grid
+    gain, offset = _tone(x, y)
+    return [(x, y, gain, offset), (y, x, 1 / max(gain, 1e-6), -offset / max(gain, 1e-6))]
+
+
+def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, cells: int = 16, ring: int = 0,
+                slack: float = EDGE_SLACK, both_ways: bool = False,
+                skip: np.ndarray | None = None) -> tuple[float, float]:
+    """_differences()'s measures on one channel, `src` resampled over the window `unit`, both softened by
+    `soften` more (pixels) where it is not 0 (TRIM_SOFTEN); the local one over `cells` x `cells` cells, `ring`
+    of them along each side left out, with `slack` pixels of misalignment forgiven along edges, and with
+    `both_ways` the smaller of the two ways of matching the tones (`src` to `dst`'s, and back): where one
+    picture's highlights are packed against its white (a brighter copy with less contrast), its tones mapped
+    onto the other's land on the white, while the other's mapped back onto its own stay close. `skip`: the
+    cells left out of the local one."""
+    y, y_edges, tones, spread, order, y_order = dst.soft, dst.edges, dst.sorted, dst.spread, None, dst.order
+    x_tones = None
+    if unit is IDENTITY:
+        x, x_edges, order, x_tones = src.soft, src.edges, src.order, src.sorted
+    else:
+        x = _warp(src.soft, unit)
+        if soften:
+            x, y = (cv2.GaussianBlur(p, (0, 0), soften) for p in (x, y))
+            y_edges, tones, spread, y_order = _gradient(y), np.sort(y, axis=None), float(y.std()), None
+        x_edges = _gradient(x)
+    matched = _matched(x, tones, order)
+    rms = float(np.sqrt(np.mean((y - matched) ** 2))) / (spread + 1.0)
+    # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
+    slack_edges = 1 + slack * np.minimum(x_edges, y_edges)
+    local = _local(np.abs(y - matched) / slack_edges, cells, ring, skip)
+    if both_ways:
+        back = _matched(y, np.sort(x, axis=None) if x_tones is None else x_tones, y_order)
+        local = min(local, _local(np.abs(back - x) / slack_edges, cells, ring, skip))
+    return local, rms
+
+
+def _local(r: np.ndarray, cells: int, ring: int, skip: np.ndarray | None = None) -> float:
+    """The largest mean of `r` over `cells` x `cells` cells (`ring` of them along each side left out, and those
+    `skip` holds), past four times its median."""
+    k = len(r) // cells
+    means = r.reshape(cells, k, cells, k).mean(axis=(1, 3))
+    if skip is not None and skip.any():
+        means = np.where(skip, 0.0, means)
+    means = means[ring:cells - ring, ring:cells - ring]
+    return float(means.max() - 4 * _median(r))
+
+
+def _median(x: np.ndarray) -> float:
+    """np.median of an array of an even number of values (the overlay test's planes), without its checks: the
+    mean of the two middle values."""
+    k = x.size // 2
+    part = np.partition(x.reshape(-1), (k - 1, k))
+    return (part[k - 1] + part[k]) / 2
+
+
+def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:
+    """Whether the softened grids' chroma, `src` over the window `unit`, is the same colour at the strength the
+    pair's contrast gives it (brightness and contrast edits scale the chroma with the gray levels, saturation
+    edits the chroma alone): regressed on each other either way, one of the two gains, over the ratio of the
+    gray levels' spreads, is within `rules.chroma_gain` of 1 (noise on one side attenuates one regression,
+    never both; a real change of colour moves both), and one not turned from the other by more than
+    `rules.max_hue_turn` (_turned: a turn of 30 degrees scales the regression by cos 30, which the band
+    passes). Cells clipped in either picture (a brightened sky) hold no colour to compare and are left out,
+    unless fewer than a quarter of the grid would be left. Two pictures with next to no chroma (rms under
+    a tenth of a level: the colour noise of film grain on a gray photo, squashed to 32 px) agree; a solid
+    colour (gray spread under PLAIN) has no contrast to scale by, and agrees only with another, compared as it
+    is."""
+    x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
+    y = dst.grid_soft
+    channels = [grid[..., c] for grid in (x, y) for c in range(3)]
+    keep = _unclipped(np.minimum.reduce(channels), np.maximum.reduce(channels))
+    if keep is not None:
+        x, y = x[keep], y[keep]
+    spread_x, spread_y = (float((_channel_sum(grid) / 3).std()) for grid in (x, y))
+    x, y = _chroma(x), _chroma(y)
+    xy, xx, yy = float((x * y).sum()), float((x * x).sum()), float((y * y).sum())
+    if max(xx, yy) < 1e-2 * x.size:
+        return True
+    if _turned(x, y, xy, xx, yy, rules):
+        return False
+    if min(spread_x, spread_y) < PLAIN:  # a solid colour has no contrast to scale its chroma by
+        if max(spread_x, spread_y) >= PLAIN:
+            return False
+        contrast = 1.0
+    else:
+        contrast = spread_y / spread_x
+    band = (1 / rules.chroma_gain, rules.chroma_gain)
+    return any(band[0] <= g <= band[1] for g in (xy / max(xx, 1e-9) / contrast, xy / max(yy, 1e-9) * contrast))
+
+
+def _turned(x: np.ndarray, y: np.ndarray, xy: float, xx: float, yy: float, rules: Rules) -> bool:
+    """Whether the chroma `y` is the chroma `x` turned round the gray axis by more than `rules.max_hue_turn`
+    (`xy`, `xx`, `yy`: their dot products): chroma lies in the plane across that axis, where the dot product
+    is the cosine part of the turn and the cross product's component along the axis its sine part. Judged where
+    the two are the same pattern turned (their correlation in that plane reaches `rules.hue_correlation`):
+    uncorrelated chroma is noise, whose angle says nothing."""
+    cross = float(np.cross(x, y).sum()) / np.sqrt(3)
+    if np.hypot(xy, cross) < rules.hue_correlation * np.sqrt(xx * yy):
+        return False
+    return float(np.degrees(abs(np.arctan2(cross, xy)))) > rules.max_hue_turn
+
+
+def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.ndarray] | None], rules: Rules,
+                 soften: float = 0.0) -> bool:
+    """No overlay in any channel, and the 64-px gray pictures agree as a whole, under one of the `alignments`
+    (None: the overlay test fits its own trim): the grids can agree on the blobs of two different pictures of
+    one kind (two star clusters), their detail does not. The trim is fitted once, for the 64- and 128-px tests."""
+    for alignment in alignments:
+        alignment = alignment or _trim_fit(a, b)
+        clipped = _clipped_cells(*alignment)
+        differences = _differences(a, b, alignment, soften, clipped)
+        if (max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
+                and finer_overlay(a, b, alignment, soften, clipped) <= rules.max_finer_overlay):
+            return True
+    return False
+
+
+def _trim_fit(a: Frame, b: Frame) -> tuple[Frame, Frame, np.ndarray]:
+    """The overlay test's own alignment: a trim both ways on the gray mean profiles, the way that fits better."""
+    fits = []
+    for src, dst in ((a, b), (b, a)):
+        (kx, fx, ex), (ky, fy, ey) = (_best_windows(src.fine_windows[n], dst.fine_profiles[n], TRIM_WINDOWS)[0]
+                                      for n in (0, 1))
+        fits.append((ex + ey, src, dst, _window(kx, ky, fx, fy)))
+    return min(fits, key=lambda f: f[0])[1:]
+
+
+def finer_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None,
+                  soften: float = 0.0, clipped: np.ndarray | None = None) -> float:
+    """overlay()'s local difference in the gray pictures at 128 px (cells of 4 px, the outer ring of cells left
+    out: a trim's window is least sure at its edges), for pairs both that large, else 0. A watermark's strokes,
+    a user's handle or a date stamp a few per cent high are a pixel or two thick at 64 px, mixed into the
+    picture round them; at 128 they stand out of their cell. `clipped`: as _differences() takes it."""
+    if min(a.long_side, b.long_side) < FINER or a.finer is None or b.finer is None:
+        return 0.0
+    src, dst, unit = alignment or _trim_fit(a, b)
+    return _difference(src.finer_plane, dst.finer_plane, unit, soften * FINER / FINE, cells=FINER // 4, ring=1,
+                       slack=EDGE_SLACK * FINER / FINE, both_ways=True,
+                       skip=_cells(_clipped_cells(src, dst, unit) if clipped is None else clipped, FINER // 4))[0]
+
+
+def _matched(x: np.ndarray, tones: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """x with another picture's tones (its values sorted): histogram matching, which takes brightness,
+    contrast, gamma, even clipped highlights (`order`: x's argsort, if known)."""
+    out = np.empty(x.size, np.float32)
+    out[np.argsort(x, axis=None) if order is None else order] = tones
+    return out.reshape(x.shape)
+
+
+def _in_common(a: Frame, b: Frame) -> list[tuple[int, float, float]]:
+    """The sides both pictures' detail was measured at, both shrunk to it or both at their own size (a picture
+    at its own size keeps its JPEG blocks and resampling edges, which shrinking smooths), largest first, with
+    each one's detail there."""
+    x, y = dict(a.detail), dict(b.detail)
+    return [(side, x[side], y[side]) for side in sorted(x.keys() & y.keys(), reverse=True)
+            if (side == a.long_side) == (side == b.long_side)]
+
+
+def sharpness_ratio(common: list[tuple[int, float, float]]) -> float:
+    """The softer picture's detail as a share of the sharper one's (`common`: the pair's _in_common), two
+    sides below the largest both were measured at (its band, 1.13 to 2.26 px there, is what a strong blur
+    removes and a slight one keeps; 1: no side in common, pictures too small and unequal: not judged)."""
+    if not common:
+        return 1.0
+    _, x, y = next((c for c in common if c[0] <= common[0][0] / 2 ** 0.5 + 1), common[-1])
+    return _kept(x, y)
+
+
+def _kept(x: float, y: float) -> float:
+    """The smaller of two details as a share of the larger."""
+    return min(x, y) / max(x, y, 1e-6)
+
+
+def blur(a: Frame, b: Frame, common: list[tuple[int, float, float]], rules: Rules = RULES) -> float:
+    """The softer picture's blur against the sharper, estimated from the fine detail it lost at the largest
+    side both were measured at (`common`: the pair's _in_common), in its own pixels (a Gaussian's sigma; 0:
+    none seen)."""
+    if not common:
+        return 0.0
+    side, x, y = common[0]
+    kept = _kept(x, y)
+    if kept > rules.blur_seen:
+        return 0.0
+    softer = a if x < y else b
+    return float(np.sqrt(-np.log(max(kept, 1e-3)) / BLUR_LOSS)) * softer.long_side / side
+
+
+def turned_detail(a: Frame, b: Frame, common: list[tuple[int, float, float]]) -> float:
+    """How far the direction of the fine detail moved between the two pictures at the largest side both were
+    measured at (`common`: the pair's _in_common; 0: no side in common)."""
+    if not common:
+        return 0.0
+    side = common[0][0]
+    x, y = (f.direction[[s for s, _ in f.detail].index(side)] for f in (a, b))
+    return max(abs(p - q) for p, q in zip(x, y))
+
+
+def _same_direction(m: dict, unit: np.ndarray, rules: Rules) -> bool:
+    """Whether the detail kept its direction (`m`: the pair's _cheap measures), judged for pictures of the same
+    extent only (aligned within 2 % of each side): a trim cuts off edges, and where a picture's detail is a
+    few edges (an object on studio white) that alone can turn it."""
+    untrimmed = bool((np.abs(unit - IDENTITY) <= 0.02 + 1e-5 * np.abs(IDENTITY)).all())  # np.allclose, atol 0.02
+    return not untrimmed or m["turned_detail"] <= rules.max_turned_detail
+
+
+def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
+    common = _in_common(a, b)
+    return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharpness_ratio(common),
+            "blur": blur(a, b, common, rules), "turned_detail": turned_detail(a, b, common),
+            "colours": (a.colourfulness, b.colourfulness), **_peaks(a, b)}
+
+
+def _peaks(a: Frame, b: Frame) -> dict:
+    """The tone peaks' difference, for pictures large enough to compare them (PEAK_MIN_SIDE)."""
+    return {"peaks": abs(a.peaks - b.peaks)} if min(a.long_side, b.long_side) >= PEAK_MIN_SIDE else {}
+
+
+def _colour(colours: tuple[float, float], gain: float, rules: Rules) -> float:
+    """How far b's colourfulness is from a's scaled by the contrast gain from a to b (a contrast change
+    scales both; a saturation, grayscale or hue edit only the colours), past what is allowed (> 0: fails)."""
+    expected, found = gain * colours[0], colours[1]
+    share, slack = rules.colour
+    return abs(expected - found) - share * max(expected, found) - slack
+
+
+def _failing(m: dict, rules: Rules) -> str | None:
+    """The first of the measures `m` (the pair's _cheap ones, with a fit of the grids where there is one) past
+    the rules, as a key of WHY (None: none is): the shape, the colours, how well the grids fit as a whole and in
+    places, then the contrast (a fit that fails gives a gain that means nothing), the sharpness, the tones."""
+    lo, hi = rules.gain
+    ca, cb = m["colours"]
+    gain = m.get("gain")
+    kindest = cb / ca if ca > 0 else 1.0  # before the pictures are compared: the gain that suits the colours
+    colour = _colour(m["colours"], min(max(kindest if gain is None else gain, lo), hi), rules)
+    passed = (("shape", m["aspect"] <= rules.max_aspect_change), ("colour", colour <= 0),
+              ("content", m.get("rms", 0.0) <= rules.max_residual), ("overlay", m.get("local", 0.0) <= rules.max_local),
+              ("contrast", gain is None or lo <= gain <= hi),
+              ("sharpness", m["blur"] <= rules.max_blur and m["sharpness"] >= rules.min_sharpness),
+              ("tones", m.get("peaks", 0.0) <= rules.max_peaks))
+    return next((why for why, ok in passed if not ok), None)

@@ -1,0 +1,101 @@
+"""The same-frame check's thresholds (Rules), and the reasons a pair is a match rather than a duplicate (WHY)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Rules:
+    max_aspect_change: float = 0.08  # |log(aspect a / aspect b)|: a trim of up to 7.7 % off one side; a band added
+    #   to a side changes it as much, and the frame tests below tell the two apart
+    max_trim: float = 0.10  # one picture may be the other with this much cut off its sides
+    max_stretch: float = 0.04  # ... and the part kept have the other's aspect ratio within this (stretch())
+    search_above: float = 1.0  # pictures that differ more than this as they are: no trim is searched for (coins
+    #   in rows, cut by 7 %, differ by 0.8 as they are: a row moves onto the next)
+    max_residual: float = 0.10  # aligned, same brightness: RMS difference at 16x16 per unit of contrast
+    max_local: float = 28.0  # ... and no 16x16 cell off by more than this (0..255): overlays, patches
+    gain: tuple[float, float] = (0.75, 1.33)  # contrast changed by at most this factor (a faded filter: 0.6)
+    colour: tuple[float, float] = (0.35, 1.0)  # colourfulness (mean |chroma|, 0..255), the contrast gain
+    #   applied, differs by at most this share of the larger plus this much: tints, sepia, strong saturation;
+    #   under 1 it is compression noise (heavy JPEG of a nearly gray picture changes it several times over)
+    chroma_gain: float = 1.25  # aligned, one picture's chroma regressed on the other's, either way, has a gain
+    #   within this factor of the gray levels' (their spreads' ratio): a saturation edit scales the chroma
+    #   alone (0.75 or 1.3 fails, 1.15 not), grayscale removes it, a hue edit turns it (past 37 degrees);
+    #   noise from compression does not correlate
+    max_hue_turn: float = 20.0  # ... and, where the two chromas are the same pattern turned, one is turned from
+    #   the other round the gray axis by at most this (degrees): a hue edit of 30 degrees turns it 28 to 30
+    #   even in a nearly gray picture, which the gains above let pass
+    hue_correlation: float = 0.97  # the same pattern turned: the chromas' correlation (_turned) reaches this (hue
+    #   edits 0.99 or more). JPEG at q10 to q20 quantises a faint colour's two chroma channels apart, which
+    #   turns it by up to 40 degrees but leaves them less alike (0.95 the most where it turned more than 10)
+    min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail (two
+    #   sides below the one compared)
+    max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
+    #   blurs, sharpening and resampling stay under it, a blur that shows at the picture's size does not
+    max_peaks: float = 0.06  # the two pictures' tone peaks (tone_peaks()) differ by at most this: benign copies
+    #   of 60 photos against the photo by 0.05 at most, posterised ones by 0.09 (median); heavy JPEG's flat
+    #   blocks peak too (one benign pair of seed 11's 600 differs by 0.08)
+    max_turned_detail: float = 0.25  # ... and, untrimmed, the detail's direction there (_detail's two log
+    #   ratios) moved by at most this: a blur along one direction (sigma s, in pixels at that side) moves it by
+    #   about 0.4 s^2, and lowers the amount of detail, averaged over all directions, about half as much as a
+    #   blur all round. Benign copies: 0.14 the most over 2,700 pairs of five benchmark draws
+    blur_seen: float = 0.86  # no blur is estimated from a finest detail kept above this share (its noise,
+    #   times the picture's size over the measuring side, would exceed max_blur in large photos)
+    max_profile_error: float = 0.2  # a trim whose best window leaves more than this share of either axis's mean
+    #   profile unexplained is not compared further: trims judged duplicates leave 0.1 at most on five draws
+    refine_below: float = 0.2  # a trim search's fit this close is refined and compared again
+    settled: float = 0.03  # pictures that pass as they are this close are not refined (a turn of 3 degrees
+    #   leaves more, even in a dark picture: 0.047 the least on the benchmark's draws)
+    max_turn: float = 0.05  # the aligning affine's off-diagonal share: turned by 3 degrees or more, or mirrored
+    max_rotation: float = 0.026  # ... and its turn alone, a shear aside (sin 1.5 degrees): benign pairs refine to
+    #   0.018 at most over the 711 of five benchmark draws refined, a 2-degree turn to 0.036 or more
+    plain: float = 4.0  # a band cut off is plain if it varies by at most this (0..255, standard deviation) ...
+    unlike: float = 16.0  # ... and the bands a border if their levels are this far from the picture's edges
+    bar_plain: float = 0.5  # one band on one side: a bar if this share of it is within `plain` of one level
+    bar_same: float = 0.2  # ... and at most this share of the positions along it like the picture's edge
+    frame_spread: float = 0.2  # a margin whose lines vary along them by more than this (standard deviation per
+    #   unit of contrast) is picture or a blurred fill, not a plain band ...
+    min_frame_detail: float = 0.15  # ... and a blurred fill if it has under this share of the picture's edge's
+    #   fine detail: trims of five benchmark draws keep 0.23 or more, 4 % blurred fills 0.03 to 0.5
+    frame_plain: float = 0.05  # a margin's rim lines varying along them by under this (per unit of contrast) ...
+    edge_varies: float = 0.1  # ... where the picture's own edge lines vary by more than this ...
+    frame_sides: int = 3  # ... on this many sides or more: a plain frame (plain_frame())
+    edge_faint: float = 0.03  # ... or, where they vary by more than this, the margin's lines by under
+    frame_flatter: float = 0.25  # ... this share of theirs (a black frame round a star field)
+    min_surround_detail: float = 0.7  # ... or, a margin all round, under this share over its varying sides together:
+    #   trims of five benchmark draws with a margin all round keep 0.75 or more, 4 % fills of 60 photos 0.19-0.63
+    fill_spread: float = 0.02  # ... or, a margin all round that varies along its lines by more than this (a plain
+    #   one, a studio's white cut round an object, is bordered()'s to judge; a blurred fill varies 0.02-0.15) ...
+    fill_edge_detail: float = 0.01  # ... next to the picture's edge lines with this much fine detail, under
+    #   min_frame_detail of it on every side (the edge lines of a smooth picture have next to none)
+    max_overlay: float = 6.0  # gray at 64 px, chroma at 32, aligned and tone-matched: no cell (1/16 of each
+    #   side) off by more than 4x the median difference plus this (0..255): text, logos, stickers
+    max_fine_residual: float = 0.2  # ... and the gray pictures' RMS difference per unit of contrast at most this
+    max_finer_overlay: float = 7.0  # ... and at 128 px (finer_overlay()), for pictures that large: bench/edits.py's
+    #   benign kinds pass 0.92-1.00 of the time on photos of extra/, its marks (watermarks, handles, date stamps)
+    #   0.05-0.28; against 8, the benchmark draws' benign copies pass as before and a few more text overlays and
+    #   marks are matches (bench/frame_rules.py, docs/verification.md)
+    plain_colour: float = 6.0  # two solid colours (Frame.plain) are one if no channel's mean differs by more than
+    #   this (0..255): JPEG moves a solid colour by a few levels (test_frame: a white at q30, a red at q85)
+
+
+RULES = Rules()
+
+WHY = {  # why a pair is a match rather than a duplicate (difference()), as the report says it to the person who looks
+    "unchecked": "not compared (a file could not be read again)",
+    "shape": "another shape: cropped, bordered, padded, stretched or turned",
+    "colour": "other colours: recoloured (grayscale, saturation, a tint, a filter), or a coloured border or patch",
+    "content": "the picture differs: cropped, mirrored, turned, recoloured or drawn over",
+    "overlay": "something over part of it: text, a logo, a sticker, a patch",
+    "contrast": "contrast changed more than a light adjustment does (faded)",
+    "sharpness": "blurred or smeared",
+    "tones": "fewer tones: posterised",
+    "turned": "turned or mirrored",
+    "frame": "a border, a bar or a fill round it",
+}
+WHOLE_PICTURE = ("colour", "contrast", "sharpness", "tones")  # reasons a crop, a border or a turn also gives
+LENIENT = tuple(replace(RULES, max_aspect_change=float("inf"), colour=(1.0, float("inf")), gain=(0.0, float("inf")),
+                        max_blur=float("inf"), min_sharpness=0.0, max_peaks=float("inf"),
+                        max_profile_error=float("inf"), max_trim=trim)
+                for trim in (RULES.max_trim, 0.25))  # the check without them, every trim tried, then wider ones too
