@@ -2,8 +2,8 @@
 """What labelling a found pair costs: the same-frame check (encoder/frame/) and its overlay tests (64 and 128 px),
 per pair, on copies of the bundled sample photos (benign copies, which go through every test, and edits);
 and what telling a person about a match costs: its reason (explained(), the report and the queue's status)
-and which copy a frame is round (framed_round(), the keeper of a group without duplicates).
-Prints a table and writes JSON.
+and which copy a frame is round (framed_round(), the keeper of a group without duplicates); and what an image's
+signature costs by its size. Prints tables and writes JSON.
 
   bench/labels.py [--repeat 200]
 """
@@ -64,8 +64,32 @@ def main() -> None:
     print(f"{'copy':16}" + "".join(f"{label + ' ms':>18}" for label in TIMED) + f"{'duplicate':>11}")
     for name, r in rows.items():
         print(f"{name:16}" + "".join(f"{r[label]:>18.2f}" for label in TIMED) + f"{r['duplicate']:>11.2f}")
+    signing = signature_rates(photos, max(1, a.repeat // 20), signature_of)
+    print(f"\n{'long side px':>14}{'signature ms':>14}")
+    for side, ms in signing.items():
+        print(f"{side:>14}{ms:>14.2f}")
     a.json.parent.mkdir(parents=True, exist_ok=True)
-    a.json.write_text(json.dumps({"repeat": a.repeat, "photos": len(photos), "copies": rows}, indent=1))
+    a.json.write_text(json.dumps({"repeat": a.repeat, "photos": len(photos), "copies": rows,
+                                  "signature_ms_by_long_side": signing}, indent=1))
+
+
+def signature_rates(photos: list[Path], repeat: int, signature_of) -> dict[int, float]:
+    """What an image's signature costs (read from its JPEG bytes, q90), by the photo's long side: the sample
+    photos scaled to sides on either side of where the detail above 256 px is measured (362 to 2,047 px), which
+    takes a decode of its own where the first one was drafted smaller."""
+    out = {}
+    for side in (320, 480, 1024, 1600, 2304):
+        datas = []
+        for p in photos:
+            im = Image.open(p).convert("RGB")
+            scale = side / max(im.size)
+            datas.append(jpeg(im.resize((round(im.width * scale), round(im.height * scale)), Image.LANCZOS), 90))
+        t = time.perf_counter()
+        for _ in range(repeat):
+            for data in datas:
+                signature_of(data)
+        out[side] = 1000 * (time.perf_counter() - t) / (repeat * len(datas))
+    return out
 
 
 if __name__ == "__main__":

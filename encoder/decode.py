@@ -21,7 +21,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 from neardup.errors import DecodeError
 
 from .corners import views as corner_views
-from .frame import SHARP_SIDE, Frame, signature
+from .frame import HIGH_SIDE, SHARP_SIDE, Frame, needs_high, signature
 
 try:  # HEIC/HEIF, as phones save photos, where the `heif` extra is installed (its wheels are GPLv2: optional)
     from pillow_heif import register_heif_opener
@@ -41,6 +41,8 @@ HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"
 
 SIGNED = dict(min_long=SHARP_SIDE)  # the decode a same-frame signature is made from: a long side that reaches the
 #   sharpness ladder's largest side (decode(keep=True) keeps the encoder's decode only where it is this one)
+SIGNED_HIGH = dict(min_long=HIGH_SIDE)  # ... and, for pictures that large (needs_high()), a second decode for the
+#   detail above it
 
 
 @dataclass(frozen=True)
@@ -269,13 +271,25 @@ def signature_and_preview(data: bytes, preview: int = 0) -> tuple[Frame, bytes |
     """signature_of(), and from the same decode a JPEG preview at most `preview` pixels on its long side, if
     asked: the report shows the images that are in a pair, which are the images that get a signature."""
     im, (width, height) = open_image(data, **SIGNED)
-    return signed_decode(Kept(im, width, height), preview)
+    return signed_decode(Kept(im, width, height), preview, data)
 
 
-def signed_decode(kept: Kept, preview: int = 0) -> tuple[Frame, bytes | None]:
-    """signature_and_preview() of a decode made as its own would be (decode(keep=True))."""
-    frame = signature(kept.image, kept.width, kept.height)
+def signed_decode(kept: Kept, preview: int = 0, data: bytes | None = None) -> tuple[Frame, bytes | None]:
+    """signature_and_preview() of a decode made as its own would be (decode(keep=True)); `data`, the image's
+    bytes, where the picture needs a second, larger decode for its detail above SHARP_SIDE (needs_bytes())."""
+    high = None
+    if needs_high(kept.width, kept.height):
+        high = kept.image if not needs_bytes(kept) else open_image(data, **SIGNED_HIGH)[0]
+    frame = signature(kept.image, kept.width, kept.height, high)
     return frame, preview_jpeg(kept.image, preview) if preview else None
+
+
+def needs_bytes(kept: Kept) -> bool:
+    """Whether signing this decode needs the image's bytes again: a picture large enough for the detail above
+    SHARP_SIDE (needs_high()) decoded neither whole nor to a long side of HIGH_SIDE (a JPEG drafted to a quarter
+    or an eighth of its size): the detail there is measured on a decode of its own (SIGNED_HIGH)."""
+    longest = max(kept.image.size)
+    return needs_high(kept.width, kept.height) and longest < HIGH_SIDE and longest < max(kept.width, kept.height)
 
 
 def preview_jpeg(im: Image.Image, side: int) -> bytes:

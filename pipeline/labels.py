@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from neardup.encoder.decode import signature_and_preview, signed_decode
+from neardup.encoder.decode import needs_bytes, signature_and_preview, signed_decode
 from neardup.encoder.frame import KEY, WHY, Frame, explained, framed_round, same_frame
 from neardup.errors import DecodeError
 from neardup.storage.previews import SIDE
@@ -105,17 +105,20 @@ def signed(rt, rows) -> dict[str, bytes]:
 def signed_file(rt, paths: list[str], content: str) -> Frame | None:
     """The signature of the first file of `paths` that still holds the bytes of `content` (their hash), else
     None; never raises: a file that fails here costs its pairs the duplicate label, not the step that labels
-    them. A scan's decode of these bytes, where it kept one (Runtime.decodes), spares reading them again."""
+    them. A scan's decode of these bytes, where it kept one (Runtime.decodes), spares decoding them again (and
+    reading them, but for a picture whose detail above 256 px needs a larger decode: needs_bytes())."""
     previews = rt.previews if rt.previews is not None and not rt.previews.has(content) else None
     side = SIDE if previews else 0
     kept = rt.decodes.get(content) if rt.decodes is not None else None
     for path in dict.fromkeys(paths):
-        if kept is None:
+        data = None
+        if kept is None or needs_bytes(kept):  # a large picture's detail above 256 px needs a decode of its own
             item = read_item(rt, path, check_roots=False)
             if item.content_hash != content:
                 continue
+            data = item.data
         try:
-            frame, preview = signed_decode(kept, side) if kept else signature_and_preview(item.data, side)
+            frame, preview = signed_decode(kept, side, data) if kept else signature_and_preview(data, side)
             if preview:
                 previews.store(content, preview)
             return frame

@@ -220,6 +220,23 @@ def test_a_blur_of_a_large_picture_is_measured_where_it_shows():
     assert same_frame(original, frame_of(jpeg(big.resize((400, 267), Image.LANCZOS))))
 
 
+def test_a_blur_of_2_px_on_a_960_px_picture_is_measured_above_256_px():
+    """A 7-px box blur (sigma 2 px) or a 7-px median of a 960-px picture is half a pixel at 256 px, which the
+    detail there cannot tell from noise; at 512 px, measured from a decode of its own, it is a pixel: a match.
+    Without that detail (`high`) the pair passes. A blur of 1 px, sharpening and a copy at half size stay
+    duplicates."""
+    big = mosaic(2, 2)
+    original = frame_of(jpeg(big))
+    assert [side for side, _ in original.high] == [512, 431, 362, 304]
+    for edit in (ImageFilter.BoxBlur(3), ImageFilter.MedianFilter(7)):
+        edited = frame_of(jpeg(big.filter(edit)))
+        assert not same_frame(original, edited), edit
+        assert same_frame(dataclasses.replace(original, high=()), dataclasses.replace(edited, high=())), edit
+    for benign in (big.filter(ImageFilter.GaussianBlur(1)), big.filter(ImageFilter.UnsharpMask(2, 60, 2)),
+                   big.resize((480, 320), Image.LANCZOS)):
+        assert same_frame(original, frame_of(jpeg(benign)))
+
+
 @pytest.mark.parametrize("name", ["building", "china", "motorcycle"])
 def test_30_percent_more_or_a_quarter_less_colour_is_a_match(name):
     """Saturation edits scale the chroma alone: 30 % more or 25 % less is a recolouring, though each picture's

@@ -5,8 +5,8 @@ from .check import difference, explained, framed_round, same_frame
 from .compare import finer_overlay, overlay
 from .margins import plain_frame
 from .rules import RULES, WHY, Rules
-from .signature import FINE, FINER, GRID, KEY, RIM, SHARP_SIDE, SHARP_SIDES, Frame, signature
+from .signature import FINE, FINER, GRID, HIGH_SIDE, KEY, RIM, SHARP_SIDE, SHARP_SIDES, Frame, needs_high, signature
 
-__all__ = ["FINE", "FINER", "GRID", "KEY", "RIM", "RULES", "SHARP_SIDE", "SHARP_SIDES", "WHY", "Frame", "Rules",
-           "aligned", "difference", "explained", "finer_overlay", "framed_round", "overlay", "plain_frame",
-           "rotation", "same_frame", "signature", "turn"]
+__all__ = ["FINE", "FINER", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE", "SHARP_SIDES", "WHY", "Frame",
+           "Rules", "aligned", "difference", "explained", "finer_overlay", "framed_round", "needs_high", "overlay",
+           "plain_frame", "rotation", "same_frame", "signature", "turn"]

@@ -253,11 +253,11 @@ def _matched(x: np.ndarray, tones: np.ndarray, order: np.ndarray | None = None) 
     return out.reshape(x.shape)
 
 
-def _in_common(a: Frame, b: Frame) -> list[tuple[int, float, float]]:
-    """The sides both pictures' detail was measured at, both shrunk to it or both at their own size (a picture
-    at its own size keeps its JPEG blocks and resampling edges, which shrinking smooths), largest first, with
-    each one's detail there."""
-    x, y = dict(a.detail), dict(b.detail)
+def _in_common(a: Frame, b: Frame, high: bool = False) -> list[tuple[int, float, float]]:
+    """The sides both pictures' detail was measured at (`high`: above SHARP_SIDE), both shrunk to it or both at
+    their own size (a picture at its own size keeps its JPEG blocks and resampling edges, which shrinking
+    smooths), largest first, with each one's detail there."""
+    x, y = (dict(a.high), dict(b.high)) if high else (dict(a.detail), dict(b.detail))
     return [(side, x[side], y[side]) for side in sorted(x.keys() & y.keys(), reverse=True)
             if (side == a.long_side) == (side == b.long_side)]
 
@@ -311,8 +311,9 @@ def _same_direction(m: dict, unit: np.ndarray, rules: Rules) -> bool:
 
 def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
     common = _in_common(a, b)
+    softer = max(blur(a, b, common, rules), blur(a, b, _in_common(a, b, high=True), rules))  # at 256 px and above
     return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharpness_ratio(common),
-            "blur": blur(a, b, common, rules), "turned_detail": turned_detail(a, b, common),
+            "blur": softer, "turned_detail": turned_detail(a, b, common),
             "colours": (a.colourfulness, b.colourfulness), **_peaks(a, b)}
 
 

@@ -23,7 +23,9 @@ compares a signature kept per image, made from the decode the encoder needs anyw
 - the fine detail at long sides from 256 down to 64 px (each capped at the picture's own): a strong blur
   removes most of it, re-encoding and resizing do not. A pair compares it at the largest side both were
   measured at, and from what the softer lost there estimates its blur in its own pixels: a 1024-px picture
-  blurred by 3 px loses a little of it at 256 px, which is 3 px at its own size;
+  blurred by 3 px loses a little of it at 256 px, which is 3 px at its own size. Pictures of 362 to 2,047 px
+  have it from 512 down to 304 px too, from a decode of their own: a blur of 2 px on a 1,024-px photo (a
+  7-px box blur or median) is half a pixel at 256, under the measure's noise, and a pixel at 512;
 - the direction of that detail at each side (how much it varies across columns against across rows, and
   along one diagonal against the other): a blur along one direction (a camera's shake, motion) takes the
   detail across it and leaves the rest, which a measure of the detail alone half misses;
@@ -55,6 +57,14 @@ SHARP_SIDES = tuple(round(256 / 2 ** (k / 4)) for k in range(9))  # long sides, 
 #   own size, where a blur of the larger picture shrinks least
 SHARP_SIDE = SHARP_SIDES[0]  # the decode must reach this long side for the sharpness to be measured (a 4 MP
 #   JPEG decodes at 1/8 of its size, from its DC coefficients alone: a fraction of the cost of 1/4)
+HIGH_SIDES = tuple(round(512 / 2 ** (k / 4)) for k in range(4))  # 512 to 304: the fine detail measured again
+#   above SHARP_SIDE, from a decode of its own, for pictures of HIGH_FROM px or more: a blur of 2 px on a
+#   1,024-px photo (a 7-px box blur, a 7-px median) is half a pixel at 256, where it hardly shows
+HIGH_SIDE = HIGH_SIDES[0]  # ... that decode reaches this long side
+HIGH_FROM = HIGH_SIDES[2]  # ... made for pictures at least this long (smaller ones are measured at 256 or whole)
+HIGH_BELOW = 2048  # ... and shorter than this: a JPEG that long decodes to 256 px at an eighth of its size, from
+#   its DC coefficients alone, and to 512 at a quarter, several times the cost; at 256 px alone, a blur shows
+#   from about 2.4 px per 1,000 px of the picture's long side
 DETAIL_BAND = (0.8, 1.6)  # the fine detail: a difference of Gaussians (sigmas in pixels at the measuring side);
 #   measured two sides down (x 0.71), it is the band of sigmas 1.13 and 2.26 at the measuring side
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
@@ -65,7 +75,7 @@ PEAK_IGNORED = (8, 4)  # ... ignoring the levels this near black and white (clip
 #   common level (a plain background: one peak, which a brightness change clips or frees)
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
-KEY = "frame32x3v7"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "frame32x3v8"  # stored beside the encoders' vectors, keyed by content hash and this name
 
 
 class Plane:
@@ -110,6 +120,7 @@ class Frame:
     #   the largest detail side: its fine detail and its gray levels' spread along it, per unit of contrast
     peaks: float = 0.0  # tone_peaks() of the decode: posterisation raises it
     finer: np.ndarray | None = None  # (128, 128) uint8: the whole picture squashed, gray (FINER)
+    high: tuple[tuple[int, float], ...] = ()  # per HIGH_SIDES over SHARP_SIDE: (long side, fine detail there)
 
     @functools.cached_property
     def planes(self) -> tuple[Plane, Plane, Plane]:
@@ -165,25 +176,28 @@ class Frame:
 
     def to_bytes(self) -> bytes:
         return (np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + self.fine.tobytes()
-                + struct.pack(f"<fiif{'ifff' * len(self.detail)}", self.aspect, self.long_side, len(self.detail),
-                              self.peaks,
+                + struct.pack(f"<fiifi{'ifff' * len(self.detail)}{'if' * len(self.high)}", self.aspect,
+                              self.long_side, len(self.detail), self.peaks, len(self.high),
                               *(x for (side, level), way in zip(self.detail, self.direction)
-                                for x in (side, level, *way)))
+                                for x in (side, level, *way)),
+                              *(x for side_level in self.high for x in side_level))
                 + self.rim.astype(np.float16).tobytes() + (b"" if self.finer is None else self.finer.tobytes()))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Frame":
         n, m = GRID * GRID * 3, FINE * FINE
-        aspect, long_side, count, peaks = struct.unpack("<fiif", raw[n + m:n + m + 16])
-        end = n + m + 16 + 16 * count
+        aspect, long_side, count, peaks, high = struct.unpack("<fiifi", raw[n + m:n + m + 20])
+        end = n + m + 20 + 16 * count + 8 * high
         rim_end = end + 4 * 2 * RIM * 2  # float16
-        values = struct.unpack(f"<{'ifff' * count}", raw[n + m + 16:end])
+        values = struct.unpack(f"<{'ifff' * count}", raw[n + m + 20:n + m + 20 + 16 * count])
+        highs = struct.unpack(f"<{'if' * high}", raw[n + m + 20 + 16 * count:end])
         return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect,
                    tuple(zip(values[::4], values[1::4])),
                    np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE), long_side,
                    tuple(zip(values[2::4], values[3::4])),
                    np.frombuffer(raw[end:rim_end], np.float16).astype(np.float32).reshape(4, 2, RIM), peaks,
-                   np.frombuffer(raw[rim_end:], np.uint8).reshape(FINER, FINER) if len(raw) > rim_end else None)
+                   np.frombuffer(raw[rim_end:], np.uint8).reshape(FINER, FINER) if len(raw) > rim_end else None,
+                   tuple(zip(highs[::2], highs[1::2])))
 
 
 def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:
@@ -192,9 +206,10 @@ def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:
     return Plane(ycc[..., 1], SHARPEST), Plane(ycc[..., 2], SHARPEST)
 
 
-def signature(im: Image.Image, width: int, height: int) -> Frame:
+def signature(im: Image.Image, width: int, height: int, high: Image.Image | None = None) -> Frame:
     """The signature of a decoded RGB picture whose original is width x height (decoded at least SHARP_SIDE
-    on its long side, or whole)."""
+    on its long side, or whole), with the detail above SHARP_SIDE from `high`, the same picture decoded at least
+    HIGH_SIDE on its long side, or whole (needed for pictures of HIGH_FROM px or more: needs_high())."""
     rgb = np.asarray(im)
     small = cv2.resize(rgb, (FINE, FINE), interpolation=cv2.INTER_AREA)  # one pass over the decode for both
     grid = cv2.resize(small, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -210,7 +225,26 @@ def signature(im: Image.Image, width: int, height: int) -> Frame:
         if rim is None:
             rim = _rim(gray, band)
     return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height), tuple(direction), rim,
-                 tone_peaks(rgb), finer)
+                 tone_peaks(rgb), finer, high_detail(high, max(width, height)) if high is not None else ())
+
+
+def needs_high(width: int, height: int) -> bool:
+    """Whether a picture this large gets the detail above SHARP_SIDE (signature()'s `high` decode)."""
+    return HIGH_FROM <= max(width, height) < HIGH_BELOW
+
+
+def high_detail(im: Image.Image, long_side: int) -> tuple[tuple[int, float], ...]:
+    """(side, fine detail) at each of HIGH_SIDES over SHARP_SIDE, capped at the picture's own `long_side`, of a
+    decode reaching HIGH_SIDE (or whole): the ladder of signature() continued upwards."""
+    if not HIGH_FROM <= long_side < HIGH_BELOW:
+        return ()
+    gray = cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2GRAY)
+    out = []
+    for side in sorted({min(s, long_side) for s in HIGH_SIDES}, reverse=True):
+        if side > SHARP_SIDE:
+            gray = _shrunk(gray, side)
+            out.append((side, _level(gray)[0]))
+    return tuple(out)
 
 
 def tone_peaks(rgb: np.ndarray) -> float:
@@ -290,10 +324,15 @@ def _detail(g: np.ndarray) -> tuple[float, float, float, np.ndarray]:
     first, and its direction: the logs of how much it varies across columns over across rows, and along one
     diagonal over the other (0, 0 for a picture with no preferred direction: a blur along one direction lowers
     one of each pair), and the band itself."""
-    band = cv2.sepFilter2D(g, cv2.CV_32F, *BAND_KERNELS[0]) - cv2.sepFilter2D(g, cv2.CV_32F, *BAND_KERNELS[1])
-    level = cv2.norm(band, cv2.NORM_L1) / g.size / (float(cv2.meanStdDev(g)[1][0, 0]) + 1.0)
+    level, band = _level(g)
     x, y, d, e = (cv2.norm(band[u], band[v], cv2.NORM_L1) + 1e-3 for u, v in STEPS)
     return level, float(np.log(x / y)), float(np.log(d / e)), band
+
+
+def _level(g: np.ndarray) -> tuple[float, np.ndarray]:
+    """_detail()'s mean band-passed detail per unit of contrast, and the band."""
+    band = cv2.sepFilter2D(g, cv2.CV_32F, *BAND_KERNELS[0]) - cv2.sepFilter2D(g, cv2.CV_32F, *BAND_KERNELS[1])
+    return cv2.norm(band, cv2.NORM_L1) / g.size / (float(cv2.meanStdDev(g)[1][0, 0]) + 1.0), band
 
 
 def _axis_windows(max_trim: float) -> np.ndarray:
