@@ -56,11 +56,13 @@ class Frames:
         return found
 
     def why(self, a: int, b: int) -> str:
-        """In words, why the pair is a match rather than a duplicate (encoder/frame/rules.py's WHY; "" for a duplicate)."""
+        """In words, why the pair is a match rather than a duplicate (encoder/frame/rules.py's WHY; "" for a
+        duplicate)."""
         return WHY.get(explained(self.by_id.get(a), self.by_id.get(b)), "")
 
     def framed(self, a: int, b: int) -> int | None:
-        """Which of the two images a frame is round, where the check finds one (encoder/frame/check.py: framed_round)."""
+        """Which of the two images a frame is round, where the check finds one (encoder/frame/check.py:
+        framed_round)."""
         found = framed_round(self.by_id.get(a), self.by_id.get(b))
         return next((i for i in (a, b) if found is not None and self.by_id.get(i) is found), None)
 

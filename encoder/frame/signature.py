@@ -225,7 +225,8 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
         if rim is None:
             rim = _rim(gray, band)
     return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height), tuple(direction), rim,
-                 tone_peaks(rgb), finer, high_detail(high, max(width, height)) if high is not None else ())
+                 tone_peaks(rgb), finer,
+                 high_detail(high, max(width, height)) if high is not None and needs_high(width, height) else ())
 
 
 def needs_high(width: int, height: int) -> bool:
@@ -236,8 +237,6 @@ def needs_high(width: int, height: int) -> bool:
 def high_detail(im: Image.Image, long_side: int) -> tuple[tuple[int, float], ...]:
     """(side, fine detail) at each of HIGH_SIDES over SHARP_SIDE, capped at the picture's own `long_side`, of a
     decode reaching HIGH_SIDE (or whole): the ladder of signature() continued upwards."""
-    if not HIGH_FROM <= long_side < HIGH_BELOW:
-        return ()
     gray = cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2GRAY)
     out = []
     for side in sorted({min(s, long_side) for s in HIGH_SIDES}, reverse=True):
