@@ -276,10 +276,9 @@ def signature_and_preview(data: bytes, preview: int = 0) -> tuple[Frame, bytes |
 
 def signed_decode(kept: Kept, preview: int = 0, data: bytes | None = None) -> tuple[Frame, bytes | None]:
     """signature_and_preview() of a decode made as its own would be (decode(keep=True)); `data`, the image's
-    bytes, where the picture needs a second, larger decode for its detail above SHARP_SIDE (needs_bytes())."""
-    high = None
-    if needs_high(kept.width, kept.height):
-        high = kept.image if not needs_bytes(kept) else open_image(data, **SIGNED_HIGH)[0]
+    bytes, where the picture needs a second, larger decode for its detail above SHARP_SIDE (needs_bytes()).
+    signature() uses that detail decode only for pictures that get the detail (needs_high())."""
+    high = open_image(data, **SIGNED_HIGH)[0] if needs_bytes(kept) else kept.image
     frame = signature(kept.image, kept.width, kept.height, high)
     return frame, preview_jpeg(kept.image, preview) if preview else None
 
