@@ -76,6 +76,26 @@ def test_mirror_keypoints_are_those_a_search_of_the_mirror_image_finds():
         assert v.fit(searched, mirrored).inliers >= 0.9 * len(searched)
 
 
+def test_matches_are_the_keypoints_each_others_nearest_that_pass_the_ratio_test():
+    """matches() searches the way back for the keypoints of b the ratio test left only: the pairs are those of
+    an exhaustive search both ways (ties aside), between a picture and a copy and between two different pictures."""
+    v = Verifier()
+    photos = [np.asarray(Image.open(p).convert("L").resize((320, 240))) for p in sample_paths()[:3]]
+    copy = cv2.GaussianBlur(photos[0][20:, 30:], (0, 0), 0.7)
+    for x, y in ((photos[0], copy), (photos[0], photos[1]), (photos[2], photos[1])):
+        a, b = v._detect(x)[0], v._detect(y)[0]
+        bits = np.unpackbits(a.descriptors[:, None, :] ^ b.descriptors[None, :, :], axis=2).sum(axis=2)
+        order = np.argsort(bits, axis=1, kind="stable")
+        first, second = bits[np.arange(len(a)), order[:, 0]], bits[np.arange(len(a)), order[:, 1]]
+        back = np.argmin(bits, axis=0)
+        tied = (bits == first[:, None]).sum(axis=1) > 1  # where a tie leaves the nearest to the search's order
+        expected = {(i, int(order[i, 0])) for i in range(len(a))
+                    if first[i] < v.ratio * second[i] and back[order[i, 0]] == i}
+        found = set(zip(*(m.tolist() for m in v.matches(a, b))))
+        assert {m for m in found ^ expected if not tied[m[0]]} == set()
+        assert len(found) >= (40 if y is copy else 0)
+
+
 def star_field(seed: int, side: int = 512) -> np.ndarray:
     """400 stars of random brightness on a noisy black sky: keypoints that all look alike."""
     r = np.random.default_rng(seed)
