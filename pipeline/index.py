@@ -17,6 +17,7 @@ from neardup.errors import StaleIndex
 from neardup.storage.index import CollectionIndex, nearest_of
 from neardup.storage.registry import ImageStatus
 
+from .agreement import Agreement
 from .labels import Frames, make_signatures
 from .remove import take_out
 
@@ -55,7 +56,7 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
     if not len(ids):
         return {}
 
-    partners = partners_of(index, ids, vecs, thresholds["match"], rt.settings.max_partners)
+    partners = partners_of(rt, index, ids, vecs, thresholds)
     frames = Frames.of(rt, paired(partners))
     rows, outcomes = {}, {}
     for image_id, near in partners.items():
@@ -79,16 +80,18 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
     return outcomes
 
 
-def partners_of(index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, match: float,
-                most: int = 0) -> dict[int, list]:
-    """{image id: [(partner, distance)]}: the indexed images within `match` of each new one, and the earlier
-    new ones of the batch; only the `most` nearest of them if `most` > 0 (Settings.max_partners)."""
-    found = index.within(vecs, match, most)
+def partners_of(rt, index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, thresholds: dict) -> dict[int, list]:
+    """{image id: [(partner, distance)]}: the indexed images within the match threshold of each new one, and
+    the earlier new ones of the batch, by the distance with hash agreement (pipeline/agreement.py); only the
+    Settings.max_partners nearest of them if that is set."""
+    match, most = thresholds["match"], rt.settings.max_partners
+    agreement = Agreement(rt, index.collection, thresholds)
+    found = agreement.within(index, ids, vecs, match, most)
     within_batch = index.pair_distances(vecs, vecs)
-    partners = {int(image_id): [(int(other), float(d)) for other, d in found[qi] if other != image_id] + [
-        (int(ids[j]), float(within_batch[qi, j])) for j in range(qi) if within_batch[qi, j] <= match]
-        for qi, image_id in enumerate(ids)}
-    return {i: nearest_of(near, most) for i, near in partners.items()}
+    earlier = agreement.nearest({int(image_id): [(int(ids[j]), float(within_batch[qi, j])) for j in range(qi)
+                                                 if within_batch[qi, j] <= match + agreement.by]
+                                 for qi, image_id in enumerate(ids)})
+    return {i: nearest_of(found[i] + [(o, d) for o, d in earlier[i] if d <= match], most) for i in found}
 
 
 def paired(partners: dict[int, list]) -> set[int]:
@@ -100,5 +103,5 @@ def sign_ahead(rt, index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, th
     """The same-frame signatures an index_batch of these images will need, made beforehand on the index as it
     stands: the queue's index step calls this before it takes the collection's lock, which the files' reading
     would otherwise hold (a pair with an image indexed in between gets its signatures under the lock)."""
-    found = paired(partners_of(index, ids, vecs, thresholds["match"], rt.settings.max_partners))
+    found = paired(partners_of(rt, index, ids, vecs, thresholds))
     make_signatures(rt, rt.registry.images(ids=sorted(found)))

@@ -15,6 +15,7 @@ from neardup.encoder.decode import find_images
 from neardup.storage.collection import checked
 
 from . import verify
+from .agreement import Agreement
 from .embed import embed_paths
 from .index import index_batch
 from .labels import Frames
@@ -132,17 +133,19 @@ class Scanner:
                             if p[0] in res.vectors and p[1] in res.vectors), key=lambda p: (p[2], p[0], p[1]))
         k = verify.neighbours_to_find(checks, neighbors)
         if k:
-            res.neighbors = nearest_neighbors(index, res.vectors, k)
+            res.neighbors = nearest_neighbors(rt, index, res.vectors, k, th)
         res.verified = verify.second_stage(rt, checks, res, set(res.images), index.nearest, neighbors)
         res.seconds = time.time() - t0
         return res
 
 
-def nearest_neighbors(index, vectors: dict, k: int) -> list[tuple[int, int, float]]:
-    """The k nearest of every image among `vectors` (query id, neighbour id, distance), from the index."""
+def nearest_neighbors(rt, index, vectors: dict, k: int, thresholds: dict) -> list[tuple[int, int, float]]:
+    """The k nearest of every image among `vectors` (query id, neighbour id, distance), from the index, by the
+    distance with hash agreement (pipeline/agreement.py)."""
     index.refresh()
     out = []
-    for image_id, found in index.nearest_others(vectors, 4 * k + 1).items():
+    found_all = Agreement(rt, index.collection, thresholds).nearest(index.nearest_others(vectors, 4 * k + 1))
+    for image_id, found in found_all.items():
         near = [(i, d) for i, d in found if i in vectors][:k]
         out += [(image_id, i, d) for i, d in near]
     return out

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from neardup.encoder import phash
 from neardup.encoder.decode import decode, read_bytes, signature_of
 from neardup.encoder.frame import WHY, explained
 from neardup.errors import DecodeError
 
+from .agreement import Agreement
 from .labels import Frames, label_for
 from .runtime import Runtime
 
@@ -21,15 +23,17 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
     enc = rt.encoder_for(generation)
     th = rt.thresholds(enc.info)
     index = rt.index(collection, generation, enc.info.dim)
+    agreement = Agreement(rt, collection, th)  # the distances as a scan reports them
     out: dict = {}
     for path in paths:
         try:
             data = read_bytes(path)
-            vec = enc.embed(decode(data, enc.size).pixels[None])[0]
+            pixels = decode(data, enc.size).pixels
+            vec = enc.embed(pixels[None])[0]
         except DecodeError as exc:
             out[path] = str(exc)
             continue
-        hits = index.nearest(np.asarray(vec), k)
+        hits = agreement.nearest_to(phash.dihedral(pixels), index.nearest(np.asarray(vec), 4 * k + 1))[:k]
         rows = {r.id: r for r in rt.registry.images(ids=[i for i, _ in hits])}
         close = [rows[i] for i, d in hits if i in rows and d <= th["match"]]
         frames = Frames(rt, close)  # the signatures only pairs need, the query's too

@@ -22,6 +22,7 @@ from neardup.storage import segments
 from neardup.storage.index import nearest_of
 
 from . import verify
+from .agreement import Agreement
 from .labels import Frames
 from .scan import ScanResult
 
@@ -58,12 +59,16 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         if crowds:
             everything.set_crowds(np.concatenate(crowds))
         ids = np.asarray(everything.ids)
-        found = _search_all(everything, th["match"], k, progress, workers or os.cpu_count() or 1, keep,
-                            index.crowding, rt.settings.max_partners)
-        close, near = {}, []  # close: {(a, b): distance}
-        for p, hits, nearest in found:  # a pair from either side: one may be among the other's nearest only
-            close.update(((int(min(ids[p], ids[q])), int(max(ids[p], ids[q]))), round(d, 6)) for q, d in hits)
-            near += [(int(ids[p]), int(ids[q]), d) for q, d in nearest]
+        agreement = Agreement(rt, collection, th)  # the distances as the scan reports them
+        found = _search_all(everything, th["match"] + agreement.by, k, progress, workers or os.cpu_count() or 1,
+                            keep, index.crowding, rt.settings.max_partners)
+        hits = agreement.nearest({int(ids[p]): [(int(ids[q]), d) for q, d in h] for p, h, _ in found})
+        close = {}  # {(a, b): distance}, a pair from either side: one may be among the other's nearest only
+        for i, near in hits.items():
+            close.update(((min(i, o), max(i, o)), round(d, 6)) for o, d in
+                         nearest_of([(o, d) for o, d in near if d <= th["match"]], rt.settings.max_partners))
+        near = [(q, n, d) for q, nearest in agreement.nearest(
+            {int(ids[p]): [(int(ids[q]), d) for q, d in n] for p, _, n in found}).items() for n, d in nearest]
         paired = rt.registry.images(ids=sorted({i for pair in close for i in pair}))
         frames = Frames(rt, paired)
         pairs = [(a, b, d, frames.label(a, b, d, th)) for (a, b), d in close.items()]

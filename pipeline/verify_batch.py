@@ -23,6 +23,7 @@ from neardup.encoder import corners
 from neardup.storage.registry import ImageStatus, outcomes_from
 
 from . import verify
+from .agreement import Agreement
 from .embed import embed_missing_corners
 from .labels import make_signatures, rows_in
 
@@ -70,13 +71,16 @@ def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> E
     radius = verify.radius_for(settings, th)
     k = verify.neighbours_to_find(settings, 0)
 
+    agreement = Agreement(rt, collection, th)  # the distances as the scan reports them
+
     def nearest_of(vecs: dict) -> dict:
         """{image: its k nearest [(image, distance)]} for {image: vector}."""
-        return {i: near[:k] for i, near in index.nearest_others(vecs, 4 * k + 1).items()}
+        return {i: near[:k] for i, near in agreement.nearest(index.nearest_others(vecs, 4 * k + 1)).items()}
 
     pairs = []
-    for i, found in zip(ids, index.within(np.stack([queries[i] for i in ids]), th["match"], settings.max_partners) if ids else []):
-        pairs += [(min(i, j), max(i, j), d, "") for j, d in found if j != i]
+    vecs = np.stack([queries[i] for i in ids]) if ids else None
+    for i, found in agreement.within(index, ids, vecs, th["match"], settings.max_partners).items():
+        pairs += [(min(i, j), max(i, j), d, "") for j, d in found]
     near = nearest_of({i: queries[i] for i in ids})
     # the images these are among the nearest of: a scan counts the pair from either side
     others = {n for i in ids for n, d in near[i] if d <= radius} - batch

@@ -1,0 +1,78 @@
+"""Hash agreement: a pair whose perceptual hashes agree is reported closer than the embedding alone puts it.
+
+The embedding ranks two photos of one kind of subject (two star clusters, two galaxies, two hands) about as
+close as a strongly edited copy. pHash, blind to what a picture shows, agrees on a re-encoded, resized,
+recoloured or lightly adjusted copy and seldom on a look-alike (encoder/phash.py). Where one picture's hash
+lies within phash.MAX_BITS of one of the other's eight flips and turns, the pair's distance is lowered by
+PULL of the match threshold, at most halved: the copies both already put first stay first, and those the
+embedding ranks among look-alikes move ahead of them. Nothing is pushed apart: a crop or a turn by a few
+degrees, whose hash differs, keeps the embedding's distance. The adjusted distance depends on the two
+images alone, so a scan, the queue and a sweep report the same.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from neardup.encoder import phash
+from neardup.storage.index import nearest_of
+
+PULL = 0.25  # of the match threshold (docs/crowding.md: the embedding alone, dev benchmark and seeds 7, 11, 13)
+
+
+def reach(thresholds: dict) -> float:
+    """How much closer an agreeing pair is brought: a search within the match threshold plus this finds every
+    pair the pull brings inside it."""
+    return PULL * thresholds["match"]
+
+
+def agree(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether two pictures' hashes ((8,) uint64 each, phash.dihedral(): their own first) agree: one's own
+    within MAX_BITS of any of the other's, either way round (a mirrored copy's own hash is the other's mirror)."""
+    return min(min(int(x[0] ^ h).bit_count() for h in y),
+               min(int(y[0] ^ h).bit_count() for h in x)) <= phash.MAX_BITS
+
+
+def pulled(d: float, by: float) -> float:
+    """A distance lowered by `by`, at most halved: never below zero, and pairs keep their order."""
+    return max(d - by, d / 2)
+
+
+class Agreement:
+    """The stored hashes of one collection's images, read from the registry as the pairs asked about name them
+    (an image without any keeps the embedding's distance)."""
+
+    def __init__(self, rt, collection: str, thresholds: dict):
+        self.registry, self.collection, self.by = rt.registry, collection, reach(thresholds)
+        self.hashes: dict[int, np.ndarray | None] = {}
+
+    def _load(self, ids) -> None:
+        missing = sorted({int(i) for i in ids} - self.hashes.keys())
+        if missing:
+            found = self.registry.vectors_by_image(self.collection, phash.KEY, missing)
+            self.hashes.update((i, phash.from_stored(found[i]) if i in found else None) for i in missing)
+
+    def distance(self, a: int, b: int, d: float) -> float:
+        return self._distance(self.hashes.get(a), self.hashes.get(b), d)
+
+    def _distance(self, x: np.ndarray | None, y: np.ndarray | None, d: float) -> float:
+        return pulled(d, self.by) if x is not None and y is not None and agree(x, y) else d
+
+    def nearest(self, found: dict[int, list[tuple[int, float]]]) -> dict[int, list[tuple[int, float]]]:
+        """{image: [(other, distance)]} with the agreeing pairs' distances lowered, each list nearest first
+        (ties: the lower id)."""
+        self._load({i for q, near in found.items() for i in (q, *(o for o, _ in near))})
+        return {q: sorted(((o, self.distance(q, o, d)) for o, d in near), key=lambda t: (t[1], t[0]))
+                for q, near in found.items()}
+
+    def nearest_to(self, hashes: np.ndarray, near: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """nearest() for a picture that is not stored (`neardup search`), by its own hashes (phash.dihedral())."""
+        self._load(o for o, _ in near)
+        return sorted(((o, self._distance(hashes, self.hashes.get(o), d)) for o, d in near),
+                      key=lambda t: (t[1], t[0]))
+
+    def within(self, index, ids, vecs: np.ndarray, match: float, most: int = 0) -> dict[int, list[tuple[int, float]]]:
+        """{image: [(other, distance)]}: the images `index` holds within `match` of each of `ids` (their vectors
+        `vecs`) by the distance with hash agreement; only the `most` nearest if `most` > 0."""
+        found = index.within(vecs, match + self.by, most) if len(ids) else []
+        near = self.nearest({int(i): [(o, d) for o, d in f if o != i] for i, f in zip(ids, found)})
+        return {i: nearest_of([(o, d) for o, d in n if d <= match], most) for i, n in near.items()}
