@@ -54,6 +54,9 @@ class ModelInfo:
     verification: dict = field(default_factory=dict)
     # the reference its distances are adjusted by (encoder/crowding.py: file, k, ceiling); unset: none
     crowding: dict = field(default_factory=dict)
+    # how much closer a pair whose perceptual hashes agree is reported ({"pull": share of the match threshold},
+    # pipeline/agreement.py), measured; unset: not at all
+    agreement: dict = field(default_factory=dict)
 
 
 def file_version(path: Path, crowding_spec: dict | None = None) -> str:

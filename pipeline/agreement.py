@@ -4,8 +4,11 @@ The embedding ranks two photos of one kind of subject (two star clusters, two ga
 close as a strongly edited copy. pHash, blind to what a picture shows, agrees on a re-encoded, resized,
 recoloured or lightly adjusted copy and seldom on a look-alike (encoder/phash.py). Where one picture's hash
 lies within phash.MAX_BITS of one of the other's eight flips and turns, the pair's distance is lowered by
-PULL of the match threshold, at most halved: the copies both already put first stay first, and those the
-embedding ranks among look-alikes move ahead of them. Nothing is pushed apart: a crop or a turn by a few
+a share of the match threshold, at most halved: the copies both already put first stay first, and those the
+embedding ranks among look-alikes move ahead of them. The share is the encoder's own, measured (its sidecar's
+"agreement"; the setting `hash_pull` wins): pHash gives every picture of one centred blob on black (a nebula,
+a globular cluster) nearly one hash, so the share is 0 for an encoder whose embedding already tells such
+pictures apart better than the pull would (docs/crowding.md). Nothing is pushed apart: a crop or a turn by a few
 degrees, whose hash differs, keeps the embedding's distance. The adjusted distance depends on the two
 images alone, so a scan, the queue and a sweep report the same.
 """
@@ -16,13 +19,14 @@ import numpy as np
 from neardup.encoder import phash
 from neardup.storage.index import nearest_of
 
-PULL = 0.25  # of the match threshold (docs/crowding.md: the embedding alone, dev benchmark and seeds 7, 11, 13)
 
-
-def reach(thresholds: dict) -> float:
-    """How much closer an agreeing pair is brought: a search within the match threshold plus this finds every
-    pair the pull brings inside it."""
-    return PULL * thresholds["match"]
+def share_for(rt, version: str) -> float:
+    """The share of the match threshold an agreeing pair is pulled by: the settings' `hash_pull`, else what the
+    version's sidecar says (0 for a version the registry does not hold: a bare index)."""
+    if rt.settings.hash_pull is not None:
+        return float(rt.settings.hash_pull)
+    row = rt.models.get(version)
+    return float(((row.info or {}).get("agreement") or {}).get("pull", 0.0)) if row is not None else 0.0
 
 
 def agree(x: np.ndarray, y: np.ndarray) -> bool:
@@ -41,11 +45,15 @@ class Agreement:
     """The stored hashes of one collection's images, read from the registry as the pairs asked about name them
     (an image without any keeps the embedding's distance)."""
 
-    def __init__(self, rt, collection: str, thresholds: dict):
-        self.registry, self.collection, self.by = rt.registry, collection, reach(thresholds)
+    def __init__(self, rt, collection: str, version: str, thresholds: dict):
+        self.registry, self.collection = rt.registry, collection
+        self.by = share_for(rt, version) * thresholds["match"]  # a search within the match threshold plus this
+        #   finds every pair the pull brings inside it
         self.hashes: dict[int, np.ndarray | None] = {}
 
     def _load(self, ids) -> None:
+        if not self.by:  # nothing to pull: no hashes to read
+            return
         missing = sorted({int(i) for i in ids} - self.hashes.keys())
         if missing:
             found = self.registry.vectors_by_image(self.collection, phash.KEY, missing)

@@ -85,7 +85,7 @@ def partners_of(rt, index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, t
     the earlier new ones of the batch, by the distance with hash agreement (pipeline/agreement.py); only the
     Settings.max_partners nearest of them if that is set."""
     match, most = thresholds["match"], rt.settings.max_partners
-    agreement = Agreement(rt, index.collection, thresholds)
+    agreement = Agreement(rt, index.collection, index.generation, thresholds)
     found = agreement.within(index, ids, vecs, match, most)
     within_batch = index.pair_distances(vecs, vecs)
     earlier = agreement.nearest({int(image_id): [(int(ids[j]), float(within_batch[qi, j])) for j in range(qi)

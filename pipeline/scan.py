@@ -144,7 +144,7 @@ def nearest_neighbors(rt, index, vectors: dict, k: int, thresholds: dict) -> lis
     distance with hash agreement (pipeline/agreement.py)."""
     index.refresh()
     out = []
-    found_all = Agreement(rt, index.collection, thresholds).nearest(index.nearest_others(vectors, 4 * k + 1))
+    found_all = Agreement(rt, index.collection, index.generation, thresholds).nearest(index.nearest_others(vectors, 4 * k + 1))
     for image_id, found in found_all.items():
         near = [(i, d) for i, d in found if i in vectors][:k]
         out += [(image_id, i, d) for i, d in near]

@@ -23,7 +23,7 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
     enc = rt.encoder_for(generation)
     th = rt.thresholds(enc.info)
     index = rt.index(collection, generation, enc.info.dim)
-    agreement = Agreement(rt, collection, th)  # the distances as a scan reports them
+    agreement = Agreement(rt, collection, generation, th)  # the distances as a scan reports them
     out: dict = {}
     for path in paths:
         try:

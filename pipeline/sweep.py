@@ -59,7 +59,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         if crowds:
             everything.set_crowds(np.concatenate(crowds))
         ids = np.asarray(everything.ids)
-        agreement = Agreement(rt, collection, th)  # the distances as the scan reports them
+        agreement = Agreement(rt, collection, generation, th)  # the distances as the scan reports them
         found = _search_all(everything, th["match"] + agreement.by, k, progress, workers or os.cpu_count() or 1,
                             keep, index.crowding, rt.settings.max_partners)
         hits = agreement.nearest({int(ids[p]): [(int(ids[q]), d) for q, d in h] for p, h, _ in found})

@@ -71,7 +71,7 @@ def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> E
     radius = verify.radius_for(settings, th)
     k = verify.neighbours_to_find(settings, 0)
 
-    agreement = Agreement(rt, collection, th)  # the distances as the scan reports them
+    agreement = Agreement(rt, collection, generation, th)  # the distances as the scan reports them
 
     def nearest_of(vecs: dict) -> dict:
         """{image: its k nearest [(image, distance)]} for {image: vector}."""

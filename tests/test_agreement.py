@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 
 from neardup.encoder import phash
 from neardup.encoder.decode import to_input
-from neardup.pipeline.agreement import Agreement, agree, pulled, reach
+from neardup.pipeline.agreement import Agreement, agree, pulled
 from neardup.pipeline.scan import Scanner
 from neardup.pipeline.search import search_images
 from neardup.pipeline.sweep import sweep
@@ -37,9 +37,8 @@ def test_hashes_agree_on_grayscale_re_encoded_resized_and_mirrored_copies_not_on
     assert not any(agree(hashes(a), hashes(b)) for i, a in enumerate(photos) for b in photos[i + 1:])
 
 
-def test_the_pull_lowers_a_distance_by_a_share_of_the_match_threshold_at_most_halving_it():
-    by = reach({"duplicate": 0.2, "match": 0.8})
-    assert by == 0.2
+def test_the_pull_lowers_a_distance_at_most_halving_it_and_keeps_the_order():
+    by = 0.2
     assert pulled(0.9, by) == 0.9 - by and pulled(0.3, by) == 0.15 and pulled(0.0, by) == 0.0
     ordered = [pulled(d, by) for d in np.linspace(0, 2, 41)]
     assert ordered == sorted(ordered)
@@ -68,7 +67,8 @@ def test_a_copy_whose_hashes_agree_is_paired_inside_a_match_threshold_its_embedd
     index = scanner.rt.index(res.collection, res.model_version, len(res.vectors[ids["photo.jpg"]]))
     raw = {name: float(index.pair_distances(res.vectors[ids["photo.jpg"]][None], res.vectors[ids[name]][None])[0, 0])
            for name in ("gray.jpg", "crop.jpg")}
-    agreement = Agreement(scanner.rt, res.collection, res.thresholds)
+    agreement = Agreement(scanner.rt, res.collection, res.model_version, res.thresholds)
+    assert agreement.by == 0.25 * res.thresholds["match"]  # the default model's measured share
     reported = {name: agreement.nearest({ids["photo.jpg"]: [(ids[name], d)]})[ids["photo.jpg"]][0][1]
                 for name, d in raw.items()}
     assert reported["gray.jpg"] == pulled(raw["gray.jpg"], agreement.by) < raw["gray.jpg"]
@@ -88,3 +88,7 @@ def test_a_copy_whose_hashes_agree_is_paired_inside_a_match_threshold_its_embedd
     found = search_images(settings, [str(folder / "gray.jpg")], res.collection, k=2)[str(folder / "gray.jpg")]
     hit = next(h for h in found if h["path"].endswith("photo.jpg"))
     assert hit["distance"] == pytest.approx(named[pair], abs=1e-5) and hit["label"] is not None
+
+    settings.hash_pull, settings.data_dir = 0.0, str(tmp_path / "unpulled")  # the setting wins over the sidecar
+    res = Scanner(settings).scan(str(folder))
+    assert pair not in {frozenset(res.rel(i) for i in (a, b)) for a, b, _, _ in res.pairs}
