@@ -68,7 +68,7 @@ class Agreement:
     def nearest(self, found: dict[int, list[tuple[int, float]]]) -> dict[int, list[tuple[int, float]]]:
         """{image: [(other, distance)]} with the agreeing pairs' distances lowered, each list nearest first
         (ties: the lower id)."""
-        self._load({i for q, near in found.items() for i in (q, *(o for o, _ in near))})
+        self._load({i for q, near in found.items() if near for i in (q, *(o for o, _ in near))})
         return {q: sorted(((o, self.distance(q, o, d)) for o, d in near), key=lambda t: (t[1], t[0]))
                 for q, near in found.items()}
 
