@@ -6,10 +6,10 @@ recoloured or lightly adjusted copy and seldom on a look-alike (encoder/phash.py
 lies within phash.MAX_BITS of one of the other's eight flips and turns, the pair's distance is lowered by
 a share of the match threshold, at most halved: the copies both already put first stay first, and those the
 embedding ranks among look-alikes move ahead of them. The share is the encoder's own, measured (its sidecar's
-"agreement"; the setting `hash_pull` wins): pHash gives every picture of one centred blob on black (a nebula,
-a globular cluster) nearly one hash, so the share is 0 for an encoder whose embedding already tells such
-pictures apart better than the pull would (docs/crowding.md). Nothing is pushed apart: a crop or a turn by a few
-degrees, whose hash differs, keeps the embedding's distance. The adjusted distance depends on the two
+"agreement"; the setting `hash_pull` wins): pHash can give two pictures of one centred blob on black (two
+nebulae) one hash, which at the 224-px encoders' input it does on the benchmark, so theirs is 0
+(docs/crowding.md). Nothing is pushed apart: a crop or a turn by a few degrees, whose hash differs, keeps the
+embedding's distance. The adjusted distance depends on the two
 images alone, so a scan, the queue and a sweep report the same.
 """
 from __future__ import annotations
