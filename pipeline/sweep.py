@@ -60,15 +60,20 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
             everything.set_crowds(np.concatenate(crowds))
         ids = np.asarray(everything.ids)
         agreement = Agreement(rt, collection, generation, th)  # the distances as the scan reports them
+        # the neighbours the pull may bring within verification's radius are kept; which it checks is decided
+        #   on the pulled distances, as a scan decides it
+        reach = verify.radius_for(checks, th) + agreement.by
         found = _search_all(everything, th["match"] + agreement.by, k, progress, workers or os.cpu_count() or 1,
-                            keep, index.crowding, rt.settings.max_partners)
+                            (lambda near: [(q, d) for q, d in near if d <= reach]) if keep else None,
+                            index.crowding, rt.settings.max_partners)
         hits = agreement.nearest({int(ids[p]): [(int(ids[q]), d) for q, d in h] for p, h, _ in found})
         close = {}  # {(a, b): distance}, a pair from either side: one may be among the other's nearest only
         for i, near in hits.items():
             close.update(((min(i, o), max(i, o)), round(d, 6)) for o, d in
                          nearest_of([(o, d) for o, d in near if d <= th["match"]], rt.settings.max_partners))
         near = [(q, n, d) for q, nearest in agreement.nearest(
-            {int(ids[p]): [(int(ids[q]), d) for q, d in n] for p, _, n in found}).items() for n, d in nearest]
+            {int(ids[p]): [(int(ids[q]), d) for q, d in n] for p, _, n in found}).items()
+                for n, d in (keep(nearest) if keep else nearest)]
         paired = rt.registry.images(ids=sorted({i for pair in close for i in pair}))
         frames = Frames(rt, paired)
         pairs = [(a, b, d, frames.label(a, b, d, th)) for (a, b), d in close.items()]
