@@ -25,8 +25,10 @@ def share_for(rt, version: str) -> float:
     version's sidecar says (0 for a version the registry does not hold: a bare index)."""
     if rt.settings.hash_pull is not None:
         return float(rt.settings.hash_pull)
-    row = rt.models.get(version)
-    return float(((row.info or {}).get("agreement") or {}).get("pull", 0.0)) if row is not None else 0.0
+    try:
+        return float(rt.model_info(version).agreement.get("pull", 0.0))
+    except LookupError:
+        return 0.0
 
 
 def agree(x: np.ndarray, y: np.ndarray) -> bool:
