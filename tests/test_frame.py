@@ -249,6 +249,20 @@ def test_30_percent_more_or_a_quarter_less_colour_is_a_match(name):
     assert same_frame(original, frame_of(BENIGN["a little brighter, less contrast"](im)))
 
 
+@pytest.mark.parametrize("name", ["aero1", "building", "chelsea", "china", "motorcycle"])
+def test_a_quarter_more_or_a_fifth_less_colour_is_a_match_while_gamma_is_a_duplicate(name):
+    """The chroma is compared through the tone curve that takes one picture's gray levels to the other's,
+    applied to each channel: a gamma edit bends that curve and changes the chroma with it, a saturation edit
+    scales the chroma and leaves the gray levels be. With one gain for all levels, 25 % more or 20 % less
+    colour passed as a duplicate of each of these photos."""
+    im = sample(name)
+    original = frame_of(jpeg(im))
+    for k in (1.25, 0.8):
+        assert not same_frame(original, frame_of(jpeg(ImageEnhance.Color(im).enhance(k)))), k
+    for g in (0.8, 1.25):
+        assert same_frame(original, frame_of(jpeg(im.point(lambda v: round(255 * (v / 255) ** g))))), g
+
+
 @pytest.mark.parametrize("name", ["aero1", "building", "left", "china"])
 def test_a_hue_turned_by_30_degrees_is_a_match_even_in_faint_colour(name):
     """A turn of the hue by 30 degrees scales the chroma's regression gain by cos 30, within what a duplicate
