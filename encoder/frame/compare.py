@@ -185,14 +185,13 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
         return True
     if _turned(cx, cy, xy, xx, yy, rules):
         return False
-    if min(spread_x, spread_y) < PLAIN:  # a solid colour has no contrast to scale its chroma by
-        if max(spread_x, spread_y) >= PLAIN:
-            return False
-        gains = (xy / max(xx, 1e-9), xy / max(yy, 1e-9))
-    else:  # the curve fitted either way: where one picture clips, the curve from the other bends less
-        gains = (*_curve_gains(x, y), *_curve_gains(y, x))
     band = (1 / rules.chroma_gain, rules.chroma_gain)
-    return any(band[0] <= g <= band[1] for g in gains)
+    if min(spread_x, spread_y) < PLAIN:  # a solid colour has no contrast to scale its chroma by
+        return max(spread_x, spread_y) < PLAIN and any(band[0] <= g <= band[1] for g in (xy / max(xx, 1e-9),
+                                                                                         xy / max(yy, 1e-9)))
+    # the curve fitted either way (the second only if the first fails): where one picture clips, the curve
+    #   from the other bends less
+    return any(band[0] <= g <= band[1] for way in ((x, y), (y, x)) for g in _curve_gains(*way))
 
 
 def _curve_gains(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -207,9 +206,13 @@ def _curve_gains(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     as before."""
     gray_x, gray_y = (_channel_sum(grid).reshape(-1) / 3 for grid in (x, y))
     u = (gray_x - 128.0) / 128.0
-    coef, *_ = np.linalg.lstsq(np.stack([np.ones_like(u), u, u * u], axis=1), gray_y.astype(np.float64), rcond=None)
+    powers = np.stack([np.ones_like(u), u, u * u])  # the normal equations: a 3 x 3 solve, not an SVD
+    try:
+        a, b, c = np.linalg.solve(powers @ powers.T, powers @ gray_y)
+    except np.linalg.LinAlgError:  # one gray level all over: no curve, the chroma as it is
+        a, b, c = 0.0, 128.0, 0.0
     v = (x - 128.0) / 128.0
-    mapped, target = _chroma(coef[0] + coef[1] * v + coef[2] * v * v), _chroma(y)
+    mapped, target = _chroma(a + b * v + c * v * v), _chroma(y)
     xy = float((mapped * target).sum())
     return xy / max(float((mapped * mapped).sum()), 1e-9), xy / max(float((target * target).sum()), 1e-9)
 
