@@ -204,7 +204,7 @@ def _curve_gains(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     ratio) reads as a change of colour: of bench/edits.py's gamma copies of the 300 photos of dev/, 17 of
     287 compared were past a gain of 1.15 that way, 2 this way; its saturation edits (0.75, 1.3) as often
     as before."""
-    gray_x, gray_y = (_channel_sum(grid).reshape(-1) / 3 for grid in (x, y))
+    gray_x, gray_y = (_channel_sum(grid).reshape(-1).astype(np.float64) / 3 for grid in (x, y))
     u = (gray_x - 128.0) / 128.0
     powers = np.stack([np.ones_like(u), u, u * u])  # the normal equations: a 3 x 3 solve, not an SVD
     try:
