@@ -165,13 +165,13 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     takes one picture's gray levels to the other's: _curve_gains; saturation edits scale the chroma alone and
     leave the gray levels be): one picture's colours through that curve and the other's, their chroma
     regressed on each other either way, one of the gains is within `rules.chroma_gain` of 1 (noise on one
-    side attenuates one regression, never both; a real change of colour moves both), and one not turned from the other by more than
-    `rules.max_hue_turn` (_turned: a turn of 30 degrees scales the regression by cos 30, which the band
-    passes). Cells clipped in either picture (a brightened sky) hold no colour to compare and are left out,
-    unless fewer than a quarter of the grid would be left. Two pictures with next to no chroma (rms under
-    a tenth of a level: the colour noise of film grain on a gray photo, squashed to 32 px) agree; a solid
-    colour (gray spread under PLAIN) has no contrast to scale by, and agrees only with another, compared as it
-    is."""
+    side attenuates one regression, never both; a real change of colour moves both), and one not turned
+    from the other by more than `rules.max_hue_turn` (_turned: a turn of 30 degrees scales the regression by
+    cos 30, which the band passes). Cells clipped in either picture (a brightened sky) hold no colour to
+    compare and are left out, unless fewer than a quarter of the grid would be left. Two pictures with next
+    to no chroma (rms under a tenth of a level: the colour noise of film grain on a gray photo, squashed to
+    32 px) agree; a solid colour (gray spread under PLAIN) has no tones to fit a curve to, and agrees only
+    with another, compared as it is."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
     channels = [grid[..., c] for grid in (x, y) for c in range(3)]

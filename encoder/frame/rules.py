@@ -19,10 +19,10 @@ class Rules:
     colour: tuple[float, float] = (0.35, 1.0)  # colourfulness (mean |chroma|, 0..255), the contrast gain
     #   applied, differs by at most this share of the larger plus this much: tints, sepia, strong saturation;
     #   under 1 it is compression noise (heavy JPEG of a nearly gray picture changes it several times over)
-    chroma_gain: float = 1.2  # aligned, one picture's chroma regressed on the other's, either way, has a gain
-    #   within this factor of the gray levels' (the tone curve's slope at each level): a saturation edit scales
-    #   the chroma alone (0.75 or 1.3 fails, 1.15 not), grayscale removes it, a hue edit turns it (past 33
-    #   degrees); noise from compression does not correlate
+    chroma_gain: float = 1.2  # aligned, one picture's colours through the pair's tone curve (compare.py
+    #   _curve_gains) and the other's, their chroma regressed on each other either way, have a gain within this
+    #   factor of 1: a saturation edit scales the chroma alone (0.8 or 1.25 fails, 1.15 not), grayscale removes
+    #   it, a hue edit turns it (past 33 degrees); noise from compression does not correlate
     max_hue_turn: float = 20.0  # ... and, where the two chromas are the same pattern turned, one is turned from
     #   the other round the gray axis by at most this (degrees): a hue edit of 30 degrees turns it 28 to 30
     #   even in a nearly gray picture, which the gains above let pass
