@@ -22,6 +22,12 @@ def jpeg(im: Image.Image, quality: int = 85) -> bytes:
     return buf.getvalue()
 
 
+def png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
 def trim(im, keep):
     w, h = im.size
     return im.crop((int(w * (1 - keep) / 2), int(h * (1 - keep) / 2), int(w * (1 + keep) / 2), int(h * (1 + keep) / 2)))
@@ -64,7 +70,7 @@ def patch(im):
 BENIGN = {
     "jpeg q30": lambda im: jpeg(im, 30),
     "half size": lambda im: jpeg(im.resize((im.width // 2, im.height // 2))),
-    "png": lambda im: (lambda b: (im.save(b, "PNG"), b.getvalue())[1])(io.BytesIO()),
+    "png": png,
     "brighter": lambda im: jpeg(ImageEnhance.Brightness(im).enhance(1.1)),
     "more contrast": lambda im: jpeg(ImageEnhance.Contrast(im).enhance(1.15)),
     "trimmed 4%": lambda im: jpeg(trim(im, 0.96)),
@@ -419,19 +425,25 @@ def every_sample() -> list[Image.Image]:
     return [Image.open(p).convert("RGB") for p in sample_paths()]
 
 
-def test_posterised_copies_are_matches_and_tone_changes_keep_the_peaks():
-    """Posterised to 3 or 4 bits a photo keeps its frame and, roughly, its tones: the grids pass. What changes
-    is its histogram, a few levels where there was a continuum. Of the bundled samples' 28 posterised copies,
-    22 pass as duplicates without the tone peaks, 6 with them; brightness, contrast, compression and resizing
-    move the peaks by a fraction of what is allowed."""
+def test_posterised_copies_are_matches_while_palette_and_heavy_jpeg_copies_are_duplicates():
+    """Posterised to 3 bits (8 levels a channel, 32 apart) a photo keeps its frame and, roughly, its tones: the
+    grids pass. What changes is its histogram, a few levels where there was a continuum. A 256-colour palette
+    (PNG-8, GIF) and JPEG at q10 quantise too, to levels a few apart, which the tone peaks' widths leave out.
+    Of the bundled samples' 14 photos: 13 posterised copies are matches, while all 14 palette copies and 12 q10
+    copies are duplicates (4 and 6 with peaks measured at 1.5 and 6 levels); brightness, contrast, compression
+    and resizing move the peaks by a fraction of what is allowed."""
     photos = every_sample()
-    passed = 0
+    posterised = palette = heavy = 0
     for im in photos:
         original = frame_of(jpeg(im))
-        passed += sum(same_frame(original, frame_of(jpeg(ImageOps.posterize(im, bits)))) for bits in (3, 4))
+        posterised += same_frame(original, frame_of(jpeg(ImageOps.posterize(im, 3))))
+        palette += same_frame(original, frame_of(png(im.quantize(256).convert("RGB"))))
+        heavy += same_frame(original, frame_of(jpeg(im, 10)))
         for edit in ("brighter", "more contrast", "a little brighter, less contrast", "jpeg q30", "half size"):
             assert abs(frame_of(BENIGN[edit](im)).peaks - original.peaks) <= RULES.max_peaks / 2, edit
-    assert passed <= 8, f"{passed} of {2 * len(photos)} posterised copies passed as duplicates"
+    assert posterised <= 2, f"{posterised} of {len(photos)} posterised copies passed as duplicates"
+    assert palette >= len(photos) - 1, f"{palette} of {len(photos)} 256-colour copies passed as duplicates"
+    assert heavy >= len(photos) - 4, f"{heavy} of {len(photos)} q10 copies passed as duplicates"
 
 
 @pytest.mark.parametrize("name,side,quality", [("chelsea", 40, 85), ("motorcycle", 40, 85), ("motorcycle", 48, 75),

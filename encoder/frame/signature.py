@@ -69,13 +69,15 @@ DETAIL_BAND = (0.8, 1.6)  # the fine detail: a difference of Gaussians (sigmas i
 #   measured two sides down (x 0.71), it is the band of sigmas 1.13 and 2.26 at the measuring side
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
 SHARPEST = 0.6  # the planes' own softening (pixels), that of a picture of 64 px or more
-PEAK_SIGMAS = (1.5, 6.0)  # a histogram's tone peaks: what smoothing it by the first (levels) keeps and by the
-#   second removes; narrower than the first is compression's noise and a stretch's comb, wider is the picture's
+PEAK_SIGMAS = (3.0, 12.0)  # a histogram's tone peaks: what smoothing it by the first (levels) keeps and by the
+#   second removes; narrower than the first is compression's noise, a stretch's comb, a 256-colour palette's
+#   closely spaced levels (PNG-8, GIF) and heavy JPEG's quantised blocks; wider is the picture's. Posterising
+#   leaves a few levels 16 or more apart, which stand out at these widths
 PEAK_IGNORED = (8, 4)  # ... ignoring the levels this near black and white (clipped) and this near the most
 #   common level (a plain background: one peak, which a brightness change clips or frees)
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
-KEY = "frame32x3v8"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "frame32x3v9"  # stored beside the encoders' vectors, keyed by content hash and this name
 
 
 class Plane:
