@@ -130,6 +130,11 @@ BENIGN = {
     "48-px thumbnail": lambda im: encoded(fitted(im, 48)),
     "6 % cut off one side": lambda im: encoded(im.crop((0, 0, im.width * 94 // 100, im.height))),
 }
+CONVERTED = {  # benign too: what a site's pipeline or an export dialogue does; in the table only (--write-bench
+    #   draws its benign copies from BENIGN)
+    "256-colour palette (PNG-8)": lambda im: encoded(im.quantize(256).convert("RGB"), "PNG"),
+    "JPEG q10": lambda im: encoded(im, quality=10),
+}
 EDITED = {
     "Gaussian blur 3 px, next to a thumbnail": lambda im: encoded(im.filter(ImageFilter.GaussianBlur(3))),
     "box blur 7 px": lambda im: encoded(im.filter(ImageFilter.BoxBlur(3))),
@@ -237,7 +242,7 @@ def main() -> None:
     paths = paths or sorted((REPO / "samples" / "originals").glob("*.jpg"))
     photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
     rows = {}
-    for kind, copies in (("benign", BENIGN), ("edited", EDITED), ("mark", MARKS)):
+    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", EDITED), ("mark", MARKS)):
         for name, make in copies.items():
             reasons = Counter()
             for im in photos:
