@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
+import functools
 import json
 import shutil
 import sys
@@ -63,15 +64,15 @@ def siblings_demoted(rows: list[dict], frames: dict) -> list[dict]:
     for r in rows:
         for x, y in ((r["a"], r["b"]), (r["b"], r["a"])):
             (duplicates if r["label"] == "duplicate" else matches).setdefault(x, set()).add(y)
-    demoted = set()
-    for t, near in duplicates.items():
-        for o in near:
-            for x in near & matches.get(o, set()):
-                f_t, f_o, f_x = frames[t], frames[o], frames[x]
-                common = compare._in_common(f_o, f_x)
-                if (f_t.long_side < min(f_o.long_side, f_x.long_side) and common
-                        and explained(f_o, f_x) == "sharpness" and common[0][2] < common[0][1]):
-                    demoted.add(frozenset((t, x)))
+    @functools.cache
+    def blurred(o: str, x: str) -> bool:
+        """Whether x is o blurred, as the check tells them apart (x the softer at their largest common side)."""
+        common = compare._in_common(frames[o], frames[x])
+        return bool(common) and explained(frames[o], frames[x]) == "sharpness" and common[0][2] < common[0][1]
+
+    demoted = {frozenset((t, x)) for t, near in duplicates.items() for o in near
+               for x in near & matches.get(o, set())
+               if frames[t].long_side < min(frames[o].long_side, frames[x].long_side) and blurred(o, x)}
     return [{**r, "label": "match"} if frozenset((r["a"], r["b"])) in demoted else r for r in rows]
 
 

@@ -146,17 +146,13 @@ def test_the_sibling_rule_makes_a_thumbnail_no_duplicate_of_a_blurred_copy():
     """bench/frame_rules.py's siblings_demoted: a 48-px thumbnail passes the pair check with a photo and with a
     3-px blur of it (it cannot show the blur), while the photo and the blur do not; the rule turns the
     thumbnail's pair with the blurred copy into a match and keeps its pair with the photo."""
-    import io
-
     from PIL import Image, ImageFilter
 
     from neardup.encoder.decode import signature_of
     from neardup.encoder.frame import same_frame
 
     def jpeg(im):
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=90)
-        return buf.getvalue()
+        return load_bench("edits").encoded(im, quality=90)
 
     photo = Image.open(REPO / "samples" / "originals" / "opencv_apple.jpg").convert("RGB")
     thumb = photo.copy()

@@ -33,9 +33,8 @@ class Rules:
     #   sides below the one compared)
     max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
     #   blurs, sharpening and resampling stay under it, a blur that shows at the picture's size does not
-    max_peaks: float = 0.06  # the two pictures' tone peaks (tone_peaks()) differ by at most this: posterised copies
-    #   by 0.08 (median of 179 photos), palette (PNG-8, GIF) and q10 copies past it 0.09 and 0.04 of the time, the
-    #   benign pairs of four benchmark draws by 0.061 at most (one of 1,339)
+    max_peaks: float = 0.06  # the two pictures' tone peaks (tone_peaks()) differ by at most this: most posterised
+    #   copies differ by more, palette (PNG-8, GIF) and q10 copies seldom (bench/edits.py's rows)
     max_turned_detail: float = 0.25  # ... and, untrimmed, the detail's direction there (_detail's two log
     #   ratios) moved by at most this: a blur along one direction (sigma s, in pixels at that side) moves it by
     #   about 0.4 s^2, and lowers the amount of detail, averaged over all directions, about half as much as a

@@ -250,9 +250,9 @@ def high_detail(im: Image.Image, long_side: int) -> tuple[tuple[int, float], ...
 
 def tone_peaks(rgb: np.ndarray) -> float:
     """The share of each channel's histogram (of an RGB uint8 picture) in peaks narrower than PEAK_SIGMAS[1],
-    averaged over channels: half the absolute difference of the histogram smoothed by the two sigmas (posterised
-    to 3 bits, a photo's is 0.08 higher, the median of 179). Clipped levels and the most common level are left out
-    (PEAK_IGNORED): a brightness change clips a plain background or frees it, which moves that one peak."""
+    averaged over channels: half the absolute difference of the histogram smoothed by the two sigmas (posterising
+    raises it). Clipped levels and the most common level are left out (PEAK_IGNORED): a brightness change clips
+    a plain background or frees it, which moves that one peak."""
     ends, mode = PEAK_IGNORED
     out = []
     for c in range(3):
