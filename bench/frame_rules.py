@@ -6,16 +6,14 @@ benchmark's score.py. The first row, the shipped rules, gives the scan's own lab
 
   bench/frame_rules.py [--bench bench-data/dev bench-data/unseen ...] [--variant "max_blur=1.4;max_trim=0.08" ...]
 
-Without --variant, each threshold is tried 20 % tighter, one at a time (TIGHTER). A last row, not a rule of the
-check, measures what the pair check cannot see (siblings_demoted): a copy too small to show a blur its larger
-siblings show.
+Without --variant, each threshold is tried 20 % tighter, one at a time (TIGHTER). Each variant's pair labels go
+through the group rule (pipeline/siblings.py), as the scan's do.
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import csv
-import functools
 import json
 import shutil
 import sys
@@ -35,9 +33,6 @@ TIGHTER = {  # each rule 20 % stricter: a duplicate must pass by a margin
 }
 
 
-SIBLINGS = "shipped rules, then a smaller copy's pair with a blurred sibling a match"
-
-
 def signatures(bench: Path, rows: list[dict]) -> dict:
     from neardup.encoder.decode import signature_of
 
@@ -46,42 +41,21 @@ def signatures(bench: Path, rows: list[dict]) -> dict:
 
 
 def labelled(rows: list[dict], frames: dict, rules) -> tuple[list[dict], int]:
-    """The scan's pairs (pairs.csv rows) labelled under `rules`, and how many labels that changes."""
+    """The scan's pairs (pairs.csv rows) labelled under `rules`, then the group rule, and how many labels that
+    changes."""
     from neardup.encoder.frame import same_frame
+    from neardup.pipeline.siblings import demoted
 
-    out = [{**r, "label": "duplicate" if same_frame(frames[r["a"]], frames[r["b"]], rules) else "match"} for r in rows]
+    same = {tuple(sorted((r["a"], r["b"]))): same_frame(frames[r["a"]], frames[r["b"]], rules) for r in rows}
+    gone = demoted(list(same), same.__getitem__, frames.get)
+    out = [{**r, "label": "duplicate" if same[key] and key not in gone else "match"}
+           for r in rows for key in [tuple(sorted((r["a"], r["b"])))]]
     return out, sum(r["label"] != o["label"] for r, o in zip(rows, out))
 
 
-def siblings_demoted(rows: list[dict], frames: dict) -> list[dict]:
-    """The duplicate pairs T-X turned matches where T is also a duplicate of O, O-X is a match for a blur (X the
-    softer at their largest common side) and T is smaller than both: a thumbnail cannot show the blur its
-    larger siblings show. Not what the check does (the queue labels a batch's pairs as they come, and a
-    triangle's last pair may come after T-X): how far a rule over the groups would take the duplicate label."""
-    from neardup.encoder.frame import compare, explained
-
-    duplicates, matches = {}, {}
-    for r in rows:
-        for x, y in ((r["a"], r["b"]), (r["b"], r["a"])):
-            (duplicates if r["label"] == "duplicate" else matches).setdefault(x, set()).add(y)
-    @functools.cache
-    def blurred(o: str, x: str) -> bool:
-        """Whether x is o blurred, as the check tells them apart (x the softer at their largest common side)."""
-        common = compare._in_common(frames[o], frames[x])
-        return bool(common) and explained(frames[o], frames[x]) == "sharpness" and common[0][2] < common[0][1]
-
-    demoted = {frozenset((t, x)) for t, near in duplicates.items() for o in near
-               for x in near & matches.get(o, set())
-               if frames[t].long_side < min(frames[o].long_side, frames[x].long_side) and blurred(o, x)}
-    return [{**r, "label": "match"} if frozenset((r["a"], r["b"])) in demoted else r for r in rows]
-
-
-def relabelled(bench: Path, scan: Path, rows: list[dict], frames: dict, rules, then=None) -> dict:
-    """The benchmark's figures for the scan's pairs labelled under `rules` (and passed through `then`), and how
-    many labels changed."""
-    out_rows, _ = labelled(rows, frames, rules)
-    out_rows = then(out_rows, frames) if then else out_rows
-    changed = sum(r["label"] != o["label"] for r, o in zip(rows, out_rows))
+def relabelled(bench: Path, scan: Path, rows: list[dict], frames: dict, rules) -> dict:
+    """The benchmark's figures for the scan's pairs labelled under `rules`, and how many labels changed."""
+    out_rows, changed = labelled(rows, frames, rules)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         with open(out / "pairs.csv", "w", newline="") as fh:
@@ -114,7 +88,6 @@ def main() -> None:
     variants = [("shipped rules", {})] + (
         [parsed(v) for v in a.variant] if a.variant is not None else [(f"{k}={v}", {k: v}) for k, v in TIGHTER.items()])
     results: dict = {name: {} for name, _ in variants}
-    results[SIBLINGS] = {}
     for bench in a.bench:
         scan = a.json.parent / f"frame-rules-{bench.name}"
         if not (a.reuse and (scan / "pairs.csv").exists()):
@@ -124,7 +97,6 @@ def main() -> None:
         frames = signatures(bench, rows)
         for name, change in variants:
             results[name][bench.name] = relabelled(bench, scan, rows, frames, replace(RULES, **change))
-        results[SIBLINGS][bench.name] = relabelled(bench, scan, rows, frames, RULES, siblings_demoted)
     if any(r["changed"] for r in results["shipped rules"].values()):
         print("the shipped rules relabel some of the scan's pairs: the signatures differ from the scan's")
     print("| rules | " + " | ".join(f"{b.name}: dup P / R (wrong)" for b in a.bench) + " |")

@@ -20,6 +20,7 @@ from neardup.storage.registry import ImageStatus
 from .agreement import Agreement
 from .labels import Frames, make_signatures
 from .remove import take_out
+from .siblings import regrouped
 
 
 def index_batch(rt, index: CollectionIndex, image_ids, vectors, thresholds: dict,
@@ -63,6 +64,9 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
         for other, d in near:
             a, b = sorted((image_id, other))
             rows[(a, b)] = (a, b, round(d, 6), frames.label(a, b, d, thresholds))
+    group = regrouped(rt, index.collection, index.generation, list(rows.values()))  # and the pairs round them
+    rows = {row[:2]: row for row in group.written}
+    for image_id, near in partners.items():
         if near:  # the image's state: its nearest earlier copy
             other, d = min(near, key=lambda t: t[1])
             outcomes[image_id] = (rows[tuple(sorted((image_id, other)))][3], other, round(d, 6))
@@ -71,11 +75,14 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
         if verifying:
             outcomes[image_id] = (ImageStatus.VERIFYING, *outcomes[image_id][1:])
 
+    # earlier images whose pairs the rule relabelled
+    others = group.states(rt, index, skip=ids.tolist()) if record_outcomes and group.changed else {}
     with rt.engine.begin() as conn:
         appended = index.commit(conn, ids, vecs)
-        rt.registry.add_pairs(conn, index.collection, index.generation, list(rows.values()))
+        rt.registry.add_pairs(conn, index.collection, index.generation, group.written)
+        rt.registry.relabel_pairs(conn, index.collection, index.generation, group.changed)
         if record_outcomes:
-            rt.registry.set_outcomes(conn, outcomes)
+            rt.registry.set_outcomes(conn, {**others, **outcomes})
     index.after_commit(ids[appended], vecs[appended])
     return outcomes
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from neardup.storage.collection import checked
 from neardup.storage.index import tombstone
 
+from .siblings import regrouped
+
 
 @dataclass
 class Removal:
@@ -23,9 +25,15 @@ class Removal:
 
 def take_out(conn, rt, collection: str, ids) -> None:
     """In the caller's transaction: tombstone these images everywhere, drop their pairs, mark them removed
-    (an image already replaced by a newer file keeps that state)."""
+    (an image already replaced by a newer file keeps that state), and relabel the pairs round them that the
+    group rule judged by them (pipeline/siblings.py)."""
+    groups = {generation: regrouped(rt, collection, generation, [],
+                                    gone=[p[:2] for p in rt.registry.pairs_of(collection, generation, ids)])
+              for generation in rt.generations(collection) if generation}
     tombstone(conn, collection, ids)
     rt.registry.remove(conn, collection, ids)
+    for generation, group in groups.items():
+        rt.registry.relabel_pairs(conn, collection, generation, group.changed)
 
 
 def remove_gone(rt, collection: str, root: str, listed: list[str], failed: list[tuple[str, str]]) -> int:

@@ -25,6 +25,7 @@ from . import verify
 from .agreement import Agreement
 from .labels import Frames
 from .scan import ScanResult
+from .siblings import applied
 
 MAP_POINTS = 2000  # images on the report's map: every grouped one, then a sample of the rest
 
@@ -76,7 +77,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
                 for n, d in (keep(nearest) if keep else nearest)]
         paired = rt.registry.images(ids=sorted({i for pair in close for i in pair}))
         frames = Frames(rt, paired)
-        pairs = [(a, b, d, frames.label(a, b, d, th)) for (a, b), d in close.items()]
+        pairs = applied([(a, b, d, frames.label(a, b, d, th)) for (a, b), d in close.items()], frames)
         sample = _map_sample(ids, pairs)
         vectors = {int(ids[p]): np.array(everything.annoy.get_item_vector(p), np.float32) for p in sample}
         wanted = {i for row in (*pairs, *near) for i in row[:2]} | set(vectors)

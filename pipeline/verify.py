@@ -38,6 +38,7 @@ from neardup.storage.registry import in_chunks
 from .embed import embed_missing_corners
 from .labels import Frames, rows_in
 from .recent import Recent
+from .siblings import applied
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
 VERDICT_LOGIC = 7  # bump when a change to the code below would change a verdict: stored ones are then not reused
@@ -677,9 +678,10 @@ def settle(images: dict, th: dict, settings, registry, candidates: dict, propose
     return Settled(scored, joined, examined, len(changed) + len(hopped), th["match"])
 
 
-def labelled(rt, images: dict, kept: dict, th: dict) -> list[tuple[int, int, float, str]]:
+def labelled(rt, images: dict, kept: dict, th: dict, grouped: bool = True) -> list[tuple[int, int, float, str]]:
     """(a, b, distance, label) of pairs {(a, b): distance}, nearest first: duplicate only where the two
-    pictures share their frame (pipeline/labels.py)."""
+    pictures share their frame (pipeline/labels.py) and, where `grouped`, no larger copies show a blur that one
+    of them hides (pipeline/siblings.py; a queue step judges that with the stored pairs round its own)."""
     frames = Frames(rt, rows_in(images, kept))
-    return sorted(((a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()),
-                  key=lambda p: (p[2], p[0], p[1]))
+    pairs = [(a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()]
+    return sorted(applied(pairs, frames) if grouped else pairs, key=lambda p: (p[2], p[0], p[1]))

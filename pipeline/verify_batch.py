@@ -26,6 +26,7 @@ from . import verify
 from .agreement import Agreement
 from .embed import embed_missing_corners
 from .labels import make_signatures, rows_in
+from .siblings import regrouped
 
 
 def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, str]:
@@ -143,13 +144,20 @@ def write(rt, settings, collection: str, generation: str, ids: list[int], result
     info = rt.model_info(generation)
     index = rt.index(collection, generation, info.dim)
     mine = set(ids) & result.batch
-    kept = verify.labelled(rt, result.images, result.kept, result.thresholds)
-    pairs = [p for p in rt.registry.pairs_of(collection, generation, sorted(mine)) if p[:2] not in result.examined]
+    group = regrouped(rt, collection, generation,
+                      verify.labelled(rt, result.images, result.kept, result.thresholds, grouped=False),
+                      gone=result.examined)  # and the stored pairs round them
+    kept = group.written
+    pairs = [(a, b, d, group.changed.get((a, b), label))
+             for a, b, d, label in rt.registry.pairs_of(collection, generation, sorted(mine))
+             if (a, b) not in result.examined]
     pairs += [p for p in kept if p[0] in mine or p[1] in mine]
     outcomes = outcomes_from(pairs, index.order({i for p in pairs for i in p[:2]} | mine), ids)
+    others = group.states(rt, index, skip=ids)  # earlier images whose pairs the rule relabelled
     with rt.engine.begin() as conn:
         rt.registry.replace_pairs(conn, collection, generation, result.examined, kept)
-        rt.registry.set_outcomes(conn, outcomes)
+        rt.registry.relabel_pairs(conn, collection, generation, group.changed)
+        rt.registry.set_outcomes(conn, {**others, **outcomes})
     if verify.wants_corners(settings):
         add_corner_views(rt, collection, generation, info.dim, ids)
     return {i: str(s) for i, (s, _, _) in outcomes.items()}

@@ -201,6 +201,15 @@ class Registry:
             conn.execute(delete(db.pairs).where(and_(key, tuple_(db.pairs.c.a, db.pairs.c.b).in_(part))))
         Registry.add_pairs(conn, collection, generation, kept)
 
+    @staticmethod
+    def relabel_pairs(conn, collection: str, generation: str, labels: dict[tuple[int, int], str]) -> None:
+        """In the caller's transaction: these recorded pairs {(a, b): label} take a new label."""
+        if labels:
+            conn.execute(update(db.pairs).where(and_(
+                db.pairs.c.collection == collection, db.pairs.c.generation == generation,
+                db.pairs.c.a == bindparam("_a"), db.pairs.c.b == bindparam("_b"))).values(label=bindparam("_label")),
+                [dict(_a=a, _b=b, _label=label) for (a, b), label in labels.items()])
+
     def pairs_of(self, collection: str, generation: str, ids) -> list[tuple[int, int, float, str]]:
         """The pairs `generation` recorded that name any of these images: (a, b, distance, label), a < b."""
         key = and_(db.pairs.c.collection == collection, db.pairs.c.generation == generation)

@@ -140,27 +140,3 @@ def test_frame_rules_relabels_a_scan_as_the_scan_labelled_it(tmp_path, settings)
     assert rules.labelled(rows, frames, RULES)[1] == 0
     _, changed = rules.labelled(rows, frames, dataclasses.replace(RULES, max_finer_overlay=8.0))
     assert changed >= 3
-
-
-def test_the_sibling_rule_makes_a_thumbnail_no_duplicate_of_a_blurred_copy():
-    """bench/frame_rules.py's siblings_demoted: a 48-px thumbnail passes the pair check with a photo and with a
-    3-px blur of it (it cannot show the blur), while the photo and the blur do not; the rule turns the
-    thumbnail's pair with the blurred copy into a match and keeps its pair with the photo."""
-    from PIL import Image, ImageFilter
-
-    from neardup.encoder.decode import signature_of
-    from neardup.encoder.frame import same_frame
-
-    def jpeg(im):
-        return load_bench("edits").encoded(im, quality=90)
-
-    photo = Image.open(REPO / "samples" / "originals" / "opencv_apple.jpg").convert("RGB")
-    thumb = photo.copy()
-    thumb.thumbnail((48, 48), Image.LANCZOS)
-    frames = {"photo": signature_of(jpeg(photo)), "blurred": signature_of(jpeg(photo.filter(ImageFilter.GaussianBlur(3)))),
-              "thumb": signature_of(jpeg(thumb))}
-    rows = [{"a": a, "b": b, "distance": "0.1", "label": "duplicate" if same_frame(frames[a], frames[b]) else "match"}
-            for a, b in (("photo", "blurred"), ("thumb", "photo"), ("thumb", "blurred"))]
-    assert [r["label"] for r in rows] == ["match", "duplicate", "duplicate"]
-    after = load_bench("frame_rules").siblings_demoted(rows, frames)
-    assert [r["label"] for r in after] == ["match", "duplicate", "match"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .align import IDENTITY, TRIM_SOFTEN, Fit, _score, _trims, _within, aligned, refined, rotation, stretch, turn
-from .compare import _cheap, _differences, _failing, _fine_agrees, _same_direction, chroma_agrees
+from .compare import _cheap, _differences, _failing, _fine_agrees, _in_common, _same_direction, chroma_agrees
 from .margins import _own_plain_edges, framed
 from .rules import LENIENT, RULES, WHOLE_PICTURE, Rules
 from .signature import Frame
@@ -103,6 +103,15 @@ def explained(a: Frame | None, b: Frame | None) -> str | None:
         if local <= RULES.max_overlay and rms <= RULES.max_fine_residual:
             return "colour"
     return why
+
+
+def blurred(a: Frame | None, b: Frame | None) -> bool:
+    """Whether `b` is `a` blurred, as the check tells a pair apart: a match for its sharpness (explained()), `b`
+    the softer at the largest side both were measured at."""
+    if a is None or b is None:
+        return False
+    common = _in_common(a, b)
+    return bool(common) and common[0][2] < common[0][1] and explained(a, b) == "sharpness"
 
 
 def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, b: Frame,

@@ -1,0 +1,122 @@
+"""The one label rule over a group of copies rather than a pair: a copy too small to show a blur that its larger
+copies show is no duplicate of the blurred one.
+
+Where T is a duplicate of O and of X by the pair check, O-X is a match because X is O blurred (X the softer at
+their largest common side: encoder/frame blurred()), and T is smaller than both, T-X is a match too: a 48-px
+thumbnail cannot show the 3-px blur its 1,024-px original shows. A scan or a sweep applies the rule to all its
+pairs at once (applied()); the queue's steps to the pairs a step adds, changes or drops and the stored pairs
+round them (regrouped()), so that the stored labels are the rule over the pairs as they stand, in whatever
+order the copies came.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from neardup.encoder.frame import blurred
+from neardup.storage.registry import ImageStatus, outcomes_from
+
+from .labels import Frames
+
+Pair = tuple[int, int]  # image ids, the lower first
+
+
+def demoted(pairs, same, frame, targets=None) -> set[Pair]:
+    """Those of `targets` (default: all `pairs`) that the rule makes matches. `pairs`: every pair found round
+    them; same(pair): the pair check's verdict on one (True: a duplicate); frame(image id): its signature (None:
+    not judged)."""
+    near: dict[int, set[int]] = {}
+    for a, b in pairs:
+        near.setdefault(a, set()).add(b)
+        near.setdefault(b, set()).add(a)
+    size = {i: f.long_side for i in near if (f := frame(i)) is not None}
+    blur = functools.cache(lambda o, x: blurred(frame(o), frame(x)))
+    out = set()
+    for pair in pairs if targets is None else targets:
+        a, b = pair
+        if a not in size or b not in size or size[a] == size[b]:
+            continue
+        t, x = (a, b) if size[a] < size[b] else (b, a)
+        if same(pair) and any(size.get(o, 0) > size[t] and same(_key(t, o)) and not same(_key(o, x)) and blur(o, x)
+                              for o in sorted(near[t] & near[x])):
+            out.add(pair)
+    return out
+
+
+def _key(a: int, b: int) -> Pair:
+    return (a, b) if a < b else (b, a)
+
+
+def applied(pairs, frames: Frames) -> list[tuple[int, int, float, str]]:
+    """Pairs (a, b, distance, label by the pair check) with the rule's labels."""
+    same = {(a, b): label == "duplicate" for a, b, _, label in pairs}
+    gone = demoted(list(same), same.__getitem__, frames.by_id.get)
+    return [(a, b, d, "match" if (a, b) in gone else label) for a, b, d, label in pairs]
+
+
+@dataclass
+class Regrouped:
+    written: list  # the step's pairs (a, b, distance, label), with the rule's labels
+    changed: dict  # {(a, b): label} for the stored pairs whose label the rule changes
+    pairs: dict  # {(a, b): (distance, label)}: every pair round the step's images, as they will stand
+
+    def states(self, rt, index, skip=()) -> dict:
+        """The new states of the images of the changed pairs (but `skip`: the step's own) that have a final one,
+        as the changed labels leave them, by the order in which `index` holds the images (outcomes_from)."""
+        ids = {i for pair in self.changed for i in pair} - set(skip)
+        if not ids:
+            return {}
+        settled = [r.id for r in rt.registry.images(ids=sorted(ids))
+                   if r.status in (ImageStatus.INDEXED, ImageStatus.DUPLICATE, ImageStatus.MATCH)]
+        mine = [(a, b, d, label) for (a, b), (d, label) in self.pairs.items() if a in ids or b in ids]
+        return outcomes_from(mine, index.order({i for p in mine for i in p[:2]}), settled) if settled else {}
+
+
+def regrouped(rt, collection: str, generation: str, written, gone=()) -> Regrouped:
+    """The rule over what a step is about to store: `written`, pairs (a, b, distance, label by the pair check)
+    that replace the stored `gone` ((a, b)) and any stored pair they name again. Every pair whose label the rule
+    may change names an image of these (a triangle holding one of them has them on all its sides), and is judged
+    with every pair round its two images."""
+    new = {(a, b): (d, label) for a, b, d, label in written}
+    gone = set(gone) - set(new)
+    touched = {i for pair in (*new, *gone) for i in pair}
+    if not touched:
+        return Regrouped(list(written), {}, {})
+
+    def stored_of(ids):
+        return {(a, b): (d, label) for a, b, d, label in rt.registry.pairs_of(collection, generation, sorted(ids))
+                if (a, b) not in gone}
+
+    first = stored_of(touched)
+    stored = stored_of({i for pair in (*first, *new) for i in pair})
+    current = {**stored, **new}
+    frames = Frames.of(rt, {i for pair in (*current, *gone) for i in pair})
+    before = {i: set() for pair in (*stored, *gone) for i in pair}  # who was paired with whom before the step
+    for a, b in (*stored, *gone):
+        before[a].add(b)
+        before[b].add(a)
+    size = {i: f.long_side for i, f in frames.by_id.items()}
+
+    def could_have_been(a: int, b: int) -> bool:
+        """Whether a stored pair may have been a duplicate that the rule made a match: only in a triangle, with
+        a third picture larger than the smaller of the two."""
+        if a not in size or b not in size or size[a] == size[b]:
+            return False
+        small = min(size[a], size[b])
+        return any(size.get(o, 0) > small for o in before.get(a, set()) & before.get(b, set()))
+
+    @functools.cache
+    def same(pair: Pair) -> bool:
+        """The pair check's verdict: a stored duplicate is one; a stored match was one only if the rule made it a
+        match, which it can only have done in a triangle."""
+        label = current[pair][1]
+        if pair in new or label == "duplicate" or not could_have_been(*pair):
+            return label == "duplicate"
+        return frames.same(*pair)
+
+    targets = [p for p in current if p[0] in touched or p[1] in touched]
+    matches = demoted(list(current), same, frames.by_id.get, targets)
+    labels = {p: "match" if p in matches else ("duplicate" if same(p) else "match") for p in targets}
+    changed = {p: labels[p] for p in targets if p not in new and labels[p] != stored[p][1]}
+    pairs = {**current, **{p: (current[p][0], label) for p, label in labels.items()}}
+    return Regrouped([(a, b, d, labels[(a, b)]) for a, b, d, _ in written], changed, pairs)

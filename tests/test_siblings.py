@@ -1,0 +1,113 @@
+"""The group rule (pipeline/siblings.py): a thumbnail is no duplicate of a blurred copy whose blur its larger
+copies show, whether a scan labels the three at once or the queue meets them in any order."""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageFilter
+
+from neardup.encoder.decode import signature_of
+from neardup.encoder.frame import same_frame
+from neardup.pipeline.siblings import demoted
+
+REPO = Path(__file__).resolve().parents[1]
+PHOTO = REPO / "samples" / "originals" / "opencv_apple.jpg"
+NAMES = ("photo.jpg", "blurred.jpg", "thumb.jpg")
+
+
+def three_copies(folder: Path) -> dict[str, Path]:
+    """A sample photo, its 3-px Gaussian blur and its 48-px thumbnail, as JPEGs (q90) in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photo = Image.open(PHOTO).convert("RGB")
+    thumb = photo.copy()
+    thumb.thumbnail((48, 48), Image.LANCZOS)
+    pictures = dict(zip(NAMES, (photo, photo.filter(ImageFilter.GaussianBlur(3)), thumb)))
+    for name, im in pictures.items():
+        im.save(folder / name, quality=90)
+    return {name: folder / name for name in NAMES}
+
+
+def test_the_rule_makes_a_thumbnail_no_duplicate_of_a_blurred_copy(tmp_path):
+    """The thumbnail passes the pair check with the photo and with the blur (it cannot show the blur), while the
+    photo and the blur do not; the rule turns the thumbnail's pair with the blurred copy into a match and keeps
+    its pair with the photo."""
+    files = three_copies(tmp_path)
+    frames = {name: signature_of(path.read_bytes()) for name, path in files.items()}
+    pairs = [tuple(sorted(p)) for p in itertools.combinations(NAMES, 2)]
+    same = {p: same_frame(frames[p[0]], frames[p[1]]) for p in pairs}
+    assert same == {("blurred.jpg", "photo.jpg"): False, ("photo.jpg", "thumb.jpg"): True,
+                    ("blurred.jpg", "thumb.jpg"): True}
+    assert demoted(pairs, same.__getitem__, frames.get) == {("blurred.jpg", "thumb.jpg")}
+    # without the photo, nothing shows the blur
+    assert demoted([("blurred.jpg", "thumb.jpg")], same.__getitem__, frames.get) == set()
+
+
+def labels_of(rt, collection: str) -> dict[tuple[str, str], str]:
+    generation, _ = rt.generations(collection)
+    rows = {r.id: r for r in rt.registry.images(collection=collection)}
+    return {tuple(sorted((os.path.basename(rows[a].path), os.path.basename(rows[b].path)))): label
+            for a, b, _, label in rt.registry.pairs_in(collection, generation)}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(NAMES)))
+def test_the_queue_gives_the_scan_s_labels_in_every_order_and_a_removal_undoes_the_rule(tmp_path, order):
+    """Each copy in a batch of its own, in every order, verified at once: the stored labels and states are the
+    scan's; then the photo removed, nothing shows the blur any more and the thumbnail's pair with the blur is a
+    duplicate again."""
+    from neardup.config import Settings
+    from neardup.pipeline.remove import remove
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.steps import embed_step, index_step
+    from neardup.pipeline.verify_batch import verify_batch
+    from neardup.storage.registry import ImageStatus
+
+    files = three_copies(tmp_path / "photos")
+    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(tmp_path / "photos")])
+    scan = Scanner(settings, "scanned").scan(str(tmp_path / "photos"))
+    want = {tuple(sorted((scan.rel(a), scan.rel(b)))): label for a, b, _, label in scan.pairs}
+    assert want == {("blurred.jpg", "photo.jpg"): "match", ("photo.jpg", "thumb.jpg"): "duplicate",
+                    ("blurred.jpg", "thumb.jpg"): "match"}
+
+    rt = Runtime(settings)
+    for name in order:
+        for generation, ids in embed_step(rt, "queued", [str(files[name])], None).items():
+            index_step(rt, "queued", generation, ids, verifying=True)
+            verify_batch(rt, "queued", ids, contextlib.nullcontext)
+    assert labels_of(rt, "queued") == want
+    states = {os.path.basename(r.path): r for r in rt.registry.images(collection="queued")}
+    first, later = order[0], order[1:]
+    assert states[first].status == ImageStatus.INDEXED
+    for name in later:  # each a copy of its nearest earlier one, as the pair's label says
+        row = states[name]
+        partner = os.path.basename(rt.registry.images(ids=[row.of_image])[0].path)
+        assert row.status == want[tuple(sorted((name, partner)))], (name, partner, row.status)
+
+    remove(rt, "queued", [str(files["photo.jpg"])])
+    assert labels_of(rt, "queued") == {("blurred.jpg", "thumb.jpg"): "duplicate"}
+
+
+def test_an_index_step_without_verification_relabels_the_pair_a_later_original_shows_up(tmp_path):
+    """Verification off, the thumbnail and the blur first (a duplicate: nothing shows the blur), then the
+    photo: the index step that adds it relabels the stored pair, and the one of the two that came second is
+    a match of the other."""
+    from neardup.config import Settings
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.steps import embed_step, index_step
+    from neardup.storage.registry import ImageStatus
+
+    files = three_copies(tmp_path / "photos")
+    rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(tmp_path / "photos")],
+                          verify=False))
+    for names in (["thumb.jpg", "blurred.jpg"], ["photo.jpg"]):
+        for generation, ids in embed_step(rt, "q", [str(files[n]) for n in names], None).items():
+            index_step(rt, "q", generation, ids)
+        if names[0] == "thumb.jpg":
+            assert labels_of(rt, "q") == {("blurred.jpg", "thumb.jpg"): "duplicate"}
+    assert labels_of(rt, "q")[("blurred.jpg", "thumb.jpg")] == "match"
+    states = {os.path.basename(r.path): r.status for r in rt.registry.images(collection="q")}
+    assert states["blurred.jpg"] == ImageStatus.MATCH
