@@ -11,6 +11,7 @@ from neardup.errors import DecodeError
 from .agreement import Agreement
 from .labels import Frames, label_for
 from .runtime import Runtime
+from .siblings import beside
 
 
 def search_images(settings, paths: list[str], collection: str, k: int = 10) -> dict:
@@ -41,8 +42,11 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
             query = signature_of(data) if close else None
         except DecodeError:
             query = None  # its pairs are matches
-        out[path] = [hit(rows[i].path, d, th, explained(query, frames.by_id.get(i)) if d <= th["match"] else None)
-                     for i, d in hits if i in rows]  # (no label past the match distance, whatever the frames)
+        why = {row.id: explained(query, frames.by_id.get(row.id)) for row in close}
+        for i in beside(rt, collection, generation, query, frames, {i: w is None for i, w in why.items()}):
+            why[i] = "sharpness"  # a blur its larger copies show (pipeline/siblings.py)
+        out[path] = [hit(rows[i].path, d, th, why.get(i)) for i, d in hits if i in rows]  # (no label past the
+        #   match distance)
     return out
 
 

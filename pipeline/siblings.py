@@ -120,3 +120,21 @@ def regrouped(rt, collection: str, generation: str, written, gone=()) -> Regroup
     changed = {p: labels[p] for p in targets if p not in new and labels[p] != stored[p][1]}
     pairs = {**current, **{p: (current[p][0], label) for p, label in labels.items()}}
     return Regrouped([(a, b, d, labels[(a, b)]) for a, b, d, _ in written], changed, pairs)
+
+
+def beside(rt, collection: str, generation: str, frame, frames: Frames, same: dict[int, bool]) -> set[int]:
+    """The stored images that a picture not stored (a search's query) is no duplicate of by the rule: `frame`,
+    its signature; `same`, the pair check's verdict on it with each stored image it is paired with (whose
+    signatures `frames` holds); judged with the stored pairs among those images."""
+    query = -1  # an id no stored image has, lower than all
+    stored = {(a, b): label for a, b, _, label in rt.registry.pairs_of(collection, generation, sorted(same))
+              if a in same and b in same}
+
+    def verdict(pair: Pair) -> bool:
+        if pair[0] == query:
+            return same[pair[1]]
+        return stored[pair] == "duplicate" or frames.same(*pair)
+
+    mine = [(query, i) for i in sorted(same)]
+    found = demoted([*mine, *stored], verdict, lambda i: frame if i == query else frames.by_id.get(i), mine)
+    return {i for _, i in found}

@@ -111,3 +111,19 @@ def test_an_index_step_without_verification_relabels_the_pair_a_later_original_s
     assert labels_of(rt, "q")[("blurred.jpg", "thumb.jpg")] == "match"
     states = {os.path.basename(r.path): r.status for r in rt.registry.images(collection="q")}
     assert states["blurred.jpg"] == ImageStatus.MATCH
+
+
+def test_a_search_for_a_thumbnail_finds_it_no_duplicate_of_the_blurred_copy_stored_beside_its_photo(tmp_path):
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.search import search_images
+
+    files = three_copies(tmp_path / "photos")
+    query = tmp_path / "query" / "thumb.jpg"
+    query.parent.mkdir()
+    files["thumb.jpg"].rename(query)
+    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2)
+    Scanner(settings).scan(str(tmp_path / "photos"))
+    found = {os.path.basename(h["path"]): h for h in search_images(settings, [str(query)], "default")[str(query)]}
+    assert found["photo.jpg"]["label"] == "duplicate"
+    assert found["blurred.jpg"]["label"] == "match" and found["blurred.jpg"]["why"] == "blurred or smeared"
