@@ -7,7 +7,8 @@ benchmark's score.py. The first row, the shipped rules, gives the scan's own lab
   bench/frame_rules.py [--bench bench-data/dev bench-data/unseen ...] [--variant "max_blur=1.4;max_trim=0.08" ...]
 
 Without --variant, each threshold is tried 20 % tighter, one at a time (TIGHTER). Each variant's pair labels go
-through the group rule (pipeline/siblings.py), as the scan's do.
+through the group rule (pipeline/siblings.py), as the scan's do; a last row gives the shipped pair check's
+labels without it.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ TIGHTER = {  # each rule 20 % stricter: a duplicate must pass by a margin
     "min_sharpness": 0.84, "max_blur": 1.36, "max_peaks": 0.048, "max_turned_detail": 0.2, "max_overlay": 4.8,
     "max_fine_residual": 0.16, "max_finer_overlay": 5.6, "max_aspect_change": 0.064, "max_trim": 0.08,
 }
+PAIRS_ONLY = "shipped rules, the pair check alone (no group rule)"
 
 
 def signatures(bench: Path, rows: list[dict]) -> dict:
@@ -40,22 +42,23 @@ def signatures(bench: Path, rows: list[dict]) -> dict:
     return {n: signature_of((bench / n).read_bytes()) for n in names}
 
 
-def labelled(rows: list[dict], frames: dict, rules) -> tuple[list[dict], int]:
-    """The scan's pairs (pairs.csv rows) labelled under `rules`, then the group rule, and how many labels that
-    changes."""
+def labelled(rows: list[dict], frames: dict, rules, grouped: bool = True) -> tuple[list[dict], int]:
+    """The scan's pairs (pairs.csv rows) labelled under `rules`, then (if `grouped`) the group rule, and how many
+    labels that changes."""
     from neardup.encoder.frame import same_frame
     from neardup.pipeline.siblings import demoted
 
     same = {tuple(sorted((r["a"], r["b"]))): same_frame(frames[r["a"]], frames[r["b"]], rules) for r in rows}
-    gone = demoted(list(same), same.__getitem__, frames.get)
+    gone = demoted(list(same), same.__getitem__, frames.get) if grouped else set()
     out = [{**r, "label": "duplicate" if same[key] and key not in gone else "match"}
            for r in rows for key in [tuple(sorted((r["a"], r["b"])))]]
     return out, sum(r["label"] != o["label"] for r, o in zip(rows, out))
 
 
-def relabelled(bench: Path, scan: Path, rows: list[dict], frames: dict, rules) -> dict:
-    """The benchmark's figures for the scan's pairs labelled under `rules`, and how many labels changed."""
-    out_rows, changed = labelled(rows, frames, rules)
+def relabelled(bench: Path, scan: Path, rows: list[dict], frames: dict, rules, grouped: bool = True) -> dict:
+    """The benchmark's figures for the scan's pairs labelled under `rules` (and the group rule if `grouped`), and
+    how many labels changed."""
+    out_rows, changed = labelled(rows, frames, rules, grouped)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         with open(out / "pairs.csv", "w", newline="") as fh:
@@ -88,6 +91,7 @@ def main() -> None:
     variants = [("shipped rules", {})] + (
         [parsed(v) for v in a.variant] if a.variant is not None else [(f"{k}={v}", {k: v}) for k, v in TIGHTER.items()])
     results: dict = {name: {} for name, _ in variants}
+    results[PAIRS_ONLY] = {}
     for bench in a.bench:
         scan = a.json.parent / f"frame-rules-{bench.name}"
         if not (a.reuse and (scan / "pairs.csv").exists()):
@@ -97,6 +101,7 @@ def main() -> None:
         frames = signatures(bench, rows)
         for name, change in variants:
             results[name][bench.name] = relabelled(bench, scan, rows, frames, replace(RULES, **change))
+        results[PAIRS_ONLY][bench.name] = relabelled(bench, scan, rows, frames, RULES, grouped=False)
     if any(r["changed"] for r in results["shipped rules"].values()):
         print("the shipped rules relabel some of the scan's pairs: the signatures differ from the scan's")
     print("| rules | " + " | ".join(f"{b.name}: dup P / R (wrong)" for b in a.bench) + " |")

@@ -55,10 +55,12 @@ class Frames:
             CHECKED.put(key, found)
         return found
 
-    def why(self, a: int, b: int) -> str:
+    def why(self, a: int, b: int, labelled_match: bool = False) -> str:
         """In words, why the pair is a match rather than a duplicate (encoder/frame/rules.py's WHY; "" for a
-        duplicate)."""
-        return WHY.get(explained(self.by_id.get(a), self.by_id.get(b)), "")
+        duplicate). A pair `labelled_match` that the check passes was made a match by its group
+        (pipeline/siblings.py): for a blur its larger copies show."""
+        why = explained(self.by_id.get(a), self.by_id.get(b))
+        return WHY.get("sharpness" if why is None and labelled_match else why, "")
 
     def framed(self, a: int, b: int) -> int | None:
         """Which of the two images a frame is round, where the check finds one (encoder/frame/check.py:

@@ -107,7 +107,8 @@ def write_report(res, groups: list[dict], path: Path) -> None:
                  for m in g["members"] if not m["keeper"]][:MAX_SHOWN]
     asked = list(dict.fromkeys(in_groups + [(a, b) for a, b, _, label in shown if label == "match"]))  # each once
     frames = res.frames([i for pair in asked for i in pair]) if res.frames and asked else None
-    why = {pair: frames.why(*pair) for pair in asked} if frames else {}
+    labels = {(a, b): label for a, b, _, label in res.pairs}
+    why = {pair: frames.why(*pair, labels.get(pair) == "match") for pair in asked} if frames else {}
     for gi, (g, k) in enumerate(zip(groups, keeper_of)):
         figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"],
                            why.get(ordered(k, by_rel[m["path"]]), "")) for m in g["members"])

@@ -87,6 +87,13 @@ def test_the_queue_gives_the_scan_s_labels_in_every_order_and_a_removal_undoes_t
         partner = os.path.basename(rt.registry.images(ids=[row.of_image])[0].path)
         assert row.status == want[tuple(sorted((name, partner)))], (name, partner, row.status)
 
+    from neardup.pipeline.labels import Frames
+
+    ids = {name: row.id for name, row in states.items()}
+    frames = Frames.of(rt, ids.values())  # what the report and `status --explain` say of the relabelled pair
+    assert frames.why(ids["thumb.jpg"], ids["blurred.jpg"], labelled_match=True) == "blurred or smeared"
+    assert frames.why(ids["thumb.jpg"], ids["blurred.jpg"]) == ""  # the pair check alone passes it
+
     remove(rt, "queued", [str(files["photo.jpg"])])
     assert labels_of(rt, "queued") == {("blurred.jpg", "thumb.jpg"): "duplicate"}
 

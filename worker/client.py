@@ -137,7 +137,7 @@ class BatchHandle:
             frames = Frames.of(rt, [i for row in matched.values() for i in (row.id, row.of_image)])
             for it in items:
                 if it["path"] in matched:
-                    it["why"] = frames.why(matched[it["path"]].id, matched[it["path"]].of_image)
+                    it["why"] = frames.why(matched[it["path"]].id, matched[it["path"]].of_image, labelled_match=True)
         counts: dict[str, int] = {}
         for it in items:
             counts[it["state"]] = counts.get(it["state"], 0) + 1
