@@ -237,12 +237,13 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
     its parts, timed by wrapping them, and the whole process's CPU. Verifying: verification's keypoint views,
     pair verdicts and RANSAC fits, the files it reads again (a scan's kept decodes spare most), and the encoder (whose work runs on TensorFlow's own threads: its seconds,
     not its caller's CPU, are what it costs). Without verification: reading and hashing the files, decoding,
-    the perceptual hashes, the registry, the index step, and the same-frame check of its pairs (the signatures
-    of the paired images, each file read and decoded again, and the pair checks); the encoder is what the
-    process's CPU leaves."""
+    the perceptual hashes, the registry, the index step, the same-frame check of its pairs (the signatures
+    of the paired images, each file read and decoded again, and the pair checks) and the group rule's pass over
+    the stored pairs round them; the encoder is what the process's CPU leaves."""
     import threading
 
     import neardup.pipeline.embed
+    import neardup.pipeline.index
     import neardup.pipeline.labels
     import neardup.pipeline.scan
     import neardup.pipeline.verify
@@ -258,7 +259,8 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
         wrapped = [(neardup.pipeline.embed, "read_item"), (neardup.pipeline.embed, "decode"),
                    (neardup.pipeline.labels, "signed_file"), (neardup.pipeline.embed.phash, "dihedral"),
                    (Registry, "vectors_for"), (Registry, "record_items"), (Registry, "store_vectors"),
-                   (neardup.pipeline.scan, "index_batch"), (neardup.pipeline.labels, "same_frame"), (Encoder, "embed")]
+                   (neardup.pipeline.scan, "index_batch"), (neardup.pipeline.labels, "same_frame"),
+                   (neardup.pipeline.index, "regrouped"), (Encoder, "embed")]
     originals = {(owner, name): getattr(owner, name) for owner, name in wrapped}
 
     def timed(name, fn):
