@@ -58,9 +58,9 @@ class Frames:
     def why(self, a: int, b: int, labelled_match: bool = False) -> str:
         """In words, why the pair is a match rather than a duplicate (encoder/frame/rules.py's WHY; "" for a
         duplicate). A pair `labelled_match` that the check passes was made a match by its group
-        (pipeline/siblings.py): for a blur its larger copies show."""
+        (pipeline/siblings.py): for an edit its larger copies show."""
         why = explained(self.by_id.get(a), self.by_id.get(b))
-        return WHY.get("sharpness" if why is None and labelled_match else why, "")
+        return WHY.get("siblings" if why is None and labelled_match else why, "")
 
     def framed(self, a: int, b: int) -> int | None:
         """Which of the two images a frame is round, where the check finds one (encoder/frame/check.py:

@@ -44,7 +44,7 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
             query = None  # its pairs are matches
         why = {row.id: explained(query, frames.by_id.get(row.id)) for row in close}
         for i in beside(rt, collection, generation, query, frames, {i: w is None for i, w in why.items()}):
-            why[i] = "sharpness"  # a blur its larger copies show (pipeline/siblings.py)
+            why[i] = "siblings"  # an edit its larger copies show (pipeline/siblings.py)
         out[path] = [hit(rows[i].path, d, th, why.get(i)) for i, d in hits if i in rows]  # (no label past the
         #   match distance)
     return out

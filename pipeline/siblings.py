@@ -1,19 +1,21 @@
-"""The one label rule over a group of copies rather than a pair: a copy too small to show a blur that its larger
-copies show is no duplicate of the blurred one.
+"""The one label rule over a group of copies rather than a pair: a copy too small to show an edit that its larger
+copies show is no duplicate of the edited one.
 
-Where T is a duplicate of O and of X by the pair check, O-X is a match because X is O blurred (X the softer at
-their largest common side: encoder/frame blurred()), and T is smaller than both, T-X is a match too: a 48-px
-thumbnail cannot show the 3-px blur its 1,024-px original shows. A scan or a sweep applies the rule to all its
-pairs at once (applied()); the queue's steps to the pairs a step adds, changes or drops and the stored pairs
-round them (regrouped()), so that the stored labels are the rule over the pairs as they stand, in whatever
-order the copies came.
+Where T is a duplicate of O and of X by the pair check, O-X is a match because X is O edited in a way the check
+tells the direction of (blurred: X the softer at their largest common side; framed: the frame round X;
+encoder/frame edited()), and T is smaller than both, T-X is a match too: a 48-px thumbnail cannot show the
+3-px blur or the thin border that its 1,024-px original shows against the edited copy. A scan or a sweep
+applies it to all its pairs at once (applied()), a search to the query's pairs with the stored pairs among its
+hits (beside()); the queue's steps to the pairs a step adds, changes or drops and the stored pairs round them
+(regrouped()), so that the stored labels are the rule over the pairs as they stand, in whatever order the
+copies came.
 """
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
 
-from neardup.encoder.frame import blurred
+from neardup.encoder.frame import edited
 from neardup.storage.registry import ImageStatus, outcomes_from
 
 from .labels import Frames
@@ -30,14 +32,14 @@ def demoted(pairs, same, frame, targets=None) -> set[Pair]:
         near.setdefault(a, set()).add(b)
         near.setdefault(b, set()).add(a)
     size = {i: f.long_side for i in near if (f := frame(i)) is not None}
-    blur = functools.cache(lambda o, x: blurred(frame(o), frame(x)))
+    edit = functools.cache(lambda o, x: edited(frame(o), frame(x)))
     out = set()
     for pair in pairs if targets is None else targets:
         a, b = pair
         if a not in size or b not in size or size[a] == size[b]:
             continue
         t, x = (a, b) if size[a] < size[b] else (b, a)
-        if same(pair) and any(size.get(o, 0) > size[t] and same(_key(t, o)) and not same(_key(o, x)) and blur(o, x)
+        if same(pair) and any(size.get(o, 0) > size[t] and same(_key(t, o)) and not same(_key(o, x)) and edit(o, x)
                               for o in sorted(near[t] & near[x])):
             out.add(pair)
     return out

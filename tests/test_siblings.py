@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from neardup.encoder.decode import signature_of
-from neardup.encoder.frame import same_frame
+from neardup.encoder.frame import WHY, same_frame
 from neardup.pipeline.siblings import demoted
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +44,37 @@ def test_the_rule_makes_a_thumbnail_no_duplicate_of_a_blurred_copy(tmp_path):
     assert demoted(pairs, same.__getitem__, frames.get) == {("blurred.jpg", "thumb.jpg")}
     # without the photo, nothing shows the blur
     assert demoted([("blurred.jpg", "thumb.jpg")], same.__getitem__, frames.get) == set()
+
+
+def test_the_edits_it_follows_are_those_whose_direction_the_check_tells_a_blur_and_a_frame():
+    """edited(a, b): b is a blurred (the softer) or framed (the frame round it), never the other way round; so a
+    thumbnail that passes with the photo and with its framed copy is a match of the framed one."""
+    from PIL import ImageOps
+
+    from neardup.encoder.frame import edited
+    from tests.conftest import sample_paths
+
+    for path in sample_paths()[:4]:
+        photo = Image.open(path).convert("RGB")
+        copies = {"photo": photo, "blurred": photo.filter(ImageFilter.GaussianBlur(3)),
+                  "framed": ImageOps.expand(photo, border=photo.width // 25, fill=(0, 0, 0))}
+        f = {name: signature_of(load_jpeg(im)) for name, im in copies.items()}
+        assert edited(f["photo"], f["blurred"]) and not edited(f["blurred"], f["photo"]), path.name
+        assert edited(f["photo"], f["framed"]) and not edited(f["framed"], f["photo"]), path.name
+        thumb = photo.copy()
+        thumb.thumbnail((48, 48), Image.LANCZOS)
+        f["thumb"] = signature_of(load_jpeg(thumb))
+        # the verdicts a thumbnail too small to show the frame would get from the pair check
+        same = {("framed", "photo"): False, ("photo", "thumb"): True, ("framed", "thumb"): True}
+        assert demoted(list(same), same.__getitem__, f.get) == {("framed", "thumb")}, path.name
+
+
+def load_jpeg(im) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
 
 
 def labels_of(rt, collection: str) -> dict[tuple[str, str], str]:
@@ -91,7 +122,7 @@ def test_the_queue_gives_the_scan_s_labels_in_every_order_and_a_removal_undoes_t
 
     ids = {name: row.id for name, row in states.items()}
     frames = Frames.of(rt, ids.values())  # what the report and `status --explain` say of the relabelled pair
-    assert frames.why(ids["thumb.jpg"], ids["blurred.jpg"], labelled_match=True) == "blurred or smeared"
+    assert frames.why(ids["thumb.jpg"], ids["blurred.jpg"], labelled_match=True) == WHY["siblings"]
     assert frames.why(ids["thumb.jpg"], ids["blurred.jpg"]) == ""  # the pair check alone passes it
 
     remove(rt, "queued", [str(files["photo.jpg"])])
@@ -133,4 +164,4 @@ def test_a_search_for_a_thumbnail_finds_it_no_duplicate_of_the_blurred_copy_stor
     Scanner(settings).scan(str(tmp_path / "photos"))
     found = {os.path.basename(h["path"]): h for h in search_images(settings, [str(query)], "default")[str(query)]}
     assert found["photo.jpg"]["label"] == "duplicate"
-    assert found["blurred.jpg"]["label"] == "match" and found["blurred.jpg"]["why"] == "blurred or smeared"
+    assert found["blurred.jpg"]["label"] == "match" and found["blurred.jpg"]["why"] == WHY["siblings"]

@@ -105,13 +105,16 @@ def explained(a: Frame | None, b: Frame | None) -> str | None:
     return why
 
 
-def blurred(a: Frame | None, b: Frame | None) -> bool:
-    """Whether `b` is `a` blurred, as the check tells a pair apart: a match for its sharpness (explained()), `b`
-    the softer at the largest side both were measured at."""
+def edited(a: Frame | None, b: Frame | None) -> bool:
+    """Whether `b` is `a` edited in a way the check tells the direction of: blurred (a match for its sharpness,
+    `b` the softer at the largest side both were measured at) or framed (a match for a frame, round `b`)."""
     if a is None or b is None:
         return False
-    common = _in_common(a, b)
-    return bool(common) and common[0][2] < common[0][1] and explained(a, b) == "sharpness"
+    why = explained(a, b)
+    if why == "sharpness":
+        common = _in_common(a, b)
+        return bool(common) and common[0][2] < common[0][1]
+    return why == "frame" and framed_round(a, b) is b
 
 
 def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, b: Frame,
