@@ -45,8 +45,8 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
         why = {row.id: explained(query, frames.by_id.get(row.id)) for row in close}
         for i in beside(rt, collection, generation, query, frames, {i: w is None for i, w in why.items()}):
             why[i] = "siblings"  # an edit its larger copies show (pipeline/siblings.py)
-        out[path] = [hit(rows[i].path, d, th, why.get(i)) for i, d in hits if i in rows]  # (no label past the
-        #   match distance)
+        # (no label past the match distance, whatever the frames)
+        out[path] = [hit(rows[i].path, d, th, why.get(i)) for i, d in hits if i in rows]
     return out
 
 

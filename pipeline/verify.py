@@ -680,7 +680,7 @@ def settle(images: dict, th: dict, settings, registry, candidates: dict, propose
 
 def labelled(rt, images: dict, kept: dict, th: dict, grouped: bool = True) -> list[tuple[int, int, float, str]]:
     """(a, b, distance, label) of pairs {(a, b): distance}, nearest first: duplicate only where the two
-    pictures share their frame (pipeline/labels.py) and, where `grouped`, no larger copies show a blur that one
+    pictures share their frame (pipeline/labels.py) and, where `grouped`, no larger copies show an edit that one
     of them hides (pipeline/siblings.py; a queue step judges that with the stored pairs round its own)."""
     frames = Frames(rt, rows_in(images, kept))
     pairs = [(a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()]

@@ -1,5 +1,6 @@
-"""The group rule (pipeline/siblings.py): a thumbnail is no duplicate of a blurred copy whose blur its larger
-copies show, whether a scan labels the three at once or the queue meets them in any order."""
+"""The group rule (pipeline/siblings.py): a thumbnail is no duplicate of a blurred (or framed) copy whose edit its
+larger copies show, whether a scan labels the three at once, the queue meets them in any order or a search
+asks for the thumbnail."""
 from __future__ import annotations
 
 import contextlib
