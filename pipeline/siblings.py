@@ -27,10 +27,7 @@ def demoted(pairs, same, frame, targets=None) -> set[Pair]:
     """Those of `targets` (default: all `pairs`) that the rule makes matches. `pairs`: every pair found round
     them; same(pair): the pair check's verdict on one (True: a duplicate); frame(image id): its signature (None:
     not judged)."""
-    near: dict[int, set[int]] = {}
-    for a, b in pairs:
-        near.setdefault(a, set()).add(b)
-        near.setdefault(b, set()).add(a)
+    near = _neighbours(pairs)
     size = {i: f.long_side for i in near if (f := frame(i)) is not None}
     edit = functools.cache(lambda o, x: edited(frame(o), frame(x)))
     out = set()
@@ -43,6 +40,15 @@ def demoted(pairs, same, frame, targets=None) -> set[Pair]:
                               for o in sorted(near[t] & near[x])):
             out.add(pair)
     return out
+
+
+def _neighbours(pairs) -> dict[int, set[int]]:
+    """{image id: the images it is paired with} for these (a, b) pairs."""
+    near: dict[int, set[int]] = {}
+    for a, b in pairs:
+        near.setdefault(a, set()).add(b)
+        near.setdefault(b, set()).add(a)
+    return near
 
 
 def _key(a: int, b: int) -> Pair:
@@ -92,11 +98,12 @@ def regrouped(rt, collection: str, generation: str, written, gone=()) -> Regroup
     first = stored_of(touched)
     stored = stored_of({i for pair in (*first, *new) for i in pair})
     current = {**stored, **new}
-    frames = Frames.of(rt, {i for pair in (*current, *gone) for i in pair})
-    before = {i: set() for pair in (*stored, *gone) for i in pair}  # who was paired with whom before the step
-    for a, b in (*stored, *gone):
-        before[a].add(b)
-        before[b].add(a)
+    targets = [p for p in current if p[0] in touched or p[1] in touched]
+    either = _neighbours((*current, *gone))  # paired before the step or after it
+    if not any(either[a] & either[b] for a, b in targets):  # in no triangle, then or now: the pair check's labels
+        return Regrouped(list(written), {}, current)
+    frames = Frames.of(rt, set(either))
+    before = _neighbours((*stored, *gone))  # who was paired with whom before the step
     size = {i: f.long_side for i, f in frames.by_id.items()}
 
     def could_have_been(a: int, b: int) -> bool:
@@ -116,7 +123,6 @@ def regrouped(rt, collection: str, generation: str, written, gone=()) -> Regroup
             return label == "duplicate"
         return frames.same(*pair)
 
-    targets = [p for p in current if p[0] in touched or p[1] in touched]
     matches = demoted(list(current), same, frames.by_id.get, targets)
     labels = {p: "match" if p in matches else ("duplicate" if same(p) else "match") for p in targets}
     changed = {p: labels[p] for p in targets if p not in new and labels[p] != stored[p][1]}

@@ -54,28 +54,21 @@ def test_the_edits_it_follows_are_those_whose_direction_the_check_tells_a_blur_a
 
     from neardup.encoder.frame import edited
     from tests.conftest import sample_paths
+    from tests.test_frame import jpeg
 
     for path in sample_paths()[:4]:
         photo = Image.open(path).convert("RGB")
         copies = {"photo": photo, "blurred": photo.filter(ImageFilter.GaussianBlur(3)),
                   "framed": ImageOps.expand(photo, border=photo.width // 25, fill=(0, 0, 0))}
-        f = {name: signature_of(load_jpeg(im)) for name, im in copies.items()}
+        f = {name: signature_of(jpeg(im, 90)) for name, im in copies.items()}
         assert edited(f["photo"], f["blurred"]) and not edited(f["blurred"], f["photo"]), path.name
         assert edited(f["photo"], f["framed"]) and not edited(f["framed"], f["photo"]), path.name
         thumb = photo.copy()
         thumb.thumbnail((48, 48), Image.LANCZOS)
-        f["thumb"] = signature_of(load_jpeg(thumb))
+        f["thumb"] = signature_of(jpeg(thumb, 90))
         # the verdicts a thumbnail too small to show the frame would get from the pair check
         same = {("framed", "photo"): False, ("photo", "thumb"): True, ("framed", "thumb"): True}
         assert demoted(list(same), same.__getitem__, f.get) == {("framed", "thumb")}, path.name
-
-
-def load_jpeg(im) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=90)
-    return buf.getvalue()
 
 
 def labels_of(rt, collection: str) -> dict[tuple[str, str], str]:
