@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 import statistics
 
+import numpy as np
+
 
 def components(pairs) -> list[list[int]]:
     """pairs: iterable of (a, b, ...) image ids; returns groups (sorted lists), largest first."""
@@ -28,18 +30,26 @@ def components(pairs) -> list[list[int]]:
 
 KEEPER_RULE = ("in the largest set of copies joined by duplicate pairs, one that no more of its partners there call "
                "a match than a duplicate, no frame round it, of the set's shape (a border or a bar changes it; a copy "
-               "in no set: of the group's), then the most pixels, then the largest file")
+               "in no set: of the group's), of the set's usual tones (a brightened or recoloured copy moves them), "
+               "then the most pixels, then the largest file")
 SAME_SHAPE = 0.01  # |log| of an aspect ratio's difference from its set's median: rounding in a resize stays under it
+SAME_TONES = 1.5  # levels (0..255): how far a copy's tones (signature.Frame.tones) may lie from its set's centre
+#   (_off_tones) and still be unadjusted: re-encoding, conversion and upscaling move them by a quarter to one
+#   level, a resize to half size by under one (90th percentiles), a brightness or contrast change of a few per
+#   cent by several (bench/keepers.py); thumbnails move them more, and seldom compete on pixels
+TONES_CAP = 5.0  # levels: the most one copy's distance counts towards where a set's centre lies
 
 
-def keeper(members, pairs=(), framed=frozenset()) -> object:
+def keeper(members, pairs=(), framed=frozenset(), tones=None) -> object:
     """The copy to keep. Edited copies (cropped, bordered, turned, overlaid) hang off the picture they came
     from by match pairs, while re-encoded and resized copies share its frame (duplicate pairs): so first the
     largest set of members joined by duplicate pairs. An edited copy the same-frame check let into that set
     (a thin border, a bar over a plain edge) is still a match of some of it, and a border or a bar adds pixels
     and changes the picture's shape: so within the set, a member no more of whose partners there call it a
     match than a duplicate, then one no frame is round (`framed`: ids), then one of the set's own shape (where no
-    copy shares a frame with another, of the shape most of the group has), then the most pixels, then the
+    copy shares a frame with another, of the shape most of the group has), then one of the set's own tones
+    (`tones`: id -> Frame.tones; a copy brightened or given more contrast, still the same frame, lies off the
+    centre of a set that holds its original and that original's other copies), then the most pixels, then the
     largest file (least re-encoded), then the first seen."""
     ids = {m.id: m for m in members}
     sets = components([(a, b) for a, b, _, label in pairs if label == "duplicate" and a in ids and b in ids])
@@ -53,10 +63,34 @@ def keeper(members, pairs=(), framed=frozenset()) -> object:
     usual = {k: statistics.median(shape[i] for i in group) for k, group in enumerate(sets)}
     usual[None] = statistics.median(shape.values())  # a copy in no set: of the group's own shape
 
+    def same_shape(i) -> bool:
+        return abs(shape[i] - usual[set_of.get(i)]) < SAME_SHAPE
+
+    off_tone = _off_tones(sets, tones or {}, same_shape)
+
     def rank(m):
         k = set_of.get(m.id)
         in_set = (1 if k is None else len(sets[k]), k is None or votes[m.id] >= 0, m.id not in framed,
-                  abs(shape[m.id] - usual[k]) < SAME_SHAPE)
+                  same_shape(m.id), m.id not in off_tone)
         return (*in_set, (m.width or 0) * (m.height or 0), m.size_bytes or 0, -m.id)
 
     return max(members, key=rank)
+
+
+def _off_tones(sets, tones, same_shape) -> set:
+    """The members of each set that are not its unadjusted picture by their tones, judged among the members
+    of the set's shape (a trim changes what the tones are taken over). Re-encoded, resized and converted copies
+    keep the original's tones, and each adjusted copy moves them its own way, away from the original and
+    from the original's other copies: so the unadjusted picture is the member nearest to all the others
+    (each distance counted up to TONES_CAP, so that one strongly recoloured copy weighs no more than a lightly
+    brightened one), and the members within SAME_TONES of it. Under three such members there is nothing to
+    judge by: either of two could be the adjusted one."""
+    off = set()
+    for group in sets:
+        known = [i for i in group if i in tones and same_shape(i)]
+        if len(known) < 3:
+            continue
+        apart = np.array([[float(np.abs(tones[i] - tones[j]).max()) for j in known] for i in known])
+        centre = int(np.minimum(apart, TONES_CAP).sum(axis=1).argmin())
+        off.update(i for i, d in zip(known, apart[centre]) if d > SAME_TONES)
+    return off

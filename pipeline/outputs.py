@@ -20,11 +20,10 @@ def groups_of(res) -> list[dict]:
     pairs_of: list[list] = [[] for _ in groups]  # each group's own pairs, in one pass over all of them
     for pair in res.pairs:
         pairs_of[group_of[pair[0]]].append(pair)
-    framed = framed_copies(res, pairs_of)
     out = []
-    for members, pairs, round_ in zip(groups, pairs_of, framed):
+    for members, pairs, (round_, tones) in zip(groups, pairs_of, keeper_hints(res, pairs_of)):
         rows = [res.images[m] for m in members]
-        keep = keeper(rows, pairs, round_)
+        keep = keeper(rows, pairs, round_, tones)
         labels = {label for _, _, _, label in pairs}
         out.append({
             "kind": "duplicate" if labels == {"duplicate"} else "match",
@@ -35,17 +34,37 @@ def groups_of(res) -> list[dict]:
     return out
 
 
-def framed_copies(res, pairs_of: list[list]) -> list[set[int]]:
-    """Per group (its pairs), the copies a frame is round, in groups without a duplicate pair: there no set of
-    copies sharing a frame picks the keeper, and a border or a bar adds the pixels it would otherwise win on.
-    One load of the signatures for all of them (res.frames), a frame check per match pair."""
-    open_ = [not any(label == "duplicate" for *_, label in pairs) for pairs in pairs_of]
-    ids = [i for pairs, ok in zip(pairs_of, open_) if ok for pair in pairs for i in pair[:2]]
-    frames = res.frames(ids) if res.frames and ids else None
-    if frames is None:
-        return [set() for _ in pairs_of]
-    return [{i for a, b, *_ in pairs if (i := frames.framed(a, b)) is not None} if ok else set()
-            for pairs, ok in zip(pairs_of, open_)]
+HINTS_AT_ONCE = 2_000  # signatures loaded together for the keeper's hints (a few tens of kB each)
+
+
+def keeper_hints(res, pairs_of: list[list]):
+    """Per group (its pairs), what the keeper needs of the copies' signatures (res.frames), loaded a few
+    thousand at a time: in a group without a duplicate pair, the copies a frame is round (there no set of
+    copies sharing a frame picks the keeper, and a border or a bar adds the pixels it would otherwise win on;
+    a frame check per match pair); in one with three or more copies joined by duplicate pairs, their tones.
+    Yields (framed ids, {id: tones} or None) in the groups' order."""
+    def wanted(pairs) -> tuple[bool, set]:
+        if not any(label == "duplicate" for *_, label in pairs):
+            return True, {i for pair in pairs for i in pair[:2]}
+        joined = {i for a, b, _, label in pairs if label == "duplicate" for i in (a, b)}
+        return False, joined if len(joined) >= 3 else set()
+
+    asks = [wanted(pairs) for pairs in pairs_of]
+    start = 0
+    while start < len(pairs_of):
+        end, ids = start, set()
+        while end < len(pairs_of) and (len(ids) < HINTS_AT_ONCE or end == start):
+            ids |= asks[end][1]
+            end += 1
+        frames = res.frames(sorted(ids)) if res.frames and ids else None
+        for pairs, (open_, own) in zip(pairs_of[start:end], asks[start:end]):
+            if frames is None or not own:
+                yield set(), None
+            elif open_:
+                yield {i for a, b, *_ in pairs if (i := frames.framed(a, b)) is not None}, None
+            else:
+                yield set(), {i: f.tones for i in own if (f := frames.by_id.get(i)) is not None}
+        start = end
 
 
 def _csv(path: Path):

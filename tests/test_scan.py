@@ -313,6 +313,50 @@ def test_the_keeper_is_the_picture_its_copies_share_the_frame_of():
     assert keeper([original, resized, framed, webp], pairs) is original
 
 
+def test_among_copies_sharing_a_frame_the_keeper_is_one_with_their_usual_tones():
+    """A brightened copy saved at a higher quality is the largest file of a set of equal-sized copies: the
+    tones tell it from the original, whose re-encoded copies share them. Two copies alone give no centre."""
+    import numpy as np
+
+    from neardup.pipeline.groups import keeper
+    from neardup.storage.registry import ImageRow
+
+    def row(i, size):
+        return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",
+                           "width": 480, "height": 360, "size_bytes": size})
+
+    original, reencoded, brightened, resized = row(1, 50_000), row(2, 30_000), row(3, 70_000), row(4, 20_000)
+    resized.width, resized.height = 240, 180
+    own = np.array([110.0, 100.0, 90.0, 40.0, 38.0, 35.0])
+    tones = {1: own, 2: own + 0.4, 3: own * 1.1, 4: own - 0.6}
+    pairs = [(a, b, 0.05, "duplicate") for a, b in ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))]
+    members = [original, reencoded, brightened, resized]
+    assert keeper(members, pairs) is brightened  # without tones: the largest file of the largest pictures
+    assert keeper(members, pairs, tones=tones) is original
+    two = [p for p in pairs if 4 not in p[:2] and 2 not in p[:2]]
+    assert keeper([original, brightened], two, tones=tones) is brightened
+
+
+def test_a_scan_keeps_the_original_over_its_brightened_copy_saved_larger(photos, settings, tmp_path):
+    """The same through a scan: the photo, a re-encoded copy, a half-size copy and a brightened copy saved at
+    a higher quality (the largest file); the group's keeper is the photo."""
+    from PIL import ImageEnhance
+
+    from neardup.pipeline.outputs import groups_of
+
+    first = sorted(photos.glob("*.jpg"))[0]
+    im = Image.open(first).convert("RGB")
+    im.save(photos / "copy.jpg", quality=75)
+    im.resize((im.width // 2, im.height // 2)).save(photos / "half.jpg", quality=85)
+    ImageEnhance.Brightness(im).enhance(1.12).save(photos / "brighter.jpg", quality=98)
+    assert (photos / "brighter.jpg").stat().st_size > first.stat().st_size
+    res = Scanner(settings).scan(str(photos))
+    group = next(g for g in groups_of(res) if any(m["path"] == "brighter.jpg" for m in g["members"]))
+    labels = {frozenset((res.rel(a), res.rel(b))): label for a, b, _, label in res.pairs}
+    assert labels.get(frozenset((first.name, "brighter.jpg"))) == "duplicate", labels  # lightly adjusted
+    assert group["keeper"] == first.name, group
+
+
 def test_the_report_takes_its_thumbnails_from_the_scan_s_decode(photos, settings, tiny_model, tmp_path):
     """The previews are made while a paired image is decoded for its signature, for the images in a pair only:
     the report decodes nothing again (here, the files are gone by the time it is written), and a scan with

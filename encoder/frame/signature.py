@@ -143,6 +143,13 @@ class Frame:
         return colourfulness(self.grid)
 
     @functools.cached_property
+    def tones(self) -> np.ndarray:
+        """Each channel's mean and spread over the grid (0..255): what a brightness, contrast or colour
+        adjustment moves, and re-encoding, resizing and conversion keep (the keeper's choice among copies
+        sharing a frame, pipeline/groups.py)."""
+        return np.concatenate([self.grid.mean(axis=(0, 1)), self.grid.std(axis=(0, 1))])
+
+    @functools.cached_property
     def plain(self) -> bool:
         """One colour all over (a placeholder, a swatch): no gray detail at the finest size kept, no change of
         colour at 32 px."""
