@@ -43,28 +43,28 @@ def keeper_hints(res, pairs_of: list[list]):
     copies sharing a frame picks the keeper, and a border or a bar adds the pixels it would otherwise win on;
     a frame check per match pair); in one with three or more copies joined by duplicate pairs, their tones.
     Yields (framed ids, {id: tones} or None) in the groups' order."""
-    def wanted(pairs) -> tuple[bool, set]:
-        if not any(label == "duplicate" for *_, label in pairs):
-            return True, {i for pair in pairs for i in pair[:2]}
-        joined = {i for a, b, _, label in pairs if label == "duplicate" for i in (a, b)}
-        return False, joined if len(joined) >= 3 else set()
+    pending, ids = [], set()
+    for pairs in pairs_of:
+        open_ = not any(label == "duplicate" for *_, label in pairs)
+        own = {i for a, b, _, label in pairs if open_ or label == "duplicate" for i in (a, b)}
+        own = own if open_ or len(own) >= 3 else set()
+        pending.append((pairs, open_, own))
+        ids |= own
+        if len(ids) >= HINTS_AT_ONCE:
+            yield from _hints(res, pending, ids)
+            pending, ids = [], set()
+    yield from _hints(res, pending, ids)
 
-    asks = [wanted(pairs) for pairs in pairs_of]
-    start = 0
-    while start < len(pairs_of):
-        end, ids = start, set()
-        while end < len(pairs_of) and (len(ids) < HINTS_AT_ONCE or end == start):
-            ids |= asks[end][1]
-            end += 1
-        frames = res.frames(sorted(ids)) if res.frames and ids else None
-        for pairs, (open_, own) in zip(pairs_of[start:end], asks[start:end]):
-            if frames is None or not own:
-                yield set(), None
-            elif open_:
-                yield {i for a, b, *_ in pairs if (i := frames.framed(a, b)) is not None}, None
-            else:
-                yield set(), {i: f.tones for i in own if (f := frames.by_id.get(i)) is not None}
-        start = end
+
+def _hints(res, pending, ids):
+    frames = res.frames(sorted(ids)) if res.frames and ids else None
+    for pairs, open_, own in pending:
+        if frames is None or not own:
+            yield set(), None
+        elif open_:
+            yield {i for a, b, *_ in pairs if (i := frames.framed(a, b)) is not None}, None
+        else:
+            yield set(), {i: f.tones for i in own if (f := frames.by_id.get(i)) is not None}
 
 
 def _csv(path: Path):
