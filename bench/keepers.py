@@ -6,7 +6,7 @@ brightened, recoloured or given more contrast. Per kind: the median, 90th percen
 (the largest change of one of the six, in levels of 0..255), and the share within SAME_TONES. Prints a table,
 writes JSON. What the keeper then picks is `bench/quality.py`'s "suggested keepers" line.
 
-  bench/keepers.py [--bench bench-data/dev] [--json keepers.json]
+  bench/keepers.py [--bench bench-data/dev] [--json bench/results/keepers.json]
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, default=REPO / "bench-data" / "dev")
-    ap.add_argument("--json", type=Path, default=Path("keepers.json"))
+    ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "keepers.json")
     a = ap.parse_args()
     truth = json.loads((a.bench / "truth.json").read_text())
     kinds = truth["transforms"]
@@ -51,6 +51,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['kind']} | {r['copies']} | {r['median']:.2f} | {r['p90']:.2f} | {r['max']:.2f} | {r['within']:.2f} |")
+    a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps({"bench": str(a.bench), "same_tones": SAME_TONES, "kinds": rows}, indent=1))
     print(f"written {a.json}")
 

@@ -90,7 +90,9 @@ def _off_tones(sets, tones, same_shape) -> set:
         known = [i for i in group if i in tones and same_shape(i)]
         if len(known) < 3:
             continue
-        apart = np.array([[float(np.abs(tones[i] - tones[j]).max()) for j in known] for i in known])
-        centre = int(np.minimum(apart, TONES_CAP).sum(axis=1).argmin())
-        off.update(i for i, d in zip(known, apart[centre]) if d > SAME_TONES)
+        stacked = np.array([tones[i] for i in known])
+        spread = [np.minimum(np.abs(stacked - t).max(axis=1), TONES_CAP).sum() for t in stacked]  # a row at a time:
+        #   a picture stored thousands of times is one set
+        centre = stacked[int(np.argmin(spread))]
+        off.update(i for i, d in zip(known, np.abs(stacked - centre).max(axis=1)) if d > SAME_TONES)
     return off
