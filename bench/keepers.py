@@ -73,9 +73,11 @@ def main() -> None:
         for f in group:
             if f != original:
                 moved.setdefault(kinds[f], []).append(float(np.abs(tones(f) - own).max()))
+                if truth["level"].get(f) != "duplicate":  # an edited copy is no candidate keeper
+                    continue
                 energy = laplacian_energy(a.bench / f)
-                if truth["level"].get(f) == "duplicate" and (index := enlargement(own_energy, energy)) is not None:
-                    larger = "copy" if energy[1][0] * energy[1][1] > own_energy[1][0] * own_energy[1][1] else "original"
+                if (index := enlargement(own_energy, energy)) is not None:
+                    larger = "copy" if np.prod(energy[1]) > np.prod(own_energy[1]) else "original"
                     enlarged.setdefault(f"{kinds[f]}, {larger} larger", []).append(index)
     rows = [{"kind": kind, "copies": len(d), "median": float(np.median(d)), "p90": float(np.percentile(d, 90)),
              "max": max(d), "within": float(np.mean(np.array(d) <= SAME_TONES))} for kind, d in sorted(moved.items())]
