@@ -39,10 +39,11 @@ def laplacian_energy(path: Path) -> tuple[float, tuple[int, int]]:
     return float((lap ** 2).mean()), (y.shape[1], y.shape[0])
 
 
-def enlargement(a: tuple[float, tuple[int, int]], b: tuple[float, tuple[int, int]]) -> float | None:
-    """laplacian_energy() of two pictures to how enlarged the larger looks from the smaller (2: by a smooth
-    interpolation; about 0: a photo and its reduction), None where their shapes or sizes are too near."""
-    (e_large, large), (e_small, small) = sorted((a, b), key=lambda x: -x[1][0] * x[1][1])
+def enlargement(larger: tuple[float, tuple[int, int]], smaller: tuple[float, tuple[int, int]]) -> float | None:
+    """laplacian_energy() of two pictures, the one with more pixels first, to how enlarged it looks from the
+    other (2: by a smooth interpolation; about 0: a photo and its reduction), None where their shapes or sizes
+    are too near."""
+    (e_large, large), (e_small, small) = larger, smaller
     if abs(np.log(large[0] / large[1]) - np.log(small[0] / small[1])) > 0.01 or \
             max(large) < ENLARGED_FROM * max(small):
         return None
@@ -76,9 +77,10 @@ def main() -> None:
                 if truth["level"].get(f) != "duplicate":  # an edited copy is no candidate keeper
                     continue
                 energy = laplacian_energy(a.bench / f)
-                if (index := enlargement(own_energy, energy)) is not None:
-                    larger = "copy" if np.prod(energy[1]) > np.prod(own_energy[1]) else "original"
-                    enlarged.setdefault(f"{kinds[f]}, {larger} larger", []).append(index)
+                copy_larger = np.prod(energy[1]) > np.prod(own_energy[1])
+                pair = (energy, own_energy) if copy_larger else (own_energy, energy)
+                if (index := enlargement(*pair)) is not None:
+                    enlarged.setdefault(f"{kinds[f]}, {'copy' if copy_larger else 'original'} larger", []).append(index)
     rows = [{"kind": kind, "copies": len(d), "median": float(np.median(d)), "p90": float(np.percentile(d, 90)),
              "max": max(d), "within": float(np.mean(np.array(d) <= SAME_TONES))} for kind, d in sorted(moved.items())]
     print(f"{a.bench}: the tones' distance from the original (levels), SAME_TONES = {SAME_TONES}")

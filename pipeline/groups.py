@@ -1,4 +1,4 @@
-"""Duplicate groups: connected components of the flagged pairs, each with a suggested keeper."""
+"""The graph of flagged pairs: each image's partners, the connected groups, each with a suggested keeper."""
 from __future__ import annotations
 
 import math
@@ -26,6 +26,15 @@ def components(pairs) -> list[list[int]]:
     for x in parent:
         groups.setdefault(find(x), []).append(x)
     return sorted((sorted(g) for g in groups.values()), key=lambda g: (-len(g), g[0]))
+
+
+def partners_of(pairs) -> dict[int, set]:
+    """{image: the images it is paired with} for (a, b) pairs, both ways."""
+    partners: dict[int, set] = {}
+    for a, b in pairs:
+        partners.setdefault(a, set()).add(b)
+        partners.setdefault(b, set()).add(a)
+    return partners
 
 
 KEEPER_RULE = ("in the largest set of copies joined by duplicate pairs, one that no more of its partners there call "

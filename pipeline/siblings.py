@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from neardup.encoder.frame import edited
 from neardup.storage.registry import ImageStatus, outcomes_from
 
+from .groups import partners_of
 from .labels import Frames
 
 Pair = tuple[int, int]  # image ids, the lower first
@@ -27,7 +28,7 @@ def demoted(pairs, same, frame, targets=None) -> set[Pair]:
     """Those of `targets` (default: all `pairs`) that the rule makes matches. `pairs`: every pair found round
     them; same(pair): the pair check's verdict on one (True: a duplicate); frame(image id): its signature (None:
     not judged)."""
-    near = _neighbours(pairs)
+    near = partners_of(pairs)
     size = {i: f.long_side for i in near if (f := frame(i)) is not None}
     edit = functools.cache(lambda o, x: edited(frame(o), frame(x)))
     out = set()
@@ -40,15 +41,6 @@ def demoted(pairs, same, frame, targets=None) -> set[Pair]:
                               for o in sorted(near[t] & near[x])):
             out.add(pair)
     return out
-
-
-def _neighbours(pairs) -> dict[int, set[int]]:
-    """{image id: the images it is paired with} for these (a, b) pairs."""
-    near: dict[int, set[int]] = {}
-    for a, b in pairs:
-        near.setdefault(a, set()).add(b)
-        near.setdefault(b, set()).add(a)
-    return near
 
 
 def _key(a: int, b: int) -> Pair:
@@ -99,11 +91,11 @@ def regrouped(rt, collection: str, generation: str, written, gone=()) -> Regroup
     stored = stored_of({i for pair in (*first, *new) for i in pair})
     current = {**stored, **new}
     targets = [p for p in current if p[0] in touched or p[1] in touched]
-    either = _neighbours((*current, *gone))  # paired before the step or after it
+    either = partners_of((*current, *gone))  # paired before the step or after it
     if not any(either[a] & either[b] for a, b in targets):  # in no triangle, then or now: the pair check's labels
         return Regrouped(list(written), {}, current)
     frames = Frames.of(rt, set(either))
-    before = _neighbours((*stored, *gone))  # who was paired with whom before the step
+    before = partners_of((*stored, *gone))  # who was paired with whom before the step
     size = {i: f.long_side for i, f in frames.by_id.items()}
 
     def could_have_been(a: int, b: int) -> bool:

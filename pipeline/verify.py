@@ -36,6 +36,7 @@ from neardup.errors import DecodeError
 from neardup.storage.registry import in_chunks
 
 from .embed import embed_missing_corners
+from .groups import partners_of
 from .labels import Frames, rows_in
 from .recent import Recent
 from .siblings import applied
@@ -504,15 +505,6 @@ def kept_past(distances, k: int, beyond: float) -> int:
     """How many of a query's ascending neighbour distances make its k nearest past those at or under `beyond`
     (which come first, uncounted)."""
     return sum(1 for d in distances if d <= beyond) + k
-
-
-def partners_of(pairs) -> dict[int, set]:
-    """{image: the images it is paired with} for (a, b) pairs, both ways."""
-    partners: dict[int, set] = {}
-    for a, b in pairs:
-        partners.setdefault(a, set()).add(b)
-        partners.setdefault(b, set()).add(a)
-    return partners
 
 
 def second_hop(scored: dict, match: float, most: int = 20) -> set[tuple[int, int]]:
