@@ -75,7 +75,7 @@ def queued(folder: Path, work: Path, expect_good: int, expect_bad: int) -> dict:
                               "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = dict(os.environ, NEARDUP_DATA_DIR=str(work / "queue-data"), NEARDUP_BROKER_URL=f"redis://127.0.0.1:{port}/0",
                NEARDUP_ROOTS=str(folder))
-    worker = subprocess.Popen([*NEARDUP, "worker", "-Q", "embed,index", "--concurrency", "2"], cwd=REPO, env=env,
+    worker = subprocess.Popen([*NEARDUP, "worker", "-Q", "embed,index,verify", "--concurrency", "2"], cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         import psutil

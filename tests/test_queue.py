@@ -490,8 +490,9 @@ def test_an_upload_copying_a_removed_image_is_a_new_picture_through_the_queue(cl
 
 
 def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_them(cluster):
-    """Two files of one picture indexed, waiting for a verify worker; one is removed meanwhile. When a verify
-    worker comes, the other ends indexed with no pair, the removed one stays removed, and the batch is done."""
+    """Two files of one picture indexed, waiting for a verify worker; one is removed meanwhile. While none runs,
+    waiting for the batch says that no worker consumes the verify queue. When a verify worker comes, the other
+    ends indexed with no pair, the removed one stays removed, and the batch is done."""
     folder, data = on_its_own(cluster, "pending-removal", 2)
     files = [folder / "a.jpg", folder / "b.jpg"]
     for path in files:
@@ -503,6 +504,19 @@ def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_t
     while handle.status()["counts"] != {"verifying": 2}:
         assert time.time() < deadline, handle.status()["counts"]
         time.sleep(0.5)
+    told = []
+
+    class Told(Exception):
+        pass
+
+    def notice(text):
+        told.append(text)
+        raise Told  # the wait would go on until a verify worker comes: the test ends it here
+
+    with pytest.raises(Told):
+        handle.result(timeout=120, ask_after=0, notice=notice)
+    assert "no running worker consumes the verify queue (2 image(s) waiting on verify)" in told[0], told
+    assert "neardup worker -Q verify" in told[0] and "--fast" in told[0], told
     generation, _ = cl.rt.generations("pending-removal")
     assert len(pairs_by_path(cl.rt, "pending-removal", generation)) == 1
     assert cl.remove([str(files[1])], "pending-removal").removed == [str(files[1])]

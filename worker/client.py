@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -15,6 +16,10 @@ from neardup.config import Settings, load
 from neardup.encoder.decode import find_images
 from neardup.storage.collection import checked
 from neardup.storage.registry import FINAL, ImageStatus
+
+log = logging.getLogger("neardup")
+WAITS_ON = {ImageStatus.QUEUED: "embed", ImageStatus.PENDING: "index", ImageStatus.VERIFYING: "verify"}  # the queue
+#   whose step an image in this state waits for
 
 
 def expand(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
@@ -89,6 +94,18 @@ class Client:
 
         return in_flight(self.settings.broker_url)
 
+    def consumed_queues(self, timeout: float = 1.0) -> set[str] | None:
+        """The queues the running workers consume, as they answer Celery's inspect broadcast within `timeout`
+        seconds (an empty set: no worker answered; None: the broker cannot be asked)."""
+        from kombu.exceptions import OperationalError
+        from redis import RedisError
+
+        try:
+            replies = self.app.control.inspect(timeout=timeout).active_queues() or {}
+        except (OperationalError, RedisError, OSError):
+            return None
+        return {q["name"] for queues in replies.values() for q in queues or ()}
+
     def handle(self, batch_id: str) -> "BatchHandle":
         return BatchHandle(self, batch_id)
 
@@ -145,14 +162,18 @@ class BatchHandle:
         return {"batch_id": self.batch_id, "total": len(items), "done": done, "counts": counts, "items": items}
 
     def result(self, timeout: float | None = None, poll: float = 0.5, stall: float = 60.0, progress=None,
-               verified: bool = True, explain: bool = False) -> dict:
+               verified: bool = True, explain: bool = False, notice=None, ask_after: float = 10.0) -> dict:
         """Wait for every image to reach its final state (`verified=False`: the embedding's answer, as soon
         as every image is indexed; `explain`: see status()). What makes no progress is sent again: at once when
         the broker holds no ingestion message at all (they were lost), else after `stall` seconds; never more
-        often than every `stall` seconds."""
+        often than every `stall` seconds. A batch that has not moved for `ask_after` seconds asks the workers
+        which queues they consume, at most every `stall` seconds, and says once, through `notice` (default:
+        the "neardup" logger's warning), which queue its images wait on that none consumes: a deployment
+        without a verify worker would otherwise wait for ever, without a word."""
         start = last_change = time.time()
         last_resend = start - stall
         last_done = -1
+        asked, told = None, False
         while True:
             st = self.status(verified)
             if progress:
@@ -166,6 +187,33 @@ class BatchHandle:
                                                and self.client.in_flight() == 0):
                 self.client.reconcile(self.batch_id)  # lost: at once, but not again within `stall` (a failing task)
                 last_change = last_resend = now
+            if not told and now - last_change > ask_after and (asked is None or now - asked > stall):
+                asked = now
+                idle = self.unserved(st)
+                if idle:
+                    (notice or log.warning)(unserved_message(self.batch_id, idle, verified))
+                    told = True
             if timeout is not None and now - start > timeout:
                 raise TimeoutError(f"batch {self.batch_id}: {st['done']}/{st['total']} done after {timeout}s")
             time.sleep(poll)
+
+    def unserved(self, st: dict) -> dict[str, int]:
+        """{queue: images of this batch waiting on it} for the queues that no running worker consumes, of those
+        its unfinished images wait on (status() `st`); {} when the workers cannot be asked."""
+        waiting: dict[str, int] = {}
+        for state, n in st["counts"].items():
+            if state in WAITS_ON:
+                waiting[WAITS_ON[state]] = waiting.get(WAITS_ON[state], 0) + n
+        consumed = self.client.consumed_queues() if waiting else None
+        return {} if consumed is None else {q: n for q, n in waiting.items() if q not in consumed}
+
+
+def unserved_message(batch_id: str, idle: dict[str, int], verified: bool) -> str:
+    """What to tell a user whose batch waits on queues no worker consumes (BatchHandle.unserved())."""
+    queues = ",".join(idle)
+    text = (f"batch {batch_id}: no running worker consumes the {queues} queue"
+            f"{'s' if len(idle) > 1 else ''} ({', '.join(f'{n} image(s) waiting on {q}' for q, n in idle.items())});"
+            f" start one: neardup worker -Q {queues}")
+    if verified and set(idle) == {"verify"}:
+        text += " (or take the embedding's answer without verification: --fast, result(verified=False))"
+    return text

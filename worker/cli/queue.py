@@ -56,7 +56,8 @@ def submit(paths, collection, wait, timeout, fast, as_json, settings):
         def progress(st):
             bar.update(st["done"] - bar.n)
         try:
-            st = handle.result(timeout=timeout, progress=progress, verified=not fast, explain=True)
+            st = handle.result(timeout=timeout, progress=progress, verified=not fast, explain=True,
+                               notice=lambda text: tqdm.write(f"warning: {text}", file=sys.stderr))
         except TimeoutError as exc:
             raise click.ClickException(str(exc))
     _print_status(st, as_json)
