@@ -524,3 +524,26 @@ def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_t
     st = handle.result(timeout=300)
     assert st["done"] == 2 and st["counts"] == {"indexed": 1, "removed": 1}, st["counts"]
     assert pairs_by_path(cl.rt, "pending-removal", generation) == set()
+
+
+def test_a_queued_sweep_with_no_sweep_worker_says_so(cluster):
+    """`neardup sweep --queue` waits for its result as long as it takes; with no worker on the sweep queue it
+    says, on stderr, which queue is unserved and how to start a worker for it, instead of waiting without a word."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "neardup", "sweep", "--queue", "--collection", "unserved"],
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+        reader.start()
+        deadline = time.time() + 120
+        while not any("warning:" in line for line in lines):
+            assert proc.poll() is None and time.time() < deadline, lines  # still waiting, and not for ever
+            time.sleep(0.5)
+        told = next(line for line in lines if "warning:" in line)
+        assert "no running worker consumes the sweep queue; start one: neardup worker -Q sweep" in told
+    finally:
+        proc.kill()
+        proc.wait()

@@ -34,6 +34,37 @@ def expand(paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
     return list(dict.fromkeys(out)), failed
 
 
+def consumed_queues(app, timeout: float = 1.0) -> set[str] | None:
+    """The queues the running workers consume, as they answer Celery's inspect broadcast within `timeout`
+    seconds (an empty set: no worker answered; None: the broker cannot be asked)."""
+    from kombu.exceptions import OperationalError
+    from redis import RedisError
+
+    try:
+        replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    except (OperationalError, RedisError, OSError):
+        return None
+    return {q["name"] for queues in replies.values() for q in queues or ()}
+
+
+def task_result(res, queue: str, notice=None, ask_after: float = 10.0):
+    """A queued task's result (a Celery AsyncResult sent to `queue`), waited for as long as it takes; if it is
+    not back after `ask_after` seconds and no running worker consumes `queue`, says so once through `notice`
+    (default: the "neardup" logger's warning) instead of waiting for ever without a word."""
+    from celery.exceptions import TimeoutError as NotYet
+
+    told = False
+    while True:
+        try:
+            return res.get(timeout=ask_after)
+        except NotYet:
+            served = None if told else consumed_queues(res.app)
+            if served is not None and queue not in served:
+                (notice or log.warning)(f"no running worker consumes the {queue} queue; start one: "
+                                        f"neardup worker -Q {queue}")
+                told = True
+
+
 class Client:
     def __init__(self, settings: Settings | None = None):
         from neardup.pipeline.runtime import Runtime
@@ -94,17 +125,8 @@ class Client:
 
         return in_flight(self.settings.broker_url)
 
-    def consumed_queues(self, timeout: float = 1.0) -> set[str] | None:
-        """The queues the running workers consume, as they answer Celery's inspect broadcast within `timeout`
-        seconds (an empty set: no worker answered; None: the broker cannot be asked)."""
-        from kombu.exceptions import OperationalError
-        from redis import RedisError
-
-        try:
-            replies = self.app.control.inspect(timeout=timeout).active_queues() or {}
-        except (OperationalError, RedisError, OSError):
-            return None
-        return {q["name"] for queues in replies.values() for q in queues or ()}
+    def consumed_queues(self) -> set[str] | None:
+        return consumed_queues(self.app)
 
     def handle(self, batch_id: str) -> "BatchHandle":
         return BatchHandle(self, batch_id)

@@ -95,6 +95,13 @@ def _print_status(st: dict, as_json: bool) -> None:
     click.echo(f"\n{st['done']}/{st['total']} done: " + ", ".join(f"{k} {v}" for k, v in sorted(st["counts"].items())))
 
 
+def waited(res, queue: str):
+    """A queued task's result; a warning on stderr if no worker consumes its queue (worker/client.py task_result)."""
+    from neardup.worker.client import task_result
+
+    return task_result(res, queue, notice=lambda text: click.echo(f"warning: {text}", err=True))
+
+
 @cli.command()
 @collection_option()
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Where the outputs go [default: here, "
@@ -111,7 +118,7 @@ def sweep(collection, out, neighbors, use_queue, settings):
         res = app.send_task("neardup.sweep", kwargs=dict(collection=collection, out=out and os.path.abspath(out),
                                                          neighbors=neighbors), queue="sweep")
         try:
-            click.echo(json.dumps(res.get(), indent=1))
+            click.echo(json.dumps(waited(res, "sweep"), indent=1))
         except ValueError as exc:
             raise click.ClickException(str(exc))
         return
@@ -148,7 +155,7 @@ def retrain(collection, epochs, force, wait, config_json):
     click.echo(res.id)
     if wait:
         try:
-            click.echo(json.dumps(res.get(), indent=1))
+            click.echo(json.dumps(waited(res, "train"), indent=1))
         except (ValueError, LookupError, TypeError) as exc:  # what the task refuses (too few images, an unknown
             #   --config field)
             raise click.ClickException(f"retraining refused: {exc}")
