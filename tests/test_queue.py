@@ -515,8 +515,8 @@ def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_t
 
     with pytest.raises(Told):
         handle.result(timeout=120, ask_after=0, notice=notice)
-    assert "no running worker consumes the verify queue (2 image(s) waiting on verify)" in told[0], told
-    assert "neardup worker -Q verify" in told[0] and "--fast" in told[0], told
+    assert "2 image(s) wait on verify; no running worker consumes the verify queue" in told[0], told
+    assert "start one: neardup worker -Q verify" in told[0] and "--fast" in told[0], told
     generation, _ = cl.rt.generations("pending-removal")
     assert len(pairs_by_path(cl.rt, "pending-removal", generation)) == 1
     assert cl.remove([str(files[1])], "pending-removal").removed == [str(files[1])]

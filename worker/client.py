@@ -60,9 +60,15 @@ def task_result(res, queue: str, notice=None, ask_after: float = 10.0):
         except NotYet:
             served = None if told else consumed_queues(res.app)
             if served is not None and queue not in served:
-                (notice or log.warning)(f"no running worker consumes the {queue} queue; start one: "
-                                        f"neardup worker -Q {queue}")
+                (notice or log.warning)(unserved_text([queue]))
                 told = True
+
+
+def unserved_text(queues: list[str]) -> str:
+    """What to tell a user who waits on queues that no running worker consumes."""
+    names = ",".join(queues)
+    return (f"no running worker consumes the {names} queue{'s' if len(queues) > 1 else ''}; start one: "
+            f"neardup worker -Q {names}")
 
 
 class Client:
@@ -124,9 +130,6 @@ class Client:
         from neardup.tasks.context import in_flight
 
         return in_flight(self.settings.broker_url)
-
-    def consumed_queues(self) -> set[str] | None:
-        return consumed_queues(self.app)
 
     def handle(self, batch_id: str) -> "BatchHandle":
         return BatchHandle(self, batch_id)
@@ -226,16 +229,14 @@ class BatchHandle:
         for state, n in st["counts"].items():
             if state in WAITS_ON:
                 waiting[WAITS_ON[state]] = waiting.get(WAITS_ON[state], 0) + n
-        consumed = self.client.consumed_queues() if waiting else None
+        consumed = consumed_queues(self.client.app) if waiting else None
         return {} if consumed is None else {q: n for q, n in waiting.items() if q not in consumed}
 
 
 def unserved_message(batch_id: str, idle: dict[str, int], verified: bool) -> str:
     """What to tell a user whose batch waits on queues no worker consumes (BatchHandle.unserved())."""
-    queues = ",".join(idle)
-    text = (f"batch {batch_id}: no running worker consumes the {queues} queue"
-            f"{'s' if len(idle) > 1 else ''} ({', '.join(f'{n} image(s) waiting on {q}' for q, n in idle.items())});"
-            f" start one: neardup worker -Q {queues}")
+    text = (f"batch {batch_id}: " + ", ".join(f"{n} image(s) wait on {q}" for q, n in idle.items()) + "; "
+            + unserved_text(list(idle)))
     if verified and set(idle) == {"verify"}:
         text += " (or take the embedding's answer without verification: --fast, result(verified=False))"
     return text
