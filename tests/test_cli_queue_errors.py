@@ -40,3 +40,13 @@ def test_wrong_password_and_redis_down_are_one_line(tmp_path):
     down = submit({**base, "NEARDUP_BROKER_URL": redis.url}, str(REPO / "samples" / "originals"))
     assert down.returncode == 1 and "cannot use the broker" in down.stderr and "Traceback" not in down.stderr
     assert "right-one" not in down.stderr
+
+
+def test_a_worker_asked_for_a_queue_neardup_has_not_refuses_to_start(tmp_path):
+    """A typo in -Q would start a worker that waits for ever on a queue nothing is sent to."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEARDUP_")}
+    env.update(NEARDUP_DATA_DIR=str(tmp_path), NEARDUP_BROKER_URL=f"redis://127.0.0.1:{free_port()}/0")
+    proc = subprocess.run([sys.executable, "-m", "neardup", "worker", "-Q", "embed,indx"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no such queue: indx" in proc.stderr, proc.stderr[-1500:]
+    assert "embed, index, verify, sweep, train" in proc.stderr and "Traceback" not in proc.stderr

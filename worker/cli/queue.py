@@ -19,9 +19,14 @@ from .common import cli, collection_option, settings_options, table
 def worker(ctx, queues, beat):
     """Start a Celery worker with neardup's app; other options (--concurrency, --hostname, --pool,
     --loglevel ...) pass through to `celery worker`."""
-    from neardup.worker.app import app, settings
+    from neardup.worker.app import QUEUES, app, settings
 
-    argv = ["worker", "-Q", queues, *ctx.args]
+    names = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = [q for q in names if q not in QUEUES]
+    if unknown or not names:  # Celery would create the queue, and the worker would wait on it for messages nobody sends
+        raise click.BadParameter(f"no such queue: {', '.join(unknown) or '(none named)'} (neardup's queues: {', '.join(QUEUES)})",
+                                 param_hint="--queues")
+    argv = ["worker", "-Q", ",".join(names), *ctx.args]
     if beat:  # the scheduler's state lives with the rest of neardup's, not in the current directory
         os.makedirs(settings.data_dir, exist_ok=True)
         argv += ["--beat", "--schedule", os.path.join(settings.data_dir, "celerybeat-schedule")]
