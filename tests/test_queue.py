@@ -491,8 +491,11 @@ def test_an_upload_copying_a_removed_image_is_a_new_picture_through_the_queue(cl
 
 def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_them(cluster):
     """Two files of one picture indexed, waiting for a verify worker; one is removed meanwhile. While none runs,
-    waiting for the batch says that no worker consumes the verify queue. When a verify worker comes, the other
-    ends indexed with no pair, the removed one stays removed, and the batch is done."""
+    waiting for the batch and `neardup status` say that no worker consumes the verify queue. When a verify
+    worker comes, the other ends indexed with no pair, the removed one stays removed, and the batch is done."""
+    import subprocess
+    import sys
+
     folder, data = on_its_own(cluster, "pending-removal", 2)
     files = [folder / "a.jpg", folder / "b.jpg"]
     for path in files:
@@ -517,6 +520,10 @@ def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_t
         handle.result(timeout=120, ask_after=0, notice=notice)
     assert "2 image(s) wait on verify; no running worker consumes the verify queue" in told[0], told
     assert "start one: neardup worker -Q verify" in told[0] and "--fast" in told[0], told
+    shown = subprocess.run([sys.executable, "-m", "neardup", "status", handle.batch_id], env=cluster.env,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "0/2 done: verifying 2" in shown.stdout, shown.stdout + shown.stderr
+    assert "2 image(s) wait on verify; no running worker consumes the verify queue" in shown.stderr, shown.stderr
     generation, _ = cl.rt.generations("pending-removal")
     assert len(pairs_by_path(cl.rt, "pending-removal", generation)) == 1
     assert cl.remove([str(files[1])], "pending-removal").removed == [str(files[1])]

@@ -76,13 +76,17 @@ def submit(paths, collection, wait, timeout, fast, as_json, settings):
 def status(batch_id, fast, as_json, settings):
     """Each image of a batch: indexed, duplicate-of X, match-of Y (and what changed), failed: reason, or still
     queued, pending (embedded) or verifying."""
-    from neardup.worker.client import Client
+    from neardup.worker.client import Client, unserved_message
 
+    handle = Client(settings).handle(batch_id)
     try:
-        st = Client(settings).handle(batch_id).status(verified=not fast, explain=True)
+        st = handle.status(verified=not fast, explain=True)
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0]))
     _print_status(st, as_json)
+    idle = handle.unserved(st)  # why a batch stands still, where that is why
+    if idle:
+        click.echo(f"warning: {unserved_message(batch_id, idle, not fast)}", err=True)
 
 
 def _print_status(st: dict, as_json: bool) -> None:
