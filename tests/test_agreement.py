@@ -10,7 +10,7 @@ from PIL import Image, ImageOps
 
 from neardup.encoder import phash
 from neardup.encoder.decode import to_input
-from neardup.pipeline.agreement import Agreement, agree, pulled
+from neardup.pipeline.agreement import Agreement, agree, agreeing, pulled
 from neardup.pipeline.scan import Scanner
 from neardup.pipeline.search import search_images
 from neardup.pipeline.sweep import sweep
@@ -92,3 +92,19 @@ def test_a_copy_whose_hashes_agree_is_paired_inside_a_match_threshold_its_embedd
     settings.hash_pull, settings.data_dir = 0.0, str(tmp_path / "unpulled")  # the setting wins over the sidecar
     res = Scanner(settings).scan(str(folder))
     assert pair not in {frozenset(res.rel(i) for i in (a, b)) for a, b, _, _ in res.pairs}
+
+
+def test_agreeing_answers_as_agree_for_every_row():
+    """The batched test against many pictures at once says what the pair test says of each: own hashes a few
+    bits apart either way round, a mirrored hash among the eight, and unrelated hashes."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 2**63, 8, dtype=np.uint64)
+    rows = rng.integers(0, 2**63, (40, 8), dtype=np.uint64)
+    rows[0, 0] = x[0] ^ np.uint64(0b11)  # their own hashes 2 bits apart
+    rows[1, 0] = x[0] ^ np.uint64(0b111)  # 3 bits: no
+    rows[2, 5] = x[0] ^ np.uint64(1)  # x's own near one of theirs (a mirrored copy)
+    rows[3, 0] = x[6]  # their own equal to one of x's
+    expected = [agree(x, y) for y in rows]
+    assert expected[:4] == [True, False, True, True] and not any(expected[4:])
+    assert agreeing(x, rows).tolist() == expected
+
