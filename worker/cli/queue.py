@@ -23,9 +23,9 @@ def worker(ctx, queues, beat):
 
     names = [q.strip() for q in queues.split(",") if q.strip()]
     unknown = [q for q in names if q not in QUEUES]
-    if unknown or not names:  # Celery would create the queue, and the worker would wait on it for messages nobody sends
-        raise click.BadParameter(f"no such queue: {', '.join(unknown) or '(none named)'} (neardup's queues: {', '.join(QUEUES)})",
-                                 param_hint="--queues")
+    if unknown or not names:  # Celery would create such a queue, and the worker wait on it for messages never sent
+        raise click.BadParameter(f"no such queue: {', '.join(unknown) or '(none named)'} "
+                                 f"(neardup's queues: {', '.join(QUEUES)})", param_hint="--queues")
     argv = ["worker", "-Q", ",".join(names), *ctx.args]
     if beat:  # the scheduler's state lives with the rest of neardup's, not in the current directory
         os.makedirs(settings.data_dir, exist_ok=True)
