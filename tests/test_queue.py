@@ -3,6 +3,8 @@ Redis restarts, retraining with rollout, bad input through the queue."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -189,9 +191,6 @@ def test_bad_input_through_the_queue_fails_per_image(cluster, tmp_path):
 def test_retrain_and_rollout_while_ingesting(cluster):
     """A retrain on the train queue, promoted, rolled out while batches keep coming: nothing lost, no
     comparison across model versions, `neardup models` shows the switch."""
-    import subprocess
-    import sys
-
     from neardup.worker.app import app
 
     if not any(w.poll() is None for w in cluster.workers):
@@ -246,8 +245,6 @@ def test_rollback_while_ingesting_switches_collections_back(cluster, tmp_path):
     previous model's generation with every image in it once (those ingested meanwhile too), image states
     are what that generation's pairs say, and later ingestion and sweeps use it."""
     import shutil
-    import subprocess
-    import sys
 
     from neardup.pipeline.sweep import sweep
 
@@ -493,9 +490,6 @@ def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_t
     """Two files of one picture indexed, waiting for a verify worker; one is removed meanwhile. While none runs,
     waiting for the batch and `neardup status` say that no worker consumes the verify queue. When a verify
     worker comes, the other ends indexed with no pair, the removed one stays removed, and the batch is done."""
-    import subprocess
-    import sys
-
     folder, data = on_its_own(cluster, "pending-removal", 2)
     files = [folder / "a.jpg", folder / "b.jpg"]
     for path in files:
@@ -536,9 +530,6 @@ def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_t
 def test_a_queued_sweep_with_no_sweep_worker_says_so(cluster):
     """`neardup sweep --queue` waits for its result as long as it takes; with no worker on the sweep queue it
     says, on stderr, which queue is unserved and how to start a worker for it, instead of waiting without a word."""
-    import subprocess
-    import sys
-
     proc = subprocess.Popen([sys.executable, "-m", "neardup", "sweep", "--queue", "--collection", "unserved"],
                             env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -225,10 +225,7 @@ class BatchHandle:
     def unserved(self, st: dict) -> dict[str, int]:
         """{queue: images of this batch waiting on it} for the queues that no running worker consumes, of those
         its unfinished images wait on (status() `st`); {} when the workers cannot be asked."""
-        waiting: dict[str, int] = {}
-        for state, n in st["counts"].items():
-            if state in WAITS_ON:
-                waiting[WAITS_ON[state]] = waiting.get(WAITS_ON[state], 0) + n
+        waiting = {WAITS_ON[state]: n for state, n in st["counts"].items() if state in WAITS_ON}
         consumed = consumed_queues(self.client.app) if waiting else None
         return {} if consumed is None else {q: n for q, n in waiting.items() if q not in consumed}
 
