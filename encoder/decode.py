@@ -20,6 +20,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from neardup.errors import DecodeError
 
+from .colour import in_srgb
 from .corners import views as corner_views
 from .frame import HIGH_SIDE, SHARP_SIDE, Frame, needs_high, signature
 
@@ -188,7 +189,7 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                keep_aspect: bool = False, min_long: int = 0) -> tuple[Image.Image, tuple[int, int]]:
     """Open, refuse bombs, draft-decode JPEGs (to at least draft_to x draft_to, or with `keep_aspect` to a
     long side of at least draft_to; and to a long side of at least `min_long`), apply EXIF orientation;
-    return RGB and the full (w, h)."""
+    return sRGB (an embedded profile of another colour space converted: encoder/colour.py) and the full (w, h)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -201,11 +202,11 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
             if box and im.format == "JPEG":
                 im.draft("RGB", box)
             im.load()
-            loaded = im.size
+            loaded, icc = im.size, im.info.get("icc_profile")
             im = ImageOps.exif_transpose(im)
             if im.size != loaded:  # turned by its EXIF orientation: so is the full size
                 full = full[::-1]
-            return to_rgb(im), full
+            return in_srgb(to_rgb(im), icc), full
     except DecodeError:
         raise
     except UnidentifiedImageError:

@@ -42,7 +42,7 @@ from .recent import Recent
 from .siblings import applied
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
-VERDICT_LOGIC = 7  # bump when a change to the code below would change a verdict: stored ones are then not reused
+VERDICT_LOGIC = 8  # bump when a change to the code below would change a verdict: stored ones are then not reused
 MIN_SIDE = 16  # pictures narrower than this (at the working size) have no keypoints: ORB finds none under about
 #   60 px, and a side of 1 px breaks its pyramid
 

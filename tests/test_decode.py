@@ -22,7 +22,7 @@ from neardup.encoder.decode import (
 from neardup.encoder.frame.signature import HIGH_SIDES
 from neardup.errors import DecodeError
 from tests.badfiles import make_bad_files
-from tests.conftest import sample_paths
+from tests.conftest import SAMPLES, sample_paths
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -191,3 +191,53 @@ def test_reading_a_file_costs_its_size_in_memory_not_the_limit(tmp_path):
         tracemalloc.stop()
     assert data == path.read_bytes()
     assert peak < 4 * len(data) + (1 << 20), peak
+
+
+@pytest.mark.parametrize("space", ["Display P3", "Adobe RGB (1998)"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "HEIF"])
+def test_a_photo_in_another_colour_space_decodes_to_its_srgb_colours(space, fmt):
+    """A phone's Display P3 photo, a camera's Adobe RGB one, its profile embedded: decoded to the colours the
+    sRGB photo has, where the numbers as stored are several levels off (less colourful)."""
+    from bench.colour_profiles import tagged
+
+    if fmt == "HEIF":
+        pytest.importorskip("pillow_heif")
+    photo = Image.open(SAMPLES / "opencv_orange.jpg").convert("RGB")
+    options = {} if fmt == "PNG" else {"quality": 90}
+    data = tagged(photo, space, fmt, **options)
+    original = np.asarray(open_image(encode(photo, fmt, **options))[0], int)
+    stored = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), int)
+    assert np.abs(np.asarray(open_image(data)[0], int) - original).mean() < 1.5 < 5 < np.abs(stored - original).mean()
+
+
+@pytest.mark.parametrize("profile", ["sRGB", "unreadable", "Lab"])
+def test_a_profile_that_changes_nothing_or_cannot_be_used_leaves_the_pixels_as_stored(photo, profile):
+    """sRGB's own profile (most tagged photos), bytes that are no profile, a profile of another colour space
+    than RGB: decoded as the untagged file is, without an error, and no transform is made or run for them."""
+    from PIL import ImageCms
+
+    from neardup.encoder.colour import _to_srgb
+
+    icc = {"sRGB": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(), "unreadable": b"\0" * 300,
+           "Lab": ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()}[profile]
+    assert _to_srgb(icc) is None
+    plain = open_image(encode(photo, "JPEG", quality=90))[0]
+    assert np.array_equal(np.asarray(open_image(encode(photo, "JPEG", quality=90, icc_profile=icc))[0]),
+                          np.asarray(plain))
+
+
+def test_a_phone_s_display_p3_photo_and_the_site_s_srgb_copy_are_duplicates(tmp_path):
+    """The photo as a site stores it (sRGB) and as the phone saved it (Display P3, profile embedded): one
+    picture, labelled a duplicate; read as stored, the phone's copy is less colourful and was a match."""
+    from bench.colour_profiles import tagged
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
+
+    folder = tmp_path / "uploads"
+    folder.mkdir()
+    photo = Image.open(SAMPLES / "opencv_orange.jpg").convert("RGB")
+    photo.save(folder / "photo.jpg", quality=90)
+    (folder / "IMG_0002.jpg").write_bytes(tagged(photo, "Display P3"))
+    res = Scanner(Settings(data_dir=str(tmp_path / "data"), decode_threads=2)).scan(str(folder))
+    assert not res.failed and [(res.rel(a), res.rel(b), label) for a, b, _, label in res.pairs] in (
+        [("photo.jpg", "IMG_0002.jpg", "duplicate")], [("IMG_0002.jpg", "photo.jpg", "duplicate")])

@@ -77,7 +77,8 @@ PEAK_IGNORED = (8, 4)  # ... ignoring the levels this near black and white (clip
 #   common level (a plain background: one peak, which a brightness change clips or frees)
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
-KEY = "frame32x3v9"  # stored beside the encoders' vectors, keyed by content hash and this name
+KEY = "frame32x3v10"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
+#   an ICC profile of another colour space are signed in sRGB, encoder/colour.py)
 
 
 class Plane:
