@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.colour_profiles import tagged  # noqa: E402
+from bench.colour_profiles import PRESS, tagged  # noqa: E402
 
 
 def encoded(im: Image.Image, fmt: str = "JPEG", **options) -> bytes:
@@ -138,6 +138,7 @@ CONVERTED = {  # benign too: what a site's pipeline or an export dialogue does; 
     "JPEG q10": lambda im: encoded(im, quality=10),
     "Display P3, profile embedded (a phone's)": lambda im: tagged(im, "Display P3"),
     "Adobe RGB, profile embedded (a camera's)": lambda im: tagged(im, "Adobe RGB (1998)"),
+    "CMYK, a press's profile embedded (print)": lambda im: tagged(im, PRESS),
 }
 EDITED = {
     "Gaussian blur 3 px, next to a thumbnail": lambda im: encoded(im.filter(ImageFilter.GaussianBlur(3))),

@@ -1,12 +1,13 @@
-"""Pixels in sRGB: a picture whose file embeds an ICC profile of another RGB colour space (Display P3 from
-phones, Adobe RGB from cameras) is converted to sRGB once decoded.
+"""Pixels in sRGB: a picture whose file embeds an ICC profile of another colour space (Display P3 from
+phones, Adobe RGB from cameras, a press's CMYK from print workflows) is converted to sRGB once decoded.
 
 A site that stores photos as sRGB converts such a picture on upload: its numbers change, the colours they stand
 for do not. Read as they are, the two copies differ in saturation (a Display P3 copy of a photo reads 10-20 %
-less colourful), enough for the same-frame check to call a converted copy recoloured and for the embedding to
-move it past the duplicate threshold. Converted, both are the same sRGB picture. Untagged pictures are taken as
-sRGB (the web's assumption); a profile that is sRGB's own, or that LittleCMS cannot read, leaves the numbers as
-they are.
+less colourful; CMYK inks read without their press's dot gain, tens of levels too light), enough for the
+same-frame check to call a converted copy recoloured and for the embedding to move it past the duplicate
+threshold. Converted, both are the same sRGB picture. Untagged pictures are taken as sRGB (the web's
+assumption; untagged CMYK is converted naively, as Pillow does); a profile that is sRGB's own, that LittleCMS
+cannot read, or of another colour space than the picture's, leaves the numbers as they are.
 """
 from __future__ import annotations
 
@@ -23,24 +24,24 @@ SAME = 1  # a profile whose transform moves no probe colour by more than this (l
 
 
 def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
-    """An RGB picture converted to sRGB from the colour space of the ICC profile `icc` embedded in its file;
-    unchanged where there is none, or it is not an RGB profile, or it is sRGB's own."""
-    if not icc or im.mode != "RGB":
-        return im
-    transform = _to_srgb(icc)
+    """An RGB or CMYK picture converted to sRGB (RGB) from the colour space of the ICC profile `icc` embedded in
+    its file; unchanged where there is none, or it is not the picture's colour space, or it is sRGB's own."""
+    transform = _to_srgb(icc, im.mode) if icc and im.mode in ("RGB", "CMYK") else None
     return ImageCms.applyTransform(im, transform) if transform is not None else im
 
 
 @functools.lru_cache(maxsize=32)
-def _to_srgb(icc: bytes) -> ImageCms.ImageCmsTransform | None:
-    """The transform from an embedded profile to sRGB, made once per profile (a collection holds a handful);
-    None where none is needed or none can be made. NOCACHE: LittleCMS's one-colour cache is not safe across
-    the decode threads that share the transform."""
+def _to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The transform from an embedded profile of pictures in `mode` to sRGB, made once per profile (a collection
+    holds a handful); None where none is needed or none can be made. NOCACHE: LittleCMS's one-colour cache is not
+    safe across the decode threads that share the transform."""
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if source.profile.xcolor_space.strip() != "RGB":
+        if source.profile.xcolor_space.strip() != mode:
             return None
-        transform = ImageCms.buildTransform(source, SRGB, "RGB", "RGB", flags=ImageCms.Flags.NOCACHE)
+        transform = ImageCms.buildTransform(source, SRGB, mode, "RGB", flags=ImageCms.Flags.NOCACHE)
+        if mode != "RGB":
+            return transform
         moved = np.abs(np.asarray(ImageCms.applyTransform(_PROBE, transform), np.int16) - np.asarray(_PROBE, np.int16))
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return None

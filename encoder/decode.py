@@ -189,7 +189,7 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                keep_aspect: bool = False, min_long: int = 0) -> tuple[Image.Image, tuple[int, int]]:
     """Open, refuse bombs, draft-decode JPEGs (to at least draft_to x draft_to, or with `keep_aspect` to a
     long side of at least draft_to; and to a long side of at least `min_long`), apply EXIF orientation;
-    return sRGB (an embedded profile of another colour space converted: encoder/colour.py) and the full (w, h)."""
+    return RGB in sRGB (converted by the file's colour profile: encoder/colour.py) and the full (w, h)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -206,7 +206,7 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
             im = ImageOps.exif_transpose(im)
             if im.size != loaded:  # turned by its EXIF orientation: so is the full size
                 full = full[::-1]
-            return in_srgb(to_rgb(im), icc), full
+            return to_rgb(in_srgb(im if im.mode == "CMYK" else to_rgb(im), icc)), full
     except DecodeError:
         raise
     except UnidentifiedImageError:

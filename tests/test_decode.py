@@ -220,7 +220,7 @@ def test_a_profile_that_changes_nothing_or_cannot_be_used_leaves_the_pixels_as_s
 
     icc = {"sRGB": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(), "unreadable": b"\0" * 300,
            "Lab": ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()}[profile]
-    assert _to_srgb(icc) is None
+    assert _to_srgb(icc, "RGB") is None
     plain = open_image(encode(photo, "JPEG", quality=90))[0]
     assert np.array_equal(np.asarray(open_image(encode(photo, "JPEG", quality=90, icc_profile=icc))[0]),
                           np.asarray(plain))
@@ -241,3 +241,18 @@ def test_a_phone_s_display_p3_photo_and_the_site_s_srgb_copy_are_duplicates(tmp_
     res = Scanner(Settings(data_dir=str(tmp_path / "data"), decode_threads=2)).scan(str(folder))
     assert not res.failed and [(res.rel(a), res.rel(b), label) for a, b, _, label in res.pairs] in (
         [("photo.jpg", "IMG_0002.jpg", "duplicate")], [("IMG_0002.jpg", "photo.jpg", "duplicate")])
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "TIFF"])
+def test_a_print_workflow_s_cmyk_picture_decodes_by_its_press_profile(fmt):
+    """A CMYK picture tagged with its press's profile (inks that spread on paper): decoded to the colours of the
+    sRGB photo it was separated from, where its inks read without the profile are tens of levels too light."""
+    from bench.colour_profiles import PRESS, tagged
+
+    photo = Image.open(SAMPLES / "opencv_orange.jpg").convert("RGB")
+    data = tagged(photo, PRESS, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    stored = Image.open(io.BytesIO(data))
+    assert stored.mode == "CMYK"
+    original = np.asarray(photo, int)
+    assert np.abs(np.asarray(open_image(data)[0], int) - original).mean() < 4 < 15 < np.abs(
+        np.asarray(stored.convert("RGB"), int) - original).mean()
