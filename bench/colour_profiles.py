@@ -4,9 +4,11 @@ photo re-expressed in one of them with its profile embedded: the copy a phone, a
 workflow makes of a picture a site stores as sRGB."""
 from __future__ import annotations
 
+import functools
 import io
 import struct
 
+import numpy as np
 from PIL import Image, ImageCms
 
 D50 = (0.9642, 1.0, 0.8249)
@@ -15,52 +17,11 @@ SPACES = {  # colorants adapted to D50 (ICC), and the tone curve: parametric (sR
     "Display P3": (((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841)), SRGB_CURVE),
     "Adobe RGB (1998)": (((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446)), 563 / 256),
 }
-
-
-def _s15(v: float) -> bytes:
-    return struct.pack(">i", round(v * 65536))
-
-
-def _xyz(v) -> bytes:
-    return b"XYZ \0\0\0\0" + b"".join(_s15(c) for c in v)
-
-
-def _curve(curve) -> bytes:
-    if isinstance(curve, tuple):
-        return b"para\0\0\0\0" + struct.pack(">HH", 3, 0) + b"".join(_s15(c) for c in curve)
-    return b"curv\0\0\0\0" + struct.pack(">IH", 1, round(curve * 256)) + b"\0\0"
-
-
-def _desc(text: str) -> bytes:
-    ascii_ = text.encode("ascii") + b"\0"
-    return b"desc\0\0\0\0" + struct.pack(">I", len(ascii_)) + ascii_ + b"\0" * (4 + 4 + 2 + 1 + 67)
-
-
-def profile(name: str) -> bytes:
-    """An ICC v2 display profile (matrix and tone curves) of one of SPACES."""
-    colorants, curve = SPACES[name]
-    trc = _curve(curve)
-    tags = [(b"desc", _desc(name)), (b"cprt", b"text\0\0\0\0No copyright, use freely\0"), (b"wtpt", _xyz(D50)),
-            (b"rXYZ", _xyz(colorants[0])), (b"gXYZ", _xyz(colorants[1])), (b"bXYZ", _xyz(colorants[2])),
-            (b"rTRC", trc), (b"gTRC", trc), (b"bTRC", trc)]
-    return _profile_bytes(b"mntrRGB XYZ ", tags)
-
-
-def _profile_bytes(kind: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
-    """The profile of `kind` (device class, colour space, connection space) with these tags."""
-    table, data = [], b""
-    offset = 128 + 4 + 12 * len(tags)
-    for sig, body in tags:
-        table.append(struct.pack(">4sII", sig, offset + len(data), len(body)))
-        data += body + b"\0" * (-len(body) % 4)
-    size = offset + len(data)
-    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + kind
-              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
-              + b"".join(_s15(c) for c in D50) + b"\0" * 48)
-    return header + struct.pack(">I", len(tags)) + b"".join(table) + data
-
-
-PRESS = "press CMYK"  # press_profile()'s space, which in_space() and tagged() also know by this name
+PRESS = "press CMYK"  # press_profile()'s space: CMYK inks whose dots spread on paper, as a print workflow's CMYK
+#   files are tagged with (U.S. Web Coated and its kin are not redistributable); read without it, too light
+DOT_GAIN = 1.4  # an ink's printed share is its stored share to the power 1 / DOT_GAIN
+SRGB_TO_XYZ_D50 = np.array([(0.4360747, 0.3850649, 0.1430804), (0.2225045, 0.7168786, 0.0606169),
+                            (0.0139322, 0.0971045, 0.7141733)])
 
 
 def in_space(im: Image.Image, name: str) -> tuple[Image.Image, bytes]:
@@ -82,77 +43,113 @@ def tagged(im: Image.Image, name: str, fmt: str = "JPEG", **options) -> bytes:
     return buf.getvalue()
 
 
-# A press profile: CMYK inks whose dots spread (DOT_GAIN) on paper, as a print workflow's CMYK JPEG is tagged with
-# (U.S. Web Coated and its kin are not redistributable). A picture's inks read without it are too light.
-DOT_GAIN = 1.4  # an ink's printed share is its stored share to the power 1 / DOT_GAIN
-SRGB_TO_XYZ_D50 = ((0.4360747, 0.3850649, 0.1430804), (0.2225045, 0.7168786, 0.0606169),
-                   (0.0139322, 0.0971045, 0.7141733))
+def profile(name: str) -> bytes:
+    """An ICC v2 display profile (matrix and tone curves) of one of SPACES."""
+    colorants, curve = SPACES[name]
+    trc = _curve(curve)
+    return _profile_bytes(b"mntrRGB XYZ ", name, [(b"rXYZ", _xyz(colorants[0])), (b"gXYZ", _xyz(colorants[1])),
+                                                  (b"bXYZ", _xyz(colorants[2])), (b"rTRC", trc), (b"gTRC", trc),
+                                                  (b"bTRC", trc)])
 
 
-def _lab(rgb):
-    """sRGB (0..1, ... x 3) to CIE Lab under D50, the ICC's connection space."""
-    import numpy as np
-
-    rgb = np.asarray(rgb, np.float64)
-    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    xyz = linear @ np.asarray(SRGB_TO_XYZ_D50).T / np.asarray(D50)
-    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
-
-
-def _srgb(lab):
-    """CIE Lab under D50 to sRGB (0..1, clipped)."""
-    import numpy as np
-
-    fy = (lab[..., 0] + 16) / 116
-    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
-    xyz = np.where(f > 6 / 29, f ** 3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * np.asarray(D50)
-    linear = np.clip(xyz @ np.linalg.inv(np.asarray(SRGB_TO_XYZ_D50)).T, 0, 1)
-    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
-
-
-def _lut16(grid, inputs: int, table, curve_in=None, curve_out=None) -> bytes:
-    """A lut16Type: a curve on each input, a CLUT of `grid` points a side (`table`: values 0..1, inputs-dimensional
-    grid by outputs, the first input varying slowest), a curve on each output; curves of 0..1 over 0..1, 256
-    entries, identity where not given."""
-    import numpy as np
-
-    outputs = table.shape[-1]
-    levels = np.linspace(0, 1, 256)
-
-    def curves(f, n):
-        return np.round(np.tile(f(levels) if f else levels, n) * 65535).astype(">u2").tobytes()
-
-    return (b"mft2\0\0\0\0" + struct.pack(">BBBB", inputs, outputs, grid, 0)
-            + b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1)) + struct.pack(">HH", 256, 256)
-            + curves(curve_in, inputs) + np.round(np.clip(table, 0, 1) * 65535).astype(">u2").tobytes()
-            + curves(curve_out, outputs))
-
-
-def _encoded_lab(lab):
-    """Lab as a version-2 lut16 holds it, 0..1: L 0..100 over 0..0xFF00, a and b -128..128 over 0..0xFFFF."""
-    import numpy as np
-
-    return np.stack([lab[..., 0] / 100 * 0xFF00, (lab[..., 1] + 128) * 256, (lab[..., 2] + 128) * 256], -1) / 65535
-
-
+@functools.lru_cache(maxsize=1)
 def press_profile(grid: int = 9, lab_grid: int = 49) -> bytes:
     """An ICC v2 output profile of the press: CMYK to Lab (A2B0: the dot gain on the input curves, the inks'
     printed shares to Lab on the grid) and Lab to CMYK (B2A0: printed shares, black as much as the darkest
     channel allows, the dot gain undone on the output curves)."""
-    import numpy as np
-
-    steps = np.linspace(0, 1, grid)
-    printed = np.stack(np.meshgrid(steps, steps, steps, steps, indexing="ij"), -1).reshape(-1, 4)
+    printed = _grid(grid, 4)
     to_lab = _encoded_lab(_lab((1 - printed[:, :3]) * (1 - printed[:, 3:])))
-    steps = np.linspace(0, 1, lab_grid)
-    encoded = np.stack(np.meshgrid(steps, steps, steps, indexing="ij"), -1).reshape(-1, 3) * 65535
-    lab = np.stack([encoded[:, 0] * 100 / 0xFF00, encoded[:, 1] / 256 - 128, encoded[:, 2] / 256 - 128], -1)
-    rgb = _srgb(lab)
+    rgb = _srgb(_decoded_lab(_grid(lab_grid, 3)))
     k = 1 - rgb.max(axis=1, keepdims=True)
     inks = np.concatenate([np.where(k < 1, (1 - rgb - k) / np.maximum(1 - k, 1e-9), 0), k], 1)
-    tags = [(b"desc", _desc("neardup test press")), (b"cprt", b"text\0\0\0\0No copyright, use freely\0"),
-            (b"wtpt", _xyz(D50)),
-            (b"A2B0", _lut16(grid, 4, to_lab, curve_in=lambda x: x ** (1 / DOT_GAIN))),
-            (b"B2A0", _lut16(lab_grid, 3, inks, curve_out=lambda x: x ** DOT_GAIN))]
-    return _profile_bytes(b"prtrCMYKLab ", tags)
+    return _profile_bytes(b"prtrCMYKLab ", "neardup test press", [
+        (b"A2B0", _lut16(grid, to_lab, curve_in=lambda x: x ** (1 / DOT_GAIN))),
+        (b"B2A0", _lut16(lab_grid, inks, curve_out=lambda x: x ** DOT_GAIN))])
+
+
+def _profile_bytes(kind: bytes, name: str, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """The profile of `kind` (device class, colour space, connection space) called `name`, with these tags."""
+    tags = [(b"desc", _desc(name)), (b"cprt", b"text\0\0\0\0No copyright, use freely\0"), (b"wtpt", _xyz(D50)),
+            *tags]
+    table, data = [], b""
+    offset = 128 + 4 + 12 * len(tags)
+    for sig, body in tags:
+        table.append(struct.pack(">4sII", sig, offset + len(data), len(body)))
+        data += body + b"\0" * (-len(body) % 4)
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + kind
+              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
+              + b"".join(_s15(c) for c in D50) + b"\0" * 48)
+    return header + struct.pack(">I", len(tags)) + b"".join(table) + data
+
+
+def _s15(v: float) -> bytes:
+    return struct.pack(">i", round(v * 65536))
+
+
+def _xyz(v) -> bytes:
+    return b"XYZ \0\0\0\0" + b"".join(_s15(c) for c in v)
+
+
+def _curve(curve) -> bytes:
+    if isinstance(curve, tuple):
+        return b"para\0\0\0\0" + struct.pack(">HH", 3, 0) + b"".join(_s15(c) for c in curve)
+    return b"curv\0\0\0\0" + struct.pack(">IH", 1, round(curve * 256)) + b"\0\0"
+
+
+def _desc(text: str) -> bytes:
+    ascii_ = text.encode("ascii") + b"\0"
+    return b"desc\0\0\0\0" + struct.pack(">I", len(ascii_)) + ascii_ + b"\0" * (4 + 4 + 2 + 1 + 67)
+
+
+def _lut16(grid: int, table: np.ndarray, curve_in=None, curve_out=None) -> bytes:
+    """A lut16Type: a curve on each input, a CLUT of `grid` points a side (`table`: the grid's points, the first
+    input varying slowest, by outputs, 0..1), a curve on each output; curves of 0..1 over 0..1, 256 entries,
+    identity where not given."""
+    inputs, outputs = round(np.log(len(table)) / np.log(grid)), table.shape[-1]
+    levels = np.linspace(0, 1, 256)
+
+    def curves(f, n) -> bytes:
+        return _u16(np.tile(f(levels) if f else levels, n))
+
+    return (b"mft2\0\0\0\0" + struct.pack(">BBBB", inputs, outputs, grid, 0)
+            + b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1)) + struct.pack(">HH", 256, 256)
+            + curves(curve_in, inputs) + _u16(table) + curves(curve_out, outputs))
+
+
+def _u16(values: np.ndarray) -> bytes:
+    return np.round(np.clip(values, 0, 1) * 65535).astype(">u2").tobytes()
+
+
+def _grid(points: int, dims: int) -> np.ndarray:
+    """The points of a CLUT's grid, 0..1, the first dimension varying slowest: (points ** dims, dims)."""
+    steps = np.linspace(0, 1, points)
+    return np.stack(np.meshgrid(*[steps] * dims, indexing="ij"), -1).reshape(-1, dims)
+
+
+def _encoded_lab(lab: np.ndarray) -> np.ndarray:
+    """Lab as a version-2 lut16 holds it, 0..1: L 0..100 over 0..0xFF00, a and b -128..128 over 0..0xFFFF."""
+    return np.stack([lab[..., 0] / 100 * 0xFF00, (lab[..., 1] + 128) * 256, (lab[..., 2] + 128) * 256], -1) / 65535
+
+
+def _decoded_lab(encoded: np.ndarray) -> np.ndarray:
+    """_encoded_lab() undone."""
+    v = encoded * 65535
+    return np.stack([v[..., 0] * 100 / 0xFF00, v[..., 1] / 256 - 128, v[..., 2] / 256 - 128], -1)
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (0..1, ... x 3) to CIE Lab under D50, the ICC's connection space."""
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ SRGB_TO_XYZ_D50.T / np.asarray(D50)
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def _srgb(lab: np.ndarray) -> np.ndarray:
+    """CIE Lab under D50 to sRGB (0..1, clipped)."""
+    fy = (lab[..., 0] + 16) / 116
+    f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], -1)
+    xyz = np.where(f > 6 / 29, f ** 3, 3 * (6 / 29) ** 2 * (f - 4 / 29)) * np.asarray(D50)
+    linear = np.clip(xyz @ np.linalg.inv(SRGB_TO_XYZ_D50).T, 0, 1)
+    return np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)

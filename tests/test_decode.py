@@ -36,6 +36,12 @@ def photo() -> Image.Image:
     return Image.open(sample_paths()[0]).convert("RGB")
 
 
+@pytest.fixture
+def colourful() -> Image.Image:
+    """A photo of saturated colours, which a colour space read as another moves most."""
+    return Image.open(SAMPLES / "opencv_orange.jpg").convert("RGB")
+
+
 def test_jpeg_draft_keeps_full_size_and_content(photo):
     dec = decode(encode(photo, "JPEG", quality=90), 64)
     assert dec.pixels.shape == (64, 64, 3) and dec.pixels.dtype == np.uint8
@@ -195,17 +201,16 @@ def test_reading_a_file_costs_its_size_in_memory_not_the_limit(tmp_path):
 
 @pytest.mark.parametrize("space", ["Display P3", "Adobe RGB (1998)"])
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "HEIF"])
-def test_a_photo_in_another_colour_space_decodes_to_its_srgb_colours(space, fmt):
+def test_a_photo_in_another_colour_space_decodes_to_its_srgb_colours(space, fmt, colourful):
     """A phone's Display P3 photo, a camera's Adobe RGB one, its profile embedded: decoded to the colours the
     sRGB photo has, where the numbers as stored are several levels off (less colourful)."""
     from bench.colour_profiles import tagged
 
     if fmt == "HEIF":
         pytest.importorskip("pillow_heif")
-    photo = Image.open(SAMPLES / "opencv_orange.jpg").convert("RGB")
     options = {} if fmt == "PNG" else {"quality": 90}
-    data = tagged(photo, space, fmt, **options)
-    original = np.asarray(open_image(encode(photo, fmt, **options))[0], int)
+    data = tagged(colourful, space, fmt, **options)
+    original = np.asarray(open_image(encode(colourful, fmt, **options))[0], int)
     stored = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), int)
     assert np.abs(np.asarray(open_image(data)[0], int) - original).mean() < 1.5 < 5 < np.abs(stored - original).mean()
 
@@ -226,7 +231,7 @@ def test_a_profile_that_changes_nothing_or_cannot_be_used_leaves_the_pixels_as_s
                           np.asarray(plain))
 
 
-def test_a_phone_s_display_p3_photo_and_the_site_s_srgb_copy_are_duplicates(tmp_path):
+def test_a_phone_s_display_p3_photo_and_the_site_s_srgb_copy_are_duplicates(tmp_path, colourful):
     """The photo as a site stores it (sRGB) and as the phone saved it (Display P3, profile embedded): one
     picture, labelled a duplicate; read as stored, the phone's copy is less colourful and was a match."""
     from bench.colour_profiles import tagged
@@ -235,24 +240,22 @@ def test_a_phone_s_display_p3_photo_and_the_site_s_srgb_copy_are_duplicates(tmp_
 
     folder = tmp_path / "uploads"
     folder.mkdir()
-    photo = Image.open(SAMPLES / "opencv_orange.jpg").convert("RGB")
-    photo.save(folder / "photo.jpg", quality=90)
-    (folder / "IMG_0002.jpg").write_bytes(tagged(photo, "Display P3"))
+    colourful.save(folder / "photo.jpg", quality=90)
+    (folder / "IMG_0002.jpg").write_bytes(tagged(colourful, "Display P3"))
     res = Scanner(Settings(data_dir=str(tmp_path / "data"), decode_threads=2)).scan(str(folder))
     assert not res.failed and [(res.rel(a), res.rel(b), label) for a, b, _, label in res.pairs] in (
         [("photo.jpg", "IMG_0002.jpg", "duplicate")], [("IMG_0002.jpg", "photo.jpg", "duplicate")])
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "TIFF"])
-def test_a_print_workflow_s_cmyk_picture_decodes_by_its_press_profile(fmt):
+def test_a_print_workflow_s_cmyk_picture_decodes_by_its_press_profile(fmt, colourful):
     """A CMYK picture tagged with its press's profile (inks that spread on paper): decoded to the colours of the
     sRGB photo it was separated from, where its inks read without the profile are tens of levels too light."""
     from bench.colour_profiles import PRESS, tagged
 
-    photo = Image.open(SAMPLES / "opencv_orange.jpg").convert("RGB")
-    data = tagged(photo, PRESS, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    data = tagged(colourful, PRESS, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     stored = Image.open(io.BytesIO(data))
     assert stored.mode == "CMYK"
-    original = np.asarray(photo, int)
+    original = np.asarray(colourful, int)
     assert np.abs(np.asarray(open_image(data)[0], int) - original).mean() < 4 < 15 < np.abs(
         np.asarray(stored.convert("RGB"), int) - original).mean()
