@@ -1,5 +1,5 @@
 """ICC profiles of the colour spaces photos arrive in besides sRGB (Display P3 from phones, Adobe RGB from
-cameras, a press's CMYK from print workflows), written out here because no profile file ships with Pillow, and a
+cameras, a press's CMYK and a grayscale ink from print workflows), written out here because no profile file ships with Pillow, and a
 photo re-expressed in one of them with its profile embedded: the copy a phone, a camera's export or a print
 workflow makes of a picture a site stores as sRGB."""
 from __future__ import annotations
@@ -17,6 +17,7 @@ SPACES = {  # colorants adapted to D50 (ICC), and the tone curve: parametric (sR
     "Display P3": (((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841)), SRGB_CURVE),
     "Adobe RGB (1998)": (((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446)), 563 / 256),
 }
+GRAY = "Dot Gain 20 %"  # gray_profile()'s space: a grayscale picture's ink, as Photoshop tags grayscale files
 PRESS = "press CMYK"  # press_profile()'s space: CMYK inks whose dots spread on paper, as a print workflow's CMYK
 #   files are tagged with (U.S. Web Coated and its kin are not redistributable); read without it, too light
 DOT_GAIN = 1.4  # an ink's printed share is its stored share to the power 1 / DOT_GAIN
@@ -25,13 +26,13 @@ SRGB_TO_XYZ_D50 = np.array([(0.4360747, 0.3850649, 0.1430804), (0.2225045, 0.716
 
 
 def in_space(im: Image.Image, name: str) -> tuple[Image.Image, bytes]:
-    """The sRGB picture `im` re-expressed in the colour space `name` (one of SPACES, or PRESS: then CMYK inks),
+    """The sRGB picture `im` re-expressed in the colour space `name` (one of SPACES; PRESS: CMYK inks; GRAY: gray),
     whose numbers change where the colours they stand for do not (within that space's gamut), and the profile
     to embed with it."""
-    icc = press_profile() if name == PRESS else profile(name)
+    icc = {PRESS: press_profile, GRAY: gray_profile}.get(name, functools.partial(profile, name))()
     target = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-    mode = "CMYK" if name == PRESS else "RGB"
+    mode = {PRESS: "CMYK", GRAY: "L"}.get(name, "RGB")
     return ImageCms.profileToProfile(im.convert("RGB"), srgb, target, outputMode=mode), icc
 
 
@@ -50,6 +51,16 @@ def profile(name: str) -> bytes:
     return _profile_bytes(b"mntrRGB XYZ ", name, [(b"rXYZ", _xyz(colorants[0])), (b"gXYZ", _xyz(colorants[1])),
                                                   (b"bXYZ", _xyz(colorants[2])), (b"rTRC", trc), (b"gTRC", trc),
                                                   (b"bTRC", trc)])
+
+
+def gray_profile(gain: float | None = 0.2) -> bytes:
+    """An ICC v2 gray profile of ink whose dots spread by `gain` at 50 % (a 50 % dot prints as 50 % + gain):
+    the luminance of a gray level v (0..1, white 1) is one minus its ink's printed share. None: sRGB's gray."""
+    if gain is None:
+        return _profile_bytes(b"mntrGRAYXYZ ", "sRGB gray", [(b"kTRC", _curve(SRGB_CURVE))])
+    ink = 1 - np.linspace(0, 1, 256)
+    luminance = 1 - (ink + 4 * gain * ink * (1 - ink))
+    return _profile_bytes(b"mntrGRAYXYZ ", GRAY, [(b"kTRC", b"curv\0\0\0\0" + struct.pack(">I", 256) + _u16(luminance))])
 
 
 @functools.lru_cache(maxsize=1)

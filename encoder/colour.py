@@ -1,5 +1,6 @@
 """Pixels in sRGB: a picture whose file embeds an ICC profile of another colour space (Display P3 from
-phones, Adobe RGB from cameras, a press's CMYK from print workflows) is converted to sRGB once decoded.
+phones, Adobe RGB from cameras, a press's CMYK or a grayscale ink's dot gain from print workflows and scans) is
+converted to sRGB once decoded.
 
 A site that stores photos as sRGB converts such a picture on upload: its numbers change, the colours they stand
 for do not. Read as they are, the two copies differ in saturation (a Display P3 copy of a photo reads 10-20 %
@@ -18,15 +19,18 @@ import numpy as np
 from PIL import Image, ImageCms
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+SPACE = {"RGB": "RGB", "CMYK": "CMYK", "L": "GRAY"}  # a picture's mode: the colour space its profile must be of
 _LEVELS = np.arange(0, 256, 51, dtype=np.uint8)
-_PROBE = Image.fromarray(np.stack(np.meshgrid(_LEVELS, _LEVELS, _LEVELS), -1).reshape(1, -1, 3), "RGB")  # 216 colours
+_PROBES = {  # the colours a profile is tried on: 216 colours, 52 grays
+    "RGB": Image.fromarray(np.stack(np.meshgrid(_LEVELS, _LEVELS, _LEVELS), -1).reshape(1, -1, 3), "RGB"),
+    "L": Image.fromarray(np.arange(0, 256, 5, dtype=np.uint8)[None], "L")}
 SAME = 1  # a profile whose transform moves no probe colour by more than this (levels) is taken for sRGB itself
 
 
 def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
-    """An RGB or CMYK picture converted to sRGB (RGB) from the colour space of the ICC profile `icc` embedded in
-    its file; unchanged where there is none, or it is not the picture's colour space, or it is sRGB's own."""
-    transform = _to_srgb(icc, im.mode) if icc and im.mode in ("RGB", "CMYK") else None
+    """An RGB, CMYK or gray picture converted to sRGB (RGB) from the colour space of the ICC profile `icc` embedded
+    in its file; unchanged where there is none, or it is not the picture's colour space, or it is sRGB's own."""
+    transform = _to_srgb(icc, im.mode) if icc and im.mode in SPACE else None
     return ImageCms.applyTransform(im, transform) if transform is not None else im
 
 
@@ -37,12 +41,14 @@ def _to_srgb(icc: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
     safe across the decode threads that share the transform."""
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if source.profile.xcolor_space.strip() != mode:
+        if source.profile.xcolor_space.strip() != SPACE[mode]:
             return None
         transform = ImageCms.buildTransform(source, SRGB, mode, "RGB", flags=ImageCms.Flags.NOCACHE)
-        if mode != "RGB":
+        if mode not in _PROBES:  # CMYK: never sRGB's own
             return transform
-        moved = np.abs(np.asarray(ImageCms.applyTransform(_PROBE, transform), np.int16) - np.asarray(_PROBE, np.int16))
+        probe = _PROBES[mode]
+        moved = np.abs(np.asarray(ImageCms.applyTransform(probe, transform), np.int16)
+                       - np.asarray(probe.convert("RGB"), np.int16))
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return None
     return transform if int(moved.max()) > SAME else None

@@ -206,7 +206,7 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
             im = ImageOps.exif_transpose(im)
             if im.size != loaded:  # turned by its EXIF orientation: so is the full size
                 full = full[::-1]
-            return to_rgb(in_srgb(im if im.mode == "CMYK" else to_rgb(im), icc)), full
+            return to_rgb(in_srgb(im if im.mode in ("CMYK", "L") else to_rgb(im), icc)), full
     except DecodeError:
         raise
     except UnidentifiedImageError:

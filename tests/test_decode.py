@@ -215,19 +215,23 @@ def test_a_photo_in_another_colour_space_decodes_to_its_srgb_colours(space, fmt,
     assert np.abs(np.asarray(open_image(data)[0], int) - original).mean() < 1.5 < 5 < np.abs(stored - original).mean()
 
 
-@pytest.mark.parametrize("profile", ["sRGB", "unreadable", "Lab"])
+@pytest.mark.parametrize("profile", ["sRGB", "sRGB gray", "unreadable", "Lab"])
 def test_a_profile_that_changes_nothing_or_cannot_be_used_leaves_the_pixels_as_stored(photo, profile):
-    """sRGB's own profile (most tagged photos), bytes that are no profile, a profile of another colour space
-    than RGB: decoded as the untagged file is, without an error, and no transform is made or run for them."""
+    """sRGB's own profile (most tagged photos; its gray for a grayscale picture), bytes that are no profile, a
+    profile of another colour space than the picture's: decoded as the untagged file is, without an error, and
+    no transform is made or run for them."""
     from PIL import ImageCms
 
+    from bench.colour_profiles import gray_profile
     from neardup.encoder.colour import _to_srgb
 
     icc = {"sRGB": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(), "unreadable": b"\0" * 300,
-           "Lab": ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()}[profile]
-    assert _to_srgb(icc, "RGB") is None
-    plain = open_image(encode(photo, "JPEG", quality=90))[0]
-    assert np.array_equal(np.asarray(open_image(encode(photo, "JPEG", quality=90, icc_profile=icc))[0]),
+           "Lab": ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes(),
+           "sRGB gray": gray_profile(None)}[profile]
+    picture = photo.convert("L") if profile == "sRGB gray" else photo
+    assert _to_srgb(icc, picture.mode) is None
+    plain = open_image(encode(picture, "JPEG", quality=90))[0]
+    assert np.array_equal(np.asarray(open_image(encode(picture, "JPEG", quality=90, icc_profile=icc))[0]),
                           np.asarray(plain))
 
 
@@ -247,15 +251,18 @@ def test_a_phone_s_display_p3_photo_and_the_site_s_srgb_copy_are_duplicates(tmp_
         [("photo.jpg", "IMG_0002.jpg", "duplicate")], [("IMG_0002.jpg", "photo.jpg", "duplicate")])
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "TIFF"])
-def test_a_print_workflow_s_cmyk_picture_decodes_by_its_press_profile(fmt, colourful):
-    """A CMYK picture tagged with its press's profile (inks that spread on paper): decoded to the colours of the
-    sRGB photo it was separated from, where its inks read without the profile are tens of levels too light."""
-    from bench.colour_profiles import PRESS, tagged
+@pytest.mark.parametrize("space,fmt", [("press CMYK", "JPEG"), ("press CMYK", "TIFF"), ("Dot Gain 20 %", "JPEG"),
+                                       ("Dot Gain 20 %", "PNG")])
+def test_a_print_workflow_s_picture_decodes_by_its_profile(space, fmt, colourful):
+    """A CMYK picture tagged with its press's profile, a grayscale one with its ink's (dots that spread on paper,
+    as Photoshop tags grayscale scans): decoded to the colours of the sRGB picture it was made from, where its
+    numbers read without the profile are tens of levels too light."""
+    from bench.colour_profiles import tagged
 
-    data = tagged(colourful, PRESS, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    picture = colourful if space == "press CMYK" else colourful.convert("L").convert("RGB")
+    data = tagged(picture, space, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     stored = Image.open(io.BytesIO(data))
-    assert stored.mode == "CMYK"
-    original = np.asarray(colourful, int)
+    assert stored.mode == ("CMYK" if space == "press CMYK" else "L")
+    original = np.asarray(picture, int)
     assert np.abs(np.asarray(open_image(data)[0], int) - original).mean() < 4 < 15 < np.abs(
         np.asarray(stored.convert("RGB"), int) - original).mean()
