@@ -3,10 +3,9 @@ phones, Adobe RGB from cameras, a press's CMYK or a grayscale ink's dot gain fro
 converted to sRGB once decoded.
 
 A site that stores photos as sRGB converts such a picture on upload: its numbers change, the colours they stand
-for do not. Read as they are, the two copies differ in saturation (a Display P3 copy of a photo reads 10-20 %
-less colourful; CMYK inks read without their press's dot gain, tens of levels too light), enough for the
-same-frame check to call a converted copy recoloured and for the embedding to move it past the duplicate
-threshold. Converted, both are the same sRGB picture. Untagged pictures are taken as sRGB (the web's
+for do not. Read as they are, the two copies differ (a Display P3 copy of a photo reads 10-20 % less colourful;
+CMYK inks and gray levels read without their dot gain, tens of levels too light), enough for the same-frame
+check to call a converted copy recoloured and for the embedding to move it past the duplicate threshold. Converted, both are the same sRGB picture. Untagged pictures are taken as sRGB (the web's
 assumption; untagged CMYK is converted naively, as Pillow does); a profile that is sRGB's own, that LittleCMS
 cannot read, or of another colour space than the picture's, leaves the numbers as they are.
 """
