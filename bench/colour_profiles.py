@@ -1,7 +1,7 @@
-"""ICC profiles of the colour spaces photos arrive in besides sRGB (Display P3 from phones, Adobe RGB from
-cameras, a press's CMYK and a grayscale ink from print workflows), written out here because no profile file ships with Pillow, and a
-photo re-expressed in one of them with its profile embedded: the copy a phone, a camera's export or a print
-workflow makes of a picture a site stores as sRGB."""
+"""A photo re-expressed in a colour space other than sRGB, its profile embedded: the copy a phone (Display P3), a
+camera's export (Adobe RGB) or a print workflow (a press's CMYK, a grayscale ink) makes of a picture a site
+stores as sRGB. The RGB profiles are neardup's own (`encoder/icc.py`); the press's and the gray ink's are written
+here, with its writer, since no profile file ships with Pillow."""
 from __future__ import annotations
 
 import functools
@@ -11,12 +11,8 @@ import struct
 import numpy as np
 from PIL import Image, ImageCms
 
-D50 = (0.9642, 1.0, 0.8249)
-SRGB_CURVE = (2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045)  # parametric curve type 3 (IEC 61966-2-1)
-SPACES = {  # colorants adapted to D50 (ICC), and the tone curve: parametric (sRGB's) or a gamma
-    "Display P3": (((0.5151, 0.2412, -0.0011), (0.2920, 0.6922, 0.0419), (0.1571, 0.0666, 0.7841)), SRGB_CURVE),
-    "Adobe RGB (1998)": (((0.6097, 0.3111, 0.0195), (0.2053, 0.6257, 0.0609), (0.1492, 0.0632, 0.7446)), 563 / 256),
-}
+from neardup.encoder.icc import D50, SRGB_CURVE, curve, profile, profile_bytes, s15
+
 GRAY = "Dot Gain 20 %"  # gray_profile()'s space: a grayscale picture's ink, as Photoshop tags grayscale files
 PRESS = "press CMYK"  # press_profile()'s space: CMYK inks whose dots spread on paper, as a print workflow's CMYK
 #   files are tagged with (U.S. Web Coated and its kin are not redistributable); read without it, too light
@@ -26,9 +22,9 @@ SRGB_TO_XYZ_D50 = np.array([(0.4360747, 0.3850649, 0.1430804), (0.2225045, 0.716
 
 
 def in_space(im: Image.Image, name: str) -> tuple[Image.Image, bytes]:
-    """The sRGB picture `im` re-expressed in the colour space `name` (one of SPACES; PRESS: CMYK inks; GRAY: gray),
-    whose numbers change where the colours they stand for do not (within that space's gamut), and the profile
-    to embed with it."""
+    """The sRGB picture `im` re-expressed in the colour space `name` (one of `encoder/icc.py`'s SPACES; PRESS: CMYK
+    inks; GRAY: gray), whose numbers change where the colours they stand for do not (within that space's gamut),
+    and the profile to embed with it."""
     icc = {PRESS: press_profile, GRAY: gray_profile}.get(name, functools.partial(profile, name))()
     target = ImageCms.ImageCmsProfile(io.BytesIO(icc))
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
@@ -44,23 +40,14 @@ def tagged(im: Image.Image, name: str, fmt: str = "JPEG", **options) -> bytes:
     return buf.getvalue()
 
 
-def profile(name: str) -> bytes:
-    """An ICC v2 display profile (matrix and tone curves) of one of SPACES."""
-    colorants, curve = SPACES[name]
-    trc = _curve(curve)
-    return _profile_bytes(b"mntrRGB XYZ ", name, [(b"rXYZ", _xyz(colorants[0])), (b"gXYZ", _xyz(colorants[1])),
-                                                  (b"bXYZ", _xyz(colorants[2])), (b"rTRC", trc), (b"gTRC", trc),
-                                                  (b"bTRC", trc)])
-
-
 def gray_profile(gain: float | None = 0.2) -> bytes:
     """An ICC v2 gray profile of ink whose dots spread by `gain` at 50 % (a 50 % dot prints as 50 % + gain):
     the luminance of a gray level v (0..1, white 1) is one minus its ink's printed share. None: sRGB's gray."""
     if gain is None:
-        return _profile_bytes(b"mntrGRAYXYZ ", "sRGB gray", [(b"kTRC", _curve(SRGB_CURVE))])
+        return profile_bytes(b"mntrGRAYXYZ ", "sRGB gray", [(b"kTRC", curve(SRGB_CURVE))])
     ink = 1 - np.linspace(0, 1, 256)
     luminance = 1 - (ink + 4 * gain * ink * (1 - ink))
-    return _profile_bytes(b"mntrGRAYXYZ ", GRAY, [(b"kTRC", b"curv\0\0\0\0" + struct.pack(">I", 256) + _u16(luminance))])
+    return profile_bytes(b"mntrGRAYXYZ ", GRAY, [(b"kTRC", b"curv\0\0\0\0" + struct.pack(">I", 256) + _u16(luminance))])
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,44 +60,9 @@ def press_profile(grid: int = 9, lab_grid: int = 49) -> bytes:
     rgb = _srgb(_decoded_lab(_grid(lab_grid, 3)))
     k = 1 - rgb.max(axis=1, keepdims=True)
     inks = np.concatenate([np.where(k < 1, (1 - rgb - k) / np.maximum(1 - k, 1e-9), 0), k], 1)
-    return _profile_bytes(b"prtrCMYKLab ", "neardup test press", [
+    return profile_bytes(b"prtrCMYKLab ", "neardup test press", [
         (b"A2B0", _lut16(grid, to_lab, curve_in=lambda x: x ** (1 / DOT_GAIN))),
         (b"B2A0", _lut16(lab_grid, inks, curve_out=lambda x: x ** DOT_GAIN))])
-
-
-def _profile_bytes(kind: bytes, name: str, tags: list[tuple[bytes, bytes]]) -> bytes:
-    """The profile of `kind` (device class, colour space, connection space) called `name`, with these tags."""
-    tags = [(b"desc", _desc(name)), (b"cprt", b"text\0\0\0\0No copyright, use freely\0"), (b"wtpt", _xyz(D50)),
-            *tags]
-    table, data = [], b""
-    offset = 128 + 4 + 12 * len(tags)
-    for sig, body in tags:
-        table.append(struct.pack(">4sII", sig, offset + len(data), len(body)))
-        data += body + b"\0" * (-len(body) % 4)
-    size = offset + len(data)
-    header = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + kind
-              + struct.pack(">6H", 2026, 1, 1, 0, 0, 0) + b"acsp" + b"\0" * 24 + struct.pack(">I", 0)
-              + b"".join(_s15(c) for c in D50) + b"\0" * 48)
-    return header + struct.pack(">I", len(tags)) + b"".join(table) + data
-
-
-def _s15(v: float) -> bytes:
-    return struct.pack(">i", round(v * 65536))
-
-
-def _xyz(v) -> bytes:
-    return b"XYZ \0\0\0\0" + b"".join(_s15(c) for c in v)
-
-
-def _curve(curve) -> bytes:
-    if isinstance(curve, tuple):
-        return b"para\0\0\0\0" + struct.pack(">HH", 3, 0) + b"".join(_s15(c) for c in curve)
-    return b"curv\0\0\0\0" + struct.pack(">IH", 1, round(curve * 256)) + b"\0\0"
-
-
-def _desc(text: str) -> bytes:
-    ascii_ = text.encode("ascii") + b"\0"
-    return b"desc\0\0\0\0" + struct.pack(">I", len(ascii_)) + ascii_ + b"\0" * (4 + 4 + 2 + 1 + 67)
 
 
 def _lut16(grid: int, table: np.ndarray, curve_in=None, curve_out=None) -> bytes:
@@ -124,7 +76,7 @@ def _lut16(grid: int, table: np.ndarray, curve_in=None, curve_out=None) -> bytes
         return _u16(np.tile(f(levels) if f else levels, n))
 
     return (b"mft2\0\0\0\0" + struct.pack(">BBBB", inputs, outputs, grid, 0)
-            + b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1)) + struct.pack(">HH", 256, 256)
+            + b"".join(s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1)) + struct.pack(">HH", 256, 256)
             + curves(curve_in, inputs) + _u16(table) + curves(curve_out, outputs))
 
 

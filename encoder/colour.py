@@ -1,6 +1,6 @@
 """Pixels in sRGB: a picture whose file embeds an ICC profile of another colour space (Display P3 from
-phones, Adobe RGB from cameras, a press's CMYK or a grayscale ink's dot gain from print workflows and scans) is
-converted to sRGB once decoded.
+phones, Adobe RGB from cameras, a press's CMYK or a grayscale ink's dot gain from print workflows and scans), or
+names one (named_profile()), is converted to sRGB once decoded.
 
 A site that stores photos as sRGB converts such a picture on upload: its numbers change, the colours they stand
 for do not. Read as they are, the two copies differ (a Display P3 copy of a photo reads 10-20 % less colourful;
@@ -15,7 +15,9 @@ import functools
 import io
 
 import numpy as np
-from PIL import Image, ImageCms
+from PIL import ExifTags, Image, ImageCms
+
+from . import icc as profiles
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 SPACE = {"RGB": "RGB", "CMYK": "CMYK", "L": "GRAY"}  # a picture's mode: the colour space its profile must be of
@@ -24,6 +26,26 @@ _PROBES = {  # the colours a profile is tried on: 216 colours, 52 grays
     "RGB": Image.fromarray(np.stack(np.meshgrid(_LEVELS, _LEVELS, _LEVELS), -1).reshape(1, -1, 3), "RGB"),
     "L": Image.fromarray(np.arange(0, 256, 5, dtype=np.uint8)[None], "L")}
 SAME = 1  # a profile whose transform moves no probe colour by more than this (levels) is taken for sRGB itself
+EXIF_COLOUR_SPACE, UNCALIBRATED, INTEROP_INDEX = 0xA001, 0xFFFF, 0x0001  # EXIF tags and value (named_profile)
+P3_PRIMARIES, DISPLAY_CURVES = 12, (1, 6, 13, 14, 15)  # ITU-T H.273 codes: P3 (D65); BT.709/601/2020, sRGB
+
+
+def named_profile(im: Image.Image) -> bytes | None:
+    """The profile of the colour space a picture names without embedding one: Adobe RGB where its EXIF says its
+    colour space is uncalibrated and its interoperability index R03 (the DCF rule cameras shooting Adobe RGB
+    follow, which Photoshop and Lightroom read), Display P3 where a HEIF or AVIF picture's colour description
+    (nclx) gives P3 primaries with a display's tone curve (BT.709's or sRGB's: HDR curves are another matter)."""
+    nclx = im.info.get("nclx_profile")
+    if isinstance(nclx, dict):
+        p3 = nclx.get("color_primaries") == P3_PRIMARIES and nclx.get("transfer_characteristics") in DISPLAY_CURVES
+        return profiles.profile("Display P3") if p3 else None
+    try:
+        exif = im.getexif()
+        adobe = exif.get_ifd(ExifTags.IFD.Exif).get(EXIF_COLOUR_SPACE) == UNCALIBRATED and str(
+            exif.get_ifd(ExifTags.IFD.Interop).get(INTEROP_INDEX, "")).strip("\0 ") == "R03"
+    except Exception:  # a malformed EXIF block names no colour space; the picture is read as sRGB, not lost
+        return None
+    return profiles.profile("Adobe RGB (1998)") if adobe else None
 
 
 def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:

@@ -20,7 +20,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from neardup.errors import DecodeError
 
-from .colour import in_srgb
+from .colour import in_srgb, named_profile
 from .corners import views as corner_views
 from .frame import HIGH_SIDE, SHARP_SIDE, Frame, needs_high, signature
 
@@ -202,7 +202,7 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
             if box and im.format == "JPEG":
                 im.draft("RGB", box)
             im.load()
-            loaded, icc = im.size, im.info.get("icc_profile")
+            loaded, icc = im.size, im.info.get("icc_profile") or named_profile(im)
             im = ImageOps.exif_transpose(im)
             if im.size != loaded:  # turned by its EXIF orientation: so is the full size
                 full = full[::-1]
