@@ -15,7 +15,7 @@ import functools
 import io
 
 import numpy as np
-from PIL import ExifTags, Image, ImageCms
+from PIL import Image, ImageCms
 
 from . import icc as profiles
 
@@ -26,26 +26,20 @@ _PROBES = {  # the colours a profile is tried on: 216 colours, 52 grays
     "RGB": Image.fromarray(np.stack(np.meshgrid(_LEVELS, _LEVELS, _LEVELS), -1).reshape(1, -1, 3), "RGB"),
     "L": Image.fromarray(np.arange(0, 256, 5, dtype=np.uint8)[None], "L")}
 SAME = 1  # a profile whose transform moves no probe colour by more than this (levels) is taken for sRGB itself
-EXIF_COLOUR_SPACE, UNCALIBRATED, INTEROP_INDEX = 0xA001, 0xFFFF, 0x0001  # EXIF tags and value (named_profile)
 P3_PRIMARIES, DISPLAY_CURVES = 12, (1, 6, 13, 14, 15)  # ITU-T H.273 codes: P3 (D65); BT.709/601/2020, sRGB
 
 
 def named_profile(im: Image.Image) -> bytes | None:
-    """The profile of the colour space a picture names without embedding one: Adobe RGB where its EXIF says its
-    colour space is uncalibrated and its interoperability index R03 (the DCF rule cameras shooting Adobe RGB
-    follow, which Photoshop and Lightroom read), Display P3 where a HEIF or AVIF picture's colour description
-    (nclx) gives P3 primaries with a display's tone curve (BT.709's or sRGB's: HDR curves are another matter)."""
+    """The profile of the colour space a picture names without embedding one, as browsers read it: Display P3
+    where a HEIF or AVIF picture's colour description (nclx) gives P3 primaries with a display's tone curve
+    (BT.709's or sRGB's: HDR curves are another matter). EXIF's hint of Adobe RGB (colour space uncalibrated,
+    interoperability index R03) is not read: browsers show such a camera JPEG as sRGB, and so does a site that
+    re-encodes it without colour management."""
     nclx = im.info.get("nclx_profile")
-    if isinstance(nclx, dict):
-        p3 = nclx.get("color_primaries") == P3_PRIMARIES and nclx.get("transfer_characteristics") in DISPLAY_CURVES
-        return profiles.profile("Display P3") if p3 else None
-    try:
-        exif = im.getexif()
-        adobe = exif.get_ifd(ExifTags.IFD.Exif).get(EXIF_COLOUR_SPACE) == UNCALIBRATED and str(
-            exif.get_ifd(ExifTags.IFD.Interop).get(INTEROP_INDEX, "")).strip("\0 ") == "R03"
-    except Exception:  # a malformed EXIF block names no colour space; the picture is read as sRGB, not lost
-        return None
-    return profiles.profile("Adobe RGB (1998)") if adobe else None
+    if isinstance(nclx, dict) and nclx.get("color_primaries") == P3_PRIMARIES and nclx.get(
+            "transfer_characteristics") in DISPLAY_CURVES:
+        return profiles.profile("Display P3")
+    return None
 
 
 def in_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:

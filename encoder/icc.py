@@ -1,6 +1,6 @@
-"""ICC profiles written out: the RGB colour spaces a picture can name without embedding a profile (a camera's
-Adobe RGB, a phone's Display P3), which no profile file shipped with Pillow covers. The same writer makes the
-test profiles of `bench/colour_profiles.py`."""
+"""ICC profiles written out: the RGB colour spaces a picture can name without embedding a profile (a phone's
+Display P3, by a HEIF's colour description), which no profile file shipped with Pillow covers. The same writer
+makes the test profiles of `bench/colour_profiles.py`."""
 from __future__ import annotations
 
 import functools

@@ -268,25 +268,6 @@ def test_a_print_workflow_s_picture_decodes_by_its_profile(space, fmt, colourful
         np.asarray(stored.convert("RGB"), int) - original).mean()
 
 
-@pytest.mark.parametrize("named", [True, False])
-def test_a_camera_s_adobe_rgb_photo_named_by_its_exif_decodes_to_its_srgb_colours(colourful, named):
-    """A camera shooting Adobe RGB embeds no profile: its EXIF says the colour space is uncalibrated and its
-    interoperability index R03. Named so, the photo decodes to the sRGB photo's colours; EXIF that says sRGB
-    leaves the numbers as stored."""
-    from PIL import ExifTags
-
-    from bench.colour_profiles import in_space
-
-    pixels, _ = in_space(colourful, "Adobe RGB (1998)")
-    pixels.info.pop("icc_profile", None)  # the conversion's output profile: the camera embeds none
-    exif = Image.Exif()
-    exif.get_ifd(ExifTags.IFD.Exif).update({0xA001: 0xFFFF if named else 1, 0xA005: {1: "R03" if named else "R98"}})
-    data = encode(pixels, "JPEG", quality=90, exif=exif)
-    original = np.asarray(open_image(encode(colourful, "JPEG", quality=90))[0], int)
-    error = np.abs(np.asarray(open_image(data)[0], int) - original).mean()
-    assert error < 1.5 if named else error > 5
-
-
 @pytest.mark.parametrize("primaries", [12, 1])
 def test_a_heif_photo_whose_colour_description_names_display_p3_decodes_to_its_srgb_colours(colourful, primaries):
     """A HEIF photo described by nclx codes, without a profile: P3 primaries (12) with sRGB's tone curve decode
