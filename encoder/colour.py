@@ -31,8 +31,8 @@ P3_PRIMARIES, DISPLAY_CURVES = 12, (1, 6, 13, 14, 15)  # ITU-T H.273 codes: P3 (
 
 def named_profile(im: Image.Image) -> bytes | None:
     """The profile of the colour space a picture names without embedding one, as browsers read it: Display P3
-    where a HEIF or AVIF picture's colour description (nclx) gives P3 primaries with a display's tone curve
-    (BT.709's or sRGB's: HDR curves are another matter). EXIF's hint of Adobe RGB (colour space uncalibrated,
+    where a HEIF picture's colour description (nclx, which pillow-heif gives and Pillow's AVIF reader does not)
+    gives P3 primaries with a display's tone curve (BT.709's or sRGB's: HDR curves are another matter). EXIF's hint of Adobe RGB (colour space uncalibrated,
     interoperability index R03) is not read: browsers show such a camera JPEG as sRGB, and so does a site that
     re-encodes it without colour management."""
     nclx = im.info.get("nclx_profile")
