@@ -11,6 +11,7 @@ import struct
 import numpy as np
 from PIL import Image, ImageCms
 
+from neardup.encoder.colour import SRGB
 from neardup.encoder.icc import D50, SRGB_CURVE, curve, profile, profile_bytes, s15
 
 GRAY = "Dot Gain 20 %"  # gray_profile()'s space: a grayscale picture's ink, as Photoshop tags grayscale files
@@ -25,11 +26,10 @@ def in_space(im: Image.Image, name: str) -> tuple[Image.Image, bytes]:
     """The sRGB picture `im` re-expressed in the colour space `name` (one of `encoder/icc.py`'s SPACES; PRESS: CMYK
     inks; GRAY: gray), whose numbers change where the colours they stand for do not (within that space's gamut),
     and the profile to embed with it."""
-    icc = {PRESS: press_profile, GRAY: gray_profile}.get(name, functools.partial(profile, name))()
-    target = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-    mode = {PRESS: "CMYK", GRAY: "L"}.get(name, "RGB")
-    return ImageCms.profileToProfile(im.convert("RGB"), srgb, target, outputMode=mode), icc
+    make, mode = {PRESS: (press_profile, "CMYK"), GRAY: (gray_profile, "L")}.get(name, (lambda: profile(name), "RGB"))
+    icc = make()
+    return ImageCms.profileToProfile(im.convert("RGB"), SRGB, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                     outputMode=mode), icc
 
 
 def tagged(im: Image.Image, name: str, fmt: str = "JPEG", **options) -> bytes:

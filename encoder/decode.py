@@ -20,6 +20,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from neardup.errors import DecodeError
 
+from .colour import SPACE as COLOUR_SPACES
 from .colour import in_srgb, named_profile
 from .corners import views as corner_views
 from .frame import HIGH_SIDE, SHARP_SIDE, Frame, needs_high, signature
@@ -206,7 +207,8 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
             im = ImageOps.exif_transpose(im)
             if im.size != loaded:  # turned by its EXIF orientation: so is the full size
                 full = full[::-1]
-            return to_rgb(in_srgb(im if im.mode in ("CMYK", "L") else to_rgb(im), icc)), full
+            # a profile describes the pixels as stored: CMYK and gray converted by it, not after Pillow's own
+            return to_rgb(in_srgb(im if im.mode in COLOUR_SPACES else to_rgb(im), icc)), full
     except DecodeError:
         raise
     except UnidentifiedImageError:

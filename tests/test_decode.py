@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench.colour_profiles import GRAY, PRESS, gray_profile, in_space, tagged
 from neardup.encoder.decode import (
     SHARP_SIDE,
     decode,
@@ -204,8 +205,6 @@ def test_reading_a_file_costs_its_size_in_memory_not_the_limit(tmp_path):
 def test_a_photo_in_another_colour_space_decodes_to_its_srgb_colours(space, fmt, colourful):
     """A phone's Display P3 photo, a camera's Adobe RGB one, its profile embedded: decoded to the colours the
     sRGB photo has, where the numbers as stored are several levels off (less colourful)."""
-    from bench.colour_profiles import tagged
-
     if fmt == "HEIF":
         pytest.importorskip("pillow_heif")
     options = {} if fmt == "PNG" else {"quality": 90}
@@ -222,7 +221,6 @@ def test_a_profile_that_changes_nothing_or_cannot_be_used_leaves_the_pixels_as_s
     no transform is made or run for them."""
     from PIL import ImageCms
 
-    from bench.colour_profiles import gray_profile
     from neardup.encoder.colour import _to_srgb
 
     icc = {"sRGB": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(), "unreadable": b"\0" * 300,
@@ -238,7 +236,6 @@ def test_a_profile_that_changes_nothing_or_cannot_be_used_leaves_the_pixels_as_s
 def test_a_phone_s_display_p3_photo_and_the_site_s_srgb_copy_are_duplicates(tmp_path, colourful):
     """The photo as a site stores it (sRGB) and as the phone saved it (Display P3, profile embedded): one
     picture, labelled a duplicate; read as stored, the phone's copy is less colourful and was a match."""
-    from bench.colour_profiles import tagged
     from neardup.config import Settings
     from neardup.pipeline.scan import Scanner
 
@@ -251,18 +248,15 @@ def test_a_phone_s_display_p3_photo_and_the_site_s_srgb_copy_are_duplicates(tmp_
         [("photo.jpg", "IMG_0002.jpg", "duplicate")], [("IMG_0002.jpg", "photo.jpg", "duplicate")])
 
 
-@pytest.mark.parametrize("space,fmt", [("press CMYK", "JPEG"), ("press CMYK", "TIFF"), ("Dot Gain 20 %", "JPEG"),
-                                       ("Dot Gain 20 %", "PNG")])
+@pytest.mark.parametrize("space,fmt", [(PRESS, "JPEG"), (PRESS, "TIFF"), (GRAY, "JPEG"), (GRAY, "PNG")])
 def test_a_print_workflow_s_picture_decodes_by_its_profile(space, fmt, colourful):
     """A CMYK picture tagged with its press's profile, a grayscale one with its ink's (dots that spread on paper,
     as Photoshop tags grayscale scans): decoded to the colours of the sRGB picture it was made from, where its
     numbers read without the profile are tens of levels too light."""
-    from bench.colour_profiles import tagged
-
-    picture = colourful if space == "press CMYK" else colourful.convert("L").convert("RGB")
+    picture = colourful if space == PRESS else colourful.convert("L").convert("RGB")
     data = tagged(picture, space, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     stored = Image.open(io.BytesIO(data))
-    assert stored.mode == ("CMYK" if space == "press CMYK" else "L")
+    assert stored.mode == ("CMYK" if space == PRESS else "L")
     original = np.asarray(picture, int)
     assert np.abs(np.asarray(open_image(data)[0], int) - original).mean() < 4 < 15 < np.abs(
         np.asarray(stored.convert("RGB"), int) - original).mean()
@@ -272,8 +266,6 @@ def test_a_print_workflow_s_picture_decodes_by_its_profile(space, fmt, colourful
 def test_a_heif_photo_whose_colour_description_names_display_p3_decodes_to_its_srgb_colours(colourful, primaries):
     """A HEIF photo described by nclx codes, without a profile: P3 primaries (12) with sRGB's tone curve decode
     to the sRGB photo's colours; BT.709's primaries (1) are sRGB's, and the numbers are left as stored."""
-    from bench.colour_profiles import in_space
-
     pytest.importorskip("pillow_heif")
     pixels, _ = in_space(colourful, "Display P3")
     pixels.info.pop("icc_profile", None)  # the conversion's output profile, which pillow-heif would embed
