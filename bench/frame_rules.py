@@ -7,8 +7,8 @@ benchmark's score.py. The first row, the shipped rules, gives the scan's own lab
   bench/frame_rules.py [--bench bench-data/dev bench-data/unseen ...] [--variant "max_blur=1.4;max_trim=0.08" ...]
 
 Without --variant, each threshold is tried 20 % tighter, one at a time (TIGHTER). Each variant's pair labels go
-through the group rule (pipeline/siblings.py), as the scan's do; a last row gives the shipped pair check's
-labels without it.
+through the group rules (pipeline/siblings.py), as the scan's do; the last rows give the shipped pair check's
+labels with the rule of siblings alone (no outvoting), and with neither.
 """
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ import argparse
 import ast
 import csv
 import json
+import math
 import shutil
 import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -33,6 +35,7 @@ TIGHTER = {  # each rule 20 % stricter: a duplicate must pass by a margin
     "max_fine_residual": 0.16, "max_finer_overlay": 5.6, "max_aspect_change": 0.064, "max_trim": 0.08,
 }
 PAIRS_ONLY = "shipped rules, the pair check alone (no group rule)"
+SIBLINGS_ONLY = "shipped rules, the rule of siblings alone (no outvoting)"
 
 
 def signatures(bench: Path, rows: list[dict]) -> dict:
@@ -79,6 +82,7 @@ def parsed(text: str) -> tuple[str, dict]:
 
 def main() -> None:
     from neardup.encoder.frame import RULES
+    from neardup.pipeline import siblings
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bench", type=Path, nargs="+",
@@ -91,6 +95,7 @@ def main() -> None:
     variants = [("shipped rules", {})] + (
         [parsed(v) for v in a.variant] if a.variant is not None else [(f"{k}={v}", {k: v}) for k, v in TIGHTER.items()])
     results: dict = {name: {} for name, _ in variants}
+    results[SIBLINGS_ONLY] = {}
     results[PAIRS_ONLY] = {}
     for bench in a.bench:
         scan = a.json.parent / f"frame-rules-{bench.name}"
@@ -101,6 +106,8 @@ def main() -> None:
         frames = signatures(bench, rows)
         for name, change in variants:
             results[name][bench.name] = relabelled(bench, scan, rows, frames, replace(RULES, **change))
+        with mock.patch.object(siblings, "OUTVOTING", math.inf):
+            results[SIBLINGS_ONLY][bench.name] = relabelled(bench, scan, rows, frames, RULES)
         results[PAIRS_ONLY][bench.name] = relabelled(bench, scan, rows, frames, RULES, grouped=False)
     if any(r["changed"] for r in results["shipped rules"].values()):
         print("the shipped rules relabel some of the scan's pairs: the signatures differ from the scan's")

@@ -1,14 +1,19 @@
-"""The one label rule over a group of copies rather than a pair: a copy too small to show an edit that its larger
-copies show is no duplicate of the edited one.
+"""The label rules over a group of copies rather than a pair: a duplicate pair is a match where the copies
+round it show an edit that one of the two is too small, or too like the other, to show by itself.
 
 Where T is a duplicate of O and of X by the pair check, O-X is a match because X is O edited in a way the check
 tells the direction of (blurred: X the softer at their largest common side; framed: the frame round X;
 encoder/frame edited()), and T is smaller than both, T-X is a match too: a 48-px thumbnail cannot show the
-3-px blur or the thin border that its 1,024-px original shows against the edited copy. A scan or a sweep
-applies it to all its pairs at once (applied()), a search to the query's pairs with the stored pairs among its
-hits (beside()); the queue's steps to the pairs a step adds, changes or drops and the stored pairs round them
-(regrouped()), so that the stored labels are the rule over the pairs as they stand, in whatever order the
-copies came.
+3-px blur or the thin border that its 1,024-px original shows against the edited copy (the rule of siblings).
+Whatever the edit, a pair the check passes is a match where one of the two is a match of at least two of the
+pictures paired with both that the other is a duplicate of, and of at least as many as it is a duplicate of
+there, the pair itself counted (outvoted): a posterised copy that passes with a half-size copy and a thumbnail
+of its photo, but not with the photo or the photo re-encoded, is a duplicate of none of them.
+A scan or a sweep applies them to all its pairs at once (applied()), a search to the query's pairs with the
+stored pairs among its hits (beside()); the queue's steps to the pairs a step adds, changes or drops and the
+stored pairs round them (regrouped()), so that the stored labels are the rules over the pairs as they stand, in
+whatever order the copies came. Both judge a pair by the pair check's verdicts on the pairs of a triangle it is a
+side of, never by the rules' own labels.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ Pair = tuple[int, int]  # image ids, the lower first
 
 
 def demoted(pairs, same, frame, targets=None) -> set[Pair]:
-    """Those of `targets` (default: all `pairs`) that the rule makes matches. `pairs`: every pair found round
+    """Those of `targets` (default: all `pairs`) that the rules make matches. `pairs`: every pair found round
     them; same(pair): the pair check's verdict on one (True: a duplicate); frame(image id): its signature (None:
     not judged)."""
     near = partners_of(pairs)
@@ -33,14 +38,39 @@ def demoted(pairs, same, frame, targets=None) -> set[Pair]:
     edit = functools.cache(lambda o, x: edited(frame(o), frame(x)))
     out = set()
     for pair in pairs if targets is None else targets:
-        a, b = pair
-        if a not in size or b not in size or size[a] == size[b]:
-            continue
-        t, x = (a, b) if size[a] < size[b] else (b, a)
-        if same(pair) and any(size.get(o, 0) > size[t] and same(_key(t, o)) and not same(_key(o, x)) and edit(o, x)
-                              for o in sorted(near[t] & near[x])):
+        if same(pair) and (outvoted(pair, near, same) or _sibling_edited(pair, near, same, size, edit)):
             out.add(pair)
     return out
+
+
+OUTVOTING = 2  # the fewest pictures paired with both whose verdicts make a duplicate pair a match (outvoted())
+
+
+def outvoted(pair: Pair, near: dict[int, set], same) -> bool:
+    """Whether one of a pair is a match of at least OUTVOTING of the pictures paired with both that the other is
+    a duplicate of, and of at least as many of them as it is a duplicate of itself, the other one counted: the
+    pair check passes an edit where one picture is too small or too soft to show it, and its larger copies show
+    it. Ops merge duplicates without looking: a copy unlike most of the other's duplicates is none of theirs."""
+    a, b = pair
+    common = near[a] & near[b]
+    if len(common) < OUTVOTING:
+        return False
+    for v, o in ((a, b), (b, a)):
+        against = sum(1 for w in common if same(_key(o, w)) and not same(_key(v, w)))
+        if against >= max(OUTVOTING, 1 + sum(1 for w in common if same(_key(v, w)))):
+            return True
+    return False
+
+
+def _sibling_edited(pair: Pair, near: dict[int, set], same, size: dict[int, int], edit) -> bool:
+    """The rule of siblings: the smaller T of the pair, X the other, a duplicate of a larger O of which X is an
+    edit the check tells the direction of."""
+    a, b = pair
+    if a not in size or b not in size or size[a] == size[b]:
+        return False
+    t, x = (a, b) if size[a] < size[b] else (b, a)
+    return any(size.get(o, 0) > size[t] and same(_key(t, o)) and not same(_key(o, x)) and edit(o, x)
+               for o in sorted(near[t] & near[x]))
 
 
 def _key(a: int, b: int) -> Pair:
@@ -99,12 +129,15 @@ def regrouped(rt, collection: str, generation: str, written, gone=()) -> Regroup
     size = {i: f.long_side for i, f in frames.by_id.items()}
 
     def could_have_been(a: int, b: int) -> bool:
-        """Whether a stored pair may have been a duplicate that the rule made a match: only in a triangle, with
-        a third picture larger than the smaller of the two."""
+        """Whether a stored pair may have been a duplicate that the rules made a match: only in triangles, with
+        OUTVOTING pictures paired with both or a third picture larger than the smaller of the two."""
+        common = before.get(a, set()) & before.get(b, set())
+        if len(common) >= OUTVOTING:
+            return True
         if a not in size or b not in size or size[a] == size[b]:
             return False
         small = min(size[a], size[b])
-        return any(size.get(o, 0) > small for o in before.get(a, set()) & before.get(b, set()))
+        return any(size.get(o, 0) > small for o in common)
 
     @functools.cache
     def same(pair: Pair) -> bool:

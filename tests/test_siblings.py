@@ -159,3 +159,94 @@ def test_a_search_for_a_thumbnail_finds_it_no_duplicate_of_the_blurred_copy_stor
     found = {os.path.basename(h["path"]): h for h in search_images(settings, [str(query)], "default")[str(query)]}
     assert found["photo.jpg"]["label"] == "duplicate"
     assert found["blurred.jpg"]["label"] == "match" and found["blurred.jpg"]["why"] == WHY["siblings"]
+
+
+FIVE = ("photo.jpg", "reencoded.jpg", "half.jpg", "thumb.jpg", "posterised.jpg")
+
+
+def five_copies(folder: Path) -> dict[str, Path]:
+    """A sample photo at q90 and q60, at half its size, as a 48-px thumbnail, and posterised to 8 levels a
+    channel: the half-size copy and the thumbnail are too small to show the posterisation to the pair check."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photo = Image.open(PHOTO).convert("RGB")
+    thumb = photo.copy()
+    thumb.thumbnail((48, 48), Image.LANCZOS)
+    pictures = {"photo.jpg": (photo, 90), "reencoded.jpg": (photo, 60),
+                "half.jpg": (photo.resize((photo.width // 2, photo.height // 2), Image.LANCZOS), 90),
+                "thumb.jpg": (thumb, 90), "posterised.jpg": (photo.point(lambda v: v // 32 * 32 + 16), 90)}
+    for name, (im, quality) in pictures.items():
+        im.save(folder / name, quality=quality)
+    return {name: folder / name for name in FIVE}
+
+
+def test_a_copy_unlike_most_of_the_other_s_duplicates_is_none_of_theirs(tmp_path):
+    """The posterised copy passes the pair check with the half-size copy and the thumbnail, not with the photo or
+    its re-encoded copy, which the other two are duplicates of: outvoted, its two duplicate pairs are matches,
+    and the four benign copies stay duplicates of each other. Without the re-encoded copy it is one picture
+    against two, and the check's verdicts stand."""
+    files = five_copies(tmp_path)
+    frames = {name: signature_of(path.read_bytes()) for name, path in files.items()}
+    pairs = [tuple(sorted(p)) for p in itertools.combinations(FIVE, 2)]
+    same = {p: same_frame(frames[p[0]], frames[p[1]]) for p in pairs}
+    assert {p for p, v in same.items() if not v} == {("photo.jpg", "posterised.jpg"),
+                                                      ("posterised.jpg", "reencoded.jpg")}
+    assert demoted(pairs, same.__getitem__, frames.get) == {("half.jpg", "posterised.jpg"),
+                                                            ("posterised.jpg", "thumb.jpg")}
+    fewer = [p for p in pairs if "reencoded.jpg" not in p]
+    assert demoted(fewer, same.__getitem__, frames.get) == set()
+
+
+def test_a_copy_the_check_misses_once_stays_a_duplicate_of_the_rest():
+    """A benign copy the check calls a match of the photo alone, a duplicate of three other copies: it is
+    outvoted by nobody (one against four), and no other pair changes."""
+    names = ("a", "b", "c", "d", "e")
+    same = {p: p != ("a", "e") for p in itertools.combinations(names, 2)}
+    assert demoted(list(same), same.__getitem__, lambda i: None) == set()
+
+
+@pytest.mark.parametrize("order", [FIVE, FIVE[::-1], ("half.jpg", "thumb.jpg", "posterised.jpg", "photo.jpg",
+                                                       "reencoded.jpg")])
+def test_the_queue_gives_the_scan_s_labels_for_an_outvoted_copy_in_any_order(tmp_path, order):
+    """Each copy in a batch of its own, verified at once: the stored labels are the scan's, where the posterised
+    copy is a match of all four others and they are duplicates of each other, whether it came first, last or
+    after the copies too small to show it."""
+    from neardup.config import Settings
+    from neardup.pipeline.labels import Frames
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.steps import embed_step, index_step
+    from neardup.pipeline.verify_batch import verify_batch
+
+    files = five_copies(tmp_path / "photos")
+    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(tmp_path / "photos")])
+    scan = Scanner(settings, "scanned").scan(str(tmp_path / "photos"))
+    want = {tuple(sorted((scan.rel(a), scan.rel(b)))): label for a, b, _, label in scan.pairs}
+    assert want == {p: "match" if "posterised.jpg" in p else "duplicate"
+                    for p in (tuple(sorted(p)) for p in itertools.combinations(FIVE, 2))}
+
+    rt = Runtime(settings)
+    for name in order:
+        for generation, ids in embed_step(rt, "queued", [str(files[name])], None).items():
+            index_step(rt, "queued", generation, ids, verifying=True)
+            verify_batch(rt, "queued", ids, contextlib.nullcontext)
+    assert labels_of(rt, "queued") == want
+    ids = {os.path.basename(r.path): r.id for r in rt.registry.images(collection="queued")}
+    frames = Frames.of(rt, ids.values())
+    assert frames.why(ids["thumb.jpg"], ids["posterised.jpg"], labelled_match=True) == WHY["siblings"]
+
+
+def test_a_search_for_the_posterised_copy_finds_it_a_duplicate_of_none_of_the_stored_copies(tmp_path):
+    from neardup.config import Settings
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.search import search_images
+
+    files = five_copies(tmp_path / "photos")
+    query = tmp_path / "query" / "posterised.jpg"
+    query.parent.mkdir()
+    files["posterised.jpg"].rename(query)
+    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2)
+    Scanner(settings).scan(str(tmp_path / "photos"))
+    found = {os.path.basename(h["path"]): h for h in search_images(settings, [str(query)], "default")[str(query)]}
+    assert set(found) == set(FIVE) - {"posterised.jpg"}
+    assert {name: h["label"] for name, h in found.items()} == dict.fromkeys(found, "match")
+    assert found["half.jpg"]["why"] == found["thumb.jpg"]["why"] == WHY["siblings"]

@@ -92,7 +92,8 @@ WHY = {  # why a pair is a match rather than a duplicate (difference()), as the 
     "tones": "fewer tones: posterised",
     "turned": "turned or mirrored",
     "frame": "a border, a bar or a fill round it",
-    "siblings": "blurred or framed, as larger copies of the picture show (one of the two is too small to show it)",
+    "siblings": "edited, as other copies of the picture show: blurred or framed against larger copies, or unlike "
+                "most of the other's duplicates (one of the two is too small to show it)",
 }
 WHOLE_PICTURE = ("colour", "contrast", "sharpness", "tones")  # reasons a crop, a border or a turn also gives
 LENIENT = tuple(replace(RULES, max_aspect_change=float("inf"), colour=(1.0, float("inf")), gain=(0.0, float("inf")),
