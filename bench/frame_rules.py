@@ -46,7 +46,7 @@ def signatures(bench: Path, rows: list[dict]) -> dict:
 
 
 def labelled(rows: list[dict], frames: dict, rules, grouped: bool = True) -> tuple[list[dict], int]:
-    """The scan's pairs (pairs.csv rows) labelled under `rules`, then (if `grouped`) the group rule, and how many
+    """The scan's pairs (pairs.csv rows) labelled under `rules`, then (if `grouped`) the group rules, and how many
     labels that changes."""
     from neardup.encoder.frame import same_frame
     from neardup.pipeline.siblings import demoted
@@ -59,7 +59,7 @@ def labelled(rows: list[dict], frames: dict, rules, grouped: bool = True) -> tup
 
 
 def relabelled(bench: Path, scan: Path, rows: list[dict], frames: dict, rules, grouped: bool = True) -> dict:
-    """The benchmark's figures for the scan's pairs labelled under `rules` (and the group rule if `grouped`), and
+    """The benchmark's figures for the scan's pairs labelled under `rules` (and the group rules if `grouped`), and
     how many labels changed."""
     out_rows, changed = labelled(rows, frames, rules, grouped)
     with tempfile.TemporaryDirectory() as tmp:

@@ -238,7 +238,7 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
     pair verdicts and RANSAC fits, the files it reads again (a scan's kept decodes spare most), and the encoder (whose work runs on TensorFlow's own threads: its seconds,
     not its caller's CPU, are what it costs). Without verification: reading and hashing the files, decoding,
     the perceptual hashes, the registry, the index step, the same-frame check of its pairs (the signatures
-    of the paired images, each file read and decoded again, and the pair checks) and the group rule's pass over
+    of the paired images, each file read and decoded again, and the pair checks) and the group rules' pass over
     the stored pairs round them; the encoder is what the process's CPU leaves."""
     import threading
 

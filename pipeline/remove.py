@@ -26,7 +26,7 @@ class Removal:
 def take_out(conn, rt, collection: str, ids) -> None:
     """In the caller's transaction: tombstone these images everywhere, drop their pairs, mark them removed
     (an image already replaced by a newer file keeps that state), and relabel the pairs round them that the
-    group rule judged by them (pipeline/siblings.py)."""
+    group rules judged by them (pipeline/siblings.py)."""
     groups = {generation: regrouped(rt, collection, generation, [],
                                     gone=[p[:2] for p in rt.registry.pairs_of(collection, generation, ids)])
               for generation in rt.generations(collection) if generation}

@@ -1,6 +1,6 @@
-"""The group rule (pipeline/siblings.py): a thumbnail is no duplicate of a blurred (or framed) copy whose edit its
-larger copies show, whether a scan labels the three at once, the queue meets them in any order or a search
-asks for the thumbnail."""
+"""The group rules (pipeline/siblings.py): a thumbnail is no duplicate of a blurred (or framed) copy whose edit its
+larger copies show, nor a copy outvoted by the others of any edit, whether a scan labels them at once, the queue
+meets them in any order or a search asks for one."""
 from __future__ import annotations
 
 import contextlib
