@@ -78,31 +78,39 @@ def labels_of(rt, collection: str) -> dict[tuple[str, str], str]:
             for a, b, _, label in rt.registry.pairs_in(collection, generation)}
 
 
-@pytest.mark.parametrize("order", list(itertools.permutations(NAMES)))
-def test_the_queue_gives_the_scan_s_labels_in_every_order_and_a_removal_undoes_the_rule(tmp_path, order):
-    """Each copy in a batch of its own, in every order, verified at once: the stored labels and states are the
-    scan's; then the photo removed, nothing shows the blur any more and the thumbnail's pair with the blur is a
-    duplicate again."""
+def scanned_and_queued(tmp_path: Path, files: dict[str, Path], order) -> tuple[dict, object]:
+    """The scan's labels of the copies ({(name, name): label}, collection "scanned"), and a runtime whose
+    collection "queued" has them from the queue's steps, each copy in a batch of its own in `order`, verified
+    at once."""
     from neardup.config import Settings
-    from neardup.pipeline.remove import remove
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.scan import Scanner
     from neardup.pipeline.steps import embed_step, index_step
     from neardup.pipeline.verify_batch import verify_batch
-    from neardup.storage.registry import ImageStatus
 
-    files = three_copies(tmp_path / "photos")
-    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(tmp_path / "photos")])
-    scan = Scanner(settings, "scanned").scan(str(tmp_path / "photos"))
-    want = {tuple(sorted((scan.rel(a), scan.rel(b)))): label for a, b, _, label in scan.pairs}
-    assert want == {("blurred.jpg", "photo.jpg"): "match", ("photo.jpg", "thumb.jpg"): "duplicate",
-                    ("blurred.jpg", "thumb.jpg"): "match"}
-
+    folder = str(next(iter(files.values())).parent)
+    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[folder])
+    scan = Scanner(settings, "scanned").scan(folder)
     rt = Runtime(settings)
     for name in order:
         for generation, ids in embed_step(rt, "queued", [str(files[name])], None).items():
             index_step(rt, "queued", generation, ids, verifying=True)
             verify_batch(rt, "queued", ids, contextlib.nullcontext)
+    return {tuple(sorted((scan.rel(a), scan.rel(b)))): label for a, b, _, label in scan.pairs}, rt
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(NAMES)))
+def test_the_queue_gives_the_scan_s_labels_in_every_order_and_a_removal_undoes_the_rule(tmp_path, order):
+    """Each copy in a batch of its own, in every order, verified at once: the stored labels and states are the
+    scan's; then the photo removed, nothing shows the blur any more and the thumbnail's pair with the blur is a
+    duplicate again."""
+    from neardup.pipeline.remove import remove
+    from neardup.storage.registry import ImageStatus
+
+    files = three_copies(tmp_path / "photos")
+    want, rt = scanned_and_queued(tmp_path, files, order)
+    assert want == {("blurred.jpg", "photo.jpg"): "match", ("photo.jpg", "thumb.jpg"): "duplicate",
+                    ("blurred.jpg", "thumb.jpg"): "match"}
     assert labels_of(rt, "queued") == want
     states = {os.path.basename(r.path): r for r in rt.registry.images(collection="queued")}
     first, later = order[0], order[1:]
@@ -145,18 +153,22 @@ def test_an_index_step_without_verification_relabels_the_pair_a_later_original_s
     assert states["blurred.jpg"] == ImageStatus.MATCH
 
 
-def test_a_search_for_a_thumbnail_finds_it_no_duplicate_of_the_blurred_copy_stored_beside_its_photo(tmp_path):
+def searched(tmp_path: Path, files: dict[str, Path], name: str) -> dict[str, dict]:
+    """The hits, by file name, of a search for the copy `name`, moved out of the folder the others are scanned in."""
     from neardup.config import Settings
     from neardup.pipeline.scan import Scanner
     from neardup.pipeline.search import search_images
 
-    files = three_copies(tmp_path / "photos")
-    query = tmp_path / "query" / "thumb.jpg"
+    query = tmp_path / "query" / name
     query.parent.mkdir()
-    files["thumb.jpg"].rename(query)
+    files[name].rename(query)
     settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2)
-    Scanner(settings).scan(str(tmp_path / "photos"))
-    found = {os.path.basename(h["path"]): h for h in search_images(settings, [str(query)], "default")[str(query)]}
+    Scanner(settings).scan(str(files[name].parent))
+    return {os.path.basename(h["path"]): h for h in search_images(settings, [str(query)], "default")[str(query)]}
+
+
+def test_a_search_for_a_thumbnail_finds_it_no_duplicate_of_the_blurred_copy_stored_beside_its_photo(tmp_path):
+    found = searched(tmp_path, three_copies(tmp_path / "photos"), "thumb.jpg")
     assert found["photo.jpg"]["label"] == "duplicate"
     assert found["blurred.jpg"]["label"] == "match" and found["blurred.jpg"]["why"] == WHY["siblings"]
 
@@ -210,25 +222,11 @@ def test_the_queue_gives_the_scan_s_labels_for_an_outvoted_copy_in_any_order(tmp
     """Each copy in a batch of its own, verified at once: the stored labels are the scan's, where the posterised
     copy is a match of all four others and they are duplicates of each other, whether it came first, last or
     after the copies too small to show it."""
-    from neardup.config import Settings
     from neardup.pipeline.labels import Frames
-    from neardup.pipeline.runtime import Runtime
-    from neardup.pipeline.scan import Scanner
-    from neardup.pipeline.steps import embed_step, index_step
-    from neardup.pipeline.verify_batch import verify_batch
 
-    files = five_copies(tmp_path / "photos")
-    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(tmp_path / "photos")])
-    scan = Scanner(settings, "scanned").scan(str(tmp_path / "photos"))
-    want = {tuple(sorted((scan.rel(a), scan.rel(b)))): label for a, b, _, label in scan.pairs}
+    want, rt = scanned_and_queued(tmp_path, five_copies(tmp_path / "photos"), order)
     assert want == {p: "match" if "posterised.jpg" in p else "duplicate"
                     for p in (tuple(sorted(p)) for p in itertools.combinations(FIVE, 2))}
-
-    rt = Runtime(settings)
-    for name in order:
-        for generation, ids in embed_step(rt, "queued", [str(files[name])], None).items():
-            index_step(rt, "queued", generation, ids, verifying=True)
-            verify_batch(rt, "queued", ids, contextlib.nullcontext)
     assert labels_of(rt, "queued") == want
     ids = {os.path.basename(r.path): r.id for r in rt.registry.images(collection="queued")}
     frames = Frames.of(rt, ids.values())
@@ -236,17 +234,7 @@ def test_the_queue_gives_the_scan_s_labels_for_an_outvoted_copy_in_any_order(tmp
 
 
 def test_a_search_for_the_posterised_copy_finds_it_a_duplicate_of_none_of_the_stored_copies(tmp_path):
-    from neardup.config import Settings
-    from neardup.pipeline.scan import Scanner
-    from neardup.pipeline.search import search_images
-
-    files = five_copies(tmp_path / "photos")
-    query = tmp_path / "query" / "posterised.jpg"
-    query.parent.mkdir()
-    files["posterised.jpg"].rename(query)
-    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2)
-    Scanner(settings).scan(str(tmp_path / "photos"))
-    found = {os.path.basename(h["path"]): h for h in search_images(settings, [str(query)], "default")[str(query)]}
+    found = searched(tmp_path, five_copies(tmp_path / "photos"), "posterised.jpg")
     assert set(found) == set(FIVE) - {"posterised.jpg"}
     assert {name: h["label"] for name, h in found.items()} == dict.fromkeys(found, "match")
     assert found["half.jpg"]["why"] == found["thumb.jpg"]["why"] == WHY["siblings"]
