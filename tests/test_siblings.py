@@ -20,16 +20,25 @@ PHOTO = REPO / "samples" / "originals" / "opencv_apple.jpg"
 NAMES = ("photo.jpg", "blurred.jpg", "thumb.jpg")
 
 
-def three_copies(folder: Path) -> dict[str, Path]:
-    """A sample photo, its 3-px Gaussian blur and its 48-px thumbnail, as JPEGs (q90) in `folder`."""
+def saved(folder: Path, copies) -> dict[str, Path]:
+    """The sample photo's copies, made by copies(photo, its 48-px thumbnail) as {name: (picture, JPEG quality)},
+    written to `folder`: {name: path}."""
     folder.mkdir(parents=True, exist_ok=True)
     photo = Image.open(PHOTO).convert("RGB")
     thumb = photo.copy()
     thumb.thumbnail((48, 48), Image.LANCZOS)
-    pictures = dict(zip(NAMES, (photo, photo.filter(ImageFilter.GaussianBlur(3)), thumb)))
-    for name, im in pictures.items():
-        im.save(folder / name, quality=90)
-    return {name: folder / name for name in NAMES}
+    paths = {}
+    for name, (im, quality) in copies(photo, thumb).items():
+        im.save(folder / name, quality=quality)
+        paths[name] = folder / name
+    return paths
+
+
+def three_copies(folder: Path) -> dict[str, Path]:
+    """A sample photo, its 3-px Gaussian blur and its 48-px thumbnail, as JPEGs (q90) in `folder`."""
+    return saved(folder, lambda photo, thumb: {
+        "photo.jpg": (photo, 90), "blurred.jpg": (photo.filter(ImageFilter.GaussianBlur(3)), 90),
+        "thumb.jpg": (thumb, 90)})
 
 
 def test_the_rule_makes_a_thumbnail_no_duplicate_of_a_blurred_copy(tmp_path):
@@ -179,16 +188,10 @@ FIVE = ("photo.jpg", "reencoded.jpg", "half.jpg", "thumb.jpg", "posterised.jpg")
 def five_copies(folder: Path) -> dict[str, Path]:
     """A sample photo at q90 and q60, at half its size, as a 48-px thumbnail, and posterised to 8 levels a
     channel: the half-size copy and the thumbnail are too small to show the posterisation to the pair check."""
-    folder.mkdir(parents=True, exist_ok=True)
-    photo = Image.open(PHOTO).convert("RGB")
-    thumb = photo.copy()
-    thumb.thumbnail((48, 48), Image.LANCZOS)
-    pictures = {"photo.jpg": (photo, 90), "reencoded.jpg": (photo, 60),
-                "half.jpg": (photo.resize((photo.width // 2, photo.height // 2), Image.LANCZOS), 90),
-                "thumb.jpg": (thumb, 90), "posterised.jpg": (photo.point(lambda v: v // 32 * 32 + 16), 90)}
-    for name, (im, quality) in pictures.items():
-        im.save(folder / name, quality=quality)
-    return {name: folder / name for name in FIVE}
+    return saved(folder, lambda photo, thumb: {
+        "photo.jpg": (photo, 90), "reencoded.jpg": (photo, 60),
+        "half.jpg": (photo.resize((photo.width // 2, photo.height // 2), Image.LANCZOS), 90),
+        "thumb.jpg": (thumb, 90), "posterised.jpg": (photo.point(lambda v: v // 32 * 32 + 16), 90)})
 
 
 def test_a_copy_unlike_most_of_the_other_s_duplicates_is_none_of_theirs(tmp_path):
