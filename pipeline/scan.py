@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,27 +106,23 @@ class Scanner:
         index = rt.index(self.collection, enc.version, enc.info.dim)
         rt.adopt_generation(self.collection, enc.version)  # a scanned collection can be swept and queued to later
         batch_ids, batch_vecs = [], []
-
-        def flush():
+        with Indexer(rt, index, th) as indexer:
+            for item in embed_paths(rt, paths, self.collection, extra_roots=extra_roots, encoder=enc,
+                                    corners=verify.wants_corners(checks)):
+                if progress:
+                    progress(1)
+                if item.error:
+                    res.failed.append((item.path, item.error))
+                    continue
+                res.vectors[item.image_id] = item.vector
+                res.embedded += item.embedded
+                batch_ids.append(item.image_id)
+                batch_vecs.append(item.vector)
+                if len(batch_ids) >= 4 * rt.settings.batch_size:
+                    indexer.add(batch_ids, batch_vecs)
+                    batch_ids, batch_vecs = [], []
             if batch_ids:
-                index_batch(rt, index, batch_ids, np.stack(batch_vecs), th)
-                batch_ids.clear()
-                batch_vecs.clear()
-
-        for item in embed_paths(rt, paths, self.collection, extra_roots=extra_roots, encoder=enc,
-                                corners=verify.wants_corners(checks)):
-            if progress:
-                progress(1)
-            if item.error:
-                res.failed.append((item.path, item.error))
-                continue
-            res.vectors[item.image_id] = item.vector
-            res.embedded += item.embedded
-            batch_ids.append(item.image_id)
-            batch_vecs.append(item.vector)
-            if len(batch_ids) >= 4 * rt.settings.batch_size:
-                flush()
-        flush()
+                indexer.add(batch_ids, batch_vecs)
         index.install_merges(wait=True)  # leave no merge half done when this process exits
         res.images = {r.id: r for r in rt.registry.images(ids=list(res.vectors))}
         res.total = len(res.images)
@@ -137,6 +134,38 @@ class Scanner:
         res.verified = verify.second_stage(rt, checks, res, set(res.images), index.nearest, neighbors)
         res.seconds = time.time() - t0
         return res
+
+
+class Indexer:
+    """Indexes a scan's batches in order on a thread of its own, one batch at a time, while the next batch is
+    read, decoded and embedded: indexing labels the batch's pairs (their signatures, the same-frame check),
+    work that would otherwise leave the decode threads idle. Leaving the block waits for the last batch and
+    raises what indexing raised."""
+
+    def __init__(self, rt, index, thresholds: dict):
+        self.rt, self.index, self.thresholds = rt, index, thresholds
+        self.pool, self.running = ThreadPoolExecutor(1), None
+
+    def add(self, image_ids: list[int], vectors: list[np.ndarray]) -> None:
+        """Index these once the batch before them is indexed (and raise what indexing that one raised)."""
+        self.wait()
+        self.running = self.pool.submit(index_batch, self.rt, self.index, image_ids, np.stack(vectors),
+                                        self.thresholds)
+
+    def wait(self) -> None:
+        running, self.running = self.running, None
+        if running is not None:
+            running.result()
+
+    def __enter__(self) -> "Indexer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if exc[0] is None:
+                self.wait()
+        finally:
+            self.pool.shutdown(wait=True)
 
 
 def nearest_neighbors(rt, index, vectors: dict, k: int, thresholds: dict) -> list[tuple[int, int, float]]:

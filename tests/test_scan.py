@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from neardup.pipeline.outputs import write_outputs
@@ -543,3 +544,45 @@ def test_a_runtime_holds_numpy_s_blas_to_one_thread(tmp_path):
             "print(sorted({p['num_threads'] for p in threadpool_info() if p['user_api'] == 'blas'}))")
     found = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[1]"
+
+
+def test_a_scan_indexes_its_batches_once_each_in_order_and_raises_what_indexing_raises(photos, settings, tiny_model,
+                                                                                      monkeypatch):
+    """Indexing runs beside the decoding of the next batch (pipeline/scan.py Indexer): every image is indexed
+    once, batches in the order they were embedded, one at a time; an error there ends the scan with it."""
+    import threading
+    import time
+
+    from neardup.pipeline import scan
+
+    settings.model, settings.batch_size = tiny_model, 1  # a batch of 4 images: several batches
+    for i, p in enumerate(sorted(photos.glob("*.jpg"))):
+        for side in (96, 64):
+            Image.open(p).resize((side, side)).save(photos / f"copy{side}_{i}.jpg", quality=80)
+    real, batches, busy = scan.index_batch, [], threading.Lock()
+
+    def recorded(rt, index, image_ids, vectors, thresholds):
+        assert busy.acquire(blocking=False), "two batches indexed at once"
+        try:
+            batches.append(list(image_ids))
+            time.sleep(0.05)  # the next batch is embedded meanwhile
+            return real(rt, index, image_ids, vectors, thresholds)
+        finally:
+            busy.release()
+
+    monkeypatch.setattr(scan, "index_batch", recorded)
+    res = Scanner(settings).scan(str(photos))
+    assert len(batches) > 2
+    assert [i for b in batches for i in b] == list(res.vectors)  # once each, in the order embedded
+    assert {i for pair in res.pairs for i in pair[:2]} <= set(res.vectors) and res.pairs
+
+    def failing(*args):
+        batches.append("failed")
+        raise RuntimeError("index step failed")
+
+    batches.clear()
+    monkeypatch.setattr(scan, "index_batch", failing)
+    settings.data_dir += "-again"
+    with pytest.raises(RuntimeError, match="index step failed"):
+        Scanner(settings).scan(str(photos))
+    assert batches == ["failed"]  # no batch indexed after it
