@@ -259,7 +259,7 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
         wrapped = [(neardup.pipeline.embed, "read_item"), (neardup.pipeline.embed, "decode"),
                    (neardup.pipeline.labels, "signed_file"), (neardup.pipeline.embed.phash, "dihedral"),
                    (Registry, "vectors_for"), (Registry, "record_items"), (Registry, "store_vectors"),
-                   (neardup.pipeline.scan, "index_batch"), (neardup.pipeline.labels, "same_frame"),
+                   (neardup.pipeline.scan, "index_batch"), (neardup.pipeline.labels, "difference"),
                    (neardup.pipeline.index, "regrouped"), (Encoder, "embed")]
     originals = {(owner, name): getattr(owner, name) for owner, name in wrapped}
 
@@ -476,7 +476,7 @@ def main() -> None:
                     print(f"  {part_name}: {part['calls']} calls, {part['s']:.1f} s, {part['cpu_s']:.1f} s CPU, "
                           f"{1000 * part['cpu_s'] / n:.2f} ms CPU an image")
             if not verifying:
-                check = sum(parts[p]["cpu_s"] for p in ("labels.signed_file", "labels.same_frame") if p in parts)
+                check = sum(parts[p]["cpu_s"] for p in ("labels.signed_file", "labels.difference") if p in parts)
                 print(f"  the same-frame check (signatures and pair checks): {check / parts['process_cpu_s']:.1%} "
                       "of the process's CPU")
     if a.check_cost:

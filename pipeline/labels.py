@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from neardup.encoder.decode import needs_bytes, signature_and_preview, signed_decode
-from neardup.encoder.frame import KEY, WHY, Frame, explained, framed_round, same_frame
+from neardup.encoder.frame import KEY, WHY, Frame, difference, explained, framed_round
 from neardup.errors import DecodeError
 from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
@@ -16,8 +16,9 @@ from .embed import read_item, reading_pool
 from .recent import Recent
 
 log = logging.getLogger(__name__)
-CHECKED = Recent(100_000)  # same-frame results by the two contents (and the signature's key): a scan labels the
-#   embedding's pairs as it indexes them and, after verification, the pairs it keeps, most of them the same
+CHECKED = Recent(100_000)  # same-frame results (difference()'s reasons) by the two contents (and the signature's
+#   key): a scan labels the embedding's pairs as it indexes them and, after verification, the pairs it keeps,
+#   most of them the same, and its report tells why the matches are ones
 
 
 def label_for(distance: float, thresholds: dict, same: bool) -> str | None:
@@ -43,23 +44,28 @@ class Frames:
     def of(cls, rt, image_ids) -> "Frames":
         return cls(rt, rt.registry.images(ids=sorted(set(image_ids))))
 
-    def same(self, a: int, b: int) -> bool:
-        """same_frame() of the pair, remembered by content for pairs that both have a signature."""
+    def difference(self, a: int, b: int) -> str | None:
+        """difference() of the pair (None: a duplicate), remembered by content for pairs that both have a
+        signature: the report asks why a match is one after the labels asked whether it is."""
         x, y = self.by_id.get(a), self.by_id.get(b)
         if x is None or y is None:
-            return same_frame(x, y)
-        key = (KEY, self.content[a], self.content[b])
+            return difference(x, y)
+        key = (KEY, *sorted((self.content[a], self.content[b])))  # the check does not depend on the order
         found = CHECKED.get(key)
         if found is None:
-            found = same_frame(x, y)
+            found = difference(x, y) or ""  # "": a duplicate (CHECKED answers None for what it does not hold)
             CHECKED.put(key, found)
-        return found
+        return found or None
+
+    def same(self, a: int, b: int) -> bool:
+        """same_frame() of the pair."""
+        return self.difference(a, b) is None
 
     def why(self, a: int, b: int, labelled_match: bool = False) -> str:
         """In words, why the pair is a match rather than a duplicate (encoder/frame/rules.py's WHY; "" for a
         duplicate). A pair `labelled_match` that the check passes was made a match by its group
         (pipeline/siblings.py): for an edit its larger copies show."""
-        why = explained(self.by_id.get(a), self.by_id.get(b))
+        why = explained(self.by_id.get(a), self.by_id.get(b), self.difference(a, b))
         return WHY.get("siblings" if why is None and labelled_match else why, "")
 
     def framed(self, a: int, b: int) -> int | None:

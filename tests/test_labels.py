@@ -60,15 +60,17 @@ def test_bytes_at_several_paths_are_signed_from_one_that_still_holds_them(settin
 def test_a_pair_labelled_again_is_not_checked_again(settings, tmp_path, monkeypatch):
     """A scan labels the embedding's pairs as it indexes them and again after verification: the second time
     the same-frame result is remembered by content, and equals the check's. A pair without a signature is
-    checked each time (a later file may give it one)."""
+    checked each time (a later file may give it one). The report's reason for a match starts from the
+    remembered result."""
+    from neardup.encoder.frame import same_frame as check
     from neardup.pipeline import labels
     from neardup.pipeline.recent import Recent
 
-    calls, check = [], labels.same_frame
+    calls, differs = [], labels.difference
 
     def counted(a, b):
         calls.append((a, b))
-        return check(a, b)
+        return differs(a, b)
 
     monkeypatch.setattr(labels, "CHECKED", Recent(10))
     paths = [tmp_path / f"{k}.jpg" for k in range(3)]
@@ -80,13 +82,23 @@ def test_a_pair_labelled_again_is_not_checked_again(settings, tmp_path, monkeypa
     truth = {(a.id, b.id): check(*(Frames(rt, rows).by_id.get(r.id) for r in (a, b)))
              for a, b in ((rows[0], rows[2]), (rows[0], rows[1]))}
     assert truth[(rows[0].id, rows[2].id)] and not truth[(rows[0].id, rows[1].id)]
-    monkeypatch.setattr(labels, "same_frame", counted)
+    monkeypatch.setattr(labels, "difference", counted)
     for _ in range(2):
         frames = Frames(rt, rows)
         assert {pair: frames.same(*pair) for pair in truth} == truth
     assert len(calls) == 2
     assert not frames.same(rows[0].id, 10_000) and not frames.same(rows[0].id, 10_000)
     assert len(calls) == 4
+    # the report's reason for the match starts from the remembered check, either way round
+    from neardup.encoder.frame import check as frame_check
+
+    asked = []
+    monkeypatch.setattr(frame_check, "difference", lambda a, b, *rules: asked.append(rules) or differs(a, b, *rules))
+    match = (rows[0].id, rows[1].id)
+    reason = frame_check.explained(*(frames.by_id[i] for i in match), differs(*(frames.by_id[i] for i in match)))
+    asked.clear()
+    assert frames.why(*match) == frames.why(*match[::-1]) == labels.WHY[reason] != ""
+    assert () not in asked and len(calls) == 4  # difference() under the shipped rules asked neither here nor there
 
 
 @pytest.mark.parametrize("kept_mb", [256, 0])
