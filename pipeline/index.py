@@ -64,6 +64,7 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
         for other, d in near:
             a, b = sorted((image_id, other))
             rows[(a, b)] = (a, b, round(d, 6), frames.label(a, b, d, thresholds))
+    frames.keep()
     group = regrouped(rt, index.collection, index.generation, list(rows.values()))  # and the pairs round them
     rows = {row[:2]: row for row in group.written}
     for image_id, near in partners.items():

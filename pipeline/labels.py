@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from neardup.encoder.decode import needs_bytes, signature_and_preview, signed_decode
-from neardup.encoder.frame import KEY, WHY, Frame, difference, explained, framed_round
+from neardup.encoder.frame import CHECKER, KEY, WHY, Frame, difference, explained, framed_round
 from neardup.errors import DecodeError
 from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
@@ -16,8 +16,8 @@ from .embed import read_item, reading_pool
 from .recent import Recent
 
 log = logging.getLogger(__name__)
-CHECKED = Recent(100_000)  # same-frame results (difference()'s reasons) by the two contents (and the signature's
-#   key): a scan labels the embedding's pairs as it indexes them and, after verification, the pairs it keeps,
+CHECKED = Recent(100_000)  # same-frame results (difference()'s reasons) by the two contents (and the check's
+#   version): a scan labels the embedding's pairs as it indexes them and, after verification, the pairs it keeps,
 #   most of them the same, and its report tells why the matches are ones
 
 
@@ -31,7 +31,9 @@ class Frames:
     """The same-frame signatures of the images of registry `rows`, loaded at once. An image gets its signature
     when it is first in a pair (here, made from its file): most images of a collection have no copy, and a
     signature costs about as much as the decode the encoder needs. Its report preview comes from the same
-    decode: the report shows the images that are in a pair."""
+    decode: the report shows the images that are in a pair. The checks of their pairs are stored by content
+    (keep()) and read back here, once, at the first pair this process has not checked: a nightly sweep, or
+    another worker's step, meets the same pairs again."""
 
     def __init__(self, rt, rows):
         rows = [r for r in rows if r.content_hash]
@@ -39,6 +41,7 @@ class Frames:
         blobs.update(signed(rt, [r for r in rows if r.content_hash not in blobs]))
         self.by_id = {r.id: Frame.from_bytes(blobs[r.content_hash]) for r in rows if r.content_hash in blobs}
         self.content = {r.id: r.content_hash for r in rows}
+        self.registry, self.stored, self.fresh = rt.registry, None, {}
 
     @classmethod
     def of(cls, rt, image_ids) -> "Frames":
@@ -50,12 +53,23 @@ class Frames:
         x, y = self.by_id.get(a), self.by_id.get(b)
         if x is None or y is None:
             return difference(x, y)
-        key = (KEY, *sorted((self.content[a], self.content[b])))  # the check does not depend on the order
-        found = CHECKED.get(key)
+        pair = tuple(sorted((self.content[a], self.content[b])))  # the check does not depend on the order
+        found = CHECKED.get((CHECKER, *pair))
         if found is None:
-            found = difference(x, y) or ""  # "": a duplicate (CHECKED answers None for what it does not hold)
-            CHECKED.put(key, found)
+            if self.stored is None:
+                self.stored = self.registry.frame_checks(self.content.values(), CHECKER)
+            if pair in self.stored:
+                found = self.stored[pair]
+            else:
+                found = self.fresh[pair] = difference(x, y)
+            found = found or ""  # "": a duplicate (CHECKED answers None for what it does not hold)
+            CHECKED.put((CHECKER, *pair), found)
         return found or None
+
+    def keep(self) -> None:
+        """Store the checks made here, for later steps, sweeps and other processes (registry.frame_checks)."""
+        self.registry.store_frame_checks(CHECKER, self.fresh)
+        self.fresh = {}
 
     def same(self, a: int, b: int) -> bool:
         """same_frame() of the pair."""

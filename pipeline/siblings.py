@@ -150,6 +150,7 @@ def regrouped(rt, collection: str, generation: str, written, gone=()) -> Regroup
 
     matches = demoted(list(current), same, frames.by_id.get, targets)
     labels = {p: "match" if p in matches else ("duplicate" if same(p) else "match") for p in targets}
+    frames.keep()
     changed = {p: labels[p] for p in targets if p not in new and labels[p] != stored[p][1]}
     pairs = {**current, **{p: (current[p][0], label) for p, label in labels.items()}}
     return Regrouped([(a, b, d, labels[(a, b)]) for a, b, d, _ in written], changed, pairs)

@@ -78,6 +78,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
         paired = rt.registry.images(ids=sorted({i for pair in close for i in pair}))
         frames = Frames(rt, paired)
         pairs = applied([(a, b, d, frames.label(a, b, d, th)) for (a, b), d in close.items()], frames)
+        frames.keep()
         sample = _map_sample(ids, pairs)
         vectors = {int(ids[p]): np.array(everything.annoy.get_item_vector(p), np.float32) for p in sample}
         wanted = {i for row in (*pairs, *near) for i in row[:2]} | set(vectors)

@@ -676,4 +676,6 @@ def labelled(rt, images: dict, kept: dict, th: dict, grouped: bool = True) -> li
     of them hides (pipeline/siblings.py; a queue step judges that with the stored pairs round its own)."""
     frames = Frames(rt, rows_in(images, kept))
     pairs = [(a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()]
-    return sorted(applied(pairs, frames) if grouped else pairs, key=lambda p: (p[2], p[0], p[1]))
+    pairs = applied(pairs, frames) if grouped else pairs
+    frames.keep()
+    return sorted(pairs, key=lambda p: (p[2], p[0], p[1]))

@@ -156,6 +156,16 @@ verdicts = Table(  # geometric verification's verdicts by content: model-indepen
     sqlite_with_rowid=False,  # stored as its key's b-tree alone: half the size (323 -> 160 bytes a verdict)
 )
 
+frame_checks = Table(  # the same-frame check's results by content (pipeline/labels.py): a sweep, or another
+    #   worker's step, meets the same pairs again
+    "frame_checks", metadata,
+    Column("a_hash", String(64), primary_key=True),  # a_hash < b_hash: the check does not depend on the order
+    Column("b_hash", String(64), primary_key=True),
+    Column("checker", String(16), primary_key=True),  # the check's version (encoder/frame CHECKER)
+    Column("reason", String(16)),  # difference(): a key of WHY; NULL for a duplicate
+    sqlite_with_rowid=False,
+)
+
 labels = Table(  # pairs that ops confirmed (duplicate) or rejected (different), by content
     "labels", metadata,
     Column("a_hash", String(64), primary_key=True),

@@ -422,6 +422,25 @@ class Registry:
                 dict(a_hash=a, b_hash=b, verifier=verifier, same=None if same is None else int(same),
                      inliers=inliers, duplicate=int(dup)) for (a, b), (same, inliers, dup) in found.items()])
 
+    def frame_checks(self, contents, checker: str) -> dict[tuple[str, str], str | None]:
+        """{(a hash, b hash): the same-frame check's reason (None: a duplicate)} stored by this version of the
+        check for the pairs among `contents` (content hashes; a hash < b hash)."""
+        wanted, out = set(contents), {}
+        t = db.frame_checks.c
+        with self.engine.connect() as conn:
+            for part in db.in_chunks(sorted(wanted), ID_CHUNK):
+                rows = conn.execute(select(t.a_hash, t.b_hash, t.reason).where(and_(
+                    t.checker == checker, t.a_hash.in_(part))))
+                out.update({(a, b): reason for a, b, reason in rows if b in wanted})
+        return out
+
+    def store_frame_checks(self, checker: str, found: dict[tuple[str, str], str | None]) -> None:
+        if not found:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(db.insert_ignore(conn, db.frame_checks), [
+                dict(a_hash=a, b_hash=b, checker=checker, reason=reason) for (a, b), reason in found.items()])
+
     # --- batches and labels -------------------------------------------------------------------------
     def record_batch(self, batch_id: str, collection: str, paths: list[str]) -> None:
         with self.engine.begin() as conn:

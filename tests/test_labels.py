@@ -101,6 +101,39 @@ def test_a_pair_labelled_again_is_not_checked_again(settings, tmp_path, monkeypa
     assert () not in asked and len(calls) == 4  # difference() under the shipped rules asked neither here nor there
 
 
+def test_a_pair_checked_in_one_process_is_not_checked_again_in_the_next(settings, tmp_path, monkeypatch):
+    """The check's results are stored by content under its version (encoder/frame CHECKER, its rules and code):
+    a nightly sweep, or another worker's step, reads them back instead of checking the pairs again, with the
+    same labels and reasons; a new version of the check makes them again."""
+    from neardup.encoder.frame import same_frame as check
+    from neardup.pipeline import labels
+    from neardup.pipeline.recent import Recent
+
+    paths = [tmp_path / f"{k}.jpg" for k in range(3)]
+    hashes = [saved(paths[0], 0), saved(paths[1], 1)]
+    Image.open(paths[0]).resize((320, 240)).save(paths[2], quality=80)  # a smaller copy of the first
+    hashes.append(hashlib.sha256(paths[2].read_bytes()).hexdigest())
+    rows = recorded(Runtime(settings), paths, hashes)
+    pairs = [(rows[0].id, rows[2].id), (rows[1].id, rows[0].id)]
+    calls, differs = [], labels.difference
+    monkeypatch.setattr(labels, "difference", lambda a, b: calls.append(1) or differs(a, b))
+
+    def a_process() -> tuple[dict, dict]:
+        """Labels and reasons as a new process gets them (nothing remembered in memory)."""
+        monkeypatch.setattr(labels, "CHECKED", Recent(10))
+        frames = Frames(Runtime(settings), rows)
+        found = {pair: frames.same(*pair) for pair in pairs}, {pair: frames.why(*pair) for pair in pairs}
+        frames.keep()
+        return found
+
+    first = a_process()
+    assert first[0] == {pair: check(*(Frames(Runtime(settings), rows).by_id[i] for i in pair)) for pair in pairs}
+    assert first[0] == {pairs[0]: True, pairs[1]: False} and first[1][pairs[1]] and len(calls) == 2
+    assert a_process() == first and len(calls) == 2
+    monkeypatch.setattr(labels, "CHECKER", "another version")
+    assert a_process() == first and len(calls) == 4
+
+
 @pytest.mark.parametrize("kept_mb", [256, 0])
 def test_a_scan_signs_its_pairs_from_the_decodes_it_embedded_them_from(photos, settings, tiny_model, monkeypatch,
                                                                         kept_mb):

@@ -3,6 +3,9 @@ the order the measures run (difference()), and as the report tells it (explained
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 
 from .align import IDENTITY, TRIM_SOFTEN, Fit, _score, _trims, _within, aligned, refined, rotation, stretch, turn
@@ -11,6 +14,10 @@ from .margins import _own_plain_edges, framed
 from .rules import LENIENT, RULES, WHOLE_PICTURE, Rules
 from .signature import Frame
 
+CHECKER = hashlib.sha256(repr(RULES).encode() + b"".join(
+    p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()[:16]  # the check's version:
+#   its rules and code (this package's sources, the signature's key among them), under which its results are
+#   stored (pipeline/labels.py); any change to them, and they are made again
 FRAME_FIT_MARGIN = 3  # lines of the 64-px trim left out when its window is refined for the frame tests (framed())
 
 
