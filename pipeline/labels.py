@@ -108,9 +108,9 @@ def make_signatures(rt, rows) -> None:
 
 def signed(rt, rows) -> dict[str, bytes]:
     """The signatures of these rows' images, from their files, read and decoded again (their previews too,
-    where the previews are kept and one is missing); stored, and returned as stored ({content hash: bytes}). A file that cannot be read, or no longer holds the bytes it was embedded
-    from, gets none (its pairs stay matches); bytes at several paths are read from the first that still holds
-    them."""
+    where the previews are kept and one is missing); stored, and returned as stored ({content hash: bytes}).
+    A file that cannot be read, or no longer holds the bytes it was embedded from, gets none (its pairs stay
+    matches); bytes at several paths are read from the first that still holds them."""
     paths: dict[str, list[str]] = {}
     for r in rows:
         paths.setdefault(r.content_hash, []).append(r.path)

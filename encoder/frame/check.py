@@ -95,13 +95,13 @@ UNKNOWN = object()  # explained()'s `known`: difference() of the pair not asked 
 
 
 def explained(a: Frame | None, b: Frame | None, known=UNKNOWN) -> str | None:
-    """difference(), for the person who looks at the pair (`known`: difference(a, b), where the caller has it). A measure of the whole picture that fails first (its
-    colours, contrast, sharpness or tones: WHOLE_PICTURE), or its shape, can be what a border, a crop or a turn
-    did to it, so the pair is asked again without those measures, with every trim tried, then wider trims too
-    (LENIENT: a border of 15 %). A frame or a turn found then is the reason; so is another shape where a
-    whole-picture measure failed, and for a softer picture a picture that does not fit at all (a crop, enlarged,
-    is softer). Last, pictures whose colour grids do not fit ("content") but whose 64-px gray pictures agree
-    differ in colour."""
+    """difference(), for the person who looks at the pair (`known`: difference(a, b), where the caller has it).
+    A measure of the whole picture that fails first (its colours, contrast, sharpness or tones: WHOLE_PICTURE),
+    or its shape, can be what a border, a crop or a turn did to it, so the pair is asked again without those
+    measures, with every trim tried, then wider trims too (LENIENT: a border of 15 %). A frame or a turn found
+    then is the reason; so is another shape where a whole-picture measure failed, and for a softer picture a
+    picture that does not fit at all (a crop, enlarged, is softer). Last, pictures whose colour grids do not fit
+    ("content") but whose 64-px gray pictures agree differ in colour."""
     why = difference(a, b) if known is UNKNOWN else known
     for rules in LENIENT if why in (*WHOLE_PICTURE, "shape") else ():
         other = difference(a, b, rules)
