@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 
 from neardup.encoder.decode import needs_bytes, signature_and_preview, signed_decode
-from neardup.encoder.frame import CHECKER, KEY, WHY, Frame, difference, explained, framed_round
+from neardup.encoder.frame import CHECKER, KEY, TOLD, WHY, Frame, difference, explained, framed_round
 from neardup.errors import DecodeError
 from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
@@ -41,34 +41,44 @@ class Frames:
         blobs.update(signed(rt, [r for r in rows if r.content_hash not in blobs]))
         self.by_id = {r.id: Frame.from_bytes(blobs[r.content_hash]) for r in rows if r.content_hash in blobs}
         self.content = {r.id: r.content_hash for r in rows}
-        self.registry, self.stored, self.fresh = rt.registry, None, {}
+        self.registry, self.stored, self.fresh = rt.registry, {}, {}
 
     @classmethod
     def of(cls, rt, image_ids) -> "Frames":
         return cls(rt, rt.registry.images(ids=sorted(set(image_ids))))
 
     def difference(self, a: int, b: int) -> str | None:
-        """difference() of the pair (None: a duplicate), remembered by content for pairs that both have a
-        signature: the report asks why a match is one after the labels asked whether it is."""
+        """difference() of the pair (None: a duplicate)."""
+        return self._remembered(CHECKER, a, b, difference)
+
+    def told(self, a: int, b: int) -> str | None:
+        """explained() of the pair, from its difference(): what the report tells a person."""
+        return self._remembered(TOLD, a, b, lambda x, y: explained(x, y, self.difference(a, b)))
+
+    def _remembered(self, version: str, a: int, b: int, check) -> str | None:
+        """check(a's frame, b's frame), remembered by content under `version` for pairs that both have a
+        signature: in this process (CHECKED), and in the registry once keep() stored it."""
         x, y = self.by_id.get(a), self.by_id.get(b)
         if x is None or y is None:
-            return difference(x, y)
+            return check(x, y)
         pair = tuple(sorted((self.content[a], self.content[b])))  # the check does not depend on the order
-        found = CHECKED.get((CHECKER, *pair))
+        found = CHECKED.get((version, *pair))
         if found is None:
-            if self.stored is None:
-                self.stored = self.registry.frame_checks(self.content.values(), CHECKER)
-            if pair in self.stored:
-                found = self.stored[pair]
+            stored = self.stored.get(version)
+            if stored is None:
+                stored = self.stored[version] = self.registry.frame_checks(self.content.values(), version)
+            if pair in stored:
+                found = stored[pair]
             else:
-                found = self.fresh[pair] = difference(x, y)
+                found = self.fresh.setdefault(version, {})[pair] = check(x, y)
             found = found or ""  # "": a duplicate (CHECKED answers None for what it does not hold)
-            CHECKED.put((CHECKER, *pair), found)
+            CHECKED.put((version, *pair), found)
         return found or None
 
     def keep(self) -> None:
         """Store the checks made here, for later steps, sweeps and other processes (registry.frame_checks)."""
-        self.registry.store_frame_checks(CHECKER, self.fresh)
+        for version, found in self.fresh.items():
+            self.registry.store_frame_checks(version, found)
         self.fresh = {}
 
     def same(self, a: int, b: int) -> bool:
@@ -79,7 +89,7 @@ class Frames:
         """In words, why the pair is a match rather than a duplicate (encoder/frame/rules.py's WHY; "" for a
         duplicate). A pair `labelled_match` that the check passes was made a match by its group
         (pipeline/siblings.py): for an edit its larger copies show."""
-        why = explained(self.by_id.get(a), self.by_id.get(b), self.difference(a, b))
+        why = self.told(a, b)
         return WHY.get("siblings" if why is None and labelled_match else why, "")
 
     def framed(self, a: int, b: int) -> int | None:

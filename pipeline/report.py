@@ -109,6 +109,8 @@ def write_report(res, groups: list[dict], path: Path) -> None:
     frames = res.frames([i for pair in asked for i in pair]) if res.frames and asked else None
     labels = {(a, b): label for a, b, _, label in res.pairs}
     why = {pair: frames.why(*pair, labels.get(pair) == "match") for pair in asked} if frames else {}
+    if frames:
+        frames.keep()  # the reasons, for the next sweep's report
     for gi, (g, k) in enumerate(zip(groups, keeper_of)):
         figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"],
                            why.get(ordered(k, by_rel[m["path"]]), "")) for m in g["members"])

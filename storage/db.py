@@ -161,8 +161,9 @@ frame_checks = Table(  # the same-frame check's results by content (pipeline/lab
     "frame_checks", metadata,
     Column("a_hash", String(64), primary_key=True),  # a_hash < b_hash: the check does not depend on the order
     Column("b_hash", String(64), primary_key=True),
-    Column("checker", String(16), primary_key=True),  # the check's version (encoder/frame CHECKER)
-    Column("reason", String(16)),  # difference(): a key of WHY; NULL for a duplicate
+    Column("checker", String(16), primary_key=True),  # the check's version (encoder/frame CHECKER; TOLD: the
+    #   report's reason, explained())
+    Column("reason", String(16)),  # difference() (or explained()): a key of WHY; NULL for a duplicate
     sqlite_with_rowid=False,
 )
 

@@ -102,9 +102,9 @@ def test_a_pair_labelled_again_is_not_checked_again(settings, tmp_path, monkeypa
 
 
 def test_a_pair_checked_in_one_process_is_not_checked_again_in_the_next(settings, tmp_path, monkeypatch):
-    """The check's results are stored by content under its version (encoder/frame CHECKER, its rules and code):
-    a nightly sweep, or another worker's step, reads them back instead of checking the pairs again, with the
-    same labels and reasons; a new version of the check makes them again."""
+    """The check's results, and the reasons the report gives, are stored by content under the check's version
+    (encoder/frame CHECKER, its rules and code): a nightly sweep, or another worker's step, reads them back
+    instead of checking the pairs again, with the same labels and reasons; a new version makes them again."""
     from neardup.encoder.frame import same_frame as check
     from neardup.pipeline import labels
     from neardup.pipeline.recent import Recent
@@ -115,8 +115,9 @@ def test_a_pair_checked_in_one_process_is_not_checked_again_in_the_next(settings
     hashes.append(hashlib.sha256(paths[2].read_bytes()).hexdigest())
     rows = recorded(Runtime(settings), paths, hashes)
     pairs = [(rows[0].id, rows[2].id), (rows[1].id, rows[0].id)]
-    calls, differs = [], labels.difference
+    calls, told, differs, explains = [], [], labels.difference, labels.explained
     monkeypatch.setattr(labels, "difference", lambda a, b: calls.append(1) or differs(a, b))
+    monkeypatch.setattr(labels, "explained", lambda *args: told.append(1) or explains(*args))
 
     def a_process() -> tuple[dict, dict]:
         """Labels and reasons as a new process gets them (nothing remembered in memory)."""
@@ -128,10 +129,11 @@ def test_a_pair_checked_in_one_process_is_not_checked_again_in_the_next(settings
 
     first = a_process()
     assert first[0] == {pair: check(*(Frames(Runtime(settings), rows).by_id[i] for i in pair)) for pair in pairs}
-    assert first[0] == {pairs[0]: True, pairs[1]: False} and first[1][pairs[1]] and len(calls) == 2
-    assert a_process() == first and len(calls) == 2
+    assert first[0] == {pairs[0]: True, pairs[1]: False} and first[1][pairs[1]] and len(calls) == len(told) == 2
+    assert a_process() == first and len(calls) == len(told) == 2
     monkeypatch.setattr(labels, "CHECKER", "another version")
-    assert a_process() == first and len(calls) == 4
+    monkeypatch.setattr(labels, "TOLD", "another told")
+    assert a_process() == first and len(calls) == len(told) == 4
 
 
 @pytest.mark.parametrize("kept_mb", [256, 0])

@@ -1,12 +1,12 @@
 """The same-frame check: whether two copies of a picture are a duplicate (the same frame and colours) or a match."""
 
 from .align import aligned, rotation, turn
-from .check import CHECKER, difference, edited, explained, framed_round, same_frame
+from .check import CHECKER, TOLD, difference, edited, explained, framed_round, same_frame
 from .compare import finer_overlay, overlay
 from .margins import plain_frame
 from .rules import RULES, WHY, Rules
 from .signature import FINE, FINER, GRID, HIGH_SIDE, KEY, RIM, SHARP_SIDE, SHARP_SIDES, Frame, needs_high, signature
 
-__all__ = ["CHECKER", "FINE", "FINER", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE", "SHARP_SIDES", "WHY", "Frame",
+__all__ = ["CHECKER", "FINE", "FINER", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE", "SHARP_SIDES", "TOLD", "WHY", "Frame",
            "Rules", "aligned", "difference", "edited", "explained", "finer_overlay", "framed_round", "needs_high", "overlay",
            "plain_frame", "rotation", "same_frame", "signature", "turn"]

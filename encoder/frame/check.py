@@ -18,6 +18,7 @@ CHECKER = hashlib.sha256(repr(RULES).encode() + b"".join(
     p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()[:16]  # the check's version:
 #   its rules and code (this package's sources, the signature's key among them), under which its results are
 #   stored (pipeline/labels.py); any change to them, and they are made again
+TOLD = hashlib.sha256(b"explained " + CHECKER.encode()).hexdigest()[:16]  # ... and explained()'s
 FRAME_FIT_MARGIN = 3  # lines of the 64-px trim left out when its window is refined for the frame tests (framed())
 
 
