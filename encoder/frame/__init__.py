@@ -7,6 +7,6 @@ from .margins import plain_frame
 from .rules import RULES, WHY, Rules
 from .signature import FINE, FINER, GRID, HIGH_SIDE, KEY, RIM, SHARP_SIDE, SHARP_SIDES, Frame, needs_high, signature
 
-__all__ = ["CHECKER", "FINE", "FINER", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE", "SHARP_SIDES", "TOLD", "WHY", "Frame",
-           "Rules", "aligned", "difference", "edited", "explained", "finer_overlay", "framed_round", "needs_high", "overlay",
-           "plain_frame", "rotation", "same_frame", "signature", "turn"]
+__all__ = ["CHECKER", "FINE", "FINER", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE", "SHARP_SIDES", "TOLD",
+           "WHY", "Frame", "Rules", "aligned", "difference", "edited", "explained", "finer_overlay", "framed_round",
+           "needs_high", "overlay", "plain_frame", "rotation", "same_frame", "signature", "turn"]
