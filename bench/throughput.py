@@ -168,14 +168,13 @@ def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, 
     return row
 
 
-VERIFY_SETTINGS = {"the model's own": {}, "no corner views": {"verify_corner_k": 0},
-                   "corner views, 2 nearest": {"verify_corner_k": 2}, "reach 1.25": {"verify_reach": 1.25},
+VERIFY_SETTINGS = {"the model's own": {}, "5 nearest": {"verify_k": 5}, "reach 1.25": {"verify_reach": 1.25},
                    "reach 1.3": {"verify_reach": 1.3}, "reach 1.75": {"verify_reach": 1.75}}
 
 
 def distinct_settings(model: str) -> dict:
-    """VERIFY_SETTINGS less those that come to what an earlier one does with this model (a model that needs no
-    corner views: its own settings are "no corner views")."""
+    """VERIFY_SETTINGS less those that come to what an earlier one does with this model (a model that checks
+    its 5 nearest: its own settings are "5 nearest")."""
     from neardup.config import Settings
     from neardup.encoder.artifact import read_info
     from neardup.pipeline.verify import settings_for
@@ -184,7 +183,7 @@ def distinct_settings(model: str) -> dict:
     out = {}
     for name, kw in VERIFY_SETTINGS.items():
         checks = settings_for(Settings(**kw), info)
-        key = (checks.verify_k, checks.verify_corner_k, checks.verify_reach)
+        key = (checks.verify_k, checks.verify_reach)
         if key not in seen:
             seen.add(key)
             out[name] = kw
@@ -429,8 +428,8 @@ def main() -> None:
     ap.add_argument("--sets", nargs="+", choices=[*SIZES, "dev benchmark"], default=None,
                     help="Measure only these sets (default: all).")
     ap.add_argument("--verify-settings", action="store_true",
-                    help="Also time verifying scans of the 4 MP set under other verification settings (no corner "
-                         "views, narrower and wider reaches), in turn with the ceiling and pHash.")
+                    help="Also time verifying scans of the 4 MP set under other verification settings (the 5 "
+                         "nearest, narrower and wider reaches), in turn with the ceiling and pHash.")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "throughput.json")
     a = ap.parse_args()
     from neardup.encoder.artifact import DEFAULT_MODEL, read_info, resolve

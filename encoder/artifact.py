@@ -50,7 +50,7 @@ class ModelInfo:
     thresholds: dict  # {"duplicate": d, "match": d} in Euclidean distance on unit vectors
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
-    # what verification needs with this encoder, measured ({"k": 5, "corner_k": 0}); unset: the settings' defaults
+    # what verification needs with this encoder, measured ({"k": 5, "reach": 1.4}); unset: the settings' defaults
     verification: dict = field(default_factory=dict)
     # the reference its distances are adjusted by (encoder/crowding.py: file, k, ceiling); unset: none
     crowding: dict = field(default_factory=dict)

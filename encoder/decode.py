@@ -22,7 +22,6 @@ from neardup.errors import DecodeError
 
 from .colour import SPACE as COLOUR_SPACES
 from .colour import in_srgb, named_profile
-from .corners import views as corner_views
 from .frame import HIGH_SIDE, SHARP_SIDE, Frame, needs_high, signature
 
 try:  # HEIC/HEIF, as phones save photos, where the `heif` extra is installed (its wheels are GPLv2: optional)
@@ -64,7 +63,6 @@ class Decoded:
     pixels: np.ndarray  # (size, size, 3) uint8, the encoder's input
     width: int  # of the original image, after EXIF rotation
     height: int
-    corners: np.ndarray | None = None  # (4, size, size, 3) uint8 corner views (encoder/corners.py), if asked
     kept: Kept | None = None  # the decode itself, if asked and the same-frame signature's decode is the same
 
 
@@ -247,10 +245,9 @@ def to_input(im: Image.Image, size: int) -> np.ndarray:
     return np.asarray(im, dtype=np.uint8)
 
 
-def decode(data: bytes, size: int, corners: bool = False, keep: bool = False) -> Decoded:
-    """Bytes to the encoder's input and the size the registry keeps, and, from the same decode, the corner views
-    if asked. The draft decode reaches a long side
-    of SHARP_SIDE (256 px) however small the encoder's input: from a 1024 x 683 photo decoded at half its size,
+def decode(data: bytes, size: int, keep: bool = False) -> Decoded:
+    """Bytes to the encoder's input and the size the registry keeps. The draft decode reaches a long side of
+    SHARP_SIDE (256 px) however small the encoder's input: from a 1024 x 683 photo decoded at half its size,
     not a quarter, the encoder ranks copies a little better (bench/quality.py). The bytes' content hash is the reader's
     (pipeline/embed.py read_item): hashed once. `keep`: the decode itself too, where the same-frame signature's
     own decode would give the same pixels (the same draft scale: all but very wide or tall JPEGs), so that a scan
@@ -259,8 +256,7 @@ def decode(data: bytes, size: int, corners: bool = False, keep: bool = False) ->
     im, (width, height) = open_image(data, **asked)
     full = (width, height)
     same = keep and draft_scale(full, draft_box(full, **asked)) == draft_scale(full, draft_box(full, **SIGNED))
-    return Decoded(to_input(im, size), width, height, corner_views(im, size) if corners else None,
-                   Kept(im, width, height) if same else None)
+    return Decoded(to_input(im, size), width, height, Kept(im, width, height) if same else None)
 
 
 def signature_of(data: bytes) -> Frame:

@@ -41,15 +41,13 @@ class Settings:
     # chunk decoded ahead
     scan_decodes_mb: int = 256
     verify: bool = True  # re-check the grey zone of scans and sweeps with local features (pipeline/verify.py)
-    # each image's nearest checked by verification, past those that are duplicates already, and the images nearest
-    # each of its corner views, checked for crops (0: no corner views); None: what the encoder needs (its sidecar's
-    # "verification"), else 10 and 5
+    # each image's nearest checked by verification, past those that are duplicates already (0: no verification);
+    # None: what the encoder needs (its sidecar's "verification"), else 10
     verify_k: int | None = None
     verify_radius: float | None = None  # farthest pair verification checks; None: verify_reach x the match threshold
     verify_reach: float | None = None  # None: what the encoder needs (its sidecar's "verification"), else 2.5
     hash_pull: float | None = None  # share of the match threshold a pair whose hashes agree is reported closer
     #   (pipeline/agreement.py); None: what the encoder was measured to gain by (its sidecar's "agreement"), else 0
-    verify_corner_k: int | None = None
     verify_max_pairs: int = 200_000  # new verdicts per scan or sweep, closest first (stored ones are reused)
     sweep_schedule: str = "0 3 * * *"  # crontab for celery beat's nightly sweep
     sweep_collections: list[str] = field(default_factory=lambda: ["default"])

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from PIL import Image
 
-from neardup.encoder import corners, phash
+from neardup.encoder import phash
 from neardup.encoder.decode import Kept, content_hash, decode, read_bytes
 from neardup.errors import DecodeError, OutOfTime, PathNotAllowed
 from neardup.storage.registry import Recorded, in_chunks
@@ -35,7 +35,6 @@ class Item:
     error: str | None = None
     pixels: np.ndarray | None = None
     hashes: np.ndarray | None = None  # perceptual hashes of the pixels (encoder/phash.py), made beside the decode
-    corners: np.ndarray | None = None  # corner views to embed for verification (encoder/corners.py), if wanted
     width: int = 0
     height: int = 0
     size_bytes: int = 0
@@ -68,20 +67,20 @@ def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) 
     return item
 
 
-def decode_item(item: Item, size: int, corners: bool = False, hashes: bool = True, keep: bool = False) -> Item:
-    """Pixels for the encoder and their perceptual hashes (unless `hashes` is off: stored already) and corner
-    views (if asked) and the decode itself (if asked, where it can be signed: encoder/decode.py decode), or only
-    the header's size when the bytes already have a vector; never raises."""
+def decode_item(item: Item, size: int, keep: bool = False) -> Item:
+    """Pixels for the encoder and their perceptual hashes and the decode itself (if asked, where it can be
+    signed: encoder/decode.py decode), or only the header's size when the bytes already have a vector; never
+    raises."""
     if item.data is None:
         return item
     try:
         if item.vector is not None:  # these bytes were embedded before
             item.width, item.height = _header_size(item.data)
         else:
-            dec = decode(item.data, size, corners, keep)
+            dec = decode(item.data, size, keep)
             item.width, item.height = dec.width, dec.height
-            item.pixels, item.corners, item.kept = dec.pixels, dec.corners, dec.kept
-            item.hashes = phash.dihedral(dec.pixels) if hashes else None
+            item.pixels, item.kept = dec.pixels, dec.kept
+            item.hashes = phash.dihedral(dec.pixels)
     except DecodeError as exc:
         item.error = str(exc)
     except Exception as exc:
@@ -101,7 +100,7 @@ def waited(future, deadline: float | None):
 
 
 def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_version: str, chunk: int,
-                 extra_roots=(), corners: bool = False, deadline: float | None = None) -> Iterator[list[Item]]:
+                 extra_roots=(), deadline: float | None = None) -> Iterator[list[Item]]:
     """Chunks of Items ready for the encoder. Files are read and hashed on the pool, stored vectors looked
     up once per chunk, the rest decoded on the pool; the next chunk decodes while the caller embeds this one."""
     reads = bounded_map(pool, (lambda p=p: read_item(rt, p, extra_roots) for p in paths), window=2 * chunk,
@@ -112,7 +111,7 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
         known = rt.registry.vectors_for(readable, model_version)
         for it in group:
             it.vector = known.get(it.content_hash)
-        futures = [pool.submit(decode_item, it, size, corners, keep=rt.decodes is not None) for it in group]
+        futures = [pool.submit(decode_item, it, size, keep=rt.decodes is not None) for it in group]
         if ahead:
             yield [waited(f, deadline) for f in ahead]
         ahead = futures
@@ -122,14 +121,14 @@ def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_versi
 
 def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: str | None = None,
                 extra_roots=(), on_item: Callable[[Item], None] | None = None, encoder=None,
-                corners: bool = False, deadline: float | None = None) -> Iterator[Item]:
+                deadline: float | None = None) -> Iterator[Item]:
     """Yield every path as an Item with a vector, or with an error; registry rows written for both.
-    `corners`: also embed the corner views of what is decoded (a scan that verifies next). `deadline`
-    (time.monotonic()): OutOfTime if files are still being read or decoded then (what was yielded is kept)."""
+    `deadline` (time.monotonic()): OutOfTime if files are still being read or decoded then (what was yielded
+    is kept)."""
     enc = encoder or rt.encoder()
     with reading_pool(rt.settings.threads) as pool:
         for pending in ready_chunks(rt, pool, paths, enc.size, enc.version, enc.batch_size, extra_roots,
-                                    corners, deadline):
+                                    deadline):
             embed_decoded(rt, enc, pending)
             ids = rt.registry.record_items(collection, [
                 Recorded(it.path, reason=it.error) if it.error else
@@ -159,50 +158,19 @@ def reading_pool(threads: int):
 
 def embed_decoded(rt: Runtime, enc, items: list[Item]) -> None:
     """Vectors for the items that carry pixels (equal bytes embedded once), stored under the model's version,
-    and their perceptual hashes and corner vectors (the pair proposals of verification for turned, recoloured
-    and cropped copies)."""
+    and their perceptual hashes (the pair proposals of verification for turned and recoloured copies)."""
     todo = {it.content_hash: it for it in items if it.pixels is not None}
     if not todo:
         return
     by_hash = dict(zip(todo, enc.embed(np.stack([it.pixels for it in todo.values()]))))
     hashes = {h: phash.to_stored(it.hashes) for h, it in todo.items()}
-    rt.registry.store_vectors(corners.key(enc.version), embed_corners(enc, list(todo.values())))
     for it in items:
         if it.pixels is not None:
-            it.vector, it.pixels, it.corners, it.embedded = by_hash[it.content_hash], None, None, True
+            it.vector, it.pixels, it.embedded = by_hash[it.content_hash], None, True
     rt.registry.store_vectors(enc.version, by_hash)
     # the buckets first: a step killed between the two writes leaves no hash that its buckets miss
     rt.registry.store_hash_buckets({h: phash.buckets(it.hashes) for h, it in todo.items()})
     rt.registry.store_vectors(phash.KEY, hashes)
-
-
-def embed_corners(enc, items: list[Item]) -> dict[str, np.ndarray]:
-    """{content hash: the encoder's vectors of its 4 corner views, end to end} for the items that carry them."""
-    todo = [it for it in items if it.corners is not None]
-    if not todo:
-        return {}
-    vecs = enc.embed(np.concatenate([it.corners for it in todo])).reshape(len(todo), -1)
-    return {it.content_hash: v for it, v in zip(todo, vecs)}
-
-
-def embed_missing_corners(rt: Runtime, collection: str, model_version: str, image_ids) -> int:
-    """Corner vectors, from their files, for the images among `image_ids` that have none under this model:
-    the queue's embed step skips them to keep ingestion fast, so each image gets them at its first verifying
-    sweep (or scan), once. Returns how many images were embedded."""
-    rows = rt.registry.lacking_vectors(collection, corners.key(model_version), list(image_ids))
-    if not rows:
-        return 0
-    enc = rt.encoder_for(model_version)
-    done = 0
-    with ThreadPoolExecutor(rt.settings.threads) as pool:
-        for part in in_chunks(rows, 4 * enc.batch_size):
-            items = list(pool.map(lambda r: decode_item(read_item(rt, r.path, check_roots=False),
-                                                        enc.size, corners=True, hashes=False), part))
-            expected = {r.content_hash for r in part}  # a file changed since it was recorded is not this image
-            found = {h: v for h, v in embed_corners(enc, items).items() if h in expected}
-            rt.registry.store_vectors(corners.key(model_version), found)
-            done += len(found)
-    return done
 
 
 def bounded_map(pool, calls, window: int, deadline: float | None = None):

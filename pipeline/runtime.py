@@ -11,7 +11,7 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from neardup.config import Settings
-from neardup.encoder import artifact, corners, crowding
+from neardup.encoder import artifact, crowding
 from neardup.errors import PathNotAllowed
 from neardup.storage.index import CollectionIndex
 from neardup.storage.model_registry import ModelRegistry
@@ -83,18 +83,13 @@ class Runtime:
         return th
 
     # --- indexes ------------------------------------------------------------------------------------
-    def index(self, collection: str, generation: str, dim: int, corner: int | None = None) -> CollectionIndex:
-        """The index of a collection's generation, or (`corner` n) of its images' n-th corner views (the
-        queue's verification looks up the originals a new crop was cut from there)."""
-        name = generation if corner is None else f"{corners.key(generation)}{corner}"
-        key = (collection, name)
+    def index(self, collection: str, generation: str, dim: int) -> CollectionIndex:
+        """The index of a collection's generation."""
+        key = (collection, generation)
         if key not in self._indexes:
-            self._indexes[key] = CollectionIndex(self.engine, self.settings.data_dir, collection, name, dim,
+            self._indexes[key] = CollectionIndex(self.engine, self.settings.data_dir, collection, generation, dim,
                                                  self.settings.buffer_capacity, self.settings.merge_fanout,
-                                                 self.settings.background_merges,
-                                                 vectors=None if corner is None else corners.key(generation),
-                                                 part=corner or 0,
-                                                 crowding=self.crowding(generation) if corner is None else None)
+                                                 self.settings.background_merges, crowding=self.crowding(generation))
         idx = self._indexes[key]
         idx.refresh()
         return idx

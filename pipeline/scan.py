@@ -107,8 +107,7 @@ class Scanner:
         rt.adopt_generation(self.collection, enc.version)  # a scanned collection can be swept and queued to later
         batch_ids, batch_vecs = [], []
         with Indexer(rt, index, th) as indexer:
-            for item in embed_paths(rt, paths, self.collection, extra_roots=extra_roots, encoder=enc,
-                                    corners=verify.wants_corners(checks)):
+            for item in embed_paths(rt, paths, self.collection, extra_roots=extra_roots, encoder=enc):
                 if progress:
                     progress(1)
                 if item.error:
@@ -131,7 +130,7 @@ class Scanner:
         k = verify.neighbours_to_find(checks, neighbors)
         if k:
             res.neighbors = nearest_neighbors(rt, index, res.vectors, k, th)
-        res.verified = verify.second_stage(rt, checks, res, set(res.images), index.nearest, neighbors)
+        res.verified = verify.second_stage(rt, checks, res, set(res.images), neighbors)
         res.seconds = time.time() - t0
         return res
 

@@ -89,13 +89,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
                          frames=functools.partial(Frames.of, rt))
         res.pairs = sorted(pairs, key=lambda p: (p[2], p[0], p[1]))
         res.neighbors = near
-
-        def nearest_to(vec, n):
-            lookup = functools.partial(everything.annoy.get_nns_by_vector, vec)
-            query_crowd = index.crowding.of(vec)[0] if index.crowding is not None else 0.0
-            return [(int(ids[p]), d) for p, d in _nearest(everything, lookup, n, query_crowd, index.crowding)]
-
-        res.verified = verify.second_stage(rt, checks, res, set(ids.tolist()), nearest_to, neighbors)
+        res.verified = verify.second_stage(rt, checks, res, set(ids.tolist()), neighbors)
         everything.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -30,12 +30,11 @@ import faiss
 import numpy as np
 from PIL import Image
 
-from neardup.encoder import corners, phash
+from neardup.encoder import phash
 from neardup.encoder.decode import SIGNED, Kept, open_image, read_bytes
 from neardup.errors import DecodeError
 from neardup.storage.registry import in_chunks
 
-from .embed import embed_missing_corners
 from .groups import partners_of
 from .labels import Frames, rows_in
 from .recent import Recent
@@ -262,19 +261,16 @@ def nearest_in(queries: np.ndarray, base: np.ndarray, k: int) -> tuple[np.ndarra
     return nearest, distance
 
 
-K, CORNER_K, REACH = 10, 5, 2.5  # what verification checks where neither the settings nor the encoder say otherwise
+K, REACH = 10, 2.5  # what verification checks where neither the settings nor the encoder say otherwise
 
 
 def settings_for(settings, info):
-    """The settings with verification's `verify_k`, `verify_corner_k` and `verify_reach` filled in where they
-    are unset: what the encoder measured to need (its sidecar's "verification": a stronger embedding ranks
-    copies near enough that fewer neighbours, no corner views or a narrower grey zone do), else K, CORNER_K
-    and REACH."""
+    """The settings with verification's `verify_k` and `verify_reach` filled in where they are unset: what the
+    encoder measured to need (its sidecar's "verification": a stronger embedding ranks copies near enough that
+    fewer neighbours or a narrower grey zone do), else K and REACH."""
     own = info.verification
-    return dataclasses.replace(
-        settings, verify_k=first_set(settings.verify_k, own.get("k"), K),
-        verify_corner_k=first_set(settings.verify_corner_k, own.get("corner_k"), CORNER_K),
-        verify_reach=first_set(settings.verify_reach, own.get("reach"), REACH))
+    return dataclasses.replace(settings, verify_k=first_set(settings.verify_k, own.get("k"), K),
+                               verify_reach=first_set(settings.verify_reach, own.get("reach"), REACH))
 
 
 def first_set(*values):
@@ -290,11 +286,6 @@ def radius_for(settings, thresholds: dict) -> float:
 def enabled(settings) -> bool:
     """Whether verification runs (verify_k unset: left to the encoder, which keeps it on)."""
     return bool(settings.verify) and settings.verify_k != 0
-
-
-def wants_corners(settings) -> bool:
-    """Whether embedding also embeds each image's corner views (encoder/corners.py) for verification."""
-    return enabled(settings) and settings.verify_corner_k > 0
 
 
 def neighbours_to_find(settings, neighbors: int) -> int:
@@ -520,43 +511,6 @@ def candidates_for(pairs, neighbors, settings, thresholds: dict) -> dict[tuple[i
     return candidate_pairs(pairs, neighbors, settings.verify_k, thresholds["duplicate"])
 
 
-def proposals(rt, settings, collection: str, scope, model_version: str, nearest, thresholds: dict,
-              candidates: dict) -> set[tuple[int, int]]:
-    """The pairs verification checks besides the embedding's neighbours (`candidates`): perceptual-hash
-    neighbours (turned and recoloured copies) and corner neighbours within the verify radius (crops), other
-    than candidates already within it, after embedding the corner views of the images in `scope` that have
-    none (queue-ingested, or reused vectors). `nearest(vector, n)` gives [(image id, distance)]."""
-    found = hash_pairs(rt.registry, collection, scope)
-    if wants_corners(settings):
-        embed_missing_corners(rt, collection, model_version, scope)
-        radius = radius_for(settings, thresholds)
-        found |= corner_pairs(rt.registry, collection, scope, model_version, nearest, settings.verify_corner_k,
-                              radius, skip=[k for k, d in candidates.items() if d <= radius], scope=scope)
-    return found
-
-
-def corner_pairs(registry, collection: str, queries, model_version: str, nearest, k: int,
-                 radius: float = float("inf"), chunk: int = 20_000, skip=frozenset(),
-                 scope=None) -> set[tuple[int, int]]:
-    """Each image of `queries` paired with the k others (in `scope`, if given) nearest to any of its corner
-    views, within `radius`, other than its partners in `skip`: its crops. (A photo's corners are near its other
-    copies too, which its own neighbours already put up; spending the k on them, the dev benchmark missed crops
-    and tilts: skipping them, crop 0.96 -> 1.00, rotate 0.91 -> 1.00.) Images embedded without corner views
-    propose nothing. Corner vectors are read `chunk` images at a time."""
-    partners = partners_of(skip)
-    found = set()
-    for part in in_chunks(sorted(queries), chunk):
-        for i, flat in registry.vectors_by_image(collection, corners.key(model_version), part).items():
-            known = partners.get(i, set())
-            best: dict[int, float] = {}
-            for vec in flat.reshape(len(corners.ANCHORS), -1):
-                for j, d in nearest(vec, 2 * k + 1 + len(known)):
-                    if j != i and (scope is None or j in scope) and j not in known and d <= radius and d < best.get(j, float("inf")):
-                        best[j] = d
-            found.update((min(i, j), max(i, j)) for j in sorted(best, key=best.get)[:k])
-    return found
-
-
 def hash_pairs(registry, collection: str, scope=None) -> set[tuple[int, int]]:
     """Pairs of images (in `scope`, if given) where the perceptual hash (encoder/phash.py) of one is within
     2 bits of the hash of the other or of one of its flips and quarter turns."""
@@ -596,16 +550,15 @@ def fill_hash_buckets(registry) -> None:
     _FILLED[url] = time.monotonic()
 
 
-def second_stage(rt, settings, res, scope, nearest, neighbors: int) -> int:
+def second_stage(rt, settings, res, scope, neighbors: int) -> int:
     """The second stage of a scan or a sweep, in place on its ScanResult: candidates from its pairs and
-    neighbours, proposals from perceptual hashes and corner views among `scope` (image ids; `nearest(vector,
-    n)` searches the index), all verified in one round. `settings`: settings_for() the scan's encoder. Returns
-    how many pairs verification changed."""
+    neighbours, proposals from perceptual hashes among `scope` (image ids), all verified in one round.
+    `settings`: settings_for() the scan's encoder. Returns how many pairs verification changed."""
     if not enabled(settings):
         return 0
     th = res.thresholds
     candidates = candidates_for(res.pairs, res.neighbors, settings, th)
-    proposed = proposals(rt, settings, res.collection, scope, res.model_version, nearest, th, candidates)
+    proposed = hash_pairs(rt.registry, res.collection, scope)
     unseen = {i for pair in proposed for i in pair} - set(res.images)
     res.images.update({r.id: r for r in rt.registry.images(ids=sorted(unseen))} if unseen else {})
     return apply(rt, res, settings, neighbors, candidates, proposed)
@@ -638,7 +591,7 @@ class Settled:
 def settle(images: dict, th: dict, settings, registry, candidates: dict, proposed=frozenset(),
            context: dict | None = None, decodes: Recent | None = None) -> Settled:
     """The grey zone of `candidates` (`candidates_for` some pairs and neighbours) and the `proposed` pairs
-    (perceptual-hash and corner neighbours), checked in one round so each image is decoded once; then pairs
+    (perceptual-hash neighbours), checked in one round so each image is decoded once; then pairs
     two flagged pairs apart, counting the `context` pairs (flagged before, not checked again). Pairs the
     embedding did not rank join when verified, at the verified distance. `images` must hold the rows of
     every image these pairs name. Verdicts are stored by content in the `registry` and reused."""

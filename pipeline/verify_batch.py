@@ -2,8 +2,8 @@
 
 The index step records what the embedding finds and leaves each image `verifying`. This step gathers the
 candidates a scan would give the batch's images among everything indexed so far (their pairs, their nearest
-neighbours and the images they are among the nearest of, perceptual-hash neighbours, corner-view neighbours
-both ways, pairs two flagged pairs apart), verifies them (pipeline/verify.py), and writes the outcome under
+neighbours and the images they are among the nearest of, perceptual-hash neighbours, pairs two flagged
+pairs apart), verifies them (pipeline/verify.py), and writes the outcome under
 the collection's writer lock: each examined pair takes its verified distance and label or goes, each image
 its final state (duplicate or match of its nearest earlier copy, or indexed). An image indexed later is
 verified by its own batch's step, which sees these.
@@ -19,12 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neardup.encoder import corners
 from neardup.storage.registry import ImageStatus, outcomes_from
 
 from . import verify
 from .agreement import Agreement
-from .embed import embed_missing_corners
 from .labels import make_signatures, rows_in
 from .siblings import regrouped
 
@@ -40,13 +38,11 @@ def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, s
     if not verify.enabled(settings):  # turned off where this step runs: the index step's pairs stand
         th = rt.thresholds(rt.model_info(generation))
         with lock():
-            return write(rt, settings, collection, generation, waiting, Examined({}, set(), {}, th, set(waiting)))
-    if verify.wants_corners(settings):
-        embed_missing_corners(rt, collection, generation, waiting)
+            return write(rt, collection, generation, waiting, Examined({}, set(), {}, th, set(waiting)))
     examine(rt, settings, collection, generation, waiting)  # the verdicts, stored as they are reached
     with lock():
         waiting = [r.id for r in rt.registry.images(ids=waiting) if r.status == ImageStatus.VERIFYING]
-        return write(rt, settings, collection, generation, waiting,
+        return write(rt, collection, generation, waiting,
                      examine(rt, settings, collection, generation, waiting))
 
 
@@ -91,9 +87,6 @@ def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> E
                   if p[0] in batch or p[1] in batch}
 
     proposed = hash_pairs(rt, collection, index, batch)
-    if verify.wants_corners(settings):
-        proposed |= corner_pairs(rt, settings, collection, generation, info.dim, index, batch, near, nearest_of,
-                                 candidates, th)
     named = {i for pair in (*candidates, *proposed) for i in pair}
     # their partners' pairs count for pairs two apart (whose far ends must be at hand to be verified)
     context = {(a, b): d for a, b, d, _ in rt.registry.pairs_of(collection, generation, sorted(named - batch))
@@ -112,35 +105,8 @@ def hash_pairs(rt, collection: str, index, batch: set) -> set[tuple[int, int]]:
     return {p for p in found if p[0] in indexed and p[1] in indexed}
 
 
-def corner_pairs(rt, settings, collection: str, generation: str, dim: int, index, batch: set, near: dict,
-                 nearest_of, candidates: dict, th: dict) -> set[tuple[int, int]]:
-    """Corner-view neighbours as a scan proposes them, both ways: the batch's crops (its images' corner views
-    near earlier images) and the crops cut earlier from the batch's images (earlier images whose corner views
-    are near the batch's images: found in the corner-view indexes, then searched as a scan searches them).
-    `near`: {image: its nearest [(image, distance)]}, filled in for those earlier images by `nearest_of`
-    ({image: vector} -> such lists)."""
-    k, radius = settings.verify_corner_k, verify.radius_for(settings, th)
-
-    def skip_for(images):
-        """The partners a scan's corner search skips: candidates within the radius."""
-        return [p for p, d in candidates.items() if d <= radius] + [
-            (min(x, n), max(x, n)) for x in images for n, _ in verify.checked_of(near.get(x, []), settings, th)]
-
-    found = verify.corner_pairs(rt.registry, collection, batch, generation, index.nearest, k, radius,
-                                skip=skip_for(batch))
-    views = [rt.index(collection, generation, dim, corner=n) for n in range(len(corners.ANCHORS))]
-    queries = rt.registry.vectors_by_image(collection, generation, sorted(batch))
-    cut_from = {x for vec in queries.values() for view in views for x, d in view.nearest(vec, 2 * k + 1)
-                if d <= radius and x not in batch}
-    near.update(nearest_of(rt.registry.vectors_by_image(collection, generation, sorted(cut_from - set(near)))))
-    back = verify.corner_pairs(rt.registry, collection, cut_from, generation, index.nearest, k, radius,
-                               skip=skip_for(cut_from))
-    return found | {p for p in back if p[0] in batch or p[1] in batch}
-
-
-def write(rt, settings, collection: str, generation: str, ids: list[int], result: Examined) -> dict[int, str]:
-    """In one transaction: the examined pairs as verified and each image's final state; then its corner views
-    into the corner-view indexes (so later crops find it)."""
+def write(rt, collection: str, generation: str, ids: list[int], result: Examined) -> dict[int, str]:
+    """In one transaction: the examined pairs as verified and each image's final state."""
     info = rt.model_info(generation)
     index = rt.index(collection, generation, info.dim)
     mine = set(ids) & result.batch
@@ -158,20 +124,5 @@ def write(rt, settings, collection: str, generation: str, ids: list[int], result
         rt.registry.replace_pairs(conn, collection, generation, result.examined, kept)
         rt.registry.relabel_pairs(conn, collection, generation, group.changed)
         rt.registry.set_outcomes(conn, {**others, **outcomes})
-    if verify.wants_corners(settings):
-        add_corner_views(rt, collection, generation, info.dim, ids)
     return {i: str(s) for i, (s, _, _) in outcomes.items()}
 
-
-def add_corner_views(rt, collection: str, generation: str, dim: int, ids: list[int]) -> None:
-    """The images' corner views into the collection's corner-view indexes (one per corner), once each."""
-    flat = rt.registry.vectors_by_image(collection, corners.key(generation), ids)
-    for n in range(len(corners.ANCHORS)):
-        view = rt.index(collection, generation, dim, corner=n)
-        fresh = np.asarray(sorted(set(flat) - view.indexed(list(flat))), np.int64)
-        if not len(fresh):
-            continue
-        vecs = np.stack([flat[i].reshape(len(corners.ANCHORS), -1)[n] for i in fresh])
-        with rt.engine.begin() as conn:
-            appended = view.commit(conn, fresh, vecs)
-        view.after_commit(fresh[appended], vecs[appended])

@@ -57,13 +57,11 @@ class PendingMerge:
 class CollectionIndex:
     def __init__(self, engine, data_dir: str | Path, collection: str, generation: str, dim: int,
                  buffer_capacity: int = 20_000, merge_fanout: int = 8, background_merges: bool = False,
-                 vectors: str | None = None, part: int = 0, crowding=None):
-        """`vectors`: the registry key its vectors are stored under (default: the generation, a model version);
-        `part`: which `dim`-long slice of each stored vector it holds (a corner view's index holds one view);
-        `crowding`: the model's (encoder/crowding.py), whose penalty every distance it reports includes."""
+                 crowding=None):
+        """`generation`: the model version its vectors are stored under in the registry; `crowding`: the
+        model's (encoder/crowding.py), whose penalty every distance it reports includes."""
         self.engine = engine
         self.crowding = crowding
-        self.vector_key, self.part = vectors or generation, part
         self.background_merges = background_merges
         self.pending: list[PendingMerge] = []
         self.root = Path(data_dir) / "index" / checked(collection) / generation
@@ -154,7 +152,7 @@ class CollectionIndex:
                 select(db.index_items.c.image_id, db.vectors.c.vector)
                 .select_from(db.index_items.join(db.images, db.images.c.id == db.index_items.c.image_id)
                              .join(db.vectors, and_(db.vectors.c.content_hash == db.images.c.content_hash,
-                                                    db.vectors.c.model_version == self.vector_key)))
+                                                    db.vectors.c.model_version == self.generation)))
                 .where(and_(self._key(db.index_items), db.index_items.c.seq > sealed_seq))
                 .order_by(db.index_items.c.seq)).all()
             self.next_seq = (conn.execute(select(func.max(db.index_items.c.seq))
@@ -169,8 +167,7 @@ class CollectionIndex:
             if seg not in self.segments:
                 self.segments[seg] = Segment(self.root / file, level, last_seq)
         self._set_buffer(np.array([r[0] for r in buf], np.int64),
-                         np.stack([np.frombuffer(r[1], np.float32)[self.part * self.dim:(self.part + 1) * self.dim]
-                                   for r in buf]) if buf
+                         np.stack([np.frombuffer(r[1], np.float32) for r in buf]) if buf
                          else np.empty((0, self.dim), np.float32))
         self._count_dead()
         self.epoch = epoch
@@ -454,7 +451,7 @@ class CollectionIndex:
 
 def tombstone(conn, collection: str, image_ids) -> int:
     """In the caller's transaction: tombstone these images in every generation of the collection that holds
-    them (its live one, one being rebuilt, the corner-view indexes), and move the collection's epoch, so that
+    them (its live one, one being rebuilt), and move the collection's epoch, so that
     every reader reloads and a writer that searched before this commits nothing on that view (it searches
     again). Returns how many (image, generation) entries it tombstoned."""
     items = db.index_items.c

@@ -319,18 +319,6 @@ class Registry:
         with self.engine.connect() as conn:
             return {i: np.frombuffer(v, np.float32) for i, v in conn.execute(query)}
 
-    def lacking_vectors(self, collection: str, model_version: str, ids) -> list[ImageRow]:
-        """The live images among `ids` with no stored vector under one model (or hash method or view)."""
-        if len(ids) > ID_CHUNK:
-            return [r for part in id_chunks(ids) for r in self.lacking_vectors(collection, model_version, part)]
-        stored = select(db.vectors.c.content_hash).where(and_(
-            db.vectors.c.content_hash == db.images.c.content_hash, db.vectors.c.model_version == model_version))
-        query = (select(*(db.images.c[f] for f in ImageRow.__dataclass_fields__))
-                 .where(and_(_collection_unindexed(collection), db.images.c.id.in_(list(map(int, ids))),
-                             _holds_picture(), ~stored.exists())))
-        with self.engine.connect() as conn:
-            return [ImageRow(**r._mapping) for r in conn.execute(query.order_by(db.images.c.id))]
-
     def store_vectors(self, model_version: str, vecs: dict[str, np.ndarray]) -> None:
         self.store_blobs(model_version, {h: np.asarray(v, np.float32).tobytes() for h, v in vecs.items()})
 

@@ -37,7 +37,6 @@ def test_lookups_by_id_return_the_collection_s_own_images(registry):
     asked = mine[20:] + other[:10]  # ids of both collections: only this collection's count
     assert [r.id for r in registry.images(ids=asked, collection="mine")] == mine[20:]
     assert sorted(registry.vectors_by_image("mine", "m", asked)) == mine[20:25]
-    assert [r.id for r in registry.lacking_vectors("mine", "m", asked)] == mine[25:]
     assert float(registry.vectors_by_image("mine", "m", [mine[21]])[mine[21]][0]) == 21.0
     found = registry.pairs_of("mine", "g", [mine[3], mine[4]])  # b of one pair, a of the next
     assert [(a, b) for a, b, _, _ in found] == [(mine[2], mine[3]), (mine[4], mine[5])]
@@ -59,12 +58,11 @@ def test_sqlite_looks_ids_up_by_the_primary_key(tmp_path):
         event.listen(registry.engine, "before_cursor_execute", lambda c, cur, s, p, *_: explain(s, p))
         registry.images(ids=mine[:3], collection="mine")
         registry.vectors_by_image("mine", "m", mine[:3])
-        registry.lacking_vectors("mine", "m", mine[:3])
         registry.pairs_of("mine", "g", mine[:3])
-    assert len(plans) == 5, plans
-    for plan in plans[:3]:
+    assert len(plans) == 4, plans
+    for plan in plans[:2]:
         assert "SEARCH images USING INTEGER PRIMARY KEY" in plan, plan
-    assert "(collection=? AND generation=? AND a=?)" in plans[3] and "b=?" in plans[4], plans[3:]
+    assert "(collection=? AND generation=? AND a=?)" in plans[2] and "b=?" in plans[3], plans[2:]
 
 
 def test_an_index_added_since_a_database_was_made_is_created_when_it_is_opened(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from neardup.encoder import augment, corners
+from neardup.encoder import augment
 from neardup.pipeline.recent import Recent
 from neardup.pipeline.verify import Verdict, Verifier, candidate_pairs, distance_after
 from tests.conftest import sample_paths
@@ -151,9 +151,8 @@ def test_verification_finds_what_the_embedding_finds_and_adds_no_false_pair(tmp_
 
 @pytest.mark.parametrize("scanned_verifying", [False, True])
 def test_sweep_verifies_the_same_grey_zone(tmp_path, scanned_verifying):
-    """The nightly sweep finds the crops too: over an index built without verification (no corner vectors
-    stored), and over one built with it (the corner proposals searched in the sweep's own index). Corner views
-    asked for: the default encoder needs none."""
+    """The nightly sweep finds the crops too, over an index built without verification and over one built
+    with it."""
     from neardup.config import Settings
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.scan import Scanner
@@ -163,12 +162,9 @@ def test_sweep_verifies_the_same_grey_zone(tmp_path, scanned_verifying):
     photos.mkdir()
     copies = make_crops(photos)
     data = str(tmp_path / "data")
-    Scanner(Settings(data_dir=data, decode_threads=2, verify=scanned_verifying, verify_corner_k=5),
-            "crops").scan(str(photos))
-    rt = Runtime(Settings(data_dir=data, decode_threads=2, verify_corner_k=5))
+    Scanner(Settings(data_dir=data, decode_threads=2, verify=scanned_verifying), "crops").scan(str(photos))
+    rt = Runtime(Settings(data_dir=data, decode_threads=2))
     res = sweep(rt, "crops")
-    stored = rt.registry.vectors_by_image("crops", corners.key(res.model_version))
-    assert set(stored) == set(rt.registry.vectors_by_image("crops", res.model_version))  # filled in if missing
     flagged = {tuple(sorted((res.images[a].path, res.images[b].path))) for a, b, _, _ in res.pairs}
     found = [c for c, o in copies.items() if tuple(sorted((str(photos / c), str(photos / o)))) in flagged]
     assert len(found) >= 0.75 * len(copies) and res.verified >= len(found)
@@ -411,8 +407,7 @@ def test_the_queue_s_verify_step_gives_the_scan_s_pairs_and_labels(tmp_path, ori
     photos.mkdir()
     copies = make_crops(photos, side=384)
     # few candidates per image, so that what is found from one side only is missed unless looked up both ways
-    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(photos)], verify_k=2,
-                        verify_corner_k=1)
+    settings = Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(photos)], verify_k=2)
     scan = Scanner(settings, "scanned").scan(str(photos))
     want = {(*sorted((scan.rel(a), scan.rel(b))), label) for a, b, _, label in scan.pairs}
     assert any(label == "match" for *_, label in want)
@@ -437,53 +432,6 @@ def test_the_queue_s_verify_step_gives_the_scan_s_pairs_and_labels(tmp_path, ori
     got = {(*sorted((os.path.basename(rows[a].path), os.path.basename(rows[b].path))), label)
            for a, b, _, label in rt.registry.pairs_in("queued", generation)}
     assert got == want, (sorted(got - want), sorted(want - got))
-
-
-def test_a_crop_queued_after_its_original_is_proposed_through_the_original_s_corner_views(tmp_path):
-    """A scan searches each original's corner views for its crops; on the queue, where the original was
-    verified before the crop arrived, the crop finds those corner views in the corner-view indexes and
-    gets the scan's proposals."""
-    import contextlib
-
-    from neardup.config import Settings
-    from neardup.pipeline import verify
-    from neardup.pipeline import verify_batch as queue
-    from neardup.pipeline.runtime import Runtime
-    from neardup.pipeline.steps import embed_step, index_step
-
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    copies = {c: o for c, o in make_crops(photos, side=384).items() if c.startswith("crop_")}
-    # one nearest neighbour checked per image: the crops are left to the corner views
-    rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(photos)], verify_k=1,
-                          verify_corner_k=5))
-    ids = {}
-    for names in (sorted(set(copies.values())), sorted(copies)):
-        for generation, batch in embed_step(rt, "q", [str(photos / n) for n in names], None).items():
-            index_step(rt, "q", generation, batch, verifying=True)
-            ids.update({os.path.basename(r.path): r.id for r in rt.registry.images(ids=batch)})
-            if names[0] in copies.values():
-                queue.verify_batch(rt, "q", batch, contextlib.nullcontext)
-    info = rt.model_info(generation)
-    th = rt.thresholds(info)
-    index = rt.index("q", generation, info.dim)
-    crops, originals = {ids[c] for c in copies}, {ids[o] for o in copies.values()}
-    checks = verify.settings_for(rt.settings, info)
-    k = verify.neighbours_to_find(checks, 0)
-
-    def nearest_of(vecs: dict) -> dict:
-        return {i: [(n, d) for n, d in index.nearest(vec, k + 1) if n != i][:k] for i, vec in vecs.items()}
-
-    proposed = queue.corner_pairs(rt, checks, "q", generation, info.dim, index, crops, {}, nearest_of, {}, th)
-    # what a scan's corner search from the originals proposes: each original's corner views' nearest, past
-    # its own nearest neighbour
-    vecs = rt.registry.vectors_by_image("q", generation, sorted(originals))
-    skip = [(min(x, n), max(x, n)) for x in originals
-            for n, _ in verify.checked_of([t for t in index.nearest(vecs[x], 3) if t[0] != x], checks, th)]
-    scan_s = {p for p in verify.corner_pairs(rt.registry, "q", originals, generation, index.nearest,
-                                             checks.verify_corner_k, verify.radius_for(checks, th),
-                                             skip=skip) if set(p) & crops}
-    assert scan_s and scan_s <= proposed, (sorted(scan_s), sorted(proposed))
 
 
 def test_a_verify_step_with_verification_off_gives_the_index_step_s_answer(tmp_path):
