@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import io
+import os
 
 import cv2
 import numpy as np
@@ -666,3 +667,19 @@ def test_a_black_frame_round_a_faint_sky_is_a_frame():
     one_side[0] = [1 - window[0, 2], 0, window[0, 2]]
     one_side[1] = [0, 1, 0]
     assert not plain_frame(framed, faint, one_side)
+
+
+def test_tied_tones_rank_alike_whatever_sort_numpy_dispatches_to():
+    """Tone matching ranks a picture's softened values, and a flat sky or a white background ties thousands of
+    them. The ranks of ties must not depend on the CPU: numpy's default argsort takes them in another order with
+    AVX-512 than without, so two workers on different machines could label one pair apart."""
+    import subprocess
+    import sys
+
+    script = ("import numpy as np, sys; from neardup.encoder.frame.compare import _matched; "
+              "rng = np.random.default_rng(0); x = (rng.integers(0, 4, (64, 64)) * 60).astype(np.float32); "
+              "sys.stdout.write(_matched(x, np.sort(rng.random(x.size)).astype(np.float32)).tobytes().hex())")
+    orders = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                             env={**os.environ, "NPY_DISABLE_CPU_FEATURES": disabled}).stdout
+              for disabled in ("", "X86_V4 AVX512_ICL AVX512_SKX")}
+    assert len(orders) == 1

@@ -273,7 +273,7 @@ def _matched(x: np.ndarray, tones: np.ndarray, order: np.ndarray | None = None) 
     """x with another picture's tones (its values sorted): histogram matching, which takes brightness,
     contrast, gamma, even clipped highlights (`order`: x's argsort, if known)."""
     out = np.empty(x.size, np.float32)
-    out[np.argsort(x, axis=None) if order is None else order] = tones
+    out[np.argsort(x, axis=None, kind="stable") if order is None else order] = tones
     return out.reshape(x.shape)
 
 

@@ -104,7 +104,7 @@ class Plane:
     def order(self) -> np.ndarray:
         """The order that sorts the softened values, for histogram matching onto another picture's tones
         (_matched)."""
-        return np.argsort(self.soft, axis=None)
+        return np.argsort(self.soft, axis=None, kind="stable")
 
     @functools.cached_property
     def spread(self) -> float:
