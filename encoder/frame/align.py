@@ -33,7 +33,8 @@ def _best_windows(sampled: np.ndarray, dst: np.ndarray, windows: np.ndarray,
     gain = flat @ target / np.maximum((flat ** 2).sum(axis=1), 1e-6)
     err = ((target[None] - gain[:, None] * flat) ** 2).sum(axis=1)
     total = max(float((target ** 2).sum()), 1e-6)
-    return [(float(windows[i][0]), float(windows[i][1]), float(err[i] / total)) for i in np.argsort(err, kind="stable")[:n]]
+    return [(float(windows[i][0]), float(windows[i][1]), float(err[i] / total))
+            for i in np.argsort(err, kind="stable")[:n]]
 
 
 # Alignments are affines in unit coordinates (0..1 across each side): the point u of the second picture is
