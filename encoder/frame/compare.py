@@ -21,6 +21,7 @@ from .signature import (
     _chroma_planes,
     _gradient,
     _soft,
+    rank_order,
 )
 
 BLUR_LOSS = 0.4  # a blur of sigma s (in pixels at the measuring side) keeps exp(-BLUR_LOSS x s^2) of the fine
@@ -273,7 +274,7 @@ def _matched(x: np.ndarray, tones: np.ndarray, order: np.ndarray | None = None) 
     """x with another picture's tones (its values sorted): histogram matching, which takes brightness,
     contrast, gamma, even clipped highlights (`order`: x's argsort, if known)."""
     out = np.empty(x.size, np.float32)
-    out[np.argsort(x, axis=None, kind="stable") if order is None else order] = tones
+    out[rank_order(x) if order is None else order] = tones
     return out.reshape(x.shape)
 
 

@@ -104,7 +104,7 @@ class Plane:
     def order(self) -> np.ndarray:
         """The order that sorts the softened values, for histogram matching onto another picture's tones
         (_matched)."""
-        return np.argsort(self.soft, axis=None, kind="stable")
+        return rank_order(self.soft)
 
     @functools.cached_property
     def spread(self) -> float:
@@ -390,6 +390,17 @@ def _channel_sum(grid: np.ndarray) -> np.ndarray:
     """The sum over the last axis (a grid's three channels), added in the order np.sum adds them: the same values
     without a reduction's overhead, which on arrays this small is most of its cost."""
     return grid[..., 0] + grid[..., 1] + grid[..., 2]
+
+
+def rank_order(values: np.ndarray) -> np.ndarray:
+    """np.argsort(values, axis=None, kind="stable") of float32 values, at the default sort's speed: each value's
+    bits, ordered as the numbers are, above its position in one 64-bit key, so that ties keep their order
+    (numpy's default argsort orders them differently on different CPUs) and one sort of unique keys ranks them
+    (a stable argsort of 128 x 128 smooth values takes twice as long)."""
+    bits = (values.reshape(-1) + np.float32(0)).view(np.uint32)  # + 0: -0.0 ties with 0.0, as the numbers do
+    ordered = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31)).astype(np.uint64)
+    keys = (ordered << np.uint64(32)) | np.arange(bits.size, dtype=np.uint64)
+    return (np.sort(keys) & np.uint64(0xFFFFFFFF)).astype(np.intp)
 
 
 def _gradient(im: np.ndarray) -> np.ndarray:
