@@ -398,7 +398,8 @@ def rank_order(values: np.ndarray) -> np.ndarray:
     bits, ordered as the numbers are, above its position in one 64-bit key, so that ties keep their order
     (numpy's default argsort orders them differently on different CPUs) and one sort of unique keys ranks them
     (a stable argsort of 128 x 128 smooth values takes twice as long)."""
-    bits = (values.reshape(-1) + np.float32(0)).view(np.uint32)  # + 0: -0.0 ties with 0.0, as the numbers do
+    bits = (np.asarray(values, np.float32).reshape(-1) + np.float32(0)).view(np.uint32)  # + 0: -0.0 ties with
+    #   0.0, as the numbers do
     ordered = np.where(bits >> 31, ~bits, bits | np.uint32(1 << 31)).astype(np.uint64)
     keys = (ordered << np.uint64(32)) | np.arange(bits.size, dtype=np.uint64)
     return (np.sort(keys) & np.uint64(0xFFFFFFFF)).astype(np.intp)
