@@ -392,15 +392,11 @@ class Registry:
     def verdicts(self, keys, verifier: str) -> dict[tuple[str, str], tuple[bool | None, int, bool]]:
         """{(a hash, b hash): (same, inliers, duplicate)} stored for `keys` by this verifier (same None:
         undecided)."""
-        wanted, out = set(keys), {}
-        t = db.verdicts.c
-        with self.engine.connect() as conn:
-            for part in db.in_chunks(sorted({a for a, _ in wanted}), ID_CHUNK):
-                rows = conn.execute(select(t.a_hash, t.b_hash, t.same, t.inliers, t.duplicate).where(and_(
-                    t.verifier == verifier, t.a_hash.in_(part))))
-                out.update({(a, b): (None if same is None else bool(same), inliers, bool(dup))
-                            for a, b, same, inliers, dup in rows if (a, b) in wanted})
-        return out
+        wanted = set(keys)
+        rows = self._pairs_by_content(db.verdicts, "verifier", verifier, {a for a, _ in wanted},
+                                      "same", "inliers", "duplicate")
+        return {(a, b): (None if same is None else bool(same), inliers, bool(dup))
+                for a, b, same, inliers, dup in rows if (a, b) in wanted}
 
     def store_verdicts(self, verifier: str, found: dict[tuple[str, str], tuple[bool | None, int, bool]]) -> None:
         if not found:
@@ -413,13 +409,18 @@ class Registry:
     def frame_checks(self, contents, checker: str) -> dict[tuple[str, str], str | None]:
         """{(a hash, b hash): the same-frame check's reason (None: a duplicate)} stored by this version of the
         check for the pairs among `contents` (content hashes; a hash < b hash)."""
-        wanted, out = set(contents), {}
-        t = db.frame_checks.c
+        wanted = set(contents)
+        rows = self._pairs_by_content(db.frame_checks, "checker", checker, wanted, "reason")
+        return {(a, b): reason for a, b, reason in rows if b in wanted}
+
+    def _pairs_by_content(self, table, version_column: str, version: str, firsts, *columns) -> list[tuple]:
+        """(a hash, b hash, *columns) of a table of pairs by content (verdicts, frame_checks) stored under one
+        version, for the pairs whose a hash is among `firsts`: read a chunk of hashes at a time."""
+        t, out = table.c, []
         with self.engine.connect() as conn:
-            for part in db.in_chunks(sorted(wanted), ID_CHUNK):
-                rows = conn.execute(select(t.a_hash, t.b_hash, t.reason).where(and_(
-                    t.checker == checker, t.a_hash.in_(part))))
-                out.update({(a, b): reason for a, b, reason in rows if b in wanted})
+            for part in db.in_chunks(sorted(firsts), ID_CHUNK):
+                out += conn.execute(select(t.a_hash, t.b_hash, *(t[c] for c in columns)).where(and_(
+                    t[version_column] == version, t.a_hash.in_(part)))).all()
         return out
 
     def store_frame_checks(self, checker: str, found: dict[tuple[str, str], str | None]) -> None:
