@@ -54,6 +54,11 @@ class PendingMerge:
     dropped: frozenset  # the tombstoned images it leaves out: none of them may have been revived meanwhile
 
 
+def index_root(data_dir: str | Path, collection: str) -> Path:
+    """The folder of a collection's indexes: a folder per generation (model version) below it."""
+    return Path(data_dir) / "index" / checked(collection)
+
+
 class CollectionIndex:
     def __init__(self, engine, data_dir: str | Path, collection: str, generation: str, dim: int,
                  buffer_capacity: int = 20_000, merge_fanout: int = 8, background_merges: bool = False,
@@ -64,7 +69,7 @@ class CollectionIndex:
         self.crowding = crowding
         self.background_merges = background_merges
         self.pending: list[PendingMerge] = []
-        self.root = Path(data_dir) / "index" / checked(collection) / generation
+        self.root = index_root(data_dir, collection) / generation
         self.collection, self.generation, self.dim = collection, generation, dim
         self.buffer_capacity, self.merge_fanout = buffer_capacity, merge_fanout
         self.epoch = None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
-from sqlalchemy import and_, bindparam, delete, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, delete, func, or_, select, tuple_, update
 
 from . import db
 from .db import connect, in_chunks  # noqa: F401  (re-exported: the steps open and batch through here)
@@ -62,6 +62,13 @@ def _collection_unindexed(collection: str):
     collection's images through its index on the collection instead: a batch's lookups would grow with the
     collection (40 ms for 50 ids of 200,000 images, against 1-2 ms)."""
     return db.images.c.collection + "" == collection
+
+
+def _gone_contents():
+    """The content hashes whose every image row is removed or replaced (Registry.gone_contents)."""
+    status = db.images.c.status
+    return (select(db.images.c.content_hash).where(db.images.c.content_hash != "")
+            .group_by(db.images.c.content_hash).having(func.sum(case((status.in_(GONE), 0), else_=1)) == 0))
 
 
 def _holds_picture():
@@ -429,6 +436,54 @@ class Registry:
         with self.engine.begin() as conn:
             conn.execute(db.insert_ignore(conn, db.frame_checks), [
                 dict(a_hash=a, b_hash=b, checker=checker, reason=reason) for (a, b), reason in found.items()])
+
+    # --- housekeeping -------------------------------------------------------------------------------
+    def gone_contents(self):
+        """The content hashes no collection holds any more: every image row with one was removed or replaced
+        by a newer file (a failed row never had a picture). Streamed."""
+        with self.engine.connect() as conn:
+            yield from conn.execution_options(yield_per=10_000).execute(_gone_contents()).scalars()
+
+    def prune(self, keep_keys, verifier: str, checkers, dry_run: bool = False) -> dict[str, int]:
+        """Delete (with `dry_run`, count) the rows no answer needs: whatever is kept by the content of a
+        picture no collection holds (gone_contents()), blobs under keys other than `keep_keys` (model versions
+        retired, older signatures), verdicts of another `verifier` and same-frame results of other `checkers`.
+        Ops' labels stay: they are what retraining learns from. Returns the rows per part."""
+        gone = _gone_contents()
+        parts = [("vectors and signatures of pictures gone", db.vectors, db.vectors.c.content_hash.in_(gone)),
+                 ("perceptual-hash buckets of pictures gone", db.hash_buckets, db.hash_buckets.c.content_hash.in_(gone)),
+                 ("blobs under retired keys", db.vectors, db.vectors.c.model_version.not_in(sorted(keep_keys)))]
+        for name, table, version, current in (("verdicts", db.verdicts, "verifier", [verifier]),
+                                              ("same-frame results", db.frame_checks, "checker", sorted(checkers))):
+            c = table.c
+            parts += [(f"{name} of pictures gone", table, or_(c.a_hash.in_(gone), c.b_hash.in_(gone))),
+                      (f"{name} of other versions", table, c[version].not_in(current))]
+        return self._delete_where(parts, dry_run)
+
+    def prune_generations(self, collection: str, kept, dry_run: bool = False) -> dict[str, int]:
+        """Delete (or count) the collection's index rows (pairs, members, tombstones, segments) of every
+        generation but those `kept`. The caller holds the collection's writer lock."""
+        return self._delete_where([(f"{name} of retired generations", t, and_(
+            t.c.collection == collection, t.c.generation.not_in(sorted(kept)))) for name, t in (
+            ("pairs", db.pairs), ("index entries", db.index_items), ("tombstones", db.tombstones),
+            ("segments", db.segments))], dry_run)
+
+    def _delete_where(self, parts, dry_run: bool) -> dict[str, int]:
+        """Each (name, table, condition)'s rows deleted, or counted, in a transaction of its own: a worker that
+        needs a row deleted meanwhile makes it again. {name: rows}."""
+        out: dict[str, int] = {}
+        for name, table, where in parts:
+            with self.engine.begin() as conn:
+                n = conn.execute(select(func.count()).select_from(table).where(where)).scalar() if dry_run \
+                    else conn.execute(delete(table).where(where)).rowcount
+            out[name] = out.get(name, 0) + int(n or 0)
+        return out
+
+    def collections(self) -> dict[str, tuple[str | None, str | None]]:
+        """{collection: (the generation that answers, the one being built)} of every collection."""
+        c = db.collections.c
+        with self.engine.connect() as conn:
+            return {name: (g, b) for name, g, b in conn.execute(select(c.name, c.generation, c.building))}
 
     # --- batches and labels -------------------------------------------------------------------------
     def record_batch(self, batch_id: str, collection: str, paths: list[str]) -> None:

@@ -276,6 +276,26 @@ def rollback(settings):
         raise click.ClickException(str(exc))
 
 
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@click.option("--json", "as_json", is_flag=True)
+@settings_options
+def prune(dry_run, as_json, settings):
+    """Delete what no answer needs: the vectors, signatures, verdicts and previews of pictures no collection
+    holds (removed or replaced), the vectors and indexes of retired model versions (the active one, the one
+    before it and every collection's are kept), and results of older versions of the checks. Ops' labels stay."""
+    from neardup.pipeline.prune import prune as run
+    from neardup.pipeline.runtime import Runtime
+
+    done = run(Runtime(settings), dry_run, lock_for=_writer_lock(settings))
+    if as_json:
+        click.echo(json.dumps({"dry_run": dry_run, "rows": done.rows, "files": done.files}, indent=1))
+        return
+    click.echo(table([(name, n) for name, n in {**done.rows, **done.files}.items()],
+                     ("what", "would go" if dry_run else "deleted")))
+    click.echo(f"{'would delete' if dry_run else 'deleted'} {done.total} row(s) and file(s)")
+
+
 def _writer_lock(settings):
     """The collections' index lock when a broker answers (workers may be writing), else none (a local index)."""
     import contextlib
