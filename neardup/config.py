@@ -51,6 +51,7 @@ class Settings:
     verify_max_pairs: int = 200_000  # new verdicts per scan or sweep, closest first (stored ones are reused)
     sweep_schedule: str = "0 3 * * *"  # crontab for celery beat's nightly sweep
     sweep_collections: list[str] = field(default_factory=lambda: ["default"])
+    prune_schedule: str = "0 4 * * 0"  # crontab for beat's housekeeping (neardup prune), weekly; "": never
 
     @property
     def db_url(self) -> str:

@@ -59,3 +59,14 @@ def test_a_task_finishing_after_its_channel_closed_acknowledges_without_stopping
         fresh.release()
     finally:
         redis.kill()
+
+
+def test_schedules_are_read_in_cron_s_own_field_order():
+    """`0 3 * * 1` is Mondays at 03:00, as cron reads it (celery's crontab() takes the day of the week third: given
+    the fields in cron's order it would read the 1 as January); beat sends the weekly housekeeping."""
+    from neardup.worker.app import app, cron
+
+    monday = cron("0 3 * * 1")
+    assert monday.day_of_week == {1} and monday.month_of_year == set(range(1, 13))
+    assert cron("30 4 1 6 *").day_of_month == {1} and cron("30 4 1 6 *").month_of_year == {6}
+    assert app.conf.beat_schedule["prune"]["task"] == "neardup.prune"

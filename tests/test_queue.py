@@ -2,6 +2,7 @@
 Redis restarts, retraining with rollout, bad input through the queue."""
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import threading
 import time
 
 import pytest
+from PIL import Image
 from sqlalchemy import and_, select
 
 from neardup.encoder.frame import WHY
@@ -484,6 +486,29 @@ def test_an_upload_copying_a_removed_image_is_a_new_picture_through_the_queue(cl
     assert st["items"][0]["state"] == "duplicate" and st["items"][0]["of"] == str(second)
     generation, _ = cl.rt.generations("removal")
     assert all(str(original) not in pair[:2] for pair in pairs_by_path(cl.rt, "removal", generation))
+
+
+def test_housekeeping_on_the_sweep_queue_deletes_what_a_removed_picture_left(cluster):
+    """`neardup.prune` (beat sends it weekly) on a sweep worker: a dry run counts and keeps, a run deletes the
+    vectors of a picture no collection holds any more."""
+    folder, data = on_its_own(cluster, "housekeeping", 2)
+    picture = folder / "gone.jpg"
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    im.paste((255, 0, 0), (0, 0, 8, 8))  # bytes of its own: no other image of the cluster holds them
+    im.save(picture, quality=90)
+    cluster.start_worker("housekeeper", queues="embed,index,sweep", **UNVERIFIED)
+    cl = client(cluster)
+    assert cl.submit([str(picture)], "housekeeping").result(timeout=300)["counts"] == {"indexed": 1}
+    (row,) = cl.rt.registry.images(collection="housekeeping")
+    generation, _ = cl.rt.generations("housekeeping")
+    assert cl.rt.registry.vectors_for([row.content_hash], generation)
+    assert cl.remove([str(picture)], "housekeeping").removed == [str(picture)]
+    dry = cl.app.send_task("neardup.prune", kwargs={"dry_run": True}, queue="sweep").get(timeout=300)
+    assert dry["dry_run"] and dry["rows"]["vectors and signatures of pictures gone"] >= 1, dry
+    assert cl.rt.registry.vectors_for([row.content_hash], generation), "a dry run deletes nothing"
+    done = cl.app.send_task("neardup.prune", queue="sweep").get(timeout=300)
+    assert done["rows"]["vectors and signatures of pictures gone"] >= 1, done
+    assert not cl.rt.registry.vectors_for([row.content_hash], generation)
 
 
 def test_an_image_removed_while_its_pairs_wait_for_verification_is_left_out_of_them(cluster):

@@ -13,12 +13,22 @@ from kombu import Queue
 
 from neardup.config import load
 
+
+
+def cron(spec: str) -> crontab:
+    """A schedule from a crontab line in cron's own order (minute hour day-of-month month day-of-week), which
+    is not the order of celery's crontab() arguments (day of week third)."""
+    minute, hour, day_of_month, month_of_year, day_of_week = spec.split()
+    return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+                   day_of_week=day_of_week)
+
+
 settings = load()
 QUEUES = ("embed", "index", "verify", "sweep", "train")
 VISIBILITY_TIMEOUT = 12 * 3600  # longer than the longest task (a retrain), so nothing is redelivered early
 
 app = Celery("neardup", include=["neardup.tasks.ingest", "neardup.tasks.verify", "neardup.tasks.sweep",
-                                    "neardup.tasks.retrain", "neardup.tasks.remove"])
+                                    "neardup.tasks.retrain", "neardup.tasks.remove", "neardup.tasks.prune"])
 app.conf.update(
     broker_url=settings.broker_url,
     result_backend=settings.broker_url,
@@ -35,6 +45,7 @@ app.conf.update(
                  "neardup.remove": {"queue": "index"},
                  "neardup.verify": {"queue": "verify"},
                  "neardup.sweep": {"queue": "sweep"}, "neardup.reconcile": {"queue": "sweep"},
+                 "neardup.prune": {"queue": "sweep"},
                  "neardup.retrain": {"queue": "train"}},
     broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
@@ -42,9 +53,11 @@ app.conf.update(
     result_expires=7 * 24 * 3600,
     worker_hijack_root_logger=False,
     beat_schedule={
-        **{f"nightly-sweep-{c}": {"task": "neardup.sweep", "schedule": crontab(*settings.sweep_schedule.split()),
+        **{f"nightly-sweep-{c}": {"task": "neardup.sweep", "schedule": cron(settings.sweep_schedule),
                                   "kwargs": {"collection": c}} for c in settings.sweep_collections},
         "reconcile": {"task": "neardup.reconcile", "schedule": 30.0},
+        **({"prune": {"task": "neardup.prune", "schedule": cron(settings.prune_schedule)}}
+           if settings.prune_schedule else {}),
     },
 )
 if settings.broker_url.startswith("rediss://"):

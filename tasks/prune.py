@@ -1,0 +1,17 @@
+"""neardup.prune: the housekeeping of pipeline/prune.py on the sweep queue, weekly by beat (`prune_schedule`),
+each collection's retired generations deleted under its writer lock."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from .context import collection_lock, runtime
+
+
+@shared_task(name="neardup.prune")
+def prune(dry_run=False):
+    from neardup.pipeline.prune import prune as run
+
+    if not isinstance(dry_run, bool):
+        raise ValueError("dry_run must be true or false")
+    done = run(runtime(), dry_run, lock_for=lambda collection: (lambda: collection_lock(collection, wait=None)))
+    return {"dry_run": dry_run, "rows": done.rows, "files": done.files}
