@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
-from sqlalchemy import and_, bindparam, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, case, delete, func, literal, or_, select, tuple_, update
 
 from . import db
 from .db import connect, in_chunks  # noqa: F401  (re-exported: the steps open and batch through here)
@@ -446,19 +446,51 @@ class Registry:
 
     def prune(self, keep_keys, verifier: str, checkers, dry_run: bool = False) -> dict[str, int]:
         """Delete (with `dry_run`, count) the rows no answer needs: whatever is kept by the content of a
-        picture no collection holds (gone_contents()), blobs under keys other than `keep_keys` (model versions
-        retired, older signatures), verdicts of another `verifier` and same-frame results of other `checkers`.
-        Ops' labels stay: they are what retraining learns from. Returns the rows per part."""
-        gone = _gone_contents()
-        parts = [("vectors and signatures of pictures gone", db.vectors, db.vectors.c.content_hash.in_(gone)),
-                 ("perceptual-hash buckets of pictures gone", db.hash_buckets, db.hash_buckets.c.content_hash.in_(gone)),
-                 ("blobs under retired keys", db.vectors, db.vectors.c.model_version.not_in(sorted(keep_keys)))]
+        picture no collection holds (gone_contents(): read once, into memory), blobs under keys other than
+        `keep_keys` (model versions retired, older signatures), verdicts of another `verifier` and same-frame
+        results of other `checkers`. Ops' labels stay: they are what retraining learns from. No row is in two
+        parts, so a dry run counts what a run deletes. Returns the rows per part."""
+        keep, v = sorted(keep_keys), db.vectors.c
+        out = self._delete_where([("blobs under retired keys", db.vectors, v.model_version.not_in(keep))], dry_run)
+        gone = sorted(self.gone_contents())
+        for name, table, where in (
+                ("vectors and signatures of pictures gone", db.vectors,
+                 lambda part: and_(v.model_version.in_(keep), v.content_hash.in_(part))),
+                ("perceptual-hash buckets of pictures gone", db.hash_buckets,
+                 lambda part: db.hash_buckets.c.content_hash.in_(part))):
+            out[name] = self._delete_by_contents(table, where, gone, dry_run)
         for name, table, version, current in (("verdicts", db.verdicts, "verifier", [verifier]),
                                               ("same-frame results", db.frame_checks, "checker", sorted(checkers))):
             c = table.c
-            parts += [(f"{name} of pictures gone", table, or_(c.a_hash.in_(gone), c.b_hash.in_(gone))),
-                      (f"{name} of other versions", table, c[version].not_in(current))]
-        return self._delete_where(parts, dry_run)
+            out.update(self._delete_where([(f"{name} of other versions", table, c[version].not_in(current))], dry_run))
+            out[f"{name} of pictures gone"] = self._delete_pairs_naming(table, c[version].in_(current), gone, dry_run)
+        return out
+
+    def _delete_by_contents(self, table, where_of, contents: list[str], dry_run: bool, chunk: int = 1000) -> int:
+        """Delete (or count) the rows `where_of(part)` selects, a chunk of `contents` a transaction: keyed by
+        the content hash first, each chunk is a lookup in the table's key."""
+        n = 0
+        for part in db.in_chunks(contents, chunk):
+            with self.engine.begin() as conn:
+                n += conn.execute(select(func.count()).select_from(table).where(where_of(part))).scalar() if dry_run \
+                    else conn.execute(delete(table).where(where_of(part))).rowcount
+        return n
+
+    def _delete_pairs_naming(self, table, current, contents: list[str], dry_run: bool, chunk: int = 10_000) -> int:
+        """Delete (or count) the rows of a table of pairs by content (verdicts, frame_checks) under the
+        `current` version that name one of `contents`: by the first hash, a lookup in the key; by the second,
+        one pass over the table a `chunk` of contents (a pair naming two of them counted by its first)."""
+        c, named = table.c, set(contents)
+        n = self._delete_by_contents(table, lambda part: and_(current, c.a_hash.in_(part)), contents, dry_run)
+        key = list(table.primary_key.columns)
+        for part in db.in_chunks(contents, chunk):
+            with self.engine.begin() as conn:
+                rows = [tuple(r) for r in conn.execute(select(*key).where(and_(current, c.b_hash.in_(part))))
+                        if r.a_hash not in named]
+                for few in db.in_chunks(rows, 1000) if not dry_run else ():
+                    conn.execute(delete(table).where(tuple_(*key).in_(few)))
+            n += len(rows)
+        return n
 
     def prune_generations(self, collection: str, kept, dry_run: bool = False) -> dict[str, int]:
         """Delete (or count) the collection's index rows (pairs, members, tombstones, segments) of every
@@ -468,15 +500,28 @@ class Registry:
             ("pairs", db.pairs), ("index entries", db.index_items), ("tombstones", db.tombstones),
             ("segments", db.segments))], dry_run)
 
-    def _delete_where(self, parts, dry_run: bool) -> dict[str, int]:
-        """Each (name, table, condition)'s rows deleted, or counted, in a transaction of its own: a worker that
-        needs a row deleted meanwhile makes it again. {name: rows}."""
+    def _delete_where(self, parts, dry_run: bool, batch: int = 20_000) -> dict[str, int]:
+        """Each (name, table, condition)'s rows deleted, or counted; deleted by ranges of `batch` rows in key
+        order, a transaction each: SQLite has one writer, and workers wait for it (db.connect's busy timeout)
+        only so long. A worker that needs a row deleted meanwhile makes it again. {name: rows}."""
         out: dict[str, int] = {}
         for name, table, where in parts:
-            with self.engine.begin() as conn:
-                n = conn.execute(select(func.count()).select_from(table).where(where)).scalar() if dry_run \
-                    else conn.execute(delete(table).where(where)).rowcount
-            out[name] = out.get(name, 0) + int(n or 0)
+            if dry_run:
+                with self.engine.connect() as conn:
+                    out[name] = out.get(name, 0) + conn.execute(select(func.count()).select_from(table).where(where)).scalar()
+                continue
+            columns = list(table.primary_key.columns)
+            key, last, n = tuple_(*columns), None, 0
+            while True:
+                after = where if last is None else and_(where, key > tuple_(*map(literal, last)))
+                with self.engine.begin() as conn:
+                    rows = conn.execute(select(*columns).where(after).order_by(*columns).limit(batch)).all()
+                    if rows:
+                        last = tuple(rows[-1])
+                        n += conn.execute(delete(table).where(and_(after, key <= tuple_(*map(literal, last))))).rowcount
+                if len(rows) < batch:
+                    break
+            out[name] = out.get(name, 0) + n
         return out
 
     def collections(self) -> dict[str, tuple[str | None, str | None]]:

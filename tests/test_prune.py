@@ -15,6 +15,7 @@ from neardup.pipeline import labels
 from neardup.pipeline.prune import prune
 from neardup.pipeline.remove import remove
 from neardup.pipeline.scan import Scanner
+from neardup.pipeline.verify import Verifier
 from neardup.storage import db
 from neardup.storage.index import index_root
 from tests.conftest import sample_paths
@@ -80,6 +81,10 @@ def pruned_and_scanned_again(settings, tmp_path):
         conn.execute(insert(db.models), [dict(version="retired0", path="/nowhere.keras", info={}, created_at=old,
                                               active=0)])
         conn.execute(insert(db.index_items), [dict(collection="default", generation="retired0", image_id=b.id, seq=0)])
+        live = [b.content_hash, rows[str(folder / "c.jpg")].content_hash]
+        conn.execute(insert(db.verdicts), [dict(a_hash=x, b_hash=y, verifier=Verifier().key(), same=0, inliers=0,
+                                                duplicate=0) for x, y in ((live[0], gone[0]), (gone[1], live[1]),
+                                                                          (live[0], live[1]))])
     retired = index_root(settings.data_dir, "default") / "retired0"
     retired.mkdir(parents=True)
     (retired / "segment-0.json").write_text("{}")
@@ -98,6 +103,8 @@ def pruned_and_scanned_again(settings, tmp_path):
 
     assert count(rt, db.vectors, db.vectors.c.content_hash.in_(gone)) == 0
     assert count(rt, db.frame_checks, naming(db.frame_checks, gone)) == 0
+    assert count(rt, db.verdicts, naming(db.verdicts, gone)) == 0  # named first or second
+    assert count(rt, db.verdicts, (db.verdicts.c.a_hash == live[0]) & (db.verdicts.c.b_hash == live[1])) == 1
     assert count(rt, db.hash_buckets, db.hash_buckets.c.content_hash.in_(gone)) == 0
     assert not any(rt.previews.has(h) for h in gone) and not retired.exists()
     assert count(rt, db.vectors, db.vectors.c.model_version == generation) == 2  # b and c: still held
@@ -128,3 +135,18 @@ def test_prune_from_the_command_line_keeps_the_active_model_and_reports_counts(s
     assert found["rows"]["same-frame results of other versions"] == 0
     plain = runner.invoke(cli, ["prune", "--data-dir", settings.data_dir, "--model", tiny_model])
     assert plain.exit_code == 0 and "deleted 0 row(s) and file(s)" in plain.output, plain.output
+
+
+def test_rows_are_deleted_range_by_range_and_none_left_over_or_spared(settings):
+    """Deleting by ranges of a few rows in key order, each a transaction: every matching row goes, across
+    range ends and keys that share a prefix, and no other."""
+    from neardup.pipeline.runtime import Runtime
+
+    rt = Runtime(settings)
+    rows = [dict(content_hash=f"{i:064x}", model_version=v, vector=b"x") for i in range(13) for v in ("old", "new")]
+    with rt.engine.begin() as conn:
+        conn.execute(insert(db.vectors), rows)
+    where = db.vectors.c.model_version == "old"
+    assert rt.registry._delete_where([("old", db.vectors, where)], dry_run=True) == {"old": 13}
+    assert rt.registry._delete_where([("old", db.vectors, where)], dry_run=False, batch=4) == {"old": 13}
+    assert count(rt, db.vectors, where) == 0 and count(rt, db.vectors) == 13
