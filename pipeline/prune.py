@@ -1,12 +1,13 @@
 """Housekeeping: what the registry and the data directory keep that no answer needs any more.
 
 A removed listing leaves its vectors, signatures, hashes, verdicts and its preview (a small copy of the
-picture) behind, and every retrained model a full set of vectors and an index per collection. `neardup prune`
-deletes them: the data of pictures no collection holds (every file with those bytes removed or replaced), the
-vectors and indexes of model versions that neither answer, nor are being built, nor are the way back of a
-rollback, and the cached results of older versions of the checks. Ops' labels stay. Safe beside running
-workers: whatever it deletes that one of them needs again is made again (an image lacking a vector is
-embedded by the index step, a pair lacking a verdict verified).
+picture) behind, every retrained model a full set of vectors and an index per collection, and every batch a
+row per path it asked for. `neardup prune` deletes the data of pictures no collection holds (every file with
+those bytes removed or replaced), the vectors and indexes of model versions that neither answer, nor are
+being built, nor are the way back of a rollback, the cached results of older versions of the checks, and
+batches older than a month. Ops' labels stay, and the images themselves. Safe beside running workers:
+whatever it deletes that one of them needs again is made again (an image lacking a vector is embedded by the
+index step, a pair lacking a verdict verified).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from neardup.storage.index import index_root
 from .verify import Verifier
 
 RECENT_S = 24 * 3600  # a model version registered this recently is kept: a retrain may be about to roll it out
+BATCH_DAYS = 30.0  # batches kept this long (what each asked for, its status); celery keeps a task's result 7 days
 
 
 @dataclass
@@ -50,13 +52,15 @@ def kept_versions(rt) -> set[str]:
     return kept - {None}
 
 
-def prune(rt, dry_run: bool = False, lock_for=lambda collection: contextlib.nullcontext) -> Pruned:
-    """Delete (with `dry_run`, count) what no answer needs (the module's docstring). `lock_for(collection)`:
-    the collection's writer lock, held while its retired generations go (a rollout starting meanwhile is
-    seen under it and kept)."""
+def prune(rt, dry_run: bool = False, lock_for=lambda collection: contextlib.nullcontext,
+          batch_days: float = BATCH_DAYS) -> Pruned:
+    """Delete (with `dry_run`, count) what no answer needs (the module's docstring), and batches older than
+    `batch_days`. `lock_for(collection)`: the collection's writer lock, held while its retired generations go
+    (a rollout starting meanwhile is seen under it and kept)."""
     out = Pruned(dry_run=dry_run)
     versions = kept_versions(rt)
     out.rows = rt.registry.prune(versions | {phash.KEY, KEY}, Verifier().key(), {CHECKER, TOLD}, dry_run)
+    out.rows.update(rt.registry.prune_batches(time.time() - batch_days * 86400, dry_run))
     out.files["previews of pictures gone"] = _previews_gone(rt, dry_run)
     folders = 0
     for collection in rt.registry.collections():

@@ -458,7 +458,7 @@ class Registry:
                  lambda part: and_(v.model_version.in_(keep), v.content_hash.in_(part))),
                 ("perceptual-hash buckets of pictures gone", db.hash_buckets,
                  lambda part: db.hash_buckets.c.content_hash.in_(part))):
-            out[name] = self._delete_by_contents(table, where, gone, dry_run)
+            out[name] = self._delete_by_chunks(table, where, gone, dry_run)
         for name, table, version, current in (("verdicts", db.verdicts, "verifier", [verifier]),
                                               ("same-frame results", db.frame_checks, "checker", sorted(checkers))):
             c = table.c
@@ -466,11 +466,11 @@ class Registry:
             out[f"{name} of pictures gone"] = self._delete_pairs_naming(table, c[version].in_(current), gone, dry_run)
         return out
 
-    def _delete_by_contents(self, table, where_of, contents: list[str], dry_run: bool, chunk: int = 1000) -> int:
-        """Delete (or count) the rows `where_of(part)` selects, a chunk of `contents` a transaction: keyed by
-        the content hash first, each chunk is a lookup in the table's key."""
+    def _delete_by_chunks(self, table, where_of, keys: list, dry_run: bool, chunk: int = 1000) -> int:
+        """Delete (or count) the rows `where_of(part)` selects, a chunk of `keys` (content hashes, batch ids: the
+        leading column of the table's key) a transaction: each chunk a lookup in the key."""
         n = 0
-        for part in db.in_chunks(contents, chunk):
+        for part in db.in_chunks(keys, chunk):
             with self.engine.begin() as conn:
                 n += conn.execute(select(func.count()).select_from(table).where(where_of(part))).scalar() if dry_run \
                     else conn.execute(delete(table).where(where_of(part))).rowcount
@@ -481,7 +481,7 @@ class Registry:
         `current` version that name one of `contents`: by the first hash, a lookup in the key; by the second,
         one pass over the table a `chunk` of contents (a pair naming two of them counted by its first)."""
         c, named = table.c, set(contents)
-        n = self._delete_by_contents(table, lambda part: and_(current, c.a_hash.in_(part)), contents, dry_run)
+        n = self._delete_by_chunks(table, lambda part: and_(current, c.a_hash.in_(part)), contents, dry_run)
         key = list(table.primary_key.columns)
         for part in db.in_chunks(contents, chunk):
             with self.engine.begin() as conn:
@@ -523,6 +523,16 @@ class Registry:
                     break
             out[name] = out.get(name, 0) + n
         return out
+
+    def prune_batches(self, created_before: float, dry_run: bool = False) -> dict[str, int]:
+        """Delete (or count) the batches created before `created_before` and what each asked for (batch_items:
+        a row per path, the registry's largest table after a while); `neardup status` then calls them unknown.
+        Their images stay."""
+        with self.engine.connect() as conn:
+            old = sorted(conn.execute(select(db.batches.c.id).where(db.batches.c.created_at < created_before)).scalars())
+        return {"paths of old batches": self._delete_by_chunks(
+                    db.batch_items, lambda part: db.batch_items.c.batch_id.in_(part), old, dry_run),
+                "old batches": self._delete_by_chunks(db.batches, lambda part: db.batches.c.id.in_(part), old, dry_run)}
 
     def collections(self) -> dict[str, tuple[str | None, str | None]]:
         """{collection: (the generation that answers, the one being built)} of every collection."""

@@ -150,3 +150,24 @@ def test_rows_are_deleted_range_by_range_and_none_left_over_or_spared(settings):
     assert rt.registry._delete_where([("old", db.vectors, where)], dry_run=True) == {"old": 13}
     assert rt.registry._delete_where([("old", db.vectors, where)], dry_run=False, batch=4) == {"old": 13}
     assert count(rt, db.vectors, where) == 0 and count(rt, db.vectors) == 13
+
+
+def test_batches_older_than_the_limit_are_forgotten_and_their_images_kept(settings):
+    from sqlalchemy import update
+
+    from neardup.pipeline.runtime import Runtime
+    from neardup.storage.registry import Recorded
+
+    rt = Runtime(settings)
+    for batch, path in (("old", "/img/old.jpg"), ("new", "/img/new.jpg")):
+        rt.registry.record_batch(batch, "default", [path])
+        rt.registry.record_items("default", [Recorded(path, f"h-{batch}", 10, 10, 100)], batch)
+    with rt.engine.begin() as conn:
+        conn.execute(update(db.batches).where(db.batches.c.id == "old").values(created_at=time.time() - 31 * 86400))
+    assert prune(rt, dry_run=True).rows["paths of old batches"] == 1
+    done = prune(rt, batch_days=30)
+    assert done.rows["paths of old batches"] == 1 and done.rows["old batches"] == 1
+    with pytest.raises(KeyError):
+        rt.registry.batch_states("old")
+    assert list(rt.registry.batch_states("new")) == ["/img/new.jpg"]
+    assert {r.path for r in rt.registry.images(collection="default")} == {"/img/old.jpg", "/img/new.jpg"}

@@ -14,7 +14,6 @@ from kombu import Queue
 from neardup.config import load
 
 
-
 def cron(spec: str) -> crontab:
     """A schedule from a crontab line in cron's own order (minute hour day-of-month month day-of-week), which
     is not the order of celery's crontab() arguments (day of week third)."""

@@ -278,16 +278,19 @@ def rollback(settings):
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@click.option("--batch-days", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Forget batches older than this (their status; their images stay).")
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
-def prune(dry_run, as_json, settings):
+def prune(dry_run, batch_days, as_json, settings):
     """Delete what no answer needs: the vectors, signatures, verdicts and previews of pictures no collection
     holds (removed or replaced), the vectors and indexes of retired model versions (the active one, the one
-    before it and every collection's are kept), and results of older versions of the checks. Ops' labels stay."""
+    before it and every collection's are kept), results of older versions of the checks, and old batches.
+    Ops' labels stay."""
     from neardup.pipeline.prune import prune as run
     from neardup.pipeline.runtime import Runtime
 
-    done = run(Runtime(settings), dry_run, lock_for=_writer_lock(settings))
+    done = run(Runtime(settings), dry_run, lock_for=_writer_lock(settings), batch_days=batch_days)
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, "rows": done.rows, "files": done.files}, indent=1))
         return
