@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Housekeeping at scale: a registry of N images (a vector each under the live model and under a retired
-one, a signature and perceptual hashes for each, verdicts and same-frame results for a share of them), a share
-of the images removed, then `neardup prune --dry-run` and `neardup prune` timed, with what each part held.
+one, a signature and perceptual hashes for each, verdicts and same-frame results for a share of them, batches
+of 500 paths, half of them 60 days old), a share of the images removed, then `neardup prune --dry-run` and
+`neardup prune` timed, with what each part held.
 
   bench/prune.py [--images 100000] [--removed 0.05] [--database-url postgresql://...]
 """
@@ -28,7 +29,8 @@ def content(i: int) -> str:
 
 def fill(rt, n: int, removed: float, dim: int, chunk: int = 20_000) -> tuple[str, str]:
     """N images of one collection, each with its vectors, signature, hashes; a verdict and a same-frame
-    result for every tenth image with the next; `removed` of them removed. (live version, retired version)"""
+    result for every tenth image with the next; batches of 500, every other one 60 days old; `removed` of
+    them removed. (live version, retired version)"""
     from neardup.encoder import phash
     from neardup.encoder.frame import CHECKER, KEY
     from neardup.pipeline.verify import Verifier
@@ -63,6 +65,11 @@ def fill(rt, n: int, removed: float, dim: int, chunk: int = 20_000) -> tuple[str
                                                     duplicate=1) for a, b in pairs])
             conn.execute(insert(db.frame_checks), [dict(a_hash=a, b_hash=b, checker=CHECKER, reason=None)
                                                    for a, b in pairs])
+            batches = [(f"b{i}", now - (60 if (i // 500) % 2 else 1) * 86400) for i in ids if i % 500 == 0]
+            conn.execute(insert(db.batches), [dict(id=b, collection="catalog", total=500, created_at=t)
+                                              for b, t in batches])
+            conn.execute(insert(db.batch_items), [dict(batch_id=f"b{i - i % 500}", path=f"/photos/{i}.jpg")
+                                                  for i in ids])
     gone = rng.choice(n, int(n * removed), replace=False) + 1
     with rt.engine.begin() as conn:
         for part in np.array_split(gone, max(1, len(gone) // 10_000)):
@@ -91,7 +98,8 @@ def main() -> None:
         filled = time.perf_counter() - t
         with rt.engine.connect() as conn:
             rows = {t.name: conn.execute(select(func.count()).select_from(t)).scalar()
-                    for t in (db.images, db.vectors, db.hash_buckets, db.index_items, db.verdicts, db.frame_checks)}
+                    for t in (db.images, db.vectors, db.hash_buckets, db.index_items, db.verdicts, db.frame_checks,
+                                                                   db.batch_items)}
         size = Path(data, "neardup.db").stat().st_size / 2**20 if not a.database_url else None
         timings = {}
         for dry in (True, False):
