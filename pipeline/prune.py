@@ -58,10 +58,10 @@ def prune(rt, dry_run: bool = False, lock_for=lambda collection: contextlib.null
     `batch_days`. `lock_for(collection)`: the collection's writer lock, held while its retired generations go
     (a rollout starting meanwhile is seen under it and kept)."""
     out = Pruned(dry_run=dry_run)
-    versions = kept_versions(rt)
-    out.rows = rt.registry.prune(versions | {phash.KEY, KEY}, Verifier().key(), {CHECKER, TOLD}, dry_run)
+    versions, gone = kept_versions(rt), sorted(rt.registry.gone_contents())
+    out.rows = rt.registry.prune(gone, versions | {phash.KEY, KEY}, Verifier().key(), {CHECKER, TOLD}, dry_run)
     out.rows.update(rt.registry.prune_batches(time.time() - batch_days * 86400, dry_run))
-    out.files["previews of pictures gone"] = _previews_gone(rt, dry_run)
+    out.files["previews of pictures gone"] = _previews_of(rt, gone, dry_run)
     folders = 0
     for collection in rt.registry.collections():
         with lock_for(collection)():
@@ -78,12 +78,12 @@ def prune(rt, dry_run: bool = False, lock_for=lambda collection: contextlib.null
     return out
 
 
-def _previews_gone(rt, dry_run: bool) -> int:
+def _previews_of(rt, gone: list[str], dry_run: bool) -> int:
     """Delete (or count) the previews of pictures no collection holds: a removed listing's thumbnail too."""
     if rt.previews is None:
         return 0
     n = 0
-    for content in rt.registry.gone_contents():
+    for content in gone:
         path = rt.previews.path_for(content)
         if path.is_file():
             n += 1

@@ -444,15 +444,14 @@ class Registry:
         with self.engine.connect() as conn:
             yield from conn.execution_options(yield_per=10_000).execute(_gone_contents()).scalars()
 
-    def prune(self, keep_keys, verifier: str, checkers, dry_run: bool = False) -> dict[str, int]:
-        """Delete (with `dry_run`, count) the rows no answer needs: whatever is kept by the content of a
-        picture no collection holds (gone_contents(): read once, into memory), blobs under keys other than
-        `keep_keys` (model versions retired, older signatures), verdicts of another `verifier` and same-frame
-        results of other `checkers`. Ops' labels stay: they are what retraining learns from. No row is in two
-        parts, so a dry run counts what a run deletes. Returns the rows per part."""
+    def prune(self, gone: list[str], keep_keys, verifier: str, checkers, dry_run: bool = False) -> dict[str, int]:
+        """Delete (with `dry_run`, count) the rows no answer needs: whatever is kept by the `gone` contents
+        (gone_contents(), sorted), blobs under keys other than `keep_keys` (model versions retired, older
+        signatures), verdicts of another `verifier` and same-frame results of other `checkers`. Ops' labels
+        stay: they are what retraining learns from. No row is in two parts, so a dry run counts what a run
+        deletes. Returns the rows per part."""
         keep, v = sorted(keep_keys), db.vectors.c
         out = self._delete_where([("blobs under retired keys", db.vectors, v.model_version.not_in(keep))], dry_run)
-        gone = sorted(self.gone_contents())
         for name, table, where in (
                 ("vectors and signatures of pictures gone", db.vectors,
                  lambda part: and_(v.model_version.in_(keep), v.content_hash.in_(part))),

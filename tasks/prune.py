@@ -8,9 +8,11 @@ from .context import collection_lock, runtime
 
 
 @shared_task(name="neardup.prune")
-def prune(dry_run=False, batch_days=30.0):
+def prune(dry_run=False, batch_days=None):
+    from neardup.pipeline.prune import BATCH_DAYS
     from neardup.pipeline.prune import prune as run
 
+    batch_days = BATCH_DAYS if batch_days is None else batch_days
     if not isinstance(dry_run, bool) or isinstance(batch_days, bool) or not isinstance(batch_days, (int, float)) \
             or batch_days < 0:
         raise ValueError("dry_run must be true or false, batch_days a number of days")
