@@ -16,9 +16,10 @@ from .embed import read_item, reading_pool
 from .recent import Recent
 
 log = logging.getLogger(__name__)
-CHECKED = Recent(100_000)  # same-frame results (difference()'s reasons) by the two contents (and the check's
-#   version): a scan labels the embedding's pairs as it indexes them and, after verification, the pairs it keeps,
-#   most of them the same, and its report tells why the matches are ones
+CHECKED = Recent(100_000)  # same-frame results (difference()'s reasons) by the registry, the check's version and
+#   the two contents: a scan labels the embedding's pairs as it indexes them and, after verification, the pairs
+#   it keeps, most of them the same, and its report tells why the matches are ones. By the registry too: a
+#   result remembered for one is not stored in another this process opens, which would then lack it
 
 
 def label_for(distance: float, thresholds: dict, same: bool) -> str | None:
@@ -42,6 +43,7 @@ class Frames:
         self.by_id = {r.id: Frame.from_bytes(blobs[r.content_hash]) for r in rows if r.content_hash in blobs}
         self.content = {r.id: r.content_hash for r in rows}
         self.registry, self.stored, self.fresh = rt.registry, {}, {}
+        self.scope = str(rt.registry.engine.url)  # CHECKED's results are this registry's
 
     @classmethod
     def of(cls, rt, image_ids) -> "Frames":
@@ -62,7 +64,7 @@ class Frames:
         if x is None or y is None:
             return check(x, y)
         pair = tuple(sorted((self.content[a], self.content[b])))  # the check does not depend on the order
-        found = CHECKED.get((version, *pair))
+        found = CHECKED.get((self.scope, version, *pair))
         if found is None:
             stored = self.stored.get(version)
             if stored is None:
@@ -72,7 +74,7 @@ class Frames:
             else:
                 found = self.fresh.setdefault(version, {})[pair] = check(x, y)
             found = found or ""  # "": a duplicate (CHECKED answers None for what it does not hold)
-            CHECKED.put((version, *pair), found)
+            CHECKED.put((self.scope, version, *pair), found)
         return found or None
 
     def keep(self) -> None:

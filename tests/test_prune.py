@@ -11,7 +11,6 @@ from click.testing import CliRunner
 from PIL import Image
 from sqlalchemy import func, insert, select
 
-from neardup.pipeline import labels
 from neardup.pipeline.prune import prune
 from neardup.pipeline.remove import remove
 from neardup.pipeline.scan import Scanner
@@ -56,7 +55,6 @@ def test_prune_deletes_what_no_answer_needs_and_a_scan_after_it_finds_the_same(s
 
 
 def pruned_and_scanned_again(settings, tmp_path):
-    labels.CHECKED.clear()  # this process's memory of same-frame results: the registry is to store them
     folder = catalogue(tmp_path)
     scanner = Scanner(settings)
     rt = scanner.rt
