@@ -696,3 +696,17 @@ def test_rank_order_is_the_stable_argsort():
     tied[::7, ::5] = -0.0
     for values in (smooth, tied, np.zeros((8, 8), np.float32)):
         assert np.array_equal(rank_order(values), np.argsort(values, axis=None, kind="stable"))
+
+
+@pytest.mark.parametrize("name", ["coins", "orange", "astronaut"])
+def test_a_caption_on_a_strip_of_the_picture_s_own_background_is_a_match(name):
+    """A caption written on a white strip added above a product shot on white: the strip is like the picture's
+    edge, so no bar by its level, but its writing stops at the strip, where a trim's band continues into the
+    picture. Trimmed by as much, the shot is a duplicate, and so is a star field (its stars are dots, not words)."""
+    im = Image.new("RGB", (600, 400), (255, 255, 255))
+    im.paste(sample(name).resize((480, 250)), (60, 90))
+    captioned = with_bar(im, 0.06, (255, 255, 255), "when the code works")
+    assert explained(frame_of(jpeg(im)), frame_of(jpeg(captioned))) == "frame"
+    assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(im.crop((0, 24, 600, 400)))))
+    sky = star_field(1, stars=1600)
+    assert same_frame(frame_of(jpeg(sky)), frame_of(jpeg(sky.crop((0, 30, 512, 512)))))

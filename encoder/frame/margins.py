@@ -56,9 +56,26 @@ def _a_bar(outside: np.ndarray, edge: np.ndarray, ring: np.ndarray, rules: Rules
     level = float(np.median(outside))
     plain = float((np.abs(outside - level) <= rules.plain).mean())
     across = np.abs(np.median(outside, axis=0) - edge.mean(axis=0))
-    return (plain >= rules.bar_plain and float(across.mean()) > rules.unlike
-            and (across <= rules.plain).mean() <= rules.bar_same
-            and float((np.abs(ring - level) <= rules.plain).mean()) <= rules.bar_same)
+    return plain >= rules.bar_plain and (_caption(outside, edge, level, rules) or (
+        float(across.mean()) > rules.unlike and (across <= rules.plain).mean() <= rules.bar_same
+        and float((np.abs(ring - level) <= rules.plain).mean()) <= rules.bar_same))
+
+
+def _caption(outside: np.ndarray, edge: np.ndarray, level: float, rules: Rules) -> bool:
+    """Whether a band of the picture's own background holds writing apart from the picture: a caption on a
+    strip the colour of the background it was added to. Along the band, `rules.caption_ink` of the positions
+    or more have a line far from the band's level (`rules.unlike`) where the picture's edge next to them is
+    plain at that level, `rules.caption_run` of them in a row at least (a word; stars cut off a night sky are
+    dots): what a trim cuts off continues into the picture (an object cut through crosses the new edge), a
+    caption stops at the strip."""
+    ink = (np.abs(outside - level) > rules.unlike).any(axis=0) & (np.abs(edge - level) <= rules.plain).all(axis=0)
+    return float(ink.mean()) >= rules.caption_ink and _longest_run(ink) >= rules.caption_run
+
+
+def _longest_run(flags: np.ndarray) -> int:
+    """The most True values of `flags` (1-d) in a row."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
 
 
 def plain_frame(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) -> bool:

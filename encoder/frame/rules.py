@@ -53,6 +53,9 @@ class Rules:
     unlike: float = 16.0  # ... and the bands a border if their levels are this far from the picture's edges
     bar_plain: float = 0.5  # one band on one side: a bar if this share of it is within `plain` of one level
     bar_same: float = 0.2  # ... and at most this share of the positions along it like the picture's edge
+    caption_ink: float = 0.1  # ... or, like it, marks (a caption) at this share of the positions along it or
+    #   more, where the picture's edge next to them is plain ...
+    caption_run: int = 5  # ... this many of them in a row (of 64: a word; stars cut off a night sky are dots)
     frame_spread: float = 0.2  # a margin whose lines vary along them by more than this (standard deviation per
     #   unit of contrast) is picture or a blurred fill, not a plain band ...
     min_frame_detail: float = 0.15  # ... and a blurred fill if it has under this share of the picture's edge's
