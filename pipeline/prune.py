@@ -53,14 +53,15 @@ def kept_versions(rt) -> set[str]:
 
 
 def prune(rt, dry_run: bool = False, lock_for=lambda collection: contextlib.nullcontext,
-          batch_days: float = BATCH_DAYS) -> Pruned:
+          batch_days: float | None = None) -> Pruned:
     """Delete (with `dry_run`, count) what no answer needs (the module's docstring), and batches older than
-    `batch_days`. `lock_for(collection)`: the collection's writer lock, held while its retired generations go
-    (a rollout starting meanwhile is seen under it and kept)."""
+    `batch_days` (None: BATCH_DAYS). `lock_for(collection)`: the collection's writer lock, held while its
+    retired generations go (a rollout starting meanwhile is seen under it and kept)."""
     out = Pruned(dry_run=dry_run)
     versions, gone = kept_versions(rt), sorted(rt.registry.gone_contents())
     out.rows = rt.registry.prune(gone, versions | {phash.KEY, KEY}, Verifier().key(), {CHECKER, TOLD}, dry_run)
-    out.rows.update(rt.registry.prune_batches(time.time() - batch_days * 86400, dry_run))
+    days = BATCH_DAYS if batch_days is None else batch_days
+    out.rows.update(rt.registry.prune_batches(time.time() - days * 86400, dry_run))
     out.files["previews of pictures gone"] = _previews_of(rt, gone, dry_run)
     folders = 0
     for collection in rt.registry.collections():

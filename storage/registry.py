@@ -71,6 +71,11 @@ def _gone_contents():
             .group_by(db.images.c.content_hash).having(func.sum(case((status.in_(GONE), 0), else_=1)) == 0))
 
 
+def _count(conn, table, where) -> int:
+    """The rows of `table` that `where` selects."""
+    return conn.execute(select(func.count()).select_from(table).where(where)).scalar()
+
+
 def _holds_picture():
     """Rows whose picture can be used: not failed, not replaced by a newer file at the same path, not removed."""
     return and_(*(db.images.c.status != s for s in UNUSABLE))  # not NOT IN: an executemany's WHERE takes it
@@ -471,8 +476,8 @@ class Registry:
         n = 0
         for part in db.in_chunks(keys, chunk):
             with self.engine.begin() as conn:
-                n += conn.execute(select(func.count()).select_from(table).where(where_of(part))).scalar() if dry_run \
-                    else conn.execute(delete(table).where(where_of(part))).rowcount
+                where = where_of(part)
+                n += _count(conn, table, where) if dry_run else conn.execute(delete(table).where(where)).rowcount
         return n
 
     def _delete_pairs_naming(self, table, current, contents: list[str], dry_run: bool, chunk: int = 10_000) -> int:
@@ -507,7 +512,7 @@ class Registry:
         for name, table, where in parts:
             if dry_run:
                 with self.engine.connect() as conn:
-                    out[name] = out.get(name, 0) + conn.execute(select(func.count()).select_from(table).where(where)).scalar()
+                    out[name] = out.get(name, 0) + _count(conn, table, where)
                 continue
             columns = list(table.primary_key.columns)
             key, last, n = tuple_(*columns), None, 0
@@ -528,7 +533,8 @@ class Registry:
         a row per path, the registry's largest table after a while); `neardup status` then calls them unknown.
         Their images stay."""
         with self.engine.connect() as conn:
-            old = sorted(conn.execute(select(db.batches.c.id).where(db.batches.c.created_at < created_before)).scalars())
+            old = sorted(conn.execute(select(db.batches.c.id)
+                                      .where(db.batches.c.created_at < created_before)).scalars())
         return {"paths of old batches": self._delete_by_chunks(
                     db.batch_items, lambda part: db.batch_items.c.batch_id.in_(part), old, dry_run),
                 "old batches": self._delete_by_chunks(db.batches, lambda part: db.batches.c.id.in_(part), old, dry_run)}

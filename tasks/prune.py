@@ -9,12 +9,10 @@ from .context import collection_lock, runtime
 
 @shared_task(name="neardup.prune")
 def prune(dry_run=False, batch_days=None):
-    from neardup.pipeline.prune import BATCH_DAYS
     from neardup.pipeline.prune import prune as run
 
-    batch_days = BATCH_DAYS if batch_days is None else batch_days
-    if not isinstance(dry_run, bool) or isinstance(batch_days, bool) or not isinstance(batch_days, (int, float)) \
-            or batch_days < 0:
+    if not isinstance(dry_run, bool) or batch_days is not None and (
+            isinstance(batch_days, bool) or not isinstance(batch_days, (int, float)) or batch_days < 0):
         raise ValueError("dry_run must be true or false, batch_days a number of days")
     done = run(runtime(), dry_run, lock_for=lambda collection: (lambda: collection_lock(collection, wait=None)),
                batch_days=batch_days)

@@ -73,7 +73,8 @@ def pruned_and_scanned_again(settings, tmp_path):
     with rt.engine.begin() as conn:
         conn.execute(insert(db.vectors), [dict(content_hash=b.content_hash, model_version="frame32x3v9", vector=b"x"),
                                           dict(content_hash=b.content_hash, model_version="retired0", vector=b"x")])
-        conn.execute(insert(db.frame_checks), [dict(a_hash=b.content_hash, b_hash="f" * 64, checker="old", reason=None)])
+        conn.execute(insert(db.frame_checks), [dict(a_hash=b.content_hash, b_hash="f" * 64, checker="old",
+                                                    reason=None)])
         conn.execute(insert(db.verdicts), [dict(a_hash=b.content_hash, b_hash="f" * 64, verifier="old", same=1,
                                                 inliers=50, duplicate=1)])
         conn.execute(insert(db.models), [dict(version="retired0", path="/nowhere.keras", info={}, created_at=old,

@@ -278,8 +278,8 @@ def rollback(settings):
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
-@click.option("--batch-days", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              help="Forget batches older than this (their status; their images stay).")
+@click.option("--batch-days", type=click.FloatRange(min=0), default=None,
+              help="Forget batches older than this many days (default: a month; their images stay).")
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
 def prune(dry_run, batch_days, as_json, settings):
