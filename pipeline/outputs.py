@@ -25,13 +25,22 @@ def groups_of(res) -> list[dict]:
         rows = [res.images[m] for m in members]
         keep = keeper(rows, pairs, round_, tones)
         labels = {label for _, _, _, label in pairs}
+        to_keeper = labels_to(keep.id, pairs)
         out.append({
             "kind": "duplicate" if labels == {"duplicate"} else "match",
             "keeper": res.rel(keep.id),
             "members": [{"path": res.rel(r.id), "width": r.width, "height": r.height, "bytes": r.size_bytes,
-                         "keeper": r.id == keep.id} for r in rows],
+                         "keeper": r.id == keep.id,
+                         "label": "keeper" if r.id == keep.id else to_keeper.get(r.id, "match")} for r in rows],
         })
     return out
+
+
+def labels_to(keep: int, pairs) -> dict[int, str]:
+    """The labels of the keeper's own pairs, by the other copy: what ops act on. A member is a "duplicate" only
+    where its pair with the keeper is one (merged into the keeper without a look); any other copy is a "match",
+    also one found only through another copy of the group (a person decides)."""
+    return {b if a == keep else a: label for a, b, _, label in pairs if keep in (a, b)}
 
 
 HINTS_AT_ONCE = 2_000  # signatures loaded together for the keeper's hints (a few tens of kB each)

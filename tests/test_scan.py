@@ -62,8 +62,10 @@ def test_scan_writes_every_output_and_survives_bad_files(photos, settings, tiny_
     groups = json.loads((out / "groups.json").read_text())["groups"]
     keeper_group = next(g for g in groups if any(m["path"] == "exact_copy.jpg" for m in g["members"]))
     assert sum(m["keeper"] for m in keeper_group["members"]) == 1
+    assert {m["label"] for m in keeper_group["members"]} >= {"keeper", "duplicate"}  # the exact copy: merge it
     report = (out / "report.html").read_text()
     assert "exact_<wbr>copy.<wbr>jpg" in report and "<svg" in report  # names wrap between their parts
+    assert '<span class="tag duplicate">duplicate</span><br>' in report  # each copy's label under it
     assert f'<a href="{os.path.relpath(photos / "exact_copy.jpg", out)}">' in report  # thumbnails link the files
     assert (out / "thumbs").is_dir() and any((out / "thumbs").iterdir())
 
@@ -457,6 +459,23 @@ def test_the_demo_s_keepers_are_its_originals(settings, tmp_path):
     for (a, b), label in labels.items():
         if {a, b} & originals and (a.endswith("_edited.jpg") or b.endswith("_edited.jpg")):
             assert label == "match", (a, b)  # an edit of the original is never merged into it
+    for g in groups:  # each copy's label against the keeper, what ops act on: its own pair's, else match
+        for m in g["members"]:
+            pair = labels.get((g["keeper"], m["path"])) or labels.get((m["path"], g["keeper"]))
+            assert m["label"] == ("keeper" if m["keeper"] else pair or "match"), (g, m)
+            if m["path"].endswith("_edited.jpg"):
+                assert m["label"] == "match", m
+    assert {m["label"] for g in groups for m in g["members"] if m["path"].endswith("_resized.jpg")} >= {"duplicate"}
+
+
+def test_a_copy_paired_only_with_another_copy_is_a_match_of_the_keeper():
+    """groups.json labels each copy against its keeper: a duplicate only through its own pair with it, never
+    through a third copy (the duplicate label is not transitive: a trim of a trim may not be one)."""
+    from neardup.pipeline.outputs import labels_to
+
+    pairs = [(1, 2, 0.1, "duplicate"), (2, 3, 0.1, "duplicate"), (1, 4, 0.5, "match")]
+    assert labels_to(1, pairs) == {2: "duplicate", 4: "match"}
+    assert labels_to(2, pairs) == {1: "duplicate", 3: "duplicate"}
 
 
 def test_the_sweep_makes_the_signatures_an_older_key_holds(settings, tmp_path):
