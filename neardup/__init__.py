@@ -1,5 +1,5 @@
-"""neardup: find near-duplicate images. `neardup.find_duplicates("photos/")` for a folder; the queue, the CLI
-and the parts behind them live in neardup.worker, neardup.tasks, neardup.pipeline, neardup.storage and
+"""neardup: find near-duplicate images. `neardup.find_duplicates("photos/")` or `neardup.find_groups("photos/")`
+for a folder; the queue, the CLI and the parts behind them live in neardup.worker, neardup.tasks, neardup.pipeline, neardup.storage and
 neardup.encoder."""
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ class Copy(NamedTuple):
     path: str
     label: str
     distance: float
+
+
+class Group(NamedTuple):
+    """Copies of one picture: the suggested `keeper` (the original the others derive from), its `duplicates`
+    (the same picture: merge them into it) and `matches` (edited copies, or copies found only through another
+    copy: for a person to look at), paths relative to the folder."""
+    keeper: str
+    duplicates: list[str]
+    matches: list[str]
 
 
 def find_duplicates(folder: str, settings=None, collection: str = "default") -> dict[str, list[Copy]]:
@@ -30,4 +39,17 @@ def find_duplicates(folder: str, settings=None, collection: str = "default") -> 
     return found
 
 
-__all__ = ["Copy", "find_duplicates"]
+def find_groups(folder: str, settings=None, collection: str = "default") -> list[Group]:
+    """The groups of copies under `folder`, largest first, each copy labelled against the group's keeper as
+    groups.json labels it: what a dedup job acts on (merge the duplicates, queue the matches for review).
+    `settings` and `collection` as for find_duplicates()."""
+    from neardup.config import load
+    from neardup.pipeline.outputs import groups_of
+    from neardup.pipeline.scan import Scanner
+
+    groups = groups_of(Scanner(settings or load(), collection).scan(folder))
+    return [Group(g["keeper"], *([m["path"] for m in g["members"] if m["label"] == label]
+                                 for label in ("duplicate", "match"))) for g in groups]
+
+
+__all__ = ["Copy", "Group", "find_duplicates", "find_groups"]

@@ -76,6 +76,18 @@ def test_find_duplicates_returns_every_image_with_its_copies(with_copies, settin
     assert len(lonely) >= len(found) - 3
 
 
+def test_find_groups_gives_each_group_its_keeper_and_what_to_merge_or_review(with_copies, settings):
+    import neardup
+
+    folder, original = with_copies
+    groups = neardup.find_groups(str(folder), settings)
+    group = next(g for g in groups if "copy_resized.jpg" in {g.keeper, *g.duplicates, *g.matches})
+    assert group.keeper == original  # the original, not its resized or mirrored copy
+    assert group.duplicates == ["copy_resized.jpg"] and group.matches == ["copy_mirrored.jpg"]
+    named = [p for g in groups for p in (g.keeper, *g.duplicates, *g.matches)]
+    assert len(named) == len(set(named))  # each image in one group at most, once
+
+
 def test_search_finds_the_stored_original_of_a_copy(with_copies, settings, tmp_path):
     from neardup.pipeline.scan import Scanner
     from neardup.pipeline.search import search_images
