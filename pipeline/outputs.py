@@ -37,10 +37,14 @@ def groups_of(res) -> list[dict]:
 
 
 def labels_to(keep: int, pairs) -> dict[int, str]:
-    """The labels of the keeper's own pairs, by the other copy: what ops act on. A member is a "duplicate" only
-    where its pair with the keeper is one (merged into the keeper without a look); any other copy is a "match",
-    also one found only through another copy of the group (a person decides)."""
-    return {b if a == keep else a: label for a, b, _, label in pairs if keep in (a, b)}
+    """Each copy's label against the keeper, by copy (copies with none are matches): what ops act on. A copy's
+    own pair with the keeper gives it. A copy not paired with it (each keeps at most `max_partners` pairs: a
+    picture stored hundreds of times) is a duplicate where duplicate pairs join it to the keeper and none of
+    the copies so joined calls it a match; any other copy is a match, for a person to look at."""
+    joined = next((set(g) for g in components([p for p in pairs if p[3] == "duplicate"]) if keep in g), set())
+    doubted = {i for a, b, _, label in pairs if label == "match" and a in joined and b in joined for i in (a, b)}
+    own = {b if a == keep else a: label for a, b, _, label in pairs if keep in (a, b)}
+    return {**dict.fromkeys(joined - doubted - {keep}, "duplicate"), **own}
 
 
 HINTS_AT_ONCE = 2_000  # signatures loaded together for the keeper's hints (a few tens of kB each)

@@ -93,6 +93,7 @@ def test_a_picture_stored_many_times_is_one_group_with_pairs_bounded_per_copy(ph
     they are one group, each file paired with at most `max_partners` others, not every one of the 435 pairs
     there are (which `max_partners = 0` keeps)."""
     from neardup.pipeline.groups import components
+    from neardup.pipeline.outputs import groups_of
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.sweep import sweep
 
@@ -113,6 +114,8 @@ def test_a_picture_stored_many_times_is_one_group_with_pairs_bounded_per_copy(ph
     for res in (Scanner(settings).scan(str(photos)), sweep(Runtime(settings), "default")):
         groups, pairs = groups_and_pairs(res)
         assert groups == [copies]
+        group = next(g for g in groups_of(res) if g["keeper"] in copies)
+        assert {m["label"] for m in group["members"] if not m["keeper"]} == {"duplicate"}  # most not paired with it
         assert len(pairs) <= 4 * len(copies)
         assert all(sum(1 for pair in pairs if name in pair) >= 1 for name in copies)
     settings.max_partners, settings.data_dir = 0, str(tmp_path / "all")
@@ -468,14 +471,17 @@ def test_the_demo_s_keepers_are_its_originals(settings, tmp_path):
     assert {m["label"] for g in groups for m in g["members"] if m["path"].endswith("_resized.jpg")} >= {"duplicate"}
 
 
-def test_a_copy_paired_only_with_another_copy_is_a_match_of_the_keeper():
-    """groups.json labels each copy against its keeper: a duplicate only through its own pair with it, never
-    through a third copy (the duplicate label is not transitive: a trim of a trim may not be one)."""
+def test_a_copy_not_paired_with_the_keeper_is_its_duplicate_only_through_uncontested_duplicates():
+    """groups.json labels each copy against its keeper: by their own pair where there is one; else a duplicate
+    where duplicate pairs join it to the keeper and no copy so joined calls it a match (then a person looks);
+    a copy joined only through a match is a match."""
     from neardup.pipeline.outputs import labels_to
 
-    pairs = [(1, 2, 0.1, "duplicate"), (2, 3, 0.1, "duplicate"), (1, 4, 0.5, "match")]
-    assert labels_to(1, pairs) == {2: "duplicate", 4: "match"}
-    assert labels_to(2, pairs) == {1: "duplicate", 3: "duplicate"}
+    pairs = [(1, 2, 0.1, "duplicate"), (2, 3, 0.1, "duplicate"), (3, 4, 0.1, "duplicate"), (2, 4, 0.4, "match"),
+             (1, 5, 0.5, "match"), (5, 6, 0.1, "duplicate"), (1, 7, 0.1, "duplicate")]
+    assert labels_to(1, pairs) == {2: "duplicate", 3: "duplicate", 5: "match", 7: "duplicate"}  # 4, 6: matches
+    assert 3 not in labels_to(1, [*pairs, (3, 7, 0.4, "match")])  # a match: a duplicate of the keeper says so
+    assert labels_to(2, pairs) == {1: "duplicate", 3: "duplicate", 4: "match", 7: "duplicate"}
 
 
 def test_the_sweep_makes_the_signatures_an_older_key_holds(settings, tmp_path):
