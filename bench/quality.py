@@ -173,6 +173,25 @@ def keepers(bench: Path, groups_json: Path) -> dict:
     return {**out, "copies kept": dict(made.most_common())}
 
 
+def merges(bench: Path, groups_json: Path) -> dict:
+    """What groups.json's labels against each keeper would merge without a look: the copies labelled duplicate
+    that are the keeper's picture and neither of them edited (right) or not (wrong: an edited copy, an edited
+    keeper, another picture); and of the copies that could be merged so, the share labelled duplicate."""
+    _, group, kind = truth_kinds(bench)
+    unedited = {name for name in group if kind(name) != "edited copy"}
+    right = wrong = could = 0
+    for found in json.loads(groups_json.read_text())["groups"]:
+        keeper = os.path.basename(found["keeper"])
+        for m in found["members"]:
+            name = os.path.basename(m["path"])
+            same = {name, keeper} <= unedited and group[name] == group[keeper] and name != keeper
+            could += same
+            if m.get("label") == "duplicate":
+                right, wrong = right + same, wrong + (not same)
+    return {"merge_precision": right / max(right + wrong, 1), "merge_recall": right / max(could, 1),
+            "wrong merges": wrong}
+
+
 def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]:
     from neardup.config import load
     from neardup.pipeline.outputs import write_outputs
@@ -190,6 +209,7 @@ def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]
     figures["dup_precision_visible"] = visible_dup_precision(out / "pairs.csv", figures["wrong_duplicates"])
     figures["label_errors"] = label_errors_by_kinds(bench, out / "pairs.csv")
     figures["keepers"] = keepers(bench, out / "groups.json")
+    figures["merges"] = merges(bench, out / "groups.json")
     figures["first_unrelated"] = first_unrelated(bench, out / "neighbors.csv")
     figures["thresholds"] = res.thresholds
     figures["model_version"] = res.model_version
@@ -244,6 +264,9 @@ def main() -> None:
     print("neardup's suggested keepers, in the groups with an original: "
           + ", ".join(f"{k} {v}" for k, v in kept.items() if k != "copies kept")
           + "; the copies kept: " + (", ".join(f"{k} {v}" for k, v in kept["copies kept"].items()) or "none"))
+    merged = results["neardup"]["merges"]
+    print("groups.json's copies labelled duplicate of their keeper (merged without a look): precision "
+          f"{merged['merge_precision']:.3f}, recall {merged['merge_recall']:.3f}, wrong {merged['wrong merges']}")
     print("neardup's first unrelated pairs (distance, share of true pairs ranked ahead): " + "; ".join(
         f"{p['a']} {p['b']} {p['distance']:.3f} {p['recall_ahead']:.3f}" for p in results["neardup"]["first_unrelated"]))
     families = sorted(results["neardup"]["recall_by_transform"])

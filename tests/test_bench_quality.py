@@ -95,6 +95,24 @@ def test_keepers_are_counted_by_kind(tmp_path):
     assert counts == {"original": 1, "benign copy": 1, "edited copy": 1, "copies kept": {"border": 1, "jpeg": 1}}
 
 
+def test_merges_count_the_copies_labelled_duplicate_of_their_keeper_against_the_truth(tmp_path):
+    truth = {"groups": [["o1.jpg", "b1.jpg", "e1.jpg"], ["o2.jpg", "b2.jpg"], ["o5.jpg", "b5.jpg"]],
+             "level": {"b1.jpg": "duplicate", "e1.jpg": "match", "b2.jpg": "duplicate", "b5.jpg": "duplicate"},
+             "transforms": {}}
+    (tmp_path / "truth.json").write_text(json.dumps(truth))
+
+    def group(keeper, **labels):
+        return {"keeper": keeper, "members": [{"path": keeper, "label": "keeper"}]
+                + [{"path": p.replace("_", "."), "label": label} for p, label in labels.items()]}
+
+    groups = {"groups": [group("o1.jpg", b1_jpg="duplicate", e1_jpg="duplicate"),  # right, wrong (an edit)
+                         group("b2.jpg", o2_jpg="duplicate"),  # right: a benign copy may be the keeper
+                         group("o5.jpg", b5_jpg="match", x_jpg="duplicate")]}  # missed; wrong (a distractor)
+    (tmp_path / "groups.json").write_text(json.dumps(groups))
+    merged = load_bench("quality").merges(tmp_path, tmp_path / "groups.json")
+    assert merged == {"merge_precision": 0.5, "merge_recall": 2 / 3, "wrong merges": 2}
+
+
 def test_the_first_unrelated_pairs_come_with_the_recall_ahead_of_them(tmp_path):
     truth = {"groups": [["o1.jpg", "c1.jpg"], ["o2.jpg", "c2.jpg"]], "level": {}, "transforms": {}}
     (tmp_path / "truth.json").write_text(json.dumps(truth))
