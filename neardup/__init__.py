@@ -1,6 +1,6 @@
 """neardup: find near-duplicate images. `neardup.find_duplicates("photos/")` or `neardup.find_groups("photos/")`
-for a folder; the queue, the CLI and the parts behind them live in neardup.worker, neardup.tasks, neardup.pipeline, neardup.storage and
-neardup.encoder."""
+for a folder; the queue, the CLI and the parts behind them live in neardup.worker, neardup.tasks,
+neardup.pipeline, neardup.storage and neardup.encoder."""
 from __future__ import annotations
 
 from typing import NamedTuple

@@ -23,7 +23,8 @@ STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h2{marg
 figure{margin:0;text-align:center;font-size:.75em;max-width:170px;overflow-wrap:break-word}
 img{max-width:160px;max-height:160px;border:1px solid #ccc}.keeper img{border:3px solid #2a7}
 .tag{display:inline-block;padding:.1em .5em;border-radius:.5em;font-size:.8em;color:#fff}
-.duplicate{background:#c33}.match{background:#d80}.tag.keeper{background:#2a7}.group{background:#777}.why{font-size:.8em;color:#555;max-width:11em}
+.duplicate{background:#c33}.match{background:#d80}.tag.keeper{background:#2a7}.group{background:#777}
+.why{font-size:.8em;color:#555;max-width:11em}
 table{border-collapse:collapse}td,th{padding:.2em .8em}"""
 
 
@@ -81,7 +82,7 @@ def write_report(res, groups: list[dict], path: Path) -> None:
     by_rel = {res.rel(i): i for i in res.images}
     thumbs: dict[int, str] = {}
 
-    def fig(image_id: int, caption: str, keep=False, why: str = "", label: str = "") -> str:
+    def fig(image_id: int, caption: str, label: str = "", why: str = "") -> str:
         if image_id not in thumbs and len(thumbs) < MAX_THUMBS:
             name = f"thumbs/{image_id}.jpg"
             thumbs[image_id] = name if thumbnail(res.images[image_id], path.parent / name, res.previews) else ""
@@ -89,8 +90,8 @@ def write_report(res, groups: list[dict], path: Path) -> None:
         full = html.escape(os.path.relpath(res.images[image_id].path, path.parent), quote=True)
         img = f'<a href="{full}"><img src="{src}" loading="lazy"></a>' if src else "<div>(no preview)</div>"
         tag = f'<span class="tag {label}">{label}</span><br>' if label else ""
-        return (f'<figure class="{"keeper" if keep else ""}">{img}<figcaption>{tag}{breakable(caption)}{told(why)}'
-                "</figcaption></figure>")
+        return (f'<figure class="{"keeper" if label == "keeper" else ""}">{img}<figcaption>{tag}{breakable(caption)}'
+                f"{told(why)}</figcaption></figure>")
 
     group_of = {by_rel[m["path"]]: gi for gi, g in enumerate(groups) for m in g["members"]}
     parts = [f"<!doctype html><meta charset=utf-8><title>neardup report: {html.escape(res.root)}</title>",
@@ -105,8 +106,8 @@ def write_report(res, groups: list[dict], path: Path) -> None:
              "match (for a person: what changed).</p>"]
     keeper_of = [by_rel[g["keeper"]] for g in groups]
     shown = res.pairs[:MAX_SHOWN]
-    in_groups = [ordered(k, by_rel[m["path"]]) for k, g in zip(keeper_of, groups) if g["kind"] == "match"
-                 for m in g["members"] if not m["keeper"]][:MAX_SHOWN]
+    in_groups = [ordered(k, by_rel[m["path"]]) for k, g in zip(keeper_of, groups)
+                 for m in g["members"] if m["label"] == "match"][:MAX_SHOWN]
     asked = list(dict.fromkeys(in_groups + [(a, b) for a, b, _, label in shown if label == "match"]))  # each once
     frames = res.frames([i for pair in asked for i in pair]) if res.frames and asked else None
     labels = {(a, b): label for a, b, _, label in res.pairs}
@@ -114,9 +115,8 @@ def write_report(res, groups: list[dict], path: Path) -> None:
     if frames:
         frames.keep()  # the reasons, for the next sweep's report
     for gi, (g, k) in enumerate(zip(groups, keeper_of)):
-        figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["keeper"],
-                           why.get(ordered(k, by_rel[m["path"]]), "") if m["label"] == "match" else "",
-                           m["label"]) for m in g["members"])
+        figs = "".join(fig(by_rel[m["path"]], f'{m["path"]} ({m["width"]}×{m["height"]})', m["label"],
+                           why.get(ordered(k, by_rel[m["path"]]), "")) for m in g["members"])
         parts.append(f'<div class="row"><span class="tag group">#{gi + 1}</span>{figs}</div>')
     parts.append(f"<h2>Pairs ({len(res.pairs)})</h2><p>A match says why it is not a duplicate: what the same-frame "
                  "check found changed.</p>")
