@@ -22,7 +22,7 @@ from neardup.errors import DecodeError
 
 from .colour import SPACE as COLOUR_SPACES
 from .colour import in_srgb, named_profile
-from .frame import HIGH_SIDE, SHARP_SIDE, Frame, needs_high, signature
+from .frame import HIGH_SIDE, SHARP_SIDE, Frame, decodes_high, signature
 
 try:  # HEIC/HEIF, as phones save photos, where the `heif` extra is installed (its wheels are GPLv2: optional)
     from pillow_heif import register_heif_opener
@@ -42,7 +42,7 @@ HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"
 
 SIGNED = dict(min_long=SHARP_SIDE)  # the decode a same-frame signature is made from: a long side that reaches the
 #   sharpness ladder's largest side (decode(keep=True) keeps the encoder's decode only where it is this one)
-SIGNED_HIGH = dict(min_long=HIGH_SIDE)  # ... and, for pictures that large (needs_high()), a second decode for the
+SIGNED_HIGH = dict(min_long=HIGH_SIDE)  # ... and, for pictures that large (decodes_high()), a second decode for the
 #   detail above it
 
 
@@ -283,11 +283,11 @@ def signed_decode(kept: Kept, preview: int = 0, data: bytes | None = None) -> tu
 
 
 def needs_bytes(kept: Kept) -> bool:
-    """Whether signing this decode needs the image's bytes again: a picture large enough for the detail above
-    SHARP_SIDE (needs_high()) decoded neither whole nor to a long side of HIGH_SIDE (a JPEG drafted to a quarter
-    or an eighth of its size): the detail there is measured on a decode of its own (SIGNED_HIGH)."""
+    """Whether signing this decode needs the image's bytes again: a picture whose detail above SHARP_SIDE is
+    measured on a decode of its own (decodes_high()) decoded neither whole nor to a long side of HIGH_SIDE (a
+    JPEG drafted to a quarter or an eighth of its size): SIGNED_HIGH."""
     longest = max(kept.image.size)
-    return needs_high(kept.width, kept.height) and longest < HIGH_SIDE and longest < max(kept.width, kept.height)
+    return decodes_high(kept.width, kept.height) and longest < HIGH_SIDE and longest < max(kept.width, kept.height)
 
 
 def preview_jpeg(im: Image.Image, side: int) -> bytes:

@@ -244,6 +244,24 @@ def test_a_blur_of_2_px_on_a_960_px_picture_is_measured_above_256_px():
         assert same_frame(original, frame_of(jpeg(benign)))
 
 
+def test_a_blur_of_a_12_mp_picture_is_measured_above_256_px_on_the_decode_the_signature_has():
+    """A 4,320-px JPEG decodes at an eighth of its size to 540 px: its detail at 512 to 304 px is measured on
+    that decode, at no cost. A Gaussian blur of 6 px (1.4 px per 1,000 px) is 0.35 px at 256, under the noise
+    there, and 0.7 px at 512: a match, which without that detail passes. A blur of 1.5 px, sharpening, a PNG of
+    the picture (decoded whole) and copies at half size (a JPEG decoded to 270 px) and at 1,600 px (a decode of
+    its own) stay duplicates."""
+    big = mosaic(9, 9)
+    original = frame_of(jpeg(big))
+    assert [side for side, _ in original.high] == [512, 431, 362, 304]
+    edited = frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(6))))
+    assert not same_frame(original, edited)
+    assert same_frame(dataclasses.replace(original, high=()), dataclasses.replace(edited, high=()))
+    for benign in (jpeg(big.filter(ImageFilter.GaussianBlur(1.5))), jpeg(big.filter(ImageFilter.UnsharpMask(2, 60, 2))),
+                   png(big), jpeg(big.resize((2160, 1440), Image.LANCZOS)),
+                   jpeg(big.resize((1600, 1067), Image.LANCZOS))):
+        assert same_frame(original, frame_of(benign))
+
+
 @pytest.mark.parametrize("name", ["building", "china", "motorcycle"])
 def test_30_percent_more_or_a_quarter_less_colour_is_a_match(name):
     """Saturation edits scale the chroma alone: 30 % more or 25 % less is a recolouring, though each picture's

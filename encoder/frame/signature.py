@@ -58,13 +58,15 @@ SHARP_SIDES = tuple(round(256 / 2 ** (k / 4)) for k in range(9))  # long sides, 
 SHARP_SIDE = SHARP_SIDES[0]  # the decode must reach this long side for the sharpness to be measured (a 4 MP
 #   JPEG decodes at 1/8 of its size, from its DC coefficients alone: a fraction of the cost of 1/4)
 HIGH_SIDES = tuple(round(512 / 2 ** (k / 4)) for k in range(4))  # 512 to 304: the fine detail measured again
-#   above SHARP_SIDE, from a decode of its own, for pictures of HIGH_FROM px or more: a blur of 2 px on a
-#   1,024-px photo (a 7-px box blur, a 7-px median) is half a pixel at 256, where it hardly shows
-HIGH_SIDE = HIGH_SIDES[0]  # ... that decode reaches this long side
-HIGH_FROM = HIGH_SIDES[2]  # ... made for pictures at least this long (smaller ones are measured at 256 or whole)
-HIGH_BELOW = 2048  # ... and shorter than this: a JPEG that long decodes to 256 px at an eighth of its size, from
-#   its DC coefficients alone, and to 512 at a quarter, several times the cost; at 256 px alone, a blur shows
-#   from about 2.4 px per 1,000 px of the picture's long side
+#   above SHARP_SIDE, for pictures of HIGH_FROM px or more: a blur of 2 px on a 1,024-px photo (a 7-px box
+#   blur, a 7-px median) is half a pixel at 256, where it hardly shows
+HIGH_SIDE = HIGH_SIDES[0]  # ... from a decode of its own that reaches this long side, where the signature's is
+#   smaller ...
+HIGH_FROM = HIGH_SIDES[2]  # ... for pictures at least this long (smaller ones are measured at 256 or whole)
+HIGH_BELOW = 2048  # ... and shorter than this. A JPEG that long decodes to 256 px at an eighth of its size, from
+#   its DC coefficients alone, and a second decode to 512 at a quarter would cost more than the first: a larger
+#   picture's detail above 256 is measured on the signature's own decode, as far as it reaches (256 to 511 px
+#   from 2,048 to 4,095 px: a blur shows from about 2.4 px per 1,000 px of the long side at 256, 1.4 at 431)
 DETAIL_BAND = (0.8, 1.6)  # the fine detail: a difference of Gaussians (sigmas in pixels at the measuring side);
 #   measured two sides down (x 0.71), it is the band of sigmas 1.13 and 2.26 at the measuring side
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
@@ -77,8 +79,9 @@ PEAK_IGNORED = (8, 4)  # ... ignoring the levels this near black and white (clip
 #   common level (a plain background: one peak, which a brightness change clips or frees)
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
-KEY = "frame32x3v10"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
-#   an ICC profile of another colour space are signed in sRGB, encoder/colour.py)
+KEY = "frame32x3v11"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
+#   an ICC profile of another colour space are signed in sRGB, encoder/colour.py; v11: pictures of HIGH_BELOW px
+#   or more get the detail above SHARP_SIDE that their decode holds)
 
 
 class Plane:
@@ -220,12 +223,13 @@ def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:
 def signature(im: Image.Image, width: int, height: int, high: Image.Image | None = None) -> Frame:
     """The signature of a decoded RGB picture whose original is width x height (decoded at least SHARP_SIDE
     on its long side, or whole), with the detail above SHARP_SIDE from `high`, the same picture decoded at least
-    HIGH_SIDE on its long side, or whole (needed for pictures of HIGH_FROM px or more: needs_high())."""
+    HIGH_SIDE on its long side, or whole, or for pictures of HIGH_BELOW px or more `im` itself (needed for
+    pictures of HIGH_FROM px or more: needs_high())."""
     rgb = np.asarray(im)
     small = cv2.resize(rgb, (FINE, FINE), interpolation=cv2.INTER_AREA)  # one pass over the decode for both
     grid = cv2.resize(small, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
     fine = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    gray = whole = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     finer = cv2.resize(gray, (FINER, FINER), interpolation=cv2.INTER_AREA)
     detail, direction, rim = [], [], None
     for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
@@ -237,20 +241,30 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
             rim = _rim(gray, band)
     return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height), tuple(direction), rim,
                  tone_peaks(rgb), finer,
-                 high_detail(high, max(width, height)) if high is not None and needs_high(width, height) else ())
+                 high_detail(whole if high is im else _gray(high), max(width, height))
+                 if high is not None and needs_high(width, height) else ())
 
 
 def needs_high(width: int, height: int) -> bool:
-    """Whether a picture this large gets the detail above SHARP_SIDE (signature()'s `high` decode)."""
+    """Whether a picture this large gets the detail above SHARP_SIDE (signature()'s `high`)."""
+    return max(width, height) >= HIGH_FROM
+
+
+def decodes_high(width: int, height: int) -> bool:
+    """Whether that detail is measured on a decode of its own (HIGH_BELOW), where the signature's is smaller."""
     return HIGH_FROM <= max(width, height) < HIGH_BELOW
 
 
-def high_detail(im: Image.Image, long_side: int) -> tuple[tuple[int, float], ...]:
-    """(side, fine detail) at each of HIGH_SIDES over SHARP_SIDE, capped at the picture's own `long_side`, of a
-    decode reaching HIGH_SIDE (or whole): the ladder of signature() continued upwards."""
-    gray = cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2GRAY)
+def _gray(im: Image.Image) -> np.ndarray:
+    return cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2GRAY)
+
+
+def high_detail(gray: np.ndarray, long_side: int) -> tuple[tuple[int, float], ...]:
+    """(side, fine detail) at each of HIGH_SIDES over SHARP_SIDE, capped at the picture's own `long_side` and at
+    the decode's, of a decode (`gray`) reaching HIGH_SIDE, or whole, or as far as it reaches: the ladder of
+    signature() continued upwards."""
     out = []
-    for side in sorted({min(s, long_side) for s in HIGH_SIDES}, reverse=True):
+    for side in sorted({min(s, long_side, max(gray.shape)) for s in HIGH_SIDES}, reverse=True):
         if side > SHARP_SIDE:
             gray = _shrunk(gray, side)
             out.append((side, _level(gray)[0]))
