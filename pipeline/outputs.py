@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from pathlib import Path
 
 from .groups import components, keeper
@@ -108,4 +109,6 @@ def write_outputs(res, out: str | Path, report: bool = True) -> dict:
         "groups": groups}, indent=1))
     if report:
         write_report(res, groups, out / "report.html")
-    return {"groups": len(groups), "pairs": len(res.pairs), "failed": len(res.failed)}
+    labels = Counter(m["label"] for g in groups for m in g["members"])
+    return {"groups": len(groups), "pairs": len(res.pairs), "failed": len(res.failed),
+            "to_merge": labels["duplicate"], "to_review": labels["match"]}

@@ -41,7 +41,7 @@ def test_scan_writes_every_output_and_survives_bad_files(photos, settings, tiny_
     shutil.copy(first, photos / "exact_copy.jpg")
     bad = make_bad_files(photos / "bad", first)
     res = Scanner(settings).scan(str(photos), neighbors=3)
-    write_outputs(res, tmp_path / "out")
+    counts = write_outputs(res, tmp_path / "out")
     out = tmp_path / "out"
 
     failed = {r["path"]: r["reason"] for r in rows(out / "failed.csv")}  # relative, as in pairs.csv
@@ -63,6 +63,9 @@ def test_scan_writes_every_output_and_survives_bad_files(photos, settings, tiny_
     keeper_group = next(g for g in groups if any(m["path"] == "exact_copy.jpg" for m in g["members"]))
     assert sum(m["keeper"] for m in keeper_group["members"]) == 1
     assert {m["label"] for m in keeper_group["members"]} >= {"keeper", "duplicate"}  # the exact copy: merge it
+    labelled = [m["label"] for g in groups for m in g["members"]]  # what the summary counts
+    assert (counts["to_merge"], counts["to_review"]) == (labelled.count("duplicate"), labelled.count("match"))
+    assert counts["to_merge"] >= 1
     report = (out / "report.html").read_text()
     assert "exact_<wbr>copy.<wbr>jpg" in report and "<svg" in report  # names wrap between their parts
     assert '<span class="tag duplicate">duplicate</span><br>' in report  # each copy's label under it

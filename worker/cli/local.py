@@ -39,7 +39,8 @@ def scan(directory, out, neighbors, collection, no_report, settings):
     click.echo(table([
         ("images", len(res.images)), ("failed", len(res.failed)),
         ("duplicate pairs", labels.count("duplicate")), ("match pairs", labels.count("match")),
-        ("groups", counts["groups"]), *([("gone from disk", res.removed)] if res.removed else []),
+        ("groups", counts["groups"]), ("copies to merge", counts["to_merge"]),
+        ("copies to review", counts["to_review"]), *([("gone from disk", res.removed)] if res.removed else []),
         ("seconds", f"{res.seconds:.1f}"),
         ("images/s", f"{(len(res.images) + len(res.failed)) / max(res.seconds, 1e-9):.1f}"),
         ("model", res.model_version), ("outputs", out)]
