@@ -140,7 +140,8 @@ def sweep(collection, out, neighbors, use_queue, settings):
     except LookupError as exc:
         raise click.ClickException(str(exc))
     counts = write_outputs(res, out or f"neardup-sweep-{collection}")
-    click.echo(table([(k, v) for k, v in counts.items()] + [("seconds", f"{res.seconds:.1f}")]))
+    click.echo(table([(k.replace("to_", "copies to "), v) for k, v in counts.items()]
+                     + [("seconds", f"{res.seconds:.1f}")]))
 
 
 @cli.command()
