@@ -15,7 +15,8 @@ class Copy(NamedTuple):
 
 
 class Group(NamedTuple):
-    """Copies of one picture: the suggested `keeper` (the original the others derive from), its `duplicates`
+    """Copies of one picture: the suggested `keeper` (an unedited copy, the
+    largest of those sharing a frame), its `duplicates`
     (the same picture: merge them into it) and `matches` (edited copies, and copies not shown to be the same
     picture as the keeper: for a person to look at), paths relative to the folder."""
     keeper: str

@@ -37,9 +37,9 @@ def partners_of(pairs) -> dict[int, set]:
     return partners
 
 
-KEEPER_RULE = ("the copy the others derive from: of the largest set of copies that are duplicates of each other, one "
-               "that shows no edit (no more of them call it a match than a duplicate, no border or bar round it, the "
-               "set's own shape and tones), then the one with the most pixels, then the largest file")
+KEEPER_RULE = ("of the largest set of copies that are duplicates of each other, one that shows no edit (no more of "
+               "them call it a match than a duplicate, no border or bar round it, the set's own shape and tones), "
+               "then the one with the most pixels, then the largest file")
 SAME_SHAPE = 0.01  # |log| of an aspect ratio's difference from its set's median: rounding in a resize stays under it
 SAME_TONES = 1.5  # levels (0..255): how far a copy's tones (signature.Frame.tones) may lie from its set's centre
 #   (_off_tones) and still be unadjusted: re-encoding, conversion and upscaling move them by a quarter to one

@@ -66,7 +66,8 @@ HIGH_FROM = HIGH_SIDES[2]  # ... for pictures at least this long (smaller ones a
 HIGH_BELOW = 2048  # ... and shorter than this. A JPEG that long decodes to 256 px at an eighth of its size, from
 #   its DC coefficients alone, and a second decode to 512 at a quarter would cost more than the first: a larger
 #   picture's detail above 256 is measured on the signature's own decode, as far as it reaches (256 to 511 px
-#   from 2,048 to 4,095 px: a blur shows from about 2.4 px per 1,000 px of the long side at 256, 1.4 at 431)
+#   from 2,048 to 4,095 px): a blur shows from about 2.4 px per 1,000 px of the long side at 256 alone, 2.2
+#   at 2,304 px measured at 288, 1.2 at 4,032 px measured at 504 (docs/verification.md)
 DETAIL_BAND = (0.8, 1.6)  # the fine detail: a difference of Gaussians (sigmas in pixels at the measuring side);
 #   measured two sides down (x 0.71), it is the band of sigmas 1.13 and 2.26 at the measuring side
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared

@@ -63,6 +63,12 @@ def settings_options(fn):
     return wrapper
 
 
+def to_act_on(counts: dict) -> list[tuple]:
+    """The rows of a run's outputs (write_outputs()) that say what ops do with it: the copies groups.json labels
+    duplicate of their keeper (merged) and match (reviewed)."""
+    return [("copies to merge", counts["to_merge"]), ("copies to review", counts["to_review"])]
+
+
 def table(rows: list[tuple], headers: tuple = ()) -> str:
     """Aligned columns; a header line and its rule only when there are headers."""
     cols = list(zip(*([headers] if headers else []), *rows))

@@ -8,7 +8,7 @@ import sys
 import click
 from tqdm import tqdm
 
-from .common import cli, collection_option, settings_options, table
+from .common import cli, collection_option, settings_options, table, to_act_on
 
 
 @cli.command()
@@ -39,8 +39,7 @@ def scan(directory, out, neighbors, collection, no_report, settings):
     click.echo(table([
         ("images", len(res.images)), ("failed", len(res.failed)),
         ("duplicate pairs", labels.count("duplicate")), ("match pairs", labels.count("match")),
-        ("groups", counts["groups"]), ("copies to merge", counts["to_merge"]),
-        ("copies to review", counts["to_review"]), *([("gone from disk", res.removed)] if res.removed else []),
+        ("groups", counts["groups"]), *to_act_on(counts), *([("gone from disk", res.removed)] if res.removed else []),
         ("seconds", f"{res.seconds:.1f}"),
         ("images/s", f"{(len(res.images) + len(res.failed)) / max(res.seconds, 1e-9):.1f}"),
         ("model", res.model_version), ("outputs", out)]

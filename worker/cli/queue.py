@@ -8,7 +8,7 @@ import sys
 import click
 from tqdm import tqdm
 
-from .common import cli, collection_option, settings_options, table
+from .common import cli, collection_option, settings_options, table, to_act_on
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -140,7 +140,7 @@ def sweep(collection, out, neighbors, use_queue, settings):
     except LookupError as exc:
         raise click.ClickException(str(exc))
     counts = write_outputs(res, out or f"neardup-sweep-{collection}")
-    click.echo(table([(k.replace("to_", "copies to "), v) for k, v in counts.items()]
+    click.echo(table([(k, counts[k]) for k in ("groups", "pairs", "failed")] + to_act_on(counts)
                      + [("seconds", f"{res.seconds:.1f}")]))
 
 
