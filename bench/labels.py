@@ -27,6 +27,8 @@ COPIES = {
     "more contrast": lambda im: ImageEnhance.Contrast(im).enhance(1.15),
     "mirrored": ImageOps.mirror,
     "framed": lambda im: ImageOps.expand(im, border=im.width // 20, fill=(200, 60, 40)),
+    "cropped 30 %": lambda im: im.crop((im.width * 15 // 100, im.height * 15 // 100, im.width * 85 // 100,
+                                        im.height * 85 // 100)),
 }
 TIMED = ("same_frame", "overlay", "finer_overlay", "explained", "framed_round")
 

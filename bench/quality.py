@@ -192,6 +192,23 @@ def merges(bench: Path, groups_json: Path) -> dict:
             "wrong merges": wrong}
 
 
+def match_reasons(bench: Path, res) -> dict[str, dict[str, int]]:
+    """Per edit (truth.json's transforms), what the report tells a person about the copies labelled a match of
+    their original: the keys of WHY (encoder/frame/rules.py) the scan's explained() gives, most common first."""
+    truth = json.loads((bench / "truth.json").read_text())
+    made = dict(truth["transforms"])
+    ids = {res.rel(i): i for i in res.images}
+    labelled = {(a, b): label for a, b, _, label in res.pairs}
+    asked = [(ids[names[0]], ids[copy], made[copy]) for names in truth["groups"] for copy in names[1:]
+             if names[0] in ids and copy in ids]
+    asked = [(a, b, edit) for a, b, edit in asked if labelled.get((min(a, b), max(a, b))) == "match"]
+    frames = res.frames([i for a, b, _ in asked for i in (a, b)])
+    out: dict[str, Counter] = {}
+    for a, b, edit in asked:
+        out.setdefault(edit, Counter())[frames.told(a, b) or "siblings"] += 1
+    return {edit: dict(c.most_common()) for edit, c in sorted(out.items())}
+
+
 def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]:
     from neardup.config import load
     from neardup.pipeline.outputs import write_outputs
@@ -204,7 +221,9 @@ def run_neardup(bench: Path, out: Path, model: str | None) -> tuple[dict, float]
         res = scanner.scan(str(bench), neighbors=10)
         seconds = time.time() - t
         write_outputs(res, out, report=False)
+        told = match_reasons(bench, res)
     figures = score(bench, out)
+    figures["match_reasons"] = told
     figures["wrong_duplicates"] = wrong_duplicates(bench, out / "pairs.csv")
     figures["dup_precision_visible"] = visible_dup_precision(out / "pairs.csv", figures["wrong_duplicates"])
     figures["label_errors"] = label_errors_by_kinds(bench, out / "pairs.csv")
@@ -278,6 +297,10 @@ def main() -> None:
     for f in families:
         print(f"| {f} | " + " | ".join(f"{r['recall_by_transform'].get(f, 0):.2f}" for r in results.values()) + " | "
               + " | ".join(f"{r.get('duplicate_by_transform', {}).get(f, 0):.2f}" for r in results.values()) + " |")
+    print("\nPer edit: why the copies labelled a match of their original are matches, as the report tells it "
+          "(encoder/frame/rules.py WHY's keys, count)")
+    for edit, told in results["neardup"]["match_reasons"].items():
+        print(f"| {edit} | " + ", ".join(f"{why} {n}" for why, n in told.items()) + " |")
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps({"bench": str(a.bench), "results": results, "images_per_s": speeds}, indent=1))
     print(f"\nwritten {a.json}")

@@ -166,7 +166,8 @@ def test_edited_copies_are_not(photo, edit):
 @pytest.mark.parametrize("edit, why", [
     ("thin border", "frame"), ("caption bar on top", "frame"), ("black bar below", "frame"), ("strong blur", "sharpness"),
     ("grayscale", "colour"), ("saturated", "colour"), ("faded", "contrast"), ("stretched 8% wider", "shape"),
-    ("watermark", "overlay"), ("turned 2 degrees", "turned")])
+    ("watermark", "overlay"), ("turned 2 degrees", "turned"), ("mirrored", "mirrored"), ("turned 90", "turned"),
+    ("cropped 30%", "cropped")])
 def test_a_match_says_why(photo, edit, why):
     """What the report tells the person who looks at a match: the change the check found, either way round."""
     a, b = frame_of(jpeg(photo)), frame_of(EDITED[edit](photo))

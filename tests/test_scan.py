@@ -404,8 +404,8 @@ def framed(im: Image.Image) -> Image.Image:
 
 
 def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
-    """A person looks at the matches: each says what changed (a frame added, the colours), under its pair's tag
-    and, in its group, under the copy."""
+    """A person looks at the matches: each says what changed (a frame added, the colours, a mirror), under its
+    pair's tag and, in its group, under the copy."""
     import html
 
     from PIL import ImageOps
@@ -417,6 +417,7 @@ def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
     im = Image.open(first)
     framed(im).save(photos / "framed.jpg", quality=90)
     ImageOps.grayscale(im).convert("RGB").save(photos / "gray.jpg", quality=90)
+    ImageOps.mirror(im).save(photos / "mirrored.jpg", quality=90)
     res = Scanner(settings).scan(str(photos))
     write_outputs(res, tmp_path / "out")
     report = (tmp_path / "out" / "report.html").read_text()
@@ -424,7 +425,7 @@ def test_the_report_says_why_each_match_is_one(photos, settings, tmp_path):
     matches = [(a, b) for a, b, _, label in res.pairs if label == "match"]
     frames = res.frames([i for pair in matches for i in pair])
     why = {frozenset((res.rel(a), res.rel(b))): frames.why(a, b) for a, b in matches}
-    for copy, reason in (("framed.jpg", "frame"), ("gray.jpg", "colour")):
+    for copy, reason in (("framed.jpg", "frame"), ("gray.jpg", "colour"), ("mirrored.jpg", "mirrored")):
         pair = frozenset((first.name, copy))
         assert labels.get(pair) == "match" and why[pair] == WHY[reason], (copy, why.get(pair))
         told = f'<div class="why">{html.escape(WHY[reason])}</div>'

@@ -10,6 +10,7 @@ import numpy as np
 
 from .align import IDENTITY, TRIM_SOFTEN, Fit, _score, _trims, _within, aligned, refined, rotation, stretch, turn
 from .compare import _cheap, _differences, _failing, _fine_agrees, _in_common, _same_direction, chroma_agrees
+from .geometry import moved
 from .margins import _own_plain_edges, framed
 from .rules import LENIENT, RULES, WHOLE_PICTURE, Rules
 from .signature import Frame
@@ -102,18 +103,26 @@ def explained(a: Frame | None, b: Frame | None, known=UNKNOWN) -> str | None:
     measures, with every trim tried, then wider trims too (LENIENT: a border of 15 %). A frame or a turn found
     then is the reason; so is another shape where a whole-picture measure failed, and for a softer picture a
     picture that does not fit at all (a crop, enlarged, is softer). Last, pictures whose colour grids do not fit
-    ("content") but whose 64-px gray pictures agree differ in colour."""
+    ("content") but whose 64-px gray pictures agree differ in colour. A pair told by its shape or its content
+    is then asked how it moved (geometry.py): mirrored, turned by quarter turns, or cropped."""
     why = difference(a, b) if known is UNKNOWN else known
     for rules in LENIENT if why in (*WHOLE_PICTURE, "shape") else ():
         other = difference(a, b, rules)
         if (other in ("frame", "turned") or (why != "shape" and other == "shape")
                 or (why, other) == ("sharpness", "content")):
-            return other
+            return _how_moved(a, b, other)
+    why = _how_moved(a, b, why)
     if why == "content":
         local, rms = _differences(a, b, None)[0]
         if local <= RULES.max_overlay and rms <= RULES.max_fine_residual:
             return "colour"
     return why
+
+
+def _how_moved(a: Frame, b: Frame, why: str | None) -> str | None:
+    """`why`, unless it is the pair's shape or content and the pair shows how one of them moved: mirrored,
+    turned by quarter turns, cropped (geometry.py)."""
+    return (why in ("shape", "content") and moved(a, b)) or why
 
 
 def edited(a: Frame | None, b: Frame | None) -> bool:

@@ -94,6 +94,8 @@ WHY = {  # why a pair is a match rather than a duplicate (difference()), as the 
     "sharpness": "blurred or smeared",
     "tones": "fewer tones: posterised",
     "turned": "turned or mirrored",
+    "mirrored": "mirrored",
+    "cropped": "cropped: one shows part of the other (or the other sets it in a larger picture)",
     "frame": "a border, a bar or a fill round it",
     "siblings": "edited, as other copies of the picture show: blurred or framed against larger copies, or unlike "
                 "most of the other's duplicates (one of the two is too small to show it)",
