@@ -15,7 +15,8 @@ MOVES = {  # the seven ways to mirror or turn a square picture by quarter turns,
     "turned": (lambda x: np.rot90(x, 1), lambda x: np.rot90(x, 2), lambda x: np.rot90(x, 3)),
 }
 MIN_ALIKE = 0.7  # the 64-px gray pictures, one of them moved so, correlate at least this ...
-MIN_GAIN = 0.2  # ... and by this much more than as they are (a symmetric picture mirrored is itself)
+MOVED_RESIDUAL = 0.5  # ... and differ by at most this share of what they differ by as they are (the mean square
+#   difference of two standardised pictures is 2 (1 - correlation)): a symmetric picture mirrored is itself
 PART_SIDE = 96  # the long side the whole picture is searched at for the part (from its 128-px plane where kept)
 PART_SHARES = np.geomspace(0.4, 0.92, 10)  # the part's long side as a share of the whole's: a crop keeping 40-92 %
 MIN_PART_SIDE = 12  # pixels: a part smaller than this at PART_SIDE has too little to find
@@ -31,7 +32,7 @@ def moved(a: Frame, b: Frame) -> str | None:
         return None
     as_is = float((za * zb).mean())
     alike, how = max((float((za * move(zb)).mean()), how) for how, ways in MOVES.items() for move in ways)
-    if alike >= MIN_ALIKE and alike - as_is >= MIN_GAIN:
+    if alike >= MIN_ALIKE and 1 - alike <= MOVED_RESIDUAL * (1 - as_is):
         return how
     part = max(_part_found(a, b), _part_found(b, a))
     return "cropped" if part >= MIN_PART and part - as_is >= MIN_PART_GAIN else None
