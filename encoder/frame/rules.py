@@ -88,7 +88,7 @@ WHY = {  # why a pair is a match rather than a duplicate (difference()), as the 
     "unchecked": "not compared (a file could not be read again)",
     "shape": "another shape: cropped, bordered, padded, stretched or turned",
     "colour": "other colours: recoloured (grayscale, saturation, a tint, a filter), or a coloured border or patch",
-    "content": "the picture differs: cropped, mirrored, turned, recoloured or drawn over",
+    "content": "the picture differs: drawn over (text, a logo, a patch), turned, cropped or recoloured",
     "overlay": "something over part of it: text, a logo, a sticker, a patch",
     "contrast": "contrast changed more than a light adjustment does (faded)",
     "sharpness": "blurred or smeared",
