@@ -175,6 +175,15 @@ def test_a_match_says_why(photo, edit, why):
     assert explained(a, frame_of(BENIGN["half size"](photo))) is None  # a duplicate has nothing to explain
 
 
+def test_only_a_mirror_is_told_mirrored_and_only_crops_and_borders_cropped(photo):
+    """How a copy moved is told only where it moved so: the other edits keep the reason their change gives."""
+    a = frame_of(jpeg(photo))
+    told = {edit: explained(a, frame_of(make(photo))) for edit, make in EDITED.items()}
+    assert [edit for edit, why in told.items() if why == "mirrored"] == ["mirrored"], told
+    assert {edit for edit, why in told.items() if why == "cropped"} <= {"cropped 30%", "bordered", "thin border"}, told
+    assert told["turned 90"] == "turned" and told["cropped 30%"] == "cropped"
+
+
 @pytest.mark.parametrize("edit", ["caption bar on top", "black bar below"])
 def test_a_bar_is_told_as_a_frame_where_the_sharpness_fails_first(edit):
     """A bar with its sharp edge adds detail to a smooth picture (the moon), and that measure of the whole picture

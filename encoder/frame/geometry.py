@@ -25,8 +25,9 @@ MIN_PART_GAIN = 0.15  # ... and by this much more than the two pictures, squashe
 
 
 def moved(a: Frame, b: Frame) -> str | None:
-    """"mirrored" or "turned" where one of the pair's 64-px gray pictures, mirrored or turned by quarter turns,
-    is the other, else "cropped" where one is found in the other at 40-92 % of its size; None for neither."""
+    """How one of the pair moved: "mirrored" or "turned" where one of its 64-px gray pictures, mirrored or turned
+    by quarter turns, is the other, else "cropped" where one is found in the other at 40-92 % of its size;
+    None for neither."""
     za, zb = _standard(a.fine_soft), _standard(b.fine_soft)
     if za is None or zb is None:
         return None
