@@ -195,7 +195,7 @@ def merges(bench: Path, groups_json: Path) -> dict:
 def match_reasons(bench: Path, res) -> dict[str, dict[str, int]]:
     """Per edit (truth.json's transforms), what the report tells a person about the copies labelled a match of
     their original: the keys of WHY (encoder/frame/rules.py) the scan's explained() gives, most common first."""
-    truth = json.loads((bench / "truth.json").read_text())
+    truth, _, _ = truth_kinds(bench)
     made = dict(truth["transforms"])
     ids = {res.rel(i): i for i in res.images}
     labelled = {(a, b): label for a, b, _, label in res.pairs}

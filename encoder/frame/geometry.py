@@ -49,10 +49,10 @@ def _standard(plane: np.ndarray) -> np.ndarray | None:
 def _part_found(whole: Frame, part: Frame) -> float:
     """The best normalised correlation of `part`, at each of PART_SHARES of `whole`'s size, with the same-sized
     windows of `whole` (both gray, at their own aspect ratios): near 1 where `part` is a region of it."""
-    big = _gray(whole, PART_SIDE)
+    big = _unsquashed(whole, PART_SIDE)
     best = -1.0
     for share in PART_SHARES:
-        small = _gray(part, share * PART_SIDE)
+        small = _unsquashed(part, share * PART_SIDE)
         if min(small.shape) < MIN_PART_SIDE or small.shape[0] > big.shape[0] or small.shape[1] > big.shape[1]:
             continue
         if float(small.std()) >= PLAIN:
@@ -60,8 +60,8 @@ def _part_found(whole: Frame, part: Frame) -> float:
     return best
 
 
-def _gray(frame: Frame, long_side: float) -> np.ndarray:
+def _unsquashed(frame: Frame, long_side: float) -> np.ndarray:
     """The picture in gray at its own aspect ratio and this long side, from the finest plane it keeps."""
     plane = frame.finer if frame.finer is not None else frame.fine
-    w, h = (long_side, long_side / frame.aspect) if frame.aspect >= 1 else (long_side * frame.aspect, long_side)
+    w, h = frame.sides(long_side)
     return cv2.resize(plane.astype(np.float32), (max(1, round(w)), max(1, round(h))), interpolation=cv2.INTER_AREA)

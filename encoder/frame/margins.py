@@ -103,8 +103,7 @@ def plain_frame(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES) 
 def _rim_margins(src: Frame, unit: np.ndarray) -> list[float]:
     """How many rim lines (at the largest detail side) deep the window `unit` leaves a margin of `src` on each
     side: left, right, top, bottom, as the rim holds them."""
-    side = src.detail[0][0]
-    w, h = (side, side / src.aspect) if src.aspect >= 1 else (side * src.aspect, side)
+    w, h = src.sides(src.detail[0][0])
     margins = (unit[0, 2], 1 - unit[0, 2] - unit[0, 0], unit[1, 2], 1 - unit[1, 2] - unit[1, 1])
     return [margin * n for margin, n in zip(margins, (w, w, h, h))]
 

@@ -130,6 +130,10 @@ class Frame:
     finer: np.ndarray | None = None  # (128, 128) uint8: the whole picture squashed, gray (FINER)
     high: tuple[tuple[int, float], ...] = ()  # per HIGH_SIDES over SHARP_SIDE: (long side, fine detail there)
 
+    def sides(self, long_side: float) -> tuple[float, float]:
+        """The picture's width and height at this long side, its original's aspect ratio kept."""
+        return (long_side, long_side / self.aspect) if self.aspect >= 1 else (long_side * self.aspect, long_side)
+
     @functools.cached_property
     def planes(self) -> tuple[Plane, Plane, Plane]:
         """Gray at 64 px, and chroma (Cr, Cb) at 32 from the grid: JPEG keeps colour at half the resolution
