@@ -7,7 +7,7 @@ whether the pair is found at all is bench/quality.py's business, on a benchmark 
 Prints a table and writes JSON.
 
   bench/edits.py [--photos ../shared/data/extra] [--n 60]
-  bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3] [--marks]
+  bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3] [--marks | --shown]
   bench/quality.py --bench bench-data/unseen
 """
 from __future__ import annotations
@@ -115,6 +115,20 @@ def fitted(im: Image.Image, side: int) -> Image.Image:
     return out
 
 
+def on_screen(im: Image.Image, screen: tuple[int, int], fill, status: bool = False, share: float = 1.0) -> Image.Image:
+    """The picture as a screen shows it: fitted to `share` of a `screen` of `fill`, centred (a phone fits a photo
+    to its width), with the clock and the battery in a phone's status bar if `status`."""
+    k = min(screen[0] * share / im.width, screen[1] * share / im.height)
+    shown = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.LANCZOS)
+    out = Image.new("RGB", screen, fill)
+    out.paste(shown, ((screen[0] - shown.width) // 2, (screen[1] - shown.height) // 2))
+    if status:
+        font = ImageFont.load_default(size=screen[0] // 26)
+        ImageDraw.Draw(out).text((screen[0] // 30, screen[0] // 60), "9:41", fill=(255, 255, 255), font=font)
+        ImageDraw.Draw(out).text((screen[0] * 4 // 5, screen[0] // 60), "87%", fill=(255, 255, 255), font=font)
+    return out
+
+
 def thumbnail(im: Image.Image) -> Image.Image:
     return im.resize((max(16, im.width * 3 // 10), max(16, im.height * 3 // 10)), Image.BICUBIC)
 
@@ -180,12 +194,20 @@ def vignette(im: Image.Image, strength: float) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(im, np.float32) * (1 - strength * r2)[..., None], 0, 255).astype(np.uint8))
 
 
-def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, seed: int, marks: bool = False) -> None:
+SHOWN = {  # edits too: the picture as a screen shows it, in a larger canvas (encoder/canvas.py)
+    "a phone's screenshot": lambda im: encoded(on_screen(im, (720, 1560), (0, 0, 0), status=True)),
+    "in a 16:9 frame, black bars": lambda im: encoded(on_screen(im, (1280, 720), (0, 0, 0))),
+    "on a white page": lambda im: encoded(on_screen(im, (1000, 1300), (255, 255, 255), share=0.6)),
+}
+
+
+def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, seed: int, marks: bool = False,
+                shown: bool = False) -> None:
     """A benchmark folder as make_benchmark.py writes one (truth.json: groups, each copy's level and kind), its
     copies made by this script's kinds: each query photo (at most 1024 px, JPEG q92) with three benign copies
     (level duplicate) and three edited ones (level match), the kinds drawn at random (the edited ones from
-    EDITED, and MARKS too if `marks`); lossless and WebP copies are written as PNG (the hash baselines read JPEG
-    and PNG only)."""
+    EDITED, and MARKS too if `marks`; with `shown` the three of SHOWN); lossless and WebP copies are written as
+    PNG (the hash baselines read JPEG and PNG only)."""
     rng = random.Random(seed)
     photos = list(photos)
     rng.shuffle(photos)
@@ -205,7 +227,8 @@ def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, s
         if i >= queries:
             continue
         group = [name]
-        for level, kinds in (("duplicate", BENIGN), ("match", {**EDITED, **(MARKS if marks else {})})):
+        edited = SHOWN if shown else {**EDITED, **(MARKS if marks else {})}
+        for level, kinds in (("duplicate", BENIGN), ("match", edited)):
             for j, kind in enumerate(rng.sample(sorted(kinds), 3)):
                 data = kinds[kind](im)
                 copy = Image.open(io.BytesIO(data))
@@ -233,11 +256,12 @@ def main() -> None:
     ap.add_argument("--distractors", type=int, default=200, help="with --write-bench: photos without copies")
     ap.add_argument("--seed", type=int, default=3, help="with --write-bench: which photos and kinds are drawn")
     ap.add_argument("--marks", action="store_true", help="with --write-bench: edited copies drawn from MARKS too")
+    ap.add_argument("--shown", action="store_true", help="with --write-bench: the edited copies are SHOWN's three")
     a = ap.parse_args()
     if a.write_bench:
         source = a.photos or REPO.parent / "shared" / "data" / "dev"
         write_bench(sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")),
-                    a.write_bench, a.queries, a.distractors, a.seed, a.marks)
+                    a.write_bench, a.queries, a.distractors, a.seed, a.marks, a.shown)
         return
     from neardup.encoder.decode import signature_of
     from neardup.encoder.frame import explained
@@ -247,7 +271,7 @@ def main() -> None:
     paths = paths or sorted((REPO / "samples" / "originals").glob("*.jpg"))
     photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
     rows = {}
-    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", EDITED), ("mark", MARKS)):
+    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", EDITED), ("mark", MARKS), ("shown", SHOWN)):
         for name, make in copies.items():
             reasons = Counter()
             for im in photos:

@@ -57,12 +57,21 @@ class ModelInfo:
     # how much closer a pair whose perceptual hashes agree is reported ({"pull": share of the match threshold},
     # pipeline/agreement.py), measured; unset: not at all
     agreement: dict = field(default_factory=dict)
+    # how a picture is made its input ({"picture_box": true}: a picture set in a plain canvas, the canvas left
+    # out, encoder/canvas.py); part of the version, since it changes vectors; unset: the whole picture
+    input: dict = field(default_factory=dict)
 
 
-def file_version(path: Path, crowding_spec: dict | None = None) -> str:
-    """The model's version: its file's hash, with its crowding reference's (which changes every distance)."""
+INPUT = {"picture_box": True}  # how the encoders trained and shipped now are given their pictures
+
+
+def file_version(path: Path, crowding_spec: dict | None = None, input_spec: dict | None = None) -> str:
+    """The model's version: its file's hash, with its crowding reference's (which changes every distance) and
+    how pictures are made its input (which changes some vectors)."""
     h = hashlib.sha256(Path(path).read_bytes())
     h.update(crowding.digest(path, crowding_spec or {}))
+    if input_spec:
+        h.update(json.dumps(input_spec, sort_keys=True).encode())
     return h.hexdigest()[:12]
 
 
@@ -78,8 +87,8 @@ def save(model, path: Path, thresholds: dict, metrics: dict | None = None, train
     model.save(tmp)
     os.replace(tmp, path)
     spec = crowding.save(path, crowd) if crowd is not None else {}
-    info = ModelInfo(file_version(path, spec), int(model.input_shape[1]), int(model.output_shape[-1]),
-                     thresholds, metrics or {}, training or {}, crowding=spec)
+    info = ModelInfo(file_version(path, spec, INPUT), int(model.input_shape[1]), int(model.output_shape[-1]),
+                     thresholds, metrics or {}, training or {}, crowding=spec, input=dict(INPUT))
     write_info(path, info)
     return info
 
@@ -158,6 +167,11 @@ class Encoder:
     @property
     def version(self) -> str:
         return self.info.version
+
+    @property
+    def boxed(self) -> bool:
+        """Whether a picture set in a plain canvas is given to it alone (ModelInfo.input)."""
+        return bool(self.info.input.get("picture_box"))
 
     @property
     def runtime(self) -> str:

@@ -20,6 +20,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from neardup.errors import DecodeError
 
+from .canvas import picture_box
 from .colour import SPACE as COLOUR_SPACES
 from .colour import in_srgb, named_profile
 from .frame import HIGH_SIDE, SHARP_SIDE, Frame, decodes_high, signature
@@ -238,25 +239,31 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB") if im.mode != "RGB" else im
 
 
-def to_input(im: Image.Image, size: int) -> np.ndarray:
-    """Squash to the encoder's square input; the reducing gap keeps large downscales cheap and clean."""
+def to_input(im: Image.Image, size: int, boxed: bool = False) -> np.ndarray:
+    """Squash to the encoder's square input; the reducing gap keeps large downscales cheap and clean. `boxed`:
+    the picture alone where a plain canvas surrounds it (encoder/canvas.py), for an encoder whose sidecar asks
+    for that (ModelInfo.input)."""
+    box = picture_box(im) if boxed else None
+    if box is not None:
+        im = im.crop(box)
     if im.size != (size, size):
         im = im.resize((size, size), Image.BILINEAR, reducing_gap=2.0)
     return np.asarray(im, dtype=np.uint8)
 
 
-def decode(data: bytes, size: int, keep: bool = False) -> Decoded:
+def decode(data: bytes, size: int, keep: bool = False, boxed: bool = False) -> Decoded:
     """Bytes to the encoder's input and the size the registry keeps. The draft decode reaches a long side of
     SHARP_SIDE (256 px) however small the encoder's input: from a 1024 x 683 photo decoded at half its size,
     not a quarter, the encoder ranks copies a little better (bench/quality.py). The bytes' content hash is the reader's
     (pipeline/embed.py read_item): hashed once. `keep`: the decode itself too, where the same-frame signature's
     own decode would give the same pixels (the same draft scale: all but very wide or tall JPEGs), so that a scan
-    signs an image found in a pair without decoding its file again."""
+    signs an image found in a pair without decoding its file again. `boxed`: as to_input() (the kept decode is
+    the whole picture)."""
     asked = dict(draft_to=2 * size, min_long=SHARP_SIDE)
     im, (width, height) = open_image(data, **asked)
     full = (width, height)
     same = keep and draft_scale(full, draft_box(full, **asked)) == draft_scale(full, draft_box(full, **SIGNED))
-    return Decoded(to_input(im, size), width, height, Kept(im, width, height) if same else None)
+    return Decoded(to_input(im, size, boxed), width, height, Kept(im, width, height) if same else None)
 
 
 def signature_of(data: bytes) -> Frame:

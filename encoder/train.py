@@ -226,7 +226,8 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     # the cosine decay over the epochs, or, with a time budget, over what is left of it when fitting starts
     rate = cfg.learning_rate if budget else keras.optimizers.schedules.CosineDecay(cfg.learning_rate, len(data) * cfg.epochs)
     model.compile(optimizer=keras.optimizers.AdamW(rate, weight_decay=1e-4), loss=loss, metrics=[active])
-    pool_x = np.stack([to_input(im, cfg.input_size) for im in images]).astype(np.float32)
+    boxed = bool(artifact.INPUT.get("picture_box"))  # the photos as the saved model will be given them
+    pool_x = np.stack([to_input(im, cfg.input_size, boxed) for im in images]).astype(np.float32)
     history = []
 
     class EpochEnd(keras.callbacks.Callback):
@@ -383,7 +384,7 @@ def recalibrate(path: str, root: str | list[str], cfg: TrainConfig) -> dict:
     images, train_paths = load_pool(train_paths, cfg.max_side)
     enc = Encoder(path)
     val_x, val_g, val_l = validation_set(val_images, enc.size, cfg.seed + 1)
-    pool = enc.embed(np.stack([to_input(im, enc.size) for im in images]))
+    pool = enc.embed(np.stack([to_input(im, enc.size, enc.boxed) for im in images]))
     crowd = crowding.fit(pool[under(train_paths, cfg.reference)])
     emb, groups, levels = with_distractors(enc.embed(val_x), val_g, val_l, pool)
     thresholds = calibrate(emb, groups, levels, crowding=crowd)
@@ -391,7 +392,7 @@ def recalibrate(path: str, root: str | list[str], cfg: TrainConfig) -> dict:
     info.thresholds = thresholds
     info.metrics["validation"] = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds, crowd).items()}
     info.crowding = crowding.save(Path(path), crowd)
-    info.version = file_version(Path(path), info.crowding)
+    info.version = file_version(Path(path), info.crowding, info.input)
     write_info(Path(path), info)
     return {"version": info.version, "thresholds": thresholds, "crowding": info.crowding,
             "validation": info.metrics["validation"],

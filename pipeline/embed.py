@@ -67,8 +67,8 @@ def read_item(rt: Runtime, path: str, extra_roots=(), check_roots: bool = True) 
     return item
 
 
-def decode_item(item: Item, size: int, keep: bool = False) -> Item:
-    """Pixels for the encoder and their perceptual hashes and the decode itself (if asked, where it can be
+def decode_item(item: Item, enc, keep: bool = False) -> Item:
+    """Pixels for the encoder `enc` and their perceptual hashes and the decode itself (if asked, where it can be
     signed: encoder/decode.py decode), or only the header's size when the bytes already have a vector; never
     raises."""
     if item.data is None:
@@ -77,7 +77,7 @@ def decode_item(item: Item, size: int, keep: bool = False) -> Item:
         if item.vector is not None:  # these bytes were embedded before
             item.width, item.height = _header_size(item.data)
         else:
-            dec = decode(item.data, size, keep)
+            dec = decode(item.data, enc.size, keep, enc.boxed)
             item.width, item.height = dec.width, dec.height
             item.pixels, item.kept = dec.pixels, dec.kept
             item.hashes = phash.dihedral(dec.pixels)
@@ -99,19 +99,20 @@ def waited(future, deadline: float | None):
         raise OutOfTime from None
 
 
-def ready_chunks(rt: Runtime, pool, paths: Iterable[str], size: int, model_version: str, chunk: int,
-                 extra_roots=(), deadline: float | None = None) -> Iterator[list[Item]]:
-    """Chunks of Items ready for the encoder. Files are read and hashed on the pool, stored vectors looked
-    up once per chunk, the rest decoded on the pool; the next chunk decodes while the caller embeds this one."""
-    reads = bounded_map(pool, (lambda p=p: read_item(rt, p, extra_roots) for p in paths), window=2 * chunk,
+def ready_chunks(rt: Runtime, pool, paths: Iterable[str], enc, extra_roots=(),
+                 deadline: float | None = None) -> Iterator[list[Item]]:
+    """Chunks (of the encoder's batch size) of Items ready for encoder `enc`. Files are read and hashed on the
+    pool, stored vectors looked up once per chunk, the rest decoded on the pool; the next chunk decodes while
+    the caller embeds this one."""
+    reads = bounded_map(pool, (lambda p=p: read_item(rt, p, extra_roots) for p in paths), window=2 * enc.batch_size,
                         deadline=deadline)
     ahead = None
-    for group in in_chunks(reads, chunk):
+    for group in in_chunks(reads, enc.batch_size):
         readable = [it.content_hash for it in group if it.data is not None]
-        known = rt.registry.vectors_for(readable, model_version)
+        known = rt.registry.vectors_for(readable, enc.version)
         for it in group:
             it.vector = known.get(it.content_hash)
-        futures = [pool.submit(decode_item, it, size, keep=rt.decodes is not None) for it in group]
+        futures = [pool.submit(decode_item, it, enc, keep=rt.decodes is not None) for it in group]
         if ahead:
             yield [waited(f, deadline) for f in ahead]
         ahead = futures
@@ -127,8 +128,7 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
     is kept)."""
     enc = encoder or rt.encoder()
     with reading_pool(rt.settings.threads) as pool:
-        for pending in ready_chunks(rt, pool, paths, enc.size, enc.version, enc.batch_size, extra_roots,
-                                    deadline):
+        for pending in ready_chunks(rt, pool, paths, enc, extra_roots, deadline):
             embed_decoded(rt, enc, pending)
             ids = rt.registry.record_items(collection, [
                 Recorded(it.path, reason=it.error) if it.error else

@@ -29,7 +29,7 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
     for path in paths:
         try:
             data = read_bytes(path)
-            pixels = decode(data, enc.size).pixels
+            pixels = decode(data, enc.size, boxed=enc.boxed).pixels
             vec = enc.embed(pixels[None])[0]
         except DecodeError as exc:
             out[path] = str(exc)

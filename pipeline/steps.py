@@ -57,7 +57,7 @@ def vectors_of(rt, image_ids: list[int], generation: str) -> tuple[list[int], np
     missing = [r for r in rows if r.content_hash not in known]
     if missing:
         enc = rt.encoder_for(generation)
-        items = [decode_item(read_item(rt, r.path, check_roots=False), enc.size) for r in missing]
+        items = [decode_item(read_item(rt, r.path, check_roots=False), enc) for r in missing]
         embed_decoded(rt, enc, items)
         known.update({it.content_hash: it.vector for it in items if it.vector is not None})
     rows = [r for r in rows if r.content_hash in known]

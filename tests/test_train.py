@@ -127,10 +127,12 @@ def test_cli_train_writes_a_safe_calibrated_model(photos, tmp_path, symmetry, te
     x = np.random.default_rng(0).integers(0, 255, (2, 32, 32, 3), dtype=np.uint8)
     flipped = enc.embed(np.ascontiguousarray(x[:, :, ::-1]))
     assert np.allclose(enc.embed(x), flipped, atol=1e-5)  # both kinds are exactly flip-invariant
-    # the crowding reference: every training photo, part of the version
+    # the crowding reference (every training photo) and how pictures are given it: both part of the version
     reference = crowding.load(out, info["crowding"]).reference
     assert reference.shape == (info["training"]["images"], info["dim"])
-    assert info["version"] == artifact.file_version(out, info["crowding"]) != artifact.file_version(out)
+    assert info["input"] == artifact.INPUT and artifact.Encoder(out).boxed
+    assert info["version"] == artifact.file_version(out, info["crowding"], info["input"]) != artifact.file_version(
+        out, info["crowding"])
     if symmetry == "flip":  # calibrated again with the reference taken from one folder: a new version
         proc = subprocess.run([sys.executable, "-m", "neardup", "calibrate", str(out), str(photos),
                                "--reference", str(photos / "class0")], capture_output=True, text=True, timeout=600)

@@ -1,0 +1,83 @@
+"""Where the picture is when it is set in a plain canvas: a phone's screenshot of a photo (black above and below,
+the clock and icons in the bar at the top), a film still letterboxed or pillarboxed, a picture in a plain frame
+or a viewer's window. Squashed whole to the encoder's square input, such a copy shows its picture as a thin
+strip the encoder does not recognise; given the picture alone, it embeds as its original does. The same-frame
+check still compares the whole pictures: a copy in a canvas is a match, never a duplicate."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image
+
+TOLERANCE = 12  # levels (0..255, in any channel) within which a pixel has the bar's colour: JPEG's noise
+PLAIN = 0.9  # a line of a bar has at least this share of its pixels in the bar's colour (a status bar's clock
+#   and icons cover less than a tenth of it) ...
+PICTURE = 0.5  # ... a line of the picture less than this share
+EDGE = 0.01  # of the side (at least 2 lines): how abruptly a bar gives way to the picture. A dark photo on a
+#   black ground (a galaxy, an object lit against the night) fades into it over more lines: no bar
+LEAST_BAR = 0.04  # of the side: bars on two opposite sides at least this deep make a canvas ...
+MOST_PICTURE = 0.8  # ... where the picture covers at most this share of its area (less is no canvas worth
+#   leaving out), and at least LEAST_PICTURE of each side (less is a plain picture with a line across it)
+LEAST_PICTURE = 0.1
+
+
+def picture_box(im: Image.Image) -> tuple[int, int, int, int] | None:
+    """The picture's box (left, top, right, bottom) in an RGB decode where plain bars on two opposite sides set
+    it in a larger canvas; None for a picture that fills its frame, as nearly every photo does (the first line
+    of a side is looked at, the opposite side's only where it is plain, and the whole only where both are)."""
+    w, h = im.size
+    if min(h, w) < 16:
+        return None
+    pixels, masks, bars = None, {}, []  # bars: top, bottom, left, right
+    for rows, edges in ((True, ((0, 0, w, 1), (0, h - 1, w, h))), (False, ((0, 0, 1, h), (w - 1, 0, w, h)))):
+        colours = [_plain_colour(im.crop(edges[0]))]
+        if colours[0] is not None:
+            colours.append(_plain_colour(im.crop(edges[1])))
+        if len(colours) < 2 or colours[1] is None:
+            bars += [0, 0]
+            continue
+        pixels = np.asarray(im) if pixels is None else pixels
+        for colour, from_end in zip(colours, (False, True)):
+            key = colour.tobytes()
+            if key not in masks:  # bars of one colour all round are compared with it once
+                masks[key] = _inside(pixels, colour)
+            bars.append(_bar(masks[key], rows, from_end))
+    top, bottom, left, right = bars
+    if min(top, bottom) < LEAST_BAR * h and min(left, right) < LEAST_BAR * w:
+        return None
+    box = (left, top, w - right, h - bottom)
+    width, height = box[2] - box[0], box[3] - box[1]
+    if width < LEAST_PICTURE * w or height < LEAST_PICTURE * h or width * height > MOST_PICTURE * w * h:
+        return None
+    return box
+
+
+def _plain_colour(line: Image.Image) -> np.ndarray | None:
+    """The colour of a line of pixels (its median) where PLAIN of them have it, else None."""
+    pixels = np.asarray(line).reshape(1, -1, 3)
+    colour = np.sort(pixels[0], axis=0)[pixels.shape[1] // 2]
+    return colour if cv2.countNonZero(_inside(pixels, colour)) >= PLAIN * pixels.shape[1] else None
+
+
+def _bar(inside: np.ndarray, rows: bool, from_end: bool) -> int:
+    """How many lines (rows, or columns) from the first edge (or the last) a bar takes, from the mask of the
+    pixels in its colour (_inside), where its plain lines end abruptly in the picture; 0 where they do not."""
+    share = cv2.reduce(inside, 1 if rows else 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel() / 255
+    side = len(share)
+    share = (share[::-1] if from_end else share)[:round(side * (1 - LEAST_PICTURE))]
+    picture = np.flatnonzero(share < PICTURE)
+    if not len(picture):
+        return 0
+    end = int(picture[0])
+    plain = np.flatnonzero(share[:end] >= PLAIN)
+    if not len(plain) or end - plain[-1] > max(2, EDGE * side) \
+            or share[:end].mean() < PLAIN:
+        return 0
+    return end
+
+
+def _inside(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """255 where a pixel is within TOLERANCE of `colour` in every channel, else 0."""
+    c = colour.astype(np.int16)
+    return cv2.inRange(pixels, np.clip(c - TOLERANCE, 0, 255).astype(np.uint8),
+                       np.clip(c + TOLERANCE, 0, 255).astype(np.uint8))

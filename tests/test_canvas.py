@@ -1,0 +1,105 @@
+"""A picture set in a plain canvas (a phone's screenshot, letterbox and pillarbox bars, a plain frame) is embedded
+by the picture alone, and every other picture whole."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from neardup.encoder import artifact
+from neardup.encoder.canvas import picture_box
+from neardup.encoder.decode import decode, open_image
+from neardup.pipeline.outputs import write_outputs
+from neardup.pipeline.scan import Scanner
+from tests.conftest import sample_paths
+
+
+def jpeg(im: Image.Image, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def screenshot(im: Image.Image, width: int = 720) -> Image.Image:
+    """A phone's screenshot of a photo: the photo across the screen's width, black above and below, the clock and
+    the battery in the status bar."""
+    shown = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
+    screen = Image.new("RGB", (width, round(width * 19.5 / 9)), (0, 0, 0))
+    screen.paste(shown, (0, (screen.height - shown.height) // 2))
+    draw, font = ImageDraw.Draw(screen), ImageFont.load_default(size=28)
+    draw.text((24, 12), "9:41", fill=(255, 255, 255), font=font)
+    draw.text((width - 150, 12), "87% 5G", fill=(255, 255, 255), font=font)
+    return screen
+
+
+def pillarboxed(im: Image.Image, fill=(255, 255, 255)) -> Image.Image:
+    """A picture shown at the height of a wide canvas, bars of `fill` to its left and right."""
+    height = im.height
+    canvas = Image.new("RGB", (height * 2 + im.width, height), fill)
+    canvas.paste(im, (height, 0))
+    return canvas
+
+
+def decoded(im: Image.Image) -> Image.Image:
+    """The decode the encoder's input is made from (encoder/decode.py decode)."""
+    return open_image(jpeg(im), draft_to=160, min_long=256)[0]
+
+
+@pytest.mark.parametrize("path", sample_paths(), ids=lambda p: p.stem)
+def test_a_photo_s_screenshot_and_pillarboxed_copy_give_the_photo_s_box_and_the_photo_none(path):
+    im = Image.open(path).convert("RGB")
+    assert picture_box(decoded(im)) is None
+    shot = decoded(screenshot(im))
+    box = picture_box(shot)
+    assert box is not None, path.name
+    scale = shot.width / 720  # where the photo lies in the decode
+    top = (round(720 * 19.5 / 9) - round(im.height * 720 / im.width)) // 2 * scale
+    assert box[0] == 0 and box[2] == shot.width and abs(box[1] - top) <= 2
+    assert abs((shot.height - box[3]) - top) <= 3
+    side = decoded(pillarboxed(im.resize((im.width * 256 // im.height, 256))))
+    box = picture_box(side)
+    assert box is not None and abs(box[0] - 256 * side.height / 256) <= 2 and box[1] == 0
+
+
+def test_pictures_without_a_canvas_get_none():
+    """A plain colour, a picture too small, a dark picture fading into black (a galaxy: no abrupt edge), a plain
+    frame too thin, bars on one side only."""
+    y, x = np.mgrid[0:256, 0:256]
+    galaxy = (255 * np.exp(-((x - 128) ** 2 + (y - 128) ** 2) / (2 * 40.0 ** 2)))[..., None].repeat(3, 2)
+    photo = Image.open(sample_paths()[0]).convert("RGB").resize((240, 180))
+    thin = Image.new("RGB", (248, 188), (0, 0, 0))
+    thin.paste(photo, (4, 4))
+    one_side = Image.new("RGB", (240, 260), (0, 0, 0))
+    one_side.paste(photo, (0, 80))
+    for im in (Image.new("RGB", (300, 200), (40, 90, 200)), Image.new("RGB", (10, 10)),
+               Image.fromarray(galaxy.astype(np.uint8)), thin, one_side):
+        assert picture_box(decoded(im)) is None
+
+
+def test_the_default_encoder_gives_a_screenshot_the_vector_of_its_photo():
+    """Squashed whole, a screenshot shows its photo as a thin strip; boxed, it embeds within the match distance
+    of the photo, which the whole screenshot does not come near."""
+    enc = artifact.Encoder()
+    assert enc.boxed
+    match = enc.info.thresholds["match"]
+    boxed_near = whole_far = 0
+    for path in sample_paths():
+        im = Image.open(path).convert("RGB")
+        photo = decode(jpeg(im), enc.size).pixels
+        shot = jpeg(screenshot(im))
+        vecs = enc.embed(np.stack([photo, decode(shot, enc.size, boxed=True).pixels, decode(shot, enc.size).pixels]))
+        boxed, whole = np.linalg.norm(vecs[1:] - vecs[0], axis=1)
+        boxed_near += boxed < 0.5 * match
+        whole_far += whole > match
+    assert boxed_near == len(sample_paths()) and whole_far >= len(sample_paths()) // 2
+
+
+def test_a_scan_finds_a_screenshot_of_a_photo_and_labels_it_a_match(photos, settings, tmp_path):
+    first = sorted(photos.glob("*.jpg"))[0]
+    screenshot(Image.open(first)).save(photos / "screenshot.jpg", quality=85)
+    res = Scanner(settings).scan(str(photos))
+    write_outputs(res, tmp_path / "out")
+    labels = {frozenset((res.rel(a), res.rel(b))): label for a, b, _, label in res.pairs}
+    assert labels.get(frozenset((first.name, "screenshot.jpg"))) == "match"
