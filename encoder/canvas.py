@@ -26,35 +26,53 @@ def picture_box(im: Image.Image) -> tuple[int, int, int, int] | None:
     """The picture's box (left, top, right, bottom) in an RGB decode where plain bars on two opposite sides set
     it in a larger canvas; None for a picture that fills its frame, as nearly every photo does (the first line
     of a side is looked at, the opposite side's only where it is plain, and further lines only where both
-    are)."""
+    are). Bars above and below are looked for first, then bars left and right beside the picture between
+    them (a page's margins), or, where there are none above and below, the other way round."""
     w, h = im.size
     if min(h, w) < 16:
         return None
-    a, bars = None, []  # the decode's pixels, once needed; bars: top, bottom, left, right
-    for rows, edges in ((True, ((0, 0, w, 1), (0, h - 1, w, h))), (False, ((0, 0, 1, h), (w - 1, 0, w, h)))):
-        colours = [_plain_colour(im.crop(edges[0]))]
-        if colours[0] is not None:
-            colours.append(_plain_colour(im.crop(edges[1])))
-        if len(colours) < 2 or colours[1] is None:
-            bars += [0, 0]
-            continue
-        a = np.asarray(im) if a is None else a
-        # lines measured on every SAMPLED-th pixel along them: enough to tell 90 % of one colour from under 50 %
-        pixels, masks = (cv2.resize(a, (-(-w // SAMPLED), h), interpolation=cv2.INTER_NEAREST) if rows
-                         else a[::SAMPLED]), {}
-        for colour, from_end in zip(colours, (False, True)):
-            key = colour.tobytes()
-            if key not in masks:  # bars of one colour on both sides: one mask
-                masks[key] = _inside(pixels, colour)
-            bars.append(_bar(masks[key], rows, from_end))
-    top, bottom, left, right = bars
-    if min(top, bottom) < LEAST_BAR * h and min(left, right) < LEAST_BAR * w:
+    box = [0, 0, w, h]
+    for first in (True, False):
+        found = _bars(im, box, rows=first)
+        if found:
+            _bars(im, box, rows=not first)
+            break
+    left, top, right, bottom = box
+    if top < LEAST_BAR * h and h - bottom < LEAST_BAR * h and left < LEAST_BAR * w and w - right < LEAST_BAR * w:
         return None
-    box = (left, top, w - right, h - bottom)
-    width, height = box[2] - box[0], box[3] - box[1]
-    if width < LEAST_PICTURE * w or height < LEAST_PICTURE * h or width * height > MOST_PICTURE * w * h:
+    rows = min(top, h - bottom) >= LEAST_BAR * h
+    cols = min(left, w - right) >= LEAST_BAR * w
+    width, height = right - left, bottom - top
+    if not (rows or cols) or width < LEAST_PICTURE * w or height < LEAST_PICTURE * h \
+            or width * height > MOST_PICTURE * w * h:
         return None
-    return box
+    return tuple(box)
+
+
+def _bars(im: Image.Image, box: list[int], rows: bool) -> bool:
+    """Narrows `box` (left, top, right, bottom) by the plain bars above and below the picture in it (`rows`),
+    or left and right of it; whether it found any."""
+    left, top, right, bottom = box
+    region = im.crop(box) if box != [0, 0, im.width, im.height] else im
+    w, h = region.size
+    edges = ((0, 0, w, 1), (0, h - 1, w, h)) if rows else ((0, 0, 1, h), (w - 1, 0, w, h))
+    colours = [_plain_colour(region.crop(edges[0]))]
+    if colours[0] is None or (colours := colours + [_plain_colour(region.crop(edges[1]))])[1] is None:
+        return False
+    a = np.asarray(region)
+    # lines measured on every SAMPLED-th pixel along them: enough to tell 90 % of one colour from under 50 %
+    pixels, masks, bars = (cv2.resize(a, (-(-w // SAMPLED), h), interpolation=cv2.INTER_NEAREST) if rows
+                           else a[::SAMPLED]), {}, []
+    for colour, from_end in zip(colours, (False, True)):
+        key = colour.tobytes()
+        if key not in masks:  # bars of one colour on both sides: one mask
+            masks[key] = _inside(pixels, colour)
+        bars.append(_bar(masks[key], rows, from_end))
+    if rows:
+        box[1], box[3] = top + bars[0], bottom - bars[1]
+    else:
+        box[0], box[2] = left + bars[0], right - bars[1]
+    return any(bars)
 
 
 def _plain_colour(line: Image.Image) -> np.ndarray | None:
