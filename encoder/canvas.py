@@ -33,13 +33,10 @@ def picture_box(im: Image.Image) -> tuple[int, int, int, int] | None:
         return None
     box = [0, 0, w, h]
     for first in (True, False):
-        found = _bars(im, box, rows=first)
-        if found:
+        if _bars(im, box, rows=first):
             _bars(im, box, rows=not first)
             break
     left, top, right, bottom = box
-    if top < LEAST_BAR * h and h - bottom < LEAST_BAR * h and left < LEAST_BAR * w and w - right < LEAST_BAR * w:
-        return None
     rows = min(top, h - bottom) >= LEAST_BAR * h
     cols = min(left, w - right) >= LEAST_BAR * w
     width, height = right - left, bottom - top
@@ -56,10 +53,11 @@ def _bars(im: Image.Image, box: list[int], rows: bool) -> bool:
     region = im.crop(box) if box != [0, 0, im.width, im.height] else im
     w, h = region.size
     edges = ((0, 0, w, 1), (0, h - 1, w, h)) if rows else ((0, 0, 1, h), (w - 1, 0, w, h))
-    colours = [_plain_colour(region.crop(edges[0]))]
-    if colours[0] is None or (colours := colours + [_plain_colour(region.crop(edges[1]))])[1] is None:
+    first = _plain_colour(region.crop(edges[0]))
+    last = _plain_colour(region.crop(edges[1])) if first is not None else None
+    if last is None:
         return False
-    a = np.asarray(region)
+    colours, a = (first, last), np.asarray(region)
     # lines measured on every SAMPLED-th pixel along them: enough to tell 90 % of one colour from under 50 %
     pixels, masks, bars = (cv2.resize(a, (-(-w // SAMPLED), h), interpolation=cv2.INTER_NEAREST) if rows
                            else a[::SAMPLED]), {}, []
