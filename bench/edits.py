@@ -123,9 +123,9 @@ def on_screen(im: Image.Image, screen: tuple[int, int], fill, status: bool = Fal
     out = Image.new("RGB", screen, fill)
     out.paste(shown, ((screen[0] - shown.width) // 2, (screen[1] - shown.height) // 2))
     if status:
-        font = ImageFont.load_default(size=screen[0] // 26)
-        ImageDraw.Draw(out).text((screen[0] // 30, screen[0] // 60), "9:41", fill=(255, 255, 255), font=font)
-        ImageDraw.Draw(out).text((screen[0] * 4 // 5, screen[0] // 60), "87%", fill=(255, 255, 255), font=font)
+        draw, font = ImageDraw.Draw(out), ImageFont.load_default(size=screen[0] // 26)
+        draw.text((screen[0] // 30, screen[0] // 60), "9:41", fill=(255, 255, 255), font=font)
+        draw.text((screen[0] * 4 // 5, screen[0] // 60), "87%", fill=(255, 255, 255), font=font)
     return out
 
 
@@ -194,10 +194,11 @@ def vignette(im: Image.Image, strength: float) -> Image.Image:
     return Image.fromarray(np.clip(np.asarray(im, np.float32) * (1 - strength * r2)[..., None], 0, 255).astype(np.uint8))
 
 
+PHONE, WIDE, PAGE = (720, 1560), (1280, 720), (1000, 1300)  # a phone's screen held upright, a 16:9 one, a page
 SHOWN = {  # edits too: the picture as a screen shows it, in a larger canvas (encoder/canvas.py)
-    "a phone's screenshot": lambda im: encoded(on_screen(im, (720, 1560), (0, 0, 0), status=True)),
-    "in a 16:9 frame, black bars": lambda im: encoded(on_screen(im, (1280, 720), (0, 0, 0))),
-    "on a white page": lambda im: encoded(on_screen(im, (1000, 1300), (255, 255, 255), share=0.6)),
+    "a phone's screenshot": lambda im: encoded(on_screen(im, PHONE, (0, 0, 0), status=True)),
+    "in a 16:9 frame, black bars": lambda im: encoded(on_screen(im, WIDE, (0, 0, 0))),
+    "on a white page": lambda im: encoded(on_screen(im, PAGE, (255, 255, 255), share=0.6)),
 }
 
 

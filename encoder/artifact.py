@@ -65,6 +65,11 @@ class ModelInfo:
 INPUT = {"picture_box": True}  # how the encoders trained and shipped now are given their pictures
 
 
+def boxed(input_spec: dict) -> bool:
+    """Whether an encoder with this `input` is given a picture set in a plain canvas alone (encoder/canvas.py)."""
+    return bool(input_spec.get("picture_box"))
+
+
 def file_version(path: Path, crowding_spec: dict | None = None, input_spec: dict | None = None) -> str:
     """The model's version: its file's hash, with its crowding reference's (which changes every distance) and
     how pictures are made its input (which changes some vectors)."""
@@ -170,8 +175,7 @@ class Encoder:
 
     @property
     def boxed(self) -> bool:
-        """Whether a picture set in a plain canvas is given to it alone (ModelInfo.input)."""
-        return bool(self.info.input.get("picture_box"))
+        return boxed(self.info.input)
 
     @property
     def runtime(self) -> str:

@@ -226,7 +226,7 @@ def train(root: str | list[str], out: str, cfg: TrainConfig, log=print, groups: 
     # the cosine decay over the epochs, or, with a time budget, over what is left of it when fitting starts
     rate = cfg.learning_rate if budget else keras.optimizers.schedules.CosineDecay(cfg.learning_rate, len(data) * cfg.epochs)
     model.compile(optimizer=keras.optimizers.AdamW(rate, weight_decay=1e-4), loss=loss, metrics=[active])
-    boxed = bool(artifact.INPUT.get("picture_box"))  # the photos as the saved model will be given them
+    boxed = artifact.boxed(artifact.INPUT)  # the photos as the saved model will be given them
     pool_x = np.stack([to_input(im, cfg.input_size, boxed) for im in images]).astype(np.float32)
     history = []
 

@@ -2,27 +2,16 @@
 by the picture alone, and every other picture whole."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
-import pytest
 from PIL import Image
 
-from bench.edits import on_screen
+from bench.edits import PAGE, PHONE, encoded, on_screen
 from neardup.encoder import artifact
 from neardup.encoder.canvas import picture_box
 from neardup.encoder.decode import decode, open_image
-from neardup.pipeline.outputs import write_outputs
+from neardup.encoder.frame import SHARP_SIDE
 from neardup.pipeline.scan import Scanner
 from tests.conftest import sample_paths
-
-PHONE, PAGE = (720, 1560), (1000, 1300)  # a phone's screen held upright; a page, the picture on 60 % of it
-
-
-def jpeg(im: Image.Image, quality: int = 90) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
 
 
 def screenshot(im: Image.Image) -> Image.Image:
@@ -40,8 +29,8 @@ def expected_box(im: Image.Image, screen: tuple[int, int], share: float, decode:
 
 
 def decoded(im: Image.Image) -> Image.Image:
-    """The decode the encoder's input is made from (encoder/decode.py decode)."""
-    return open_image(jpeg(im), draft_to=160, min_long=256)[0]
+    """The decode an 80-px encoder's input is made from (encoder/decode.py decode)."""
+    return open_image(encoded(im, quality=90), draft_to=2 * 80, min_long=SHARP_SIDE)[0]
 
 
 def test_a_photo_s_screenshot_and_a_page_showing_it_give_the_photo_s_box_and_the_photo_none():
@@ -85,8 +74,8 @@ def test_the_default_encoder_gives_a_screenshot_the_vector_of_its_photo():
     boxed_near = whole_far = 0
     for path in sample_paths():
         im = Image.open(path).convert("RGB")
-        photo = decode(jpeg(im), enc.size).pixels
-        shot = jpeg(screenshot(im))
+        photo = decode(encoded(im, quality=90), enc.size).pixels
+        shot = encoded(screenshot(im), quality=90)
         vecs = enc.embed(np.stack([photo, decode(shot, enc.size, boxed=True).pixels, decode(shot, enc.size).pixels]))
         boxed, whole = np.linalg.norm(vecs[1:] - vecs[0], axis=1)
         boxed_near += boxed < 0.5 * match
@@ -94,10 +83,9 @@ def test_the_default_encoder_gives_a_screenshot_the_vector_of_its_photo():
     assert boxed_near == len(sample_paths()) and whole_far >= len(sample_paths()) // 2
 
 
-def test_a_scan_finds_a_screenshot_of_a_photo_and_labels_it_a_match(photos, settings, tmp_path):
+def test_a_scan_finds_a_screenshot_of_a_photo_and_labels_it_a_match(photos, settings):
     first = sorted(photos.glob("*.jpg"))[0]
     screenshot(Image.open(first)).save(photos / "screenshot.jpg", quality=85)
     res = Scanner(settings).scan(str(photos))
-    write_outputs(res, tmp_path / "out")
     labels = {frozenset((res.rel(a), res.rel(b))): label for a, b, _, label in res.pairs}
     assert labels.get(frozenset((first.name, "screenshot.jpg"))) == "match"
