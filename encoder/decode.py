@@ -20,6 +20,7 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from neardup.errors import DecodeError
 
+from . import collage
 from .canvas import picture_box
 from .colour import SPACE as COLOUR_SPACES
 from .colour import in_srgb, named_profile
@@ -65,6 +66,7 @@ class Decoded:
     width: int  # of the original image, after EXIF rotation
     height: int
     kept: Kept | None = None  # the decode itself, if asked and the same-frame signature's decode is the same
+    cells: tuple[np.ndarray, ...] = ()  # a collage's cells (encoder/collage.py), each as the encoder's input is
 
 
 def content_hash(data: bytes) -> str:
@@ -258,12 +260,14 @@ def decode(data: bytes, size: int, keep: bool = False, boxed: bool = False) -> D
     (pipeline/embed.py read_item): hashed once. `keep`: the decode itself too, where the same-frame signature's
     own decode would give the same pixels (the same draft scale: all but very wide or tall JPEGs), so that a scan
     signs an image found in a pair without decoding its file again. `boxed`: as to_input() (the kept decode is
-    the whole picture)."""
+    the whole picture). The cells of a collage (encoder/collage.py) come as the encoder's input would, for their
+    perceptual hashes."""
     asked = dict(draft_to=2 * size, min_long=SHARP_SIDE)
     im, (width, height) = open_image(data, **asked)
     full = (width, height)
     same = keep and draft_scale(full, draft_box(full, **asked)) == draft_scale(full, draft_box(full, **SIGNED))
-    return Decoded(to_input(im, size, boxed), width, height, Kept(im, width, height) if same else None)
+    return Decoded(to_input(im, size, boxed), width, height, Kept(im, width, height) if same else None,
+                   tuple(to_input(im.crop(box), size) for box in collage.cells(im)))
 
 
 def signature_of(data: bytes) -> Frame:

@@ -6,6 +6,8 @@ outside an image's nearest neighbours; the DCT of the luminance barely moves und
 brightness and re-encoding (dev benchmark: every grayscale copy within 2 bits of its original), and hashing
 the 8 flips and quarter turns of it finds the turned copies too. Pairs proposed this way are only kept if
 verified (pipeline/verify.py), so pHash's look-alike collisions (star fields with equal hashes) cost nothing.
+The cells of a collage (encoder/collage.py) are hashed too and kept after the turns: a photo whose own hash is
+near a cell's is proposed with the collage.
 """
 from __future__ import annotations
 
@@ -45,6 +47,16 @@ def dihedral(pixels: np.ndarray) -> np.ndarray:
     return _bits(np.stack([np.outer(r, c) * t for t in (low, low.T) for r in axes for c in axes]))
 
 
+TURNS = 8  # what is kept of a picture starts with dihedral()'s hashes; a collage's cells' follow (with_cells())
+
+
+def with_cells(pixels: np.ndarray, cells=()) -> np.ndarray:
+    """dihedral() of the picture, then the pHash of each cell of a collage (`cells`: each as the encoder's input
+    is), as a picture's hashes are kept: not its own (column 0), so a cell is proposed with a photo whose own
+    hash is near it, never with another collage's cell."""
+    return np.concatenate([dihedral(pixels), np.array([phash(c) for c in cells], np.uint64)])
+
+
 def to_stored(hashes) -> np.ndarray:
     """The bytes as the registry's float32 vector column holds them (a reinterpretation, not a conversion)."""
     return np.atleast_1d(np.asarray(hashes, np.uint64)).view(np.float32)
@@ -58,19 +70,25 @@ MAX_BITS = 2  # the proposals' distance: hashes within this many bits
 MAX_BUCKET = 64  # buckets of more hashes are skipped (flat or black images, all alike)
 
 
-def near_pairs(ids: np.ndarray, hashes: np.ndarray, max_bits: int = MAX_BITS, max_bucket: int = MAX_BUCKET,
+def near_pairs(ids: np.ndarray, hashes, max_bits: int = MAX_BITS, max_bucket: int = MAX_BUCKET,
                among=None) -> set[tuple[int, int]]:
-    """(low id, high id) pairs where one image's own hash (column 0 of an (n, k) `hashes`; an (n,) array is one
-    hash each) is within `max_bits` bits of any hash of the other, without comparing all pairs: split the 64
+    """(low id, high id) pairs where one image's own hash (the first of each row of `hashes`: an (n, k) array, or
+    n arrays of any lengths, with_cells()'s; an (n,) array is one hash each) is within `max_bits` bits of any
+    hash of the other, without comparing all pairs: split the 64
     bits into max_bits + 1 chunks; two hashes that close agree exactly on at least one chunk (pigeonhole), so
     only hashes sharing a chunk value are compared. Buckets over `max_bucket` hashes are skipped. `among`
     (ids): only the pairs with one of them, found from their buckets alone (a queue's batch against its whole
     collection)."""
     if not len(ids):
         return set()
-    hashes = np.asarray(hashes, np.uint64).reshape(len(ids), -1)
-    rows, own, flat = _distinct(hashes)
-    return pairs_among(np.asarray(ids, np.int64)[rows], own, flat, max_bits, max_bucket, among)
+    rows = [np.atleast_1d(np.asarray(h, np.uint64)) for h in hashes]
+    found = []
+    for k in sorted({len(r) for r in rows}):  # rows of one length at a time: most pictures' k is TURNS
+        which = np.array([i for i, r in enumerate(rows) if len(r) == k])
+        of, own, flat = _distinct(np.stack([rows[i] for i in which]))
+        found.append((which[of], own, flat))
+    of, own, flat = (np.concatenate(column) for column in zip(*found))
+    return pairs_among(np.asarray(ids, np.int64)[of], own, flat, max_bits, max_bucket, among)
 
 
 def _distinct(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

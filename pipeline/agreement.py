@@ -66,7 +66,7 @@ class Agreement:
         missing = sorted({int(i) for i in ids} - self.hashes.keys())
         if missing:
             found = self.registry.vectors_by_image(self.collection, phash.KEY, missing)
-            self.hashes.update((i, phash.from_stored(found[i]) if i in found else None) for i in missing)
+            self.hashes.update((i, phash.from_stored(found[i])[:phash.TURNS] if i in found else None) for i in missing)
 
     def _pulled(self, x: np.ndarray | None, near: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """`near` ([(other, distance)]) seen from a picture of hashes `x`, the agreeing pairs' distances lowered,

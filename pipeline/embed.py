@@ -34,7 +34,8 @@ class Item:
     vector: np.ndarray | None = None
     error: str | None = None
     pixels: np.ndarray | None = None
-    hashes: np.ndarray | None = None  # perceptual hashes of the pixels (encoder/phash.py), made beside the decode
+    hashes: np.ndarray | None = None  # perceptual hashes of the pixels and a collage's cells (encoder/phash.py),
+    #   made beside the decode
     width: int = 0
     height: int = 0
     size_bytes: int = 0
@@ -80,7 +81,7 @@ def decode_item(item: Item, enc, keep: bool = False) -> Item:
             dec = decode(item.data, enc.size, keep, enc.boxed)
             item.width, item.height = dec.width, dec.height
             item.pixels, item.kept = dec.pixels, dec.kept
-            item.hashes = phash.dihedral(dec.pixels)
+            item.hashes = phash.with_cells(dec.pixels, dec.cells)
     except DecodeError as exc:
         item.error = str(exc)
     except Exception as exc:

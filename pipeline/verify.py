@@ -30,7 +30,7 @@ import faiss
 import numpy as np
 from PIL import Image
 
-from neardup.encoder import phash
+from neardup.encoder import collage, phash
 from neardup.encoder.decode import SIGNED, Kept, open_image, read_bytes
 from neardup.errors import DecodeError
 from neardup.storage.registry import in_chunks
@@ -41,7 +41,7 @@ from .recent import Recent
 from .siblings import applied
 
 cv2.setNumThreads(1)  # parallelism comes from the thread pool over pairs
-VERDICT_LOGIC = 8  # bump when a change to the code below would change a verdict: stored ones are then not reused
+VERDICT_LOGIC = 9  # bump when a change to the code below would change a verdict: stored ones are then not reused
 MIN_SIDE = 16  # pictures narrower than this (at the working size) have no keypoints: ORB finds none under about
 #   60 px, and a side of 1 px breaks its pyramid
 
@@ -64,6 +64,11 @@ class View:
     mirrored: Keypoints | None
     thumb: np.ndarray  # (64, 64, 3) uint8, the whole picture squashed: colourfulness and the blurred-copy check
     coarse: bool = False  # looked at under the working size: a sharper look may decide what this one cannot
+    cells: tuple[int, ...] = ()  # the perceptual hashes of a collage's cells (encoder/collage.py), at a first look
+
+    def holds(self, other: "View") -> bool:
+        """Whether the other picture's perceptual hash is that of one of this collage's cells."""
+        return any(bin(other.phash ^ cell).count("1") <= phash.MAX_BITS for cell in self.cells)
 
     @functools.cached_property
     def colour(self) -> float:
@@ -133,9 +138,11 @@ class Verifier:
         if coarse and sharper:
             k = self.side / max(im.size)
             im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.BICUBIC)
+        cells = () if sharper else tuple(phash.phash(np.asarray(im.crop(box).resize((64, 64), Image.BOX)))
+                                         for box in collage.cells(im))
         straight, flipped = self._detect(np.asarray(im.convert("L")), mirrored)
         thumb = np.asarray(im.resize((64, 64), Image.BOX))
-        return View(straight, flipped, thumb, coarse and not sharper)
+        return View(straight, flipped, thumb, coarse and not sharper, cells)
 
     def _detect(self, gray: np.ndarray, mirrored: bool = False) -> tuple[Keypoints, Keypoints | None]:
         """ORB keypoints, and those of the mirror image if asked; a soft or low-contrast image (strong blur,
@@ -340,7 +347,8 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool, hashes=known.hashes,
                            decodes=decodes)
             reached = _verdicts(part, views, verifier, pool)
-            undecided = [p for p, v in reached.items() if v is None and any(views[i] and views[i].coarse for i in p)]
+            undecided = [p for p, v in reached.items() if any(views[i] and views[i].coarse for i in p)
+                         and (v is None or (not v.same and in_cell(views[p[0]], views[p[1]])))]
             reached.update(_looked_at_sharper(undecided, views, paths, mirrored, verifier, pool, known.hashes))
             # not where a file could not be read: it may be back by the next run
             known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
@@ -348,6 +356,12 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             verdicts.update((p, v) for p, v in reached.items() if p in wanted)
     settle({k: verdicts.get(rep) for k, rep in twins.items()})
     return out
+
+
+def in_cell(a: View | None, b: View | None) -> bool:
+    """Whether one picture is a cell of the other, a collage (by their perceptual hashes): the keypoints of a
+    first look at a collage, its cells a fraction of the working size, are too few to refute the pair."""
+    return a is not None and b is not None and (a.holds(b) or b.holds(a))
 
 
 def same_bytes(pair: tuple[int, int], hashes: dict[int, str]) -> bool:

@@ -1,0 +1,74 @@
+"""The cells of a collage: pictures set side by side or in a grid in one image (a marketplace listing, a
+before-and-after, a post of four photos). Neither the embedding nor the hashes of the whole image know any of
+its pictures, so each cell's perceptual hash is kept beside the image's own (encoder/phash.py): a photo whose
+hash is that of a cell is proposed as a pair, and verification (pipeline/verify.py) decides it.
+
+A cell ends at a seam: a straight line across the whole image where the pictures on either side of it step
+from one to the other in most of its lines, far more than each picture changes from one line to the next
+beside it. The decode a seam is looked for in is drafted (a JPEG's DCT scaling), which blurs it over a pixel,
+so the step is measured over two pixels."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image
+
+STEP = 3.0  # a seam's mean step across it (levels, gray, over two pixels) is this many times the larger of the
+#   steps two pixels either side of it ...
+LEAST_STEP = 8.0  # ... and at least this many levels ...
+LINES = 0.5  # ... and the largest of the three in at least this share of the lines across it
+GUTTER = 0.05  # of the side: seams this close together bound a gutter between two cells (a plain band), left out
+LEAST_CELL = 0.2  # of the side: every cell is at least this wide and high (a seam that would leave a thinner
+#   one is no seam: a pole or a window frame in a photo)
+MOST_CELLS = 6  # more cells than this is a pattern of straight lines (tiles, shelves), not a collage
+LEAST_SIDE = 48  # pixels: smaller pictures are not split
+
+
+def cells(im: Image.Image) -> list[tuple[int, int, int, int]]:
+    """The boxes (left, top, right, bottom) of a collage's cells, in a decode; [] for a single picture. Seams
+    across the whole image are looked for first between columns, then within each column between rows, then
+    the other way round (a grid of four has both; a row of three, or a picture beside two stacked ones, one)."""
+    if min(im.size) < LEAST_SIDE:
+        return []
+    gray = np.asarray(im.convert("L"))
+    whole = {False: _spans(gray), True: _spans(np.ascontiguousarray(gray.T))}  # most pictures: no seam either way
+    found = set()
+    for rows_first in (False, True):
+        g = gray.T if rows_first else gray
+        for x0, x1 in whole[rows_first]:
+            inner = whole[not rows_first] if (x0, x1) == (0, g.shape[1]) else _spans(np.ascontiguousarray(g[:, x0:x1].T))
+            for y0, y1 in inner:
+                found.add((y0, x0, y1, x1) if rows_first else (x0, y0, x1, y1))
+    found.discard((0, 0, im.width, im.height))
+    return sorted(found) if len(found) <= MOST_CELLS else []
+
+
+def _spans(g: np.ndarray) -> list[tuple[int, int]]:
+    """The column spans [start, end) of `g` (rows x columns) between its seams; [(0, width)] where it has none."""
+    h, w = g.shape
+    if w < LEAST_SIDE or h < LEAST_SIDE // 2:
+        return [(0, w)]
+    x = np.arange(3, w - 3)
+    steps = cv2.absdiff(g[:, 2:], g[:, :-2])  # column j: the step from column j to j + 2
+    across = steps[:, 2:w - 4]  # at column x: the step from x - 1 to x + 1 ...
+    beside = cv2.max(steps[:, :w - 6], steps[:, 4:])  # ... and from x - 3 to x - 1 or from x + 1 to x + 3
+    step, near, most = (cv2.reduce(a, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
+                        for a in (across, beside, cv2.compare(across, beside, cv2.CMP_GT)))
+    seam = x[(step >= STEP * near) & (step >= LEAST_STEP) & (most >= 255 * LINES)]
+    strength = dict(zip(x.tolist(), step.tolist()))
+    gaps = []  # (strength, first column left out, first column kept after)
+    for run in np.split(seam, np.flatnonzero(np.diff(seam) > 1) + 1) if len(seam) else []:
+        # one seam column: the two pictures blended in it (left out); two: the edge lies between them
+        first, last = int(run[0]), int(run[-1])
+        gap = (first, first + 1) if first == last else (first + 1, last)
+        gaps.append((max(strength[c] for c in run.tolist()), *gap))
+    cuts: list[tuple[int, int]] = []
+    for _, a, b in sorted(gaps, reverse=True):  # the strongest first
+        trial = [cut for cut in cuts if not (a - cut[1] <= GUTTER * w and cut[0] - b <= GUTTER * w)]
+        merged = [cut for cut in cuts if cut not in trial]  # a gutter's other edge: the band between them goes
+        trial.append((min([a, *(c[0] for c in merged)]), max([b, *(c[1] for c in merged)])))
+        edges = [0, *(v for cut in sorted(trial) for v in cut), w]
+        if all(end - start >= LEAST_CELL * w for start, end in zip(edges[::2], edges[1::2])):
+            cuts = sorted(trial)
+    edges = [0, *(v for cut in cuts for v in cut), w]
+    return list(zip(edges[::2], edges[1::2]))
