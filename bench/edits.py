@@ -7,14 +7,17 @@ whether the pair is found at all is bench/quality.py's business, on a benchmark 
 Prints a table and writes JSON.
 
   bench/edits.py [--photos ../shared/data/extra] [--n 60]
-  bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3] [--marks | --shown]
+  bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3] [--marks | --shown |
+                 --collaged]
   bench/quality.py --bench bench-data/unseen
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import io
+import itertools
 import json
 import random
 import sys
@@ -129,6 +132,31 @@ def on_screen(im: Image.Image, screen: tuple[int, int], fill, status: bool = Fal
     return out
 
 
+FILLERS = REPO.parent / "shared" / "data" / "train"  # the other photos of a collage: in no benchmark's photos
+
+
+@functools.cache
+def fillers():
+    """The other photos of collages, each used once (as long as there are enough), in a fixed order."""
+    found = (sorted(p for p in FILLERS.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+             or sorted((REPO / "samples" / "originals").glob("*.jpg")))
+    random.Random(0).shuffle(found)
+    return itertools.cycle(found)
+
+
+def collage(im: Image.Image, others: int) -> Image.Image:
+    """`im` as the first cell of a collage: beside one other photo (`others` 1), or the top left of a grid of four
+    (3), every cell the picture's size (the others cropped to it), the whole halved (a post or a listing shows it
+    smaller). No two collages share another photo (two that did would be copies of it, which a benchmark's truth
+    does not know)."""
+    cells = [im] + [ImageOps.fit(Image.open(next(fillers())).convert("RGB"), im.size) for _ in range(others)]
+    columns = 2
+    out = Image.new("RGB", (im.width * columns, im.height * -(-len(cells) // columns)))
+    for i, cell in enumerate(cells):
+        out.paste(cell, (i % columns * im.width, i // columns * im.height))
+    return out.resize((max(1, out.width // 2), max(1, out.height // 2)), Image.LANCZOS)
+
+
 def thumbnail(im: Image.Image) -> Image.Image:
     return im.resize((max(16, im.width * 3 // 10), max(16, im.height * 3 // 10)), Image.BICUBIC)
 
@@ -202,13 +230,19 @@ SHOWN = {  # edits too: the picture as a screen shows it, in a larger canvas (en
 }
 
 
+COLLAGED = {  # edits too: the picture as one of several in a collage (encoder/collage.py)
+    "side by side with another photo": lambda im: encoded(collage(im, 1)),
+    "one of four in a grid": lambda im: encoded(collage(im, 3)),
+}
+
+
 def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, seed: int, marks: bool = False,
-                shown: bool = False) -> None:
+                shown: bool = False, collaged: bool = False) -> None:
     """A benchmark folder as make_benchmark.py writes one (truth.json: groups, each copy's level and kind), its
     copies made by this script's kinds: each query photo (at most 1024 px, JPEG q92) with three benign copies
     (level duplicate) and three edited ones (level match), the kinds drawn at random (the edited ones from
-    EDITED, and MARKS too if `marks`; with `shown` the three of SHOWN); lossless and WebP copies are written as
-    PNG (the hash baselines read JPEG and PNG only)."""
+    EDITED, and MARKS too if `marks`; with `shown` the three of SHOWN, with `collaged` the two of COLLAGED);
+    lossless and WebP copies are written as PNG (the hash baselines read JPEG and PNG only)."""
     rng = random.Random(seed)
     photos = list(photos)
     rng.shuffle(photos)
@@ -228,9 +262,9 @@ def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, s
         if i >= queries:
             continue
         group = [name]
-        edited = SHOWN if shown else {**EDITED, **(MARKS if marks else {})}
+        edited = SHOWN if shown else COLLAGED if collaged else {**EDITED, **(MARKS if marks else {})}
         for level, kinds in (("duplicate", BENIGN), ("match", edited)):
-            for j, kind in enumerate(rng.sample(sorted(kinds), 3)):
+            for j, kind in enumerate(rng.sample(sorted(kinds), min(3, len(kinds)))):
                 data = kinds[kind](im)
                 copy = Image.open(io.BytesIO(data))
                 copy_name = f"{opaque(i, level, j)}{'.jpg' if copy.format == 'JPEG' else '.png'}"
@@ -258,11 +292,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=3, help="with --write-bench: which photos and kinds are drawn")
     ap.add_argument("--marks", action="store_true", help="with --write-bench: edited copies drawn from MARKS too")
     ap.add_argument("--shown", action="store_true", help="with --write-bench: the edited copies are SHOWN's three")
+    ap.add_argument("--collaged", action="store_true",
+                    help="with --write-bench: the edited copies are COLLAGED's two")
     a = ap.parse_args()
     if a.write_bench:
         source = a.photos or REPO.parent / "shared" / "data" / "dev"
         write_bench(sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")),
-                    a.write_bench, a.queries, a.distractors, a.seed, a.marks, a.shown)
+                    a.write_bench, a.queries, a.distractors, a.seed, a.marks, a.shown, a.collaged)
         return
     from neardup.encoder.decode import signature_of
     from neardup.encoder.frame import explained
@@ -272,7 +308,8 @@ def main() -> None:
     paths = paths or sorted((REPO / "samples" / "originals").glob("*.jpg"))
     photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
     rows = {}
-    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", EDITED), ("mark", MARKS), ("shown", SHOWN)):
+    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", EDITED), ("mark", MARKS), ("shown", SHOWN),
+                         ("collaged", COLLAGED)):
         for name, make in copies.items():
             reasons = Counter()
             for im in photos:
