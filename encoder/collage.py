@@ -14,12 +14,15 @@ import numpy as np
 from PIL import Image
 
 STEP = 3.0  # a seam's mean step across it (levels, gray, over two pixels) is this many times the larger of the
-#   steps two pixels either side of it ...
-LEAST_STEP = 8.0  # ... and at least this many levels ...
-LINES = 0.5  # ... and the largest of the three in at least this share of the lines across it
+#   mean steps two pixels either side of it, and the largest of the three in LINES of the lines across it; or
+#   WEAK_STEP times, in MOST_LINES of them (a seam between textured pictures) ...
+LINES, WEAK_STEP, MOST_LINES = 0.5, 1.5, 0.8
+LEAST_STEP = 8.0  # ... and at least this many levels
 GUTTER = 0.05  # of the side: seams this close together bound a gutter between two cells (a plain band), left out
 LEAST_CELL = 0.2  # of the side: every cell is at least this wide and high (a seam that would leave a thinner
 #   one is no seam: a pole or a window frame in a photo)
+APART = 2  # a seam's (or a gutter's) two sides are compared this many pixels out from it: a line drawn across a
+#   picture, up to a few pixels thick, has the same picture either side of it
 MOST_CELLS = 6  # more cells than this is a pattern of straight lines (tiles, shelves), not a collage
 LEAST_SIDE = 48  # pixels: smaller pictures are not split
 
@@ -54,21 +57,48 @@ def _spans(g: np.ndarray) -> list[tuple[int, int]]:
     beside = cv2.max(steps[:, :w - 6], steps[:, 4:])  # ... and from x - 3 to x - 1 or from x + 1 to x + 3
     step, near, most = (cv2.reduce(a, 0, cv2.REDUCE_AVG, dtype=cv2.CV_32F).ravel()
                         for a in (across, beside, cv2.compare(across, beside, cv2.CMP_GT)))
-    seam = x[(step >= STEP * near) & (step >= LEAST_STEP) & (most >= 255 * LINES)]
+    seam = x[(step >= LEAST_STEP) & (((step >= STEP * near) & (most >= 255 * LINES))
+                                     | ((step >= WEAK_STEP * near) & (most >= 255 * MOST_LINES)))]
     strength = dict(zip(x.tolist(), step.tolist()))
-    gaps = []  # (strength, first column left out, first column kept after)
+    gaps = []  # (first column left out, first column kept after, strength)
     for run in np.split(seam, np.flatnonzero(np.diff(seam) > 1) + 1) if len(seam) else []:
         # one seam column: the two pictures blended in it (left out); two: the edge lies between them
         first, last = int(run[0]), int(run[-1])
-        gap = (first, first + 1) if first == last else (first + 1, last)
-        gaps.append((max(strength[c] for c in run.tolist()), *gap))
+        gaps.append(((first, first + 1) if first == last else (first + 1, last)) + (max(strength[c] for c in run.tolist()),))
+    found = []
+    for group in _close(gaps, GUTTER * w):
+        a, b = min(gap[0] for gap in group), max(gap[1] for gap in group)
+        if _differ(g, a - 1 - APART, b + APART):  # else a line across one picture (a grid's, a pole), or its edges
+            found.append((max(gap[2] for gap in group), a, b))
     cuts: list[tuple[int, int]] = []
-    for _, a, b in sorted(gaps, reverse=True):  # the strongest first
-        trial = [cut for cut in cuts if not (a - cut[1] <= GUTTER * w and cut[0] - b <= GUTTER * w)]
-        merged = [cut for cut in cuts if cut not in trial]  # a gutter's other edge: the band between them goes
-        trial.append((min([a, *(c[0] for c in merged)]), max([b, *(c[1] for c in merged)])))
-        edges = [0, *(v for cut in sorted(trial) for v in cut), w]
+    for _, a, b in sorted(found, reverse=True):  # the strongest first
+        trial = sorted([*cuts, (a, b)])
+        edges = [0, *(v for cut in trial for v in cut), w]
         if all(end - start >= LEAST_CELL * w for start, end in zip(edges[::2], edges[1::2])):
-            cuts = sorted(trial)
+            cuts = trial
     edges = [0, *(v for cut in cuts for v in cut), w]
     return list(zip(edges[::2], edges[1::2]))
+
+
+def _close(gaps: list, within: float) -> list[list]:
+    """The gaps (first, end, strength), in order, in groups whose neighbours are at most `within` apart: the two
+    edges of a gutter between two pictures, or of a line across one picture."""
+    groups: list[list] = []
+    for gap in sorted(gaps):
+        if groups and gap[0] - groups[-1][-1][1] <= within:
+            groups[-1].append(gap)
+        else:
+            groups.append([gap])
+    return groups
+
+
+def _differ(g: np.ndarray, left: int, right: int) -> bool:
+    """Whether columns `left` and `right` of `g`, either side of a seam or a gutter, belong to two pictures: they
+    differ as a seam's sides do, not as the two sides of a line drawn across one picture do."""
+    w = g.shape[1]
+    if left < 2 or right > w - 3:
+        return False
+    columns = g[:, [left - 2, left, right, right + 2]].astype(np.float32)
+    across = float(np.abs(columns[:, 2] - columns[:, 1]).mean())
+    beside = max(float(np.abs(columns[:, 1] - columns[:, 0]).mean()), float(np.abs(columns[:, 3] - columns[:, 2]).mean()))
+    return across >= max(LEAST_STEP, WEAK_STEP * beside)

@@ -64,11 +64,11 @@ class View:
     mirrored: Keypoints | None
     thumb: np.ndarray  # (64, 64, 3) uint8, the whole picture squashed: colourfulness and the blurred-copy check
     coarse: bool = False  # looked at under the working size: a sharper look may decide what this one cannot
-    cells: tuple[int, ...] = ()  # the perceptual hashes of a collage's cells (encoder/collage.py), at a first look
+    cells: tuple[np.ndarray, ...] = ()  # a collage's cells (encoder/collage.py), squashed as `thumb` is (a first look)
 
-    def holds(self, other: "View") -> bool:
-        """Whether the other picture's perceptual hash is that of one of this collage's cells."""
-        return any(bin(other.phash ^ cell).count("1") <= phash.MAX_BITS for cell in self.cells)
+    @functools.cached_property
+    def cell_hashes(self) -> tuple[int, ...]:
+        return tuple(phash.phash(cell) for cell in self.cells)
 
     @functools.cached_property
     def colour(self) -> float:
@@ -138,7 +138,7 @@ class Verifier:
         if coarse and sharper:
             k = self.side / max(im.size)
             im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.BICUBIC)
-        cells = () if sharper else tuple(phash.phash(np.asarray(im.crop(box).resize((64, 64), Image.BOX)))
+        cells = () if sharper else tuple(np.asarray(im.crop(box).resize((64, 64), Image.BOX))
                                          for box in collage.cells(im))
         straight, flipped = self._detect(np.asarray(im.convert("L")), mirrored)
         thumb = np.asarray(im.resize((64, 64), Image.BOX))
@@ -215,11 +215,23 @@ class Verifier:
         if best.inliers >= self.min_inliers:
             same_colours = abs(a.colour - b.colour) <= self.colour_tolerance * max(a.colour, b.colour) + 2
             return Verdict(True, best.inliers, best.same_frame and same_colours)
-        if self.degraded_copy(a, b):  # verified at the match threshold's edge: a degraded copy is no duplicate
+        if self.degraded_copy(a, b) or self.in_cell(a, b) or self.in_cell(b, a):  # verified at the match
+            #   threshold's edge: a degraded copy or a collage's cell is no duplicate
             return Verdict(True, self.min_inliers)
         if best.inliers < self.refute_below and min(len(a.straight), len(b.straight)) >= self.min_keypoints:
             return Verdict(False)
         return None
+
+    def in_cell(self, collage: View, other: View) -> bool:
+        """Whether the other picture is one of a collage's cells (encoder/collage.py): its perceptual hash is the
+        cell's (within phash.MAX_BITS) and, at 64 px in every colour channel, the two equal each other (as
+        degraded_copy() compares). The keypoints of a cell, a fraction of the collage, are often too few."""
+        for cell, bits in zip(collage.cells, collage.cell_hashes):
+            if bin(other.phash ^ bits).count("1") <= phash.MAX_BITS:
+                x, y = cell.astype(np.float32), other.thumb.astype(np.float32)
+                if min(x.std(), y.std()) >= self.blur_min_contrast and _rms(x, y) <= self.blur_tolerance * y.std():
+                    return True
+        return False
 
     def degraded_copy(self, a: View, b: View) -> bool:
         """Whether one picture is the other blurred (a strong blur leaves ORB no corners to match) or pixelated
@@ -347,8 +359,7 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             views = _views({i for pair in part for i in pair}, paths, mirrored, verifier, pool, hashes=known.hashes,
                            decodes=decodes)
             reached = _verdicts(part, views, verifier, pool)
-            undecided = [p for p, v in reached.items() if any(views[i] and views[i].coarse for i in p)
-                         and (v is None or (not v.same and in_cell(views[p[0]], views[p[1]])))]
+            undecided = [p for p, v in reached.items() if v is None and any(views[i] and views[i].coarse for i in p)]
             reached.update(_looked_at_sharper(undecided, views, paths, mirrored, verifier, pool, known.hashes))
             # not where a file could not be read: it may be back by the next run
             known.put({p: v for p, v in reached.items() if views[p[0]] and views[p[1]]})
@@ -356,12 +367,6 @@ def rescore(todo: dict[tuple[int, int], float], paths: dict[int, str], threshold
             verdicts.update((p, v) for p, v in reached.items() if p in wanted)
     settle({k: verdicts.get(rep) for k, rep in twins.items()})
     return out
-
-
-def in_cell(a: View | None, b: View | None) -> bool:
-    """Whether one picture is a cell of the other, a collage (by their perceptual hashes): the keypoints of a
-    first look at a collage, its cells a fraction of the working size, are too few to refute the pair."""
-    return a is not None and b is not None and (a.holds(b) or b.holds(a))
 
 
 def same_bytes(pair: tuple[int, int], hashes: dict[int, str]) -> bool:
