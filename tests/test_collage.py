@@ -34,6 +34,16 @@ def grid(pictures: list[Image.Image], columns: int) -> Image.Image:
     return out
 
 
+def beside(pictures: list[Image.Image]) -> Image.Image:
+    """Pictures side by side, each scaled to the height of the lowest, their shapes kept."""
+    h = min(im.height for im in pictures)
+    scaled = [im.resize((round(im.width * h / im.height), h), Image.LANCZOS) for im in pictures]
+    out = Image.new("RGB", (sum(im.width for im in scaled), h))
+    for i, im in enumerate(scaled):
+        out.paste(im, (sum(s.width for s in scaled[:i]), 0))
+    return out
+
+
 def test_the_cells_of_photos_side_by_side_and_in_a_grid_are_found_within_a_pixel():
     n = len(sample_paths())
     found = 0

@@ -384,10 +384,11 @@ def test_a_message_past_its_time_limit_fails_what_it_did_not_reach(cluster, tmp_
 
 
 def test_the_queue_answers_as_the_scan_with_a_verify_worker_killed(cluster):
-    """Crops and mirrored crops with their originals, in batches: before any verify worker runs, the
-    embedding's answer is there at once (`verified=False`) and every image waits in `verifying`; a verify
-    worker killed (SIGKILL) in the middle and another one after it leave every image final, with the scan's
-    pairs and labels."""
+    """Crops and mirrored crops with their originals, and two of them side by side, in batches: before any
+    verify worker runs, the embedding's answer is there at once (`verified=False`) and every image waits in
+    `verifying`; a verify worker killed (SIGKILL) in the middle and another one after it leave every image
+    final, with the scan's pairs and labels (the two in the collage found by its cells, as the scan finds them)."""
+    from tests.test_collage import PAIR, beside
     from tests.test_verify import make_crops
 
     for w in list(cluster.workers):
@@ -396,6 +397,8 @@ def test_the_queue_answers_as_the_scan_with_a_verify_worker_killed(cluster):
     folder = cluster.images / "crops"
     folder.mkdir()
     make_crops(folder, side=384)
+    names = [sample_paths()[i].name for i in PAIR]
+    beside([Image.open(folder / name) for name in names]).save(folder / "beside.jpg", quality=85)
     files = sorted(str(p) for p in folder.glob("*.jpg"))
     cluster.start_worker("ingest", "embed,index")
     cl = client(cluster)
@@ -423,6 +426,7 @@ def test_the_queue_answers_as_the_scan_with_a_verify_worker_killed(cluster):
     got = pairs_by_path(cl.rt, "verified", generation)
     want = {(*sorted((scan.images[a].path, scan.images[b].path)), label) for a, b, _, label in scan.pairs}
     assert want and got == want, (sorted(got - want), sorted(want - got))
+    assert {(*sorted((str(folder / name), str(folder / "beside.jpg"))), "match") for name in names} <= want
     told = {it["path"]: it.get("why") for it in handle.status(explain=True)["items"] if it["state"] == "match"}
     assert told and all(why in WHY.values() for why in told.values()), told  # what a person is told about each
     assert survivor.poll() is None
