@@ -222,11 +222,11 @@ class Verifier:
             return Verdict(False)
         return None
 
-    def in_cell(self, collage: View, other: View) -> bool:
-        """Whether the other picture is one of a collage's cells (encoder/collage.py): its perceptual hash is the
-        cell's (within phash.MAX_BITS) and, at 64 px in every colour channel, the two equal each other (as
-        degraded_copy() compares). The keypoints of a cell, a fraction of the collage, are often too few."""
-        for cell, bits in zip(collage.cells, collage.cell_hashes):
+    def in_cell(self, whole: View, other: View) -> bool:
+        """Whether the other picture is one of the cells of `whole`, a collage (encoder/collage.py): its perceptual
+        hash is the cell's (within phash.MAX_BITS) and, at 64 px in every colour channel, the two equal each other
+        (as degraded_copy() compares). The keypoints of a cell, a fraction of the collage, are often too few."""
+        for cell, bits in zip(whole.cells, whole.cell_hashes):
             if bin(other.phash ^ bits).count("1") <= phash.MAX_BITS:
                 x, y = cell.astype(np.float32), other.thumb.astype(np.float32)
                 if min(x.std(), y.std()) >= self.blur_min_contrast and _rms(x, y) <= self.blur_tolerance * y.std():
