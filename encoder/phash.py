@@ -81,12 +81,14 @@ def near_pairs(ids: np.ndarray, hashes, max_bits: int = MAX_BITS, max_bucket: in
     collection)."""
     if not len(ids):
         return set()
-    rows = [np.atleast_1d(np.asarray(h, np.uint64)) for h in hashes]
-    found = []
-    for k in sorted({len(r) for r in rows}):  # rows of one length at a time: most pictures' k is TURNS
-        which = np.array([i for i, r in enumerate(rows) if len(r) == k])
-        of, own, flat = _distinct(np.stack([rows[i] for i in which]))
-        found.append((which[of], own, flat))
+    if isinstance(hashes, np.ndarray):
+        groups = [(np.arange(len(ids)), np.asarray(hashes, np.uint64).reshape(len(ids), -1))]
+    else:  # rows of one length at a time: most pictures' is TURNS, a collage's more
+        rows = [np.atleast_1d(np.asarray(h, np.uint64)) for h in hashes]
+        lengths = np.fromiter(map(len, rows), np.int64, len(rows))
+        groups = [(which, np.stack([rows[i] for i in which]))
+                  for which in (np.flatnonzero(lengths == k) for k in np.unique(lengths))]
+    found = [(which[of], own, flat) for which, group in groups for of, own, flat in [_distinct(group)]]
     of, own, flat = (np.concatenate(column) for column in zip(*found))
     return pairs_among(np.asarray(ids, np.int64)[of], own, flat, max_bits, max_bucket, among)
 
