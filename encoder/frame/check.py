@@ -106,11 +106,15 @@ def explained(a: Frame | None, b: Frame | None, known=UNKNOWN) -> str | None:
     ("content") but whose 64-px gray pictures agree differ in colour. A pair told by its shape or its content
     is then asked how it moved (geometry.py): mirrored, turned by quarter turns, or cropped."""
     why = difference(a, b) if known is UNKNOWN else known
+    unlike = False  # the pictures do not fit even without the whole-picture measures
     for rules in LENIENT if why in (*WHOLE_PICTURE, "shape") else ():
         other = difference(a, b, rules)
         if (other in ("frame", "turned") or (why != "shape" and other == "shape")
                 or (why, other) == ("sharpness", "content")):
             return _how_moved(a, b, other)
+        unlike = unlike or other == "content"
+    if unlike and (how := moved(a, b)):  # a picture in a collage of its own shape, whose colours differ
+        return how
     why = _how_moved(a, b, why)
     if why == "content":
         local, rms = _differences(a, b, None)[0]
