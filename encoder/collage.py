@@ -25,6 +25,7 @@ APART = 2  # a seam's (or a gutter's) two sides are compared this many pixels ou
 #   picture, up to a few pixels thick, has the same picture either side of it
 MOST_CELLS = 6  # more cells than this is a pattern of straight lines (tiles, shelves), not a collage
 LEAST_SIDE = 48  # pixels: smaller pictures are not split
+MOST_SIDE = 1024  # pixels: a larger decode is searched reduced by a whole factor to at most this
 
 
 def cells(im: Image.Image) -> list[tuple[int, int, int, int]]:
@@ -33,6 +34,10 @@ def cells(im: Image.Image) -> list[tuple[int, int, int, int]]:
     the other way round (a grid of four has both; a row of three, or a picture beside two stacked ones, one)."""
     if min(im.size) < LEAST_SIDE:
         return []
+    k = -(-max(im.size) // MOST_SIDE)  # a decode larger than that (a PNG is decoded whole) is looked at reduced
+    if k > 1:
+        return [(x0 * k, y0 * k, min(x1 * k, im.width), min(y1 * k, im.height))
+                for x0, y0, x1, y1 in cells(im.reduce(k))]
     gray = np.asarray(im.convert("L"))
     whole = {False: _spans(gray), True: _spans(np.ascontiguousarray(gray.T))}  # most pictures: no seam either way
     found = set()

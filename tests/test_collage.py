@@ -7,7 +7,7 @@ from PIL import Image
 
 from bench.edits import encoded
 from neardup.encoder import phash
-from neardup.encoder.collage import cells
+from neardup.encoder.collage import MOST_SIDE, cells
 from neardup.encoder.decode import decode, open_image
 from neardup.encoder.frame import SHARP_SIDE
 from neardup.pipeline.scan import Scanner
@@ -61,6 +61,15 @@ def test_the_cells_of_photos_side_by_side_and_in_a_grid_are_found_within_a_pixel
         boxes = cells(four)
         grids += len(boxes) == 4 and np.abs(np.array(boxes) - truth).max() <= 1
     assert grids >= n // 2
+
+
+def test_a_large_decode_is_searched_reduced_and_gives_its_cells_at_its_own_size():
+    """A picture decoded whole (a PNG) larger than MOST_SIDE: the cells of a grid of four within the reduction's
+    factor of a pixel."""
+    big = grid([photo(i) for i in GRID], 2).resize((2400, 1800), Image.LANCZOS)
+    k = -(-2400 // MOST_SIDE)
+    truth = [[x * 1200, y * 900, (x + 1) * 1200, (y + 1) * 900] for x in (0, 1) for y in (0, 1)]
+    assert k > 1 and np.abs(np.array(cells(big)) - truth).max() <= k
 
 
 def test_single_pictures_have_no_cells():
