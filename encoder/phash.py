@@ -88,9 +88,15 @@ def near_pairs(ids: np.ndarray, hashes, max_bits: int = MAX_BITS, max_bucket: in
         lengths = np.fromiter(map(len, rows), np.int64, len(rows))
         groups = [(which, np.stack([rows[i] for i in which]))
                   for which in (np.flatnonzero(lengths == k) for k in np.unique(lengths))]
-    found = [(which[of], own, flat) for which, group in groups for of, own, flat in [_distinct(group)]]
-    of, own, flat = (np.concatenate(column) for column in zip(*found))
-    return pairs_among(np.asarray(ids, np.int64)[of], own, flat, max_bits, max_bucket, among)
+    owners, owns, flats = [], [], []
+    for which, group in groups:
+        of, own, flat = _distinct(group)
+        owners.append(which[of])
+        owns.append(own)
+        flats.append(flat)
+    of = np.concatenate(owners)
+    return pairs_among(np.asarray(ids, np.int64)[of], np.concatenate(owns), np.concatenate(flats), max_bits,
+                       max_bucket, among)
 
 
 def _distinct(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

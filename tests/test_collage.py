@@ -8,18 +8,13 @@ from PIL import Image
 from bench.edits import encoded
 from neardup.encoder import phash
 from neardup.encoder.collage import MOST_SIDE, cells
-from neardup.encoder.decode import decode, open_image
-from neardup.encoder.frame import SHARP_SIDE
+from neardup.encoder.decode import decode
 from neardup.pipeline.scan import Scanner
 from tests.conftest import sample_paths
+from tests.test_canvas import decoded  # the decode an 80-px encoder's input and its cells are made from
 
 CELL = (240, 180)
 GRID, PAIR = (7, 8, 9, 10), (4, 5)  # sample photos whose grid of four, and whose pair, leave a seam all along
-
-
-def decoded(im: Image.Image) -> Image.Image:
-    """The decode an 80-px encoder's input and its cells are made from (encoder/decode.py decode)."""
-    return open_image(encoded(im, quality=90), draft_to=2 * 80, min_long=SHARP_SIDE)[0]
 
 
 def photo(i: int) -> Image.Image:
