@@ -375,6 +375,7 @@ def test_the_report_takes_its_thumbnails_from_the_scan_s_decode(photos, settings
     the report decodes nothing again (here, the files are gone by the time it is written), and a scan with
     previews off still gets thumbnails from the files."""
     settings.model = tiny_model
+    settings.threshold_duplicate = settings.threshold_match = 1e-4  # an untrained encoder pairs at random
     first = sorted(photos.glob("*.jpg"))[0]
     shutil.copy(first, photos / "copy.jpg")
     res = Scanner(settings).scan(str(photos))
