@@ -49,9 +49,12 @@ def settings(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> str:
     """An untrained small encoder: enough to test plumbing, not quality."""
+    import keras
+
     from neardup.encoder import artifact
     from neardup.encoder.model import build_encoder
 
+    keras.utils.set_random_seed(1)  # the same weights on every run: a test that fails on one fails on all
     path = tmp_path_factory.mktemp("model") / "tiny.keras"
     artifact.save(build_encoder(input_size=32, dim=32, width=8), path, {"duplicate": 0.05, "match": 0.2})
     return str(path)
