@@ -7,8 +7,8 @@ whether the pair is found at all is bench/quality.py's business, on a benchmark 
 Prints a table and writes JSON.
 
   bench/edits.py [--photos ../shared/data/extra] [--n 60]
-  bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3] [--marks | --shown |
-                 --collaged]
+  bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3] [--marks] [--degraded]
+                 [--shown | --collaged]
   bench/quality.py --bench bench-data/unseen
 """
 from __future__ import annotations
@@ -205,6 +205,10 @@ EDITED = {
     "caption bar above, 6 %": lambda im: encoded(with_bar(im, 0.06, (255, 255, 255), "when the code works")),
     "dark bar below, 4 %": lambda im: encoded(with_bar(im, 0.04, (40, 40, 40), "12:30", top=False)),
 }
+DEGRADED = {  # edits too: a picture degraded past a light adjustment (noise, heavy compression)
+    "noise sigma 20": lambda im: encoded(grain(im, 20)),
+    "JPEG q5": lambda im: encoded(im, quality=5),
+}
 MARKS = {  # edits too: what people write over a picture to claim it
     "watermark across the centre, 40 % white":
         lambda im: encoded(text_over(im, "© STOCK PHOTO", -0.1, (0.5, 0.5), (255, 255, 255, 100))),
@@ -237,11 +241,12 @@ COLLAGED = {  # edits too: the picture as one of several in a collage (encoder/c
 
 
 def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, seed: int, marks: bool = False,
-                shown: bool = False, collaged: bool = False) -> None:
+                shown: bool = False, collaged: bool = False, degraded: bool = False) -> None:
     """A benchmark folder as make_benchmark.py writes one (truth.json: groups, each copy's level and kind), its
     copies made by this script's kinds: each query photo (at most 1024 px, JPEG q92) with three benign copies
     (level duplicate) and three edited ones (level match), the kinds drawn at random (the edited ones from
-    EDITED, and MARKS too if `marks`; with `shown` the three of SHOWN, with `collaged` the two of COLLAGED);
+    EDITED, and MARKS too if `marks`, DEGRADED if `degraded`; with `shown` the three of SHOWN, with `collaged`
+    the two of COLLAGED);
     lossless and WebP copies are written as PNG (the hash baselines read JPEG and PNG only)."""
     rng = random.Random(seed)
     photos = list(photos)
@@ -262,7 +267,8 @@ def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, s
         if i >= queries:
             continue
         group = [name]
-        edited = SHOWN if shown else COLLAGED if collaged else {**EDITED, **(MARKS if marks else {})}
+        edited = SHOWN if shown else COLLAGED if collaged else {
+            **EDITED, **(MARKS if marks else {}), **(DEGRADED if degraded else {})}
         for level, kinds in (("duplicate", BENIGN), ("match", edited)):
             for j, kind in enumerate(rng.sample(sorted(kinds), min(3, len(kinds)))):
                 data = kinds[kind](im)
@@ -291,6 +297,7 @@ def main() -> None:
     ap.add_argument("--distractors", type=int, default=200, help="with --write-bench: photos without copies")
     ap.add_argument("--seed", type=int, default=3, help="with --write-bench: which photos and kinds are drawn")
     ap.add_argument("--marks", action="store_true", help="with --write-bench: edited copies drawn from MARKS too")
+    ap.add_argument("--degraded", action="store_true", help="with --write-bench: edited copies drawn from DEGRADED too")
     ap.add_argument("--shown", action="store_true", help="with --write-bench: the edited copies are SHOWN's three")
     ap.add_argument("--collaged", action="store_true",
                     help="with --write-bench: the edited copies are COLLAGED's two")
@@ -298,7 +305,7 @@ def main() -> None:
     if a.write_bench:
         source = a.photos or REPO.parent / "shared" / "data" / "dev"
         write_bench(sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")),
-                    a.write_bench, a.queries, a.distractors, a.seed, a.marks, a.shown, a.collaged)
+                    a.write_bench, a.queries, a.distractors, a.seed, a.marks, a.shown, a.collaged, a.degraded)
         return
     from neardup.encoder.decode import signature_of
     from neardup.encoder.frame import explained
@@ -308,8 +315,8 @@ def main() -> None:
     paths = paths or sorted((REPO / "samples" / "originals").glob("*.jpg"))
     photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
     rows = {}
-    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", EDITED), ("mark", MARKS), ("shown", SHOWN),
-                         ("collaged", COLLAGED)):
+    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", EDITED), ("degraded", DEGRADED),
+                         ("mark", MARKS), ("shown", SHOWN), ("collaged", COLLAGED)):
         for name, make in copies.items():
             reasons = Counter()
             for im in photos:

@@ -31,7 +31,7 @@ from bench.quality import run_neardup, score, visible_wrong, wrong_duplicates  #
 
 TIGHTER = {  # each rule 20 % stricter: a duplicate must pass by a margin
     "max_residual": 0.08, "max_local": 22.4, "gain": (0.8, 1.25), "colour": (0.28, 0.8), "chroma_gain": 1.16,
-    "min_sharpness": 0.84, "max_blur": 1.36, "max_peaks": 0.048, "max_turned_detail": 0.2, "max_overlay": 4.8,
+    "min_sharpness": 0.84, "max_blur": 1.36, "max_grain": 1.6, "max_peaks": 0.048, "max_turned_detail": 0.2, "max_overlay": 4.8,
     "max_fine_residual": 0.16, "max_finer_overlay": 5.6, "max_aspect_change": 0.064, "max_trim": 0.08,
 }
 PAIRS_ONLY = "shipped rules, the pair check alone (no group rule)"

@@ -26,6 +26,8 @@ from .signature import (
 
 BLUR_LOSS = 0.4  # a blur of sigma s (in pixels at the measuring side) keeps exp(-BLUR_LOSS x s^2) of the fine
 #   detail (the median over training photos blurred by 0.7 to 1.5 px)
+NOISE_MIN_SIDE = 128  # pictures compared at a smaller side are not compared by their noise (too few blocks, and no
+#   half side in the signature's ladder)
 PEAK_MIN_SIDE = 288  # pictures smaller than this (long side) are not compared by their tone peaks: too few
 #   pixels for a histogram of 256 levels, and a small graphic's PNG has its few colours where a JPEG of it
 #   spreads them
@@ -326,6 +328,31 @@ def turned_detail(a: Frame, b: Frame, common: list[tuple[int, float, float]]) ->
     return max(abs(p - q) for p, q in zip(x, y))
 
 
+def grain(a: Frame, b: Frame, common: list[tuple[int, float, float]], rules: Rules = RULES) -> float:
+    """The noisier picture's noise floor over the other's (each plus half a level), at the largest side both
+    were measured at (`common`: the pair's _in_common) from NOISE_MIN_SIDE up; 1 where there is none, where the
+    two floors are within `rules.min_grain` levels, or where they do not look like noise added to a clean
+    picture: white noise halves with the side (the noisier one's floor at least `rules.grain_scale` times its
+    floor at half the side), a clean picture's floor does not (the other's at most `rules.clean_scale` times
+    it). A noisy photo (its own grain or sensor noise, a star field) that a heavy JPEG, a slight blur or a
+    resampling filter smoothed keeps some of its grain at the smaller sides, which the clean one lacks."""
+    side = next((s for s, _, _ in common if s >= NOISE_MIN_SIDE), None)
+    if side is None or not (a.noise and b.noise):
+        return 1.0
+    (x, x_half), (y, y_half) = ((_floor_at(f, side), _floor_at(f, side / 2)) for f in (a, b))
+    (noisy, noisy_half), (clean, clean_half) = sorted(((x, x_half), (y, y_half)), reverse=True)
+    if (noisy - clean < rules.min_grain or noisy + 0.5 < rules.grain_scale * (noisy_half + 0.5)
+            or clean + 0.5 > rules.clean_scale * (clean_half + 0.5)):
+        return 1.0
+    return (noisy + 0.5) / (clean + 0.5)
+
+
+def _floor_at(f: Frame, side: float) -> float:
+    """The picture's noise floor at the detail side nearest `side`."""
+    sides = [s for s, _ in f.detail]
+    return f.noise[min(range(len(sides)), key=lambda k: abs(sides[k] - side))]
+
+
 def _same_direction(m: dict, unit: np.ndarray, rules: Rules) -> bool:
     """Whether the detail kept its direction (`m`: the pair's _cheap measures), judged for pictures of the same
     extent only (aligned within 2 % of each side): a trim cuts off edges, and where a picture's detail is a
@@ -338,7 +365,7 @@ def _cheap(a: Frame, b: Frame, rules: Rules) -> dict:
     common = _in_common(a, b)
     softer = max(blur(a, b, common, rules), blur(a, b, _in_common(a, b, high=True), rules))  # at 256 px and above
     return {"aspect": abs(float(np.log(a.aspect / b.aspect))), "sharpness": sharpness_ratio(common),
-            "blur": softer, "turned_detail": turned_detail(a, b, common),
+            "blur": softer, "turned_detail": turned_detail(a, b, common), "grain": grain(a, b, common, rules),
             "colours": (a.colourfulness, b.colourfulness), **_peaks(a, b)}
 
 
@@ -358,7 +385,7 @@ def _colour(colours: tuple[float, float], gain: float, rules: Rules) -> float:
 def _failing(m: dict, rules: Rules) -> str | None:
     """The first of the measures `m` (the pair's _cheap ones, with a fit of the grids where there is one) past
     the rules, as a key of WHY (None: none is): the shape, the colours, how well the grids fit as a whole and in
-    places, then the contrast (a fit that fails gives a gain that means nothing), the sharpness, the tones."""
+    places, then the contrast (a fit that fails gives a gain that means nothing), the sharpness, the noise, the tones."""
     lo, hi = rules.gain
     ca, cb = m["colours"]
     gain = m.get("gain")
@@ -368,5 +395,6 @@ def _failing(m: dict, rules: Rules) -> str | None:
               ("content", m.get("rms", 0.0) <= rules.max_residual), ("overlay", m.get("local", 0.0) <= rules.max_local),
               ("contrast", gain is None or lo <= gain <= hi),
               ("sharpness", m["blur"] <= rules.max_blur and m["sharpness"] >= rules.min_sharpness),
+              ("noise", m["grain"] <= rules.max_grain),
               ("tones", m.get("peaks", 0.0) <= rules.max_peaks))
     return next((why for why, ok in passed if not ok), None)

@@ -33,6 +33,17 @@ class Rules:
     #   sides below the one compared)
     max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
     #   blurs, sharpening and resampling stay under it, a blur that shows at the picture's size does not
+    max_grain: float = 2.0  # the noisier picture's noise floor (signature.noise_floor()) at most this many times the
+    #   other's (compare.grain(), at 256 px or the largest side both have) ...
+    min_grain: float = 3.0  # ... where it is this many units (white noise's sigma) above it or more (a grainy photo
+    #   whose grain JPEG at q10 or WebP took away: 2.6 to 2.9 less grainy at 256 px) ...
+    grain_scale: float = 1.2  # ... and this many times its floor at half the side or more (white noise halves, a
+    #   picture's own texture does not) ...
+    clean_scale: float = 1.2  # ... beside a floor at most this many times its own at half the side: a clean picture,
+    #   not a grainy one smoothed (a slight blur or a resampling filter leaves some grain). Over 375 photos of
+    #   dev/, extra/, train/ and the samples: noise of sigma 20 (JPEG q75) fails it 0.53 of the time, sigma 12
+    #   0.33, grain of sigma 3, JPEG q10 to q35, WebP q50 and q80, gamma, brightness, halving, PNG-8 and
+    #   sharpening never, a blur of 1.2 px once
     max_peaks: float = 0.06  # the two pictures' tone peaks (tone_peaks()) differ by at most this: most posterised
     #   copies differ by more, palette (PNG-8, GIF) and q10 copies seldom (bench/edits.py's rows)
     max_turned_detail: float = 0.25  # ... and, untrimmed, the detail's direction there (_detail's two log
@@ -92,6 +103,7 @@ WHY = {  # why a pair is a match rather than a duplicate (difference()), as the 
     "overlay": "something over part of it: text, a logo, a sticker, a patch",
     "contrast": "contrast changed more than a light adjustment does (faded)",
     "sharpness": "blurred or smeared",
+    "noise": "one is grainier: noise or film grain added, or a filter took the picture's own grain away",
     "tones": "fewer tones: posterised",
     "turned": "turned or mirrored",
     "mirrored": "mirrored",
@@ -100,8 +112,8 @@ WHY = {  # why a pair is a match rather than a duplicate (difference()), as the 
     "siblings": "edited, as other copies of the picture show: blurred or framed against larger copies, or unlike "
                 "most of the other's duplicates (one of the two is too small to show it)",
 }
-WHOLE_PICTURE = ("colour", "contrast", "sharpness", "tones")  # reasons a crop, a border or a turn also gives
+WHOLE_PICTURE = ("colour", "contrast", "sharpness", "noise", "tones")  # reasons a crop, a border or a turn also gives
 LENIENT = tuple(replace(RULES, max_aspect_change=float("inf"), colour=(1.0, float("inf")), gain=(0.0, float("inf")),
-                        max_blur=float("inf"), min_sharpness=0.0, max_peaks=float("inf"),
+                        max_blur=float("inf"), min_sharpness=0.0, max_grain=float("inf"), max_peaks=float("inf"),
                         max_profile_error=float("inf"), max_trim=trim)
                 for trim in (RULES.max_trim, 0.25))  # the check without them, every trim tried, then wider ones too

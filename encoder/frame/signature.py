@@ -32,6 +32,10 @@ compares a signature kept per image, made from the decode the encoder needs anyw
 - the rim: per side, the lines from the edge in, each one's detail and the spread of its levels: what a
   trim cuts off is picture, a frame round the picture is plain or, filled with the picture blurred, has no
   detail;
+- the noise floor at each detail side: that band-passed detail in the flattest blocks of the picture. Noise
+  and film grain raise it everywhere, even in a clear sky, and halve it with the side; a picture's own
+  texture keeps it at every side, sharpening multiplies the little there is, and JPEG and palette dithering
+  leave the flattest blocks flat or nearly so;
 - the tones' peaks: how much of each channel's histogram sits in narrow peaks (posterisation leaves a few
   levels where the picture had a continuum; a brightness or contrast change moves and stretches the
   histogram, keeping its shape).
@@ -78,11 +82,13 @@ PEAK_SIGMAS = (3.0, 12.0)  # a histogram's tone peaks: what smoothing it by the 
 #   leaves a few levels 16 or more apart, which stand out at these widths
 PEAK_IGNORED = (8, 4)  # ... ignoring the levels this near black and white (clipped) and this near the most
 #   common level (a plain background: one peak, which a brightness change clips or frees)
+NOISE_BLOCK = 8  # pixels: the blocks (at the measuring side) the band is averaged over ...
+NOISE_FLATTEST = 10  # ... and the percentile of them that is the floor: the flattest tenth of the picture
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
-KEY = "frame32x3v11"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
+KEY = "frame32x3v12"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
 #   an ICC profile of another colour space are signed in sRGB, encoder/colour.py; v11: pictures of HIGH_BELOW px
-#   or more get the detail above SHARP_SIDE that their decode holds)
+#   or more get the detail above SHARP_SIDE that their decode holds; v12: the noise floor)
 
 
 class Plane:
@@ -129,6 +135,7 @@ class Frame:
     peaks: float = 0.0  # tone_peaks() of the decode: posterisation raises it
     finer: np.ndarray | None = None  # (128, 128) uint8: the whole picture squashed, gray (FINER)
     high: tuple[tuple[int, float], ...] = ()  # per HIGH_SIDES over SHARP_SIDE: (long side, fine detail there)
+    noise: tuple[float, ...] = ()  # per detail side: noise_floor() there
 
     def sides(self, long_side: float) -> tuple[float, float]:
         """The picture's width and height at this long side, its original's aspect ratio kept."""
@@ -195,10 +202,10 @@ class Frame:
 
     def to_bytes(self) -> bytes:
         return (np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + self.fine.tobytes()
-                + struct.pack(f"<fiifi{'ifff' * len(self.detail)}{'if' * len(self.high)}", self.aspect,
+                + struct.pack(f"<fiifi{'iffff' * len(self.detail)}{'if' * len(self.high)}", self.aspect,
                               self.long_side, len(self.detail), self.peaks, len(self.high),
-                              *(x for (side, level), way in zip(self.detail, self.direction)
-                                for x in (side, level, *way)),
+                              *(x for (side, level), way, noise in zip(self.detail, self.direction, self.noise)
+                                for x in (side, level, *way, noise)),
                               *(x for side_level in self.high for x in side_level))
                 + self.rim.astype(np.float16).tobytes() + (b"" if self.finer is None else self.finer.tobytes()))
 
@@ -206,17 +213,17 @@ class Frame:
     def from_bytes(cls, raw: bytes) -> "Frame":
         n, m = GRID * GRID * 3, FINE * FINE
         aspect, long_side, count, peaks, high = struct.unpack("<fiifi", raw[n + m:n + m + 20])
-        end = n + m + 20 + 16 * count + 8 * high
+        end = n + m + 20 + 20 * count + 8 * high
         rim_end = end + 4 * 2 * RIM * 2  # float16
-        values = struct.unpack(f"<{'ifff' * count}", raw[n + m + 20:n + m + 20 + 16 * count])
-        highs = struct.unpack(f"<{'if' * high}", raw[n + m + 20 + 16 * count:end])
+        values = struct.unpack(f"<{'iffff' * count}", raw[n + m + 20:n + m + 20 + 20 * count])
+        highs = struct.unpack(f"<{'if' * high}", raw[n + m + 20 + 20 * count:end])
         return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect,
-                   tuple(zip(values[::4], values[1::4])),
+                   tuple(zip(values[::5], values[1::5])),
                    np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE), long_side,
-                   tuple(zip(values[2::4], values[3::4])),
+                   tuple(zip(values[2::5], values[3::5])),
                    np.frombuffer(raw[end:rim_end], np.float16).astype(np.float32).reshape(4, 2, RIM), peaks,
                    np.frombuffer(raw[rim_end:], np.uint8).reshape(FINER, FINER) if len(raw) > rim_end else None,
-                   tuple(zip(highs[::2], highs[1::2])))
+                   tuple(zip(highs[::2], highs[1::2])), values[4::5])
 
 
 def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:
@@ -236,18 +243,19 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
     fine = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     gray = whole = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     finer = cv2.resize(gray, (FINER, FINER), interpolation=cv2.INTER_AREA)
-    detail, direction, rim = [], [], None
+    detail, direction, noise, rim = [], [], [], None
     for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
         gray = _shrunk(gray, side)  # each side from the last one: cheap
         level, *way, band = _detail(gray)
         detail.append((side, level))
         direction.append(tuple(way))
+        noise.append(noise_floor(band))
         if rim is None:
             rim = _rim(gray, band)
     return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height), tuple(direction), rim,
                  tone_peaks(rgb), finer,
                  high_detail(whole if high is im else _gray(high), max(width, height))
-                 if high is not None and needs_high(width, height) else ())
+                 if high is not None and needs_high(width, height) else (), tuple(noise))
 
 
 def needs_high(width: int, height: int) -> bool:
@@ -274,6 +282,21 @@ def high_detail(gray: np.ndarray, long_side: int) -> tuple[tuple[int, float], ..
             gray = _shrunk(gray, side)
             out.append((side, _level(gray)[0]))
     return tuple(out)
+
+
+def noise_floor(band: np.ndarray) -> float:
+    """The noise in the flattest blocks of a picture, from its band-passed detail (_detail()'s band): its mean
+    absolute value over blocks of NOISE_BLOCK pixels, at their NOISE_FLATTEST percentile, in units of the sigma
+    of white noise that gives as much (0 for a picture too small to hold two blocks a side). The band lies
+    below the finest levels, where a picture's floor is its resampling's (a Lanczos thumbnail of a grainy
+    photo keeps none, the photo halved by 2x2 means much); texture raises it too, but only where the whole
+    picture is textured."""
+    h, w = (n // NOISE_BLOCK for n in band.shape)
+    if min(h, w) < 2:
+        return 0.0
+    blocks = cv2.resize(np.abs(band[:h * NOISE_BLOCK, :w * NOISE_BLOCK]), (w, h), interpolation=cv2.INTER_AREA).ravel()
+    k = round((blocks.size - 1) * NOISE_FLATTEST / 100)
+    return float(np.partition(blocks, k)[k]) / BAND_NOISE
 
 
 def tone_peaks(rgb: np.ndarray) -> float:
@@ -342,6 +365,9 @@ def _shrunk(pixels: np.ndarray, side: int) -> np.ndarray:
 
 BAND_KERNELS = [(k, k) for k in (cv2.getGaussianKernel(2 * round(3 * s) + 1, s, cv2.CV_32F) for s in DETAIL_BAND)]
 #   Gaussian kernels cut at 3 sigma, applied to the uint8 picture (the same values as blurring it in floats)
+BAND_NOISE = float(np.sqrt(2 / np.pi) * np.linalg.norm(np.pad(
+    np.outer(*BAND_KERNELS[0]), (len(BAND_KERNELS[1][0]) - len(BAND_KERNELS[0][0])) // 2) - np.outer(*BAND_KERNELS[1])))
+#   the band's mean absolute value for white noise of sigma 1: the floor's unit
 STEPS = (((slice(None), slice(1, None)), (slice(None), slice(None, -1))),  # across columns
          ((slice(1, None),), (slice(None, -1),)),  # across rows
          ((slice(1, None), slice(1, None)), (slice(None, -1), slice(None, -1))),  # along a diagonal
