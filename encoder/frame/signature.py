@@ -135,7 +135,7 @@ class Frame:
     peaks: float = 0.0  # tone_peaks() of the decode: posterisation raises it
     finer: np.ndarray | None = None  # (128, 128) uint8: the whole picture squashed, gray (FINER)
     high: tuple[tuple[int, float], ...] = ()  # per HIGH_SIDES over SHARP_SIDE: (long side, fine detail there)
-    noise: tuple[float, ...] = ()  # per detail side: noise_floor() there
+    noise: tuple[float, ...] = ()  # per detail side: noise_floor() there (none: stored as 0, no noise seen)
 
     def sides(self, long_side: float) -> tuple[float, float]:
         """The picture's width and height at this long side, its original's aspect ratio kept."""
@@ -204,7 +204,8 @@ class Frame:
         return (np.clip(self.grid, 0, 255).astype(np.uint8).tobytes() + self.fine.tobytes()
                 + struct.pack(f"<fiifi{'iffff' * len(self.detail)}{'if' * len(self.high)}", self.aspect,
                               self.long_side, len(self.detail), self.peaks, len(self.high),
-                              *(x for (side, level), way, noise in zip(self.detail, self.direction, self.noise)
+                              *(x for (side, level), way, noise in zip(self.detail, self.direction,
+                                                                        self.noise or (0.0,) * len(self.detail))
                                 for x in (side, level, *way, noise)),
                               *(x for side_level in self.high for x in side_level))
                 + self.rim.astype(np.float16).tobytes() + (b"" if self.finer is None else self.finer.tobytes()))
