@@ -216,15 +216,19 @@ def test_the_faint_colour_of_a_nearly_gray_picture(photo, colour):
         assert not same_frame(a, frame_of(jpeg(edited, 90)))
 
 
+def noisy(im: Image.Image, sigma: float) -> Image.Image:
+    """`im` with white noise of `sigma` levels added, drawn apart per channel (film grain, a sensor's noise)."""
+    noise = np.random.default_rng(0).normal(0, sigma, (im.height, im.width, 3))
+    return Image.fromarray(np.clip(np.asarray(im, np.float32) + noise, 0, 255).astype(np.uint8))
+
+
 @pytest.mark.parametrize("name,sigma", [("aero1", 3), ("building", 2), ("china", 2), ("orange", 3)])
 def test_colour_grain_on_a_gray_photo_is_a_duplicate(name, sigma):
     """Film grain of a few levels, drawn apart per channel, gives a gray photo colour noise; squashed to 32 px it
     is under a tenth of a level, no colour. A grayscale copy of a coloured photo is still another colour."""
     im = sample(name)
     gray = ImageOps.grayscale(im).convert("RGB")
-    noise = np.random.default_rng(0).normal(0, sigma, (im.height, im.width, 3))
-    grain = Image.fromarray(np.clip(np.asarray(gray, np.float32) + noise, 0, 255).astype(np.uint8))
-    assert same_frame(frame_of(jpeg(gray)), frame_of(jpeg(grain)))
+    assert same_frame(frame_of(jpeg(gray)), frame_of(jpeg(noisy(gray, sigma))))
     assert not same_frame(frame_of(jpeg(im)), frame_of(jpeg(gray)))
 
 
@@ -751,11 +755,6 @@ def test_a_caption_on_a_strip_of_the_picture_s_own_background_is_a_match(name):
     assert same_frame(frame_of(jpeg(im)), frame_of(jpeg(im.crop((0, 24, 600, 400)))))
     sky = star_field(1, stars=1600)
     assert same_frame(frame_of(jpeg(sky)), frame_of(jpeg(sky.crop((0, 30, 512, 512)))))
-
-
-def noisy(im: Image.Image, sigma: float) -> Image.Image:
-    noise = np.random.default_rng(0).normal(0, sigma, (im.height, im.width, 3))
-    return Image.fromarray(np.clip(np.asarray(im, np.float32) + noise, 0, 255).astype(np.uint8))
 
 
 def test_heavy_noise_is_a_match_while_grain_and_a_noisy_photo_smoothed_stay_duplicates():

@@ -329,7 +329,7 @@ def turned_detail(a: Frame, b: Frame, common: list[tuple[int, float, float]]) ->
 
 
 def grain(a: Frame, b: Frame, common: list[tuple[int, float, float]], rules: Rules = RULES) -> float:
-    """The noisier picture's noise floor over the other's (each plus half a level), at the largest side both
+    """The noisier picture's noise floor over the other's (each plus half a unit), at the largest side both
     were measured at (`common`: the pair's _in_common) from NOISE_MIN_SIDE up; 1 where there is none, where the
     two floors are within `rules.min_grain` levels, or where they do not look like noise added to a clean
     picture: white noise halves with the side (the noisier one's floor at least `rules.grain_scale` times its
