@@ -149,12 +149,17 @@ def collage(im: Image.Image, others: int) -> Image.Image:
     (3), every cell the picture's size (the others cropped to it), the whole halved (a post or a listing shows it
     smaller). No two collages share another photo (two that did would be copies of it, which a benchmark's truth
     does not know)."""
-    cells = [im] + [ImageOps.fit(Image.open(next(fillers())).convert("RGB"), im.size) for _ in range(others)]
-    columns = 2
-    out = Image.new("RGB", (im.width * columns, im.height * -(-len(cells) // columns)))
-    for i, cell in enumerate(cells):
-        out.paste(cell, (i % columns * im.width, i // columns * im.height))
+    out = grid([im] + [ImageOps.fit(Image.open(next(fillers())).convert("RGB"), im.size) for _ in range(others)])
     return out.resize((max(1, out.width // 2), max(1, out.height // 2)), Image.LANCZOS)
+
+
+def grid(pictures: list[Image.Image], columns: int = 2) -> Image.Image:
+    """Pictures of one size in rows of `columns`, left to right and top to bottom, with no gap between them."""
+    w, h = pictures[0].size
+    out = Image.new("RGB", (w * columns, h * -(-len(pictures) // columns)))
+    for i, im in enumerate(pictures):
+        out.paste(im, (i % columns * w, i // columns * h))
+    return out
 
 
 def thumbnail(im: Image.Image) -> Image.Image:

@@ -227,7 +227,7 @@ class Verifier:
         hash is the cell's (within phash.MAX_BITS) and, at 64 px in every colour channel, the two equal each other
         (as degraded_copy() compares). The keypoints of a cell, a fraction of the collage, are often too few."""
         for cell, bits in zip(whole.cells, whole.cell_hashes):
-            if bin(other.phash ^ bits).count("1") <= phash.MAX_BITS:
+            if (other.phash ^ bits).bit_count() <= phash.MAX_BITS:
                 x, y = cell.astype(np.float32), other.thumb.astype(np.float32)
                 if min(x.std(), y.std()) >= self.blur_min_contrast and _rms(x, y) <= self.blur_tolerance * y.std():
                     return True
@@ -241,7 +241,7 @@ class Verifier:
         five benchmark draws, the blurred copies keypoints left undecided differ from their originals by
         0.02-0.11 (RMS per unit of contrast), the closest unrelated undecided pair with hashes this close
         (look-alike nebulae) by 0.36."""
-        if bin(a.phash ^ b.phash).count("1") > self.blur_hash_bits:
+        if (a.phash ^ b.phash).bit_count() > self.blur_hash_bits:
             return False
         x, y = a.thumb.astype(np.float32), b.thumb.astype(np.float32)
         if min(x.std(), y.std()) < self.blur_min_contrast:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from bench.edits import encoded
+from bench.edits import encoded, grid
 from neardup.encoder import phash
 from neardup.encoder.collage import MOST_SIDE, cells
 from neardup.encoder.decode import decode
@@ -19,14 +19,6 @@ GRID, PAIR = (7, 8, 9, 10), (4, 5)  # sample photos whose grid of four, and whos
 
 def photo(i: int) -> Image.Image:
     return Image.open(sample_paths()[i]).convert("RGB").resize(CELL, Image.LANCZOS)
-
-
-def grid(pictures: list[Image.Image], columns: int) -> Image.Image:
-    w, h = pictures[0].size
-    out = Image.new("RGB", (w * columns, h * -(-len(pictures) // columns)))
-    for i, im in enumerate(pictures):
-        out.paste(im, (i % columns * w, i // columns * h))
-    return out
 
 
 def beside(pictures: list[Image.Image]) -> Image.Image:
