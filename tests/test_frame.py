@@ -140,6 +140,9 @@ def test_the_signature_survives_storage(photo):
     assert (g.aspect, g.long_side) == (pytest.approx(f.aspect), 768)
     assert np.allclose(g.detail, f.detail) and np.allclose(g.rim, f.rim, rtol=1e-2) and same_frame(f, g)
     assert g.finer.shape == (128, 128) and np.array_equal(g.finer, f.finer)
+    assert g.finest.shape == (256, 256) and np.array_equal(g.finest, f.finest)
+    small = frame_of(jpeg(photo.resize((200, 150))))  # no 256-px picture of a smaller one
+    assert small.finest is None and Frame.from_bytes(small.to_bytes()).finest is None
 
 
 def solid(colour, size=(500, 400), **options) -> Frame:
@@ -683,12 +686,31 @@ def bench_edits():
     ("scikit_image_chelsea", "handle in a corner, 3 % high")])
 def test_a_watermark_too_thin_for_64_px_is_a_match_at_128(name, mark):
     """Strokes a pixel or two wide at 64 px mix into the picture round them; the 128-px gray picture shows them.
-    Without that test (max_finer_overlay unbounded) these pairs pass as duplicates. Benign copies still pass."""
+    Without that test (and the 256-px one: max_finer_overlay and max_finest_overlay unbounded) these pairs pass
+    as duplicates. Benign copies still pass."""
     im = sample(name)
     original = frame_of(jpeg(im, 90))
     marked = frame_of(bench_edits().MARKS[mark](im))
     assert explained(original, marked) == "overlay"
-    assert same_frame(original, marked, dataclasses.replace(RULES, max_finer_overlay=float("inf")))
+    assert same_frame(original, marked, dataclasses.replace(RULES, max_finer_overlay=float("inf"),
+                                                            max_finest_overlay=float("inf")))
+    for edit in BENIGN.values():
+        assert same_frame(original, frame_of(edit(im)))
+
+
+@pytest.mark.parametrize("name, mark", [
+    ("opencv_aero1", "watermark across the centre, 40 % white"), ("opencv_home", "date stamp, 4 % high"),
+    ("opencv_orange", "date stamp, 4 % high"), ("opencv_sudoku", "date stamp, 4 % high")])
+def test_a_mark_that_128_px_mixes_into_its_cell_is_a_match_at_256(name, mark):
+    """A date stamp or a watermark's strokes can fill a fraction of a 4-px cell at 128 px; the 256-px gray
+    picture shows them. Without that test (max_finest_overlay unbounded) these pairs pass as duplicates. Benign
+    copies still pass, a brightened one and one with more contrast among them: the test is asked of copies in
+    the same tones only (finest_tones), as a picture matched onto re-toned tones differs where it clipped."""
+    im = sample(name)
+    original = frame_of(jpeg(im, 90))
+    marked = frame_of(bench_edits().MARKS[mark](im))
+    assert explained(original, marked) == "overlay"
+    assert same_frame(original, marked, dataclasses.replace(RULES, max_finest_overlay=float("inf")))
     for edit in BENIGN.values():
         assert same_frame(original, frame_of(edit(im)))
 

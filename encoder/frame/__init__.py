@@ -2,11 +2,11 @@
 
 from .align import aligned, rotation, turn
 from .check import CHECKER, TOLD, difference, edited, explained, framed_round, same_frame
-from .compare import finer_overlay, overlay
+from .compare import finer_overlay, finest_overlay, overlay
 from .margins import plain_frame
 from .rules import RULES, WHY, Rules
 from .signature import FINE, FINER, GRID, HIGH_SIDE, KEY, RIM, SHARP_SIDE, SHARP_SIDES, Frame, decodes_high, signature
 
 __all__ = ["CHECKER", "FINE", "FINER", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE", "SHARP_SIDES", "TOLD",
-           "WHY", "Frame", "Rules", "aligned", "decodes_high", "difference", "edited", "explained", "finer_overlay",
+           "WHY", "Frame", "Rules", "aligned", "decodes_high", "difference", "edited", "explained", "finer_overlay", "finest_overlay",
            "framed_round", "overlay", "plain_frame", "rotation", "same_frame", "signature", "turn"]

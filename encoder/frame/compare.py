@@ -1,5 +1,5 @@
 """What a pair is compared by, as the pictures are and aligned: shape, colour, contrast, sharpness, tones,
-and the overlay tests (local differences at 32, 64 and 128 px, in gray and in chroma)."""
+and the overlay tests (local differences at 32, 64, 128 and 256 px, in gray and in chroma)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .rules import RULES, Rules
 from .signature import (
     FINE,
     FINER,
+    FINEST,
     GRID,
     PLAIN,
     TRIM_WINDOWS,
@@ -81,7 +82,10 @@ def _clipped_cells(src: Frame, dst: Frame, unit: np.ndarray) -> np.ndarray:
 
 
 def _cells(mask: np.ndarray, cells: int) -> np.ndarray:
-    """A grid-cell mask (32 x 32) as one over `cells` x `cells` cells: a cell is in it if any grid cell in it is."""
+    """A grid-cell mask (32 x 32) as one over `cells` x `cells` cells: a cell is in it if any grid cell in it is
+    (or, for finer cells, if the grid cell it lies in is)."""
+    if cells > GRID:
+        return mask.repeat(cells // GRID, axis=0).repeat(cells // GRID, axis=1)
     k = GRID // cells
     return mask if k == 1 else mask.reshape(cells, k, cells, k).any(axis=(1, 3))
 
@@ -243,9 +247,20 @@ def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.nda
         clipped = _clipped_cells(*alignment)
         differences = _differences(a, b, alignment, soften, clipped)
         if (max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
-                and finer_overlay(a, b, alignment, soften, clipped) <= rules.max_finer_overlay):
+                and finer_overlay(a, b, alignment, soften, clipped) <= rules.max_finer_overlay
+                and (finest_overlay(a, b, alignment, soften, clipped) <= rules.max_finest_overlay
+                     or _tone_shift(*alignment) > rules.finest_tones)):
             return True
     return False
+
+
+def _tone_shift(src: Frame, dst: Frame, unit: np.ndarray) -> float:
+    """How far the pair's brightness and contrast change (_tone_both_ways) moves the grid's levels, on average
+    (0..255): the 256-px overlay test is for copies in the same tones. Matched onto another picture's tones at
+    that size, a brightened picture differs where it clipped (the core of a star cluster, a white backdrop cut
+    round an object), and the dark levels of a night sky, lifted by a gamma, in their noise."""
+    x, _, gain, offset = _tone_both_ways(src, dst, unit)[0]
+    return float(np.abs((gain - 1) * x + offset).mean())
 
 
 def _trim_fit(a: Frame, b: Frame) -> tuple[Frame, Frame, np.ndarray]:
@@ -264,12 +279,29 @@ def finer_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray]
     out: a trim's window is least sure at its edges), for pairs both that large, else 0. A watermark's strokes,
     a user's handle or a date stamp a few per cent high are a pixel or two thick at 64 px, mixed into the
     picture round them; at 128 they stand out of their cell. `clipped`: as _differences() takes it."""
-    if min(a.long_side, b.long_side) < FINER or a.finer is None or b.finer is None:
+    return _gray_overlay(a, b, FINER, alignment, soften, clipped)
+
+
+def finest_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None,
+                   soften: float = 0.0, clipped: np.ndarray | None = None) -> float:
+    """finer_overlay() at 256 px (cells of 4 px, the two outer rings left out: the same share of each side), for
+    pairs both that large: on a photo of a thousand pixels or more the same marks are a pixel or two thick at
+    128 px, and a handle or a date stamp fills a fraction of a cell there."""
+    return _gray_overlay(a, b, FINEST, alignment, soften, clipped)
+
+
+def _gray_overlay(a: Frame, b: Frame, side: int, alignment: tuple[Frame, Frame, np.ndarray] | None,
+                  soften: float, clipped: np.ndarray | None) -> float:
+    """The local difference of the pair's gray pictures at `side` px (FINER or FINEST), or 0 where either picture
+    is smaller or keeps none that large."""
+    planes = {FINER: lambda f: f.finer_plane, FINEST: lambda f: f.finest_plane}[side]
+    if min(a.long_side, b.long_side) < side or planes(a) is None or planes(b) is None:
         return 0.0
     src, dst, unit = alignment or _trim_fit(a, b)
-    return _difference(src.finer_plane, dst.finer_plane, unit, soften * FINER / FINE, cells=FINER // 4, ring=1,
-                       slack=EDGE_SLACK * FINER / FINE, both_ways=True,
-                       skip=_cells(_clipped_cells(src, dst, unit) if clipped is None else clipped, FINER // 4))[0]
+    cells = side // 4
+    return _difference(planes(src), planes(dst), unit, soften * side / FINE, cells=cells, ring=side // FINER,
+                       slack=EDGE_SLACK * side / FINE, both_ways=True,
+                       skip=_cells(_clipped_cells(src, dst, unit) if clipped is None else clipped, cells))[0]
 
 
 def _matched(x: np.ndarray, tones: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:

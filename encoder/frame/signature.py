@@ -13,7 +13,8 @@ compares a signature kept per image, made from the decode the encoder needs anyw
   there (a turn or a mirror shows in it, a border in what it leaves out), then text, logos and stickers too
   thin for 32 px are looked for, and in the grid's chroma too (a caption can have the gray of its background);
 - the whole picture squashed to 128x128 in gray, for pictures that large: the same look for overlays, finer
-  (a watermark's strokes, a handle or a date stamp a few per cent high);
+  (a watermark's strokes, a handle or a date stamp a few per cent high), and to 256x256 for pictures that
+  large (the same marks on a photo of a thousand pixels or more, a pixel or two thick at 128);
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (tints and filters change it while the gray levels stay), and the chroma itself: aligned,
   one picture's chroma explains the other's at about the same gain (grayscale and saturation edits scale it,
@@ -56,6 +57,7 @@ from .rules import RULES
 GRID = 32
 FINE = 64  # the gray picture kept for overlays (thin text vanishes at 32 px)
 FINER = 128  # ... and at twice that, for pictures that large: a watermark's strokes or a caption thin at 64 px
+FINEST = 256  # ... and twice that again, kept only for pictures that large: such marks on a large photo
 SHARP_SIDES = tuple(round(256 / 2 ** (k / 4)) for k in range(9))  # long sides, 256 to 64 in steps of 2^(1/4),
 #   at which the fine detail is measured (each capped at the picture's): a thumbnail is compared close to its
 #   own size, where a blur of the larger picture shrinks least
@@ -86,9 +88,10 @@ NOISE_BLOCK = 8  # pixels: the blocks (at the measuring side) the band is averag
 NOISE_FLATTEST = 10  # ... and the percentile of them that is the floor: the flattest tenth of the picture
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
-KEY = "frame32x3v12"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
+KEY = "frame32x3v13"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
 #   an ICC profile of another colour space are signed in sRGB, encoder/colour.py; v11: pictures of HIGH_BELOW px
-#   or more get the detail above SHARP_SIDE that their decode holds; v12: the noise floor)
+#   or more get the detail above SHARP_SIDE that their decode holds; v12: the noise floor; v13: the 256-px gray
+#   picture)
 
 
 class Plane:
@@ -136,6 +139,8 @@ class Frame:
     finer: np.ndarray | None = None  # (128, 128) uint8: the whole picture squashed, gray (FINER)
     high: tuple[tuple[int, float], ...] = ()  # per HIGH_SIDES over SHARP_SIDE: (long side, fine detail there)
     noise: tuple[float, ...] = ()  # per detail side: noise_floor() there (none: stored as 0, no noise seen)
+    finest: np.ndarray | None = None  # (256, 256) uint8: the whole picture squashed, gray (FINEST), for pictures
+    #   at least that long
 
     def sides(self, long_side: float) -> tuple[float, float]:
         """The picture's width and height at this long side, its original's aspect ratio kept."""
@@ -150,6 +155,10 @@ class Frame:
     @functools.cached_property
     def finer_plane(self) -> Plane | None:
         return None if self.finer is None else Plane(self.finer, SHARPEST)
+
+    @functools.cached_property
+    def finest_plane(self) -> Plane | None:
+        return None if self.finest is None else Plane(self.finest, SHARPEST)
 
     @property
     def fine_soft(self) -> np.ndarray:
@@ -208,7 +217,8 @@ class Frame:
                                                                         self.noise or (0.0,) * len(self.detail))
                                 for x in (side, level, *way, noise)),
                               *(x for side_level in self.high for x in side_level))
-                + self.rim.astype(np.float16).tobytes() + (b"" if self.finer is None else self.finer.tobytes()))
+                + self.rim.astype(np.float16).tobytes() + b"".join(
+                    plane.tobytes() for plane in (self.finer, self.finest) if plane is not None))
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> "Frame":
@@ -223,8 +233,13 @@ class Frame:
                    np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE), long_side,
                    tuple(zip(values[2::5], values[3::5])),
                    np.frombuffer(raw[end:rim_end], np.float16).astype(np.float32).reshape(4, 2, RIM), peaks,
-                   np.frombuffer(raw[rim_end:], np.uint8).reshape(FINER, FINER) if len(raw) > rim_end else None,
-                   tuple(zip(highs[::2], highs[1::2])), values[4::5])
+                   _square(raw[rim_end:rim_end + FINER * FINER], FINER), tuple(zip(highs[::2], highs[1::2])),
+                   values[4::5], _square(raw[rim_end + FINER * FINER:], FINEST))
+
+
+def _square(raw: bytes, side: int) -> np.ndarray | None:
+    """A stored gray picture of side x side, or None where the signature holds none."""
+    return np.frombuffer(raw, np.uint8).reshape(side, side) if raw else None
 
 
 def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:
@@ -244,6 +259,7 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
     fine = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     gray = whole = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     finer = cv2.resize(gray, (FINER, FINER), interpolation=cv2.INTER_AREA)
+    finest = cv2.resize(gray, (FINEST, FINEST), interpolation=cv2.INTER_AREA) if max(width, height) >= FINEST else None
     detail, direction, noise, rim = [], [], [], None
     for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
         gray = _shrunk(gray, side)  # each side from the last one: cheap
@@ -256,7 +272,7 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
     return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height), tuple(direction), rim,
                  tone_peaks(rgb), finer,
                  high_detail(whole if high is im else _gray(high), max(width, height))
-                 if high is not None and needs_high(width, height) else (), tuple(noise))
+                 if high is not None and needs_high(width, height) else (), tuple(noise), finest)
 
 
 def needs_high(width: int, height: int) -> bool:
