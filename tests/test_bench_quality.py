@@ -156,5 +156,5 @@ def test_frame_rules_relabels_a_scan_as_the_scan_labelled_it(tmp_path, settings)
     assert {r["label"] for r in rows} == {"duplicate", "match"}
     frames = rules.signatures(folder, rows)
     assert rules.labelled(rows, frames, RULES)[1] == 0
-    _, changed = rules.labelled(rows, frames, dataclasses.replace(RULES, max_finer_overlay=8.0))
+    _, changed = rules.labelled(rows, frames, dataclasses.replace(RULES, max_finer_overlay=8.0, max_finest_overlay=float("inf")))
     assert changed >= 3

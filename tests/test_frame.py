@@ -141,7 +141,7 @@ def test_the_signature_survives_storage(photo):
     assert np.allclose(g.detail, f.detail) and np.allclose(g.rim, f.rim, rtol=1e-2) and same_frame(f, g)
     assert g.finer.shape == (128, 128) and np.array_equal(g.finer, f.finer)
     assert g.finest.shape == (256, 256) and np.array_equal(g.finest, f.finest)
-    small = frame_of(jpeg(photo.resize((200, 150))))  # no 256-px picture of a smaller one
+    small = frame_of(jpeg(photo.resize((400, 300))))  # no 256-px picture of a picture under FINEST_FROM
     assert small.finest is None and Frame.from_bytes(small.to_bytes()).finest is None
 
 

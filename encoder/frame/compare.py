@@ -12,6 +12,7 @@ from .signature import (
     FINE,
     FINER,
     FINEST,
+    FINEST_FROM,
     GRID,
     PLAIN,
     TRIM_WINDOWS,
@@ -285,17 +286,17 @@ def finer_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray]
 def finest_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None,
                    soften: float = 0.0, clipped: np.ndarray | None = None) -> float:
     """finer_overlay() at 256 px (cells of 4 px, the two outer rings left out: the same share of each side), for
-    pairs both that large: on a photo of a thousand pixels or more the same marks are a pixel or two thick at
-    128 px, and a handle or a date stamp fills a fraction of a cell there."""
+    pairs both FINEST_FROM px or more: on a photo of a thousand pixels the same marks are a pixel or two thick
+    at 128 px, and a handle or a date stamp fills a fraction of a cell there."""
     return _gray_overlay(a, b, FINEST, alignment, soften, clipped)
 
 
 def _gray_overlay(a: Frame, b: Frame, side: int, alignment: tuple[Frame, Frame, np.ndarray] | None,
                   soften: float, clipped: np.ndarray | None) -> float:
     """The local difference of the pair's gray pictures at `side` px (FINER or FINEST), or 0 where either picture
-    is smaller or keeps none that large."""
-    planes = {FINER: lambda f: f.finer_plane, FINEST: lambda f: f.finest_plane}[side]
-    if min(a.long_side, b.long_side) < side or planes(a) is None or planes(b) is None:
+    is too small for it or keeps none that large."""
+    planes, least = {FINER: (lambda f: f.finer_plane, FINER), FINEST: (lambda f: f.finest_plane, FINEST_FROM)}[side]
+    if min(a.long_side, b.long_side) < least or planes(a) is None or planes(b) is None:
         return 0.0
     src, dst, unit = alignment or _trim_fit(a, b)
     cells = side // 4

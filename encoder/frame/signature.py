@@ -13,8 +13,8 @@ compares a signature kept per image, made from the decode the encoder needs anyw
   there (a turn or a mirror shows in it, a border in what it leaves out), then text, logos and stickers too
   thin for 32 px are looked for, and in the grid's chroma too (a caption can have the gray of its background);
 - the whole picture squashed to 128x128 in gray, for pictures that large: the same look for overlays, finer
-  (a watermark's strokes, a handle or a date stamp a few per cent high), and to 256x256 for pictures that
-  large (the same marks on a photo of a thousand pixels or more, a pixel or two thick at 128);
+  (a watermark's strokes, a handle or a date stamp a few per cent high), and to 256x256 for pictures of 448 px
+  or more (the same marks on a photo of a thousand pixels, a pixel or two thick at 128);
 - the aspect ratio of the original (a crop, a border or a turn changes it);
 - the colourfulness (tints and filters change it while the gray levels stay), and the chroma itself: aligned,
   one picture's chroma explains the other's at about the same gain (grayscale and saturation edits scale it,
@@ -57,7 +57,9 @@ from .rules import RULES
 GRID = 32
 FINE = 64  # the gray picture kept for overlays (thin text vanishes at 32 px)
 FINER = 128  # ... and at twice that, for pictures that large: a watermark's strokes or a caption thin at 64 px
-FINEST = 256  # ... and twice that again, kept only for pictures that large: such marks on a large photo
+FINEST = 256  # ... and twice that again: such marks on a large photo ...
+FINEST_FROM = 448  # ... kept for pictures at least this long: nearer its own size a picture's slight blur or
+#   JPEG's blocks stand out of the 256-px picture's cells as much as a mark
 SHARP_SIDES = tuple(round(256 / 2 ** (k / 4)) for k in range(9))  # long sides, 256 to 64 in steps of 2^(1/4),
 #   at which the fine detail is measured (each capped at the picture's): a thumbnail is compared close to its
 #   own size, where a blur of the larger picture shrinks least
@@ -140,7 +142,7 @@ class Frame:
     high: tuple[tuple[int, float], ...] = ()  # per HIGH_SIDES over SHARP_SIDE: (long side, fine detail there)
     noise: tuple[float, ...] = ()  # per detail side: noise_floor() there (none: stored as 0, no noise seen)
     finest: np.ndarray | None = None  # (256, 256) uint8: the whole picture squashed, gray (FINEST), for pictures
-    #   at least that long
+    #   of FINEST_FROM px or more
 
     def sides(self, long_side: float) -> tuple[float, float]:
         """The picture's width and height at this long side, its original's aspect ratio kept."""
@@ -259,7 +261,7 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
     fine = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     gray = whole = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     finer = cv2.resize(gray, (FINER, FINER), interpolation=cv2.INTER_AREA)
-    finest = cv2.resize(gray, (FINEST, FINEST), interpolation=cv2.INTER_AREA) if max(width, height) >= FINEST else None
+    finest = cv2.resize(gray, (FINEST, FINEST), interpolation=cv2.INTER_AREA) if max(width, height) >= FINEST_FROM else None
     detail, direction, noise, rim = [], [], [], None
     for side in sorted({min(s, max(width, height)) for s in SHARP_SIDES}, reverse=True):
         gray = _shrunk(gray, side)  # each side from the last one: cheap
