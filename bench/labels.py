@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What labelling a found pair costs: the same-frame check (encoder/frame/) and its overlay tests (64 and 128 px),
+"""What labelling a found pair costs: the same-frame check (encoder/frame/) and its overlay tests (64, 128, 256 px),
 per pair, on copies of the bundled sample photos (benign copies, which go through every test, and edits);
 and what telling a person about a match costs: its reason (explained(), the report and the queue's status)
 and which copy a frame is round (framed_round(), the keeper of a group without duplicates); and what an image's
@@ -30,7 +30,7 @@ COPIES = {
     "cropped 30 %": lambda im: im.crop((im.width * 15 // 100, im.height * 15 // 100, im.width * 85 // 100,
                                         im.height * 85 // 100)),
 }
-TIMED = ("same_frame", "overlay", "finer_overlay", "explained", "framed_round")
+TIMED = ("same_frame", "overlay", "finer_overlay", "finest_overlay", "explained", "framed_round")
 
 
 def jpeg(im: Image.Image, quality: int = 85) -> bytes:
