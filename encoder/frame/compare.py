@@ -248,11 +248,22 @@ def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.nda
         clipped = _clipped_cells(*alignment)
         differences = _differences(a, b, alignment, soften, clipped)
         if (max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
-                and finer_overlay(a, b, alignment, soften, clipped) <= rules.max_finer_overlay
-                and (finest_overlay(a, b, alignment, soften, clipped) <= rules.max_finest_overlay
-                     or _tone_shift(*alignment) > rules.finest_tones)):
+                and _gray_agrees(a, b, alignment, soften, clipped, rules)):
             return True
     return False
+
+
+def _gray_agrees(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray], soften: float,
+                 clipped: np.ndarray, rules: Rules) -> bool:
+    """No overlay in the gray pictures at 128 px, nor at 256 px where one may hide: where a cell stands out at
+    128 px, under the bound (rules.finest_after), in pairs of the same tones (rules.finest_tones). A mark a pixel
+    or two thick at 128 px raises its cell there; a benign copy seldom does (one pair in twenty on photos of
+    extra/), so few pairs pay for the sorts of 65,536 levels that matching tones at 256 px takes."""
+    finer = finer_overlay(a, b, alignment, soften, clipped)
+    if finer > rules.max_finer_overlay:
+        return False
+    return (finer < rules.finest_after or _tone_shift(*alignment) > rules.finest_tones
+            or finest_overlay(a, b, alignment, soften, clipped) <= rules.max_finest_overlay)
 
 
 def _tone_shift(src: Frame, dst: Frame, unit: np.ndarray) -> float:

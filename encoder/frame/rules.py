@@ -89,12 +89,14 @@ class Rules:
     #   benign kinds pass 0.92-1.00 of the time on photos of extra/, its marks (watermarks, handles, date stamps)
     #   0.05-0.28; against 8, the benchmark draws' benign copies pass as before and a few more text overlays and
     #   marks are matches (bench/frame_rules.py, docs/verification.md)
-    max_finest_overlay: float = 8.0  # ... and at 256 px (finest_overlay()), for pictures that large: on photos of
-    #   extra/ and dev/ the marks pass 0.00-0.17 of the time against 0.03-0.42 without it, median filters 0.18-0.24
-    #   against 0.40-0.50; the benign kinds as before, but for a dithered palette and JPEG q10 (a photo or two
-    #   fewer in 50), whose dither and blocks stand out of 4-px cells (docs/verification.md)
+    max_finest_overlay: float = 8.0  # ... and at 256 px (finest_overlay()), for pictures of 448 px or more: on photos of
+    #   extra/ and dev/ the marks pass 0.00-0.23 of the time against 0.00-0.35 without it, median filters 0.27-0.45
+    #   against 0.30-0.50; the benign kinds as before, but for a dithered palette (a photo in 100 of dev/), whose
+    #   dither stands out of 4-px cells (docs/verification.md)
     finest_tones: float = 3.0  # ... asked only of pairs whose tones differ by at most this on average
-    #   (levels, 0..255: compare.py _tone_shift)
+    #   (levels, 0..255: compare.py _tone_shift) ...
+    finest_after: float = 2.5  # ... and where a cell stands out by at least this at 128 px (finer_overlay()): the
+    #   marks the 256-px test finds on photos of extra/ all stand out by 3.1 or more there
     plain_colour: float = 6.0  # two solid colours (Frame.plain) are one if no channel's mean differs by more than
     #   this (0..255): JPEG moves a solid colour by a few levels (test_frame: a white at q30, a red at q85)
 
