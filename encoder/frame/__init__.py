@@ -8,5 +8,5 @@ from .rules import RULES, WHY, Rules
 from .signature import FINE, FINER, GRID, HIGH_SIDE, KEY, RIM, SHARP_SIDE, SHARP_SIDES, Frame, decodes_high, signature
 
 __all__ = ["CHECKER", "FINE", "FINER", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE", "SHARP_SIDES", "TOLD",
-           "WHY", "Frame", "Rules", "aligned", "decodes_high", "difference", "edited", "explained", "finer_overlay", "finest_overlay",
-           "framed_round", "overlay", "plain_frame", "rotation", "same_frame", "signature", "turn"]
+           "WHY", "Frame", "Rules", "aligned", "decodes_high", "difference", "edited", "explained", "finer_overlay",
+           "finest_overlay", "framed_round", "overlay", "plain_frame", "rotation", "same_frame", "signature", "turn"]

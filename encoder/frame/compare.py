@@ -291,7 +291,7 @@ def finer_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray]
     out: a trim's window is least sure at its edges), for pairs both that large, else 0. A watermark's strokes,
     a user's handle or a date stamp a few per cent high are a pixel or two thick at 64 px, mixed into the
     picture round them; at 128 they stand out of their cell. `clipped`: as _differences() takes it."""
-    return _gray_overlay(a, b, FINER, alignment, soften, clipped)
+    return _gray_overlay(a, b, "finer_plane", FINER, FINER, alignment, soften, clipped)
 
 
 def finest_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None,
@@ -299,20 +299,19 @@ def finest_overlay(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray
     """finer_overlay() at 256 px (cells of 4 px, the two outer rings left out: the same share of each side), for
     pairs both FINEST_FROM px or more: on a photo of a thousand pixels the same marks are a pixel or two thick
     at 128 px, and a handle or a date stamp fills a fraction of a cell there."""
-    return _gray_overlay(a, b, FINEST, alignment, soften, clipped)
+    return _gray_overlay(a, b, "finest_plane", FINEST, FINEST_FROM, alignment, soften, clipped)
 
 
-def _gray_overlay(a: Frame, b: Frame, side: int, alignment: tuple[Frame, Frame, np.ndarray] | None,
-                  soften: float, clipped: np.ndarray | None) -> float:
-    """The local difference of the pair's gray pictures at `side` px (FINER or FINEST), or 0 where either picture
-    is too small for it or keeps none that large."""
-    planes, least = {FINER: (lambda f: f.finer_plane, FINER), FINEST: (lambda f: f.finest_plane, FINEST_FROM)}[side]
-    if min(a.long_side, b.long_side) < least or planes(a) is None or planes(b) is None:
+def _gray_overlay(a: Frame, b: Frame, plane: str, side: int, least: int,
+                  alignment: tuple[Frame, Frame, np.ndarray] | None, soften: float, clipped: np.ndarray | None) -> float:
+    """The local difference of the pair's gray pictures at `side` px (the Frame's `plane`), or 0 where either
+    picture is under `least` px or keeps none that large."""
+    if min(a.long_side, b.long_side) < least or getattr(a, plane) is None or getattr(b, plane) is None:
         return 0.0
     src, dst, unit = alignment or _trim_fit(a, b)
     cells = side // 4
-    return _difference(planes(src), planes(dst), unit, soften * side / FINE, cells=cells, ring=side // FINER,
-                       slack=EDGE_SLACK * side / FINE, both_ways=True,
+    return _difference(getattr(src, plane), getattr(dst, plane), unit, soften * side / FINE, cells=cells,
+                       ring=side // FINER, slack=EDGE_SLACK * side / FINE, both_ways=True,
                        skip=_cells(_clipped_cells(src, dst, unit) if clipped is None else clipped, cells))[0]
 
 
