@@ -4,10 +4,11 @@ sharpness), else a **match**. The embedding's distance never makes a duplicate o
 ignore the very edits that separate the two labels (a mirror image sits closer than a resize)."""
 from __future__ import annotations
 
+import functools
 import logging
 
 from neardup.encoder.decode import needs_bytes, signature_and_preview, signed_decode
-from neardup.encoder.frame import CHECKER, KEY, TOLD, WHY, Frame, difference, explained, framed_round
+from neardup.encoder.frame import CHECKER, FINEST_KEY, KEY, TOLD, WHY, Frame, difference, explained, framed_round
 from neardup.errors import DecodeError
 from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
@@ -40,7 +41,8 @@ class Frames:
         rows = [r for r in rows if r.content_hash]
         blobs = rt.registry.blobs_for(KEY, [r.content_hash for r in rows])
         blobs.update(signed(rt, [r for r in rows if r.content_hash not in blobs]))
-        self.by_id = {r.id: Frame.from_bytes(blobs[r.content_hash]) for r in rows if r.content_hash in blobs}
+        self.by_id = {r.id: Frame.from_bytes(blobs[r.content_hash], functools.partial(_finest, rt.registry, r.content_hash))
+                      for r in rows if r.content_hash in blobs}
         self.content = {r.id: r.content_hash for r in rows}
         self.registry, self.stored, self.fresh = rt.registry, {}, {}
         self.scope = str(rt.registry.engine.url)  # CHECKED's results are this registry's
@@ -110,6 +112,11 @@ def rows_in(images: dict, pairs) -> list:
     return [images[i] for i in sorted({i for pair in pairs for i in pair[:2]}) if i in images]
 
 
+def _finest(registry, content: str) -> bytes | None:
+    """The 256-px gray picture stored beside a signature (FINEST_KEY), read when a pair asks for it."""
+    return registry.blobs_for(FINEST_KEY, [content]).get(content)
+
+
 def make_signatures(rt, rows) -> None:
     """The same-frame signatures that the images of these registry `rows` lack (never made, or made under an
     earlier key before the check took its present form), made ahead of the Frames that will need them (the
@@ -133,6 +140,9 @@ def signed(rt, rows) -> dict[str, bytes]:
         for part in in_chunks(sorted(paths), 256):
             frames = dict(zip(part, pool.map(lambda h: signed_file(rt, paths[h], h), part)))
             made = {h: f.to_bytes() for h, f in frames.items() if f is not None}
+            # the 256-px pictures first: a step killed between the two writes leaves no signature without its own
+            rt.registry.store_blobs(FINEST_KEY, {h: f.finest_bytes() for h, f in frames.items()
+                                                 if f is not None and f.finest is not None})
             rt.registry.store_blobs(KEY, made)
             out.update(made)
     return out

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 from neardup.encoder import phash
-from neardup.encoder.frame import CHECKER, KEY, TOLD
+from neardup.encoder.frame import CHECKER, FINEST_KEY, KEY, TOLD
 from neardup.storage.index import index_root
 
 from .verify import Verifier
@@ -59,7 +59,7 @@ def prune(rt, dry_run: bool = False, lock_for=lambda collection: contextlib.null
     retired generations go (a rollout starting meanwhile is seen under it and kept)."""
     out = Pruned(dry_run=dry_run)
     versions, gone = kept_versions(rt), sorted(rt.registry.gone_contents())
-    out.rows = rt.registry.prune(gone, versions | {phash.KEY, KEY}, Verifier().key(), {CHECKER, TOLD}, dry_run)
+    out.rows = rt.registry.prune(gone, versions | {phash.KEY, KEY, FINEST_KEY}, Verifier().key(), {CHECKER, TOLD}, dry_run)
     days = BATCH_DAYS if batch_days is None else batch_days
     out.rows.update(rt.registry.prune_batches(time.time() - days * 86400, dry_run))
     out.files["previews of pictures gone"] = _previews_of(rt, gone, dry_run)

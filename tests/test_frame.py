@@ -140,9 +140,13 @@ def test_the_signature_survives_storage(photo):
     assert (g.aspect, g.long_side) == (pytest.approx(f.aspect), 768)
     assert np.allclose(g.detail, f.detail) and np.allclose(g.rim, f.rim, rtol=1e-2) and same_frame(f, g)
     assert g.finer.shape == (128, 128) and np.array_equal(g.finer, f.finer)
-    assert g.finest.shape == (256, 256) and np.array_equal(g.finest, f.finest)
+    # the 256-px picture is kept apart (FINEST_KEY), and fetched when a pair first asks for it
+    assert g.finest is None and g.finest_plane is None and f.finest.shape == (256, 256)
+    asked = []
+    h = Frame.from_bytes(f.to_bytes(), lambda: asked.append(1) or f.finest_bytes())
+    assert not asked and np.array_equal(h.finest_plane.pixels, f.finest) and asked == [1]
     small = frame_of(jpeg(photo.resize((400, 300))))  # no 256-px picture of a picture under FINEST_FROM
-    assert small.finest is None and Frame.from_bytes(small.to_bytes()).finest is None
+    assert small.finest is None and small.finest_bytes() is None
 
 
 def solid(colour, size=(500, 400), **options) -> Frame:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from neardup.encoder.frame import KEY
+from neardup.encoder.frame import FINEST_KEY, KEY
 from neardup.pipeline.labels import Frames
 from neardup.pipeline.runtime import Runtime
 from neardup.storage.registry import Recorded
@@ -41,6 +41,27 @@ def test_files_gone_bad_since_they_were_embedded_get_no_signature_and_stop_nothi
     assert set(frames.by_id) == {rows[0].id}
     assert set(rt.registry.blobs_for(KEY, hashes)) == {hashes[0]}
     assert not frames.same(rows[0].id, rows[1].id)
+
+
+def test_a_mark_only_the_256_px_picture_shows_is_found_through_a_stored_signature(settings, tmp_path):
+    """The 256-px gray picture is stored apart from the signature (FINEST_KEY) and read only for the pairs that
+    ask for it: a date stamp that the 128-px test lets through is still a match when both signatures come from
+    the registry, and a re-encode of the picture is still a duplicate."""
+    from tests.test_frame import bench_edits, jpeg, sample
+
+    im = sample("opencv_home")
+    paths = [tmp_path / name for name in ("original.jpg", "stamped.jpg", "q70.jpg")]
+    for path, data in zip(paths, (jpeg(im, 90), bench_edits().MARKS["date stamp, 4 % high"](im), jpeg(im, 70))):
+        path.write_bytes(data)
+    hashes = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
+    rt = Runtime(settings)
+    rows = recorded(rt, paths, hashes)
+    frames = Frames(rt, rows)
+    assert set(rt.registry.blobs_for(FINEST_KEY, hashes)) == set(hashes)
+    assert all(len(blob) < 32 * 1024 for blob in rt.registry.blobs_for(KEY, hashes).values())
+    assert frames.difference(rows[0].id, rows[1].id) == "overlay"
+    assert frames.same(rows[0].id, rows[2].id)
+    assert all(f.finest is None for f in frames.by_id.values())  # loaded without it
 
 
 def test_bytes_at_several_paths_are_signed_from_one_that_still_holds_them(settings, tmp_path):

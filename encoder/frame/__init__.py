@@ -5,8 +5,22 @@ from .check import CHECKER, TOLD, difference, edited, explained, framed_round, s
 from .compare import finer_overlay, finest_overlay, overlay
 from .margins import plain_frame
 from .rules import RULES, WHY, Rules
-from .signature import FINE, FINER, GRID, HIGH_SIDE, KEY, RIM, SHARP_SIDE, SHARP_SIDES, Frame, decodes_high, signature
+from .signature import (
+    FINE,
+    FINER,
+    FINEST_KEY,
+    GRID,
+    HIGH_SIDE,
+    KEY,
+    RIM,
+    SHARP_SIDE,
+    SHARP_SIDES,
+    Frame,
+    decodes_high,
+    signature,
+)
 
-__all__ = ["CHECKER", "FINE", "FINER", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE", "SHARP_SIDES", "TOLD",
-           "WHY", "Frame", "Rules", "aligned", "decodes_high", "difference", "edited", "explained", "finer_overlay",
-           "finest_overlay", "framed_round", "overlay", "plain_frame", "rotation", "same_frame", "signature", "turn"]
+__all__ = ["CHECKER", "FINE", "FINER", "FINEST_KEY", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE",
+           "SHARP_SIDES", "TOLD", "WHY", "Frame", "Rules", "aligned", "decodes_high", "difference", "edited", "explained",
+           "finer_overlay", "finest_overlay", "framed_round", "overlay", "plain_frame", "rotation", "same_frame",
+           "signature", "turn"]

@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import functools
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -92,8 +93,10 @@ PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard devi
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
 KEY = "frame32x3v13"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
 #   an ICC profile of another colour space are signed in sRGB, encoder/colour.py; v11: pictures of HIGH_BELOW px
-#   or more get the detail above SHARP_SIDE that their decode holds; v12: the noise floor; v13: the 256-px gray
-#   picture)
+#   or more get the detail above SHARP_SIDE that their decode holds; v12: the noise floor; v13: signed with the
+#   256-px gray picture, kept apart under FINEST_KEY)
+FINEST_KEY = "gray256v1"  # the 256-px gray picture (Frame.finest), kept beside its signature and loaded only for the
+#   pairs whose 128-px test asks for it (compare.py _gray_agrees): 64 KB, which every loaded signature would hold
 
 
 class Plane:
@@ -142,7 +145,8 @@ class Frame:
     high: tuple[tuple[int, float], ...] = ()  # per HIGH_SIDES over SHARP_SIDE: (long side, fine detail there)
     noise: tuple[float, ...] = ()  # per detail side: noise_floor() there (none: stored as 0, no noise seen)
     finest: np.ndarray | None = None  # (256, 256) uint8: the whole picture squashed, gray (FINEST), for pictures
-    #   of FINEST_FROM px or more
+    #   of FINEST_FROM px or more; a signature loaded from storage has it fetched instead, when a pair asks:
+    fetch_finest: Callable[[], bytes | None] | None = field(default=None, compare=False, repr=False)
 
     def sides(self, long_side: float) -> tuple[float, float]:
         """The picture's width and height at this long side, its original's aspect ratio kept."""
@@ -160,7 +164,11 @@ class Frame:
 
     @functools.cached_property
     def finest_plane(self) -> Plane | None:
-        return None if self.finest is None else Plane(self.finest, SHARPEST)
+        """The 256-px gray picture, fetched the first time a pair asks for it where the signature was loaded."""
+        pixels = self.finest
+        if pixels is None and self.fetch_finest is not None:
+            pixels = _square(self.fetch_finest() or b"", FINEST)
+        return None if pixels is None else Plane(pixels, SHARPEST)
 
     @property
     def fine_soft(self) -> np.ndarray:
@@ -219,11 +227,15 @@ class Frame:
                                                                         self.noise or (0.0,) * len(self.detail))
                                 for x in (side, level, *way, noise)),
                               *(x for side_level in self.high for x in side_level))
-                + self.rim.astype(np.float16).tobytes() + b"".join(
-                    plane.tobytes() for plane in (self.finer, self.finest) if plane is not None))
+                + self.rim.astype(np.float16).tobytes() + (b"" if self.finer is None else self.finer.tobytes()))
+
+    def finest_bytes(self) -> bytes | None:
+        """The 256-px gray picture as stored under FINEST_KEY (None: the picture is too small to have one)."""
+        return None if self.finest is None else self.finest.tobytes()
 
     @classmethod
-    def from_bytes(cls, raw: bytes) -> "Frame":
+    def from_bytes(cls, raw: bytes, fetch_finest: Callable[[], bytes | None] | None = None) -> "Frame":
+        """A stored signature; `fetch_finest` reads its 256-px gray picture (finest_bytes()) when a pair asks."""
         n, m = GRID * GRID * 3, FINE * FINE
         aspect, long_side, count, peaks, high = struct.unpack("<fiifi", raw[n + m:n + m + 20])
         end = n + m + 20 + 20 * count + 8 * high
@@ -235,8 +247,8 @@ class Frame:
                    np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE), long_side,
                    tuple(zip(values[2::5], values[3::5])),
                    np.frombuffer(raw[end:rim_end], np.float16).astype(np.float32).reshape(4, 2, RIM), peaks,
-                   _square(raw[rim_end:rim_end + FINER * FINER], FINER), tuple(zip(highs[::2], highs[1::2])),
-                   values[4::5], _square(raw[rim_end + FINER * FINER:], FINEST))
+                   _square(raw[rim_end:], FINER), tuple(zip(highs[::2], highs[1::2])), values[4::5],
+                   fetch_finest=fetch_finest)
 
 
 def _square(raw: bytes, side: int) -> np.ndarray | None:
