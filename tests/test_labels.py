@@ -59,9 +59,11 @@ def test_a_mark_only_the_256_px_picture_shows_is_found_through_a_stored_signatur
     frames = Frames(rt, rows)
     assert set(rt.registry.blobs_for(FINEST_KEY, hashes)) == set(hashes)
     assert all(len(blob) < 32 * 1024 for blob in rt.registry.blobs_for(KEY, hashes).values())
-    assert frames.difference(rows[0].id, rows[1].id) == "overlay"
+    fetched = [lambda i=r.id: "finest_plane" in vars(frames.by_id[i]) for r in rows]
     assert frames.same(rows[0].id, rows[2].id)
-    assert all(f.finest is None for f in frames.by_id.values())  # loaded without it
+    assert not any(f() for f in fetched), "a re-encode's 128-px test asks for no 256-px picture"
+    assert frames.difference(rows[0].id, rows[1].id) == "overlay"
+    assert fetched[0]() and fetched[1]() and not fetched[2]()
 
 
 def test_bytes_at_several_paths_are_signed_from_one_that_still_holds_them(settings, tmp_path):
