@@ -18,6 +18,7 @@ from neardup.encoder.frame import (
     SHARP_SIDES,
     Frame,
     aligned,
+    chroma_mark,
     difference,
     explained,
     plain_frame,
@@ -140,6 +141,7 @@ def test_the_signature_survives_storage(photo):
     assert (g.aspect, g.long_side) == (pytest.approx(f.aspect), 768)
     assert np.allclose(g.detail, f.detail) and np.allclose(g.rim, f.rim, rtol=1e-2) and same_frame(f, g)
     assert g.finer.shape == (128, 128) and np.array_equal(g.finer, f.finer)
+    assert g.chroma.shape == (64, 64, 2) and np.array_equal(g.chroma, f.chroma)
     # the 256-px picture is kept apart (FINEST_KEY), and fetched when a pair first asks for it
     assert g.finest is None and g.finest_plane is None and f.finest.shape == (256, 256)
     asked = []
@@ -690,14 +692,15 @@ def bench_edits():
     ("scikit_image_chelsea", "handle in a corner, 3 % high")])
 def test_a_watermark_too_thin_for_64_px_is_a_match_at_128(name, mark):
     """Strokes a pixel or two wide at 64 px mix into the picture round them; the 128-px gray picture shows them.
-    Without that test (and the 256-px one: max_finer_overlay and max_finest_overlay unbounded) these pairs pass
-    as duplicates. Benign copies still pass."""
+    Without that test (and the 256-px one: max_finer_overlay and max_finest_overlay unbounded; and the 64-px
+    chroma's, which sees an orange date stamp too) these pairs pass as duplicates. Benign copies still pass."""
     im = sample(name)
     original = frame_of(jpeg(im, 90))
     marked = frame_of(bench_edits().MARKS[mark](im))
     assert explained(original, marked) == "overlay"
     assert same_frame(original, marked, dataclasses.replace(RULES, max_finer_overlay=float("inf"),
-                                                            max_finest_overlay=float("inf")))
+                                                            max_finest_overlay=float("inf"),
+                                                            max_chroma_mark=float("inf")))
     for edit in BENIGN.values():
         assert same_frame(original, frame_of(edit(im)))
 
@@ -707,17 +710,35 @@ def test_a_watermark_too_thin_for_64_px_is_a_match_at_128(name, mark):
     ("opencv_orange", "date stamp, 4 % high"), ("opencv_sudoku", "date stamp, 4 % high")])
 def test_a_mark_that_128_px_mixes_into_its_cell_is_a_match_at_256(name, mark):
     """A date stamp or a watermark's strokes can fill a fraction of a 4-px cell at 128 px; the 256-px gray
-    picture shows them. Without that test (max_finest_overlay unbounded) these pairs pass as duplicates. Benign
-    copies still pass, a brightened one and one with more contrast among them: the test is asked of copies in
-    the same tones only (finest_tones), as a picture matched onto re-toned tones differs where it clipped."""
+    picture shows them. Without that test (max_finest_overlay unbounded; and the 64-px chroma's) these pairs
+    pass as duplicates. Benign copies still pass, a brightened one and one with more contrast among them: the
+    test is asked of copies in the same tones only (finest_tones), as a picture matched onto re-toned tones
+    differs where it clipped."""
     im = sample(name)
     original = frame_of(jpeg(im, 90))
     marked = frame_of(bench_edits().MARKS[mark](im))
     assert explained(original, marked) == "overlay"
-    assert same_frame(original, marked, dataclasses.replace(RULES, max_finest_overlay=float("inf")))
+    assert same_frame(original, marked, dataclasses.replace(RULES, max_finest_overlay=float("inf"),
+                                                            max_chroma_mark=float("inf")))
     for edit in BENIGN.values():
         assert same_frame(original, frame_of(edit(im)))
 
+
+
+def test_a_date_stamp_in_a_colour_of_its_background_s_gray_is_a_match_in_chroma_at_64_px():
+    """An orange date stamp on the cat's fur: about the gray of the fur round it, so no gray test sees it, and a
+    fraction of a chroma cell of 1/16 of each side. In the 64-px chroma its cells stand out of the rest. Without
+    that test (max_chroma_mark unbounded) the pair passes as a duplicate. Benign copies still pass, and a gray
+    picture has no chroma to stand out."""
+    im = sample("scikit_image_chelsea")
+    original = frame_of(jpeg(im, 90))
+    stamped = frame_of(bench_edits().MARKS["date stamp, 4 % high"](im))
+    assert explained(original, stamped) == "overlay"
+    assert same_frame(original, stamped, dataclasses.replace(RULES, max_chroma_mark=float("inf")))
+    for edit in BENIGN.values():
+        assert same_frame(original, frame_of(edit(im)))
+    gray = ImageOps.grayscale(im).convert("RGB")
+    assert chroma_mark(frame_of(jpeg(gray, 90)), frame_of(BENIGN["brighter"](gray))) < 1
 
 
 def test_a_black_frame_round_a_faint_sky_is_a_frame():

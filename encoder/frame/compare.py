@@ -33,6 +33,10 @@ NOISE_MIN_SIDE = 128  # pictures compared at a smaller side are not compared by 
 PEAK_MIN_SIDE = 288  # pictures smaller than this (long side) are not compared by their tone peaks: too few
 #   pixels for a histogram of 256 levels, and a small graphic's PNG has its few colours where a JPEG of it
 #   spreads them
+CHROMA_MARK_FROM = 160  # pictures smaller than this (long side) are not compared by their chroma at 64 px: JPEG
+#   keeps a smaller picture's colour at under 80 px, and a cell of 2 px holds next to none of its own
+NEAR_WHITE = 240  # grid cells with a channel this bright in either picture are left out of the chroma mark test:
+#   a brightening clips one channel of a light colour before the others, which turns its hue there
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
 CLIPPED_NEAR = 10.0  # levels (0..255) from a picture's top level within which a brightened grid cell counts as clipped
 
@@ -118,15 +122,15 @@ def _tone_both_ways(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[np.n
 
 
 def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, cells: int = 16, ring: int = 0,
-                slack: float = EDGE_SLACK, both_ways: bool = False,
-                skip: np.ndarray | None = None) -> tuple[float, float]:
+                slack: float = EDGE_SLACK, both_ways: bool = False, skip: np.ndarray | None = None,
+                against_cells: bool = False) -> tuple[float, float]:
     """_differences()'s measures on one channel, `src` resampled over the window `unit`, both softened by
     `soften` more (pixels) where it is not 0 (TRIM_SOFTEN); the local one over `cells` x `cells` cells, `ring`
     of them along each side left out, with `slack` pixels of misalignment forgiven along edges, and with
     `both_ways` the smaller of the two ways of matching the tones (`src` to `dst`'s, and back): where one
     picture's highlights are packed against its white (a brighter copy with less contrast), its tones mapped
     onto the other's land on the white, while the other's mapped back onto its own stay close. `skip`: the
-    cells left out of the local one."""
+    cells left out of the local one; `against_cells`: it is _against_cells(), not _local()."""
     y, y_edges, tones, spread, order, y_order = dst.soft, dst.edges, dst.sorted, dst.spread, None, dst.order
     x_tones = None
     if unit is IDENTITY:
@@ -141,22 +145,36 @@ def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, c
     rms = float(np.sqrt(np.mean((y - matched) ** 2))) / (spread + 1.0)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
     slack_edges = 1 + slack * np.minimum(x_edges, y_edges)
-    local = _local(np.abs(y - matched) / slack_edges, cells, ring, skip)
+    measure = _against_cells if against_cells else _local
+    local = measure(np.abs(y - matched) / slack_edges, cells, ring, skip)
     if both_ways:
         back = _matched(y, np.sort(x, axis=None) if x_tones is None else x_tones, y_order)
-        local = min(local, _local(np.abs(back - x) / slack_edges, cells, ring, skip))
+        local = min(local, measure(np.abs(back - x) / slack_edges, cells, ring, skip))
     return local, rms
 
 
 def _local(r: np.ndarray, cells: int, ring: int, skip: np.ndarray | None = None) -> float:
     """The largest mean of `r` over `cells` x `cells` cells (`ring` of them along each side left out, and those
     `skip` holds), past four times its median."""
+    return float(_cell_means(r, cells, ring, skip).max() - 4 * _median(r))
+
+
+def _against_cells(r: np.ndarray, cells: int, ring: int, skip: np.ndarray | None = None) -> float:
+    """The largest mean of `r` over cells (as _local() takes them) as a multiple of the tenth largest part of
+    them, one level added: a mark stands out of the cells round it, where compression's or a palette's noise
+    and a brightening's clipped colour raise many cells alike."""
+    means = np.sort(_cell_means(r, cells, ring, skip), axis=None)
+    return float(means[-1] / (means[int(0.9 * means.size)] + 1.0))
+
+
+def _cell_means(r: np.ndarray, cells: int, ring: int, skip: np.ndarray | None) -> np.ndarray:
+    """The means of `r` over `cells` x `cells` cells, those `skip` holds as 0, less `ring` of them along each
+    side."""
     k = len(r) // cells
     means = r.reshape(cells, k, cells, k).mean(axis=(1, 3))
     if skip is not None and skip.any():
         means = np.where(skip, 0.0, means)
-    means = means[ring:cells - ring, ring:cells - ring]
-    return float(means.max() - 4 * _median(r))
+    return means[ring:cells - ring, ring:cells - ring]
 
 
 def _median(x: np.ndarray) -> float:
@@ -248,7 +266,8 @@ def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.nda
         clipped = _clipped_cells(*alignment)
         differences = _differences(a, b, alignment, soften, clipped)
         if (max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
-                and _gray_agrees(a, b, alignment, soften, clipped, rules)):
+                and _gray_agrees(a, b, alignment, soften, clipped, rules)
+                and chroma_mark(a, b, alignment, soften, clipped) <= rules.max_chroma_mark):
             return True
     return False
 
@@ -313,6 +332,23 @@ def _gray_overlay(a: Frame, b: Frame, plane: str, side: int, least: int,
     return _difference(getattr(src, plane), getattr(dst, plane), unit, soften * side / FINE, cells=cells,
                        ring=side // FINER, slack=EDGE_SLACK * side / FINE, both_ways=True,
                        skip=_cells(_clipped_cells(src, dst, unit) if clipped is None else clipped, cells))[0]
+
+
+def chroma_mark(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] | None = None,
+                soften: float = 0.0, clipped: np.ndarray | None = None) -> float:
+    """How far a cell of 1/32 of each side stands out of the rest in either chroma channel at 64 px
+    (_against_cells; the outer ring left out), for pairs both CHROMA_MARK_FROM px or more, else 0: a mark in a
+    colour of its background's gray (an orange date stamp on a lawn) leaves the gray tests nothing, and in the
+    grid's chroma fills part of a cell of 1/16. `clipped`: as _differences() takes it."""
+    if min(a.long_side, b.long_side) < CHROMA_MARK_FROM or a.chroma_planes is None or b.chroma_planes is None:
+        return 0.0
+    src, dst, unit = alignment or _trim_fit(a, b)
+    cells = FINE // 2
+    x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
+    near_white = np.maximum(x.max(axis=2), dst.grid.max(axis=2)) >= NEAR_WHITE
+    skip = _cells((_clipped_cells(src, dst, unit) if clipped is None else clipped) | near_white, cells)
+    return max(_difference(x, y, unit, soften, cells=cells, ring=1, both_ways=True, skip=skip, against_cells=True)[0]
+               for x, y in zip(src.chroma_planes, dst.chroma_planes))
 
 
 def _matched(x: np.ndarray, tones: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:

@@ -12,6 +12,8 @@ compares a signature kept per image, made from the decode the encoder needs anyw
 - the whole picture squashed to 64x64 in gray: the alignment of what still looks a duplicate is refined
   there (a turn or a mirror shows in it, a border in what it leaves out), then text, logos and stickers too
   thin for 32 px are looked for, and in the grid's chroma too (a caption can have the gray of its background);
+- the whole picture squashed to 64x64 in chroma: a mark in a colour of its background's gray (an orange date
+  stamp on a lawn) a few per cent high, which the grid's cells of 1/32 of a side mix with what is round it;
 - the whole picture squashed to 128x128 in gray, for pictures that large: the same look for overlays, finer
   (a watermark's strokes, a handle or a date stamp a few per cent high), and to 256x256 for pictures of 448 px
   or more (the same marks on a photo of a thousand pixels, a pixel or two thick at 128);
@@ -91,10 +93,10 @@ NOISE_BLOCK = 8  # pixels: the blocks (at the measuring side) the band is averag
 NOISE_FLATTEST = 10  # ... and the percentile of them that is the floor: the flattest tenth of the picture
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
-KEY = "frame32x3v13"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
+KEY = "frame32x3v14"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
 #   an ICC profile of another colour space are signed in sRGB, encoder/colour.py; v11: pictures of HIGH_BELOW px
 #   or more get the detail above SHARP_SIDE that their decode holds; v12: the noise floor; v13: signed with the
-#   256-px gray picture, kept apart under FINEST_KEY)
+#   256-px gray picture, kept apart under FINEST_KEY; v14: the 64-px chroma)
 FINEST_KEY = "gray256v1"  # the 256-px gray picture (Frame.finest), kept beside its signature and loaded only for the
 #   pairs whose 128-px test asks for it (compare.py _gray_agrees): 64 KB, which every loaded signature would hold
 
@@ -145,7 +147,8 @@ class Frame:
     high: tuple[tuple[int, float], ...] = ()  # per HIGH_SIDES over SHARP_SIDE: (long side, fine detail there)
     noise: tuple[float, ...] = ()  # per detail side: noise_floor() there (none: stored as 0, no noise seen)
     finest: np.ndarray | None = None  # (256, 256) uint8: the whole picture squashed, gray (FINEST), for pictures
-    #   of FINEST_FROM px or more; a signature loaded from storage has it fetched instead, when a pair asks:
+    #   of FINEST_FROM px or more; a signature loaded from storage has it fetched instead, when a pair asks
+    chroma: np.ndarray | None = None  # (64, 64, 2) uint8: the whole picture squashed, chroma (Cr, Cb)
     fetch_finest: Callable[[], bytes | None] | None = field(default=None, compare=False, repr=False)
 
     def sides(self, long_side: float) -> tuple[float, float]:
@@ -157,6 +160,11 @@ class Frame:
         """Gray at 64 px, and chroma (Cr, Cb) at 32 from the grid: JPEG keeps colour at half the resolution
         of brightness, and a caption in a colour of its background's gray shows only there."""
         return (Plane(self.fine, SHARPEST), *_chroma_planes(self.grid))
+
+    @functools.cached_property
+    def chroma_planes(self) -> tuple[Plane, Plane] | None:
+        """Cr and Cb at 64 px, as the chroma mark test compares them (None: a signature made without them)."""
+        return None if self.chroma is None else (Plane(self.chroma[..., 0], SHARPEST), Plane(self.chroma[..., 1], SHARPEST))
 
     @functools.cached_property
     def finer_plane(self) -> Plane | None:
@@ -227,7 +235,8 @@ class Frame:
                                                                         self.noise or (0.0,) * len(self.detail))
                                 for x in (side, level, *way, noise)),
                               *(x for side_level in self.high for x in side_level))
-                + self.rim.astype(np.float16).tobytes() + (b"" if self.finer is None else self.finer.tobytes()))
+                + self.rim.astype(np.float16).tobytes() + self.chroma.tobytes()
+                + (b"" if self.finer is None else self.finer.tobytes()))
 
     def finest_bytes(self) -> bytes | None:
         """The 256-px gray picture as stored under FINEST_KEY (None: the picture is too small to have one)."""
@@ -240,6 +249,7 @@ class Frame:
         aspect, long_side, count, peaks, high = struct.unpack("<fiifi", raw[n + m:n + m + 20])
         end = n + m + 20 + 20 * count + 8 * high
         rim_end = end + 4 * 2 * RIM * 2  # float16
+        chroma_end = rim_end + FINE * FINE * 2
         values = struct.unpack(f"<{'iffff' * count}", raw[n + m + 20:n + m + 20 + 20 * count])
         highs = struct.unpack(f"<{'if' * high}", raw[n + m + 20 + 20 * count:end])
         return cls(np.frombuffer(raw[:n], np.uint8).reshape(GRID, GRID, 3).astype(np.float32), aspect,
@@ -247,7 +257,8 @@ class Frame:
                    np.frombuffer(raw[n:n + m], np.uint8).reshape(FINE, FINE), long_side,
                    tuple(zip(values[2::5], values[3::5])),
                    np.frombuffer(raw[end:rim_end], np.float16).astype(np.float32).reshape(4, 2, RIM), peaks,
-                   _square(raw[rim_end:], FINER), tuple(zip(highs[::2], highs[1::2])), values[4::5],
+                   _square(raw[chroma_end:], FINER), tuple(zip(highs[::2], highs[1::2])), values[4::5],
+                   chroma=np.frombuffer(raw[rim_end:chroma_end], np.uint8).reshape(FINE, FINE, 2),
                    fetch_finest=fetch_finest)
 
 
@@ -271,6 +282,7 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
     small = cv2.resize(rgb, (FINE, FINE), interpolation=cv2.INTER_AREA)  # one pass over the decode for both
     grid = cv2.resize(small, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
     fine = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    chroma = np.ascontiguousarray(cv2.cvtColor(small, cv2.COLOR_RGB2YCrCb)[..., 1:])
     gray = whole = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     finer = cv2.resize(gray, (FINER, FINER), interpolation=cv2.INTER_AREA)
     finest = cv2.resize(gray, (FINEST, FINEST), interpolation=cv2.INTER_AREA) if max(width, height) >= FINEST_FROM else None
@@ -286,7 +298,7 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
     return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height), tuple(direction), rim,
                  tone_peaks(rgb), finer,
                  high_detail(whole if high is im else _gray(high), max(width, height))
-                 if high is not None and needs_high(width, height) else (), tuple(noise), finest)
+                 if high is not None and needs_high(width, height) else (), tuple(noise), finest, chroma)
 
 
 def needs_high(width: int, height: int) -> bool:
