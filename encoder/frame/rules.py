@@ -100,7 +100,9 @@ class Rules:
     max_chroma_mark: float = 5.5  # ... and no cell of 1/32 of each side in either chroma channel at 64 px standing
     #   out of the rest by more than this factor (compare.py chroma_mark()): orange date stamps that pass the
     #   other tests reach 2.5-8.5 on photos of dev/ and extra/, the benign kinds 5.3 at most, but for a palette
-    #   that turned a small green display gray (bench/edits.py, docs/verification.md)
+    #   that turned a small green display gray (bench/edits.py, docs/verification.md) ...
+    chroma_mark_after: float = 2.5  # ... asked only where a chroma cell stands out by at least this at 32 px
+    #   (overlay()'s measure): every date stamp it finds on photos of dev/, extra/ and train/ does, by 3.2 or more
     plain_colour: float = 6.0  # two solid colours (Frame.plain) are one if no channel's mean differs by more than
     #   this (0..255): JPEG moves a solid colour by a few levels (test_frame: a white at q30, a red at q85)
 
