@@ -160,9 +160,9 @@ def _local(r: np.ndarray, cells: int, ring: int, skip: np.ndarray | None = None)
 
 
 def _against_cells(r: np.ndarray, cells: int, ring: int, skip: np.ndarray | None = None) -> float:
-    """The largest mean of `r` over cells (as _local() takes them) as a multiple of the tenth largest part of
-    them, one level added: a mark stands out of the cells round it, where compression's or a palette's noise
-    and a brightening's clipped colour raise many cells alike."""
+    """The largest mean of `r` over cells (as _local() takes them) as a multiple of their 90th percentile, one
+    level added: a mark stands out of the cells round it, where compression's or a palette's noise and a
+    brightening's clipped colour raise many cells alike."""
     means = np.sort(_cell_means(r, cells, ring, skip), axis=None)
     return float(means[-1] / (means[int(0.9 * means.size)] + 1.0))
 
@@ -353,8 +353,8 @@ def chroma_mark(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] |
         return 0.0
     src, dst, unit = alignment or _trim_fit(a, b)
     cells = FINE // 2
-    x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
-    near_white = np.maximum(x.max(axis=2), dst.grid.max(axis=2)) >= NEAR_WHITE
+    grid = src.grid if unit is IDENTITY else _warp(src.grid, unit)
+    near_white = np.maximum(grid.max(axis=2), dst.grid.max(axis=2)) >= NEAR_WHITE
     skip = _cells((_clipped_cells(src, dst, unit) if clipped is None else clipped) | near_white, cells)
     return max(_difference(x, y, unit, soften, cells=cells, ring=1, both_ways=True, skip=skip, against_cells=True)[0]
                for x, y in zip(src.chroma_planes, dst.chroma_planes))

@@ -148,7 +148,8 @@ class Frame:
     noise: tuple[float, ...] = ()  # per detail side: noise_floor() there (none: stored as 0, no noise seen)
     finest: np.ndarray | None = None  # (256, 256) uint8: the whole picture squashed, gray (FINEST), for pictures
     #   of FINEST_FROM px or more; a signature loaded from storage has it fetched instead, when a pair asks
-    chroma: np.ndarray | None = None  # (64, 64, 2) uint8: the whole picture squashed, chroma (Cr, Cb)
+    chroma: np.ndarray | None = None  # (64, 64, 2) uint8: the whole picture squashed, chroma (Cr, Cb); None: stored
+    #   as no colour (128), a gray picture's
     fetch_finest: Callable[[], bytes | None] | None = field(default=None, compare=False, repr=False)
 
     def sides(self, long_side: float) -> tuple[float, float]:
@@ -164,7 +165,7 @@ class Frame:
     @functools.cached_property
     def chroma_planes(self) -> tuple[Plane, Plane] | None:
         """Cr and Cb at 64 px, as the chroma mark test compares them (None: a signature made without them)."""
-        return None if self.chroma is None else (Plane(self.chroma[..., 0], SHARPEST), Plane(self.chroma[..., 1], SHARPEST))
+        return None if self.chroma is None else tuple(Plane(self.chroma[..., c], SHARPEST) for c in (0, 1))
 
     @functools.cached_property
     def finer_plane(self) -> Plane | None:
@@ -235,7 +236,8 @@ class Frame:
                                                                         self.noise or (0.0,) * len(self.detail))
                                 for x in (side, level, *way, noise)),
                               *(x for side_level in self.high for x in side_level))
-                + self.rim.astype(np.float16).tobytes() + self.chroma.tobytes()
+                + self.rim.astype(np.float16).tobytes()
+                + (np.full((FINE, FINE, 2), 128, np.uint8) if self.chroma is None else self.chroma).tobytes()
                 + (b"" if self.finer is None else self.finer.tobytes()))
 
     def finest_bytes(self) -> bytes | None:
