@@ -276,7 +276,7 @@ def _chroma_agrees_finer(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.n
                          clipped: np.ndarray, chroma: list[tuple[float, float]], rules: Rules) -> bool:
     """No mark in the 64-px chroma (chroma_mark()), asked only where a chroma cell of the grid stands out by
     rules.chroma_mark_after or more (`chroma`: _differences()' chroma channels, none for a picture under 64 px):
-    the date stamps it finds do, by 3.2 or more, and one benign pair in twenty-five."""
+    the date stamps it finds do, by 3.2 or more, and one benign pair in thirty."""
     return (max((local for local, _ in chroma), default=0.0) < rules.chroma_mark_after
             or chroma_mark(a, b, alignment, soften, clipped) <= rules.max_chroma_mark)
 
