@@ -123,14 +123,14 @@ def _tone_both_ways(src: Frame, dst: Frame, unit: np.ndarray) -> list[tuple[np.n
 
 def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, cells: int = 16, ring: int = 0,
                 slack: float = EDGE_SLACK, both_ways: bool = False, skip: np.ndarray | None = None,
-                against_cells: bool = False) -> tuple[float, float]:
+                measure=None) -> tuple[float, float]:
     """_differences()'s measures on one channel, `src` resampled over the window `unit`, both softened by
     `soften` more (pixels) where it is not 0 (TRIM_SOFTEN); the local one over `cells` x `cells` cells, `ring`
     of them along each side left out, with `slack` pixels of misalignment forgiven along edges, and with
     `both_ways` the smaller of the two ways of matching the tones (`src` to `dst`'s, and back): where one
     picture's highlights are packed against its white (a brighter copy with less contrast), its tones mapped
     onto the other's land on the white, while the other's mapped back onto its own stay close. `skip`: the
-    cells left out of the local one; `against_cells`: it is _against_cells(), not _local()."""
+    cells left out of the local one; `measure`: how the local one is taken from the cells (_local() if None)."""
     y, y_edges, tones, spread, order, y_order = dst.soft, dst.edges, dst.sorted, dst.spread, None, dst.order
     x_tones = None
     if unit is IDENTITY:
@@ -145,7 +145,7 @@ def _difference(src: Plane, dst: Plane, unit: np.ndarray, soften: float = 0.0, c
     rms = float(np.sqrt(np.mean((y - matched) ** 2))) / (spread + 1.0)
     # a difference along an edge both pictures have is a trim's sub-pixel misalignment, not an overlay
     slack_edges = 1 + slack * np.minimum(x_edges, y_edges)
-    measure = _against_cells if against_cells else _local
+    measure = measure or _local
     local = measure(np.abs(y - matched) / slack_edges, cells, ring, skip)
     if both_ways:
         back = _matched(y, np.sort(x, axis=None) if x_tones is None else x_tones, y_order)
@@ -267,13 +267,13 @@ def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.nda
         differences = _differences(a, b, alignment, soften, clipped)
         if (max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
                 and _gray_agrees(a, b, alignment, soften, clipped, rules)
-                and _chroma_agrees_finer(a, b, alignment, soften, clipped, differences[1:], rules)):
+                and _no_chroma_mark(a, b, alignment, soften, clipped, differences[1:], rules)):
             return True
     return False
 
 
-def _chroma_agrees_finer(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray], soften: float,
-                         clipped: np.ndarray, chroma: list[tuple[float, float]], rules: Rules) -> bool:
+def _no_chroma_mark(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray], soften: float,
+                    clipped: np.ndarray, chroma: list[tuple[float, float]], rules: Rules) -> bool:
     """No mark in the 64-px chroma (chroma_mark()), asked only where a chroma cell of the grid stands out by
     rules.chroma_mark_after or more (`chroma`: _differences()' chroma channels, none for a picture under 64 px):
     the date stamps it finds do, by 3.2 or more, and one benign pair in thirty."""
@@ -356,7 +356,7 @@ def chroma_mark(a: Frame, b: Frame, alignment: tuple[Frame, Frame, np.ndarray] |
     grid = src.grid if unit is IDENTITY else _warp(src.grid, unit)
     near_white = np.maximum(grid.max(axis=2), dst.grid.max(axis=2)) >= NEAR_WHITE
     skip = _cells((_clipped_cells(src, dst, unit) if clipped is None else clipped) | near_white, cells)
-    return max(_difference(x, y, unit, soften, cells=cells, ring=1, both_ways=True, skip=skip, against_cells=True)[0]
+    return max(_difference(x, y, unit, soften, cells=cells, ring=1, both_ways=True, skip=skip, measure=_against_cells)[0]
                for x, y in zip(src.chroma_planes, dst.chroma_planes))
 
 
