@@ -107,6 +107,31 @@ def motion_blur(im: Image.Image, length: int) -> Image.Image:
     return Image.fromarray(cv2.filter2D(np.asarray(im), -1, np.full((1, length), 1 / length, np.float32)))
 
 
+def resaved(im: Image.Image) -> bytes:
+    """A photo passed on through five apps, each decoding it and encoding it again (JPEG q75 to q87)."""
+    data = encoded(im, quality=75)
+    for quality in (78, 81, 84, 87):
+        data = encoded(Image.open(io.BytesIO(data)).convert("RGB"), quality=quality)
+    return data
+
+
+def tinted(im: Image.Image, add=(0, 0, 0), gain=(1, 1, 1)) -> Image.Image:
+    """Each channel times its `gain`, plus its `add` (levels): a filter's tint or another white balance."""
+    a = np.asarray(im, np.float32) * np.float32(gain) + np.float32(add)
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+
+
+def sticker(im: Image.Image) -> Image.Image:
+    """A yellow smiley a sixth of the shorter side across, a third of the way in."""
+    out, d = im.copy(), min(im.size) // 6
+    x, y = im.width // 3, im.height // 3
+    draw = ImageDraw.Draw(out)
+    draw.ellipse((x, y, x + d, y + d), fill=(255, 210, 0))
+    for eye in (d // 4, d * 5 // 8):
+        draw.ellipse((x + eye, y + d // 3, x + eye + d // 8, y + d // 3 + d // 8), fill=(0, 0, 0))
+    return out
+
+
 def pixelated(im: Image.Image) -> Image.Image:
     return im.resize((max(8, im.width // 10), max(8, im.height // 10)), Image.NEAREST).resize(im.size, Image.NEAREST)
 
@@ -186,6 +211,8 @@ CONVERTED = {  # benign too: what a site's pipeline or an export dialogue does; 
     "Display P3, profile embedded (a phone's)": lambda im: tagged(im, "Display P3"),
     "Adobe RGB, profile embedded (a camera's)": lambda im: tagged(im, "Adobe RGB (1998)"),
     "CMYK, a press's profile embedded (print)": lambda im: tagged(im, PRESS),
+    "JPEG saved again by five apps (q75 to q87)": resaved,
+    "WebP q30": lambda im: encoded(im, "WEBP", quality=30),
 }
 EDITED = {
     "Gaussian blur 3 px, next to a thumbnail": lambda im: encoded(im.filter(ImageFilter.GaussianBlur(3))),
@@ -209,6 +236,19 @@ EDITED = {
     "padded with itself blurred, 4 %": lambda im: encoded(padded(im, 0.04, blurred=True)),
     "caption bar above, 6 %": lambda im: encoded(with_bar(im, 0.06, (255, 255, 255), "when the code works")),
     "dark bar below, 4 %": lambda im: encoded(with_bar(im, 0.04, (40, 40, 40), "12:30", top=False)),
+}
+FILTERED = {  # edits too, in the table only (--write-bench draws its edits from EDITED): filters and turns that
+    #   apps offer beyond EDITED's
+    "warm filter (+20 red, -20 blue)": lambda im: encoded(tinted(im, add=(20, 0, -20))),
+    "cooler white balance (red -15 %, blue +15 %)": lambda im: encoded(tinted(im, gain=(0.85, 1, 1.15))),
+    "green tint (+15)": lambda im: encoded(tinted(im, add=(0, 15, 0))),
+    "inverted": lambda im: encoded(ImageOps.invert(im)),
+    "solarized (levels over 160 inverted)": lambda im: encoded(ImageOps.solarize(im, 160)),
+    "equalized": lambda im: encoded(ImageOps.equalize(im)),
+    "a sticker (a smiley)": lambda im: encoded(sticker(im)),
+    "turned 180 degrees": lambda im: encoded(im.rotate(180)),
+    "turned 1 degree, the corners black": lambda im: encoded(im.rotate(1, Image.BICUBIC)),
+    "stretched 15 % wider": lambda im: encoded(im.resize((im.width * 115 // 100, im.height), Image.BICUBIC)),
 }
 DEGRADED = {  # edits too: a picture degraded past a light adjustment (noise, heavy compression)
     "noise sigma 20": lambda im: encoded(grain(im, 20)),
@@ -320,7 +360,7 @@ def main() -> None:
     paths = paths or sorted((REPO / "samples" / "originals").glob("*.jpg"))
     photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
     rows = {}
-    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", EDITED), ("degraded", DEGRADED),
+    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", {**EDITED, **FILTERED}), ("degraded", DEGRADED),
                          ("mark", MARKS), ("shown", SHOWN), ("collaged", COLLAGED)):
         for name, make in copies.items():
             reasons = Counter()

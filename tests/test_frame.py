@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
+from bench.edits import encoded, resaved, sticker, tinted
 from neardup.encoder.decode import signature_of
 from neardup.encoder.frame import (
     RULES,
@@ -93,6 +94,8 @@ BENIGN = {
     "a little more colour": lambda im: jpeg(ImageEnhance.Color(im).enhance(1.15)),
     "a little brighter, less contrast":
         lambda im: jpeg(ImageEnhance.Contrast(ImageEnhance.Brightness(im).enhance(1.12)).enhance(0.8)),
+    "saved again by five apps": resaved,
+    "webp q30": lambda im: encoded(im, "WEBP", quality=30),
 }
 EDITED = {
     "mirrored": lambda im: jpeg(ImageOps.mirror(im)),
@@ -113,6 +116,12 @@ EDITED = {
     "caption bar on top": lambda im: jpeg(with_bar(im, 0.06, (255, 255, 255), "when the code works")),
     "black bar below": lambda im: jpeg(with_bar(im, 0.05, (0, 0, 0), "", top=False)),
     "status bar below, 3.5%": lambda im: jpeg(with_bar(im, 0.035, (40, 40, 40), "12:30 wifi", top=False)),
+    "warm filter": lambda im: jpeg(tinted(im, add=(20, 0, -20))),
+    "green tint": lambda im: jpeg(tinted(im, add=(0, 15, 0))),
+    "inverted": lambda im: jpeg(ImageOps.invert(im)),
+    "equalized": lambda im: jpeg(ImageOps.equalize(im)),
+    "sticker": lambda im: jpeg(sticker(im)),
+    "turned 180": lambda im: jpeg(im.rotate(180)),
 }
 
 
@@ -187,7 +196,7 @@ def test_edited_copies_are_not(photo, edit):
     ("thin border", "frame"), ("caption bar on top", "frame"), ("black bar below", "frame"), ("strong blur", "sharpness"),
     ("grayscale", "colour"), ("saturated", "colour"), ("faded", "contrast"), ("stretched 8% wider", "shape"),
     ("watermark", "overlay"), ("turned 2 degrees", "turned"), ("mirrored", "mirrored"), ("turned 90", "turned"),
-    ("cropped 30%", "cropped")])
+    ("cropped 30%", "cropped"), ("warm filter", "colour"), ("inverted", "contrast"), ("turned 180", "turned")])
 def test_a_match_says_why(photo, edit, why):
     """What the report tells the person who looks at a match: the change the check found, either way round."""
     a, b = frame_of(jpeg(photo)), frame_of(EDITED[edit](photo))
