@@ -37,6 +37,9 @@ CHROMA_MARK_FROM = 160  # pictures smaller than this (long side) are not compare
 #   keeps a smaller picture's colour at under 80 px, and a cell of 2 px holds next to none of its own
 NEAR_WHITE = 240  # grid cells with a channel this bright in either picture are left out of the chroma mark test:
 #   a brightening clips one channel of a light colour before the others, which turns its hue there
+NEUTRAL = 6.0  # levels (0..255): a grid cell no channel of which is further than this from their mean is gray
+LEAST_NEUTRAL = 24  # ... and a picture with fewer gray cells than this (of 1,024) has too few to tell a tint by
+UNCLIPPED = (8, 247)  # cells with a channel outside these levels in either picture are left out of the cast
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
 CLIPPED_NEAR = 10.0  # levels (0..255) from a picture's top level within which a brightened grid cell counts as clipped
 
@@ -220,6 +223,26 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     # the curve fitted either way (the second only if the first fails): where one picture clips, the curve
     #   from the other bends less
     return agree(_curve_gains(x, sum_x, sum_y, cy)) or agree(_curve_gains(y, sum_y, sum_x, cx))
+
+
+def cast(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> float:
+    """How far a tint moved the gray of the pictures (levels, 0..255): the grid cells (`src` over the window
+    `unit`) gray in one picture (no channel further than NEUTRAL from their mean) and clipped in neither, their
+    mean chroma in the other less theirs, the largest channel, the smaller of the two ways where both have
+    LEAST_NEUTRAL such cells (0 where neither has). Brightness, contrast, gamma and saturation edits leave gray
+    gray, and a hue edit turns no gray; a filter's tint or another white balance moves it, which in a colourful
+    picture or an object on white (white clips, and stays white) moves the chroma test's regressions little."""
+    x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
+    y = dst.grid
+    unclipped = (np.minimum(x.min(axis=2), y.min(axis=2)) > UNCLIPPED[0]) & \
+        (np.maximum(x.max(axis=2), y.max(axis=2)) < UNCLIPPED[1])
+    moved = []
+    for one, other in ((x, y), (y, x)):
+        own, theirs = _chroma(one), _chroma(other)
+        gray = unclipped & (np.abs(own).max(axis=2) < NEUTRAL)
+        if np.count_nonzero(gray) >= LEAST_NEUTRAL:
+            moved.append(float(np.abs(theirs[gray].mean(axis=0) - own[gray].mean(axis=0)).max()))
+    return min(moved, default=0.0)
 
 
 def _curve_gains(x: np.ndarray, sum_x: np.ndarray, sum_y: np.ndarray, target: np.ndarray) -> tuple[float, float]:
