@@ -47,11 +47,12 @@ def test_a_mark_only_the_256_px_picture_shows_is_found_through_a_stored_signatur
     """The 256-px gray picture is stored apart from the signature (FINEST_KEY) and read only for the pairs that
     ask for it: a date stamp that the 128-px test lets through is still a match when both signatures come from
     the registry, and a re-encode of the picture is still a duplicate."""
-    from tests.test_frame import bench_edits, jpeg, sample
+    from bench.edits import MARKS
+    from tests.test_frame import jpeg, sample
 
     im = sample("opencv_home")
     paths = [tmp_path / name for name in ("original.jpg", "stamped.jpg", "q70.jpg")]
-    for path, data in zip(paths, (jpeg(im, 90), bench_edits().MARKS["date stamp, 4 % high"](im), jpeg(im, 70))):
+    for path, data in zip(paths, (jpeg(im, 90), MARKS["date stamp, 4 % high"](im), jpeg(im, 70))):
         path.write_bytes(data)
     hashes = [hashlib.sha256(p.read_bytes()).hexdigest() for p in paths]
     rt = Runtime(settings)
