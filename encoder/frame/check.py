@@ -13,7 +13,7 @@ from .compare import _cheap, _differences, _failing, _fine_agrees, _in_common, _
 from .geometry import moved
 from .margins import _own_plain_edges, framed
 from .rules import LENIENT, RULES, WHOLE_PICTURE, Rules
-from .signature import GRID, Frame
+from .signature import Frame
 
 CHECKER = hashlib.sha256(repr(RULES).encode() + b"".join(
     p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))).hexdigest()[:16]  # the check's version:
@@ -179,8 +179,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         return "shape"
     if not _same_direction(m, unit, rules):
         return "sharpness"
-    if not chroma_agrees(src, dst, unit, rules) or (
-            min(a.long_side, b.long_side) >= 2 * GRID and cast(src, dst, unit) > rules.max_cast):
+    if not chroma_agrees(src, dst, unit, rules) or cast(src, dst, unit) > rules.max_cast:
         return "colour"
     return None if _fine_agrees(a, b, fine, rules, soften) else "overlay"
 

@@ -228,10 +228,13 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
 def cast(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> float:
     """How far a tint moved the gray of the pictures (levels, 0..255): the grid cells (`src` over the window
     `unit`) gray in one picture (no channel further than NEUTRAL from their mean) and clipped in neither, their
-    mean chroma in the other less theirs, the largest channel, the smaller of the two ways where both have
-    LEAST_NEUTRAL such cells (0 where neither has). Brightness, contrast, gamma and saturation edits leave gray
-    gray, and a hue edit turns no gray; a filter's tint or another white balance moves it, which in a colourful
+    mean chroma in the other less theirs, the largest channel; of the two ways round, those where the picture
+    has LEAST_NEUTRAL such cells, the smaller (0 where neither has, or a picture is under 64 px: a JPEG that
+    small keeps its colour at under 32 px). Brightness, contrast, gamma and saturation edits leave gray gray,
+    and a hue edit turns no gray; a filter's tint or another white balance moves it, which in a colourful
     picture or an object on white (white clips, and stays white) moves the chroma test's regressions little."""
+    if min(src.long_side, dst.long_side) < 2 * GRID:
+        return 0.0
     x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
     y = dst.grid
     unclipped = (np.minimum(x.min(axis=2), y.min(axis=2)) > UNCLIPPED[0]) & \

@@ -26,12 +26,12 @@ class Rules:
     max_hue_turn: float = 20.0  # ... and, where the two chromas are the same pattern turned, one is turned from
     #   the other round the gray axis by at most this (degrees): a hue edit of 30 degrees turns it 28 to 30
     #   even in a nearly gray picture, which the gains above let pass
-    max_cast: float = 7.0  # ... and the gray of the pictures moved by at most this (compare.cast(), levels; for
-    #   pictures of 64 px or more): a green tint of 15 levels moves it 9.5 to 10 where the gains above pass it,
-    #   benign copies of photos of dev/, extra/ and train/ 6.2 at most (one JPEG at q10: 10)
     hue_correlation: float = 0.97  # the same pattern turned: the chromas' correlation (_turned) reaches this (hue
     #   edits 0.99 or more). JPEG at q10 to q20 quantises a faint colour's two chroma channels apart, which
     #   turns it by up to 40 degrees but leaves them less alike (0.95 the most where it turned more than 10)
+    max_cast: float = 7.0  # the gray of the pictures moved by at most this (compare.cast(), levels; for
+    #   pictures of 64 px or more): a green tint of 15 levels moves it 9.5 to 10 where the gains above pass it,
+    #   benign copies of photos of dev/, extra/ and train/ 6.2 at most (one JPEG at q10: 10)
     min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail (two
     #   sides below the one compared)
     max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
