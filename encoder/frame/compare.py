@@ -205,8 +205,7 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     with another, compared as it is."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
-    channels = [grid[..., c] for grid in (x, y) for c in range(3)]
-    keep = _unclipped(np.minimum.reduce(channels), np.maximum.reduce(channels))
+    keep = _unclipped(*_extremes(x, y))
     if keep is not None:
         x, y = x[keep], y[keep]
     sum_x, sum_y = _channel_sum(x), _channel_sum(y)
@@ -239,8 +238,8 @@ def cast(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> float:
         return 0.0
     x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
     y = dst.grid
-    unclipped = (np.minimum(_channel_min(x), _channel_min(y)) > UNCLIPPED[0]) & \
-        (np.maximum(_channel_max(x), _channel_max(y)) < UNCLIPPED[1])
+    low, high = _extremes(x, y)
+    unclipped = (low > UNCLIPPED[0]) & (high < UNCLIPPED[1])
     chroma = (_chroma(x), _chroma(y))
     moved = []
     for own, theirs in (chroma, chroma[::-1]):
@@ -249,6 +248,11 @@ def cast(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> float:
         if np.count_nonzero(gray) >= LEAST_NEUTRAL:
             moved.append(float(np.abs(theirs[gray].mean(axis=0) - own[gray].mean(axis=0)).max()))
     return min(moved, default=0.0)
+
+
+def _extremes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cell by cell, the least and the greatest of the two grids' channels: where either picture clips."""
+    return np.minimum(_channel_min(x), _channel_min(y)), np.maximum(_channel_max(x), _channel_max(y))
 
 
 def _curve_gains(x: np.ndarray, sum_x: np.ndarray, sum_y: np.ndarray, target: np.ndarray) -> tuple[float, float]:
