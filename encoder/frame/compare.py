@@ -41,7 +41,8 @@ NEAR_WHITE = 240  # grid cells with a channel this bright in either picture are 
 #   a brightening clips one channel of a light colour before the others, which turns its hue there
 NEUTRAL = 6.0  # levels (0..255): a grid cell no channel of which is further than this from their mean is gray
 LEAST_NEUTRAL = 24  # ... and a picture with fewer gray cells than this (of 1,024) has too few to tell a tint by
-UNCLIPPED = (8, 247)  # cells with a channel outside these levels in either picture are left out of the cast
+UNCLIPPED = (8, 215)  # cells with a channel outside these levels in either picture are left out of the cast: a
+#   tint pushes the brighter pixels of a light cell past white, which leaves the cell gray in the tinted copy
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
 CLIPPED_NEAR = 10.0  # levels (0..255) from a picture's top level within which a brightened grid cell counts as clipped
 
