@@ -41,8 +41,9 @@ NEAR_WHITE = 240  # grid cells with a channel this bright in either picture are 
 #   a brightening clips one channel of a light colour before the others, which turns its hue there
 NEUTRAL = 6.0  # levels (0..255): a grid cell no channel of which is further than this from their mean is gray
 LEAST_NEUTRAL = 24  # ... and a picture with fewer gray cells than this (of 1,024) has too few to tell a tint by
-UNCLIPPED = (8, 215)  # cells with a channel outside these levels in either picture are left out of the cast: a
-#   tint pushes the brighter pixels of a light cell past white, which leaves the cell gray in the tinted copy
+CAST_LEVELS = (8, 215)  # cells with a channel outside these levels in either picture are left out of the cast:
+#   dark ones clip, and a tint pushes the brighter pixels of a light cell past white, which leaves the cell gray
+#   in the tinted copy
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
 CLIPPED_NEAR = 10.0  # levels (0..255) from a picture's top level within which a brightened grid cell counts as clipped
 
@@ -229,8 +230,8 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
 
 def cast(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> float:
     """How far a tint moved the gray of the pictures (levels, 0..255): the grid cells (`src` over the window
-    `unit`) gray in one picture (no channel further than NEUTRAL from their mean) and clipped in neither, their
-    mean chroma in the other less theirs, the largest channel; of the two ways round, those where the picture
+    `unit`) gray in one picture (no channel further than NEUTRAL from their mean) and within CAST_LEVELS in
+    both, their mean chroma in the other less theirs, the largest channel; of the two ways round, those where the picture
     has LEAST_NEUTRAL such cells, the smaller (0 where neither has, or a picture is under 64 px: a JPEG that
     small keeps its colour at under 32 px). Brightness, contrast, gamma and saturation edits leave gray gray,
     and a hue edit turns no gray; a filter's tint or another white balance moves it, which in a colourful
@@ -240,19 +241,19 @@ def cast(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> float:
     x = src.grid if unit is IDENTITY else _warp(src.grid, unit)
     y = dst.grid
     low, high = _extremes(x, y)
-    unclipped = (low > UNCLIPPED[0]) & (high < UNCLIPPED[1])
+    within = (low > CAST_LEVELS[0]) & (high < CAST_LEVELS[1])
     chroma = (_chroma(x), _chroma(y))
     moved = []
     for own, theirs in (chroma, chroma[::-1]):
-        gray = unclipped & (np.abs(own[..., 0]) < NEUTRAL) & (np.abs(own[..., 1]) < NEUTRAL) & \
-            (np.abs(own[..., 2]) < NEUTRAL)
+        gray = within & (_channel_max(np.abs(own)) < NEUTRAL)
         if np.count_nonzero(gray) >= LEAST_NEUTRAL:
             moved.append(float(np.abs(theirs[gray].mean(axis=0) - own[gray].mean(axis=0)).max()))
     return min(moved, default=0.0)
 
 
 def _extremes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cell by cell, the least and the greatest of the two grids' channels: where either picture clips."""
+    """Cell by cell, the least and the greatest of the two grids' channels: where either picture clips, or is
+    light."""
     return np.minimum(_channel_min(x), _channel_min(y)), np.maximum(_channel_max(x), _channel_max(y))
 
 
