@@ -841,3 +841,19 @@ def test_heavy_noise_is_a_match_while_grain_and_a_noisy_photo_smoothed_stay_dupl
             assert difference(original, frame_of(jpeg(smoothed))) != "noise"
         assert difference(original, frame_of(jpeg(im, 10))) != "noise"
     assert matched >= 9 and by_noise >= 4, (matched, by_noise)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "china", "moon"])
+def test_a_refinement_that_fits_worse_than_the_pictures_as_they_are_is_left(monkeypatch, name):
+    """The refinement of an alignment (ECC on the 64-px gray pictures) can drift: along the long side of a tall
+    picture squashed to 64 px it stretched a brightened copy's alignment with a heavily compressed copy by 1.2 %, and the
+    128-px overlay test then saw every edge as an overlay. Where the pictures as they are fit the grids better
+    than the refinement does, they are compared as they are; a drift that fits worse is then harmless."""
+    from neardup.encoder.frame import check
+
+    drift = np.float32([[0.975, 0, 0.012], [0, 1.025, -0.012]])
+    im = sample(name)
+    brighter, compressed = frame_of(jpeg(ImageEnhance.Brightness(im).enhance(1.25))), frame_of(jpeg(im, 60))
+    assert same_frame(brighter, compressed)
+    monkeypatch.setattr(check, "refined", lambda *args, **kwargs: drift.copy())
+    assert same_frame(brighter, compressed)

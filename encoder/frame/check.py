@@ -169,8 +169,11 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
             if (edge_free is not None and _within(edge_free, rules.max_trim) and framed(src, dst, edge_free, rules)
                     and not _own_plain_edges(src, dst, edge_free, rules)):
                 return "frame"
-        if within:
-            fit = min(fit, _score(src, dst, better), key=lambda f: f.rms)
+        closer = _score(src, dst, better) if within else None
+        # the pictures as they are, refined to fit them worse, drifted (along a tall, thin picture's long side,
+        #   squashed to 64 px); a trim's refinement is kept: the search's window lies on a step of 1 %
+        if closer is not None and (unit is not IDENTITY or closer.rms <= fit.rms):
+            fit = min(fit, closer, key=lambda f: f.rms)
             fine, unit = [(src, dst, better)], better
             soften = TRIM_SOFTEN if _trims(better) else 0.0
     if why := _fits(m, fit, src is b, rules):
