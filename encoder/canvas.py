@@ -31,10 +31,10 @@ def picture_box(im: Image.Image) -> tuple[int, int, int, int] | None:
     w, h = im.size
     if min(h, w) < 16:
         return None
-    box = [0, 0, w, h]
+    pixels, box = np.asarray(im), [0, 0, w, h]  # one array for every look (each of PIL's costs a copy)
     for first in (True, False):
-        if _bars(im, box, rows=first):
-            _bars(im, box, rows=not first)
+        if _bars(pixels, box, rows=first):
+            _bars(pixels, box, rows=not first)
             break
     left, top, right, bottom = box
     rows = min(top, h - bottom) >= LEAST_BAR * h
@@ -46,21 +46,20 @@ def picture_box(im: Image.Image) -> tuple[int, int, int, int] | None:
     return tuple(box)
 
 
-def _bars(im: Image.Image, box: list[int], rows: bool) -> bool:
+def _bars(pixels: np.ndarray, box: list[int], rows: bool) -> bool:
     """Narrows `box` (left, top, right, bottom) by the plain bars above and below the picture in it (`rows`),
-    or left and right of it; whether it found any."""
+    or left and right of it, in an RGB decode's `pixels`; whether it found any."""
     left, top, right, bottom = box
-    region = im.crop(box) if box != [0, 0, im.width, im.height] else im
-    w, h = region.size
-    edges = ((0, 0, w, 1), (0, h - 1, w, h)) if rows else ((0, 0, 1, h), (w - 1, 0, w, h))
-    first = _plain_colour(region.crop(edges[0]))
-    last = _plain_colour(region.crop(edges[1])) if first is not None else None
+    region = pixels[top:bottom, left:right]
+    h, w = region.shape[:2]
+    first = _plain_colour(region[0] if rows else region[:, 0])
+    last = _plain_colour(region[-1] if rows else region[:, -1]) if first is not None else None
     if last is None:
         return False
-    colours, a = (first, last), np.asarray(region)
+    colours = (first, last)
     # lines measured on every SAMPLED-th pixel along them: enough to tell 90 % of one colour from under 50 %
-    pixels, masks, bars = (cv2.resize(a, (-(-w // SAMPLED), h), interpolation=cv2.INTER_NEAREST) if rows
-                           else a[::SAMPLED]), {}, []
+    pixels, masks, bars = (cv2.resize(region, (-(-w // SAMPLED), h), interpolation=cv2.INTER_NEAREST) if rows
+                           else np.ascontiguousarray(region[::SAMPLED])), {}, []
     for colour, from_end in zip(colours, (False, True)):
         key = colour.tobytes()
         if key not in masks:  # bars of one colour on both sides: one mask
@@ -73,9 +72,9 @@ def _bars(im: Image.Image, box: list[int], rows: bool) -> bool:
     return any(bars)
 
 
-def _plain_colour(line: Image.Image) -> np.ndarray | None:
-    """The colour of a line of pixels, one pixel thick (its median), where PLAIN of them have it, else None."""
-    pixels = np.frombuffer(line.tobytes(), np.uint8).reshape(1, -1, 3)
+def _plain_colour(line: np.ndarray) -> np.ndarray | None:
+    """The colour of a line of RGB pixels (n x 3; its median), where PLAIN of them have it, else None."""
+    pixels = np.ascontiguousarray(line).reshape(1, -1, 3)
     colour = np.sort(pixels[0], axis=0)[pixels.shape[1] // 2]
     return colour if cv2.countNonZero(_inside(pixels, colour)) >= PLAIN * pixels.shape[1] else None
 
