@@ -54,6 +54,7 @@ class Kept:
     image: Image.Image
     width: int
     height: int
+    cells: tuple[tuple[int, int, int, int], ...] | None = None  # its collage cells' boxes, where already found
 
     @property
     def nbytes(self) -> int:
@@ -266,8 +267,9 @@ def decode(data: bytes, size: int, keep: bool = False, boxed: bool = False) -> D
     im, (width, height) = open_image(data, **asked)
     full = (width, height)
     same = keep and draft_scale(full, draft_box(full, **asked)) == draft_scale(full, draft_box(full, **SIGNED))
-    return Decoded(to_input(im, size, boxed), width, height, Kept(im, width, height) if same else None,
-                   tuple(to_input(im.crop(box), size) for box in collage.cells(im)))
+    boxes = tuple(collage.cells(im))
+    return Decoded(to_input(im, size, boxed), width, height, Kept(im, width, height, boxes) if same else None,
+                   tuple(to_input(im.crop(box), size) for box in boxes))
 
 
 def signature_of(data: bytes) -> Frame:

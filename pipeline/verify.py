@@ -131,15 +131,16 @@ class Verifier:
                 im = kept.image if kept is not None else open_image(read_bytes(path), **SIGNED)[0]
         except DecodeError:
             return None
+        boxes = kept.cells if kept is not None and not sharper else None  # found in this decode when it was made
         if max(im.size) > self.side:
-            im = im.copy()  # a kept decode stays as it is, for the signature
+            im, boxes = im.copy(), None  # a kept decode stays as it is, for the signature
             im.thumbnail((self.side, self.side), Image.BILINEAR)
         coarse = max(im.size) < self.side
         if coarse and sharper:
             k = self.side / max(im.size)
             im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.BICUBIC)
         cells = () if sharper else tuple(np.asarray(im.crop(box).resize((64, 64), Image.BOX))
-                                         for box in collage.cells(im))
+                                         for box in (collage.cells(im) if boxes is None else boxes))
         straight, flipped = self._detect(np.asarray(im.convert("L")), mirrored)
         thumb = np.asarray(im.resize((64, 64), Image.BOX))
         return View(straight, flipped, thumb, coarse and not sharper, cells)
