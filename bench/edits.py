@@ -249,6 +249,7 @@ FILTERED = {  # edits too, in the table only (--write-bench draws its edits from
     "turned 180 degrees": lambda im: encoded(im.rotate(180)),
     "turned 1 degree, the corners black": lambda im: encoded(im.rotate(1, Image.BICUBIC)),
     "stretched 15 % wider": lambda im: encoded(im.resize((im.width * 115 // 100, im.height), Image.BICUBIC)),
+    "a light vignette (corners 20 % darker)": lambda im: encoded(vignette(im, 0.2)),
 }
 DEGRADED = {  # edits too: a picture degraded past a light adjustment (noise, heavy compression)
     "noise sigma 20": lambda im: encoded(grain(im, 20)),

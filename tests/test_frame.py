@@ -16,6 +16,7 @@ from neardup.encoder.decode import signature_of
 from neardup.encoder.frame import (
     RULES,
     SHARP_SIDES,
+    WHY,
     Frame,
     aligned,
     cast,
@@ -857,3 +858,21 @@ def test_a_refinement_that_fits_worse_than_the_pictures_as_they_are_is_left(monk
     assert same_frame(brighter, compressed)
     monkeypatch.setattr(check, "refined", lambda *args, **kwargs: drift.copy())
     assert same_frame(brighter, compressed)
+
+
+@pytest.mark.parametrize("name", ["apple", "orange", "left", "rocket"])
+def test_a_vignette_is_a_match_by_its_corners_while_benign_copies_keep_their_proportions(name):
+    """Corners darkened by 20 % pass every other test on these photos (the grids fit within their residual); the
+    brightness ratio of the two pictures, tones matched, falls from the centre to the corners. A brightened, a
+    gamma-adjusted, a halved and a trimmed copy keep it level, whatever they do to the tones."""
+    from bench.edits import vignette
+
+    im = sample(name)
+    original = frame_of(jpeg(im, 90))
+    vignetted = frame_of(jpeg(vignette(im, 0.2)))
+    assert difference(original, vignetted) == "vignette" and WHY["vignette"]
+    assert same_frame(original, vignetted, dataclasses.replace(RULES, max_vignette=float("inf")))
+    w, h = im.size
+    for copy in (ImageEnhance.Brightness(im).enhance(1.2), im.point(lambda v: round(255 * (v / 255) ** 0.85)),
+                 im.resize((w // 2, h // 2), Image.LANCZOS), im.crop((w // 25, h // 25, w - w // 25, h - h // 25))):
+        assert same_frame(original, frame_of(jpeg(copy)))

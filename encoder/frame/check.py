@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from .align import IDENTITY, TRIM_SOFTEN, Fit, _score, _trims, _within, aligned, refined, rotation, stretch, turn
-from .compare import _cheap, _differences, _failing, _fine_agrees, _in_common, _same_direction, cast, chroma_agrees
+from .compare import (
+    _cheap,
+    _differences,
+    _failing,
+    _fine_agrees,
+    _in_common,
+    _same_direction,
+    cast,
+    chroma_agrees,
+    vignetting,
+)
 from .geometry import moved
 from .margins import _own_plain_edges, framed
 from .rules import LENIENT, RULES, WHOLE_PICTURE, Rules
@@ -184,7 +194,9 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         return "sharpness"
     if not chroma_agrees(src, dst, unit, rules) or cast(src, dst, unit) > rules.max_cast:
         return "colour"
-    return None if _fine_agrees(a, b, fine, rules, soften) else "overlay"
+    if not _fine_agrees(a, b, fine, rules, soften):
+        return "overlay"
+    return "vignette" if vignetting(src, dst, unit) > rules.max_vignette else None
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> str | None:

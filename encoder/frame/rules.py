@@ -33,6 +33,10 @@ class Rules:
     #   pictures of 64 px or more): of the 38 green tints of 15 levels the gains above pass on photos of dev/,
     #   extra/ and train/, it finds 21; benign copies of those photos move it by 6.1 at most (one JPEG at
     #   q10: 7.8)
+    max_vignette: float = 0.07  # the log of the two pictures' brightness ratio, tones matched, differs between
+    #   their corners and their centre (compare.vignetting()) by at most this: bench/edits.py's light vignette
+    #   (corners 20 % darker) passes 0.10 and 0.26 of the time on photos of extra/ and dev/ (0.25 and 0.37
+    #   without it), the benign copies of those photos as before
     min_sharpness: float = 0.7  # the softer keeps at least this share of the sharper one's fine detail (two
     #   sides below the one compared)
     max_blur: float = 1.7  # ... and is blurred by at most this (Gaussian sigma, in its own pixels): slight
@@ -124,6 +128,7 @@ WHY = {  # why a pair is a match rather than a duplicate (difference()), as the 
     "sharpness": "blurred or smeared",
     "noise": "one is grainier: noise or film grain added, or a filter took the picture's own grain away",
     "tones": "fewer tones: posterised",
+    "vignette": "darker or lighter towards its corners: a vignette",
     "turned": "turned or mirrored",
     "mirrored": "mirrored",
     "cropped": "cropped: one shows part of the other (or the other sets it in a larger picture)",
