@@ -278,17 +278,12 @@ def vignetting(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> float:
     x, y = (cv2.GaussianBlur(g, (0, 0), VIGNETTE_SOFTEN) for g in (_matched(x, np.sort(y, axis=None)), y))
     left = ((np.minimum(x, y) >= VIGNETTE_LEVEL) & (np.maximum(x, y) < 250)
             & ~_cells(_clipped_cells(src, dst, unit), VIGNETTE_GRID)
-            & (np.maximum(_relative_edges(x), _relative_edges(y)) <= VIGNETTE_EDGE))
+            & (np.maximum(_gradient(x) / np.maximum(x, 1), _gradient(y) / np.maximum(y, 1)) <= VIGNETTE_EDGE))
     inner, outer = left & (_RADIUS < VIGNETTE_RINGS[0]), left & (_RADIUS > VIGNETTE_RINGS[1])
     if min(np.count_nonzero(inner), np.count_nonzero(outer)) < VIGNETTE_CELLS:
         return 0.0
     ratio = np.log(np.where(left, y, 1) / np.where(left, x, 1))
     return abs(float(np.median(ratio[outer]) - np.median(ratio[inner])))
-
-
-def _relative_edges(g: np.ndarray) -> np.ndarray:
-    """How much a gray grid changes from each cell to its neighbours, as a share of the cell's level."""
-    return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)) / (8 * np.maximum(g, 1))
 
 
 _CENTRED = (np.arange(VIGNETTE_GRID) + 0.5) / VIGNETTE_GRID - 0.5
