@@ -58,12 +58,12 @@ def _bars(pixels: np.ndarray, box: list[int], rows: bool) -> bool:
         return False
     colours = (first, last)
     # lines measured on every SAMPLED-th pixel along them: enough to tell 90 % of one colour from under 50 %
-    pixels, masks, bars = (cv2.resize(region, (-(-w // SAMPLED), h), interpolation=cv2.INTER_NEAREST) if rows
-                           else np.ascontiguousarray(region[::SAMPLED])), {}, []
+    lines, masks, bars = (cv2.resize(region, (-(-w // SAMPLED), h), interpolation=cv2.INTER_NEAREST) if rows
+                          else np.ascontiguousarray(region[::SAMPLED])), {}, []
     for colour, from_end in zip(colours, (False, True)):
         key = colour.tobytes()
         if key not in masks:  # bars of one colour on both sides: one mask
-            masks[key] = _inside(pixels, colour)
+            masks[key] = _inside(lines, colour)
         bars.append(_bar(masks[key], rows, from_end))
     if rows:
         box[1], box[3] = top + bars[0], bottom - bars[1]

@@ -2,7 +2,7 @@
 
 from .align import aligned, rotation, turn
 from .check import CHECKER, TOLD, difference, edited, explained, framed_round, same_frame
-from .compare import cast, chroma_mark, finer_overlay, finest_overlay, overlay, vignetting
+from .compare import cast, chroma_mark, finer_overlay, finest_overlay, overlay
 from .margins import plain_frame
 from .rules import RULES, WHY, Rules
 from .signature import (
@@ -23,4 +23,4 @@ from .signature import (
 __all__ = ["CHECKER", "FINE", "FINER", "FINEST_KEY", "GRID", "HIGH_SIDE", "KEY", "RIM", "RULES", "SHARP_SIDE",
            "SHARP_SIDES", "TOLD", "WHY", "Frame", "Rules", "aligned", "cast", "chroma_mark", "decodes_high",
            "difference", "edited", "explained", "finer_overlay", "finest_overlay", "framed_round", "overlay",
-           "plain_frame", "rotation", "same_frame", "signature", "turn", "vignetting"]
+           "plain_frame", "rotation", "same_frame", "signature", "turn"]

@@ -11,6 +11,7 @@ import numpy as np
 from .align import IDENTITY, TRIM_SOFTEN, Fit, _score, _trims, _within, aligned, refined, rotation, stretch, turn
 from .compare import (
     _cheap,
+    _clipped_cells,
     _differences,
     _failing,
     _fine_agrees,
@@ -45,8 +46,8 @@ def difference(a: Frame | None, b: Frame | None, rules: Rules = RULES) -> str | 
     then the other, unless the first found a frame: one picture a trim of the other either way round); for what
     still looks a duplicate or a trim slightly off, the alignment refined at 64 px (turned or mirrored: a match;
     a border added: a match; a trim: compared again, better aligned); last, the detail's direction (untrimmed
-    pairs), the chroma, overlays and the 64-px agreement. A pair no trim explains is told by what its best trim
-    fails, else by what the pictures as they are fail."""
+    pairs), the chroma, overlays and the 64-px agreement, and the brightness in proportion (a vignette). A pair
+    no trim explains is told by what its best trim fails, else by what the pictures as they are fail."""
     return _compared(a, b, rules)[0]
 
 
@@ -194,9 +195,10 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         return "sharpness"
     if not chroma_agrees(src, dst, unit, rules) or cast(src, dst, unit) > rules.max_cast:
         return "colour"
-    if not _fine_agrees(a, b, fine, rules, soften):
+    clipped = _clipped_cells(src, dst, unit)  # fine's first alignment's: the overlay and vignette tests skip them
+    if not _fine_agrees(a, b, fine, rules, soften, clipped):
         return "overlay"
-    return "vignette" if vignetting(src, dst, unit) > rules.max_vignette else None
+    return "vignette" if vignetting(src, dst, unit, clipped) > rules.max_vignette else None
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> str | None:

@@ -1,5 +1,6 @@
 """What a pair is compared by, as the pictures are and aligned: shape, colour, contrast, sharpness, tones,
-and the overlay tests (local differences at 32, 64, 128 and 256 px, in gray and in chroma)."""
+the overlay tests (local differences at 32, 64, 128 and 256 px, in gray and in chroma) and the brightness in
+proportion (a vignette)."""
 
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ LEAST_NEUTRAL = 24  # ... and a picture with fewer gray cells than this (of 1,02
 CAST_LEVELS = (8, 215)  # cells with a channel outside these levels in either picture are left out of the cast:
 #   dark ones clip, and a tint pushes the brighter pixels of a light cell past white, which leaves the cell gray
 #   in the tinted copy
-VIGNETTE_RINGS = (0.25, 0.6)  # grid cells nearer the centre than the first (the squared distance, 1 at the corners)
-#   and further than the second: a vignette's centre and its corners
-VIGNETTE_LEVEL = 24.0  # grid cells darker than this in either picture are left out of the vignette test: their
+VIGNETTE_RINGS = (0.25, 0.6)  # cells nearer the centre than the first (the squared distance, 1 at the corners) and
+#   further than the second: a vignette's centre and its corners
+VIGNETTE_LEVEL = 24.0  # cells darker than this in either picture are left out of the vignette test: their
 #   ratio is noise (a night sky's cells hold a few stars), and a picture with fewer than VIGNETTE_CELLS of
 #   either ring left is not judged
 VIGNETTE_GRID = 16  # cells a side the vignette test measures in: 4 px of the 64-px gray picture, which a trim's window
@@ -56,6 +57,9 @@ VIGNETTE_SOFTEN = 0.5  # cells: both softened first, so that a trim's texture, a
 VIGNETTE_EDGE = 0.1  # ... and cells on an edge (their level changes by more than this share of it from one cell to
 #   the next): a trim's alignment, off by a fraction of a cell, moves them (an object's outline on white), where
 #   a vignette changes the level by under 2 % a cell
+_CENTRED = (np.arange(VIGNETTE_GRID) + 0.5) / VIGNETTE_GRID - 0.5
+_RADIUS = 2 * (_CENTRED[None, :] ** 2 + _CENTRED[:, None] ** 2)  # each cell's squared distance from the centre,
+#   1 at the corners
 EDGE_SLACK = 0.1  # pixels of misalignment forgiven along an edge both pictures have
 CLIPPED_NEAR = 10.0  # levels (0..255) from a picture's top level within which a brightened grid cell counts as clipped
 
@@ -263,32 +267,27 @@ def cast(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> float:
     return min(moved, default=0.0)
 
 
-def vignetting(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY) -> float:
+def vignetting(src: Frame, dst: Frame, unit: np.ndarray = IDENTITY, clipped: np.ndarray | None = None) -> float:
     """How much darker (or lighter) one picture grows towards its corners than the other: the log of their gray
     pictures' ratio (the 64-px ones, `src` over the window `unit`, in VIGNETTE_GRID cells, one brought to the
     other's tones by histogram matching, which takes any brightness, contrast or gamma edit), its median in the
     corners less its median at the centre (VIGNETTE_RINGS), on the cells neither clipped, dark (VIGNETTE_LEVEL)
     nor on an edge (VIGNETTE_EDGE); 0 where too few are left. A vignette darkens a picture by its distance from
     the centre, which no tone curve does; brightened or not, a benign copy keeps every part's brightness in
-    proportion."""
+    proportion. `clipped`: _clipped_cells() of the pair, where the caller has them."""
     x = src.fine.astype(np.float32)
     x = x if unit is IDENTITY else _warp(x, unit)
     x, y = (cv2.resize(g, (VIGNETTE_GRID, VIGNETTE_GRID), interpolation=cv2.INTER_AREA)
             for g in (x, dst.fine.astype(np.float32)))
     x, y = (cv2.GaussianBlur(g, (0, 0), VIGNETTE_SOFTEN) for g in (_matched(x, np.sort(y, axis=None)), y))
     left = ((np.minimum(x, y) >= VIGNETTE_LEVEL) & (np.maximum(x, y) < 250)
-            & ~_cells(_clipped_cells(src, dst, unit), VIGNETTE_GRID)
+            & ~_cells(_clipped_cells(src, dst, unit) if clipped is None else clipped, VIGNETTE_GRID)
             & (np.maximum(_gradient(x) / np.maximum(x, 1), _gradient(y) / np.maximum(y, 1)) <= VIGNETTE_EDGE))
     inner, outer = left & (_RADIUS < VIGNETTE_RINGS[0]), left & (_RADIUS > VIGNETTE_RINGS[1])
     if min(np.count_nonzero(inner), np.count_nonzero(outer)) < VIGNETTE_CELLS:
         return 0.0
     ratio = np.log(np.where(left, y, 1) / np.where(left, x, 1))
     return abs(float(np.median(ratio[outer]) - np.median(ratio[inner])))
-
-
-_CENTRED = (np.arange(VIGNETTE_GRID) + 0.5) / VIGNETTE_GRID - 0.5
-_RADIUS = 2 * (_CENTRED[None, :] ** 2 + _CENTRED[:, None] ** 2)  # each cell's squared distance from the centre,
-#   1 at the corners
 
 
 def _extremes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -332,13 +331,15 @@ def _turned(x: np.ndarray, y: np.ndarray, xy: float, xx: float, yy: float, rules
 
 
 def _fine_agrees(a: Frame, b: Frame, alignments: list[tuple[Frame, Frame, np.ndarray] | None], rules: Rules,
-                 soften: float = 0.0) -> bool:
+                 soften: float = 0.0, clipped: np.ndarray | None = None) -> bool:
     """No overlay in any channel, and the 64-px gray pictures agree as a whole, under one of the `alignments`
     (None: the overlay test fits its own trim): the grids can agree on the blobs of two different pictures of
-    one kind (two star clusters), their detail does not. The trim is fitted once, for the 64- and 128-px tests."""
-    for alignment in alignments:
+    one kind (two star clusters), their detail does not. The trim is fitted once, for the 64- and 128-px tests.
+    `clipped`: the first alignment's _clipped_cells(), where the caller has them."""
+    for n, alignment in enumerate(alignments):
         alignment = alignment or _trim_fit(a, b)
-        clipped = _clipped_cells(*alignment)
+        if n or clipped is None:
+            clipped = _clipped_cells(*alignment)
         differences = _differences(a, b, alignment, soften, clipped)
         if (max(local for local, _ in differences) <= rules.max_overlay and differences[0][1] <= rules.max_fine_residual
                 and _gray_agrees(a, b, alignment, soften, clipped, rules)
