@@ -182,16 +182,20 @@ class Encoder:
         return "litert" if self.compiled is not None else "keras"
 
     def embed(self, pixels: np.ndarray) -> np.ndarray:
-        """Embed (n, size, size, 3) uint8 images; batches are padded to one shape so nothing retraces."""
+        """Embed (n, size, size, 3) uint8 images, batch_size at a time. Through Keras a short batch is padded to
+        the full size, so that nothing retraces (a GPU's batch costs about what one image does); LiteRT takes it
+        as it is, its cost being per image (litert.Interpreter)."""
         n = len(pixels)
         out = np.empty((n, self.info.dim), np.float32)
         for start in range(0, n, self.batch_size):
             chunk = pixels[start:start + self.batch_size]
+            if self.compiled is not None:
+                out[start:start + len(chunk)] = self.compiled(chunk.astype(np.float32))
+                continue
             if len(chunk) < self.batch_size:
                 pad = np.zeros((self.batch_size - len(chunk),) + chunk.shape[1:], chunk.dtype)
                 chunk = np.concatenate([chunk, pad])
-            x = chunk.astype(np.float32)
-            vec = self.compiled(x) if self.compiled is not None else np.asarray(self.model.predict_on_batch(x))
+            vec = np.asarray(self.model.predict_on_batch(chunk.astype(np.float32)))
             out[start:start + self.batch_size] = vec[: min(self.batch_size, n - start)]
         return out
 

@@ -25,8 +25,22 @@ def test_litert_embeds_as_keras_does():
     litert_run = artifact.Encoder(inference="litert", batch_size=8)
     assert (keras_run.runtime, litert_run.runtime) == ("keras", "litert")
     x = photos_at(keras_run.size)
-    assert len(x) > 8  # more than one batch, the last one padded
+    assert len(x) > 8  # more than one batch: the last one short (Keras pads it, LiteRT takes it as it is)
     assert np.abs(litert_run.embed(x) - keras_run.embed(x)).max() < 1e-5
+
+
+def test_a_short_batch_runs_at_its_own_size_and_gives_the_vectors_of_a_full_one():
+    run = artifact.Encoder(inference="litert", batch_size=8)
+    x = photos_at(run.size)[:8]
+    full = run.embed(x)
+
+    def input_rows() -> int:
+        return int(run.compiled.interpreter.get_input_details()[0]["shape"][0])
+
+    alone = np.concatenate([run.embed(x[i:i + 1]) for i in range(3)])
+    assert input_rows() == 1  # one query is one image's work, not a padded batch's
+    assert np.abs(alone - full[:3]).max() < 1e-6
+    assert np.abs(run.embed(x) - full).max() < 1e-6 and input_rows() == 8  # and back to full batches
 
 
 def test_a_model_is_converted_once_and_a_damaged_flatbuffer_again(tiny_model):
