@@ -88,15 +88,15 @@ class Interpreter:
             self.interpreter.resize_tensor_input(source["index"], [batch, *source["shape"][1:]])
             self.interpreter.allocate_tensors()
         self.source, self.result = source["index"], self.interpreter.get_output_details()[0]["index"]
-        self.batch = batch
+        self.rows = batch  # images its input holds now
         self.lock = threading.Lock()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         with self.lock:
-            if len(x) != self.batch:
+            if len(x) != self.rows:
                 self.interpreter.resize_tensor_input(self.source, list(x.shape))
                 self.interpreter.allocate_tensors()
-                self.batch = len(x)
+                self.rows = len(x)
             self.interpreter.set_tensor(self.source, x)
             self.interpreter.invoke()
             return self.interpreter.get_tensor(self.result).copy()

@@ -131,7 +131,7 @@ class Verifier:
                 im = kept.image if kept is not None else open_image(read_bytes(path), **SIGNED)[0]
         except DecodeError:
             return None
-        boxes = kept.cells if kept is not None and not sharper else None  # found in this decode when it was made
+        boxes = kept.cells if kept is not None else None  # found in this decode when it was made
         if max(im.size) > self.side:
             im, boxes = im.copy(), None  # a kept decode stays as it is, for the signature
             im.thumbnail((self.side, self.side), Image.BILINEAR)
