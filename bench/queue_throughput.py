@@ -6,7 +6,8 @@ what `result(verified=False)` waits for) and until every image has its final lab
 same files in one process with as many threads. A warm-up batch of other files loads the workers' models
 first. Prints a table, writes JSON.
 
-  bench/queue_throughput.py [--folder bench-data/dev] [--n 600] [--batch 100] [--concurrency 2] [--rounds 1]
+  bench/queue_throughput.py [--folder bench-data/dev | --photos 4MP] [--n 600] [--batch 100] [--concurrency 2]
+                            [--rounds 1]
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.throughput import neardup_rate  # noqa: E402
+from bench.throughput import PHOTOS, SIZES, make_photos, neardup_rate, with_copies  # noqa: E402
 from tests.cluster import RedisServer  # noqa: E402  (a throwaway redis-server on a free port)
 
 
@@ -88,6 +89,8 @@ def queued_round(a, found: list[Path], tmp: Path, broker_url: str, r: int) -> di
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--folder", type=Path, default=REPO / "bench-data" / "dev")
+    ap.add_argument("--photos", choices=SIZES, help="instead of --folder: photos of this size, a re-encoded copy "
+                    "of every other one beside it (bench/throughput.py, made once under bench-data/throughput)")
     ap.add_argument("--n", type=int, default=600, help="images queued (the first n of the folder, by name)")
     ap.add_argument("--batch", type=int, default=100, help="images per submitted batch")
     ap.add_argument("--concurrency", type=int, default=os.cpu_count(), help="worker processes (and scan threads)")
@@ -98,6 +101,9 @@ def main() -> int:
     a = ap.parse_args()
     from neardup.encoder.decode import find_images
 
+    if a.photos:
+        count = (2 * (a.n + 20) + 2) // 3  # with a copy of every other one: n and the warm-up's 20
+        a.folder = Path(with_copies(make_photos(a.photos, SIZES[a.photos], count), PHOTOS / f"{a.photos}-copies-{count}"))
     found = sorted(Path(p) for p in find_images(str(a.folder))[0])
     if len(found) < a.n + 20:
         sys.exit(f"{a.folder} holds {len(found)} images: fewer than --n {a.n} and 20 for the warm-up")

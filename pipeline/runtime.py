@@ -4,6 +4,7 @@ The encoder is loaded lazily, on first use, so a Celery parent process never imp
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from pathlib import Path
@@ -17,6 +18,8 @@ from neardup.storage.index import CollectionIndex
 from neardup.storage.model_registry import ModelRegistry
 from neardup.storage.previews import Previews
 from neardup.storage.registry import Registry, connect
+
+from .recent import Recent
 
 
 @functools.cache
@@ -40,6 +43,18 @@ class Runtime:
         self._indexes: dict[tuple[str, str], CollectionIndex] = {}
         self._crowdings: dict[str, object] = {}
         self.decodes = None  # a scan's Recent of decodes (encoder/decode.py Kept) by content, for signatures and views
+
+    @contextlib.contextmanager
+    def keeping_decodes(self):
+        """For the length of a job (a scan, a queued message's embedding), the decodes the encoder was given,
+        kept by content up to `scan_decodes_mb`: the same-frame signatures and verification's first looks
+        that follow take them instead of reading and decoding the files again."""
+        budget = self.settings.scan_decodes_mb * 2**20
+        self.decodes = Recent(budget, weight=lambda kept: kept.nbytes) if budget else None
+        try:
+            yield
+        finally:
+            self.decodes = None
 
     # --- models -------------------------------------------------------------------------------------
     def active_model_path(self) -> str:

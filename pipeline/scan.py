@@ -20,7 +20,6 @@ from .agreement import Agreement
 from .embed import embed_paths
 from .index import index_batch
 from .labels import Frames
-from .recent import Recent
 from .remove import remove_gone
 from .runtime import Runtime
 
@@ -85,12 +84,8 @@ class Scanner:
         return self.rt.encoder_for(live)
 
     def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:
-        budget = self.rt.settings.scan_decodes_mb * 2**20
-        self.rt.decodes = Recent(budget, weight=lambda kept: kept.nbytes) if budget else None
-        try:
+        with self.rt.keeping_decodes():
             return self._scan(root, neighbors, progress)
-        finally:
-            self.rt.decodes = None
 
     def _scan(self, root: str, neighbors: int, progress) -> ScanResult:
         t0 = time.time()

@@ -3,9 +3,12 @@
 embed_step: decode and embed a message's paths with the model of every live generation of the collection.
 index_step: make them visible in a generation, under the collection's writer lock; a message for a
 generation that is no longer live is re-embedded for the live one, so a model switch loses nothing.
-sign_step: before the lock, the same-frame signatures the index step's pairs will need.
+sign_step: before the lock, the same-frame signatures the index step's pairs will need: the embed step makes them
+from the decodes it holds, the index task again for pairs with images indexed since.
 """
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
@@ -13,6 +16,8 @@ from neardup.storage.registry import UNUSABLE, ImageStatus
 
 from .embed import decode_item, embed_decoded, embed_paths, read_item
 from .index import index_batch, sign_ahead
+
+log = logging.getLogger(__name__)
 
 
 def target_generations(rt, collection: str) -> list[str]:
@@ -24,16 +29,20 @@ def target_generations(rt, collection: str) -> list[str]:
 def embed_step(rt, collection: str, paths: list[str], batch_id: str | None,
                deadline: float | None = None) -> dict[str, list[int]]:
     """Returns {generation: [image ids embedded for it]}; failures are recorded per path. OutOfTime (from
-    pipeline.embed) once files are still being read at `deadline` (time.monotonic())."""
+    pipeline.embed) once files are still being read at `deadline` (time.monotonic()). The live generation's
+    pairs are signed here (sign_step), from the decodes the encoder was given, not from the files again."""
     out: dict[str, list[int]] = {}
-    for generation in target_generations(rt, collection):
-        enc = rt.encoder_for(generation)
-        ids = [it.image_id for it in embed_paths(rt, paths, collection, batch_id, encoder=enc, deadline=deadline)
-               if not it.error]
-        out[generation] = ids
-        if not ids:
-            break
-        paths = [r.path for r in rt.registry.images(ids=ids)]  # the rebuild generation needs only the good ones
+    with rt.keeping_decodes():
+        for n, generation in enumerate(target_generations(rt, collection)):
+            enc = rt.encoder_for(generation)
+            ids = [it.image_id for it in embed_paths(rt, paths, collection, batch_id, encoder=enc, deadline=deadline)
+                   if not it.error]
+            out[generation] = ids
+            if not ids:
+                break
+            if n == 0:
+                sign_step(rt, collection, generation, ids)
+            paths = [r.path for r in rt.registry.images(ids=ids)]  # the rebuild generation needs only the good ones
     return out
 
 
@@ -87,12 +96,16 @@ def index_step(rt, collection: str, generation: str, image_ids: list[int], verif
 
 def sign_step(rt, collection: str, generation: str, image_ids: list[int]) -> None:
     """The same-frame signatures that indexing these images (embedded for `generation`) will need, made
-    without the collection's lock (index.sign_ahead)."""
-    current, building = rt.generations(collection)
-    if current is not None and generation not in (current, building):  # the index step re-embeds these
-        return
-    vectors = rt.registry.vectors_by_image(collection, generation, image_ids)
-    if vectors:
-        info = rt.model_info(generation)
-        sign_ahead(rt, rt.index(collection, generation, info.dim), np.fromiter(vectors, np.int64),
-                   np.stack(list(vectors.values())), rt.thresholds(info))
+    without the collection's lock (index.sign_ahead). Only a head start: what fails here is logged, and the
+    index step signs what is still missing."""
+    try:
+        current, building = rt.generations(collection)
+        if current is not None and generation not in (current, building):  # the index step re-embeds these
+            return
+        vectors = rt.registry.vectors_by_image(collection, generation, image_ids)
+        if vectors:
+            info = rt.model_info(generation)
+            sign_ahead(rt, rt.index(collection, generation, info.dim), np.fromiter(vectors, np.int64),
+                       np.stack(list(vectors.values())), rt.thresholds(info))
+    except Exception:
+        log.warning("signing ahead of the index step failed for %s", collection, exc_info=True)

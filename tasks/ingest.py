@@ -1,7 +1,6 @@
 """neardup.embed and neardup.index: the ingestion path of a submitted batch, and how its messages are sent."""
 from __future__ import annotations
 
-import logging
 import os
 import random
 import time
@@ -16,7 +15,6 @@ from neardup.storage.db import in_chunks
 from .context import collection_lock, runtime
 
 TRANSIENT = (OSError, ConnectionError)
-log = logging.getLogger(__name__)
 
 
 def checked_message(collection, paths, batch_id):
@@ -69,10 +67,7 @@ def index(self, collection=None, generation=None, image_ids=None, batch_id=None)
 
     rt = runtime()
     verifying = second_stage.enabled(rt.settings)
-    try:  # reading files, not under the lock; only a head start: the index step signs what is still missing
-        sign_step(rt, collection, generation, [int(i) for i in image_ids])
-    except Exception:
-        log.warning("signing ahead of the index step failed for %s", collection, exc_info=True)
+    sign_step(rt, collection, generation, [int(i) for i in image_ids])  # pairs with what was indexed since embedding
     # one writer per collection; a busy lock sends the task back to the queue for a moment instead of
     # holding this worker slot (work for other collections goes on)
     try:

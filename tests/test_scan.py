@@ -543,28 +543,44 @@ def test_only_images_in_a_pair_get_a_signature_and_a_later_copy_still_finds_its_
     assert set(signed) == {res.images[i].content_hash for i in paired}
 
 
-def test_the_queue_signs_a_batch_s_pairs_before_its_index_step_takes_the_lock(tmp_path):
-    """sign_step (run by the index task before it takes the collection's lock) makes the signatures of the
-    batch's copies and of the images they copy, and of nothing else; the index step then labels with them."""
+def test_the_embed_step_signs_a_batch_s_pairs_from_its_decodes_and_the_index_task_signs_later_ones(tmp_path,
+                                                                                                  monkeypatch):
+    """embed_step signs the batch's copies from the decodes it embedded them from (their files are not read
+    again) and the images they copy from their files, and nothing else; sign_step, which the index task runs
+    before it takes the collection's lock, signs a pair with an image indexed since the embedding. The index
+    step then labels with them."""
     from neardup.config import Settings
     from neardup.encoder.frame import KEY
+    from neardup.pipeline import labels
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.steps import embed_step, index_step, sign_step
 
     folder, originals = four_photos(tmp_path)
     rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(folder)], verify=False))
-    for generation, ids in embed_step(rt, "q", [str(folder / p.name) for p in originals], None).items():
+    for generation, ids in embed_step(rt, "q", [str(folder / p.name) for p in originals[:3]], None).items():
         index_step(rt, "q", generation, ids)
-    im = Image.open(folder / originals[0].name)
-    im.resize((im.width // 2, im.height // 2)).save(folder / "half.jpg", quality=80)
-    (generation, ids), = embed_step(rt, "q", [str(folder / "half.jpg")], None).items()
-    rows = {Path(r.path).name: r for r in rt.registry.images(collection="q")}
-    assert rt.registry.blobs_for(KEY, [r.content_hash for r in rows.values()]) == {}
+    for original, copy in ((originals[0], "half.jpg"), (originals[3], "half3.jpg")):
+        im = Image.open(folder / original.name)
+        im.resize((im.width // 2, im.height // 2)).save(folder / copy, quality=80)
+    read, read_item = [], labels.read_item
+    monkeypatch.setattr(labels, "read_item", lambda *a, **kw: read.append(Path(a[1]).name) or read_item(*a, **kw))
 
-    sign_step(rt, "q", generation, ids)
-    signed = rt.registry.blobs_for(KEY, [r.content_hash for r in rows.values()])
-    assert set(signed) == {rows["half.jpg"].content_hash, rows[originals[0].name].content_hash}
-    assert index_step(rt, "q", generation, ids) == {str(rows["half.jpg"].id): "duplicate"}
+    def signed():
+        names = {r.content_hash: Path(r.path).name for r in rt.registry.images(collection="q")}
+        return {names[h] for h in rt.registry.blobs_for(KEY, list(names))}
+
+    (generation, half), = embed_step(rt, "q", [str(folder / "half.jpg")], None).items()
+    assert signed() == {"half.jpg", originals[0].name}
+    assert read == [originals[0].name]  # the copy's signature came from the decode the encoder was given
+    assert index_step(rt, "q", generation, half) == {str(half[0]): "duplicate"}
+
+    (_, half3), = embed_step(rt, "q", [str(folder / "half3.jpg")], None).items()
+    (_, third), = embed_step(rt, "q", [str(folder / originals[3].name)], None).items()
+    assert signed() == {"half.jpg", originals[0].name}  # neither was indexed when the other was embedded
+    index_step(rt, "q", generation, half3)
+    sign_step(rt, "q", generation, third)
+    assert signed() == {"half.jpg", originals[0].name, "half3.jpg", originals[3].name}
+    assert index_step(rt, "q", generation, third) == {str(third[0]): "duplicate"}
 
 
 def test_a_runtime_holds_numpy_s_blas_to_one_thread(tmp_path):
