@@ -53,6 +53,8 @@ def in_flight(url: str | None = None) -> int | None:
 
 
 LOCK_TIMEOUT = float(os.environ.get("NEARDUP_LOCK_TIMEOUT", "10"))  # how long a dead holder keeps the lock
+LOCK_POLL = 0.01  # seconds between a waiting writer's tries: redis-py's 0.1 s default costs small batches, whose
+#   index and verify steps hold the lock for tens of milliseconds, most of a step's time in waiting
 
 
 @contextlib.contextmanager
@@ -66,7 +68,7 @@ def collection_lock(collection: str, wait: float | None = 2.0, url: str | None =
     from redis.exceptions import LockError
 
     lock = redis_client(url).lock(f"neardup:index-lock:{collection}", timeout=LOCK_TIMEOUT, blocking_timeout=wait,
-                               thread_local=False)
+                               sleep=LOCK_POLL, thread_local=False)
     if not lock.acquire():
         raise LockBusy(collection)
     stop = threading.Event()
