@@ -2,7 +2,9 @@
 """The queue's answer against the scan's on a benchmark: the same images through the queue's steps (embed,
 index, verify; in this process, no Redis) in shuffled batches, some verified at once and some only after
 later batches were indexed, then every pair and label compared with a scan's, both scored by the benchmark's
-score.py. Prints a table and writes JSON.
+score.py. Also times what the queue's steps would hold the collection's writer lock for (the index step, and
+the verify step's second look and its write): what bounds one collection's ingestion however many workers it
+has. Prints a table and writes JSON.
 
   bench/queue_vs_scan.py                         # the dev benchmark (built by bench/quality.py)
   bench/queue_vs_scan.py --bench bench-data/seed7 --batch 50 --seed 3
@@ -26,27 +28,45 @@ from bench.quality import build, score  # noqa: E402
 COLUMNS = ["dup_precision", "dup_recall", "match_precision", "match_recall"]
 
 
-def queued(settings, files: list[str], batch: int, seed: int) -> tuple[set, float]:
-    """The queue's pairs {(path a, path b, label)} and its seconds."""
+class Held:
+    """A stand-in for the collection's lock (one process here) that adds up the seconds it is held."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    @contextlib.contextmanager
+    def __call__(self):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds += time.perf_counter() - t
+
+
+def queued(settings, files: list[str], batch: int, seed: int) -> tuple[set, float, dict]:
+    """The queue's pairs {(path a, path b, label)}, its seconds, and the seconds each step would hold the
+    collection's lock."""
     from neardup.pipeline.runtime import Runtime
-    from neardup.pipeline.steps import embed_step, index_step
+    from neardup.pipeline.steps import embed_step, index_step, sign_step
     from neardup.pipeline.verify_batch import verify_batch
 
     rt = Runtime(settings)
     order = files[:]
     random.Random(seed).shuffle(order)
-    t, late = time.time(), []
+    t, late, index_lock, verify_lock = time.time(), [], Held(), Held()
     for n, start in enumerate(range(0, len(order), batch)):
         for generation, ids in embed_step(rt, "queued", order[start:start + batch], None).items():
-            index_step(rt, "queued", generation, ids, verifying=True)
-            (late.append(ids) if n % 2 else verify_batch(rt, "queued", ids, contextlib.nullcontext))
+            sign_step(rt, "queued", generation, ids)  # as the index task does before it takes the lock
+            with index_lock():
+                index_step(rt, "queued", generation, ids, verifying=True)
+            (late.append(ids) if n % 2 else verify_batch(rt, "queued", ids, verify_lock))
     for ids in late:
-        verify_batch(rt, "queued", ids, contextlib.nullcontext)
+        verify_batch(rt, "queued", ids, verify_lock)
     seconds = time.time() - t
     generation, _ = rt.generations("queued")
     paths = {r.id: r.path for r in rt.registry.images(collection="queued")}
     return {(*sorted((paths[a], paths[b])), label) for a, b, _, label in rt.registry.pairs_in("queued", generation)}, \
-        seconds
+        seconds, {"index": round(index_lock.seconds, 1), "verify": round(verify_lock.seconds, 1)}
 
 
 def write_pairs(pairs: set, root: Path, out: Path) -> None:
@@ -81,14 +101,14 @@ def main() -> None:
         scan = {(*sorted((res.images[x].path, res.images[y].path)), label) for x, y, _, label in res.pairs}
         # a separate registry: the queue reaches its own verdicts rather than reusing the scan's
         settings = load(data_dir=str(Path(data) / "queue"), roots=[str(root)])
-        queue, queue_seconds = queued(settings, sorted(find_images(str(root))[0]), a.batch, a.seed)
+        queue, queue_seconds, held = queued(settings, sorted(find_images(str(root))[0]), a.batch, a.seed)
         figures = {}
         for name, pairs in (("scan", scan), ("queue", queue)):
             write_pairs(pairs, root, Path(out) / name)
             figures[name] = score(a.bench, Path(out) / name)
     result = {"bench": str(a.bench), "batch": a.batch, "seed": a.seed, "pairs": {"scan": len(scan), "queue": len(queue)},
               "only_scan": sorted(scan - queue), "only_queue": sorted(queue - scan),
-              "seconds": {"scan": round(scan_seconds, 1), "queue": round(queue_seconds, 1)},
+              "seconds": {"scan": round(scan_seconds, 1), "queue": round(queue_seconds, 1)}, "lock_held_seconds": held,
               "figures": {k: {c: v.get(c) for c in COLUMNS} for k, v in figures.items()}}
     print(f"{'':8}{'pairs':>8}{'only here':>11}" + "".join(f"{c:>17}" for c in COLUMNS) + f"{'seconds':>9}")
     for name, mine, theirs in (("scan", scan, queue), ("queue", queue, scan)):
@@ -96,6 +116,8 @@ def main() -> None:
         print(f"{name:8}{len(mine):>8}{len(mine - theirs):>11}"
               + "".join(f"{row.get(c, float('nan')):>17.3f}" for c in COLUMNS)
               + f"{result['seconds'][name]:>9}")
+    print(f"the queue's steps would hold the collection's lock for {held['index']} s (index) and {held['verify']} s "
+          f"(verify) of its {result['seconds']['queue']} s")
     for a_, b_, label in result["only_scan"][:10] + result["only_queue"][:10]:
         side = "scan" if (a_, b_, label) in scan else "queue"
         print(f"  only {side}: {Path(a_).name} {Path(b_).name} {label}")

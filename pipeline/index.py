@@ -18,7 +18,7 @@ from neardup.storage.index import CollectionIndex, nearest_of
 from neardup.storage.registry import ImageStatus
 
 from .agreement import Agreement
-from .labels import Frames, make_signatures
+from .labels import Frames
 from .remove import take_out
 from .siblings import regrouped
 
@@ -108,8 +108,13 @@ def paired(partners: dict[int, list]) -> set[int]:
 
 
 def sign_ahead(rt, index: CollectionIndex, ids: np.ndarray, vecs: np.ndarray, thresholds: dict) -> None:
-    """The same-frame signatures an index_batch of these images will need, made beforehand on the index as it
-    stands: the queue's index step calls this before it takes the collection's lock, which the files' reading
-    would otherwise hold (a pair with an image indexed in between gets its signatures under the lock)."""
-    found = paired(partners_of(rt, index, ids, vecs, thresholds))
-    make_signatures(rt, rt.registry.images(ids=sorted(found)))
+    """The same-frame signatures an index_batch of these images will need, and the checks of its pairs (stored
+    by content), made beforehand on the index as it stands: the queue's steps call this before the index step
+    takes the collection's lock, which reading the files and checking the pairs would otherwise hold (a pair
+    with an image indexed in between is signed and checked under the lock)."""
+    partners = partners_of(rt, index, ids, vecs, thresholds)
+    frames = Frames.of(rt, paired(partners))
+    for image_id, near in partners.items():
+        for other, d in near:
+            frames.label(image_id, other, d, thresholds)
+    frames.keep()

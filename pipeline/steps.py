@@ -3,8 +3,8 @@
 embed_step: decode and embed a message's paths with the model of every live generation of the collection.
 index_step: make them visible in a generation, under the collection's writer lock; a message for a
 generation that is no longer live is re-embedded for the live one, so a model switch loses nothing.
-sign_step: before the lock, the same-frame signatures the index step's pairs will need: the embed step makes them
-from the decodes it holds, the index task again for pairs with images indexed since.
+sign_step: before the lock, the same-frame signatures and checks the index step's pairs will need: the embed step
+makes them from the decodes it holds, the index task again for pairs with images indexed since.
 """
 from __future__ import annotations
 
@@ -95,8 +95,8 @@ def index_step(rt, collection: str, generation: str, image_ids: list[int], verif
 
 
 def sign_step(rt, collection: str, generation: str, image_ids: list[int]) -> None:
-    """The same-frame signatures that indexing these images (embedded for `generation`) will need, made
-    without the collection's lock (index.sign_ahead). Only a head start: what fails here is logged, and the
+    """The same-frame signatures and pair checks that indexing these images (embedded for `generation`) will
+    need, made without the collection's lock (index.sign_ahead). Only a head start: what fails here is logged, and the
     index step signs what is still missing."""
     try:
         current, building = rt.generations(collection)

@@ -546,11 +546,11 @@ def test_only_images_in_a_pair_get_a_signature_and_a_later_copy_still_finds_its_
 def test_the_embed_step_signs_a_batch_s_pairs_from_its_decodes_and_the_index_task_signs_later_ones(tmp_path,
                                                                                                   monkeypatch):
     """embed_step signs the batch's copies from the decodes it embedded them from (their files are not read
-    again) and the images they copy from their files, and nothing else; sign_step, which the index task runs
-    before it takes the collection's lock, signs a pair with an image indexed since the embedding. The index
-    step then labels with them."""
+    again) and the images they copy from their files, and nothing else, and stores their pairs' checks;
+    sign_step, which the index task runs before it takes the collection's lock, does the same for a pair with
+    an image indexed since the embedding. The index step then labels with them."""
     from neardup.config import Settings
-    from neardup.encoder.frame import KEY
+    from neardup.encoder.frame import CHECKER, KEY
     from neardup.pipeline import labels
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.steps import embed_step, index_step, sign_step
@@ -569,9 +569,14 @@ def test_the_embed_step_signs_a_batch_s_pairs_from_its_decodes_and_the_index_tas
         names = {r.content_hash: Path(r.path).name for r in rt.registry.images(collection="q")}
         return {names[h] for h in rt.registry.blobs_for(KEY, list(names))}
 
+    def checked():
+        names = {r.content_hash: Path(r.path).name for r in rt.registry.images(collection="q")}
+        return {frozenset((names[a], names[b])): reason for (a, b), reason in rt.registry.frame_checks(names, CHECKER).items()}
+
     (generation, half), = embed_step(rt, "q", [str(folder / "half.jpg")], None).items()
     assert signed() == {"half.jpg", originals[0].name}
     assert read == [originals[0].name]  # the copy's signature came from the decode the encoder was given
+    assert checked() == {frozenset(("half.jpg", originals[0].name)): None}  # the same frame: a duplicate
     assert index_step(rt, "q", generation, half) == {str(half[0]): "duplicate"}
 
     (_, half3), = embed_step(rt, "q", [str(folder / "half3.jpg")], None).items()
@@ -580,6 +585,7 @@ def test_the_embed_step_signs_a_batch_s_pairs_from_its_decodes_and_the_index_tas
     index_step(rt, "q", generation, half3)
     sign_step(rt, "q", generation, third)
     assert signed() == {"half.jpg", originals[0].name, "half3.jpg", originals[3].name}
+    assert set(checked()) == {frozenset(("half.jpg", originals[0].name)), frozenset(("half3.jpg", originals[3].name))}
     assert index_step(rt, "q", generation, third) == {str(third[0]): "duplicate"}
 
 
