@@ -9,9 +9,9 @@ its final state (duplicate or match of its nearest earlier copy, or indexed). An
 verified by its own batch's step, which sees these.
 
 Verdicts are stored by content as they are reached, so a step that is killed and run again decides nothing
-twice. The work is done twice over: once outside the lock (the verdicts: the slow part), once under it with
-those verdicts stored (a fresh view of the index: what another batch committed meanwhile is counted), then
-written in one transaction.
+twice. The work is done twice over: once outside the lock (the verdicts, and the same-frame signatures and
+checks of the pairs kept: the slow part), once under it with those stored (a fresh view of the index: what
+another batch committed meanwhile is counted), then written in one transaction.
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from neardup.storage.registry import ImageStatus, outcomes_from
 
 from . import verify
 from .agreement import Agreement
-from .labels import make_signatures, rows_in
 from .siblings import regrouped
 
 
@@ -39,7 +38,8 @@ def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, s
         th = rt.thresholds(rt.model_info(generation))
         with lock():
             return write(rt, collection, generation, waiting, Examined({}, set(), {}, th, set(waiting)))
-    examine(rt, settings, collection, generation, waiting)  # the verdicts, stored as they are reached
+    ahead = examine(rt, settings, collection, generation, waiting)  # the verdicts, stored as they are reached
+    verify.labelled(rt, ahead.images, ahead.kept, ahead.thresholds, grouped=False)  # and the kept pairs' checks
     with lock():
         waiting = [r.id for r in rt.registry.images(ids=waiting) if r.status == ImageStatus.VERIFYING]
         return write(rt, collection, generation, waiting,
@@ -93,8 +93,6 @@ def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> E
                if a not in batch and b not in batch}
     images = {r.id: r for r in rt.registry.images(ids=sorted(named | batch | {i for p in context for i in p}))}
     out = verify.settle(images, th, settings, rt.registry, candidates, proposed, context)
-    # the signatures its labels need, made here, outside the collection's lock: the write under it finds them
-    make_signatures(rt, rows_in(images, out.kept))
     return Examined(out.kept, out.examined, images, th, batch)
 
 
