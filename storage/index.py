@@ -277,25 +277,35 @@ class CollectionIndex:
         for start in range(0, len(queries), block):
             part = queries[start:start + block]
             crowds = self._crowds_of(part)
-            found: list[list] = [[] for _ in part]
+            found: list[list] = [[] for _ in part]  # per query, (ids, distances) arrays: the buffer's, each segment's
             if len(self.buffer_ids):
                 d = self._penalised(exact_distances(part, self.buffer_vecs), crowds[:, None], self.buffer_crowds)
                 d[:, self._buffer_tombstoned()] = np.inf
                 near = np.argpartition(d, want, axis=1)[:, :want] if d.shape[1] > want else \
                     np.broadcast_to(np.arange(d.shape[1]), d.shape)  # the buffer holds up to 20,000
                 for row, cols in enumerate(near):
-                    found[row] += [(i, x) for i, x in zip(self.buffer_ids[cols].tolist(), d[row, cols].tolist())
-                                   if x != np.inf]
+                    found[row].append((self.buffer_ids[cols], d[row, cols]))
             for s, seg in self.segments.items():
                 for row, query in enumerate(part):
                     idx, dist = seg.annoy.get_nns_by_vector(query, want + self.dead.get(s, 0), include_distances=True)
+                    dist = np.asarray(dist)
                     if self.crowding is not None and idx:
-                        dist = self._penalised(np.asarray(dist), crowds[row],
-                                               seg.crowds(np.asarray(idx), self.crowding)).tolist()
-                    found[row] += [(int(seg.ids[i]), x) for i, x in zip(idx, dist)]
-            out += [sorted(((i, x) for i, x in near if i not in self.tombstones), key=lambda t: t[1])[:k]
-                    for near in found]
+                        dist = self._penalised(dist, crowds[row], seg.crowds(np.asarray(idx), self.crowding))
+                    found[row].append((np.asarray(seg.ids)[idx], dist))
+            out += [self._nearest_first(parts, k) for parts in found]
         return out
+
+    def _nearest_first(self, parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> list[tuple[int, float]]:
+        """The k nearest [(image id, distance)] of a query's candidates from the buffer and the segments, but
+        the tombstoned (ties in the order found)."""
+        if not parts:
+            return []
+        ids = np.concatenate([p[0] for p in parts]).astype(np.int64, copy=False)
+        dist = np.concatenate([np.asarray(p[1], np.float64) for p in parts])
+        keep = (dist != np.inf) & ~self._tombstoned(ids)
+        ids, dist = ids[keep], dist[keep]
+        first = np.argsort(dist, kind="stable")[:k]
+        return list(zip(ids[first].tolist(), dist[first].tolist()))
 
     def nearest_others(self, vectors: dict, k: int) -> dict[int, list[tuple[int, float]]]:
         """{image: nearest_each() of its vector, the image itself left out} for {image: vector}: the neighbours
