@@ -108,17 +108,18 @@ def regrouped(rt, collection: str, generation: str, written, gone=()) -> Regroup
     may change names an image of these (a triangle holding one of them has them on all its sides), and is judged
     with every pair round its two images."""
     new = {(a, b): (d, label) for a, b, d, label in written}
-    gone = set(gone) - set(new)
     touched = {i for pair in (*new, *gone) for i in pair}
     if not touched:
         return Regrouped(list(written), {}, {})
 
     def stored_of(ids):
-        return {(a, b): (d, label) for a, b, d, label in rt.registry.pairs_of(collection, generation, sorted(ids))
-                if (a, b) not in gone}
+        return {(a, b): (d, label) for a, b, d, label in rt.registry.pairs_of(collection, generation, sorted(ids))}
 
     first = stored_of(touched)
-    stored = stored_of({i for pair in (*first, *new) for i in pair})
+    gone = {p for p in gone if p in first and p not in new}  # an examined pair never stored was no pair before
+    touched = {i for pair in (*new, *gone) for i in pair}
+    first = {p: v for p, v in first.items() if p not in gone and (p[0] in touched or p[1] in touched)}
+    stored = {p: v for p, v in stored_of({i for pair in (*first, *new) for i in pair}).items() if p not in gone}
     current = {**stored, **new}
     targets = [p for p in current if p[0] in touched or p[1] in touched]
     either = partners_of((*current, *gone))  # paired before the step or after it
