@@ -10,8 +10,9 @@ verified by its own batch's step, which sees these.
 
 Verdicts are stored by content as they are reached, so a step that is killed and run again decides nothing
 twice. The work is done twice over: once outside the lock (the verdicts, and the same-frame signatures and
-checks of the pairs kept: the slow part), once under it with those stored (a fresh view of the index: what
-another batch committed meanwhile is counted), then written in one transaction.
+checks of the pairs kept: the slow part), once under it with those stored (the stored pairs as they stand, and
+the candidates gathered again if the index moved meanwhile: what another batch committed is counted), then
+written in one transaction.
 """
 from __future__ import annotations
 
@@ -38,12 +39,14 @@ def verify_batch(rt, collection: str, image_ids: list[int], lock) -> dict[int, s
         th = rt.thresholds(rt.model_info(generation))
         with lock():
             return write(rt, collection, generation, waiting, Examined({}, set(), {}, th, set(waiting)))
-    ahead = examine(rt, settings, collection, generation, waiting)  # the verdicts, stored as they are reached
+    found = gather(rt, settings, collection, generation, waiting)
+    ahead = examine(rt, settings, collection, generation, found)  # the verdicts, stored as they are reached
     verify.labelled(rt, ahead.images, ahead.kept, ahead.thresholds, grouped=False)  # and the kept pairs' checks
     with lock():
-        waiting = [r.id for r in rt.registry.images(ids=waiting) if r.status == ImageStatus.VERIFYING]
-        return write(rt, collection, generation, waiting,
-                     examine(rt, settings, collection, generation, waiting))
+        still = [r.id for r in rt.registry.images(ids=waiting) if r.status == ImageStatus.VERIFYING]
+        if still != waiting or rt.index(collection, generation, rt.model_info(generation).dim).epoch != found.epoch:
+            found = gather(rt, settings, collection, generation, still)  # what was indexed or removed meanwhile
+        return write(rt, collection, generation, still, examine(rt, settings, collection, generation, found))
 
 
 @dataclass
@@ -56,8 +59,19 @@ class Examined:
     batch: set  # the batch's images that were examined (indexed, with a vector)
 
 
-def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> Examined:
-    """The batch's candidates as a scan would have them, verified (verdicts stored as they are reached)."""
+@dataclass
+class Gathered:
+    """A batch's candidates on one view of the index: they depend on nothing else (vectors and hashes are
+    the images' own), so a view of the same epoch gives the same."""
+    candidates: dict  # (a, b): distance, the pairs and neighbours a scan would check
+    proposed: set  # (a, b): perceptual-hash neighbours
+    batch: set  # the batch's images that the index holds (with a vector)
+    thresholds: dict
+    epoch: int  # the index's, as it was read
+
+
+def gather(rt, settings, collection: str, generation: str, ids: list[int]) -> Gathered:
+    """The batch's candidates as a scan would have them among everything indexed."""
     info = rt.model_info(generation)
     th = rt.thresholds(info)
     index = rt.index(collection, generation, info.dim)
@@ -86,14 +100,20 @@ def examine(rt, settings, collection: str, generation: str, ids: list[int]) -> E
     candidates = {p: d for p, d in verify.candidates_for(pairs, neighbors, settings, th).items()
                   if p[0] in batch or p[1] in batch}
 
-    proposed = hash_pairs(rt, collection, index, batch)
-    named = {i for pair in (*candidates, *proposed) for i in pair}
+    return Gathered(candidates, hash_pairs(rt, collection, index, batch), batch, th, index.epoch)
+
+
+def examine(rt, settings, collection: str, generation: str, found: Gathered) -> Examined:
+    """The gathered candidates verified (verdicts stored as they are reached), with the stored pairs round them
+    as they stand now."""
+    batch = found.batch
+    named = {i for pair in (*found.candidates, *found.proposed) for i in pair}
     # their partners' pairs count for pairs two apart (whose far ends must be at hand to be verified)
     context = {(a, b): d for a, b, d, _ in rt.registry.pairs_of(collection, generation, sorted(named - batch))
                if a not in batch and b not in batch}
     images = {r.id: r for r in rt.registry.images(ids=sorted(named | batch | {i for p in context for i in p}))}
-    out = verify.settle(images, th, settings, rt.registry, candidates, proposed, context)
-    return Examined(out.kept, out.examined, images, th, batch)
+    out = verify.settle(images, found.thresholds, settings, rt.registry, found.candidates, found.proposed, context)
+    return Examined(out.kept, out.examined, images, found.thresholds, batch)
 
 
 def hash_pairs(rt, collection: str, index, batch: set) -> set[tuple[int, int]]:

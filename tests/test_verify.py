@@ -390,17 +390,20 @@ def test_pixelated_copies_are_confirmed_by_their_pixels_even_where_keypoints_ref
     assert not [x for x in others if x and x.same]
 
 
-@pytest.mark.parametrize("originals_first", [True, False])
-def test_the_queue_s_verify_step_gives_the_scan_s_pairs_and_labels(tmp_path, originals_first):
+@pytest.mark.parametrize("originals_first,interleaved", [(True, False), (False, False), (False, True)])
+def test_the_queue_s_verify_step_gives_the_scan_s_pairs_and_labels(tmp_path, originals_first, interleaved,
+                                                                    monkeypatch):
     """Batches indexed in either order (crops before or after their originals), some verified at once and
-    some after later batches were indexed, end with the scan's pairs and labels; every image final."""
+    some after later batches were indexed, end with the scan's pairs and labels; every image final. With
+    `interleaved`, a batch verified at once meets the next batch indexed while it waited for the collection's
+    lock: it gathers its candidates again, and only then (a step that met no other writer gathers them once)."""
     import contextlib
 
     from neardup.config import Settings
+    from neardup.pipeline import verify_batch as step
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.scan import Scanner
     from neardup.pipeline.steps import embed_step, index_step
-    from neardup.pipeline.verify_batch import verify_batch
     from neardup.storage.registry import FINAL
 
     photos = tmp_path / "photos"
@@ -415,17 +418,37 @@ def test_the_queue_s_verify_step_gives_the_scan_s_pairs_and_labels(tmp_path, ori
     rt = Runtime(settings)
     originals = sorted(set(copies.values()))
     order = [*originals, *sorted(copies)] if originals_first else [*sorted(copies), *originals]
-    late = []
-    for n, start in enumerate(range(0, len(order), 7)):
-        paths = [str(photos / name) for name in order[start:start + 7]]
-        for generation, ids in embed_step(rt, "queued", paths, None).items():
-            index_step(rt, "queued", generation, ids, verifying=True)
-            if n % 2:
-                late.append(ids)
-            else:
-                verify_batch(rt, "queued", ids, contextlib.nullcontext)
+    pending = [order[start:start + 7] for start in range(0, len(order), 7)]
+    gathered, gather = [], step.gather
+    monkeypatch.setattr(step, "gather", lambda *args: gathered.append(args[-1]) or gather(*args))
+    late, steps, moved = [], 0, 0
+
+    def indexed(names: list[str]) -> list[int]:
+        (generation, ids), = embed_step(rt, "queued", [str(photos / name) for name in names], None).items()
+        index_step(rt, "queued", generation, ids, verifying=True)
+        return ids
+
+    @contextlib.contextmanager
+    def after_another_writer():
+        nonlocal moved
+        if pending:
+            late.append(indexed(pending.pop(0)))
+            moved += 1
+        yield
+
+    for n in range(len(pending)):
+        if not pending:
+            break
+        ids = indexed(pending.pop(0))
+        if n % 2:
+            late.append(ids)
+        else:
+            step.verify_batch(rt, "queued", ids, after_another_writer if interleaved else contextlib.nullcontext)
+            steps += 1
     for ids in late:
-        verify_batch(rt, "queued", ids, contextlib.nullcontext)
+        step.verify_batch(rt, "queued", ids, contextlib.nullcontext)
+        steps += 1
+    assert (moved > 0) == interleaved and len(gathered) == steps + moved
     generation, _ = rt.generations("queued")
     rows = {r.id: r for r in rt.registry.images(collection="queued")}
     assert all(r.status in FINAL for r in rows.values())
