@@ -36,9 +36,9 @@ class Settings:
     threshold_match: float | None = None
     previews: bool = True  # keep a small JPEG of each image in a pair (DATA_DIR/previews, ~5 KB) for reports
     # a scan's last decodes (and a queued message's), kept so the images it then finds in pairs are signed, and
-    # verified, without decoding their files again (Runtime.keeping_decodes); 0: none kept. 256 MB hold the last 380 to 1,080 (a 1,024-px photo
-    # decodes at 512 px, a 4 MP one at 288): more than lie between two index steps (4 encoder batches) and the
-    # chunk decoded ahead
+    # verified, without decoding their files again (Runtime.keeping_decodes); 0: none kept. 256 MB hold the last
+    # 380 to 1,080 (a 1,024-px photo decodes at 512 px, a 4 MP one at 288): more than lie between two index steps
+    # (4 encoder batches) and the chunk decoded ahead
     scan_decodes_mb: int = 256
     verify: bool = True  # re-check the grey zone of scans and sweeps with local features (pipeline/verify.py)
     # each image's nearest checked by verification, past those that are duplicates already (0: no verification);

@@ -117,14 +117,6 @@ def _finest(registry, content: str) -> bytes | None:
     return registry.blobs_for(FINEST_KEY, [content]).get(content)
 
 
-def make_signatures(rt, rows) -> None:
-    """The same-frame signatures that the images of these registry `rows` lack (never made, or made under an
-    earlier key before the check took its present form), made ahead of the Frames that will need them (the
-    queue's steps, outside the collection's lock)."""
-    have = rt.registry.stored(KEY, [r.content_hash for r in rows if r.content_hash])
-    signed(rt, [r for r in rows if r.content_hash and r.content_hash not in have])
-
-
 def signed(rt, rows) -> dict[str, bytes]:
     """The signatures of these rows' images, from their files, read and decoded again (their previews too,
     where the previews are kept and one is missing); stored, and returned as stored ({content hash: bytes}).

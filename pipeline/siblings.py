@@ -104,7 +104,8 @@ class Regrouped:
 
 def regrouped(rt, collection: str, generation: str, written, gone=()) -> Regrouped:
     """The rule over what a step is about to store: `written`, pairs (a, b, distance, label by the pair check)
-    that replace the stored `gone` ((a, b)) and any stored pair they name again. Every pair whose label the rule
+    that replace the stored ones among `gone` ((a, b): the pairs the step examined; one never stored was no pair)
+    and any stored pair they name again. Every pair whose label the rule
     may change names an image of these (a triangle holding one of them has them on all its sides), and is judged
     with every pair round its two images."""
     new = {(a, b): (d, label) for a, b, d, label in written}

@@ -96,8 +96,8 @@ def index_step(rt, collection: str, generation: str, image_ids: list[int], verif
 
 def sign_step(rt, collection: str, generation: str, image_ids: list[int]) -> None:
     """The same-frame signatures and pair checks that indexing these images (embedded for `generation`) will
-    need, made without the collection's lock (index.sign_ahead). Only a head start: what fails here is logged, and the
-    index step signs what is still missing."""
+    need, made without the collection's lock (index.sign_ahead). Only a head start: what fails here is logged,
+    and the index step signs and checks what is still missing."""
     try:
         current, building = rt.generations(collection)
         if current is not None and generation not in (current, building):  # the index step re-embeds these

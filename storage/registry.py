@@ -344,10 +344,6 @@ class Registry:
     def blobs_for(self, key: str, hashes) -> dict[str, bytes]:
         return dict(self._blob_rows(key, hashes, db.vectors.c.vector))
 
-    def stored(self, key: str, hashes) -> set[str]:
-        """Which of these content hashes have a blob under `key` (blobs_for without reading them)."""
-        return {h for (h,) in self._blob_rows(key, hashes)}
-
     def _blob_rows(self, key: str, hashes, *columns):
         """(content hash, *columns) of the blobs kept under `key` for these hashes."""
         with self.engine.connect() as conn:
