@@ -40,6 +40,9 @@ class Settings:
     # 380 to 1,080 (a 1,024-px photo decodes at 512 px, a 4 MP one at 288): more than lie between two index steps
     # (4 encoder batches) and the chunk decoded ahead
     scan_decodes_mb: int = 256
+    # a queued message's embed step signs and checks its batch's pairs from the decodes it holds (pipeline/steps.py);
+    # off where the embed worker's time is the GPU's: the index task then does it from the files, before the lock
+    embed_signs: bool = True
     verify: bool = True  # re-check the grey zone of scans and sweeps with local features (pipeline/verify.py)
     # each image's nearest checked by verification, past those that are duplicates already (0: no verification);
     # None: what the encoder needs (its sidecar's "verification"), else 10

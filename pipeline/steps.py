@@ -30,7 +30,8 @@ def embed_step(rt, collection: str, paths: list[str], batch_id: str | None,
                deadline: float | None = None) -> dict[str, list[int]]:
     """Returns {generation: [image ids embedded for it]}; failures are recorded per path. OutOfTime (from
     pipeline.embed) once files are still being read at `deadline` (time.monotonic()). The live generation's
-    pairs are signed here (sign_step), from the decodes the encoder was given, not from the files again."""
+    pairs are signed here (sign_step), from the decodes the encoder was given, not from the files again, unless
+    Settings.embed_signs is off."""
     out: dict[str, list[int]] = {}
     with rt.keeping_decodes():
         for n, generation in enumerate(target_generations(rt, collection)):
@@ -40,7 +41,7 @@ def embed_step(rt, collection: str, paths: list[str], batch_id: str | None,
             out[generation] = ids
             if not ids:
                 break
-            if n == 0:
+            if n == 0 and rt.settings.embed_signs:
                 sign_step(rt, collection, generation, ids)
             paths = [r.path for r in rt.registry.images(ids=ids)]  # the rebuild generation needs only the good ones
     return out

@@ -589,6 +589,29 @@ def test_the_embed_step_signs_a_batch_s_pairs_from_its_decodes_and_the_index_tas
     assert index_step(rt, "q", generation, third) == {str(third[0]): "duplicate"}
 
 
+def test_with_embed_signs_off_the_embed_step_signs_nothing_and_the_index_task_signs_the_pairs(tmp_path):
+    """A GPU embed worker leaves the same-frame work to the index task (NEARDUP_EMBED_SIGNS=0 in compose)."""
+    from neardup.config import Settings
+    from neardup.encoder.frame import KEY
+    from neardup.pipeline.runtime import Runtime
+    from neardup.pipeline.steps import embed_step, index_step, sign_step
+
+    folder, originals = four_photos(tmp_path)
+    rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(folder)], verify=False,
+                          embed_signs=False))
+    for generation, ids in embed_step(rt, "q", [str(folder / p.name) for p in originals], None).items():
+        index_step(rt, "q", generation, ids)
+    im = Image.open(folder / originals[0].name)
+    im.resize((im.width // 2, im.height // 2)).save(folder / "half.jpg", quality=80)
+    (generation, ids), = embed_step(rt, "q", [str(folder / "half.jpg")], None).items()
+    rows = {Path(r.path).name: r for r in rt.registry.images(collection="q")}
+    assert rt.registry.blobs_for(KEY, [r.content_hash for r in rows.values()]) == {}
+    sign_step(rt, "q", generation, ids)
+    assert set(rt.registry.blobs_for(KEY, [r.content_hash for r in rows.values()])) == \
+        {rows["half.jpg"].content_hash, rows[originals[0].name].content_hash}
+    assert index_step(rt, "q", generation, ids) == {str(rows["half.jpg"].id): "duplicate"}
+
+
 def test_a_runtime_holds_numpy_s_blas_to_one_thread(tmp_path):
     """The steps run their own threads: BLAS workers left spinning would take cores from decoding."""
     code = ("import sys; from threadpoolctl import threadpool_info; from neardup.config import Settings; "
