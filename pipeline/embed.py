@@ -137,7 +137,8 @@ def embed_paths(rt: Runtime, paths: Iterable[str], collection: str, batch_id: st
             for it, image_id in zip(pending, ids):
                 it.image_id = image_id
                 if it.kept is not None:
-                    rt.decodes.put(it.content_hash, it.kept)
+                    if (decodes := rt.decodes) is not None:  # a job of another thread may have ended its own
+                        decodes.put(it.content_hash, it.kept)
                     it.kept = None
                 if on_item:
                     on_item(it)

@@ -147,7 +147,8 @@ def signed_file(rt, paths: list[str], content: str) -> Frame | None:
     reading them, but for a picture whose detail above 256 px needs a larger decode: needs_bytes())."""
     previews = rt.previews if rt.previews is not None and not rt.previews.has(content) else None
     side = SIDE if previews else 0
-    kept = rt.decodes.get(content) if rt.decodes is not None else None
+    decodes = rt.decodes  # read once: a job of another thread (a threads pool) may end its own meanwhile
+    kept = decodes.get(content) if decodes is not None else None
     for path in dict.fromkeys(paths):
         data = None
         if kept is None or needs_bytes(kept):  # a large picture's detail above 256 px needs a decode of its own
