@@ -153,7 +153,7 @@ def main() -> None:
         return out
 
     lat, bounded = latencies(0), latencies(rt.settings.max_partners)
-    t = time.perf_counter()  # the 10 nearest of each of a block of queries: a scan's neighbour lists, a verify step's
+    t = time.perf_counter()  # each stored query's 11 nearest (itself and 10 others) in one call, as a scan or a verify step asks
     index.nearest_each(queries, 11)
     neighbours_ms = 1000 * (time.perf_counter() - t) / len(queries)
     # 4. a share of the collection removed in one transaction, then the same queries

@@ -42,7 +42,7 @@ class Runtime:
         self._encoders: dict[str, artifact.Encoder] = {}
         self._indexes: dict[tuple[str, str], CollectionIndex] = {}
         self._crowdings: dict[str, object] = {}
-        self.decodes = None  # a scan's Recent of decodes (encoder/decode.py Kept) by content, for signatures and views
+        self.decodes = None  # keeping_decodes(): a job's Recent of decodes (encoder/decode.py Kept) by content
 
     @contextlib.contextmanager
     def keeping_decodes(self):

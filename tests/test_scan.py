@@ -35,6 +35,12 @@ def four_photos(tmp_path: Path) -> tuple[Path, list[Path]]:
     return folder, originals
 
 
+def half_size_copy(original: Path, copy: Path) -> None:
+    """A benign copy: half the size, re-encoded (a duplicate by the labels' rules)."""
+    im = Image.open(original)
+    im.resize((im.width // 2, im.height // 2)).save(copy, quality=80)
+
+
 def test_scan_writes_every_output_and_survives_bad_files(photos, settings, tiny_model, tmp_path):
     settings.model = tiny_model
     first = sorted(photos.glob("*.jpg"))[0]
@@ -559,9 +565,8 @@ def test_the_embed_step_signs_a_batch_s_pairs_from_its_decodes_and_the_index_tas
     rt = Runtime(Settings(data_dir=str(tmp_path / "data"), decode_threads=2, roots=[str(folder)], verify=False))
     for generation, ids in embed_step(rt, "q", [str(folder / p.name) for p in originals[:3]], None).items():
         index_step(rt, "q", generation, ids)
-    for original, copy in ((originals[0], "half.jpg"), (originals[3], "half3.jpg")):
-        im = Image.open(folder / original.name)
-        im.resize((im.width // 2, im.height // 2)).save(folder / copy, quality=80)
+    half_size_copy(folder / originals[0].name, folder / "half.jpg")
+    half_size_copy(folder / originals[3].name, folder / "half3.jpg")
     read, read_item = [], labels.read_item
     monkeypatch.setattr(labels, "read_item", lambda *a, **kw: read.append(Path(a[1]).name) or read_item(*a, **kw))
 
@@ -601,8 +606,7 @@ def test_with_embed_signs_off_the_embed_step_signs_nothing_and_the_index_task_si
                           embed_signs=False))
     for generation, ids in embed_step(rt, "q", [str(folder / p.name) for p in originals], None).items():
         index_step(rt, "q", generation, ids)
-    im = Image.open(folder / originals[0].name)
-    im.resize((im.width // 2, im.height // 2)).save(folder / "half.jpg", quality=80)
+    half_size_copy(folder / originals[0].name, folder / "half.jpg")
     (generation, ids), = embed_step(rt, "q", [str(folder / "half.jpg")], None).items()
     rows = {Path(r.path).name: r for r in rt.registry.images(collection="q")}
     assert rt.registry.blobs_for(KEY, [r.content_hash for r in rows.values()]) == {}
