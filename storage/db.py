@@ -29,6 +29,9 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    select,
+    true,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
@@ -199,6 +202,13 @@ batch_items = Table(  # what a batch asked for, so a lost message can be sent ag
     Column("path", FilePath, primary_key=True),
 )
 
+batch_seen = Table(  # the paths of a batch its embed step (or its client, refusing them) has recorded: until then a
+    #   path's image row answers an earlier request (a file that failed then, or has since been replaced), not this one
+    "batch_seen", metadata,
+    Column("batch_id", String(64), ForeignKey("batches.id"), primary_key=True),
+    Column("path", FilePath, primary_key=True),
+)
+
 
 def connect(url: str) -> Engine:
     """An engine with the schema created; SQLite gets WAL and a busy timeout so workers can share it."""
@@ -222,13 +232,20 @@ def connect(url: str) -> Engine:
 def create_schema(engine: Engine, tries: int = 20) -> None:
     """The tables and their indexes, created where missing (an index added since a table was made too).
     Worker processes that start together on a new database create them at once: one creates a table between
-    another's check and its CREATE, which fails ("already exists"); that one tries again, and finds it."""
+    another's check and its CREATE, which fails ("already exists"); that one tries again, and finds it. A database
+    made before batch_seen existed gets it filled with every batch's paths: those batches were answered by the
+    images' rows as they stand."""
     for attempt in range(tries):
         try:
+            seen_is_new = not inspect(engine).has_table(batch_seen.name)
             metadata.create_all(engine)
             for table in metadata.sorted_tables:
                 for index in table.indexes:
                     index.create(engine, checkfirst=True)
+            if seen_is_new:
+                with engine.begin() as conn:  # WHERE true: SQLite's upsert grammar needs a WHERE after INSERT ... SELECT
+                    conn.execute(insert_ignore(conn, batch_seen).from_select(
+                        ["batch_id", "path"], select(batch_items.c.batch_id, batch_items.c.path).where(true())))
             return
         except (OperationalError, ProgrammingError, IntegrityError):
             if attempt == tries - 1:

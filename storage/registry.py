@@ -149,6 +149,8 @@ class Registry:
             kept = [before[it.key][0] for it in items if it not in fresh]
             if batch_id and kept:
                 conn.execute(update(db.images).where(db.images.c.id.in_(kept)).values(batch_id=batch_id))
+            if batch_id:  # what this batch asked is answered by these rows from now on (batch_states)
+                conn.execute(db.insert_ignore(conn, db.batch_seen), [dict(batch_id=batch_id, path=p) for p in paths])
             ids = {key: row[0] for key, row in self._rows_by_key(conn, collection, paths).items()}
             replacing = [dict(_path=it.path, _id=ids[it.key]) for it in fresh if not it.failed]
             if replacing:
@@ -533,6 +535,8 @@ class Registry:
                                       .where(db.batches.c.created_at < created_before)).scalars())
         return {"paths of old batches": self._delete_by_chunks(
                     db.batch_items, lambda part: db.batch_items.c.batch_id.in_(part), old, dry_run),
+                "paths their workers reached": self._delete_by_chunks(
+                    db.batch_seen, lambda part: db.batch_seen.c.batch_id.in_(part), old, dry_run),
                 "old batches": self._delete_by_chunks(db.batches, lambda part: db.batches.c.id.in_(part), old, dry_run)}
 
     def collections(self) -> dict[str, tuple[str | None, str | None]]:
@@ -550,26 +554,32 @@ class Registry:
                 conn.execute(db.insert_ignore(conn, db.batch_items), [dict(batch_id=batch_id, path=p) for p in paths])
 
     def batch_states(self, batch_id: str) -> dict[str, ImageRow | None]:
-        """Each path of a batch with the current row for it (None: not reached a worker yet)."""
+        """Each path of a batch with the current row for it (None: not reached a worker yet). A path's row
+        answers the batch only once the batch's own embed step has recorded the path: before, it is the answer
+        to an earlier batch (a failure since put right, a file since replaced)."""
         with self.engine.connect() as conn:
             batch = conn.execute(select(db.batches).where(db.batches.c.id == batch_id)).first()
             if batch is None:
                 raise KeyError(f"unknown batch {batch_id}")
             paths = list(conn.execute(select(db.batch_items.c.path).where(db.batch_items.c.batch_id == batch_id))
                          .scalars())
+            seen = set(conn.execute(select(db.batch_seen.c.path).where(db.batch_seen.c.batch_id == batch_id))
+                       .scalars())
             fields = [db.images.c[f] for f in ImageRow.__dataclass_fields__]
             rows = conn.execute(select(*fields).where(and_(
                 db.images.c.collection == batch.collection, db.images.c.status != ImageStatus.REPLACED,
                 db.images.c.path.in_(paths)))).all()
         found = {r.path: ImageRow(**r._mapping) for r in rows}
-        return {p: found.get(p) for p in paths}
+        return {p: found.get(p) if p in seen else None for p in paths}
 
     def incomplete_batches(self, newer_than: float, quiet_since: float) -> list[str]:
-        """Batches created after `newer_than` with a path not yet in a final state that nothing happened to
-        since `quiet_since` (neither created nor any of their images written)."""
-        b, bi, im = db.batches, db.batch_items, db.images
+        """Batches created after `newer_than` with a path their workers have not yet brought to a final state
+        (batch_states) that nothing happened to since `quiet_since` (neither created nor any of their images
+        written)."""
+        b, bi, im, seen = db.batches, db.batch_items, db.images, db.batch_seen
         final = im.c.status.in_(FINAL)
-        done = select(im.c.id).where(and_(im.c.collection == b.c.collection, im.c.path == bi.c.path, final))
+        done = (select(im.c.id).join(seen, seen.c.path == im.c.path)  # final, and reached by this batch
+                .where(and_(im.c.collection == b.c.collection, im.c.path == bi.c.path, final, seen.c.batch_id == b.c.id)))
         touched = select(im.c.id).where(and_(im.c.batch_id == b.c.id, im.c.updated_at >= quiet_since))
         query = (select(b.c.id).join(bi, bi.c.batch_id == b.c.id)
                  .where(and_(b.c.created_at > newer_than, b.c.created_at < quiet_since, ~done.exists(),

@@ -166,6 +166,7 @@ def test_batches_older_than_the_limit_are_forgotten_and_their_images_kept(settin
     assert prune(rt, dry_run=True).rows["paths of old batches"] == 1
     done = prune(rt, batch_days=30)
     assert done.rows["paths of old batches"] == 1 and done.rows["old batches"] == 1
+    assert done.rows["paths their workers reached"] == 1
     with pytest.raises(KeyError):
         rt.registry.batch_states("old")
     assert list(rt.registry.batch_states("new")) == ["/img/new.jpg"]

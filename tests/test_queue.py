@@ -492,6 +492,28 @@ def test_an_upload_copying_a_removed_image_is_a_new_picture_through_the_queue(cl
     assert all(str(original) not in pair[:2] for pair in pairs_by_path(cl.rt, "removal", generation))
 
 
+def test_a_path_submitted_again_is_answered_for_its_file_as_it_is_now(cluster):
+    """An upload path used again: missing at first (failed), then there, then holding another picture. Each
+    batch waits for its own worker and answers for the file as it is then, not with what an earlier batch of
+    the same path was told."""
+    folder, data = on_its_own(cluster, "again", 0)
+    original, upload = folder / "original.jpg", folder / "upload.jpg"
+    original.write_bytes(data)
+    cluster.start_worker("again", **UNVERIFIED)
+    cl = client(cluster)
+    assert cl.submit([str(original)], "again").result(timeout=300)["counts"] == {"indexed": 1}
+    st = cl.submit([str(upload)], "again").result(timeout=300)
+    assert st["items"][0]["state"] == "failed" and "not found" in st["items"][0]["reason"]
+    upload.write_bytes(data)
+    st = cl.submit([str(upload)], "again").result(timeout=300)
+    assert st["items"][0]["state"] == "duplicate" and st["items"][0]["of"] == str(original), st
+    upload.write_bytes(sorted(cluster.images.glob("*.jpg"))[3].read_bytes())  # another picture
+    st = cl.submit([str(upload)], "again").result(timeout=300)
+    assert st["items"][0]["state"] != "duplicate", st
+    live = [r for r in cl.rt.registry.images(collection="again") if r.path == str(upload) and r.status != "replaced"]
+    assert [r.status for r in live] == [st["items"][0]["state"]]
+
+
 def test_housekeeping_on_the_sweep_queue_deletes_what_a_removed_picture_left(cluster):
     """`neardup.prune` (beat sends it weekly) on a sweep worker: a dry run counts and keeps, a run deletes the
     vectors of a picture no collection holds any more."""

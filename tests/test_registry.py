@@ -74,3 +74,32 @@ def test_an_index_added_since_a_database_was_made_is_created_when_it_is_opened(t
     with engine.connect() as conn:
         names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'index'"))}
     assert "ix_pairs_b" in names
+
+
+def test_a_batch_is_answered_only_by_what_its_own_worker_recorded(registry):
+    """A path that failed in one batch and is submitted again: the later batch waits for its own worker (the
+    file may be there now), and so does the broker's reconcile; then both batches follow the path's new row."""
+    import time
+
+    registry.record_batch("first", "c", ["/x.jpg"])
+    registry.record_items("c", [Recorded("/x.jpg", reason="file not found")], "first")
+    registry.record_batch("again", "c", ["/x.jpg"])
+    assert registry.batch_states("first")["/x.jpg"].status == "failed"
+    assert registry.batch_states("again") == {"/x.jpg": None}
+    now = time.time()
+    assert registry.incomplete_batches(now - 60, now + 1) == ["again"]
+    registry.record_items("c", [Recorded("/x.jpg", "h1", 8, 8, 1)], "again")
+    assert registry.batch_states("again")["/x.jpg"].status == "pending"
+    assert registry.batch_states("first")["/x.jpg"].status == "pending"
+    assert sorted(registry.incomplete_batches(now - 60, now + 1)) == ["again", "first"]  # the index step's turn
+
+
+def test_batches_made_before_the_reached_paths_were_kept_are_answered_as_they_were(tmp_path):
+    url = f"sqlite:///{tmp_path / 'neardup.db'}"
+    registry = Registry(db.connect(url))
+    registry.record_batch("old", "c", ["/x.jpg"])
+    registry.record_items("c", [Recorded("/x.jpg", "h1", 8, 8, 1)], "old")
+    with registry.engine.begin() as conn:
+        conn.execute(text("DROP TABLE batch_seen"))  # a database made before the table existed
+    registry = Registry(db.connect(url))
+    assert registry.batch_states("old")["/x.jpg"].status == "pending"
