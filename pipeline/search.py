@@ -4,14 +4,17 @@ from __future__ import annotations
 import numpy as np
 
 from neardup.encoder import phash
-from neardup.encoder.decode import decode, read_bytes, signature_of
+from neardup.encoder.decode import content_hash, decode, read_bytes, signature_of
 from neardup.encoder.frame import WHY, explained
 from neardup.errors import DecodeError
 
+from . import verify
 from .agreement import Agreement
 from .labels import Frames, label_for
 from .runtime import Runtime
 from .siblings import beside
+
+QUERY = -1  # the query's id among the stored images' in verification's pairs: it has no row
 
 
 def search_images(settings, paths: list[str], collection: str, k: int = 10) -> dict:
@@ -23,6 +26,7 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
         raise LookupError(f"collection {collection!r} has nothing indexed")
     enc = rt.encoder_for(generation)
     th = rt.thresholds(enc.info)
+    checking = verify.settings_for(rt.settings, enc.info)
     index = rt.index(collection, generation, enc.info.dim)
     agreement = Agreement(rt, collection, generation, th)  # the distances as a scan reports them
     out: dict = {}
@@ -34,7 +38,12 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
         except DecodeError as exc:
             out[path] = str(exc)
             continue
-        hits = agreement.nearest_to(phash.dihedral(pixels), index.nearest(np.asarray(vec), 4 * k + 1))[:k]
+        wanted = max(k, 2 * checking.verify_k if verify.enabled(checking) else 0)
+        hashes = phash.dihedral(pixels)
+        hits = agreement.nearest_to(hashes, index.nearest(np.asarray(vec), 4 * wanted + 1))
+        if verify.enabled(checking):
+            hits = verified(rt, checking, th, collection, (path, content_hash(data), hashes), hits)
+        hits = hits[:k]
         rows = {r.id: r for r in rt.registry.images(ids=[i for i, _ in hits])}
         close = [rows[i] for i, d in hits if i in rows and d <= th["match"]]
         frames = Frames(rt, close)  # the signatures only pairs need, the query's too
@@ -48,6 +57,28 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
         # (no label past the match distance, whatever the frames)
         out[path] = [hit(rows[i].path, d, th, why.get(i)) for i, d in hits if i in rows]
     return out
+
+
+def verified(rt, settings, th: dict, collection: str, query: tuple, hits: list[tuple[int, float]]
+             ) -> list[tuple[int, float]]:
+    """The query's nearest (`hits`, ascending) with the distances verification gives the pairs a scan would
+    check if the query (path, content hash, phash.dihedral()) were one of its images: its neighbours in the
+    grey zone (verify.checked_of) and the stored pictures its perceptual hashes propose (a quarter turn).
+    A crop the embedding puts past the match threshold is found, an unrelated look-alike inside it refuted.
+    Nearest first again."""
+    path, digest, hashes = query
+    todo = {(QUERY, i): d for i, d in verify.checked_of(hits, settings, th) if d > th["duplicate"]}
+    settled = {i for i, d in hits if d <= th["duplicate"]}
+    todo.update({pair: float("inf") for pair in verify.batch_hash_pairs(rt.registry, collection, (), {QUERY: hashes})
+                 if pair not in todo and pair[1] not in settled})
+    rows = {r.id: r for r in rt.registry.images(ids=sorted(i for _, i in todo))}
+    verifier = verify.Verifier()
+    known = verify.KnownVerdicts(rt.registry, {QUERY: digest, **{i: r.content_hash for i, r in rows.items()}}, verifier)
+    after = verify.rescore(todo, {QUERY: path, **{i: r.path for i, r in rows.items()}}, th,
+                           verify.radius_for(settings, th), verifier, settings.threads, settings.verify_max_pairs, known)
+    near = dict(hits)
+    near.update((i, d) for (_, i), d in after.items() if i in near or d <= th["match"])
+    return sorted(near.items(), key=lambda h: (h[1], h[0]))
 
 
 def hit(path: str, distance: float, thresholds: dict, why: str | None) -> dict:

@@ -539,18 +539,22 @@ def hash_pairs(registry, collection: str, scope=None) -> set[tuple[int, int]]:
     return phash.near_pairs(np.array(ids, np.int64), [phash.from_stored(stored[i]) for i in ids])
 
 
-def batch_hash_pairs(registry, collection: str, batch) -> set[tuple[int, int]]:
+def batch_hash_pairs(registry, collection: str, batch, unstored: dict[int, np.ndarray] | None = None
+                     ) -> set[tuple[int, int]]:
     """The pairs of hash_pairs() with one of `batch`, read from the registry's buckets of the batch's hashes
-    alone, not from every hash of the collection (the queue's verify step, batch after batch)."""
+    alone, not from every hash of the collection (the queue's verify step, batch after batch). `unstored`:
+    {id: hashes (phash.dihedral())} of pictures the registry does not hold (a search's query), in the batch too."""
     fill_hash_buckets(registry)
-    mine = registry.vectors_by_image(collection, phash.KEY, sorted(batch))
-    keys = {(c, v) for vec in mine.values() for c, v, _, _ in phash.buckets(phash.from_stored(vec))}
+    mine = [phash.from_stored(v) for v in registry.vectors_by_image(collection, phash.KEY, sorted(batch)).values()]
+    unstored = unstored or {}
+    keys = {(c, v) for hashes in [*mine, *unstored.values()] for c, v, _, _ in phash.buckets(hashes)}
     members, crowded = registry.hash_bucket_members(collection, keys, phash.MAX_BUCKET)
+    members |= {(i, h, o) for i, hashes in unstored.items() for _, _, h, o in phash.buckets(hashes)}
     if not members:
         return set()
     ids, hashes, own = (np.array(column) for column in zip(*sorted(members)))
     return phash.pairs_among(ids.astype(np.int64), own.astype(bool), hashes.astype(np.int64).view(np.uint64),
-                             among=batch, crowded=crowded)
+                             among={*batch, *unstored}, crowded=crowded)
 
 
 FILL_EVERY = 600.0  # seconds between two searches of a registry for hashes kept without their buckets

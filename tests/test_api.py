@@ -131,3 +131,40 @@ def test_search_labels_a_copy_of_a_picture_that_had_no_copy_before(photos, setti
     assert [(Path(h["path"]).name, h["label"]) for h in found[str(half)]] == [(original.name, "duplicate")]
     assert [(Path(h["path"]).name, h["label"]) for h in found[str(mirror)]] == [(original.name, "match")]
     assert found[str(mirror)][0]["why"] in WHY.values() and "why" not in found[str(half)][0]
+
+
+def test_search_verifies_the_grey_zone_as_a_scan_does(photos, settings, tmp_path):
+    """Crops of the photos, searched among the photos, get the label and distance a scan of photos and crops
+    together gives each (original, crop) pair: verification finds the crops the embedding alone puts past the
+    match threshold, as it does in a scan."""
+    import dataclasses
+    import shutil
+
+    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.search import search_images
+
+    crops, both = tmp_path / "crops", tmp_path / "both"
+    crops.mkdir()
+    shutil.copytree(photos, both)
+    for p in sorted(photos.glob("*.jpg")):
+        im = Image.open(p)
+        im.crop((0, 0, im.width * 6 // 10, im.height * 6 // 10)).save(crops / f"crop_{p.name}", quality=90)
+        shutil.copy(crops / f"crop_{p.name}", both)
+    res = Scanner(dataclasses.replace(settings, data_dir=str(tmp_path / "both-data"))).scan(str(both))
+    scanned = {frozenset(Path(res.images[i].path).name for i in (a, b)): (label, round(d, 3))
+               for a, b, d, label in res.pairs}
+    Scanner(settings).scan(str(photos))
+    queries = sorted(str(p) for p in crops.glob("*.jpg"))
+    searched = search_images(settings, queries, "default", k=3)
+    alone = search_images(dataclasses.replace(settings, verify=False), queries, "default", k=3)
+
+    def of_original(hits, query):
+        return next(((h["label"], round(h["distance"], 3)) for h in hits[query]
+                     if Path(h["path"]).name == Path(query).name[len("crop_"):]), (None, None))
+
+    for q in queries:
+        pair = scanned.get(frozenset((Path(q).name, Path(q).name[len("crop_"):])))
+        label, distance = of_original(searched, q)
+        assert (label, distance) == pair if pair else label is None, (q, pair, label, distance)
+    found_by_checks = [q for q in queries if of_original(searched, q)[0] and not of_original(alone, q)[0]]
+    assert len(found_by_checks) >= 3, found_by_checks

@@ -92,6 +92,9 @@ def test_a_batch_finds_its_hash_neighbours_in_the_registry_s_buckets(settings):
     assert len(whole) >= 100
     for batch in ({ids[0], ids[5], ids[n], ids[200], ids[282], ids[290]}, set(ids[150:170]), {ids[-1]}):
         assert verify.batch_hash_pairs(registry, "col", batch) == {p for p in whole if batch & set(p)}
+    # a search's query, not stored, with image 4's hashes: image 4's pairs, and image 4 itself
+    like_4 = {(-1, b if a == ids[4] else a) for a, b in whole if ids[4] in (a, b)} | {(-1, ids[4])}
+    assert len(like_4) >= 2 and verify.batch_hash_pairs(registry, "col", (), {-1: hashes[4]}) == like_4
     # another collection's 70 files in image 0's buckets (distinct hashes, alike in the low 57 bits): they
     #   count for that collection alone, so image 0's buckets are not crowded here and its pair stays
     alike = hashes[0, 0] ^ (np.arange(1, 71, dtype=np.uint64) << np.uint64(57))
