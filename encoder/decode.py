@@ -312,6 +312,12 @@ def preview_jpeg(im: Image.Image, side: int) -> bytes:
     return buf.getvalue()
 
 
+def no_images_text(where: str) -> str:
+    """What to tell a user whose folder holds nothing find_images() takes."""
+    return (f"no images under {where} (looked for {', '.join(sorted(EXTENSIONS))}, and files without an extension "
+            "that begin as an image)")
+
+
 def find_images(root: str) -> tuple[list[str], list[tuple[str, str]]]:
     """Every image file under root (recursive, sorted), and (path, reason) for what could not be listed.
 

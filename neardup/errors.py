@@ -13,6 +13,10 @@ class PathNotAllowed(NeardupError):
     """A path outside the configured image roots (or no roots configured); the message says which setting."""
 
 
+class NoImages(NeardupError, ValueError):
+    """Folders that hold no image file were submitted: said at once, not queued as an empty batch."""
+
+
 class InvalidCollectionName(NeardupError, ValueError):
     """A collection name that could escape the data directory or break a path; the message says the rule."""
 

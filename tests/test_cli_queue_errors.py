@@ -26,6 +26,15 @@ def test_submit_without_image_roots_refuses_before_queuing(tmp_path):
     assert proc.returncode == 1 and "NEARDUP_ROOTS" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_submit_of_a_folder_without_images_says_so_before_queuing(tmp_path):
+    (tmp_path / "uploads").mkdir()
+    (tmp_path / "uploads" / "notes.txt").write_text("no pictures here")
+    proc = submit({"NEARDUP_DATA_DIR": str(tmp_path), "NEARDUP_ROOTS": str(tmp_path),
+                   "NEARDUP_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}, str(tmp_path / "uploads"))
+    assert proc.returncode == 1 and "no images under" in proc.stderr and "Traceback" not in proc.stderr
+    assert "broker" not in proc.stderr  # nothing was sent
+
+
 def test_wrong_password_and_redis_down_are_one_line(tmp_path):
     redis = RedisServer(tmp_path, password="right-one")
     redis.start()

@@ -83,7 +83,10 @@ class Client:
         self.rt = Runtime(self.settings)
 
     def submit(self, paths: list[str], collection: str = "default", batch_size: int | None = None) -> "BatchHandle":
-        from neardup.errors import PathNotAllowed
+        """Queue the files and the images under the folders of `paths` as one batch. PathNotAllowed without
+        image roots; NoImages where folders alone were given and hold no image (a mistyped folder)."""
+        from neardup.encoder.decode import no_images_text
+        from neardup.errors import NoImages, PathNotAllowed
         from neardup.storage.registry import Recorded
 
         checked(collection)
@@ -91,6 +94,8 @@ class Client:
             raise PathNotAllowed("no image roots configured: set NEARDUP_ROOTS (or `roots` in neardup.toml) to the "
                                  "folders the workers may read")
         listed, failed = expand(paths)
+        if paths and not listed and not failed and all(os.path.isdir(p) for p in paths):
+            raise NoImages(no_images_text(", ".join(paths)))
         files = []
         for p in listed:  # refused here, with the reason a worker would give, instead of queued to fail there
             try:

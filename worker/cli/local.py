@@ -22,14 +22,13 @@ from .common import cli, collection_option, settings_options, table, to_act_on
 def scan(directory, out, neighbors, collection, no_report, settings):
     """Find near-duplicates among the images under DIRECTORY; write pairs.csv, groups.json, failed.csv,
     report.html (and neighbors.csv with -k). Unchanged files reuse their stored vectors."""
-    from neardup.encoder.decode import EXTENSIONS, find_images
+    from neardup.encoder.decode import find_images, no_images_text
     from neardup.pipeline.outputs import write_outputs
     from neardup.pipeline.scan import Scanner
 
     found, unlisted = find_images(directory)
     if not found and not unlisted:
-        raise click.ClickException(f"no images under {directory} (looked for {', '.join(sorted(EXTENSIONS))}, "
-                                   "and files without an extension that begin as an image)")
+        raise click.ClickException(no_images_text(directory))
     out = out or f"neardup-scan-{os.path.basename(os.path.abspath(directory))}"
     scanner = Scanner(settings, collection)
     with tqdm(total=len(found), unit="img", desc="scan", file=sys.stderr, disable=None) as bar:

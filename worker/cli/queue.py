@@ -46,12 +46,12 @@ def worker(ctx, queues, beat):
 @settings_options
 def submit(paths, collection, wait, timeout, fast, as_json, settings):
     """Queue images (files, or folders walked recursively) for ingestion; print the batch id."""
-    from neardup.errors import PathNotAllowed
+    from neardup.errors import NoImages, PathNotAllowed
     from neardup.worker.client import Client
 
     try:
         handle = Client(settings).submit(list(paths), collection)
-    except PathNotAllowed as exc:
+    except (PathNotAllowed, NoImages) as exc:
         raise click.ClickException(str(exc))
     click.echo(handle.batch_id)
     if not wait:
