@@ -42,6 +42,9 @@ def test_evaluate_scores_labels_against_the_truth():
     assert res["match_precision"] == 0.75 and res["match_recall"] == 0.75  # d1-e1 was missed
     assert res["recall_by_transform"] == {"crop": 1.0, "jpeg": 1.0}
     assert res["r_at_p99"] == 0.75  # the three true pairs rank before the false one
+    merged = score(truth, [*pairs[:1], ("o1", "e1", 0.1, "duplicate"), *pairs[2:]])  # an edited copy merged
+    assert merged["dup_precision"] == 2 / 3 and merged["dup_precision_any"] == 1.0 and merged["dup_recall"] == 1.0
+    assert merged["duplicate_by_transform"] == {"crop": 1.0, "jpeg": 1.0} and res["duplicate_by_transform"]["crop"] == 0
 
 
 def test_the_promotion_rule_wants_recall_at_high_precision_first():
