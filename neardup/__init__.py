@@ -3,7 +3,10 @@ for a folder; the queue, the CLI and the parts behind them live in neardup.worke
 neardup.pipeline, neardup.storage and neardup.encoder."""
 from __future__ import annotations
 
+import logging
 from typing import NamedTuple
+
+log = logging.getLogger("neardup")
 
 
 class Copy(NamedTuple):
@@ -28,11 +31,9 @@ def find_duplicates(folder: str, settings=None, collection: str = "default") -> 
     """{path: [Copy, nearest first]} for every readable image under `folder`, paths relative to it (images
     with no copy map to []). `settings`: a `neardup.config.Settings` (default: `neardup.config.load()`, i.e.
     NEARDUP_* variables, neardup.toml, defaults). Vectors are kept in the settings' data directory, so a
-    second call embeds only new or changed files."""
-    from neardup.config import load
-    from neardup.pipeline.scan import Scanner
-
-    res = Scanner(settings or load(), collection).scan(folder)
+    second call embeds only new or changed files. Files that cannot be read are left out, each named in a
+    warning of the "neardup" logger with its reason (what a scan's failed.csv lists)."""
+    res = _scanned(folder, settings, collection)
     found: dict[str, list[Copy]] = {res.rel(i): [] for i in sorted(res.images, key=res.rel)}
     for a, b, distance, label in res.pairs:
         found[res.rel(a)].append(Copy(res.rel(b), label, distance))
@@ -43,14 +44,23 @@ def find_duplicates(folder: str, settings=None, collection: str = "default") -> 
 def find_groups(folder: str, settings=None, collection: str = "default") -> list[Group]:
     """The groups of copies under `folder`, largest first, each copy labelled against the group's keeper as
     groups.json labels it: what a dedup job acts on (merge the duplicates, queue the matches for review).
-    `settings` and `collection` as for find_duplicates()."""
-    from neardup.config import load
+    `settings`, `collection` and unreadable files as for find_duplicates()."""
     from neardup.pipeline.outputs import groups_of
-    from neardup.pipeline.scan import Scanner
 
-    groups = groups_of(Scanner(settings or load(), collection).scan(folder))
+    groups = groups_of(_scanned(folder, settings, collection))
     return [Group(g["keeper"], *([m["path"] for m in g["members"] if m["label"] == label]
                                  for label in ("duplicate", "match"))) for g in groups]
+
+
+def _scanned(folder: str, settings, collection: str):
+    """A scan of `folder`, its unreadable files told to the logger."""
+    from neardup.config import load
+    from neardup.pipeline.scan import Scanner
+
+    res = Scanner(settings or load(), collection).scan(folder)
+    for path, reason in res.failed:
+        log.warning("%s: left out: %s", path, reason)
+    return res
 
 
 __all__ = ["Copy", "Group", "find_duplicates", "find_groups"]

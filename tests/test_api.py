@@ -65,11 +65,15 @@ def with_copies(photos):
     return photos, src.name
 
 
-def test_find_duplicates_returns_every_image_with_its_copies(with_copies, settings):
+def test_find_duplicates_returns_every_image_with_its_copies(with_copies, settings, caplog):
     import neardup
 
     folder, original = with_copies
+    (folder / "truncated.jpg").write_bytes((folder / original).read_bytes()[:2000])
     found = neardup.find_duplicates(str(folder), settings)
+    assert "truncated.jpg" not in found and any(  # left out, and said so
+        "truncated.jpg: left out: truncated image" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
+    (folder / "truncated.jpg").unlink()
     assert set(found) == {p.name for p in folder.glob("*.jpg")}
     copies = {c.path: c for c in found[original]}
     assert copies["copy_resized.jpg"].label == "duplicate"
