@@ -8,7 +8,7 @@ Prints a table and writes JSON.
 
   bench/edits.py [--photos ../shared/data/extra] [--n 60]
   bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3] [--marks] [--degraded]
-                 [--shown | --collaged]
+                 [--shown | --collaged | --reshaped]
   bench/quality.py --bench bench-data/unseen
 """
 from __future__ import annotations
@@ -280,6 +280,57 @@ SHOWN = {  # edits too: the picture as a screen shows it, in a larger canvas (en
 }
 
 
+def keystone(im: Image.Image, share: float) -> Image.Image:
+    """A print or a screen shot at an angle: the top `share` of the width narrower each side, the sloping sides
+    cut away and the rest stretched back to the picture's size."""
+    a, (w, h) = np.asarray(im), im.size
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    slanted = np.float32([[w * share, 0], [w * (1 - share), 0], [w, h], [0, h]])
+    out = cv2.warpPerspective(a, cv2.getPerspectiveTransform(corners, slanted), (w, h), flags=cv2.INTER_LINEAR)
+    return Image.fromarray(out[:, int(w * share):int(w * (1 - share))]).resize((w, h), Image.BICUBIC)
+
+
+def straightened(im: Image.Image, degrees: float) -> Image.Image:
+    """Turned by `degrees` and cut to the largest centred window of the picture's shape that the turn left
+    whole (a horizon levelled by a photo app)."""
+    w, h = im.size
+    t = np.radians(abs(degrees))
+    k = 1 / (np.cos(t) + max(w / h, h / w) * np.sin(t))
+    cw, ch = w * k, h * k
+    return im.rotate(degrees, Image.BICUBIC).crop((round((w - cw) / 2), round((h - ch) / 2),
+                                                   round((w + cw) / 2), round((h + ch) / 2)))
+
+
+def zoomed(im: Image.Image, keep: float) -> Image.Image:
+    """The centre `keep` of each side, enlarged back to the picture's size."""
+    w, h = im.size
+    cw, ch = round(w * keep), round(h * keep)
+    return im.crop(((w - cw) // 2, (h - ch) // 2, (w - cw) // 2 + cw, (h - ch) // 2 + ch)).resize((w, h), Image.BICUBIC)
+
+
+def cut_to(im: Image.Image, aspect: float) -> Image.Image:
+    """Cut to width / height `aspect` (4:5, a portrait post): across from 30 % in, or down the middle."""
+    w, h = im.size
+    if w / h > aspect:
+        cw = round(h * aspect)
+        x = (w - cw) * 3 // 10
+        return im.crop((x, 0, x + cw, h))
+    ch = round(w / aspect)
+    return im.crop((0, (h - ch) // 2, w, (h - ch) // 2 + ch))
+
+
+RESHAPED = {  # edits too: the picture's geometry changed as photo apps change it
+    "keystone, the top 10 % narrower each side": lambda im: encoded(keystone(im, 0.10)),
+    "turned 5 degrees, cut to fill": lambda im: encoded(straightened(im, 5)),
+    "turned 15 degrees, cut to fill": lambda im: encoded(straightened(im, -15)),
+    "zoomed in 1.5 x": lambda im: encoded(zoomed(im, 2 / 3)),
+    "cut to 4:5": lambda im: encoded(cut_to(im, 0.8)),
+    "turned 90 degrees, 10 % cut off": lambda im: encoded(im.rotate(90, expand=True).crop(
+        (0, 0, im.height * 9 // 10, im.width))),
+    "mirrored, cut to 80 %": lambda im: encoded(ImageOps.mirror(im).crop((0, 0, im.width * 4 // 5, im.height * 4 // 5))),
+}
+
+
 COLLAGED = {  # edits too: the picture as one of several in a collage (encoder/collage.py)
     "side by side with another photo": lambda im: encoded(collage(im, 1)),
     "one of four in a grid": lambda im: encoded(collage(im, 3)),
@@ -287,12 +338,12 @@ COLLAGED = {  # edits too: the picture as one of several in a collage (encoder/c
 
 
 def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, seed: int, marks: bool = False,
-                shown: bool = False, collaged: bool = False, degraded: bool = False) -> None:
+                shown: bool = False, collaged: bool = False, degraded: bool = False, reshaped: bool = False) -> None:
     """A benchmark folder as make_benchmark.py writes one (truth.json: groups, each copy's level and kind), its
     copies made by this script's kinds: each query photo (at most 1024 px, JPEG q92) with three benign copies
     (level duplicate) and three edited ones (level match), the kinds drawn at random (the edited ones from
     EDITED, and MARKS too if `marks`, DEGRADED if `degraded`; with `shown` the three of SHOWN, with `collaged`
-    the two of COLLAGED);
+    the two of COLLAGED, with `reshaped` three of RESHAPED);
     lossless and WebP copies are written as PNG (the hash baselines read JPEG and PNG only)."""
     rng = random.Random(seed)
     photos = list(photos)
@@ -313,7 +364,7 @@ def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, s
         if i >= queries:
             continue
         group = [name]
-        edited = SHOWN if shown else COLLAGED if collaged else {
+        edited = SHOWN if shown else COLLAGED if collaged else RESHAPED if reshaped else {
             **EDITED, **(MARKS if marks else {}), **(DEGRADED if degraded else {})}
         for level, kinds in (("duplicate", BENIGN), ("match", edited)):
             for j, kind in enumerate(rng.sample(sorted(kinds), min(3, len(kinds)))):
@@ -345,13 +396,16 @@ def main() -> None:
     ap.add_argument("--marks", action="store_true", help="with --write-bench: edited copies drawn from MARKS too")
     ap.add_argument("--degraded", action="store_true", help="with --write-bench: edited copies drawn from DEGRADED too")
     ap.add_argument("--shown", action="store_true", help="with --write-bench: the edited copies are SHOWN's three")
+    ap.add_argument("--reshaped", action="store_true",
+                    help="with --write-bench: the edited copies are three of RESHAPED's (turns, cuts, a perspective)")
     ap.add_argument("--collaged", action="store_true",
                     help="with --write-bench: the edited copies are COLLAGED's two")
     a = ap.parse_args()
     if a.write_bench:
         source = a.photos or REPO.parent / "shared" / "data" / "dev"
         write_bench(sorted(p for p in source.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")),
-                    a.write_bench, a.queries, a.distractors, a.seed, a.marks, a.shown, a.collaged, a.degraded)
+                    a.write_bench, a.queries, a.distractors, a.seed, a.marks, a.shown, a.collaged, a.degraded,
+                    a.reshaped)
         return
     from neardup.encoder.decode import signature_of
     from neardup.encoder.frame import explained
@@ -362,7 +416,7 @@ def main() -> None:
     photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
     rows = {}
     for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", {**EDITED, **FILTERED}), ("degraded", DEGRADED),
-                         ("mark", MARKS), ("shown", SHOWN), ("collaged", COLLAGED)):
+                         ("mark", MARKS), ("shown", SHOWN), ("collaged", COLLAGED), ("reshaped", RESHAPED)):
         for name, make in copies.items():
             reasons = Counter()
             for im in photos:
