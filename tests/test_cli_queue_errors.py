@@ -13,10 +13,10 @@ from tests.cluster import REPO, RedisServer, free_port
 pytestmark = pytest.mark.slow
 
 
-def submit(env_extra: dict, *paths: str) -> subprocess.CompletedProcess:
+def submit(env_extra: dict, *paths: str, stdin: str = "") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEARDUP_")}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "neardup", "submit", *paths], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "neardup", "submit", *paths], cwd=REPO, env=env, input=stdin,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -33,6 +33,10 @@ def test_submit_of_a_folder_without_images_says_so_before_queuing(tmp_path):
                    "NEARDUP_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}, str(tmp_path / "uploads"))
     assert proc.returncode == 1 and "no images under" in proc.stderr and "Traceback" not in proc.stderr
     assert "broker" not in proc.stderr  # nothing was sent
+    env = {"NEARDUP_DATA_DIR": str(tmp_path), "NEARDUP_ROOTS": str(tmp_path),
+           "NEARDUP_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    piped = submit(env, "-", stdin=f"{tmp_path / 'uploads'}\n\n")  # the paths on standard input, one a line
+    assert piped.returncode == 1 and f"no images under {tmp_path / 'uploads'} (" in piped.stderr, piped.stderr
 
 
 def test_wrong_password_and_redis_down_are_one_line(tmp_path):

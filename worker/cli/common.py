@@ -63,6 +63,15 @@ def settings_options(fn):
     return wrapper
 
 
+def listed(paths) -> list[str]:
+    """The PATHS arguments with `-` replaced by the paths standard input gives, one a line (`find ... | neardup
+    submit -`: more than a command line holds)."""
+    out = []
+    for p in paths:
+        out.extend((line.rstrip("\r\n") for line in click.get_text_stream("stdin") if line.strip()) if p == "-" else [p])
+    return out
+
+
 def to_act_on(counts: dict) -> list[tuple]:
     """The rows of a run's outputs (write_outputs()) that say what ops do with it: the copies groups.json labels
     duplicate of their keeper (merged) and match (reviewed)."""

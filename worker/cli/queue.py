@@ -8,7 +8,7 @@ import sys
 import click
 from tqdm import tqdm
 
-from .common import cli, collection_option, settings_options, table, to_act_on
+from .common import cli, collection_option, listed, settings_options, table, to_act_on
 
 
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -45,12 +45,13 @@ def worker(ctx, queues, beat):
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
 def submit(paths, collection, wait, timeout, fast, as_json, settings):
-    """Queue images (files, or folders walked recursively) for ingestion; print the batch id."""
+    """Queue images (files, or folders walked recursively; `-`: the paths on standard input, one a line) for
+    ingestion; print the batch id."""
     from neardup.errors import NoImages, PathNotAllowed
     from neardup.worker.client import Client
 
     try:
-        handle = Client(settings).submit(list(paths), collection)
+        handle = Client(settings).submit(listed(paths), collection)
     except (PathNotAllowed, NoImages) as exc:
         raise click.ClickException(str(exc))
     click.echo(handle.batch_id)
@@ -204,11 +205,13 @@ def label(a, b, label, settings):
 @click.option("--json", "as_json", is_flag=True)
 @settings_options
 def remove(paths, collection, missing, as_json, settings):
-    """Take images out of a collection (files, or every image under a folder, on disk or not): no later
-    upload, sweep or report pairs them. Submitted or scanned again, they come back."""
+    """Take images out of a collection (files, or every image under a folder, on disk or not; `-`: the paths
+    on standard input, one a line): no later upload, sweep or report pairs them. Submitted or scanned again, they
+    come back."""
     from neardup.pipeline.remove import remove as take_out
     from neardup.pipeline.runtime import Runtime
 
+    paths = listed(paths)
     if not paths and not missing:
         raise click.UsageError("name the images or folders to remove, or give --missing")
     done = take_out(Runtime(settings), collection, paths, missing, _writer_lock(settings)(collection))
