@@ -46,6 +46,10 @@ SAME_TONES = 1.5  # levels (0..255): how far a copy's tones (signature.Frame.ton
 #   level, a resize to half size by under one (90th percentiles), a brightness or contrast change of a few per
 #   cent by several (bench/keepers.py); thumbnails move them more, and seldom compete on pixels
 TONES_CAP = 5.0  # levels: the most one copy's distance counts towards where a set's centre lies
+SMALL_SIDE = 0.25  # members whose long side is under this share of their set's largest are not the set's shape or its
+#   tones' centre: a thumbnail's sides are rounded to a few dozen pixels (48 x 33 for 301 x 204: 1.4 % off its
+#   shape) and its tones averaged over as few (a 48-px thumbnail 4.3 levels off, bench/keepers.py); its tones
+#   still count towards where the centre lies, near the picture it was made from
 
 
 def keeper(members, pairs=(), framed=frozenset(), tones=None) -> object:
@@ -58,7 +62,8 @@ def keeper(members, pairs=(), framed=frozenset(), tones=None) -> object:
     copy shares a frame with another, of the shape most of the group has), then one of the set's own tones
     (`tones`: id -> Frame.tones; a copy brightened or given more contrast, still the same frame, lies off the
     centre of a set that holds its original and that original's other copies), then the most pixels, then the
-    largest file (least re-encoded), then the first seen."""
+    largest file (least re-encoded), then the first seen. A set's shape is that of its members not much
+    smaller than its largest, and so is the centre of its tones (SMALL_SIDE)."""
     ids = {m.id: m for m in members}
     sets = components([(a, b) for a, b, _, label in pairs if label == "duplicate" and a in ids and b in ids])
     set_of = {i: k for k, group in enumerate(sets) for i in group}
@@ -68,13 +73,16 @@ def keeper(members, pairs=(), framed=frozenset(), tones=None) -> object:
             for i in (a, b):
                 votes[i] += 1 if label == "duplicate" else -1
     shape = {i: math.log((m.width or 1) / (m.height or 1)) for i, m in ids.items()}
-    usual = {k: statistics.median(shape[i] for i in group) for k, group in enumerate(sets)}
+    side = {i: max(m.width or 0, m.height or 0) for i, m in ids.items()}
+    largest = [max(side[i] for i in group) for group in sets]
+    small = {i for k, group in enumerate(sets) for i in group if side[i] < SMALL_SIDE * largest[k]}
+    usual = {k: statistics.median(shape[i] for i in group if i not in small) for k, group in enumerate(sets)}
     usual[None] = statistics.median(shape.values())  # a copy in no set: of the group's own shape
 
     def same_shape(i) -> bool:
         return abs(shape[i] - usual[set_of.get(i)]) < SAME_SHAPE
 
-    off_tone = _off_tones(sets, tones or {}, same_shape)
+    off_tone = _off_tones(sets, tones or {}, same_shape, small)
 
     def rank(m):
         k = set_of.get(m.id)
@@ -85,22 +93,23 @@ def keeper(members, pairs=(), framed=frozenset(), tones=None) -> object:
     return max(members, key=rank)
 
 
-def _off_tones(sets, tones, same_shape) -> set:
+def _off_tones(sets, tones, same_shape, small=frozenset()) -> set:
     """The members of each set that are not its unadjusted picture by their tones, judged among the members
     of the set's shape (a trim changes what the tones are taken over). Re-encoded, resized and converted copies
     keep the original's tones, and each adjusted copy moves them its own way, away from the original and
     from the original's other copies: so the unadjusted picture is the member nearest to all the others
     (each distance counted up to TONES_CAP, so that one strongly recoloured copy weighs no more than a lightly
-    brightened one), and the members within SAME_TONES of it. Under three such members there is nothing to
-    judge by: either of two could be the adjusted one."""
+    brightened one; a `small` member's distances count, but it is never the centre), and the members within
+    SAME_TONES of it. Under three such members there is nothing to judge by: either of two could be the
+    adjusted one."""
     off = set()
     for group in sets:
         known = [i for i in group if i in tones and same_shape(i)]
         if len(known) < 3:
             continue
         stacked = np.array([tones[i] for i in known])
-        spread = [np.minimum(np.abs(stacked - t).max(axis=1), TONES_CAP).sum() for t in stacked]  # a row at a time:
-        #   a picture stored thousands of times is one set
+        spread = [np.inf if i in small else np.minimum(np.abs(stacked - t).max(axis=1), TONES_CAP).sum()
+                  for i, t in zip(known, stacked)]  # a row at a time: a picture stored thousands of times is one set
         centre = stacked[int(np.argmin(spread))]
         off.update(i for i, d in zip(known, np.abs(stacked - centre).max(axis=1)) if d > SAME_TONES)
     return off

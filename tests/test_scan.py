@@ -351,6 +351,29 @@ def test_among_copies_sharing_a_frame_the_keeper_is_one_with_their_usual_tones()
     assert keeper([original, brightened], [(1, 3, 0.05, "duplicate")], tones=tones) is brightened
 
 
+def test_a_thumbnail_says_nothing_of_its_set_s_shape_and_tones():
+    """A 48-px thumbnail's sides are rounded (48 x 33 of a 301 x 204 photo) and its tones averaged over few pixels:
+    in a set of duplicates it never makes the photo look reshaped or adjusted and win the keeper's place."""
+    import numpy as np
+
+    from neardup.pipeline.groups import keeper
+    from neardup.storage.registry import ImageRow
+
+    def row(i, w, h, size):
+        return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",
+                           "width": w, "height": h, "size_bytes": size})
+
+    thumb, photo, cut = row(1, 48, 33, 1_300), row(2, 301, 204, 20_000), row(3, 282, 204, 15_000)
+    pairs = [(a, b, 0.2, "duplicate") for a, b in ((1, 2), (1, 3), (2, 3))]
+    assert keeper([thumb, photo, cut], pairs) is photo  # the thumbnail's shape was the set's median
+    thumb, photo, gamma, cut = row(1, 48, 36, 1_200), row(2, 1024, 768, 237_000), row(3, 1024, 768, 187_000), \
+        row(4, 962, 768, 185_000)
+    own = np.array([110.0, 100.0, 90.0, 40.0, 38.0, 35.0])
+    tones = {1: own + 2.0, 2: own, 3: own + 12.0, 4: own + 0.5}  # the thumbnail as near the photo as the photo is it
+    pairs = [(a, b, 0.1, "duplicate") for a in range(1, 5) for b in range(a + 1, 5)]
+    assert keeper([thumb, photo, gamma, cut], pairs, tones=tones) is photo
+
+
 def test_a_scan_keeps_the_original_over_its_brightened_copy_saved_larger(photos, settings, tmp_path, monkeypatch):
     """The same through a scan: the photo, a re-encoded copy, a half-size copy and a brightened copy saved at
     a higher quality (the largest file); the group's keeper is the photo, also where the signatures are
