@@ -149,8 +149,12 @@ class Registry:
             kept = [before[it.key][0] for it in items if it not in fresh]
             if batch_id and kept:
                 conn.execute(update(db.images).where(db.images.c.id.in_(kept)).values(batch_id=batch_id))
-            if batch_id:  # what this batch asked is answered by these rows from now on (batch_states)
-                conn.execute(db.insert_ignore(conn, db.batch_seen), [dict(batch_id=batch_id, path=p) for p in paths])
+            if batch_id:  # what this batch asked is answered by these rows from now on (batch_states); a batch
+                #   id no client recorded (a producer that speaks to the broker alone) marks nothing
+                bi = db.batch_items.c
+                for part in db.in_chunks(paths):
+                    conn.execute(db.insert_ignore(conn, db.batch_seen).from_select(["batch_id", "path"], select(
+                        bi.batch_id, bi.path).where(and_(bi.batch_id == batch_id, bi.path.in_(part)))))
             ids = {key: row[0] for key, row in self._rows_by_key(conn, collection, paths).items()}
             replacing = [dict(_path=it.path, _id=ids[it.key]) for it in fresh if not it.failed]
             if replacing:

@@ -92,6 +92,8 @@ def test_a_batch_is_answered_only_by_what_its_own_worker_recorded(registry):
     assert registry.batch_states("again")["/x.jpg"].status == "pending"
     assert registry.batch_states("first")["/x.jpg"].status == "pending"
     assert sorted(registry.incomplete_batches(now - 60, now + 1)) == ["again", "first"]  # the index step's turn
+    registry.record_items("c", [Recorded("/y.jpg", "h2", 8, 8, 1)], "sent-by-a-producer")  # no batch recorded
+    assert [r.batch_id for r in registry.images(collection="c") if r.path == "/y.jpg"] == ["sent-by-a-producer"]
 
 
 def test_batches_made_before_the_reached_paths_were_kept_are_answered_as_they_were(tmp_path):
