@@ -40,11 +40,12 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
             continue
         wanted = max(k, 2 * checking.verify_k if verify.enabled(checking) else 0)
         hashes = phash.dihedral(pixels)
-        hits = agreement.nearest_to(hashes, index.nearest(np.asarray(vec), 4 * wanted + 1))
+        hits, rows = agreement.nearest_to(hashes, index.nearest(np.asarray(vec), 4 * wanted + 1)), {}
         if verify.enabled(checking):
-            hits = verified(rt, checking, th, collection, (path, content_hash(data), hashes), hits)
+            hits, rows = verified(rt, checking, th, collection, (path, content_hash(data), hashes), hits)
         hits = hits[:k]
-        rows = {r.id: r for r in rt.registry.images(ids=[i for i, _ in hits])}
+        unread = [i for i, _ in hits if i not in rows]
+        rows.update({r.id: r for r in rt.registry.images(ids=unread)} if unread else {})
         close = [rows[i] for i, d in hits if i in rows and d <= th["match"]]
         frames = Frames(rt, close)  # the signatures only pairs need, the query's too
         try:
@@ -60,12 +61,12 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
 
 
 def verified(rt, settings, th: dict, collection: str, query: tuple, hits: list[tuple[int, float]]
-             ) -> list[tuple[int, float]]:
+             ) -> tuple[list[tuple[int, float]], dict]:
     """The query's nearest (`hits`, ascending) with the distances verification gives the pairs a scan would
     check if the query (path, content hash, phash.dihedral()) were one of its images: its neighbours in the
     grey zone (verify.checked_of) and the stored pictures its perceptual hashes propose (a quarter turn).
     A crop the embedding puts past the match threshold is found, an unrelated look-alike inside it refuted.
-    Nearest first again."""
+    Nearest first again, and the registry rows of the images checked."""
     path, digest, hashes = query
     todo = {(QUERY, i): d for i, d in verify.checked_of(hits, settings, th) if d > th["duplicate"]}
     settled = {i for i, d in hits if d <= th["duplicate"]}
@@ -78,7 +79,7 @@ def verified(rt, settings, th: dict, collection: str, query: tuple, hits: list[t
                            verify.radius_for(settings, th), verifier, settings.threads, settings.verify_max_pairs, known)
     near = dict(hits)
     near.update((i, d) for (_, i), d in after.items() if i in near or d <= th["match"])
-    return sorted(near.items(), key=lambda h: (h[1], h[0]))
+    return sorted(near.items(), key=lambda h: (h[1], h[0])), rows
 
 
 def hit(path: str, distance: float, thresholds: dict, why: str | None) -> dict:
