@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import statistics
 
 import numpy as np
 
@@ -40,16 +39,16 @@ def partners_of(pairs) -> dict[int, set]:
 KEEPER_RULE = ("of the largest set of copies that are duplicates of each other, one that shows no edit (no more of "
                "them call it a match than a duplicate, no border or bar round it, the set's own shape and tones), "
                "then the one with the most pixels, then the largest file")
-SAME_SHAPE = 0.01  # |log| of an aspect ratio's difference from its set's median: rounding in a resize stays under it
+SAME_SHAPE = 0.01  # |log| of an aspect ratio's difference from its set's shape: rounding in a resize stays under it
 SAME_TONES = 1.5  # levels (0..255): how far a copy's tones (signature.Frame.tones) may lie from its set's centre
 #   (_off_tones) and still be unadjusted: re-encoding, conversion and upscaling move them by a quarter to one
 #   level, a resize to half size by under one (90th percentiles), a brightness or contrast change of a few per
 #   cent by several (bench/keepers.py); thumbnails move them more, and seldom compete on pixels
 TONES_CAP = 5.0  # levels: the most one copy's distance counts towards where a set's centre lies
-SMALL_SIDE = 0.25  # members whose long side is under this share of their set's largest are not the set's shape or its
-#   tones' centre: a thumbnail's sides are rounded to a few dozen pixels (48 x 33 for 301 x 204: 1.4 % off its
-#   shape) and its tones averaged over as few (a 48-px thumbnail 4.3 levels off, bench/keepers.py); its tones
-#   still count towards where the centre lies, near the picture it was made from
+SMALL_SIDE = 0.5  # members whose long side is under this share of their set's largest are never the centre of its
+#   tones: a reduction's tones are averaged over fewer pixels (a third-size copy of a 128-px photo, a 48-px
+#   thumbnail: 4.3 levels off, bench/keepers.py) and may lie nearer an adjusted copy than the original does;
+#   they still count towards where the centre lies, near the picture they were made from
 
 
 def keeper(members, pairs=(), framed=frozenset(), tones=None) -> object:
@@ -62,8 +61,9 @@ def keeper(members, pairs=(), framed=frozenset(), tones=None) -> object:
     copy shares a frame with another, of the shape most of the group has), then one of the set's own tones
     (`tones`: id -> Frame.tones; a copy brightened or given more contrast, still the same frame, lies off the
     centre of a set that holds its original and that original's other copies), then the most pixels, then the
-    largest file (least re-encoded), then the first seen. A set's shape is that of its members not much
-    smaller than its largest, and so is the centre of its tones (SMALL_SIDE)."""
+    largest file (least re-encoded), then the first seen. A set's shape is the one most of its members share
+    (a thumbnail's sides, rounded to a few dozen pixels, are no median's to set: 48 x 33 of 301 x 204 is
+    1.4 % off its shape)."""
     ids = {m.id: m for m in members}
     sets = components([(a, b) for a, b, _, label in pairs if label == "duplicate" and a in ids and b in ids])
     set_of = {i: k for k, group in enumerate(sets) for i in group}
@@ -76,11 +76,11 @@ def keeper(members, pairs=(), framed=frozenset(), tones=None) -> object:
     side = {i: max(m.width or 0, m.height or 0) for i, m in ids.items()}
     largest = [max(side[i] for i in group) for group in sets]
     small = {i for k, group in enumerate(sets) for i in group if side[i] < SMALL_SIDE * largest[k]}
-    usual = {k: statistics.median(shape[i] for i in group if i not in small) for k, group in enumerate(sets)}
-    usual[None] = statistics.median(shape.values())  # a copy in no set: of the group's own shape
+    usual = {k: _shared_shape([shape[i] for i in group]) for k, group in enumerate(sets)}
+    usual[None] = _shared_shape(list(shape.values()))  # a copy in no set: of the group's own shape
 
     def same_shape(i) -> bool:
-        return abs(shape[i] - usual[set_of.get(i)]) < SAME_SHAPE
+        return usual[set_of.get(i)] is not None and abs(shape[i] - usual[set_of.get(i)]) < SAME_SHAPE
 
     off_tone = _off_tones(sets, tones or {}, same_shape, small)
 
@@ -91,6 +91,16 @@ def keeper(members, pairs=(), framed=frozenset(), tones=None) -> object:
         return (*in_set, (m.width or 0) * (m.height or 0), m.size_bytes or 0, -m.id)
 
     return max(members, key=rank)
+
+
+def _shared_shape(shapes: list[float]) -> float | None:
+    """The shape (log aspect ratio) that more of `shapes` share (within SAME_SHAPE) than any other, or None
+    where two shapes tie: a border or a trim let into a set changes one member's shape, not most members'.
+    Counted on the sorted shapes (a picture stored thousands of times is one set)."""
+    x = np.sort(np.asarray(shapes, np.float64))
+    shared = np.searchsorted(x, x + SAME_SHAPE, "left") - np.searchsorted(x, x - SAME_SHAPE, "right")
+    leaders = x[shared == shared.max()]
+    return float(leaders[0]) if leaders[-1] - leaders[0] < SAME_SHAPE else None
 
 
 def _off_tones(sets, tones, same_shape, small=frozenset()) -> set:

@@ -352,8 +352,9 @@ def test_among_copies_sharing_a_frame_the_keeper_is_one_with_their_usual_tones()
 
 
 def test_a_thumbnail_says_nothing_of_its_set_s_shape_and_tones():
-    """A 48-px thumbnail's sides are rounded (48 x 33 of a 301 x 204 photo) and its tones averaged over few pixels:
-    in a set of duplicates it never makes the photo look reshaped or adjusted and win the keeper's place."""
+    """A thumbnail's sides are rounded (48 x 33 of a 301 x 204 photo, 32 x 50 of 98 x 150) and its tones averaged
+    over few pixels: in a set of duplicates it never makes the photo look reshaped or adjusted and win the
+    keeper's place."""
     import numpy as np
 
     from neardup.pipeline.groups import keeper
@@ -366,6 +367,13 @@ def test_a_thumbnail_says_nothing_of_its_set_s_shape_and_tones():
     thumb, photo, cut = row(1, 48, 33, 1_300), row(2, 301, 204, 20_000), row(3, 282, 204, 15_000)
     pairs = [(a, b, 0.2, "duplicate") for a, b in ((1, 2), (1, 3), (2, 3))]
     assert keeper([thumb, photo, cut], pairs) is photo  # the thumbnail's shape was the set's median
+    third, photo, cut = row(1, 32, 50, 950), row(2, 98, 150, 3_700), row(3, 92, 150, 3_000)  # a third of the size
+    assert keeper([third, photo, cut], pairs) is photo
+    # a caption bar the check let into the set: of its own shape, as the copy cut by 6 % is
+    photo, sharpened, bar, cut, third = (row(1, 175, 151, 8_800), row(2, 175, 151, 7_800), row(3, 175, 160, 7_200),
+                                         row(4, 164, 151, 6_900), row(5, 58, 50, 1_400))
+    pairs = [(a, b, 0.2, "duplicate") for a in range(1, 6) for b in range(a + 1, 6)]
+    assert keeper([photo, sharpened, bar, cut, third], pairs) is photo
     thumb, photo, gamma, cut = row(1, 48, 36, 1_200), row(2, 1024, 768, 237_000), row(3, 1024, 768, 187_000), \
         row(4, 962, 768, 185_000)
     own = np.array([110.0, 100.0, 90.0, 40.0, 38.0, 35.0])
