@@ -103,7 +103,7 @@ def _shared_shape(shapes: list[float]) -> float | None:
     return float(leaders[0]) if leaders[-1] - leaders[0] < SAME_SHAPE else None
 
 
-def _off_tones(sets, tones, same_shape, small=frozenset()) -> set:
+def _off_tones(sets, tones, same_shape, small) -> set:
     """The members of each set that are not its unadjusted picture by their tones, judged among the members
     of the set's shape (a trim changes what the tones are taken over). Re-encoded, resized and converted copies
     keep the original's tones, and each adjusted copy moves them its own way, away from the original and

@@ -38,9 +38,9 @@ def search_images(settings, paths: list[str], collection: str, k: int = 10) -> d
         except DecodeError as exc:
             out[path] = str(exc)
             continue
-        wanted = max(k, 2 * checking.verify_k if verify.enabled(checking) else 0)
         hashes = phash.dihedral(pixels)
-        hits, rows = agreement.nearest_to(hashes, index.nearest(np.asarray(vec), 4 * wanted + 1)), {}
+        wanted = 4 * verify.neighbours_to_find(checking, k) + 1
+        hits, rows = agreement.nearest_to(hashes, index.nearest(np.asarray(vec), wanted)), {}
         if verify.enabled(checking):
             hits, rows = verified(rt, checking, th, collection, (path, content_hash(data), hashes), hits)
         hits = hits[:k]

@@ -29,12 +29,11 @@ def test_submit_without_image_roots_refuses_before_queuing(tmp_path):
 def test_submit_of_a_folder_without_images_says_so_before_queuing(tmp_path):
     (tmp_path / "uploads").mkdir()
     (tmp_path / "uploads" / "notes.txt").write_text("no pictures here")
-    proc = submit({"NEARDUP_DATA_DIR": str(tmp_path), "NEARDUP_ROOTS": str(tmp_path),
-                   "NEARDUP_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}, str(tmp_path / "uploads"))
-    assert proc.returncode == 1 and "no images under" in proc.stderr and "Traceback" not in proc.stderr
-    assert "broker" not in proc.stderr  # nothing was sent
     env = {"NEARDUP_DATA_DIR": str(tmp_path), "NEARDUP_ROOTS": str(tmp_path),
            "NEARDUP_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    proc = submit(env, str(tmp_path / "uploads"))
+    assert proc.returncode == 1 and "no images under" in proc.stderr and "Traceback" not in proc.stderr
+    assert "broker" not in proc.stderr  # nothing was sent
     piped = submit(env, "-", stdin=f"{tmp_path / 'uploads'}\n\n")  # the paths on standard input, one a line
     assert piped.returncode == 1 and f"no images under {tmp_path / 'uploads'} (" in piped.stderr, piped.stderr
 
