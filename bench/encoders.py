@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The encoders alone: parameters, multiply-adds per image and images/s on this machine's cores, through LiteRT
-(the CPU default) and through Keras on TensorFlow, for the shipped models and (--candidates, Keras only) the
-untrained shapes a CPU student could take. Prints a table, writes JSON.
+(the CPU default) and through Keras on TensorFlow (not for a model pinned to its flatbuffer), for the shipped
+models and (--candidates, Keras only) the untrained shapes a CPU student could take. Prints a table, writes JSON.
 
   bench/encoders.py [--candidates] [--start-up] [--models M.keras ...] [--seconds 9] [--rounds 3]
                     [--json bench/results/encoders.json]
@@ -78,18 +78,25 @@ print(time.perf_counter() - t, int(peak) / 1024, "tensorflow" in sys.modules)
 """
 
 
+def runtimes(path) -> tuple[str, ...]:
+    """The runtimes a model runs through: LiteRT and Keras, or its pinned flatbuffer alone (LiteRT)."""
+    from neardup.encoder.artifact import read_info
+
+    return ("litert",) if read_info(path).litert else ("litert", "keras")
+
+
 def start_up(rounds: int) -> list[dict]:
     """Fresh processes, in turn: the default encoder loaded and one batch embedded, through each runtime."""
     import subprocess
 
     import numpy as np
 
-    from neardup.encoder.artifact import Encoder
+    from neardup.encoder.artifact import DEFAULT_MODEL, Encoder
 
     Encoder(inference="litert")  # its flatbuffer converted and cached, as after a first start
     taken: dict[str, list[list[float]]] = {}
     for _ in range(rounds):
-        for inference in ("litert", "keras"):
+        for inference in runtimes(DEFAULT_MODEL):
             out = subprocess.run([sys.executable, "-c", STARTED, inference], capture_output=True, text=True,
                                  check=True, cwd=REPO).stdout.split()
             taken.setdefault(inference, []).append([float(out[0]), float(out[1]), out[2] == "True"])
@@ -112,7 +119,7 @@ def main() -> None:
 
     rows = []
     for path, names in [*shipped_files().items(), *((Path(m), [Path(m).stem]) for m in a.models)]:
-        encoders = [Encoder(path, batch_size=256, inference=inference) for inference in ("litert", "keras")]
+        encoders = [Encoder(path, batch_size=256, inference=inference) for inference in runtimes(path)]
         rates: dict[str, list[float]] = {}
         for _ in range(a.rounds):  # in turn: the machine's speed drifts between rounds, not within one
             for enc in encoders:
@@ -121,7 +128,7 @@ def main() -> None:
         rows.append({"name": " = ".join(names), "version": first.version, "input": first.size,
                      "params": first.model.count_params(), "macs": multiply_adds(first.model),
                      "images_per_s": float(np.median(rates["litert"])) if "litert" in rates else None,
-                     "images_per_s_keras": float(np.median(rates["keras"]))})
+                     "images_per_s_keras": float(np.median(rates["keras"])) if "keras" in rates else None})
     if a.candidates:
         for name, model in candidates():
             size = model.input_shape[1]
@@ -134,9 +141,9 @@ def main() -> None:
     print("| encoder | version | input px | parameters | M multiply-adds / image | images/s, LiteRT | images/s, Keras |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        lite = f"{r['images_per_s']:.0f}" if r["images_per_s"] else "–"
+        lite, keras = (f"{r[k]:.0f}" if r[k] else "–" for k in ("images_per_s", "images_per_s_keras"))
         print(f"| {r['name']} | {r['version']} | {r['input']} | {r['params']:,} | {r['macs'] / 1e6:.0f} | "
-              f"{lite} | {r['images_per_s_keras']:.0f} |")
+              f"{lite} | {keras} |")
     if a.start_up:
         started = start_up(a.rounds)
         print(f"\nstart-up of the default encoder in a fresh process, to its first batch's vectors, medians of {a.rounds}")

@@ -60,6 +60,9 @@ class ModelInfo:
     # how a picture is made its input ({"picture_box": true}: a picture set in a plain canvas, the canvas left
     # out, encoder/canvas.py); part of the version, since it changes vectors; unset: the whole picture
     input: dict = field(default_factory=dict)
+    # the LiteRT flatbuffer it runs through, shipped beside it (encoder/litert.py pin(): file, sha256, layers in 8-bit
+    # integers, probe vectors); part of the version, since its vectors are not Keras's; unset: converted from Keras
+    litert: dict = field(default_factory=dict)
 
 
 INPUT = {"picture_box": True}  # how the encoders trained and shipped now are given their pictures
@@ -70,13 +73,16 @@ def boxed(input_spec: dict) -> bool:
     return bool(input_spec.get("picture_box"))
 
 
-def file_version(path: Path, crowding_spec: dict | None = None, input_spec: dict | None = None) -> str:
-    """The model's version: its file's hash, with its crowding reference's (which changes every distance) and
-    how pictures are made its input (which changes some vectors)."""
+def file_version(path: Path, crowding_spec: dict | None = None, input_spec: dict | None = None,
+                 litert_spec: dict | None = None) -> str:
+    """The model's version: its file's hash, with its crowding reference's (which changes every distance), how
+    pictures are made its input (which changes some vectors) and the flatbuffer it runs through, if pinned."""
     h = hashlib.sha256(Path(path).read_bytes())
     h.update(crowding.digest(path, crowding_spec or {}))
     if input_spec:
         h.update(json.dumps(input_spec, sort_keys=True).encode())
+    if litert_spec:
+        h.update(litert_spec["sha256"].encode())
     return h.hexdigest()[:12]
 
 
@@ -147,7 +153,8 @@ def read_info(path: Path) -> ModelInfo:
 class Encoder:
     """A loaded model: uint8 images in, L2-normalised float32 vectors out, in fixed-size batches. `inference`:
     "auto" runs it through LiteRT (encoder/litert.py) where TensorFlow sees no GPU, else through Keras;
-    "litert" or "keras" choose."""
+    "litert" or "keras" choose. A model whose sidecar pins a flatbuffer (ModelInfo.litert) runs through it
+    whatever the setting but "keras", which it refuses: Keras cannot give its vectors."""
 
     def __init__(self, path: Path | str | None = None, batch_size: int = 64, inference: str = "auto",
                  threads: int = 0):
@@ -156,11 +163,18 @@ class Encoder:
         self.batch_size = batch_size
         self.size = self.info.input_size
         self.compiled = None
-        if wants_litert(inference):
+        threads = threads or os.cpu_count() or 1
+        if self.info.litert:
             from . import litert
 
-            self.compiled = litert.compiled(self.path, self.size, batch_size, threads or os.cpu_count() or 1,
-                                            lambda: self.model)
+            if checked_inference(inference) == "keras":
+                raise ValueError(f"{self.path} runs only through LiteRT (its {self.info.litert['file']}: layers "
+                                 "in 8-bit integers); Keras would give other vectors: set inference to auto")
+            self.compiled = litert.pinned(self.path, self.info.litert, self.size, batch_size, threads)
+        elif wants_litert(inference):
+            from . import litert
+
+            self.compiled = litert.compiled(self.path, self.size, batch_size, threads, lambda: self.model)
         if self.compiled is None:  # at start-up, Keras traces its predict function (LiteRT ran its probe batch)
             self.embed(np.zeros((1, self.size, self.size, 3), np.uint8))
 
@@ -200,13 +214,18 @@ class Encoder:
         return out
 
 
+def checked_inference(inference: str) -> str:
+    """The `inference` setting, if it names a runtime ("auto", "litert" or "keras"); ValueError otherwise."""
+    if inference not in ("auto", "litert", "keras"):
+        raise ValueError(f"inference must be auto, litert or keras, not {inference!r}")
+    return inference
+
+
 def wants_litert(inference: str) -> bool:
     """Whether `inference` ("auto", "litert" or "keras") runs the encoder through LiteRT: "auto" where Keras
     runs on TensorFlow (the converter's) and TensorFlow sees no GPU, which is not imported to ask where no
     NVIDIA device file exists."""
-    if inference not in ("auto", "litert", "keras"):
-        raise ValueError(f"inference must be auto, litert or keras, not {inference!r}")
-    if inference != "auto":
+    if checked_inference(inference) != "auto":
         return inference == "litert"
     if keras_backend() != "tensorflow":
         return False

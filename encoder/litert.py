@@ -145,3 +145,68 @@ def keep(target: Path, blob: bytes, expected: np.ndarray) -> None:
                                                       "probe": expected.tolist()}).encode())
     except OSError as exc:
         log.warning("LiteRT cache %s not writable (%s): the model is converted again at each start", target, exc)
+
+
+# --- pinned graphs: a flatbuffer shipped with its model, part of its version ---------------------------------
+# Where some of a model's layers run in 8-bit integers, the vectors are the flatbuffer's, not Keras's: they are
+# made once, offline (quantised()), shipped beside the `.keras` file and named in its sidecar (`"litert"`), and
+# the model's version covers their bytes. Such a model always runs through them (pinned()).
+
+PINNED_TOLERANCE = 1e-3  # XNNPACK's integer kernels round alike on every CPU; its float ones differ by ~1e-6
+
+
+def quantised(model, calibration: np.ndarray, int8_layers: list[str]) -> bytes:
+    """The LiteRT flatbuffer of `model` with the convolutions inside the named layers (nested models: an
+    ensemble's members) in 8-bit integers (per-channel weights, activations ranged on `calibration`, (n, size,
+    size, 3) float32 pictures), everything else in float32. Convolutions are what quantise well: a pooling, a
+    normalisation or a projection in 8 bits moves the vectors far more than it saves."""
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter as LiteRT
+
+    from .artifact import native_start_up_quiet
+
+    def representative():
+        for start in range(0, len(calibration), 8):
+            yield [calibration[start:start + 8]]
+
+    graph = LiteRT(model_content=convert(model))  # the float graph: its operations and their tensors' names
+    operations = graph._get_ops_details()
+    names = {t["index"]: t["name"] for t in graph.get_tensor_details()}
+    kept_float = [names[o] for op in operations for o in op["outputs"]
+                  if op["op_name"] == "CONV_2D" and not any(f"/{layer}" in names[o] for layer in int8_layers)]
+    with native_start_up_quiet(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        options = tf.lite.experimental.QuantizationDebugOptions(
+            denylisted_ops=sorted({op["op_name"] for op in operations} - {"CONV_2D"}), denylisted_nodes=kept_float)
+        return tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=representative, debug_options=options).get_nondebug_quantized_model()
+
+
+def pin(model_file: Path, blob: bytes, size: int, batch: int, int8_layers: list[str], calibration: str) -> dict:
+    """Ship `blob` beside `model_file` (NAME.litert) and return the sidecar's `"litert"` entry: the file, its
+    sha256, what runs in integers, and the flatbuffer's vectors of the probe pictures."""
+    target = Path(model_file).with_suffix(".litert")
+    target.write_bytes(blob)
+    probe = Interpreter(blob, batch, 1)(probe_batch(batch, size))[:PROBE]
+    return {"file": target.name, "sha256": hashlib.sha256(blob).hexdigest(), "int8": int8_layers,
+            "calibration": calibration, "probe": probe.round(7).tolist()}
+
+
+def pinned(model_file: Path, spec: dict, size: int, batch: int, threads: int) -> Interpreter:
+    """The interpreter of the flatbuffer a model's sidecar pins (pin()). ValueError if the file is not the one
+    its version was made with; a warning if this CPU's vectors of the probe pictures differ from the sidecar's."""
+    path = Path(model_file).with_name(spec["file"])
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{model_file} runs through {path}, which cannot be read ({exc.strerror or exc})") from None
+    if hashlib.sha256(blob).hexdigest() != spec["sha256"]:
+        raise ValueError(f"{path} is not the flatbuffer {model_file}'s version was made with (its sha256 differs)")
+    run = Interpreter(blob, batch, threads)
+    gap = float(np.abs(run(probe_batch(batch, size))[:PROBE] - np.float32(spec["probe"])).max())
+    if gap > PINNED_TOLERANCE:
+        log.warning("%s gives vectors %.2g from those its model was made with on this CPU", path, gap)
+    return run

@@ -392,7 +392,7 @@ def recalibrate(path: str, root: str | list[str], cfg: TrainConfig) -> dict:
     info.thresholds = thresholds
     info.metrics["validation"] = {k: round(v, 4) for k, v in summary(emb, groups, levels, thresholds, crowd).items()}
     info.crowding = crowding.save(Path(path), crowd)
-    info.version = file_version(Path(path), info.crowding, info.input)
+    info.version = file_version(Path(path), info.crowding, info.input, info.litert)
     write_info(Path(path), info)
     return {"version": info.version, "thresholds": thresholds, "crowding": info.crowding,
             "validation": info.metrics["validation"],

@@ -69,14 +69,15 @@ def test_the_reference_travels_with_the_model_and_is_part_of_its_version(tiny_mo
     np.save(crowding.file_for(path), np.flip(loaded.reference, 0).astype(np.float16))  # another reference
     versions.add(artifact.file_version(path, spec))
     versions.add(artifact.file_version(path, spec, {"picture_box": True}))  # how pictures are given it, too
-    assert len(versions) == 4
+    versions.add(artifact.file_version(path, spec, {"picture_box": True}, {"sha256": "0" * 64}))  # its flatbuffer
+    assert len(versions) == 5
 
 
 def test_the_default_model_carries_its_crowding():
     info = artifact.read_info(artifact.DEFAULT_MODEL)
     crowd = crowding.load(artifact.DEFAULT_MODEL, info.crowding)
     assert crowd is not None and crowd.reference.shape[1] == info.dim and len(crowd.reference) >= 500
-    assert info.version == artifact.file_version(artifact.DEFAULT_MODEL, info.crowding, info.input)
+    assert info.version == artifact.file_version(artifact.DEFAULT_MODEL, info.crowding, info.input, info.litert)
     # the ceiling is a high quantile of the reference's own crowding: most reference photos pay nothing
     own = crowd.of(crowd.reference)
     assert 0.05 <= (own >= crowd.ceiling).mean() <= 0.2

@@ -1,7 +1,9 @@
 """The encoder's CPU runtime: LiteRT gives Keras's vectors, converts a model once, and recovers from a damaged
-cache; the `inference` setting chooses it; an unknown runtime is refused."""
+cache; the `inference` setting chooses it; an unknown runtime is refused. A model pinned to a shipped flatbuffer
+(the default: layers in 8-bit integers) runs through it alone, and ranks as its float graph does."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,9 +22,12 @@ def photos_at(size: int) -> np.ndarray:
     return np.stack([to_input(Image.open(p).convert("RGB"), size) for p in sample_paths()])
 
 
+FLOAT_MODEL = artifact.SHIPPED["efficientnet-lite0-80"]  # a shipped model converted from Keras, not pinned
+
+
 def test_litert_embeds_as_keras_does():
-    keras_run = artifact.Encoder(inference="keras", batch_size=8)
-    litert_run = artifact.Encoder(inference="litert", batch_size=8)
+    keras_run = artifact.Encoder(FLOAT_MODEL, inference="keras", batch_size=8)
+    litert_run = artifact.Encoder(FLOAT_MODEL, inference="litert", batch_size=8)
     assert (keras_run.runtime, litert_run.runtime) == ("keras", "litert")
     x = photos_at(keras_run.size)
     assert len(x) > 8  # more than one batch: the last one short (Keras pads it, LiteRT takes it as it is)
@@ -76,8 +81,9 @@ def test_a_process_that_finds_the_flatbuffer_cached_never_imports_tensorflow(tin
 
 
 def test_an_unknown_runtime_is_refused(tiny_model):
-    with pytest.raises(ValueError, match="inference must be"):
-        artifact.Encoder(tiny_model, inference="onnx")
+    for model in (tiny_model, artifact.DEFAULT_MODEL):
+        with pytest.raises(ValueError, match="inference must be"):
+            artifact.Encoder(model, inference="onnx")
 
 
 def test_the_inference_setting_reaches_the_scan_s_encoder(settings, monkeypatch):
@@ -86,9 +92,46 @@ def test_the_inference_setting_reaches_the_scan_s_encoder(settings, monkeypatch)
 
     monkeypatch.setenv("NEARDUP_INFERENCE", "keras")
     assert load(data_dir=settings.data_dir).inference == "keras"
-    assert Runtime(load(data_dir=settings.data_dir)).encoder().runtime == "keras"
+    assert Runtime(load(data_dir=settings.data_dir, model="efficientnet-lite0-80")).encoder().runtime == "keras"
+    with pytest.raises(ValueError, match="runs only through LiteRT"):  # the default's vectors are its flatbuffer's
+        Runtime(load(data_dir=settings.data_dir)).encoder()
     expected = "litert" if artifact.wants_litert("auto") else "keras"  # auto: LiteRT where TensorFlow sees no GPU
-    assert Runtime(settings).encoder().runtime == expected
+    assert Runtime(dataclasses.replace(settings, model="efficientnet-lite0-80")).encoder().runtime == expected
+    assert Runtime(settings).encoder().runtime == "litert"  # pinned: on a GPU machine too
+
+
+def test_the_default_runs_its_pinned_flatbuffer_and_ranks_as_its_float_graph():
+    info = artifact.read_info(artifact.DEFAULT_MODEL)
+    assert info.litert["int8"] and info.litert["file"].endswith(".litert")
+    run = artifact.Encoder(inference="litert", batch_size=8)
+    assert run.runtime == "litert" and "model" not in vars(run)  # no Keras loaded, nothing converted
+    photos = photos_at(run.size)
+    copies = photos_at(run.size)[:, :, ::-1]  # mirror images: another picture to the pixels, one to the encoder
+    ours = run.embed(np.concatenate([photos, copies]))
+    float_graph = np.asarray(run.model.predict(np.concatenate([photos, copies]).astype(np.float32), verbose=0))
+    assert np.linalg.norm(ours - float_graph, axis=1).max() < 0.1  # close, not equal: a version of its own
+    n = len(photos)
+    for vectors in (ours, float_graph):  # each photo's nearest among all the others is its own mirror image
+        d = np.linalg.norm(vectors[:, None] - vectors[None], axis=2) + 9 * np.eye(2 * n)
+        assert (d[:n].argmin(axis=1) == np.arange(n) + n).all()
+
+
+def test_a_pinned_flatbuffer_that_is_not_its_version_s_is_refused(tmp_path):
+    import shutil
+
+    info = artifact.read_info(artifact.DEFAULT_MODEL)
+    for name in (artifact.DEFAULT_MODEL.name, info.litert["file"], info.crowding["file"], "ensemble.json"):
+        shutil.copy(artifact.DEFAULT_MODEL.with_name(name), tmp_path / name)
+    model = tmp_path / artifact.DEFAULT_MODEL.name
+    assert artifact.Encoder(model, batch_size=4).runtime == "litert"
+    blob = bytearray((tmp_path / info.litert["file"]).read_bytes())
+    blob[-1] ^= 1
+    (tmp_path / info.litert["file"]).write_bytes(bytes(blob))
+    with pytest.raises(ValueError, match="its sha256 differs"):
+        artifact.Encoder(model, batch_size=4)
+    (tmp_path / info.litert["file"]).unlink()
+    with pytest.raises(ValueError, match="cannot be read"):
+        artifact.Encoder(model, batch_size=4)
 
 
 def test_gem_pooling_is_the_power_mean_and_runs_without_the_reference_pow_kernel():
