@@ -2,11 +2,12 @@
 and TensorFlow release, and cached on disk by the file's content. A process that finds it cached starts
 without importing TensorFlow (seconds, and hundreds of MB a worker).
 
-EfficientNet-Lite was made for this runtime: on 2 cores it embeds 2.6 to 4 times as many images a second as
+EfficientNet-Lite was made for this runtime: on 2 cores it embeds 1.7 to 4 times as many images a second as
 TensorFlow's own predict (`bench/encoders.py`), the same vectors within 1e-6. The `.keras` file stays the model
-(loaded with safe_mode); the flatbuffer is only ever made from the loaded model, here, and is checked against
-Keras on a probe batch when it is made; Keras's vectors of the probe are kept beside it, and each later start
-checks the cached flatbuffer against them.
+(loaded with safe_mode); the flatbuffer is made from the loaded model, here, and is checked against Keras on a
+probe batch when it is made; Keras's vectors of the probe are kept beside it, and each later start checks the
+cached flatbuffer against them. A model whose layers run partly in 8-bit integers is pinned to a flatbuffer
+made once and shipped with it instead (pinned(), below).
 """
 from __future__ import annotations
 
@@ -152,7 +153,7 @@ def keep(target: Path, blob: bytes, expected: np.ndarray) -> None:
 # made once, offline (quantised()), shipped beside the `.keras` file and named in its sidecar (`"litert"`), and
 # the model's version covers their bytes. Such a model always runs through them (pinned()).
 
-PINNED_TOLERANCE = 1e-3  # XNNPACK's integer kernels round alike on every CPU; its float ones differ by ~1e-6
+PINNED_TOLERANCE = 1e-3  # another CPU's kernels may round a little otherwise; more than this is worth a warning
 
 
 def quantised(model, calibration: np.ndarray, int8_layers: list[str]) -> bytes:
