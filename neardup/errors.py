@@ -31,3 +31,12 @@ class StaleIndex(NeardupError):
 
 class LockBusy(NeardupError):
     """Another worker is writing this collection's index: the task is retried later, not left waiting."""
+
+
+class ModelUnavailable(NeardupError, LookupError):
+    """A model version no file holds any more (an upgrade replaced a shipped model) or never registered; the
+    message says how to move the collections indexed with it on."""
+
+
+class ModelMismatch(NeardupError, ValueError):
+    """A scan asked for another model than the one its collection is indexed with."""

@@ -90,7 +90,8 @@ def promote(rt, version: str, roll_out: bool = False, lock_for=lambda collection
     that cannot serve is refused here, not found broken by every scan after it. New collections use it; with
     `roll_out`, so does every collection live on the model active before, re-embedded into `version`'s
     generation and switched as `rollout` does (how a registry moves to a new shipped default; `rollback`
-    undoes both). Returns the collections rolled out."""
+    undoes both), and every collection live on an earlier version of `version`'s file (an upgrade re-made it:
+    no file gives those vectors now). Returns the collections rolled out."""
     import numpy as np
 
     from neardup.encoder.artifact import Encoder
@@ -106,7 +107,11 @@ def promote(rt, version: str, roll_out: bool = False, lock_for=lambda collection
     if not np.all(np.isfinite(vec)) or abs(float(np.linalg.norm(vec)) - 1) > 1e-3:
         raise ValueError(f"model {version} does not produce unit vectors")
     before = rt.models.active()
-    moved = rt.registry.collections_on(before.version) if roll_out and before and before.version != version else []
+    moved = []
+    if roll_out:
+        replaced = {m.version for m in rt.models.all() if m.path == row.path}  # this file's versions, earlier ones
+        for old in sorted((replaced | ({before.version} if before else set())) - {version}):
+            moved += rt.registry.collections_on(old)
     for collection in moved:
         rollout(rt, collection, version, lock_for(collection))
     rt.models.promote(version)

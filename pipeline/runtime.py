@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from neardup.config import Settings
 from neardup.encoder import artifact, crowding
-from neardup.errors import PathNotAllowed
+from neardup.errors import ModelUnavailable, PathNotAllowed
 from neardup.storage.index import CollectionIndex
 from neardup.storage.model_registry import ModelRegistry
 from neardup.storage.previews import Previews
@@ -141,7 +141,7 @@ class Runtime:
         """A version's sidecar (dimension, thresholds) from the registry, without loading the model."""
         row = self.models.get(version)
         if row is None:
-            raise LookupError(f"model version {version} is not registered")
+            raise ModelUnavailable(f"model version {version} is not registered")
         return artifact.ModelInfo(**row.info)
 
     def crowding(self, version: str):
@@ -156,10 +156,11 @@ class Runtime:
     def encoder_for(self, version: str):
         row = self.models.get(version)
         if row is None:
-            raise LookupError(f"model version {version} is not registered")
+            raise ModelUnavailable(f"model version {version} is not registered")
         enc = self.encoder(row.path)
         if enc.version != version:  # the file was replaced (a shipped model re-calibrated by an upgrade)
-            raise LookupError(f"model version {version} is gone: {row.path} now holds version {enc.version}; "
-                              f"roll the collections indexed with it out to that (neardup promote {row.path} "
-                              "--roll-out)")
+            name = artifact.shipped_files().get(Path(row.path), [row.path])[0]
+            raise ModelUnavailable(f"model version {version} is gone: {row.path} now holds version {enc.version}; "
+                                   "roll the collections indexed with it out to that (re-embeds their images): "
+                                   f"neardup promote {name} --roll-out")
         return enc

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neardup.encoder.decode import find_images
+from neardup.errors import ModelMismatch
 from neardup.storage.collection import checked
 
 from . import verify
@@ -78,9 +79,9 @@ class Scanner:
         if live is None:
             return self.rt.encoder()
         if self.rt.settings.model and self.rt.encoder().version != live:
-            raise ValueError(f"collection {self.collection!r} is indexed with model {live}, not "
-                             f"{self.rt.encoder().version}: scan it without --model, roll it out to the new "
-                             "model (neardup retrain), or scan into another collection")
+            raise ModelMismatch(f"collection {self.collection!r} is indexed with model {live}, not "
+                                f"{self.rt.encoder().version}: scan it without --model, roll it out to that model "
+                                "(neardup promote MODEL --roll-out), or scan into another collection")
         return self.rt.encoder_for(live)
 
     def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:

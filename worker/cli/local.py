@@ -23,6 +23,7 @@ def scan(directory, out, neighbors, collection, no_report, settings):
     """Find near-duplicates among the images under DIRECTORY; write pairs.csv, groups.json, failed.csv,
     report.html (and neighbors.csv with -k). Unchanged files reuse their stored vectors."""
     from neardup.encoder.decode import find_images, no_images_text
+    from neardup.errors import ModelMismatch, ModelUnavailable
     from neardup.pipeline.outputs import write_outputs
     from neardup.pipeline.scan import Scanner
 
@@ -31,8 +32,11 @@ def scan(directory, out, neighbors, collection, no_report, settings):
         raise click.ClickException(no_images_text(directory))
     out = out or f"neardup-scan-{os.path.basename(os.path.abspath(directory))}"
     scanner = Scanner(settings, collection)
-    with tqdm(total=len(found), unit="img", desc="scan", file=sys.stderr, disable=None) as bar:
-        res = scanner.scan(directory, neighbors=neighbors, progress=bar.update)
+    try:
+        with tqdm(total=len(found), unit="img", desc="scan", file=sys.stderr, disable=None) as bar:
+            res = scanner.scan(directory, neighbors=neighbors, progress=bar.update)
+    except (ModelMismatch, ModelUnavailable) as exc:  # a collection indexed with another model
+        raise click.ClickException(str(exc))
     counts = write_outputs(res, out, report=not no_report)
     labels = [p[3] for p in res.pairs]
     click.echo(table([
