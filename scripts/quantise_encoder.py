@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pin an encoder to a LiteRT flatbuffer whose named layers' convolutions run in 8-bit integers, for CPU
 workers, then calibrate it again (its vectors are the flatbuffer's: new thresholds, crowding reference and
-version). The shipped default's `cnn-64` member: twice the encoder's rate on 2 cores, the same ranking
+version). The shipped default's `cnn-64` member: 1.8 times the encoder's rate on 2 cores, the same ranking
 (encoder/MODEL_CARD.md). The activations are ranged on photos of the model's own training split; nothing
 is trained: a few minutes on 2 cores.
 
