@@ -154,13 +154,18 @@ class Runtime:
         return self._crowdings[version]
 
     def encoder_for(self, version: str):
+        return self.encoder(self.model_path(version))
+
+    def model_path(self, version: str) -> str:
+        """The file that gives `version`'s vectors, read from its sidecar, not loaded; ModelUnavailable where it
+        is not registered or its file now holds another version (a shipped model re-made by an upgrade)."""
         row = self.models.get(version)
         if row is None:
             raise ModelUnavailable(f"model version {version} is not registered")
-        enc = self.encoder(row.path)
-        if enc.version != version:  # the file was replaced (a shipped model re-calibrated by an upgrade)
+        now = artifact.read_info(row.path).version
+        if now != version:
             name = artifact.shipped_files().get(Path(row.path), [row.path])[0]
-            raise ModelUnavailable(f"model version {version} is gone: {row.path} now holds version {enc.version}; "
+            raise ModelUnavailable(f"model version {version} is gone: {row.path} now holds version {now}; "
                                    "roll the collections indexed with it out to that (re-embeds their images): "
                                    f"neardup promote {name} --roll-out")
-        return enc
+        return row.path

@@ -118,12 +118,13 @@ def test_promote_by_name_or_file_rolls_the_collections_on_the_old_model_out_to_i
 def test_a_collection_whose_model_file_an_upgrade_replaced_is_rolled_out_on_request(settings, tiny_model,
                                                                                   second_model, photos, tmp_path):
     """An upgrade that re-makes a model file (the shipped default) leaves the collections indexed with its old
-    version without a model: `neardup scan` says, in one line, the command that rolls them out, and after it
-    the scan runs on the new version."""
+    version without a model: `neardup scan` says, in one line, the command that rolls them out, `neardup
+    submit` says it before queuing anything (every embed step would fail), and after that command the scan
+    runs on the new version."""
     import subprocess
     import sys
 
-    from tests.cluster import REPO
+    from tests.cluster import REPO, free_port
 
     model = tmp_path / "model.keras"
     for source in (tiny_model, second_model):  # the file the collection was indexed with, then its upgrade
@@ -133,7 +134,8 @@ def test_a_collection_whose_model_file_an_upgrade_replaced_is_rolled_out_on_requ
             settings.model = str(model)
             old = Scanner(settings, "catalog").scan(str(photos)).model_version
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("NEARDUP_")},
-           "NEARDUP_DATA_DIR": settings.data_dir}
+           "NEARDUP_DATA_DIR": settings.data_dir, "NEARDUP_ROOTS": str(photos),
+           "NEARDUP_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}  # no broker: nothing may be sent
 
     def neardup(*args) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "neardup", *args], cwd=REPO, env=env, capture_output=True,
@@ -142,6 +144,9 @@ def test_a_collection_whose_model_file_an_upgrade_replaced_is_rolled_out_on_requ
     scanned = neardup("scan", str(photos), "-c", "catalog", "--out", str(tmp_path / "out"))
     assert scanned.returncode == 1 and "Traceback" not in scanned.stderr, scanned.stderr[-2000:]
     assert f"model version {old} is gone" in scanned.stderr and f"neardup promote {model} --roll-out" in scanned.stderr
+    submitted = neardup("submit", str(photos), "-c", "catalog")
+    assert submitted.returncode == 1 and "Traceback" not in submitted.stderr, submitted.stderr[-2000:]
+    assert f"neardup promote {model} --roll-out" in submitted.stderr and not submitted.stdout  # no batch id
     assert neardup("promote", str(model), "--roll-out").returncode == 0
     again = neardup("scan", str(photos), "-c", "catalog", "--out", str(tmp_path / "out"))
     assert again.returncode == 0 and artifact.read_info(second_model).version in again.stderr, again.stderr[-2000:]

@@ -84,12 +84,16 @@ class Client:
 
     def submit(self, paths: list[str], collection: str = "default", batch_size: int | None = None) -> "BatchHandle":
         """Queue the files and the images under the folders of `paths` as one batch. PathNotAllowed without
-        image roots; NoImages where folders alone were given and hold no image (a mistyped folder)."""
+        image roots; NoImages where folders alone were given and hold no image (a mistyped folder);
+        ModelUnavailable where the collection's model is gone (an upgrade re-made its file: every embed step
+        would fail until the collection is rolled out)."""
         from neardup.encoder.decode import no_images_text
         from neardup.errors import NoImages, PathNotAllowed
         from neardup.storage.registry import Recorded
 
         checked(collection)
+        for generation in filter(None, self.rt.generations(collection)):
+            self.rt.model_path(generation)
         if not self.settings.roots:
             raise PathNotAllowed("no image roots configured: set NEARDUP_ROOTS (or `roots` in neardup.toml) to the "
                                  "folders the workers may read")

@@ -47,12 +47,12 @@ def worker(ctx, queues, beat):
 def submit(paths, collection, wait, timeout, fast, as_json, settings):
     """Queue images (files, or folders walked recursively; `-`: the paths on standard input, one a line) for
     ingestion; print the batch id."""
-    from neardup.errors import NoImages, PathNotAllowed
+    from neardup.errors import ModelUnavailable, NoImages, PathNotAllowed
     from neardup.worker.client import Client
 
     try:
         handle = Client(settings).submit(listed(paths), collection)
-    except (PathNotAllowed, NoImages) as exc:
+    except (PathNotAllowed, NoImages, ModelUnavailable) as exc:
         raise click.ClickException(str(exc))
     click.echo(handle.batch_id)
     if not wait:
