@@ -104,6 +104,7 @@ def promote(rt, version: str, roll_out: bool = False, lock_for=lambda collection
         vec = enc.embed(np.random.default_rng(0).integers(0, 256, (1, enc.size, enc.size, 3), np.uint8))
     except Exception as exc:
         raise ValueError(f"model {version} ({row.path}) cannot be used: {type(exc).__name__}: {exc}") from None
+    rt.model_path(version)  # ModelUnavailable where its file now holds another version: checked before any switch
     if not np.all(np.isfinite(vec)) or abs(float(np.linalg.norm(vec)) - 1) > 1e-3:
         raise ValueError(f"model {version} does not produce unit vectors")
     before = rt.models.active()
@@ -125,6 +126,7 @@ def rollback(rt, lock_for=lambda collection: contextlib.nullcontext) -> str:
     row = rt.models.active()
     if row is None or not row.previous:
         raise LookupError("no earlier version to roll back to")
+    rt.model_path(row.previous)  # ModelUnavailable where an upgrade re-made its file: no collection half switched
     for collection in rt.registry.collections_on(row.version):
         rollout(rt, collection, row.previous, lock_for(collection))
     rt.models.promote(row.previous)

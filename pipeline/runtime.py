@@ -162,7 +162,10 @@ class Runtime:
         row = self.models.get(version)
         if row is None:
             raise ModelUnavailable(f"model version {version} is not registered")
-        now = artifact.read_info(row.path).version
+        try:
+            now = artifact.read_info(row.path).version
+        except (OSError, ValueError, TypeError) as exc:  # deleted, or not a sidecar
+            raise ModelUnavailable(f"model version {version}: its file {row.path} cannot be read ({exc})") from None
         if now != version:
             name = artifact.shipped_files().get(Path(row.path), [row.path])[0]
             raise ModelUnavailable(f"model version {version} is gone: {row.path} now holds version {now}; "

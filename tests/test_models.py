@@ -150,3 +150,30 @@ def test_a_collection_whose_model_file_an_upgrade_replaced_is_rolled_out_on_requ
     assert neardup("promote", str(model), "--roll-out").returncode == 0
     again = neardup("scan", str(photos), "-c", "catalog", "--out", str(tmp_path / "out"))
     assert again.returncode == 0 and artifact.read_info(second_model).version in again.stderr, again.stderr[-2000:]
+
+
+def test_promote_and_rollback_refuse_a_version_no_file_holds_before_switching_anything(settings, tiny_model,
+                                                                                      second_model, photos, tmp_path):
+    """A version whose file an upgrade re-made cannot be rolled out to: promoting it, or rolling back to it, is
+    refused before any collection starts a generation it could never finish (every embed step would fail)."""
+    from neardup.errors import ModelUnavailable
+
+    model = tmp_path / "model.keras"
+    for source in (tiny_model, second_model):
+        shutil.copy(source, model)
+        shutil.copy(artifact.sidecar(source), artifact.sidecar(model))
+        if source == tiny_model:
+            settings.model = str(model)
+            old = Scanner(settings, "catalog").scan(str(photos)).model_version
+            rt = Runtime(settings)
+            promote(rt, old)
+    settings.model = ""
+    rt = Runtime(settings)
+    with pytest.raises(ModelUnavailable, match=f"model version {old} is gone"):
+        promote(rt, old, roll_out=True)
+    assert rt.generations("catalog") == (old, None) and rt.models.active().version == old
+    new = rt.registered(str(model))
+    assert promote(rt, new, roll_out=True) == ["catalog"] and rt.generations("catalog") == (new, None)
+    with pytest.raises(ModelUnavailable, match=f"model version {old} is gone"):
+        rollback(rt)
+    assert rt.generations("catalog") == (new, None) and rt.models.active().version == new

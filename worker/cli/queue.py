@@ -261,7 +261,7 @@ def promote(target, roll_out, settings):
         moved = run(rt, version, roll_out, lock_for=lambda collection: _writer_lock(settings)(collection))
     except KeyError as exc:
         raise click.ClickException(str(exc.args[0]))
-    except ValueError as exc:
+    except (ValueError, LookupError) as exc:  # a file that cannot serve, a version no file holds now
         raise click.ClickException(str(exc))
     click.echo(f"active: {version}" + (f" (rolled out: {', '.join(moved)})" if moved else ""))
 
