@@ -148,3 +148,33 @@ def test_gem_pooling_is_the_power_mean_and_runs_without_the_reference_pow_kernel
     blob = litert.convert(model)
     ops = {op["op_name"] for op in Interpreter(model_content=blob)._get_ops_details()}
     assert "POW" not in ops  # LiteRT's POW is a slow reference kernel; EXP and LOG run in XNNPACK
+
+
+def test_a_model_pinned_to_its_quantised_flatbuffer_runs_through_it_under_a_version_of_its_own(tiny_model, tmp_path):
+    """scripts/quantise_encoder.py's steps on a small model: its convolutions in 8-bit integers, the flatbuffer
+    pinned in the sidecar, a version of its own; the encoder then runs it, not Keras, and gives vectors near
+    the float model's."""
+    import shutil
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = tmp_path / "tiny.keras"
+    shutil.copy(tiny_model, path)
+    shutil.copy(artifact.sidecar(tiny_model), artifact.sidecar(path))
+    model = artifact.load_keras(path)
+    x = photos_at(model.input_shape[1])
+    blob = litert.quantised(model, x.astype(np.float32), ["conv2d"])  # every convolution (conv2d, conv2d_1, ...)
+    tensors = Interpreter(model_content=blob).get_tensor_details()
+    assert any(t["dtype"] == np.int8 for t in tensors) and any(t["dtype"] == np.float32 for t in tensors)
+    info = artifact.read_info(path)
+    info.litert = litert.pin(path, blob, info.input_size, 4, ["conv2d"], "the sample photos")
+    info.version = artifact.file_version(path, info.crowding, info.input, info.litert)
+    artifact.write_info(path, info)
+    assert (tmp_path / "tiny.litert").read_bytes() == blob and info.version != artifact.read_info(tiny_model).version
+    run = artifact.Encoder(path, batch_size=4)
+    assert run.runtime == "litert" and "model" not in vars(run) and run.version == info.version
+    ours, float_graph = run.embed(x), artifact.Encoder(tiny_model, inference="keras").embed(x)
+    assert np.abs(ours - float_graph).max() > 1e-4  # its own vectors, not Keras's ...
+    assert np.linalg.norm(ours - float_graph, axis=1).max() < 0.2  # ... near them
+    with pytest.raises(ValueError, match="runs only through LiteRT"):
+        artifact.Encoder(path, inference="keras")
