@@ -146,10 +146,15 @@ class Runtime:
 
     def crowding(self, version: str):
         """The crowding reference a version's distances are judged by (encoder/crowding.py), None if it has
-        none (or is not registered: a bare index in a test)."""
+        none (or is not registered: a bare index in a test). ModelUnavailable where its file now holds another
+        version: the reference beside it is that version's, and would judge these vectors by another model's."""
         if version not in self._crowdings:
             row = self.models.get(version)
             spec = (row.info or {}).get("crowding") if row is not None else None
+            if spec:
+                with contextlib.suppress(OSError, ValueError, TypeError):  # no sidecar: the reference as named
+                    if (now := artifact.read_info(row.path).version) != version:
+                        raise self._gone(version, row.path, now)
             self._crowdings[version] = crowding.load(Path(row.path), spec) if spec else None
         return self._crowdings[version]
 
@@ -167,8 +172,13 @@ class Runtime:
         except (OSError, ValueError, TypeError) as exc:  # deleted, or not a sidecar
             raise ModelUnavailable(f"model version {version}: its file {row.path} cannot be read ({exc})") from None
         if now != version:
-            name = artifact.shipped_files().get(Path(row.path), [row.path])[0]
-            raise ModelUnavailable(f"model version {version} is gone: {row.path} now holds version {now}; "
-                                   "roll the collections indexed with it out to that (re-embeds their images): "
-                                   f"neardup promote {name} --roll-out")
+            raise self._gone(version, row.path, now)
         return row.path
+
+    @staticmethod
+    def _gone(version: str, path: str, now: str) -> ModelUnavailable:
+        """What to say of a version whose file an upgrade (or a calibration) re-made as version `now`."""
+        name = artifact.shipped_files().get(Path(path), [path])[0]
+        return ModelUnavailable(f"model version {version} is gone: {path} now holds version {now}; roll the "
+                                "collections indexed with it out to that (re-embeds their images): "
+                                f"neardup promote {name} --roll-out")

@@ -177,3 +177,29 @@ def test_promote_and_rollback_refuse_a_version_no_file_holds_before_switching_an
     with pytest.raises(ModelUnavailable, match=f"model version {old} is gone"):
         rollback(rt)
     assert rt.generations("catalog") == (new, None) and rt.models.active().version == new
+
+
+def test_a_version_whose_file_was_re_made_is_not_judged_by_the_reference_the_file_holds_now(settings, tiny_model,
+                                                                                           second_model, tmp_path):
+    """A crowding reference lies beside its model under the file's name: once an upgrade (or a calibration)
+    re-makes the file, the reference there is the new version's. The old version's stored vectors are never
+    judged by it (a sweep of a collection not yet rolled out says to roll it out)."""
+    import numpy as np
+
+    from neardup.encoder import crowding
+    from neardup.errors import ModelUnavailable
+
+    model, rng, versions = tmp_path / "model.keras", np.random.default_rng(3), []
+    for source in (tiny_model, second_model):  # the file, then its upgrade, each with a reference of its own
+        shutil.copy(source, model)
+        shutil.copy(artifact.sidecar(source), artifact.sidecar(model))
+        info = artifact.read_info(model)
+        reference = rng.normal(size=(50, info.dim))
+        info.crowding = crowding.save(model, crowding.fit(reference / np.linalg.norm(reference, axis=1, keepdims=True)))
+        info.version = artifact.file_version(model, info.crowding, info.input)
+        artifact.write_info(model, info)
+        Runtime(settings).models.register(info.version, str(model), info.__dict__)
+        versions.append(info.version)
+    with pytest.raises(ModelUnavailable, match=f"model version {versions[0]} is gone"):
+        Runtime(settings).crowding(versions[0])
+    assert Runtime(settings).crowding(versions[1]).reference.shape == (50, artifact.read_info(model).dim)
