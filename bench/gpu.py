@@ -49,14 +49,16 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--batch-size", type=int, default=256, help="Encoder batch (64 on CPU is as fast).")
-    ap.add_argument("--model", default=None)
+    ap.add_argument("--model", default="ensemble-224",
+                    help="The model GPU workers run (a shipped name or a .keras file). The default model runs its "
+                         "8-bit flatbuffer on the CPU wherever it is.")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "gpu.json")
     a = ap.parse_args()
     import keras
 
-    from neardup.encoder.artifact import DEFAULT_MODEL, read_info
+    from neardup.encoder.artifact import Encoder, read_info, resolve
 
-    model = a.model or str(DEFAULT_MODEL)
+    model = resolve(a.model)
     size = read_info(model).input_size
     devices = accelerators()
     sizes = (64, a.batch_size, 4 * a.batch_size)
@@ -73,7 +75,9 @@ def main() -> None:
                      "neardup_no_verify": plain, "neardup": full, "no_verify/ceiling": plain / ceiling,
                      "neardup/ceiling": full / ceiling})
     where = ", ".join(devices) if devices else "no GPU found: everything below ran on the CPU"
-    print(f"backend {keras.backend.backend()}, {where}; {a.workers} decode workers; model {read_info(model).version}")
+    runtime = Encoder(model).runtime  # LiteRT where there is no GPU, or for a model pinned to its flatbuffer
+    print(f"backend {keras.backend.backend()}, the encoder through {runtime}, {where}; {a.workers} decode workers; "
+          f"model {read_info(model).version}")
     print("encoder alone, img/s: " + ", ".join(f"batch {bs}: {r:.0f}" for bs, r in alone.items()))
     print("| set | images | decode ceiling | pHash | neardup --no-verify | neardup | --no-verify/ceiling | neardup/ceiling |")
     print("|---|---|---|---|---|---|---|---|")
