@@ -139,10 +139,7 @@ class Runtime:
 
     def model_info(self, version: str) -> artifact.ModelInfo:
         """A version's sidecar (dimension, thresholds) from the registry, without loading the model."""
-        row = self.models.get(version)
-        if row is None:
-            raise ModelUnavailable(f"model version {version} is not registered")
-        return artifact.ModelInfo(**row.info)
+        return artifact.ModelInfo(**self._row(version).info)
 
     def crowding(self, version: str):
         """The crowding reference a version's distances are judged by (encoder/crowding.py), None if it has
@@ -151,29 +148,35 @@ class Runtime:
         if version not in self._crowdings:
             row = self.models.get(version)
             spec = (row.info or {}).get("crowding") if row is not None else None
-            if spec:
-                with contextlib.suppress(OSError, ValueError, TypeError):  # no sidecar: the reference as named
-                    if (now := artifact.read_info(row.path).version) != version:
-                        raise self._gone(version, row.path, now)
+            if spec and (now := _held(row.path)) not in (None, version):  # no sidecar: the reference as named
+                raise self._gone(version, row.path, now)
             self._crowdings[version] = crowding.load(Path(row.path), spec) if spec else None
         return self._crowdings[version]
 
     def encoder_for(self, version: str):
-        return self.encoder(self.model_path(version))
+        """The encoder of `version` (loaded once per file; what it loaded is what it embeds with)."""
+        path = self._row(version).path
+        enc = self.encoder(path)
+        if enc.version != version:
+            raise self._gone(version, path, enc.version)
+        return enc
 
     def model_path(self, version: str) -> str:
         """The file that gives `version`'s vectors, read from its sidecar, not loaded; ModelUnavailable where it
         is not registered or its file now holds another version (a shipped model re-made by an upgrade)."""
-        row = self.models.get(version)
-        if row is None:
-            raise ModelUnavailable(f"model version {version} is not registered")
-        try:
-            now = artifact.read_info(row.path).version
-        except (OSError, ValueError, TypeError) as exc:  # deleted, or not a sidecar
-            raise ModelUnavailable(f"model version {version}: its file {row.path} cannot be read ({exc})") from None
+        row = self._row(version)
+        now = _held(row.path)
+        if now is None:
+            raise ModelUnavailable(f"model version {version}: its file {row.path} cannot be read")
         if now != version:
             raise self._gone(version, row.path, now)
         return row.path
+
+    def _row(self, version: str):
+        row = self.models.get(version)
+        if row is None:
+            raise ModelUnavailable(f"model version {version} is not registered")
+        return row
 
     @staticmethod
     def _gone(version: str, path: str, now: str) -> ModelUnavailable:
@@ -182,3 +185,11 @@ class Runtime:
         return ModelUnavailable(f"model version {version} is gone: {path} now holds version {now}; roll the "
                                 "collections indexed with it out to that (re-embeds their images): "
                                 f"neardup promote {name} --roll-out")
+
+
+def _held(path: str) -> str | None:
+    """The version a model file's sidecar says it holds now; None where it cannot be read (deleted, not one)."""
+    try:
+        return artifact.read_info(path).version
+    except (OSError, ValueError, TypeError):
+        return None
