@@ -59,6 +59,7 @@ def _index_once(rt, index, image_ids, vectors, thresholds, record_outcomes, veri
 
     partners = partners_of(rt, index, ids, vecs, thresholds)
     frames = Frames.of(rt, paired(partners))
+    frames.check_ahead((image_id, other) for image_id, near in partners.items() for other, _ in near)
     rows, outcomes = {}, {}
     for image_id, near in partners.items():
         for other, d in near:

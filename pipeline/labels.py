@@ -14,9 +14,11 @@ from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
 
 from .embed import read_item, reading_pool
+from .processes import LEAST_WORK
 from .recent import Recent
 
 log = logging.getLogger(__name__)
+CHECKS_A_JOB = 32  # pairs sent to a process at once, with the signatures they name
 CHECKED = Recent(100_000)  # same-frame results (difference()'s reasons) by the registry, the check's version and
 #   the two contents: a scan labels the embedding's pairs as it indexes them and, after verification, the pairs
 #   it keeps, most of them the same, and its report tells why the matches are ones. By the registry too: a
@@ -46,6 +48,7 @@ class Frames:
         self.content = {r.id: r.content_hash for r in rows}
         self.registry, self.stored, self.fresh = rt.registry, {}, {}
         self.scope = str(rt.registry.engine.url)  # CHECKED's results are this registry's
+        self.processes, self.blobs = rt.processes, blobs
 
     @classmethod
     def of(cls, rt, image_ids) -> "Frames":
@@ -59,6 +62,34 @@ class Frames:
         """explained() of the pair, from its difference(): what the report tells a person."""
         return self._remembered(TOLD, a, b, lambda x, y: explained(x, y, self.difference(a, b)))
 
+    def check_ahead(self, pairs) -> None:
+        """difference() of each of these pairs (image ids) not remembered yet, made at once in the job's
+        processes (pipeline/processes.py), where it has them: the labels that follow find them remembered."""
+        if self.processes is None:
+            return
+        todo = {}
+        for a, b in pairs:
+            if a in self.by_id and b in self.by_id:
+                pair = tuple(sorted((self.content[a], self.content[b])))
+                if CHECKED.get((self.scope, CHECKER, *pair)) is None and pair not in self._stored(CHECKER):
+                    todo[pair] = None
+        if len(todo) < LEAST_WORK:
+            return
+        pairs = sorted(todo)
+        jobs = [({h: self.blobs[h] for pair in part for h in pair}, part) for part in in_chunks(pairs, CHECKS_A_JOB)]
+        for part, found in zip(in_chunks(pairs, CHECKS_A_JOB), self.processes.map(differences, jobs, least=1)):
+            for pair, why in zip(part, found):
+                if why is not False:  # False: the pair asks for a 256-px picture, which a label reads here
+                    self.fresh.setdefault(CHECKER, {})[pair] = why
+                    CHECKED.put((self.scope, CHECKER, *pair), why or "")
+
+    def _stored(self, version: str) -> dict:
+        """The results of the check `version` stored for the pairs of these images (read once)."""
+        stored = self.stored.get(version)
+        if stored is None:
+            stored = self.stored[version] = self.registry.frame_checks(self.content.values(), version)
+        return stored
+
     def _remembered(self, version: str, a: int, b: int, check) -> str | None:
         """check(a's frame, b's frame), remembered by content under `version` for pairs that both have a
         signature: in this process (CHECKED), and in the registry once keep() stored it."""
@@ -68,9 +99,7 @@ class Frames:
         pair = tuple(sorted((self.content[a], self.content[b])))  # the check does not depend on the order
         found = CHECKED.get((self.scope, version, *pair))
         if found is None:
-            stored = self.stored.get(version)
-            if stored is None:
-                stored = self.stored[version] = self.registry.frame_checks(self.content.values(), version)
+            stored = self._stored(version)
             if pair in stored:
                 found = stored[pair]
             else:
@@ -107,6 +136,28 @@ class Frames:
         return label_for(distance, thresholds, distance <= thresholds["match"] and self.same(a, b))
 
 
+def differences(job: tuple[dict, list]) -> list[str | None | bool]:
+    """difference() of pairs of stored signatures, as Frames.check_ahead() has its processes make them: `job` is
+    ({content hash: Frame.to_bytes()}, [(hash, hash)]). A pair that asks for a 256-px gray picture (stored apart,
+    and asked for by few pairs) is left to the label: False."""
+    frames = {h: Frame.from_bytes(raw, _not_sent) for h, raw in job[0].items()}
+    out = []
+    for a, b in job[1]:
+        try:
+            out.append(difference(frames[a], frames[b]))
+        except NotSent:
+            out.append(False)
+    return out
+
+
+class NotSent(Exception):
+    """A signature's 256-px gray picture, asked for where it was not sent."""
+
+
+def _not_sent():
+    raise NotSent
+
+
 def rows_in(images: dict, pairs) -> list:
     """The registry rows (of `images`, {id: row}) of the images in these pairs, once each."""
     return [images[i] for i in sorted({i for pair in pairs for i in pair[:2]}) if i in images]
@@ -121,7 +172,8 @@ def signed(rt, rows) -> dict[str, bytes]:
     """The signatures of these rows' images, from their files, read and decoded again (their previews too,
     where the previews are kept and one is missing); stored, and returned as stored ({content hash: bytes}).
     A file that cannot be read, or no longer holds the bytes it was embedded from, gets none (its pairs stay
-    matches); bytes at several paths are read from the first that still holds them."""
+    matches); bytes at several paths are read from the first that still holds them. Made in the job's
+    processes where it has them (pipeline/processes.py), else on the reading threads."""
     paths: dict[str, list[str]] = {}
     for r in rows:
         paths.setdefault(r.content_hash, []).append(r.path)
@@ -130,40 +182,53 @@ def signed(rt, rows) -> dict[str, bytes]:
         return out
     with reading_pool(rt.settings.threads) as pool:
         for part in in_chunks(sorted(paths), 256):
-            frames = dict(zip(part, pool.map(lambda h: signed_file(rt, paths[h], h), part)))
-            made = {h: f.to_bytes() for h, f in frames.items() if f is not None}
+            if rt.processes is None:
+                made = pool.map(lambda h: sign(sign_input(rt, paths[h], h)), part)
+            else:
+                made = rt.processes.map(sign, list(pool.map(lambda h: sign_input(rt, paths[h], h), part)))
+            frames = {}
+            for h, (frame, preview) in zip(part, made):
+                if preview:
+                    rt.previews.store(h, preview)
+                frames[h] = frame
             # the 256-px pictures first: a step killed between the two writes leaves no signature without its own
             rt.registry.store_blobs(FINEST_KEY, {h: f.finest_bytes() for h, f in frames.items()
                                                  if f is not None and f.finest is not None})
+            made = {h: f.to_bytes() for h, f in frames.items() if f is not None}
             rt.registry.store_blobs(KEY, made)
             out.update(made)
     return out
 
 
-def signed_file(rt, paths: list[str], content: str) -> Frame | None:
-    """The signature of the first file of `paths` that still holds the bytes of `content` (their hash), else
-    None; never raises: a file that fails here costs its pairs the duplicate label, not the step that labels
-    them. A scan's decode of these bytes, where it kept one (Runtime.decodes), spares decoding them again (and
-    reading them, but for a picture whose detail above 256 px needs a larger decode: needs_bytes())."""
+def sign_input(rt, paths: list[str], content: str) -> tuple | None:
+    """What sign() needs of the image of `content` (its hash): the decode a scan kept of its bytes
+    (Runtime.decodes), its bytes where there is none or the picture's detail above 256 px needs a larger decode
+    (needs_bytes()), the side of the report preview to make (0: none, the previews have it) and the file's
+    path; None where no file of `paths` still holds those bytes. The decode kept spares decoding the bytes again
+    (and reading them, but for such a picture)."""
     previews = rt.previews if rt.previews is not None and not rt.previews.has(content) else None
     side = SIDE if previews else 0
     decodes = rt.decodes  # read once: a job of another thread (a threads pool) may end its own meanwhile
     kept = decodes.get(content) if decodes is not None else None
+    if kept is not None and not needs_bytes(kept):
+        return kept, None, side, paths[0]
     for path in dict.fromkeys(paths):
-        data = None
-        if kept is None or needs_bytes(kept):  # a large picture's detail above 256 px needs a decode of its own
-            item = read_item(rt, path, check_roots=False)
-            if item.content_hash != content:
-                continue
-            data = item.data
-        try:
-            frame, preview = signed_decode(kept, side, data) if kept else signature_and_preview(data, side)
-            if preview:
-                previews.store(content, preview)
-            return frame
-        except DecodeError:
-            return None  # the bytes themselves: no other path holds better ones
-        except Exception:  # a bug or an exotic file: logged, and its pairs stay matches
-            log.exception("no same-frame signature for %s", path)
-            return None
+        item = read_item(rt, path, check_roots=False)
+        if item.content_hash == content:
+            return kept, item.data, side, path
     return None
+
+
+def sign(found: tuple | None) -> tuple[Frame | None, bytes | None]:
+    """The signature and report preview of sign_input()'s image; (None, None) where it has none. Never raises:
+    a file that fails here costs its pairs the duplicate label, not the step that labels them."""
+    if found is None:
+        return None, None
+    kept, data, side, path = found
+    try:
+        return signed_decode(kept, side, data) if kept else signature_and_preview(data, side)
+    except DecodeError:
+        return None, None
+    except Exception:  # a bug or an exotic file: logged, and its pairs stay matches
+        log.exception("no same-frame signature for %s", path)
+        return None, None

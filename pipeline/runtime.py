@@ -19,6 +19,7 @@ from neardup.storage.model_registry import ModelRegistry
 from neardup.storage.previews import Previews
 from neardup.storage.registry import Registry, connect
 
+from .processes import processes
 from .recent import Recent
 
 
@@ -42,6 +43,7 @@ class Runtime:
         self._encoders: dict[str, artifact.Encoder] = {}
         self._indexes: dict[tuple[str, str], CollectionIndex] = {}
         self._crowdings: dict[str, object] = {}
+        self.processes = None  # in_processes(): the job's processes for the same-frame check
         self.decodes = None  # keeping_decodes(): a job's Recent of decodes (encoder/decode.py Kept) by content
 
     @contextlib.contextmanager
@@ -55,6 +57,16 @@ class Runtime:
             yield
         finally:
             self.decodes = None
+
+    @contextlib.contextmanager
+    def in_processes(self, wanted: bool = True):
+        """For the length of a job in one process (a scan, a sweep), processes for the same-frame check's work
+        (pipeline/processes.py), if `wanted`: asked for before the job starts its threads."""
+        with processes(self.settings.threads if wanted else 1) as self.processes:
+            try:
+                yield
+            finally:
+                self.processes = None
 
     # --- models -------------------------------------------------------------------------------------
     def active_model_path(self) -> str:

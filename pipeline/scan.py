@@ -24,6 +24,9 @@ from .labels import Frames
 from .remove import remove_gone
 from .runtime import Runtime
 
+MANY = 200  # images: a scan of this many or more checks its pairs in processes (pipeline/processes.py); a
+#   smaller one has too few pairs to pay for starting them
+
 
 @dataclass
 class ScanResult:
@@ -85,18 +88,19 @@ class Scanner:
         return self.rt.encoder_for(live)
 
     def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:
-        with self.rt.keeping_decodes():
-            return self._scan(root, neighbors, progress)
-
-    def _scan(self, root: str, neighbors: int, progress) -> ScanResult:
         t0 = time.time()
+        found = find_images(os.path.abspath(root))  # absolute: the registry's paths name files wherever it is run
+        with self.rt.in_processes(len(found[0]) >= MANY), self.rt.keeping_decodes():
+            return self._scan(root, found, neighbors, progress, t0)
+
+    def _scan(self, root: str, found, neighbors: int, progress, t0: float) -> ScanResult:
         rt = self.rt
         enc = self.encoder()
         th = rt.thresholds(enc.info)
         checks = verify.settings_for(rt.settings, rt.model_info(enc.version))  # as the queue reads it: registered
         res = ScanResult(os.path.abspath(root), self.collection, enc.version, th, previews=rt.previews,
                          frames=functools.partial(Frames.of, rt))
-        paths, res.failed = find_images(res.root)  # absolute: the registry's paths name files wherever it is run
+        paths, res.failed = found
         res.removed = remove_gone(rt, self.collection, res.root, paths, res.failed)
         extra_roots = [root if os.path.isdir(root) else os.path.dirname(os.path.abspath(root))]
         index = rt.index(self.collection, enc.version, enc.info.dim)

@@ -77,6 +77,7 @@ def sweep(rt, collection: str, neighbors: int = 0, progress=None, workers: int |
                 for n, d in (keep(nearest) if keep else nearest)]
         paired = rt.registry.images(ids=sorted({i for pair in close for i in pair}))
         frames = Frames(rt, paired)
+        frames.check_ahead(close)
         pairs = applied([(a, b, d, frames.label(a, b, d, th)) for (a, b), d in close.items()], frames)
         frames.keep()
         sample = _map_sample(ids, pairs)

@@ -652,6 +652,7 @@ def labelled(rt, images: dict, kept: dict, th: dict, grouped: bool = True) -> li
     pictures share their frame (pipeline/labels.py) and, where `grouped`, no larger copies show an edit that one
     of them hides (pipeline/siblings.py; a queue step judges that with the stored pairs round its own)."""
     frames = Frames(rt, rows_in(images, kept))
+    frames.check_ahead(kept)
     pairs = [(a, b, round(d, 6), frames.label(a, b, d, th)) for (a, b), d in kept.items()]
     pairs = applied(pairs, frames) if grouped else pairs
     frames.keep()

@@ -136,8 +136,10 @@ def sweep(collection, out, neighbors, use_queue, settings):
     from neardup.pipeline.runtime import Runtime
     from neardup.pipeline.sweep import sweep as run
 
+    rt = Runtime(settings)
     try:
-        res = run(Runtime(settings), collection, neighbors=neighbors)
+        with rt.in_processes():
+            res = run(rt, collection, neighbors=neighbors)
     except LookupError as exc:
         raise click.ClickException(str(exc))
     counts = write_outputs(res, out or f"neardup-sweep-{collection}")

@@ -1,0 +1,85 @@
+"""The same-frame check's work in processes (pipeline/processes.py): the same labels, and nothing lost when a
+process dies."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+
+from PIL import Image, ImageOps
+
+from neardup.pipeline import processes as processes_module
+from neardup.pipeline.processes import Processes, processes
+from tests.conftest import sample_paths
+
+
+def _doubled_but_dies_on_3_in_a_child(x: int) -> int:
+    if x == 3 and multiprocessing.parent_process() is not None:
+        os._exit(1)  # killed, as the OOM killer would
+    return 2 * x
+
+
+def test_work_goes_on_in_this_process_where_a_process_of_the_pool_dies():
+    pool = Processes(2)
+    try:
+        assert pool.map(_doubled_but_dies_on_3_in_a_child, [0, 1, 2], least=1) == [0, 2, 4]
+        assert pool.map(_doubled_but_dies_on_3_in_a_child, list(range(6)), least=1) == [0, 2, 4, 6, 8, 10]
+        assert pool.broken
+        assert pool.map(_doubled_but_dies_on_3_in_a_child, [3, 4], least=1) == [6, 8]  # here from now on
+    finally:
+        pool.close()
+
+
+def _asks_for_processes(out) -> None:
+    with processes(2) as found:
+        out.put(found is None)
+
+
+def test_no_processes_on_one_core_nor_in_a_daemonic_process():
+    with processes(1) as found:
+        assert found is None
+    out = multiprocessing.get_context("fork").Queue()
+    child = multiprocessing.get_context("fork").Process(target=_asks_for_processes, args=(out,), daemon=True)
+    child.start()
+    child.join(60)
+    assert out.get(timeout=5) is True
+
+
+def test_a_scan_checks_and_signs_in_processes_to_the_labels_it_gives_without(settings, tmp_path, monkeypatch):
+    """Copies of a few photos, benign and edited: a scan whose signatures and pair checks run in processes gives
+    the pairs and labels of a scan that makes them itself."""
+    from neardup.pipeline import labels, runtime
+    from neardup.pipeline import scan as scan_module
+    from neardup.pipeline.scan import Scanner
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for p in sample_paths()[:6]:
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((320, 320))
+        im.save(folder / f"{p.stem}.jpg", quality=92)
+        im.resize((im.width // 2, im.height // 2)).save(folder / f"{p.stem}-half.jpg", quality=80)
+        im.save(folder / f"{p.stem}-png.png")
+        ImageOps.mirror(im).save(folder / f"{p.stem}-mirror.jpg", quality=90)
+        im.crop((0, 0, im.width * 3 // 4, im.height * 3 // 4)).save(folder / f"{p.stem}-crop.jpg", quality=90)
+    monkeypatch.setattr(scan_module, "MANY", 1)
+    monkeypatch.setattr(processes_module, "LEAST_WORK", 2)
+    monkeypatch.setattr(labels, "LEAST_WORK", 2)
+    sent, real_map = [], Processes.map
+
+    def map_recorded(self, fn, items, least=2):
+        sent.append((fn.__name__, len(items) >= least and not self.broken))
+        return real_map(self, fn, items, least)
+
+    monkeypatch.setattr(Processes, "map", map_recorded)
+    found = {}
+    for name, settle in (("processes", runtime.processes), ("here", lambda workers: contextlib.nullcontext())):
+        labels.CHECKED.clear()
+        monkeypatch.setattr(runtime, "processes", settle)
+        res = Scanner(dataclasses.replace(settings, data_dir=str(tmp_path / name))).scan(str(folder))
+        found[name] = sorted((res.rel(a), res.rel(b), d, label) for a, b, d, label in res.pairs)
+    assert ("sign", True) in sent and ("differences", True) in sent
+    labelled = [label for *_, label in found["here"]]
+    assert labelled.count("duplicate") >= 6 and labelled.count("match") >= 6
+    assert found["processes"] == found["here"]
