@@ -238,7 +238,9 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
     not its caller's CPU, are what it costs). Without verification: reading and hashing the files, decoding,
     the perceptual hashes, the registry, the index step, the same-frame check of its pairs (the signatures
     of the paired images, each file read and decoded again, and the pair checks) and the group rules' pass over
-    the stored pairs round them; the encoder is what the process's CPU leaves."""
+    the stored pairs round them; the encoder is what the process's CPU leaves. The scan runs without the
+    processes a scan of many images checks its pairs in (pipeline/processes.py), so that every part's CPU is
+    this process's."""
     import threading
 
     import neardup.pipeline.embed
@@ -256,7 +258,7 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
                    (neardup.pipeline.verify, "read_bytes")]  # the files verification reads again
     else:
         wrapped = [(neardup.pipeline.embed, "read_item"), (neardup.pipeline.embed, "decode"),
-                   (neardup.pipeline.labels, "signed_file"), (neardup.pipeline.embed.phash, "dihedral"),
+                   (neardup.pipeline.labels, "sign"), (neardup.pipeline.embed.phash, "dihedral"),
                    (Registry, "vectors_for"), (Registry, "record_items"), (Registry, "store_vectors"),
                    (neardup.pipeline.scan, "index_batch"), (neardup.pipeline.labels, "difference"),
                    (neardup.pipeline.index, "regrouped"), (Encoder, "embed")]
@@ -278,11 +280,13 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
         label = f"{getattr(owner, '__name__', owner).split('.')[-1]}.{name}"
         spent[label] = [0, 0.0, 0.0]
         setattr(owner, name, timed(label, fn))
+    many, neardup.pipeline.scan.MANY = neardup.pipeline.scan.MANY, float("inf")
     try:
         t, cpu = time.perf_counter(), time.process_time()
         neardup_rate(paths_dir, workers, model, verify)
         wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     finally:
+        neardup.pipeline.scan.MANY = many
         for (owner, name), fn in originals.items():
             setattr(owner, name, fn)
     return {"wall_s": wall, "process_cpu_s": cpu,
@@ -475,7 +479,7 @@ def main() -> None:
                     print(f"  {part_name}: {part['calls']} calls, {part['s']:.1f} s, {part['cpu_s']:.1f} s CPU, "
                           f"{1000 * part['cpu_s'] / n:.2f} ms CPU an image")
             if not verifying:
-                check = sum(parts[p]["cpu_s"] for p in ("labels.signed_file", "labels.difference") if p in parts)
+                check = sum(parts[p]["cpu_s"] for p in ("labels.sign", "labels.difference") if p in parts)
                 print(f"  the same-frame check (signatures and pair checks): {check / parts['process_cpu_s']:.1%} "
                       "of the process's CPU")
     if a.check_cost:

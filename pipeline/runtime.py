@@ -61,7 +61,7 @@ class Runtime:
     @contextlib.contextmanager
     def in_processes(self, wanted: bool = True):
         """For the length of a job in one process (a scan, a sweep), processes for the same-frame check's work
-        (pipeline/processes.py), if `wanted`: asked for before the job starts its threads."""
+        (pipeline/processes.py), if `wanted`."""
         with processes(self.settings.threads if wanted else 1) as self.processes:
             try:
                 yield

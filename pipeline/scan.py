@@ -24,8 +24,8 @@ from .labels import Frames
 from .remove import remove_gone
 from .runtime import Runtime
 
-MANY = 200  # images: a scan of this many or more checks its pairs in processes (pipeline/processes.py); a
-#   smaller one has too few pairs to pay for starting them
+MANY = 200  # images: a scan of this many or more may check its pairs in processes (pipeline/processes.py); a
+#   smaller one has too few pairs to pay for forking them
 
 
 @dataclass

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import multiprocessing
 import os
+import time
 
 from PIL import Image, ImageOps
 
@@ -29,6 +30,23 @@ def test_work_goes_on_in_this_process_where_a_process_of_the_pool_dies():
         assert pool.map(_doubled_but_dies_on_3_in_a_child, [3, 4], least=1) == [6, 8]  # here from now on
     finally:
         pool.close()
+
+
+def _doubled_but_hangs_in_a_child(x: int) -> int:
+    if multiprocessing.parent_process() is not None:
+        time.sleep(3600)  # a child that never answers, as a deadlock would leave it
+    return 2 * x
+
+
+def test_work_goes_on_in_this_process_where_the_processes_hang(monkeypatch):
+    monkeypatch.setattr(processes_module, "HUNG", 2.0)
+    pool = Processes(2)
+    assert pool.map(_doubled_but_hangs_in_a_child, [1, 2, 3], least=1) == [2, 4, 6]
+    assert pool.broken and pool.pool is None
+    deadline = time.time() + 30
+    while multiprocessing.active_children() and time.time() < deadline:  # killed: none outlives the job
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()
 
 
 def _asks_for_processes(out) -> None:
