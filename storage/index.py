@@ -19,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,13 +36,19 @@ from .segments import Segment
 _merger: ProcessPoolExecutor | None = None
 
 
-def _merge_process() -> ProcessPoolExecutor:
-    """One merge process per writer process, started (spawned, not forked: TensorFlow may be loaded) on
-    first use."""
+def _merge_in_background(*args) -> Future:
+    """segments.merge_files(*args) in the merge process: one per writer process, forked on first use, and again
+    if it died (killed: the merge it ran failed, and was thrown away). Not spawned: a spawned process imports
+    the caller's main script again, which runs a script that does not guard its scan a second time. It runs
+    merge_files alone (Annoy, NumPy, files), never the encoder a writer may have loaded."""
     global _merger
-    if _merger is None:
-        _merger = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-    return _merger
+    if _merger is not None:
+        try:
+            return _merger.submit(segments.merge_files, *args)
+        except BrokenProcessPool:
+            pass
+    _merger = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    return _merger.submit(segments.merge_files, *args)
 
 
 @dataclass
@@ -389,7 +396,7 @@ class CollectionIndex:
             args = (self.root / file, [self.segments[s].base for s in members], sorted(dropped))
             if self.background_merges:
                 self.pending.append(PendingMerge(members, level + 1, file, last_seq,
-                                                 _merge_process().submit(segments.merge_files, *args), dropped))
+                                                 _merge_in_background(*args), dropped))
                 return
             segments.merge_files(*args)
             self._record_segment(file, level + 1, replaces=members, last_seq=last_seq,

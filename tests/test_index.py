@@ -445,3 +445,36 @@ def test_a_buffer_over_one_search_block_finds_every_pair(settings):
     found = stored_pairs(rt, ids)
     assert {(e, 8_500 + k) for k, e in enumerate(edges)} <= found
     assert found == exact_pairs(v, th["match"])
+
+
+UNGUARDED = """
+import sys
+import numpy as np
+from neardup.config import Settings
+from neardup.pipeline.index import index_batch
+from neardup.pipeline.runtime import Runtime
+from neardup.storage.registry import Recorded
+print("the script ran", flush=True)  # a user's script with no `if __name__ == "__main__"`
+rt = Runtime(Settings(data_dir=sys.argv[1], buffer_capacity=40, merge_fanout=3, background_merges=True))
+ids = rt.registry.record_items("c", [Recorded(f"/x/{i}.jpg", f"h{i}", 8, 8, 10) for i in range(200)])
+index = rt.index("c", "gen1", 16)
+vectors = np.random.default_rng(1).normal(size=(200, 16)).astype(np.float32)
+for start in range(0, 200, 40):  # five sealed segments of 40: three of them merged
+    index_batch(rt, index, ids[start:start + 40], vectors[start:start + 40], {"duplicate": 0.05, "match": 0.15})
+index.install_merges(wait=True)
+print("levels", sorted(index.levels.values()), len(index), flush=True)
+"""
+
+
+def test_a_script_that_does_not_guard_its_main_code_merges_without_running_twice(tmp_path):
+    """The merge process is forked: a spawned one would run the caller's script again (and scan again)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "data")], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("the script ran") == 1
+    assert "levels [0, 0, 1] 200" in out.stdout
