@@ -48,7 +48,7 @@ class Frames:
         self.content = {r.id: r.content_hash for r in rows}
         self.registry, self.stored, self.fresh = rt.registry, {}, {}
         self.scope = str(rt.registry.engine.url)  # CHECKED's results are this registry's
-        self.processes, self.blobs = rt.processes, blobs
+        self.processes = rt.processes
 
     @classmethod
     def of(cls, rt, image_ids) -> "Frames":
@@ -75,8 +75,9 @@ class Frames:
                     todo[pair] = None
         if len(todo) < LEAST_WORK:
             return
-        pairs = sorted(todo)
-        jobs = [({h: self.blobs[h] for pair in part for h in pair}, part) for part in in_chunks(pairs, CHECKS_A_JOB)]
+        pairs, by_content = sorted(todo), {self.content[i]: frame for i, frame in self.by_id.items()}
+        jobs = [({h: by_content[h].to_bytes() for pair in part for h in pair}, part)
+                for part in in_chunks(pairs, CHECKS_A_JOB)]
         for part, found in zip(in_chunks(pairs, CHECKS_A_JOB), self.processes.map(differences, jobs, least=1)):
             for pair, why in zip(part, found):
                 if why is not False:  # False: the pair asks for a 256-px picture, which a label reads here
