@@ -62,27 +62,33 @@ class Frames:
         """explained() of the pair, from its difference(): what the report tells a person."""
         return self._remembered(TOLD, a, b, lambda x, y: explained(x, y, self.difference(a, b)))
 
-    def check_ahead(self, pairs) -> None:
-        """difference() of each of these pairs (image ids) not remembered yet, made at once in the job's
-        processes (pipeline/processes.py), where it has them: the labels that follow find them remembered."""
-        if self.processes is None:
+    def check_ahead(self, pairs, told: bool = False, processes=None) -> None:
+        """difference() (or, `told`, explained()) of each of these pairs (image ids) not remembered yet, made at
+        once in processes (pipeline/processes.py: the job's, or `processes`) where there are any: the labels
+        (or the report) that follow find them remembered."""
+        processes, pairs = processes or self.processes, list(pairs)
+        if processes is None:
             return
-        todo = {}
+        if told:  # explained() starts from difference()
+            self.check_ahead(pairs, processes=processes)
+        version, todo = TOLD if told else CHECKER, {}
         for a, b in pairs:
             if a in self.by_id and b in self.by_id:
-                pair = tuple(sorted((self.content[a], self.content[b])))
-                if CHECKED.get((self.scope, CHECKER, *pair)) is None and pair not in self._stored(CHECKER):
-                    todo[pair] = None
+                key = tuple(sorted((self.content[a], self.content[b])))  # as _remembered() keeps them
+                if key not in todo and CHECKED.get((self.scope, version, *key)) is None \
+                        and key not in self._stored(version):
+                    todo[key] = (self.content[a], self.content[b], *([self.difference(a, b)] if told else []))
         if len(todo) < LEAST_WORK:
             return
-        pairs, by_content = sorted(todo), {self.content[i]: frame for i, frame in self.by_id.items()}
-        jobs = [({h: by_content[h].to_bytes() for pair in part for h in pair}, part)
-                for part in in_chunks(pairs, CHECKS_A_JOB)]
-        for part, found in zip(in_chunks(pairs, CHECKS_A_JOB), self.processes.map(differences, jobs, least=1)):
-            for pair, why in zip(part, found):
+        keys, by_content = sorted(todo), {self.content[i]: frame for i, frame in self.by_id.items()}
+        jobs = [({h: by_content[h].to_bytes() for key in part for h in key}, [todo[key] for key in part])
+                for part in in_chunks(keys, CHECKS_A_JOB)]
+        made = processes.map(explanations if told else differences, jobs, least=1)
+        for part, found in zip(in_chunks(keys, CHECKS_A_JOB), made):
+            for key, why in zip(part, found):
                 if why is not False:  # False: the pair asks for a 256-px picture, which a label reads here
-                    self.fresh.setdefault(CHECKER, {})[pair] = why
-                    CHECKED.put((self.scope, CHECKER, *pair), why or "")
+                    self.fresh.setdefault(version, {})[key] = why
+                    CHECKED.put((self.scope, version, *key), why or "")
 
     def _stored(self, version: str) -> dict:
         """The results of the check `version` stored for the pairs of these images (read once)."""
@@ -141,11 +147,20 @@ def differences(job: tuple[dict, list]) -> list[str | None | bool]:
     """difference() of pairs of stored signatures, as Frames.check_ahead() has its processes make them: `job` is
     ({content hash: Frame.to_bytes()}, [(hash, hash)]). A pair that asks for a 256-px gray picture (stored apart,
     and asked for by few pairs) is left to the label: False."""
+    return _checked(job, difference)
+
+
+def explanations(job: tuple[dict, list]) -> list[str | None | bool]:
+    """explained() of pairs of stored signatures, as differences() (the pairs: (hash, hash, their difference()))."""
+    return _checked(job, explained)
+
+
+def _checked(job: tuple[dict, list], check) -> list:
     frames = {h: Frame.from_bytes(raw, _not_sent) for h, raw in job[0].items()}
     out = []
-    for a, b in job[1]:
+    for a, b, *known in job[1]:
         try:
-            out.append(difference(frames[a], frames[b]))
+            out.append(check(frames[a], frames[b], *known))
         except NotSent:
             out.append(False)
     return out

@@ -15,6 +15,7 @@ from neardup.errors import DecodeError
 from neardup.storage.previews import SIDE
 
 from .groups import KEEPER_RULE
+from .processes import processes
 
 MAX_THUMBS = 600
 MAX_SHOWN = 1000  # pairs shown, and pairs told why they are matches (0.5-4.5 ms each: bench/labels.py)
@@ -111,6 +112,9 @@ def write_report(res, groups: list[dict], path: Path) -> None:
     asked = list(dict.fromkeys(in_groups + [(a, b) for a, b, _, label in shown if label == "match"]))  # each once
     frames = res.frames([i for pair in asked for i in pair]) if res.frames and asked else None
     labels = {(a, b): label for a, b, _, label in res.pairs}
+    if frames:  # what changed, for many matches: worked out in processes
+        with processes(os.cpu_count() or 1) as pool:
+            frames.check_ahead(asked, told=True, processes=pool)
     why = {pair: frames.why(*pair, labels.get(pair) == "match") for pair in asked} if frames else {}
     if frames:
         frames.keep()  # the reasons, for the next sweep's report

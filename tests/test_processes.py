@@ -7,7 +7,9 @@ import dataclasses
 import multiprocessing
 import os
 import time
+from pathlib import Path
 
+import pytest
 from PIL import Image, ImageOps
 
 from neardup.pipeline import processes as processes_module
@@ -65,12 +67,11 @@ def test_no_processes_on_one_core_nor_in_a_daemonic_process():
     assert out.get(timeout=5) is True
 
 
-def test_a_scan_checks_and_signs_in_processes_to_the_labels_it_gives_without(settings, tmp_path, monkeypatch):
-    """Copies of a few photos, benign and edited: a scan whose signatures and pair checks run in processes gives
-    the pairs and labels of a scan that makes them itself."""
-    from neardup.pipeline import labels, runtime
+@pytest.fixture
+def copies(tmp_path, monkeypatch) -> Path:
+    """Copies of a few photos, benign and edited; processes asked for however few the pairs."""
+    from neardup.pipeline import labels
     from neardup.pipeline import scan as scan_module
-    from neardup.pipeline.scan import Scanner
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -85,6 +86,17 @@ def test_a_scan_checks_and_signs_in_processes_to_the_labels_it_gives_without(set
     monkeypatch.setattr(scan_module, "MANY", 1)
     monkeypatch.setattr(processes_module, "LEAST_WORK", 2)
     monkeypatch.setattr(labels, "LEAST_WORK", 2)
+    return folder
+
+
+def test_a_scan_checks_and_signs_in_processes_to_the_labels_it_gives_without(settings, copies, tmp_path,
+                                                                            monkeypatch):
+    """A scan whose signatures and pair checks run in processes gives the pairs and labels of a scan that makes
+    them itself."""
+    from neardup.pipeline import labels, runtime
+    from neardup.pipeline.scan import Scanner
+
+    folder = copies
     sent, real_map = [], Processes.map
 
     def map_recorded(self, fn, items, least=2):
@@ -102,3 +114,30 @@ def test_a_scan_checks_and_signs_in_processes_to_the_labels_it_gives_without(set
     labelled = [label for *_, label in found["here"]]
     assert labelled.count("duplicate") >= 6 and labelled.count("match") >= 6
     assert found["processes"] == found["here"]
+
+
+def test_a_report_tells_what_changed_from_processes_as_it_does_without(settings, copies, tmp_path, monkeypatch):
+    """The report's reasons for its matches, worked out in processes, are those worked out in its thread."""
+    import re
+
+    from neardup.encoder.frame import TOLD
+    from neardup.pipeline import labels, report
+    from neardup.pipeline.outputs import write_outputs
+    from neardup.pipeline.scan import Scanner
+
+    scanner = Scanner(settings)
+    res = scanner.scan(str(copies))
+    sent, real_map = [], Processes.map
+    monkeypatch.setattr(Processes, "map", lambda self, fn, items, least=2: sent.append(fn.__name__)
+                        or real_map(self, fn, items, least))
+    pages = {}
+    for name, settle in (("processes", report.processes), ("here", lambda workers: contextlib.nullcontext())):
+        labels.CHECKED.clear()
+        with scanner.rt.engine.begin() as conn:  # the reasons stored by the first report: worked out again
+            conn.exec_driver_sql("DELETE FROM frame_checks WHERE checker = ?", (TOLD,))
+        monkeypatch.setattr(report, "processes", settle)
+        write_outputs(res, tmp_path / name)
+        pages[name] = re.sub(r"thumbs/\d+", "", (tmp_path / name / "report.html").read_text())
+    assert "explanations" in sent
+    assert pages["processes"].count("mirrored") >= 6
+    assert pages["processes"] == pages["here"]
