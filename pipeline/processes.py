@@ -1,8 +1,8 @@
-"""Processes for the same-frame check's work in a job that runs in one process (a scan, a sweep run by the CLI).
-Its signatures and pair checks are NumPy and OpenCV on small arrays: thousands of short calls, each taking
-Python's lock back, so threads run them about one at a time; processes run them on every core
-(docs/benchmarks.md). A Celery step runs without them: the queue's parallelism is its worker processes, and a
-prefork child (daemonic) can start none.
+"""Processes for the same-frame check's work in a job that runs in one process (a scan, a sweep run by the CLI,
+a report's reasons). Its signatures and pair checks are NumPy and OpenCV on small arrays: thousands of short
+calls, each taking Python's lock back, so threads run them about one at a time; processes run them on every
+core (docs/benchmarks.md). The queue's embed, index and verify steps run without them: its parallelism is its
+worker processes.
 
 The processes are forked, not spawned: a spawned process imports the parent's main script again, which runs a
 user's script that does not guard its scan with `if __name__ == "__main__"` a second time. They are forked the
@@ -67,7 +67,7 @@ def _one_thread() -> None:
 @contextlib.contextmanager
 def processes(workers: int):
     """Processes for the length of a job, or None where they would not help (one core) or cannot start (a
-    daemonic process: a Celery worker's child)."""
+    daemonic process)."""
     if workers < 2 or multiprocessing.current_process().daemon:
         yield None
         return
