@@ -3,7 +3,7 @@
 number of workers. Prints a table, writes JSON.
 
   bench/throughput.py [--n 200] [--workers 2] [--rounds 3] [--bench bench-data/dev] [--breakdown] [--check-cost]
-                      [--repeat] [--sets 4MP] [--verify-settings] [--kept-decodes] [--peak-rss N]
+                      [--repeat] [--sets 4MP] [--verify-settings] [--kept-decodes] [--peak-rss N] [--processes]
 """
 from __future__ import annotations
 
@@ -293,27 +293,41 @@ def breakdown(paths_dir: str, workers: int, model: str, verify: bool) -> dict:
             **{name: {"calls": n, "s": s, "cpu_s": c} for name, (n, s, c) in spent.items()}}
 
 
-def check_cost(paths_dir: str, workers: int, model: str, rounds: int) -> dict:
-    """What the same-frame check costs a --no-verify scan: scans with and without the signatures (the pair checks
-    then see none and label every pair a match), in turn `rounds` times, which first taking turns (a round's
-    first scan runs a little slower); the loss is the median over rounds of 1 - (with / without), each round's
-    two scans a few seconds apart."""
-    import neardup.pipeline.labels
-
-    made = neardup.pipeline.labels.signed
+def swapped_rates(paths_dir: str, workers: int, model: str, rounds: int, owner, name: str, without) -> dict:
+    """--no-verify scans as they run ("with") and with `owner.name` set to `without`, in turn `rounds` times,
+    which first taking turns (a round's first scan runs a little slower); the loss is the median over rounds of
+    1 - (with / without), each round's two scans a few seconds apart."""
+    made = getattr(owner, name)
     taken = []
     for k in range(rounds):
         rates = {}
-        for name, fn in (("with", made), ("without", lambda *args: {}))[::1 if k % 2 == 0 else -1]:
-            neardup.pipeline.labels.signed = fn
+        for which, value in (("with", made), ("without", without))[::1 if k % 2 == 0 else -1]:
+            setattr(owner, name, value)
             try:
-                rates[name] = neardup_rate(paths_dir, workers, model, verify=False)
+                rates[which] = neardup_rate(paths_dir, workers, model, verify=False)
             finally:
-                neardup.pipeline.labels.signed = made
+                setattr(owner, name, made)
         taken.append({**rates, "loss": 1 - rates["with"] / rates["without"]})
     return {"with": float(np.median([t["with"] for t in taken])),
             "without": float(np.median([t["without"] for t in taken])),
             "loss": float(np.median([t["loss"] for t in taken])), "rounds": taken}
+
+
+def check_cost(paths_dir: str, workers: int, model: str, rounds: int) -> dict:
+    """What the same-frame check costs a --no-verify scan: scans with and without the signatures (the pair checks
+    then see none and label every pair a match), swapped_rates()."""
+    import neardup.pipeline.labels
+
+    return swapped_rates(paths_dir, workers, model, rounds, neardup.pipeline.labels, "signed", lambda *args: {})
+
+
+def processes_gain(paths_dir: str, workers: int, model: str, rounds: int) -> dict:
+    """What the same-frame check's processes (pipeline/processes.py) give a --no-verify scan: scans that may fork
+    them and scans that never do (as a scan of fewer than scan.MANY images), swapped_rates(); a negative loss is
+    a gain."""
+    import neardup.pipeline.scan
+
+    return swapped_rates(paths_dir, workers, model, rounds, neardup.pipeline.scan, "MANY", float("inf"))
 
 
 def kept_decodes_rates(paths_dir: str, workers: int, model: str, rounds: int) -> dict:
@@ -418,6 +432,9 @@ def main() -> None:
     ap.add_argument("--check-cost", action="store_true",
                     help="Also time --no-verify scans of each set with and without the same-frame check's "
                          "signatures (at least 3 rounds).")
+    ap.add_argument("--processes", action="store_true",
+                    help="Also time --no-verify scans of each set with and without the same-frame check's "
+                         "processes (at least 3 rounds).")
     ap.add_argument("--repeat", action="store_true",
                     help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
     ap.add_argument("--report", action="store_true",
@@ -489,6 +506,13 @@ def main() -> None:
             print(f"the same-frame check on the {name} set, --no-verify: {c['with']:.0f} images/s with it, "
                   f"{c['without']:.0f} without: it costs {c['loss']:.1%} of the throughput (median of "
                   f"{len(c['rounds'])} rounds: " + ", ".join(f"{t['loss']:.1%}" for t in c["rounds"]) + ")")
+    if a.processes:
+        for name in (n for n in sets if a.sets is None or n in a.sets):
+            out[f"processes_{name}"] = g = processes_gain(str(Path(sets[name][0]).parent), a.workers, model,
+                                                          max(3, a.rounds))
+            print(f"the same-frame check's processes on the {name} set, --no-verify: {g['with']:.1f} images/s "
+                  f"with them, {g['without']:.1f} without (median of {len(g['rounds'])} rounds: "
+                  + ", ".join(f"{t['with']:.1f} / {t['without']:.1f}" for t in g["rounds"]) + ")")
     if a.repeat:
         out["repeat"] = r = repeat_run(str(Path(sets["0.3MP"][0]).parent), a.workers, model)
         n = len(sets["0.3MP"])

@@ -14,7 +14,6 @@ from neardup.storage.previews import SIDE
 from neardup.storage.registry import in_chunks
 
 from .embed import read_item, reading_pool
-from .processes import LEAST_WORK
 from .recent import Recent
 
 log = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ class Frames:
                 if key not in todo and CHECKED.get((self.scope, version, *key)) is None \
                         and key not in self._stored(version):
                     todo[key] = (self.content[a], self.content[b], *([self.difference(a, b)] if told else []))
-        if len(todo) < LEAST_WORK:
+        if not processes.worth(len(todo)):
             return
         keys, by_content = sorted(todo), {self.content[i]: frame for i, frame in self.by_id.items()}
         jobs = [({h: by_content[h].to_bytes() for key in part for h in key}, [todo[key] for key in part])

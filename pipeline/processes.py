@@ -33,10 +33,16 @@ class Processes:
     def __init__(self, workers: int):
         self.workers, self.pool, self.broken = workers, None, False
 
-    def map(self, fn, items: list, least: int = LEAST_WORK) -> list:
-        """[fn(item) for item in items], in the processes where there are `least` items or more; in this thread
-        where there are fewer, or where a process died (killed, out of memory) or hung: then here from now on."""
-        if len(items) >= least and not self.broken:
+    @staticmethod
+    def worth(n: int) -> bool:
+        """Whether n signatures or pair checks are worth sending to the processes (LEAST_WORK)."""
+        return n >= LEAST_WORK
+
+    def map(self, fn, items: list, least: int | None = None) -> list:
+        """[fn(item) for item in items], in the processes where there are `least` items or more (worth() them,
+        by default); in this thread where there are fewer, or where a process died (killed, out of memory) or
+        hung: then here from now on."""
+        if (self.worth(len(items)) if least is None else len(items) >= least) and not self.broken:
             try:
                 if self.pool is None:
                     self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"),

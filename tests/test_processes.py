@@ -70,7 +70,6 @@ def test_no_processes_on_one_core_nor_in_a_daemonic_process():
 @pytest.fixture
 def copies(tmp_path, monkeypatch) -> Path:
     """Copies of a few photos, benign and edited; processes asked for however few the pairs."""
-    from neardup.pipeline import labels
     from neardup.pipeline import scan as scan_module
 
     folder = tmp_path / "photos"
@@ -85,7 +84,6 @@ def copies(tmp_path, monkeypatch) -> Path:
         im.crop((0, 0, im.width * 3 // 4, im.height * 3 // 4)).save(folder / f"{p.stem}-crop.jpg", quality=90)
     monkeypatch.setattr(scan_module, "MANY", 1)
     monkeypatch.setattr(processes_module, "LEAST_WORK", 2)
-    monkeypatch.setattr(labels, "LEAST_WORK", 2)
     return folder
 
 
@@ -99,8 +97,9 @@ def test_a_scan_checks_and_signs_in_processes_to_the_labels_it_gives_without(set
     folder = copies
     sent, real_map = [], Processes.map
 
-    def map_recorded(self, fn, items, least=2):
-        sent.append((fn.__name__, len(items) >= least and not self.broken))
+    def map_recorded(self, fn, items, least=None):
+        sent.append((fn.__name__, (self.worth(len(items)) if least is None else len(items) >= least)
+                     and not self.broken))
         return real_map(self, fn, items, least)
 
     monkeypatch.setattr(Processes, "map", map_recorded)
@@ -128,7 +127,7 @@ def test_a_report_tells_what_changed_from_processes_as_it_does_without(settings,
     scanner = Scanner(settings)
     res = scanner.scan(str(copies))
     sent, real_map = [], Processes.map
-    monkeypatch.setattr(Processes, "map", lambda self, fn, items, least=2: sent.append(fn.__name__)
+    monkeypatch.setattr(Processes, "map", lambda self, fn, items, least=None: sent.append(fn.__name__)
                         or real_map(self, fn, items, least))
     pages = {}
     for name, settle in (("processes", report.processes), ("here", lambda workers: contextlib.nullcontext())):
