@@ -68,6 +68,11 @@ class ScanResult:
         return path if rel.startswith("..") else rel
 
 
+def listed(root: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """find_images() of `root` made absolute: the registry's paths name files wherever a scan is run."""
+    return find_images(os.path.abspath(root))
+
+
 class Scanner:
     """The Python API: `Scanner(settings).scan(DIR)` returns a ScanResult; `write_outputs` saves it."""
 
@@ -87,9 +92,12 @@ class Scanner:
                                 "(neardup promote MODEL --roll-out), or scan into another collection")
         return self.rt.encoder_for(live)
 
-    def scan(self, root: str, neighbors: int = 0, progress=None) -> ScanResult:
+    def scan(self, root: str, neighbors: int = 0, progress=None, found=None) -> ScanResult:
+        """`found`: find_images() of `root` made absolute, where the caller listed it already (a progress bar's
+        total): a catalogue of millions of files is walked once."""
         t0 = time.time()
-        found = find_images(os.path.abspath(root))  # absolute: the registry's paths name files wherever it is run
+        if found is None:
+            found = listed(root)
         with self.rt.in_processes(len(found[0]) >= MANY), self.rt.keeping_decodes():
             return self._scan(root, found, neighbors, progress, t0)
 

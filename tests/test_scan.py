@@ -696,3 +696,23 @@ def test_a_scan_indexes_its_batches_once_each_in_order_and_raises_what_indexing_
     with pytest.raises(RuntimeError, match="index step failed"):
         Scanner(settings).scan(str(photos))
     assert batches == ["failed"]  # no batch indexed after it
+
+
+def test_cli_scan_lists_its_folder_once(photos, tmp_path, tiny_model, monkeypatch):
+    """The progress bar's total and the scan come from one walk: a catalogue of millions of files is listed once."""
+    import re
+
+    from click.testing import CliRunner
+
+    import neardup.encoder.decode
+    import neardup.pipeline.scan
+    from neardup.worker.cli import cli
+
+    walks, walk = [], neardup.encoder.decode.find_images
+    for module in (neardup.encoder.decode, neardup.pipeline.scan):
+        monkeypatch.setattr(module, "find_images", lambda root: walks.append(root) or walk(root))
+    run = CliRunner().invoke(cli, ["scan", str(photos), "--out", str(tmp_path / "o"), "--no-report", "--model",
+                                   tiny_model, "--data-dir", str(tmp_path / "data")])
+    assert run.exit_code == 0, run.output
+    assert walks == [os.path.abspath(photos)]
+    assert re.search(r"^images\s+(\d+)$", run.output, re.M).group(1) == str(len(list(photos.glob("*.jpg"))))

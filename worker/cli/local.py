@@ -22,19 +22,19 @@ from .common import cli, collection_option, settings_options, table, to_act_on
 def scan(directory, out, neighbors, collection, no_report, settings):
     """Find near-duplicates among the images under DIRECTORY; write pairs.csv, groups.json, failed.csv,
     report.html (and neighbors.csv with -k). Unchanged files reuse their stored vectors."""
-    from neardup.encoder.decode import find_images, no_images_text
+    from neardup.encoder.decode import no_images_text
     from neardup.errors import ModelMismatch, ModelUnavailable
     from neardup.pipeline.outputs import write_outputs
-    from neardup.pipeline.scan import Scanner
+    from neardup.pipeline.scan import Scanner, listed
 
-    found, unlisted = find_images(directory)
+    found, unlisted = listing = listed(directory)
     if not found and not unlisted:
         raise click.ClickException(no_images_text(directory))
     out = out or f"neardup-scan-{os.path.basename(os.path.abspath(directory))}"
     scanner = Scanner(settings, collection)
     try:
         with tqdm(total=len(found), unit="img", desc="scan", file=sys.stderr, disable=None) as bar:
-            res = scanner.scan(directory, neighbors=neighbors, progress=bar.update)
+            res = scanner.scan(directory, neighbors=neighbors, progress=bar.update, found=listing)
     except (ModelMismatch, ModelUnavailable) as exc:  # a collection indexed with another model
         raise click.ClickException(str(exc))
     counts = write_outputs(res, out, report=not no_report)
