@@ -34,7 +34,7 @@ def cells(im: Image.Image) -> list[tuple[int, int, int, int]]:
     the other way round (a grid of four has both; a row of three, or a picture beside two stacked ones, one)."""
     if min(im.size) < LEAST_SIDE:
         return []
-    k = -(-max(im.size) // MOST_SIDE)  # a decode larger than that (a PNG is decoded whole) is looked at reduced
+    k = -(-max(im.size) // MOST_SIDE)  # a decode larger than that (a picture opened at its full size) is looked at reduced
     if k > 1:
         return [(x0 * k, y0 * k, min(x1 * k, im.width), min(y1 * k, im.height))
                 for x0, y0, x1, y1 in cells(im.reduce(k))]

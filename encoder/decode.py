@@ -181,6 +181,29 @@ def draft_scale(full: tuple[int, int], box: tuple[int, int] | None) -> int:
     return next((s for s in (8, 4, 2) if most >= s), 1)
 
 
+def whole_scale(full: tuple[int, int], box: tuple[int, int] | None) -> int:
+    """The factor a picture that no draft shrinks (PNG, WebP, TIFF...: decoded whole) is reduced by after its
+    decode, by averages of k x k pixels: a JPEG draft's for `box`, but leaving a long side of HIGH_SIDE, the
+    most any later step looks at (the same-frame check's finest detail, which a JPEG gets from a second draft
+    decode; verification's keypoints). A 4 MP PNG kept whole for them holds 16 MB of a scan's kept decodes and
+    makes its signature look at 4 M pixels."""
+    scale = draft_scale(full, box)
+    while scale > 1 and max(full) // scale < HIGH_SIDE:
+        scale //= 2
+    return scale
+
+
+def decode_scale(data: bytes, full: tuple[int, int], box: tuple[int, int] | None) -> int:
+    """The factor open_image() decodes these bytes, of a picture of `full` size, at for `box`."""
+    return draft_scale(full, box) if drafted(data) else whole_scale(full, box)
+
+
+def drafted(data: bytes) -> bool:
+    """Whether the bytes are a JPEG (or a camera's MPO, a JPEG with more pictures after it), whose decoder scales
+    by 1/2, 1/4 or 1/8 as it decodes (Image.draft): every other format is decoded whole."""
+    return data[:3] == b"\xff\xd8\xff"
+
+
 def _unrecognised(head: bytes) -> str:
     """The reason a file no reader recognised is refused: a HEIC/HEIF photo says what would read it."""
     if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS and not HEIF:
@@ -191,8 +214,9 @@ def _unrecognised(head: bytes) -> str:
 def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_PIXELS,
                keep_aspect: bool = False, min_long: int = 0) -> tuple[Image.Image, tuple[int, int]]:
     """Open, refuse bombs, draft-decode JPEGs (to at least draft_to x draft_to, or with `keep_aspect` to a
-    long side of at least draft_to; and to a long side of at least `min_long`), apply EXIF orientation;
-    return RGB in sRGB (converted by the file's colour profile: encoder/colour.py) and the full (w, h)."""
+    long side of at least draft_to; and to a long side of at least `min_long`) and reduce other formats
+    alike (whole_scale()), apply EXIF orientation; return RGB in sRGB (converted by the file's colour profile:
+    encoder/colour.py) and the full (w, h)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -202,7 +226,8 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                                   f"{im.width * im.height} pixels > {max_pixels})")
             full = im.size
             box = draft_box(full, draft_to, keep_aspect, min_long)
-            if box and im.format == "JPEG":
+            scale = decode_scale(data, full, box)
+            if scale > 1 and drafted(data):
                 im.draft("RGB", box)
             im.load()
             loaded, icc = im.size, im.info.get("icc_profile") or named_profile(im)
@@ -210,7 +235,8 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
             if im.size != loaded:  # turned by its EXIF orientation: so is the full size
                 full = full[::-1]
             # a profile describes the pixels as stored: CMYK and gray converted by it, not after Pillow's own
-            return to_rgb(in_srgb(im if im.mode in COLOUR_SPACES else to_rgb(im), icc)), full
+            im = to_rgb(in_srgb(im if im.mode in COLOUR_SPACES else to_rgb(im), icc))
+            return (im.reduce(scale) if scale > 1 and not drafted(data) else im), full
     except DecodeError:
         raise
     except UnidentifiedImageError:
@@ -266,7 +292,7 @@ def decode(data: bytes, size: int, keep: bool = False, boxed: bool = False) -> D
     asked = dict(draft_to=2 * size, min_long=SHARP_SIDE)
     im, (width, height) = open_image(data, **asked)
     full = (width, height)
-    same = keep and draft_scale(full, draft_box(full, **asked)) == draft_scale(full, draft_box(full, **SIGNED))
+    same = keep and decode_scale(data, full, draft_box(full, **asked)) == decode_scale(data, full, draft_box(full, **SIGNED))
     boxes = tuple(collage.cells(im))
     return Decoded(to_input(im, size, boxed), width, height, Kept(im, width, height, boxes) if same else None,
                    tuple(to_input(im.crop(box), size) for box in boxes))

@@ -292,7 +292,7 @@ def test_a_blur_of_a_12_mp_picture_is_measured_above_256_px_on_the_decode_the_si
     """A 4,320-px JPEG decodes at an eighth of its size to 540 px: its detail at 512 to 304 px is measured on
     that decode, at no cost. A Gaussian blur of 6 px (1.4 px per 1,000 px) is 0.35 px at 256, under the noise
     there, and 0.7 px at 512: a match, which without that detail passes. A blur of 1.5 px, sharpening, a PNG of
-    the picture (decoded whole) and copies at half size (a JPEG decoded to 270 px) and at 1,600 px (a decode of
+    the picture (decoded whole, then reduced as the JPEG's draft is) and copies at half size (a JPEG decoded to 270 px) and at 1,600 px (a decode of
     its own) stay duplicates."""
     big = mosaic(9, 9)
     original = frame_of(jpeg(big))
@@ -637,7 +637,8 @@ def test_the_verdict_does_not_depend_on_the_order(photo):
 
 
 def test_the_signature_does_not_depend_on_the_size_of_the_decode():
-    """A JPEG is draft-decoded near the measuring side (a 1440-px photo at 360 px), a PNG whole: halved to the
+    """A JPEG is draft-decoded near the measuring side (a 1440-px photo at 360 px), a PNG at 720 (halved only,
+    to keep 512 px: decode.whole_scale()): halved to the
     measuring side, the larger decode's fine detail and the detail's direction are the smaller one's, so a PNG
     and its JPEG agree, and a trimmed copy stays a duplicate across the two."""
     big = mosaic(3, 2)
