@@ -4,6 +4,7 @@ number of workers. Prints a table, writes JSON.
 
   bench/throughput.py [--n 200] [--workers 2] [--rounds 3] [--bench bench-data/dev] [--breakdown] [--check-cost]
                       [--repeat] [--sets 4MP] [--verify-settings] [--kept-decodes] [--peak-rss N] [--processes]
+                      [--catalogue]
 """
 from __future__ import annotations
 
@@ -102,6 +103,62 @@ def report_rates(folder: str, workers: int, model: str) -> dict:
     n = len(res.images) + len(res.failed)
     return {"images": n, "pairs": len(res.pairs), "scan_s": scan_s, "no_report": n / (scan_s + times[False]),
             "report": n / (scan_s + times[True]), "ratio": (scan_s + times[False]) / (scan_s + times[True])}
+
+
+def catalogue(photos: list[str]) -> Path:
+    """The 4MP set's photos as a catalogue with many near-copies among them: the benchmark generator of
+    ../shared/bench (make_benchmark.py) run over them at their own size, a sixth of them with six copies each
+    (re-encoded, resized, PNG, cropped, mirrored, turned, recoloured, overlaid, bordered, blurred), the rest alone.
+    Made once, kept beside the photos."""
+    import subprocess
+
+    out = PHOTOS / f"4MP-catalogue-{len(photos)}"
+    if not (out / "truth.json").exists():
+        queries = len(photos) // 6
+        subprocess.run([sys.executable, str(REPO.parent / "shared" / "bench" / "make_benchmark.py"),
+                        str(Path(photos[0]).parent), str(out), "--queries", str(queries), "--distractors",
+                        str(len(photos) - queries), "--max-side", str(max(SIZES["4MP"])), "--seed", "2"],
+                       check=True, capture_output=True)
+    return out
+
+
+def default_scan_rate(folder: str, workers: int, model: str) -> float:
+    """A scan as a user runs it by default (verification on) and its outputs, report included, as
+    neardup_rate() times a first scan."""
+    from neardup.config import Settings
+    from neardup.pipeline import labels
+    from neardup.pipeline import verify as verification
+    from neardup.pipeline.outputs import write_outputs
+    from neardup.pipeline.scan import Scanner
+
+    verification.VIEWS.clear()
+    labels.CHECKED.clear()
+    with tempfile.TemporaryDirectory() as data:
+        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model))
+        scanner.rt.encoder()
+        t = time.perf_counter()
+        res = scanner.scan(folder)
+        write_outputs(res, Path(data) / "out", report=True)
+        return (len(res.images) + len(res.failed)) / (time.perf_counter() - t)
+
+
+def catalogue_rates(photos: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
+    """The decode ceiling, pHash, the default scan with its report and a --no-verify scan without it, on the
+    4MP catalogue (catalogue()), taken in turn `rounds` times; medians, each ratio within its round."""
+    from functools import partial
+
+    folder = catalogue(photos)
+    paths = sorted(str(p) for p in folder.iterdir() if p.suffix in (".jpg", ".png"))
+    taken = []
+    for _ in range(rounds):
+        r = {"decode_ceiling": rate(partial(decode_only, size=size), paths, workers, ThreadPoolExecutor),
+             "phash": rate(phash, paths, workers, ProcessPoolExecutor),
+             "default": default_scan_rate(str(folder), workers, model),
+             "no_verify": neardup_rate(str(folder), workers, model, verify=False)}
+        r.update({f"{k}/ceiling": r[k] / r["decode_ceiling"] for k in ("default", "no_verify")})
+        r.update({f"{k}/phash": r[k] / r["phash"] for k in ("default", "no_verify")})
+        taken.append(r)
+    return {"images": len(paths), **{k: float(np.median([r[k] for r in taken])) for k in taken[0]}, "rounds": taken}
 
 
 def phash(path: str) -> None:
@@ -437,6 +494,9 @@ def main() -> None:
                          "processes (at least 3 rounds).")
     ap.add_argument("--repeat", action="store_true",
                     help="Also time a second verifying scan of the 0.3 MP set and two sweeps of it (stored verdicts).")
+    ap.add_argument("--catalogue", action="store_true",
+                    help="Also time the default scan with its report on the 4MP photos with many near-copies among "
+                         "them (../shared/bench's generator), next to the decode ceiling, pHash and --no-verify.")
     ap.add_argument("--report", action="store_true",
                     help="Also time a --no-verify scan of the 4MP set with copies, with and without its report.")
     ap.add_argument("--kept-decodes", action="store_true",
@@ -526,6 +586,12 @@ def main() -> None:
         for name in VERIFY_SETTINGS:  # a setting that comes to an earlier one's checks with this model is not run
             print(f"  {name}: {v['rates'][name]:.1f} ({v['x_phash'][name]:.2f})" if name in v["rates"]
                   else f"  {name}: the checks of a setting above")
+    if a.catalogue:
+        out["catalogue"] = c = catalogue_rates(sets["4MP"], a.rounds, a.workers, model, size)
+        print(f"4MP catalogue with near-copies ({c['images']} images), images/s, medians of {len(c['rounds'])} "
+              f"round(s): decode ceiling {c['decode_ceiling']:.1f}, pHash {c['phash']:.1f}, the default scan with its "
+              f"report {c['default']:.1f} ({c['default/ceiling']:.2f} of the ceiling, {c['default/phash']:.2f}x pHash), "
+              f"--no-verify without it {c['no_verify']:.1f} ({c['no_verify/ceiling']:.2f}, {c['no_verify/phash']:.2f}x)")
     if a.report:
         folder = with_copies(sets["4MP"], PHOTOS / f"4MP-copies-{a.n}")
         out["report"] = r = report_rates(folder, a.workers, model)
