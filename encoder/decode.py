@@ -226,8 +226,8 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                                   f"{im.width * im.height} pixels > {max_pixels})")
             full = im.size
             box = draft_box(full, draft_to, keep_aspect, min_long)
-            scale = decode_scale(data, full, box)
-            if scale > 1 and drafted(data):
+            jpeg, scale = drafted(data), decode_scale(data, full, box)
+            if scale > 1 and jpeg:
                 im.draft("RGB", box)
             im.load()
             loaded, icc = im.size, im.info.get("icc_profile") or named_profile(im)
@@ -236,7 +236,7 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                 full = full[::-1]
             # a profile describes the pixels as stored: CMYK and gray converted by it, not after Pillow's own
             im = to_rgb(in_srgb(im if im.mode in COLOUR_SPACES else to_rgb(im), icc))
-            return (im.reduce(scale) if scale > 1 and not drafted(data) else im), full
+            return (im.reduce(scale) if scale > 1 and not jpeg else im), full
     except DecodeError:
         raise
     except UnidentifiedImageError:
