@@ -62,6 +62,18 @@ def test_the_draft_scale_is_the_one_pillow_decodes_at(photo, size, request_):
     assert im.size == (-(-size[0] // scale), -(-size[1] // scale))
 
 
+@pytest.mark.parametrize("fmt", ["MPO", "PNG", "WEBP", "TIFF"])
+def test_a_4_mp_picture_in_any_format_is_decoded_small(photo, fmt):
+    """A camera's MPO (a JPEG with more pictures after it) is draft-decoded as a JPEG is; a format no draft
+    shrinks is decoded whole, then reduced alike, to no less than 512 px, with the same colours."""
+    big = photo.resize((2304, 1728))
+    data = encode(big, fmt, **({"save_all": True, "append_images": [big]} if fmt == "MPO" else {}))
+    im, full = open_image(data, draft_to=160, min_long=SHARP_SIDE)
+    assert full == (2304, 1728) and im.size == ((288, 216) if fmt == "MPO" else (576, 432))
+    reference = np.asarray(big.resize(im.size, Image.BOX), int)
+    assert np.abs(np.asarray(im, int) - reference).mean() < (3 if fmt == "MPO" else 1.5)
+
+
 @pytest.mark.parametrize("size", [(2304, 1728), (1024, 683), (640, 480), (3000, 800)])
 @pytest.mark.parametrize("form", ["JPEG", "JPEG turned by EXIF", "PNG"])
 def test_a_kept_decode_signs_as_the_file_does(photo, size, form):
