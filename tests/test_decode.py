@@ -91,14 +91,13 @@ def test_a_kept_decode_signs_as_the_file_does(photo, size, form):
         return
     if form == "PNG":  # a 4 MP PNG kept at 576 px, not whole: 1 MB of the scan's kept decodes, not 16
         assert max(kept.image.size) == {2304: 576, 3000: 750, 1024: 512, 640: 640}[max(size)]
-    # a JPEG drafted under 512 px (to 320 px) is decoded again for its detail above 256 px; a 4 MP photo is not:
-    #   its detail there is measured on the decode at hand (a JPEG's eighth, 288 px; a PNG whole)
-    assert needs_bytes(kept) == (form != "PNG" and size == (640, 480))
+    # a JPEG drafted under 512 px (a 640-px one to 320, a 4 MP one to 288) is decoded again for its detail above
+    #   256 px; a PNG's decode reaches it
+    assert needs_bytes(kept) == (form != "PNG" and size in ((640, 480), (2304, 1728)))
     frame, preview = signed_decode(kept, 160, data if needs_bytes(kept) else None)
     ref_frame, ref_preview = signature_and_preview(data, 160)
     assert frame.to_bytes() == ref_frame.to_bytes() and preview == ref_preview
-    drafted_4mp = form != "PNG" and max(size) >= 2048
-    assert [side for side, _ in frame.high] == ([288] if drafted_4mp else [s for s in HIGH_SIDES if s > SHARP_SIDE])
+    assert [side for side, _ in frame.high] == [s for s in HIGH_SIDES if s > SHARP_SIDE]
 
 
 @pytest.mark.parametrize("mode", ["CMYK", "P", "L", "LA", "RGBA", "I;16", "1"])

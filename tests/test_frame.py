@@ -306,6 +306,23 @@ def test_a_blur_of_a_12_mp_picture_is_measured_above_256_px_on_the_decode_the_si
         assert same_frame(original, frame_of(benign))
 
 
+def test_a_blur_of_a_4_mp_picture_is_measured_on_a_decode_of_its_own():
+    """A 2,400-px JPEG decodes at an eighth to 300 px, where a Gaussian blur of 3 px (1.25 px per 1,000 px) is
+    0.4 px, under the noise: its detail at 512 to 304 px is measured on a decode at a quarter (600 px), where the
+    blur is 0.64 px, a match. A blur of 1 px, sharpening, a PNG and copies at 60 % and at 1,600 px stay
+    duplicates."""
+    big = mosaic(5, 5)
+    original = frame_of(jpeg(big))
+    assert [side for side, _ in original.high] == [512, 431, 362, 304]
+    edited = frame_of(jpeg(big.filter(ImageFilter.GaussianBlur(3))))
+    assert not same_frame(original, edited)
+    assert same_frame(dataclasses.replace(original, high=()), dataclasses.replace(edited, high=()))
+    for benign in (jpeg(big.filter(ImageFilter.GaussianBlur(1))), jpeg(big.filter(ImageFilter.UnsharpMask(2, 60, 2))),
+                   png(big), jpeg(big.resize((1440, 960), Image.LANCZOS)),
+                   jpeg(big.resize((1600, 1067), Image.LANCZOS))):
+        assert same_frame(original, frame_of(benign))
+
+
 @pytest.mark.parametrize("name", ["building", "china", "motorcycle"])
 def test_30_percent_more_or_a_quarter_less_colour_is_a_match(name):
     """Saturation edits scale the chroma alone: 30 % more or 25 % less is a recolouring, though each picture's
