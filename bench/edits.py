@@ -6,7 +6,7 @@ whether the pair is found at all is bench/quality.py's business, on a benchmark 
 `--write-bench` builds (make_benchmark.py's layout, three benign and three edited copies of each query photo).
 Prints a table and writes JSON.
 
-  bench/edits.py [--photos ../shared/data/extra] [--n 60]
+  bench/edits.py [--photos ../shared/data/extra] [--n 60] [--kinds benign blurred ...]
   bench/edits.py --write-bench bench-data/unseen [--photos ../shared/data/dev] [--seed 3] [--marks] [--degraded]
                  [--shown | --collaged | --reshaped]
   bench/quality.py --bench bench-data/unseen
@@ -331,6 +331,9 @@ RESHAPED = {  # edits too: the picture's geometry changed as photo apps change i
 }
 
 
+BLURRED = {  # a Gaussian blur of each strength next to the photo: where the check's limit lies at a photo's size
+    f"Gaussian blur {sigma} px": (lambda sigma: lambda im: encoded(im.filter(ImageFilter.GaussianBlur(sigma))))(sigma)
+    for sigma in (1.5, 2, 2.5, 3, 4, 5)}
 COLLAGED = {  # edits too: the picture as one of several in a collage (encoder/collage.py)
     "side by side with another photo": lambda im: encoded(collage(im, 1)),
     "one of four in a grid": lambda im: encoded(collage(im, 3)),
@@ -382,6 +385,10 @@ def write_bench(photos: list[Path], out: Path, queries: int, distractors: int, s
     print(f"{sum(1 for _ in out.iterdir()) - 1} images, {len(truth['groups'])} groups -> {out}")
 
 
+KINDS = {"benign": {**BENIGN, **CONVERTED}, "edited": {**EDITED, **FILTERED}, "degraded": DEGRADED, "mark": MARKS,
+         "shown": SHOWN, "collaged": COLLAGED, "reshaped": RESHAPED, "blurred": BLURRED}  # the table's kinds of copies, in its order
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, default=None,
@@ -389,6 +396,8 @@ def main() -> None:
                          "photos the encoders never trained on)")
     ap.add_argument("--n", type=int, default=60, help="photos used (sorted by name)")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "edits.json")
+    ap.add_argument("--kinds", nargs="+", choices=KINDS, default=[k for k in KINDS if k != "blurred"],
+                    help="the kinds of copies in the table (default: all but the blur ladder)")
     ap.add_argument("--write-bench", type=Path, default=None, help="Instead, write a benchmark of these copies here.")
     ap.add_argument("--queries", type=int, default=100, help="with --write-bench: photos that get copies")
     ap.add_argument("--distractors", type=int, default=200, help="with --write-bench: photos without copies")
@@ -415,9 +424,8 @@ def main() -> None:
     paths = paths or sorted((REPO / "samples" / "originals").glob("*.jpg"))
     photos = [Image.open(p).convert("RGB") for p in paths[:a.n]]
     rows = {}
-    for kind, copies in (("benign", {**BENIGN, **CONVERTED}), ("edited", {**EDITED, **FILTERED}), ("degraded", DEGRADED),
-                         ("mark", MARKS), ("shown", SHOWN), ("collaged", COLLAGED), ("reshaped", RESHAPED)):
-        for name, make in copies.items():
+    for kind in a.kinds:
+        for name, make in KINDS[kind].items():
             reasons = Counter()
             for im in photos:
                 other = thumbnail(im) if name.endswith("thumbnail") else im
