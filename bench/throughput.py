@@ -122,42 +122,15 @@ def catalogue(photos: list[str]) -> Path:
     return out
 
 
-def default_scan_rate(folder: str, workers: int, model: str) -> float:
-    """A scan as a user runs it by default (verification on) and its outputs, report included, as
-    neardup_rate() times a first scan."""
-    from neardup.config import Settings
-    from neardup.pipeline import labels
-    from neardup.pipeline import verify as verification
-    from neardup.pipeline.outputs import write_outputs
-    from neardup.pipeline.scan import Scanner
-
-    verification.VIEWS.clear()
-    labels.CHECKED.clear()
-    with tempfile.TemporaryDirectory() as data:
-        scanner = Scanner(Settings(data_dir=data, decode_threads=workers, model=model))
-        scanner.rt.encoder()
-        t = time.perf_counter()
-        res = scanner.scan(folder)
-        write_outputs(res, Path(data) / "out", report=True)
-        return (len(res.images) + len(res.failed)) / (time.perf_counter() - t)
-
-
 def catalogue_rates(photos: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
     """The decode ceiling, pHash, the default scan with its report and a --no-verify scan without it, on the
     4MP catalogue (catalogue()), taken in turn `rounds` times; medians, each ratio within its round."""
-    from functools import partial
 
-    folder = catalogue(photos)
-    paths = sorted(str(p) for p in folder.iterdir() if p.suffix in (".jpg", ".png"))
-    taken = []
-    for _ in range(rounds):
-        r = {"decode_ceiling": rate(partial(decode_only, size=size), paths, workers, ThreadPoolExecutor),
-             "phash": rate(phash, paths, workers, ProcessPoolExecutor),
-             "default": default_scan_rate(str(folder), workers, model),
-             "no_verify": neardup_rate(str(folder), workers, model, verify=False)}
+    paths = sorted(str(p) for p in catalogue(photos).iterdir() if p.suffix in (".jpg", ".png"))
+    taken = in_turn(paths, rounds, workers, model, size, {"default": {"report": True}, "no_verify": {"verify": False}})
+    for r in taken:
         r.update({f"{k}/ceiling": r[k] / r["decode_ceiling"] for k in ("default", "no_verify")})
         r.update({f"{k}/phash": r[k] / r["phash"] for k in ("default", "no_verify")})
-        taken.append(r)
     return {"images": len(paths), **{k: float(np.median([r[k] for r in taken])) for k in taken[0]}, "rounds": taken}
 
 
@@ -175,13 +148,16 @@ def rate(fn, paths, workers, pool) -> float:
     return len(paths) / (time.perf_counter() - t)
 
 
-def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, **settings) -> float:
+def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, report: bool = False,
+                 **settings) -> float:
     """A first scan's rate, as a user's scan of a new folder runs: nothing kept from an earlier scan of the same
     files in this process (verification's cache of keypoint views would spare a later round its decodes, the
-    remembered same-frame results its pair checks)."""
+    remembered same-frame results its pair checks). `report`: its outputs and report.html timed with it, as
+    `neardup scan` writes them by default."""
     from neardup.config import Settings
     from neardup.pipeline import labels
     from neardup.pipeline import verify as verification
+    from neardup.pipeline.outputs import write_outputs
     from neardup.pipeline.scan import Scanner
 
     verification.VIEWS.clear()
@@ -191,6 +167,8 @@ def neardup_rate(paths_dir: str, workers: int, model: str, verify: bool = True, 
         scanner.rt.encoder()  # model load is start-up, not throughput
         t = time.perf_counter()
         res = scanner.scan(paths_dir)
+        if report:
+            write_outputs(res, Path(data) / "out", report=True)
         return (len(res.images) + len(res.failed)) / (time.perf_counter() - t)
 
 
