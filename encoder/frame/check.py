@@ -3,6 +3,7 @@ the order the measures run (difference()), and as the report tells it (explained
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -117,16 +118,17 @@ def explained(a: Frame | None, b: Frame | None, known=UNKNOWN) -> str | None:
     ("content") but whose 64-px gray pictures agree differ in colour. A pair told by its shape or its content
     is then asked how it moved (geometry.py): mirrored, turned by quarter turns, or cropped."""
     why = difference(a, b) if known is UNKNOWN else known
+    how = functools.cache(lambda: moved(a, b))  # asked once at most: its template search is most of the cost
     unlike = False  # the pictures do not fit even without the whole-picture measures
     for rules in LENIENT if why in (*WHOLE_PICTURE, "shape") else ():
         other = difference(a, b, rules)
         if (other in ("frame", "turned") or (why != "shape" and other == "shape")
                 or (why, other) == ("sharpness", "content")):
-            return _how_moved(a, b, other)
+            return _how_moved(how, other)
         unlike = unlike or other == "content"
-    if unlike and (how := moved(a, b)):  # a picture in a collage of its own shape, whose colours differ
-        return how
-    why = _how_moved(a, b, why)
+    if unlike and how():  # a picture in a collage of its own shape, whose colours differ
+        return how()
+    why = _how_moved(how, why)
     if why == "content":
         local, rms = _differences(a, b, None)[0]
         if local <= RULES.max_overlay and rms <= RULES.max_fine_residual:
@@ -134,10 +136,10 @@ def explained(a: Frame | None, b: Frame | None, known=UNKNOWN) -> str | None:
     return why
 
 
-def _how_moved(a: Frame, b: Frame, why: str | None) -> str | None:
-    """`why`, unless it is the pair's shape or content and the pair shows how one of them moved: mirrored,
-    turned by quarter turns, cropped (geometry.py)."""
-    return (why in ("shape", "content") and moved(a, b)) or why
+def _how_moved(how, why: str | None) -> str | None:
+    """`why`, unless it is the pair's shape or content and the pair shows how one of them moved (`how()`, the
+    pair's moved()): mirrored, turned by quarter turns, cropped (geometry.py)."""
+    return (why in ("shape", "content") and how()) or why
 
 
 def edited(a: Frame | None, b: Frame | None) -> bool:

@@ -35,8 +35,10 @@ def moved(a: Frame, b: Frame) -> str | None:
     alike, how = max((float((za * move(zb)).mean()), how) for how, ways in MOVES.items() for move in ways)
     if alike >= MIN_ALIKE and 1 - alike <= MOVED_RESIDUAL * (1 - as_is):
         return how
-    part = max(_part_found(a, b), _part_found(b, a))
-    return "cropped" if part >= MIN_PART and part - as_is >= MIN_PART_GAIN else None
+    def enough(part: float) -> bool:
+        return part >= MIN_PART and part - as_is >= MIN_PART_GAIN
+
+    return "cropped" if enough(_part_found(a, b, enough)) or enough(_part_found(b, a, enough)) else None
 
 
 def _standard(plane: np.ndarray) -> np.ndarray | None:
@@ -46,9 +48,10 @@ def _standard(plane: np.ndarray) -> np.ndarray | None:
     return None if spread < PLAIN else (plane - plane.mean()) / spread
 
 
-def _part_found(whole: Frame, part: Frame) -> float:
+def _part_found(whole: Frame, part: Frame, enough=lambda best: False) -> float:
     """The best normalised correlation of `part`, at each of PART_SHARES of `whole`'s size, with the same-sized
-    windows of `whole` (both gray, at their own aspect ratios): near 1 where `part` is a region of it."""
+    windows of `whole` (both gray, at their own aspect ratios): near 1 where `part` is a region of it. The
+    search stops where the best so far is `enough`: moved() asks no more."""
     big = _unsquashed(whole, PART_SIDE)
     best = -1.0
     for share in PART_SHARES:
@@ -57,6 +60,8 @@ def _part_found(whole: Frame, part: Frame) -> float:
             continue
         if float(small.std()) >= PLAIN:
             best = max(best, float(cv2.matchTemplate(big, small, cv2.TM_CCOEFF_NORMED).max()))
+            if enough(best):
+                break
     return best
 
 
