@@ -18,7 +18,7 @@ from .groups import KEEPER_RULE
 from .processes import processes
 
 MAX_THUMBS = 600
-MAX_SHOWN = 1000  # pairs shown, and pairs told why they are matches (0.5-4.5 ms each: bench/labels.py)
+MAX_SHOWN = 1000  # pairs shown, and pairs told why they are matches (0.5-3 ms each: bench/labels.py)
 STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}h2{margin-top:1.6em}
 .row{display:flex;gap:.6em;align-items:flex-start;flex-wrap:wrap;border-bottom:1px solid #ddd;padding:.6em 0}
 figure{margin:0;text-align:center;font-size:.75em;max-width:170px;overflow-wrap:break-word}
