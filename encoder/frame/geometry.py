@@ -35,7 +35,8 @@ def moved(a: Frame, b: Frame) -> str | None:
     alike, how = max((float((za * move(zb)).mean()), how) for how, ways in MOVES.items() for move in ways)
     if alike >= MIN_ALIKE and 1 - alike <= MOVED_RESIDUAL * (1 - as_is):
         return how
-    def enough(part: float) -> bool:
+
+    def enough(part: float) -> bool:  # found, and not merely as alike as the pictures are as they are
         return part >= MIN_PART and part - as_is >= MIN_PART_GAIN
 
     return "cropped" if enough(_part_found(a, b, enough)) or enough(_part_found(b, a, enough)) else None
@@ -48,7 +49,7 @@ def _standard(plane: np.ndarray) -> np.ndarray | None:
     return None if spread < PLAIN else (plane - plane.mean()) / spread
 
 
-def _part_found(whole: Frame, part: Frame, enough=lambda best: False) -> float:
+def _part_found(whole: Frame, part: Frame, enough) -> float:
     """The best normalised correlation of `part`, at each of PART_SHARES of `whole`'s size, with the same-sized
     windows of `whole` (both gray, at their own aspect ratios): near 1 where `part` is a region of it. The
     search stops where the best so far is `enough`: moved() asks no more."""
