@@ -6,14 +6,22 @@ and which copy a frame is round (framed_round(), the keeper of a group without d
 signature costs by its size. Prints tables and writes JSON.
 
   bench/labels.py [--repeat 200]
+  bench/labels.py --bench bench-data/dev [--rounds 3]   # the check over the pairs a scan of a benchmark labels
+
+With --bench: the pairs a --no-verify scan of the folder labels, each paired image signed from its file, then
+difference() of every pair and explained() of every match, CPU ms each (the least of --rounds), the reasons
+found, and a digest of them all: a change meant to make the check faster, not different, keeps the digest.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
 import sys
+import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from PIL import Image, ImageEnhance, ImageOps
@@ -42,8 +50,19 @@ def jpeg(im: Image.Image, quality: int = 85) -> bytes:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=200, help="times each pair is labelled")
+    ap.add_argument("--bench", type=Path, help="a benchmark folder: time the check over the pairs a scan labels")
+    ap.add_argument("--rounds", type=int, default=3, help="with --bench: rounds, the least CPU time kept")
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "labels.json")
     a = ap.parse_args()
+    if a.bench:
+        out = benchmark_check(a.bench, a.rounds)
+        print(f"{a.bench}: {out['pairs']} pairs, {out['matches']} matches, {out['images']} images signed "
+              f"({out['signature_ms']:.2f} ms each); difference() {out['difference_ms']:.2f} ms a pair, "
+              f"explained() {out['explained_ms']:.2f} ms a match; digest {out['digest']}")
+        print("reasons: " + ", ".join(f"{why} {n}" for why, n in out["reasons"].items()))
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(out, indent=1))
+        return
     from neardup.encoder import frame
     from neardup.encoder.decode import signature_of
 
@@ -73,6 +92,42 @@ def main() -> None:
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps({"repeat": a.repeat, "photos": len(photos), "copies": rows,
                                   "signature_ms_by_long_side": signing}, indent=1))
+
+
+def benchmark_check(bench: Path, rounds: int) -> dict:
+    """The same-frame check over the pairs a --no-verify scan of `bench` labels (main()'s --bench), on one core as
+    a scan's check processes run it."""
+    import cv2
+
+    from neardup.config import load
+    from neardup.encoder import frame
+    from neardup.encoder.decode import read_bytes, signature_of
+    from neardup.pipeline.scan import Scanner
+
+    cv2.setNumThreads(1)
+    with tempfile.TemporaryDirectory() as data:
+        res = Scanner(load(data_dir=data, verify=False), "bench").scan(str(bench), neighbors=10)
+        pairs = [(res.rel(x), res.rel(y)) for x, y, *_ in res.pairs]
+    names = sorted({name for pair in pairs for name in pair})
+    t = time.process_time()
+    frames = {name: signature_of(read_bytes(str(bench / name))) for name in names}
+    signing = time.process_time() - t
+
+    def least(fn, todo) -> tuple[float, list]:
+        best = float("inf")
+        for _ in range(rounds):
+            t = time.process_time()
+            found = [fn(frames[x], frames[y], *known) for x, y, *known in todo]
+            best = min(best, time.process_time() - t)
+        return 1000 * best / max(1, len(todo)), found
+
+    checking, whys = least(frame.difference, pairs)
+    matches = [(x, y, why) for (x, y), why in zip(pairs, whys) if why is not None]
+    telling, told = least(frame.explained, matches)
+    return {"pairs": len(pairs), "matches": len(matches), "images": len(names),
+            "signature_ms": 1000 * signing / max(1, len(names)), "difference_ms": checking, "explained_ms": telling,
+            "reasons": dict(Counter(map(str, whys)).most_common()), "told": dict(Counter(told).most_common()),
+            "digest": hashlib.sha256(repr((pairs, whys, told)).encode()).hexdigest()[:16]}
 
 
 def signature_rates(photos: list[Path], repeat: int, signature_of) -> dict[int, float]:
