@@ -160,3 +160,23 @@ def test_frame_rules_relabels_a_scan_as_the_scan_labelled_it(tmp_path, settings)
     _, changed = rules.labelled(rows, frames, dataclasses.replace(RULES, max_finer_overlay=8.0, max_finest_overlay=float("inf"),
                                                                   max_chroma_mark=float("inf")))
     assert changed >= 3
+
+
+def test_labels_bench_times_the_check_over_a_scans_pairs_and_digests_its_reasons(tmp_path):
+    """bench/labels.py --bench: the pairs a scan labels, checked and told again from the files' signatures: a
+    half-size copy is a duplicate, a mirror image a match told mirrored, and the digest of the reasons is the
+    same from run to run (what a faster check must keep)."""
+    from PIL import Image, ImageOps
+
+    labels = load_bench("labels")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("opencv_apple", "scikit_image_chelsea"):
+        im = Image.open(REPO / "samples" / "originals" / f"{name}.jpg").convert("RGB")
+        im.save(folder / f"{name}.jpg", quality=90)
+        im.resize((im.width // 2, im.height // 2)).save(folder / f"{name}_half.jpg", quality=85)
+        ImageOps.mirror(im).save(folder / f"{name}_mirrored.jpg", quality=85)
+    first, again = (labels.benchmark_check(folder, rounds=1) for _ in range(2))
+    assert first["images"] == 6 and first["pairs"] >= 4
+    assert first["reasons"].get("None", 0) >= 2 and first["told"].get("mirrored", 0) >= 2, first
+    assert first["digest"] == again["digest"] and first["difference_ms"] > 0
