@@ -118,8 +118,12 @@ def _off_tones(sets, tones, same_shape, small) -> set:
         if len(known) < 3:
             continue
         stacked = np.array([tones[i] for i in known])
-        spread = [np.inf if i in small else np.minimum(np.abs(stacked - t).max(axis=1), TONES_CAP).sum()
-                  for i, t in zip(known, stacked)]  # a row at a time: a picture stored thousands of times is one set
-        centre = stacked[int(np.argmin(spread))]
-        off.update(i for i, d in zip(known, np.abs(stacked - centre).max(axis=1)) if d > SAME_TONES)
+        spread = np.array([np.inf if i in small else np.minimum(np.abs(stacked - t).max(axis=1), TONES_CAP).sum()
+                           for i, t in zip(known, stacked)])  # a row at a time: a picture stored thousands of
+        #   times is one set
+        near = np.full(len(known), np.inf)
+        for centre in stacked[spread == spread.min()]:  # members as near to all the others as each other are
+            #   centres alike: which one the set's order named first must not make the other off its tones
+            near = np.minimum(near, np.abs(stacked - centre).max(axis=1))
+        off.update(i for i, d in zip(known, near) if d > SAME_TONES)
     return off

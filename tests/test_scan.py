@@ -716,3 +716,24 @@ def test_cli_scan_lists_its_folder_once(photos, tmp_path, tiny_model, monkeypatc
     assert run.exit_code == 0, run.output
     assert walks == [os.path.abspath(photos)]
     assert re.search(r"^images\s+(\d+)$", run.output, re.M).group(1) == str(len(list(photos.glob("*.jpg"))))
+
+
+def test_copies_equally_near_the_usual_tones_are_both_the_centre_whichever_comes_first():
+    """Of four copies sharing a frame, a softened one (its contrast 1.6 levels down) and the original are each as
+    near the others as the other is (a trim and a thumbnail lie further than the cap): both are the centre, so
+    neither is off its tones, and the larger file, the original, is kept, in whichever order the set lists them."""
+    import numpy as np
+
+    from neardup.pipeline.groups import keeper
+    from neardup.storage.registry import ImageRow
+
+    def row(i, size, w=480, h=360):
+        return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",
+                           "width": w, "height": h, "size_bytes": size})
+
+    tones = {1: np.array([219.2, 182.0, 70.6, 33.3, 51.5, 97.6]), 2: np.array([219.1, 182.0, 70.6, 34.1, 53.2, 99.2]),
+             3: np.array([215.9, 174.4, 53.2, 34.5, 50.8, 85.1]), 4: np.array([217.5, 181.1, 73.7, 34.0, 48.3, 87.8])}
+    softened, original, trimmed, thumb = row(1, 40_000), row(2, 50_000), row(3, 45_000, 456, 342), row(4, 5_000, 120, 90)
+    pairs = [(a, b, 0.1, "duplicate") for a, b in ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))]
+    for members in ([softened, original, trimmed, thumb], [original, softened, thumb, trimmed]):
+        assert keeper(members, pairs, tones=tones) is original
