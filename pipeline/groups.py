@@ -122,8 +122,9 @@ def _off_tones(sets, tones, same_shape, small) -> set:
                            for i, t in zip(known, stacked)])  # a row at a time: a picture stored thousands of
         #   times is one set
         near = np.full(len(known), np.inf)
-        for centre in stacked[spread == spread.min()]:  # members as near to all the others as each other are
-            #   centres alike: which one the set's order named first must not make the other off its tones
+        for centre in np.unique(stacked[spread == spread.min()], axis=0):  # members as near to all the others as
+            #   each other are centres alike: which one the set's order named first must not make the other off its
+            #   tones (a picture stored thousands of times over: its equal tones one centre)
             near = np.minimum(near, np.abs(stacked - centre).max(axis=1))
         off.update(i for i, d in zip(known, near) if d > SAME_TONES)
     return off
