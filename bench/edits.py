@@ -332,7 +332,7 @@ RESHAPED = {  # edits too: the picture's geometry changed as photo apps change i
 
 
 BLURRED = {  # a Gaussian blur of each strength next to the photo: where the check's limit lies at a photo's size
-    f"Gaussian blur {sigma} px": (lambda sigma: lambda im: encoded(im.filter(ImageFilter.GaussianBlur(sigma))))(sigma)
+    f"Gaussian blur {sigma} px": lambda im, sigma=sigma: encoded(im.filter(ImageFilter.GaussianBlur(sigma)))
     for sigma in (1.5, 2, 2.5, 3, 4, 5)}
 COLLAGED = {  # edits too: the picture as one of several in a collage (encoder/collage.py)
     "side by side with another photo": lambda im: encoded(collage(im, 1)),

@@ -125,12 +125,9 @@ def catalogue(photos: list[str]) -> Path:
 def catalogue_rates(photos: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
     """The decode ceiling, pHash, the default scan with its report and a --no-verify scan without it, on the
     4MP catalogue (catalogue()), taken in turn `rounds` times; medians, each ratio within its round."""
-
     paths = sorted(str(p) for p in catalogue(photos).iterdir() if p.suffix in (".jpg", ".png"))
     taken = in_turn(paths, rounds, workers, model, size, {"default": {"report": True}, "no_verify": {"verify": False}})
-    for r in taken:
-        r.update({f"{k}/ceiling": r[k] / r["decode_ceiling"] for k in ("default", "no_verify")})
-        r.update({f"{k}/phash": r[k] / r["phash"] for k in ("default", "no_verify")})
+    with_ratios(taken, (("default", "default"), ("no_verify", "no_verify")))
     return {"images": len(paths), **{k: float(np.median([r[k] for r in taken])) for k in taken[0]}, "rounds": taken}
 
 
@@ -190,13 +187,19 @@ def in_turn(paths: list[str], rounds: int, workers: int, model: str, size: int, 
     return taken
 
 
+def with_ratios(taken: list[dict], rated) -> None:
+    """Each round of in_turn() with its rates over its own decode ceiling and pHash, as "NAME/ceiling" and
+    "NAME/phash" (`rated`: (NAME, rate key) pairs)."""
+    for r in taken:
+        r.update({f"{label}/{base}": r[ours] / r[theirs] for label, ours in rated
+                  for base, theirs in (("ceiling", "decode_ceiling"), ("phash", "phash"))})
+
+
 def measure(name: str, paths: list[str], rounds: int, workers: int, model: str, size: int) -> dict:
     """One set's row: the decode ceiling, pHash and neardup (verifying and not) taken in turn `rounds` times;
     rates and ratios are the medians over rounds, each ratio taken within its round."""
     taken = in_turn(paths, rounds, workers, model, size, {"neardup_no_verify": {"verify": False}, "neardup": {}})
-    for r in taken:
-        r.update({f"{name}/{base}": r[ours] / r[theirs] for name, ours in RATED
-                  for base, theirs in (("ceiling", "decode_ceiling"), ("phash", "phash"))})
+    with_ratios(taken, RATED)
     row = {"set": name, "images": len(paths), **{k: float(np.median([r[k] for r in taken])) for k in taken[0]}}
     if rounds > 1:
         row["rounds"] = taken

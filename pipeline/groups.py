@@ -118,13 +118,13 @@ def _off_tones(sets, tones, same_shape, small) -> set:
         if len(known) < 3:
             continue
         stacked = np.array([tones[i] for i in known])
+        # a row at a time: a picture stored thousands of times is one set
         spread = np.array([np.inf if i in small else np.minimum(np.abs(stacked - t).max(axis=1), TONES_CAP).sum()
-                           for i, t in zip(known, stacked)])  # a row at a time: a picture stored thousands of
-        #   times is one set
+                           for i, t in zip(known, stacked)])
+        # members as near all the others as each other are centres alike (the one the set lists first must not
+        #   put the other off its tones), equal tones one centre
         near = np.full(len(known), np.inf)
-        for centre in np.unique(stacked[spread == spread.min()], axis=0):  # members as near to all the others as
-            #   each other are centres alike: which one the set's order named first must not make the other off its
-            #   tones (a picture stored thousands of times over: its equal tones one centre)
+        for centre in np.unique(stacked[spread == spread.min()], axis=0):
             near = np.minimum(near, np.abs(stacked - centre).max(axis=1))
         off.update(i for i, d in zip(known, near) if d > SAME_TONES)
     return off

@@ -640,9 +640,9 @@ def test_the_verdict_does_not_depend_on_the_order(photo):
 
 def test_the_signature_does_not_depend_on_the_size_of_the_decode():
     """A JPEG is draft-decoded near the measuring side (a 1440-px photo at 360 px), a PNG at 720 (halved only,
-    to keep 512 px: decode.whole_scale()): halved to the
-    measuring side, the larger decode's fine detail and the detail's direction are the smaller one's, so a PNG
-    and its JPEG agree, and a trimmed copy stays a duplicate across the two."""
+    to keep 512 px: decode.whole_scale()): halved to the measuring side, the larger decode's fine detail and the
+    detail's direction are the smaller one's, so a PNG and its JPEG agree, and a trimmed copy stays a duplicate
+    across the two."""
     big = mosaic(3, 2)
     png = io.BytesIO()
     big.save(png, "PNG")

@@ -300,15 +300,18 @@ def test_the_embed_step_stops_at_its_deadline_while_files_are_decoded(settings, 
     assert embed_step(rt, "slow", slow, None, deadline=time.monotonic() + 600)  # with time enough, all of them
 
 
+def row(i, w, h, size):
+    """The registry row of image `i`, w x h pixels and `size` bytes, as the keeper reads one."""
+    from neardup.storage.registry import ImageRow
+
+    return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",
+                       "width": w, "height": h, "size_bytes": size})
+
+
 def test_the_keeper_is_the_picture_its_copies_share_the_frame_of():
     """A bordered or turned copy has more pixels than its original; the original's re-encoded and resized
     copies share its frame (duplicate pairs), the edited one hangs off by a match pair."""
     from neardup.pipeline.groups import keeper
-    from neardup.storage.registry import ImageRow
-
-    def row(i, w, h, size):
-        return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",
-                           "width": w, "height": h, "size_bytes": size})
 
     original, resized, bordered = row(1, 480, 360, 50_000), row(2, 240, 180, 12_000), row(3, 560, 440, 80_000)
     pairs = [(1, 2, 0.05, "duplicate"), (1, 3, 0.3, "match"), (2, 3, 0.32, "match")]
@@ -334,14 +337,9 @@ def test_among_copies_sharing_a_frame_the_keeper_is_one_with_their_usual_tones()
     import numpy as np
 
     from neardup.pipeline.groups import keeper
-    from neardup.storage.registry import ImageRow
 
-    def row(i, size, w=480, h=360):
-        return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",
-                           "width": w, "height": h, "size_bytes": size})
-
-    original, reencoded, brightened = row(1, 50_000), row(2, 30_000), row(3, 70_000)
-    resized = row(4, 20_000, 240, 180)
+    original, reencoded, brightened = row(1, 480, 360, 50_000), row(2, 480, 360, 30_000), row(3, 480, 360, 70_000)
+    resized = row(4, 240, 180, 20_000)
     own = np.array([110.0, 100.0, 90.0, 40.0, 38.0, 35.0])
     tones = {1: own, 2: own + 0.4, 3: own * 1.1, 4: own - 0.6}
     pairs = [(a, b, 0.05, "duplicate") for a, b in ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))]
@@ -358,11 +356,6 @@ def test_a_thumbnail_says_nothing_of_its_set_s_shape_and_tones():
     import numpy as np
 
     from neardup.pipeline.groups import keeper
-    from neardup.storage.registry import ImageRow
-
-    def row(i, w, h, size):
-        return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",
-                           "width": w, "height": h, "size_bytes": size})
 
     thumb, photo, cut = row(1, 48, 33, 1_300), row(2, 301, 204, 20_000), row(3, 282, 204, 15_000)
     pairs = [(a, b, 0.2, "duplicate") for a, b in ((1, 2), (1, 3), (2, 3))]
@@ -725,15 +718,11 @@ def test_copies_equally_near_the_usual_tones_are_both_the_centre_whichever_comes
     import numpy as np
 
     from neardup.pipeline.groups import keeper
-    from neardup.storage.registry import ImageRow
-
-    def row(i, size, w=480, h=360):
-        return ImageRow(**{**{f: None for f in ImageRow.__dataclass_fields__}, "id": i, "path": f"{i}.jpg",
-                           "width": w, "height": h, "size_bytes": size})
 
     tones = {1: np.array([219.2, 182.0, 70.6, 33.3, 51.5, 97.6]), 2: np.array([219.1, 182.0, 70.6, 34.1, 53.2, 99.2]),
              3: np.array([215.9, 174.4, 53.2, 34.5, 50.8, 85.1]), 4: np.array([217.5, 181.1, 73.7, 34.0, 48.3, 87.8])}
-    softened, original, trimmed, thumb = row(1, 40_000), row(2, 50_000), row(3, 45_000, 456, 342), row(4, 5_000, 120, 90)
+    softened, original, trimmed, thumb = (row(1, 480, 360, 40_000), row(2, 480, 360, 50_000), row(3, 456, 342, 45_000),
+                                          row(4, 120, 90, 5_000))
     pairs = [(a, b, 0.1, "duplicate") for a, b in ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))]
     for members in ([softened, original, trimmed, thumb], [original, softened, thumb, trimmed]):
         assert keeper(members, pairs, tones=tones) is original
