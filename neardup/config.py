@@ -49,6 +49,9 @@ class Settings:
     verify_k: int | None = None
     verify_radius: float | None = None  # farthest pair verification checks; None: verify_reach x the match threshold
     verify_reach: float | None = None  # None: what the encoder needs (its sidecar's "verification"), else 2.5
+    # share of the match threshold under which the embedding's pairs stand unchecked (copies it is sure of, which
+    # verification can only lose); None: what the encoder was measured to allow, else the duplicate threshold
+    verify_from: float | None = None
     hash_pull: float | None = None  # share of the match threshold a pair whose hashes agree is reported closer
     #   (pipeline/agreement.py); None: what the encoder was measured to gain by (its sidecar's "agreement"), else 0
     verify_max_pairs: int = 200_000  # new verdicts per scan or sweep, closest first (stored ones are reused)

@@ -68,8 +68,9 @@ def verified(rt, settings, th: dict, collection: str, query: tuple, hits: list[t
     A crop the embedding puts past the match threshold is found, an unrelated look-alike inside it refuted.
     Nearest first again, and the registry rows of the images checked."""
     path, digest, hashes = query
-    todo = {(QUERY, i): d for i, d in verify.checked_of(hits, settings, th) if d > th["duplicate"]}
-    settled = {i for i, d in hits if d <= th["duplicate"]}
+    nearest = verify.checked_from(settings, th)
+    todo = {(QUERY, i): d for i, d in verify.checked_of(hits, settings, th) if d > nearest}
+    settled = {i for i, d in hits if d <= nearest}
     todo.update({pair: float("inf") for pair in verify.batch_hash_pairs(rt.registry, collection, (), {QUERY: hashes})
                  if pair not in todo and pair[1] not in settled})
     rows = {r.id: r for r in rt.registry.images(ids=sorted(i for _, i in todo))}

@@ -11,10 +11,11 @@ blocks, which match none of the picture's) is recognised by its pixels: their pe
 at 64 px in colour the sharper picture, blurred to match, equals the other, or both, blurred alike, equal
 each other. Anything else (flat images, tiny thumbnails, missing files) leaves the embedding's verdict alone.
 
-Only the grey zone is checked: pairs above the duplicate threshold that are under the match threshold or
-among each image's k nearest within `radius` (2.5 times the match threshold unless the settings or the
-encoder say otherwise: a stronger embedding puts fewer copies far out). Verified pairs move inside the match
-threshold, refuted ones out to `radius`; every other distance is the embedding's.
+Only the grey zone is checked: pairs above the duplicate threshold (or, where the encoder was measured to
+allow it, above `verify_from` times the match threshold: copies it is sure of) that are under the match
+threshold or among each image's k nearest within `radius` (2.5 times the match threshold unless the settings
+or the encoder say otherwise: a stronger embedding puts fewer copies far out). Verified pairs move inside the
+match threshold, refuted ones out to `radius`; every other distance is the embedding's.
 """
 from __future__ import annotations
 
@@ -285,12 +286,13 @@ K, REACH = 10, 2.5  # what verification checks where neither the settings nor th
 
 
 def settings_for(settings, info):
-    """The settings with verification's `verify_k` and `verify_reach` filled in where they are unset: what the
-    encoder measured to need (its sidecar's "verification": a stronger embedding ranks copies near enough that
-    fewer neighbours or a narrower grey zone do), else K and REACH."""
+    """The settings with verification's `verify_k`, `verify_reach` and `verify_from` filled in where they are
+    unset: what the encoder measured to need (its sidecar's "verification": a stronger embedding ranks copies
+    near enough that fewer neighbours or a narrower grey zone do), else K, REACH and no pairs left unchecked."""
     own = info.verification
     return dataclasses.replace(settings, verify_k=first_set(settings.verify_k, own.get("k"), K),
-                               verify_reach=first_set(settings.verify_reach, own.get("reach"), REACH))
+                               verify_reach=first_set(settings.verify_reach, own.get("reach"), REACH),
+                               verify_from=first_set(settings.verify_from, own.get("from"), 0.0))
 
 
 def first_set(*values):
@@ -301,6 +303,14 @@ def radius_for(settings, thresholds: dict) -> float:
     """The farthest pair verification checks: the settings' radius, else their reach times the match threshold
     (the threshold in use: a collection's own thresholds move the grey zone with them)."""
     return settings.verify_radius or (settings.verify_reach or REACH) * thresholds["match"]
+
+
+def checked_from(settings, thresholds: dict) -> float:
+    """The nearest pair verification checks, exclusive: the duplicate threshold, or `verify_from` times the match
+    threshold where that is farther. Nearer pairs are copies the embedding is sure of: on the benchmark draws no
+    unrelated pair lies there, and verification's refutations there were all of true copies (pixelated, small
+    or flipped ones whose keypoints do not match)."""
+    return max(thresholds["duplicate"], (settings.verify_from or 0.0) * thresholds["match"])
 
 
 def enabled(settings) -> bool:
@@ -623,8 +633,9 @@ def settle(images: dict, th: dict, settings, registry, candidates: dict, propose
     paths = {i: r.path for i, r in images.items()}
     verifier = Verifier()
     known = KnownVerdicts(registry, {i: r.content_hash for i, r in images.items()}, verifier)
-    settled = {k for k, d in candidates.items() if d <= th["duplicate"]}  # duplicates already: nothing to check
-    todo = {k: d for k, d in candidates.items() if th["duplicate"] < d <= radius}
+    nearest = checked_from(settings, th)
+    settled = {k for k, d in candidates.items() if d <= nearest}  # sure already: nothing to check
+    todo = {k: d for k, d in candidates.items() if nearest < d <= radius}
     todo.update({k: float("inf") for k in proposed if k not in settled and k not in todo})
 
     def check(pairs: dict) -> dict:

@@ -121,6 +121,29 @@ def test_look_alike_star_fields_are_refuted_and_a_crop_of_one_confirmed(tmp_path
         assert found is not None and found.same and not found.duplicate and found.inliers >= 2 * v.min_inliers
 
 
+def test_pairs_the_embedding_is_sure_of_are_left_as_it_ranks_them(tmp_path):
+    """Under `verify_from` times the match threshold the embedding's pair stands unchecked: two look-alike star
+    fields put there keep their distance, which verification, asked to check them, refutes."""
+    from neardup.config import Settings
+    from neardup.pipeline import verify
+    from neardup.pipeline.scan import Scanner
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for seed in (0, 1):
+        Image.fromarray(star_field(seed)).convert("RGB").save(photos / f"field{seed}.jpg", quality=90)
+    scanner = Scanner(Settings(data_dir=str(tmp_path / "data"), verify=False), "stars")
+    res = scanner.scan(str(photos))
+    th, pair = res.thresholds, tuple(sorted(res.images))
+    near = 0.5 * th["match"]
+    for share, refuted in ((0.6, False), (0.0, True)):
+        settings = verify.settings_for(Settings(data_dir=str(tmp_path / "data"), verify_from=share),
+                                       scanner.rt.model_info(res.model_version))
+        out = verify.settle(res.images, th, settings, scanner.rt.registry, {pair: near})
+        assert (out.scored[pair] == near) != refuted and (pair in out.kept) != refuted
+        assert out.changed == int(refuted)
+
+
 def scan_crops(tmp_path, verify: bool):
     """Scan the crops folder; (the copies, the copies found, the pairs of different photos flagged, result)."""
     from neardup.config import Settings
