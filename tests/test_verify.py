@@ -413,6 +413,29 @@ def test_pixelated_copies_are_confirmed_by_their_pixels_even_where_keypoints_ref
     assert not [x for x in others if x and x.same]
 
 
+def test_pixelated_copies_of_small_pictures_are_confirmed_though_their_hash_moves(tmp_path):
+    """Blocks of a tenth of a 256-px picture move its perceptual hash by up to 6 bits (2 at 768 px): such
+    copies are confirmed by their pixels, some only since the hash may move that far, and no picture is
+    confirmed as another's pixelated copy."""
+    pixelated = {}
+    for p in sample_paths():
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((256, 256))
+        im.save(tmp_path / p.name, quality=90)
+        blocks = im.resize((max(8, im.width // 10), max(8, im.height // 10)), Image.NEAREST)
+        blocks.resize(im.size, Image.NEAREST).save(tmp_path / f"pix_{p.name}", quality=85)
+        pixelated[f"pix_{p.name}"] = p.name
+    v, within_4_bits = Verifier(), Verifier(blur_hash_bits=4)
+    views = {p.name: v.view(str(p), mirrored=True) for p in tmp_path.iterdir()}
+
+    def confirmed(verifier):
+        return {c for c, o in pixelated.items() if (x := verifier.verdict(views[o], views[c])) and x.same}
+
+    assert confirmed(within_4_bits) < confirmed(v)
+    others = [v.verdict(views[o], views[c]) for c in pixelated for o in pixelated.values() if pixelated[c] != o]
+    assert not [x for x in others if x and x.same]
+
+
 @pytest.mark.parametrize("originals_first,interleaved", [(True, False), (False, False), (False, True)])
 def test_the_queue_s_verify_step_gives_the_scan_s_pairs_and_labels(tmp_path, originals_first, interleaved,
                                                                     monkeypatch):
