@@ -385,21 +385,28 @@ def test_strongly_blurred_small_copies_are_confirmed_by_their_pixels(tmp_path):
     assert not v.degraded_copy(views["flat_dark.png"], views["flat_darker.png"])
 
 
+def save_pixelated(folder, side: int, grain=None) -> dict[str, str]:
+    """Each sample at `side` px (with noise of sigma 10 drawn from `grain`, a numpy Generator, where given) and a
+    copy of it in blocks of a tenth of its size; {copy name: original name}."""
+    pixelated = {}
+    for p in sample_paths():
+        im = Image.open(p).convert("RGB")
+        im.thumbnail((side, side))
+        if grain is not None:
+            grainy = np.asarray(im, np.float32) + grain.normal(0, 10, (im.height, im.width, 3))
+            im = Image.fromarray(np.clip(grainy, 0, 255).astype(np.uint8))
+        im.save(folder / p.name, quality=92)
+        blocks = im.resize((max(8, im.width // 10), max(8, im.height // 10)), Image.NEAREST)
+        blocks.resize(im.size, Image.NEAREST).save(folder / f"pix_{p.name}", quality=85)
+        pixelated[f"pix_{p.name}"] = p.name
+    return pixelated
+
+
 def test_pixelated_copies_are_confirmed_by_their_pixels_even_where_keypoints_refute_them(tmp_path):
     """ORB finds the corners of a pixelated copy's blocks, which match none of a grainy photo's own: keypoints
     leave the pair undecided or refute it. Both pictures blurred alike at 64 px agree, and their hashes do:
     confirmed, as a match; no photo is confirmed as another's pixelated copy."""
-    rng = np.random.default_rng(0)
-    pixelated = {}
-    for p in sample_paths():
-        im = Image.open(p).convert("RGB")
-        im.thumbnail((768, 768))
-        grainy = np.asarray(im, np.float32) + rng.normal(0, 10, (im.height, im.width, 3))
-        im = Image.fromarray(np.clip(grainy, 0, 255).astype(np.uint8))
-        im.save(tmp_path / p.name, quality=92)
-        blocks = im.resize((max(8, im.width // 10), max(8, im.height // 10)), Image.NEAREST)
-        blocks.resize(im.size, Image.NEAREST).save(tmp_path / f"pix_{p.name}", quality=85)
-        pixelated[f"pix_{p.name}"] = p.name
+    pixelated = save_pixelated(tmp_path, 768, grain=np.random.default_rng(0))
     v, without = Verifier(), Verifier(blur_tolerance=0.0)
     views = {p.name: v.view(str(p), mirrored=True) for p in tmp_path.iterdir()}
     verdicts = {c: v.verdict(views[o], views[c]) for c, o in pixelated.items()}
@@ -417,14 +424,7 @@ def test_pixelated_copies_of_small_pictures_are_confirmed_though_their_hash_move
     """Blocks of a tenth of a 256-px picture move its perceptual hash by up to 6 bits (2 at 768 px): such
     copies are confirmed by their pixels, some only since the hash may move that far, and no picture is
     confirmed as another's pixelated copy."""
-    pixelated = {}
-    for p in sample_paths():
-        im = Image.open(p).convert("RGB")
-        im.thumbnail((256, 256))
-        im.save(tmp_path / p.name, quality=90)
-        blocks = im.resize((max(8, im.width // 10), max(8, im.height // 10)), Image.NEAREST)
-        blocks.resize(im.size, Image.NEAREST).save(tmp_path / f"pix_{p.name}", quality=85)
-        pixelated[f"pix_{p.name}"] = p.name
+    pixelated = save_pixelated(tmp_path, 256)
     v, within_4_bits = Verifier(), Verifier(blur_hash_bits=4)
     views = {p.name: v.view(str(p), mirrored=True) for p in tmp_path.iterdir()}
 
