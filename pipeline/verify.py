@@ -109,7 +109,7 @@ class Verifier:
     frame_tolerance: float = 0.12  # same frame: scale and shift (of width, of height) within 12%, tilt < 2°
     colour_tolerance: float = 0.2  # same colours: colourfulness within 20%
     blur_hash_bits: int = 6  # a blurred or pixelated copy keeps its perceptual hash within this many bits (a
-    #   256-px picture's 10-px blocks move it by 6; at 8 unrelated pairs of the benchmark draws pass)
+    #   256-px picture's 10-px blocks move it by 6; at 8 unrelated pairs pass: bench/verify_zones.py)
     blur_tolerance: float = 0.2  # ... and, blurred to match, differs by at most this RMS per unit of contrast
     alike_sigmas: tuple[float, ...] = (1.0, 1.5)  # the blurs (64-px pixels) under which a pixelated copy and its
     #   picture, both blurred, are compared: its 10-px blocks in a 1,024-px picture are under 1 px there
@@ -308,9 +308,9 @@ def radius_for(settings, thresholds: dict) -> float:
 
 def checked_from(settings, thresholds: dict) -> float:
     """The nearest pair verification checks, exclusive: the duplicate threshold, or `verify_from` times the match
-    threshold where that is farther. Nearer pairs are copies the embedding is sure of: on the benchmark draws no
-    unrelated pair lies there, and verification's refutations there were all of true copies (pixelated, small
-    or flipped ones whose keypoints do not match)."""
+    threshold where that is farther. Nearer pairs are copies the embedding is sure of: where an encoder says so,
+    no unrelated pair of the benchmark draws lies there, and verification only refuted true copies there
+    (pixelated, small or flipped ones whose keypoints do not match; bench/verify_zones.py)."""
     return max(thresholds["duplicate"], (settings.verify_from or 0.0) * thresholds["match"])
 
 

@@ -180,3 +180,22 @@ def test_labels_bench_times_the_check_over_a_scans_pairs_and_digests_its_reasons
     assert first["images"] == 6 and first["pairs"] >= 4
     assert first["reasons"].get("None", 0) >= 2 and first["told"].get("mirrored", 0) >= 2, first
     assert first["digest"] == again["digest"] and first["difference_ms"] > 0
+
+
+def test_verify_zones_tells_what_verification_did_at_each_distance(tmp_path):
+    """bench/verify_zones.py on the sample photos at 256 px and their pixelated copies: copies are checked and
+    counted true, the photos' pairs among themselves unrelated (none left inside the match threshold), and the
+    pixel check confirms more true pairs with a 6-bit hash gate than with 4, a looser gate every pair a tighter
+    one does."""
+    from tests.test_verify import save_pixelated
+
+    groups = [[original, copy] for copy, original in save_pixelated(tmp_path, 256).items()]
+    (tmp_path / "truth.json").write_text(json.dumps({"groups": groups, "level": {}, "transforms": {}}))
+    found = load_bench("verify_zones").zones(tmp_path)
+    rows = found["bands"].values()
+    assert sum(r["true"] for r in rows) > 0 and sum(r["checked"] - r["true"] for r in rows) > 0
+    assert found["nearest_unrelated"] < float("inf")
+    assert all(r["true"] <= r["checked"] and r["unrelated_inside_after"] == 0 for r in rows)
+    gates = [found["gates"][bits] for bits in sorted(found["gates"])]
+    assert all(a["true"] <= b["true"] and a["unrelated"] <= b["unrelated"] for a, b in zip(gates, gates[1:]))
+    assert found["gates"][6]["true"] > found["gates"][4]["true"], found["gates"]
