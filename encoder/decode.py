@@ -25,7 +25,6 @@ from .canvas import picture_box
 from .colour import SPACE as COLOUR_SPACES
 from .colour import in_srgb, named_profile
 from .frame import HIGH_SIDE, SHARP_SIDE, Frame, decodes_high, signature
-from .frame.signature import gray_of
 
 try:  # HEIC/HEIF, as phones save photos, where the `heif` extra is installed (its wheels are GPLv2: optional)
     from pillow_heif import register_heif_opener
@@ -45,8 +44,8 @@ HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"
 
 SIGNED = dict(min_long=SHARP_SIDE)  # the decode a same-frame signature is made from: a long side that reaches the
 #   sharpness ladder's largest side (decode(keep=True) keeps the encoder's decode only where it is this one)
-SIGNED_HIGH = dict(min_long=HIGH_SIDE)  # ... and, for pictures that large (decodes_high()), the detail above it is
-#   measured on a JPEG's draft to this, halved to the signature's size: one decode for both (finer_scale())
+SIGNED_HIGH = dict(min_long=HIGH_SIDE)  # ... and, for pictures that large (decodes_high()), a second decode for the
+#   detail above it
 
 
 @dataclass(frozen=True)
@@ -56,13 +55,10 @@ class Kept:
     width: int
     height: int
     cells: tuple[tuple[int, int, int, int], ...] | None = None  # its collage cells' boxes, where already found
-    high: np.ndarray | None = None  # the gray picture of the finer draft `image` was halved from (finer_scale()),
-    #   for the signature's detail above SHARP_SIDE; dropped once the picture is signed
 
     @property
     def nbytes(self) -> int:
-        return self.image.width * self.image.height * 4 + (0 if self.high is None else self.high.nbytes)  # Pillow
-        #   keeps RGB in 4 bytes a pixel
+        return self.image.width * self.image.height * 4  # Pillow keeps RGB in 4 bytes a pixel
 
 
 @dataclass
@@ -221,37 +217,6 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
     long side of at least draft_to; and to a long side of at least `min_long`) and reduce other formats
     alike (whole_scale()), apply EXIF orientation; return RGB in sRGB (converted by the file's colour profile:
     encoder/colour.py) and the full (w, h)."""
-    im, full, _ = _opened(data, draft_to, max_pixels, keep_aspect, min_long)
-    return im, full
-
-
-def open_signed(data: bytes, draft_to: int | None = None) -> tuple[Image.Image, tuple[int, int], np.ndarray | None]:
-    """open_image(data, draft_to=draft_to, **SIGNED), as a same-frame signature's decode is made everywhere (a
-    scan's kept decode, a file decoded again, verification's first look): the same pixels. Where finer_scale()
-    gives a scale, the JPEG is drafted at it and halved by 2x2 averages, and that finer draft's gray picture
-    comes too (else None), for the signature's detail above SHARP_SIDE."""
-    return _opened(data, draft_to, MAX_PIXELS, False, SHARP_SIDE, finer=True)
-
-
-def finer_scale(data: bytes, full: tuple[int, int], box: tuple[int, int] | None) -> int | None:
-    """4, where a JPEG drafted for `box` at SIGNED's own scale is drafted at an eighth of its size and its
-    signature measures the detail above SHARP_SIDE on a larger decode (decodes_high(): 2,048 to 3,071 px), which
-    SIGNED_HIGH drafts at a quarter (else None). An eighth's draft is each 8 x 8 block's mean (its DC
-    coefficient), and so, within rounding, is a quarter's halved by 2 x 2 averages: one decode gives both, for
-    little more than the eighth's cost (4 MP: 9.7 ms against 9.4; the entropy decoding is most of either, and of
-    the second decode it spares). A draft at a quarter or a half, halved, is not the draft it stands for (its
-    pixels within a level or two, but the signature's detail measures see the difference), so those pictures
-    are decoded again for that detail."""
-    scale = decode_scale(data, full, box)
-    if not (drafted(data) and scale == 8 and decodes_high(*full) and -(-max(full) // scale) < HIGH_SIDE
-            and scale == draft_scale(full, draft_box(full, **SIGNED))):
-        return None
-    return 4 if draft_scale(full, draft_box(full, **SIGNED_HIGH)) == 4 else None
-
-
-def _opened(data: bytes, draft_to: int | None, max_pixels: int, keep_aspect: bool, min_long: int,
-            finer: bool = False) -> tuple[Image.Image, tuple[int, int], np.ndarray | None]:
-    """open_image(); `finer`: as open_signed() decodes (finer_scale()), with the finer draft's gray picture."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -262,9 +227,6 @@ def _opened(data: bytes, draft_to: int | None, max_pixels: int, keep_aspect: boo
             full = im.size
             box = draft_box(full, draft_to, keep_aspect, min_long)
             jpeg, scale = drafted(data), decode_scale(data, full, box)
-            halved = finer and finer_scale(data, full, box)
-            if halved:
-                scale, box = halved, (full[0] // halved, full[1] // halved)
             if scale > 1 and jpeg:
                 im.draft("RGB", box)
             im.load()
@@ -274,9 +236,7 @@ def _opened(data: bytes, draft_to: int | None, max_pixels: int, keep_aspect: boo
                 full = full[::-1]
             # a profile describes the pixels as stored: CMYK and gray converted by it, not after Pillow's own
             im = to_rgb(in_srgb(im if im.mode in COLOUR_SPACES else to_rgb(im), icc))
-            if halved:
-                return im.reduce(2), full, gray_of(im)
-            return (im.reduce(scale) if scale > 1 and not jpeg else im), full, None
+            return (im.reduce(scale) if scale > 1 and not jpeg else im), full
     except DecodeError:
         raise
     except UnidentifiedImageError:
@@ -330,11 +290,11 @@ def decode(data: bytes, size: int, keep: bool = False, boxed: bool = False) -> D
     the whole picture). The cells of a collage (encoder/collage.py) come as the encoder's input would, for their
     perceptual hashes."""
     asked = dict(draft_to=2 * size, min_long=SHARP_SIDE)
-    im, (width, height), high = _opened(data, 2 * size, MAX_PIXELS, False, SHARP_SIDE, finer=True)
+    im, (width, height) = open_image(data, **asked)
     full = (width, height)
     same = keep and decode_scale(data, full, draft_box(full, **asked)) == decode_scale(data, full, draft_box(full, **SIGNED))
     boxes = tuple(collage.cells(im))
-    return Decoded(to_input(im, size, boxed), width, height, Kept(im, width, height, boxes, high) if same else None,
+    return Decoded(to_input(im, size, boxed), width, height, Kept(im, width, height, boxes) if same else None,
                    tuple(to_input(im.crop(box), size) for box in boxes))
 
 
@@ -348,28 +308,17 @@ def signature_of(data: bytes) -> Frame:
 def signature_and_preview(data: bytes, preview: int = 0) -> tuple[Frame, bytes | None]:
     """signature_of(), and from the same decode a JPEG preview at most `preview` pixels on its long side, if
     asked: the report shows the images that are in a pair, which are the images that get a signature."""
-    im, (width, height), high = open_signed(data)
-    return signed_decode(Kept(im, width, height, high=high), preview, data)
+    im, (width, height) = open_image(data, **SIGNED)
+    return signed_decode(Kept(im, width, height), preview, data)
 
 
 def signed_decode(kept: Kept, preview: int = 0, data: bytes | None = None) -> tuple[Frame, bytes | None]:
     """signature_and_preview() of a decode made as its own would be (decode(keep=True)); `data`, the image's
     bytes, where the picture needs a second, larger decode for its detail above SHARP_SIDE (needs_bytes()).
     signature() uses that detail decode only for pictures that get the detail (needs_high())."""
-    frame = signature(kept.image, kept.width, kept.height, _high(kept, data))
+    high = open_image(data, **SIGNED_HIGH)[0] if needs_bytes(kept) else kept.image
+    frame = signature(kept.image, kept.width, kept.height, high)
     return frame, preview_jpeg(kept.image, preview) if preview else None
-
-
-def _high(kept: Kept, data: bytes | None) -> Image.Image | np.ndarray:
-    """The decode signed_decode() measures the detail above SHARP_SIDE on: the finer draft's gray picture where
-    `kept` holds it, else the bytes' (open_signed(); a JPEG whose draft scales finer_scale() does not pair
-    drafted to SIGNED_HIGH on its own), else the decode itself."""
-    if kept.high is not None:
-        return kept.high
-    if not needs_bytes(kept):
-        return kept.image
-    gray = open_signed(data)[2]
-    return gray if gray is not None else open_image(data, **SIGNED_HIGH)[0]
 
 
 def needs_bytes(kept: Kept) -> bool:
@@ -377,8 +326,7 @@ def needs_bytes(kept: Kept) -> bool:
     measured on a decode of its own (decodes_high()) decoded neither whole nor to a long side of HIGH_SIDE (a
     JPEG drafted to a quarter or an eighth of its size): SIGNED_HIGH."""
     longest = max(kept.image.size)
-    return (kept.high is None and decodes_high(kept.width, kept.height) and longest < HIGH_SIDE
-            and longest < max(kept.width, kept.height))
+    return decodes_high(kept.width, kept.height) and longest < HIGH_SIDE and longest < max(kept.width, kept.height)
 
 
 def preview_jpeg(im: Image.Image, side: int) -> bytes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import replace
 
 from neardup.encoder.decode import needs_bytes, signature_and_preview, signed_decode
 from neardup.encoder.frame import CHECKER, FINEST_KEY, KEY, TOLD, WHY, Frame, difference, explained, framed_round
@@ -226,8 +225,6 @@ def sign_input(rt, paths: list[str], content: str) -> tuple | None:
     side = SIDE if previews else 0
     decodes = rt.decodes  # read once: a job of another thread (a threads pool) may end its own meanwhile
     kept = decodes.get(content) if decodes is not None else None
-    if kept is not None and kept.high is not None:  # signed now: verification's first look needs only the picture
-        decodes.put(content, replace(kept, high=None))
     if kept is not None and not needs_bytes(kept):
         return kept, None, side, paths[0]
     for path in dict.fromkeys(paths):

@@ -32,7 +32,7 @@ import numpy as np
 from PIL import Image
 
 from neardup.encoder import collage, phash
-from neardup.encoder.decode import Kept, open_image, open_signed, read_bytes
+from neardup.encoder.decode import SIGNED, Kept, open_image, read_bytes
 from neardup.errors import DecodeError
 from neardup.storage.registry import in_chunks
 
@@ -130,7 +130,7 @@ class Verifier:
             if sharper:
                 im = open_image(read_bytes(path), draft_to=self.side, keep_aspect=True)[0]
             else:
-                im = kept.image if kept is not None else open_signed(read_bytes(path))[0]
+                im = kept.image if kept is not None else open_image(read_bytes(path), **SIGNED)[0]
         except DecodeError:
             return None
         boxes = kept.cells if kept is not None else None  # found in this decode when it was made

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,20 +10,17 @@ from PIL import Image
 from bench.colour_profiles import GRAY, PRESS, gray_profile, in_space, tagged
 from neardup.encoder.decode import (
     SHARP_SIDE,
-    SIGNED,
-    SIGNED_HIGH,
     decode,
     draft_box,
     draft_scale,
     find_images,
     needs_bytes,
     open_image,
-    open_signed,
     read_bytes,
     signature_and_preview,
     signed_decode,
 )
-from neardup.encoder.frame.signature import HIGH_SIDES, gray_of
+from neardup.encoder.frame.signature import HIGH_SIDES
 from neardup.errors import DecodeError
 from tests.badfiles import make_bad_files
 from tests.conftest import SAMPLES, sample_paths
@@ -66,23 +62,6 @@ def test_the_draft_scale_is_the_one_pillow_decodes_at(photo, size, request_):
     assert im.size == (-(-size[0] // scale), -(-size[1] // scale))
 
 
-@pytest.mark.parametrize("size", [(2304, 1728), (3000, 2000), (3200, 2000), (1600, 1200), (640, 480), (300, 200)])
-def test_a_4_mp_signature_decode_is_one_draft(photo, size):
-    """A JPEG drafted to an eighth whose signature measures its detail above 256 px on a quarter's draft (2,048
-    to 3,071 px) is drafted once, at a quarter: its gray picture is that draft's, pixel for pixel, and the picture
-    signed is the draft halved, within rounding of the eighth's draft (each block's mean). Other sizes decode as
-    before."""
-    data = encode(photo.resize(size), "JPEG", quality=85)
-    im, full, high = open_signed(data)
-    alone = open_image(data, **SIGNED)[0]
-    assert full == size and im.size == alone.size
-    if size in ((2304, 1728), (3000, 2000)):
-        assert np.array_equal(high, gray_of(open_image(data, **SIGNED_HIGH)[0]))
-        assert np.abs(np.asarray(im, int) - np.asarray(alone, int)).max() <= 3
-    else:
-        assert high is None and np.array_equal(np.asarray(im), np.asarray(alone))
-
-
 @pytest.mark.parametrize("fmt", ["MPO", "PNG", "WEBP", "TIFF"])
 def test_a_4_mp_picture_in_any_format_is_decoded_small(photo, fmt):
     """A camera's MPO (a JPEG with more pictures after it) is draft-decoded as a JPEG is; a format no draft
@@ -113,15 +92,11 @@ def test_a_kept_decode_signs_as_the_file_does(photo, size, form):
     if form == "PNG":  # a 4 MP PNG kept at 576 px, not whole: 1 MB of the scan's kept decodes, not 16
         assert max(kept.image.size) == {2304: 576, 3000: 750, 1024: 512, 640: 640}[max(size)]
     # a JPEG drafted under 512 px (a 640-px one to 320, a 4 MP one to 288) is decoded again for its detail above
-    #   256 px, but a 4 MP one keeps that detail's quarter draft, which it was halved from; a PNG's decode reaches
-    #   it. Once the gray picture is dropped (the image signed), signing the 4 MP one again reads the bytes too
-    assert (kept.high is not None) == (form != "PNG" and size == (2304, 1728))
-    assert needs_bytes(kept) == (form != "PNG" and size == (640, 480))
-    assert needs_bytes(replace(kept, high=None)) == (form != "PNG" and size in ((640, 480), (2304, 1728)))
+    #   256 px; a PNG's decode reaches it
+    assert needs_bytes(kept) == (form != "PNG" and size in ((640, 480), (2304, 1728)))
+    frame, preview = signed_decode(kept, 160, data if needs_bytes(kept) else None)
     ref_frame, ref_preview = signature_and_preview(data, 160)
-    for signed in (kept, replace(kept, high=None)):
-        frame, preview = signed_decode(signed, 160, data if needs_bytes(signed) else None)
-        assert frame.to_bytes() == ref_frame.to_bytes() and preview == ref_preview
+    assert frame.to_bytes() == ref_frame.to_bytes() and preview == ref_preview
     assert [side for side, _ in frame.high] == [s for s in HIGH_SIDES if s > SHARP_SIDE]
 
 

@@ -76,11 +76,10 @@ HIGH_SIDE = HIGH_SIDES[0]  # ... from a decode of its own that reaches this long
 HIGH_FROM = HIGH_SIDES[2]  # ... for pictures at least this long (smaller ones are measured at 256 or whole)
 HIGH_BELOW = 3072  # ... and shorter than this. A JPEG of 2,048 to 3,071 px decodes to 256-383 px at an eighth of
 #   its size, which holds little of the ladder above 256 (a 4 MP photo's 288 px: a Gaussian blur of 3 px is 0.4 px
-#   there, under the measure's noise), so it is drafted at a quarter (576 px for 4 MP) and halved, which gives the
-#   eighth's pixels within rounding for little more than the eighth's cost (decode.py finer_scale()). From 3,072
-#   px the eighth reaches 384 px, and the detail above 256 is measured on the signature's own decode, as far as it
-#   reaches: a blur shows from about 2.4 px per 1,000 px of the long side at 256 alone, 1.2 at 4,032 px measured
-#   at 504 (docs/verification.md)
+#   there, under the measure's noise), so once in a pair it is decoded again at a quarter (576 px for 4 MP, about
+#   1.2 times the first decode's cost). From 3,072 px the eighth reaches 384 px, and the detail above 256 is
+#   measured on the signature's own decode, as far as it reaches: a blur shows from about 2.4 px per 1,000 px of
+#   the long side at 256 alone, 1.2 at 4,032 px measured at 504 (docs/verification.md)
 DETAIL_BAND = (0.8, 1.6)  # the fine detail: a difference of Gaussians (sigmas in pixels at the measuring side);
 #   measured two sides down (x 0.71), it is the band of sigmas 1.13 and 2.26 at the measuring side
 SOFTEN = 0.8  # Gaussian sigma, in grid cells, applied to both grids before they are compared
@@ -95,13 +94,12 @@ NOISE_BLOCK = 8  # pixels: the blocks (at the measuring side) the band is averag
 NOISE_FLATTEST = 10  # ... and the percentile of them that is the floor: the flattest tenth of the picture
 PLAIN = 1.0  # a picture whose gray levels vary by less than this (standard deviation, 0..255) is a solid colour
 RIM = 28  # lines along each side, from the edge in, whose detail and variation are kept (11 % of a 256-px side)
-KEY = "frame32x3v16"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
+KEY = "frame32x3v15"  # stored beside the encoders' vectors, keyed by content hash and this name (v10: pictures with
 #   an ICC profile of another colour space are signed in sRGB, encoder/colour.py; v11: pictures of HIGH_BELOW px
 #   or more get the detail above SHARP_SIDE that their decode holds; v12: the noise floor; v13: signed with the
 #   256-px gray picture, kept apart under FINEST_KEY; v14: the 64-px chroma; v15: pictures of 2,048 to 3,071 px
-#   measured above 256 px on a decode of their own; v16: a JPEG measured so signed from that decode halved,
-#   decode.py open_signed)
-FINEST_KEY = "gray256v2"  # the 256-px gray picture (Frame.finest), kept beside its signature and loaded only for the
+#   measured above 256 px on a decode of their own)
+FINEST_KEY = "gray256v1"  # the 256-px gray picture (Frame.finest), kept beside its signature and loaded only for the
 #   pairs whose 128-px test asks for it (compare.py _gray_agrees): 64 KB, which every loaded signature would hold
 
 
@@ -303,7 +301,7 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
             rim = _rim(gray, band)
     return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height), tuple(direction), rim,
                  tone_peaks(rgb), finer,
-                 high_detail(whole if high is im else gray_of(high), max(width, height))
+                 high_detail(whole if high is im else _gray(high), max(width, height))
                  if high is not None and needs_high(width, height) else (), tuple(noise), finest, chroma)
 
 
@@ -317,10 +315,8 @@ def decodes_high(width: int, height: int) -> bool:
     return HIGH_FROM <= max(width, height) < HIGH_BELOW
 
 
-def gray_of(im: Image.Image | np.ndarray) -> np.ndarray:
-    """The gray picture of an RGB decode (a gray one as it is): the detail is measured on it."""
-    pixels = np.asarray(im)
-    return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+def _gray(im: Image.Image) -> np.ndarray:
+    return cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2GRAY)
 
 
 def high_detail(gray: np.ndarray, long_side: int) -> tuple[tuple[int, float], ...]:
