@@ -231,7 +231,7 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
                 im.draft("RGB", box)
             im.load()
             loaded, icc = im.size, im.info.get("icc_profile") or named_profile(im)
-            im = ImageOps.exif_transpose(im)
+            ImageOps.exif_transpose(im, in_place=True)  # not a copy of every picture that stands upright
             if im.size != loaded:  # turned by its EXIF orientation: so is the full size
                 full = full[::-1]
             # a profile describes the pixels as stored: CMYK and gray converted by it, not after Pillow's own
