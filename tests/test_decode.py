@@ -10,7 +10,9 @@ from PIL import Image
 from bench.colour_profiles import GRAY, PRESS, gray_profile, in_space, tagged
 from neardup.encoder.decode import (
     SHARP_SIDE,
+    SIGNED_HIGH,
     decode,
+    detail_decode,
     draft_box,
     draft_scale,
     find_images,
@@ -20,7 +22,7 @@ from neardup.encoder.decode import (
     signature_and_preview,
     signed_decode,
 )
-from neardup.encoder.frame.signature import HIGH_SIDES
+from neardup.encoder.frame.signature import HIGH_SIDES, gray_of
 from neardup.errors import DecodeError
 from tests.badfiles import make_bad_files
 from tests.conftest import SAMPLES, sample_paths
@@ -98,6 +100,29 @@ def test_a_kept_decode_signs_as_the_file_does(photo, size, form):
     ref_frame, ref_preview = signature_and_preview(data, 160)
     assert frame.to_bytes() == ref_frame.to_bytes() and preview == ref_preview
     assert [side for side, _ in frame.high] == [s for s in HIGH_SIDES if s > SHARP_SIDE]
+
+
+@pytest.mark.parametrize("form", ["JPEG", "JPEG turned by EXIF", "JPEG in Display P3", "CMYK JPEG", "PNG"])
+def test_the_detail_decode_of_a_plain_jpeg_is_its_luma(photo, form):
+    """The decode a signature measures the detail above 256 px on: a JPEG that embeds no profile is drafted in
+    gray, to the gray levels of its RGB decode within one, turned by its EXIF orientation alike; a JPEG with a
+    profile (its colours converted to sRGB first), a CMYK one and other formats come as their RGB decode."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    big = photo.resize((2304, 1728))
+    data = {"JPEG": lambda: encode(big, "JPEG", quality=85),
+            "JPEG turned by EXIF": lambda: encode(big, "JPEG", quality=85, exif=exif),
+            "JPEG in Display P3": lambda: tagged(big, "Display P3"),
+            "CMYK JPEG": lambda: encode(big.convert("CMYK"), "JPEG", quality=90),
+            "PNG": lambda: encode(big, "PNG")}[form]()
+    rgb = open_image(data, **SIGNED_HIGH)[0]
+    found = detail_decode(data)
+    if form in ("JPEG", "JPEG turned by EXIF"):
+        assert isinstance(found, np.ndarray) and found.shape == (rgb.height, rgb.width)
+        assert np.abs(found.astype(int) - gray_of(rgb).astype(int)).max() <= 1
+        assert (found.shape[0] > found.shape[1]) == ("EXIF" in form)
+    else:
+        assert np.array_equal(np.asarray(found), np.asarray(rgb))
 
 
 @pytest.mark.parametrize("mode", ["CMYK", "P", "L", "LA", "RGBA", "I;16", "1"])

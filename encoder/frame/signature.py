@@ -301,7 +301,7 @@ def signature(im: Image.Image, width: int, height: int, high: Image.Image | None
             rim = _rim(gray, band)
     return Frame(grid, width / max(height, 1), tuple(detail), fine, max(width, height), tuple(direction), rim,
                  tone_peaks(rgb), finer,
-                 high_detail(whole if high is im else _gray(high), max(width, height))
+                 high_detail(whole if high is im else gray_of(high), max(width, height))
                  if high is not None and needs_high(width, height) else (), tuple(noise), finest, chroma)
 
 
@@ -315,8 +315,10 @@ def decodes_high(width: int, height: int) -> bool:
     return HIGH_FROM <= max(width, height) < HIGH_BELOW
 
 
-def _gray(im: Image.Image) -> np.ndarray:
-    return cv2.cvtColor(np.asarray(im), cv2.COLOR_RGB2GRAY)
+def gray_of(im: Image.Image | np.ndarray) -> np.ndarray:
+    """The gray picture of an RGB decode (a gray one as it is): the detail is measured on it."""
+    pixels = np.asarray(im)
+    return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
 
 
 def high_detail(gray: np.ndarray, long_side: int) -> tuple[tuple[int, float], ...]:
