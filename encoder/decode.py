@@ -323,9 +323,9 @@ def signed_decode(kept: Kept, preview: int = 0, data: bytes | None = None) -> tu
 
 def detail_decode(data: bytes) -> Image.Image | np.ndarray:
     """The decode signed_decode() measures the detail above SHARP_SIDE on (SIGNED_HIGH). A JPEG in YCbCr that
-    embeds no colour profile is drafted in gray, as its gray picture: its luma alone, no chroma upsampled or
-    colours converted, the gray levels of its RGB decode within one (a 4 MP photo's quarter: about 8.5 ms against
-    9.6 with the RGB decode and its conversion to gray). Any other picture comes as open_image() decodes it."""
+    embeds no colour profile is drafted in gray, as its gray picture: its luma alone, with no chroma upsampled,
+    no colours converted and no conversion to gray after, the gray levels of its RGB decode within one. Any
+    other picture comes as open_image() decodes it."""
     if drafted(data):
         try:
             with warnings.catch_warnings():

@@ -277,11 +277,11 @@ def _chroma_planes(grid: np.ndarray) -> tuple[Plane, Plane]:
     return Plane(ycc[..., 1], SHARPEST), Plane(ycc[..., 2], SHARPEST)
 
 
-def signature(im: Image.Image, width: int, height: int, high: Image.Image | None = None) -> Frame:
+def signature(im: Image.Image, width: int, height: int, high: Image.Image | np.ndarray | None = None) -> Frame:
     """The signature of a decoded RGB picture whose original is width x height (decoded at least SHARP_SIDE
     on its long side, or whole), with the detail above SHARP_SIDE from `high`, the same picture decoded at least
-    HIGH_SIDE on its long side, or whole, or for pictures of HIGH_BELOW px or more `im` itself (needed for
-    pictures of HIGH_FROM px or more: needs_high())."""
+    HIGH_SIDE on its long side, or whole (in RGB, or its gray picture), or for pictures of HIGH_BELOW px or more
+    `im` itself (needed for pictures of HIGH_FROM px or more: needs_high())."""
     rgb = np.asarray(im)
     small = cv2.resize(rgb, (FINE, FINE), interpolation=cv2.INTER_AREA)  # one pass over the decode for both
     grid = cv2.resize(small, (GRID, GRID), interpolation=cv2.INTER_AREA).astype(np.float32)
