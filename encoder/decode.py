@@ -212,11 +212,13 @@ def _unrecognised(head: bytes) -> str:
 
 
 def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_PIXELS,
-               keep_aspect: bool = False, min_long: int = 0) -> tuple[Image.Image, tuple[int, int]]:
+               keep_aspect: bool = False, min_long: int = 0, luma: bool = False) -> tuple[Image.Image, tuple[int, int]]:
     """Open, refuse bombs, draft-decode JPEGs (to at least draft_to x draft_to, or with `keep_aspect` to a
     long side of at least draft_to; and to a long side of at least `min_long`) and reduce other formats
     alike (whole_scale()), apply EXIF orientation; return RGB in sRGB (converted by the file's colour profile:
-    encoder/colour.py) and the full (w, h)."""
+    encoder/colour.py) and the full (w, h). `luma`: where only the gray picture is wanted, a JPEG in YCbCr that
+    embeds no colour profile comes as its luma alone (mode L: no chroma upsampled, no colours converted; the
+    gray levels of its RGB decode within one)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -227,13 +229,16 @@ def open_image(data: bytes, draft_to: int | None = None, max_pixels: int = MAX_P
             full = im.size
             box = draft_box(full, draft_to, keep_aspect, min_long)
             jpeg, scale = drafted(data), decode_scale(data, full, box)
-            if scale > 1 and jpeg:
-                im.draft("RGB", box)
+            luma = luma and jpeg and im.mode == "RGB" and "icc_profile" not in im.info
+            if jpeg and (scale > 1 or luma):
+                im.draft("L" if luma else "RGB", box)
             im.load()
             loaded, icc = im.size, im.info.get("icc_profile") or named_profile(im)
             ImageOps.exif_transpose(im, in_place=True)  # not a copy of every picture that stands upright
             if im.size != loaded:  # turned by its EXIF orientation: so is the full size
                 full = full[::-1]
+            if luma and im.mode == "L":
+                return im, full
             # a profile describes the pixels as stored: CMYK and gray converted by it, not after Pillow's own
             im = to_rgb(in_srgb(im if im.mode in COLOUR_SPACES else to_rgb(im), icc))
             return (im.reduce(scale) if scale > 1 and not jpeg else im), full
@@ -314,32 +319,12 @@ def signature_and_preview(data: bytes, preview: int = 0) -> tuple[Frame, bytes |
 
 def signed_decode(kept: Kept, preview: int = 0, data: bytes | None = None) -> tuple[Frame, bytes | None]:
     """signature_and_preview() of a decode made as its own would be (decode(keep=True)); `data`, the image's
-    bytes, where the picture needs a second, larger decode for its detail above SHARP_SIDE (needs_bytes()).
-    signature() uses that detail decode only for pictures that get the detail (needs_high())."""
-    high = detail_decode(data) if needs_bytes(kept) else kept.image
+    bytes, where the picture needs a second, larger decode for its detail above SHARP_SIDE (needs_bytes(): a
+    JPEG's luma alone where it can). signature() uses that detail decode only for pictures that get the detail
+    (needs_high())."""
+    high = open_image(data, luma=True, **SIGNED_HIGH)[0] if needs_bytes(kept) else kept.image
     frame = signature(kept.image, kept.width, kept.height, high)
     return frame, preview_jpeg(kept.image, preview) if preview else None
-
-
-def detail_decode(data: bytes) -> Image.Image | np.ndarray:
-    """The decode signed_decode() measures the detail above SHARP_SIDE on (SIGNED_HIGH). A JPEG in YCbCr that
-    embeds no colour profile is drafted in gray, as its gray picture: its luma alone, with no chroma upsampled,
-    no colours converted and no conversion to gray after, the gray levels of its RGB decode within one. Any
-    other picture comes as open_image() decodes it."""
-    if drafted(data):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                im = Image.open(io.BytesIO(data))
-                if im.mode == "RGB" and "icc_profile" not in im.info and im.width * im.height <= MAX_PIXELS:
-                    im.draft("L", draft_box(im.size, **SIGNED_HIGH))
-                    if im.mode == "L":
-                        im.load()
-                        ImageOps.exif_transpose(im, in_place=True)
-                        return np.asarray(im)
-        except Exception:  # the RGB decode below tells what is wrong with the file
-            pass
-    return open_image(data, **SIGNED_HIGH)[0]
 
 
 def needs_bytes(kept: Kept) -> bool:

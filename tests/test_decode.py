@@ -12,7 +12,6 @@ from neardup.encoder.decode import (
     SHARP_SIDE,
     SIGNED_HIGH,
     decode,
-    detail_decode,
     draft_box,
     draft_scale,
     find_images,
@@ -103,10 +102,11 @@ def test_a_kept_decode_signs_as_the_file_does(photo, size, form):
 
 
 @pytest.mark.parametrize("form", ["JPEG", "JPEG turned by EXIF", "JPEG in Display P3", "CMYK JPEG", "PNG"])
-def test_the_detail_decode_of_a_plain_jpeg_is_its_luma(photo, form):
-    """The decode a signature measures the detail above 256 px on: a JPEG that embeds no profile is drafted in
-    gray, to the gray levels of its RGB decode within one, turned by its EXIF orientation alike; a JPEG with a
-    profile (its colours converted to sRGB first), a CMYK one and other formats come as their RGB decode."""
+def test_the_luma_decode_of_a_plain_jpeg_is_its_gray_picture(photo, form):
+    """The decode a signature measures the detail above 256 px on (open_image(luma=True)): a JPEG that embeds no
+    profile is drafted in gray, to the gray levels of its RGB decode within one, turned by its EXIF orientation
+    alike; a JPEG with a profile (its colours converted to sRGB first), a CMYK one and other formats come as
+    their RGB decode."""
     exif = Image.Exif()
     exif[0x0112] = 6
     big = photo.resize((2304, 1728))
@@ -116,9 +116,10 @@ def test_the_detail_decode_of_a_plain_jpeg_is_its_luma(photo, form):
             "CMYK JPEG": lambda: encode(big.convert("CMYK"), "JPEG", quality=90),
             "PNG": lambda: encode(big, "PNG")}[form]()
     rgb = open_image(data, **SIGNED_HIGH)[0]
-    found = detail_decode(data)
+    found = open_image(data, luma=True, **SIGNED_HIGH)[0]
     if form in ("JPEG", "JPEG turned by EXIF"):
-        assert isinstance(found, np.ndarray) and found.shape == (rgb.height, rgb.width)
+        found = np.asarray(found)
+        assert found.ndim == 2 and found.shape == (rgb.height, rgb.width)
         assert np.abs(found.astype(int) - gray_of(rgb).astype(int)).max() <= 1
         assert (found.shape[0] > found.shape[1]) == ("EXIF" in form)
     else:
