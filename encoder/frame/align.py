@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .rules import RULES
-from .signature import FINE, GRID, TRIM_WINDOWS, Frame, _axis_windows, _centred, _channel_sum, _sample, _soft
+from .signature import FINE, FINER, GRID, TRIM_WINDOWS, Frame, _axis_windows, _centred, _channel_sum, _sample, _soft
 
 TRIMMED = 0.985  # an alignment that keeps less of a side than this trims the picture ...
 TRIM_GRID_SOFTEN = 0.8  # ... and the grids compared over it are softened by this much more (grid cells): the
@@ -139,23 +139,29 @@ def aligned(a: Frame, b: Frame, max_trim: float,
     return sorted(found, key=lambda f: f[0].rms)
 
 
-def refined(src: Frame, dst: Frame, unit: np.ndarray, margin: int = 0) -> np.ndarray | None:
+def refined(src: Frame, dst: Frame, unit: np.ndarray, margin: int = 0, finer: bool = False) -> np.ndarray | None:
     """The affine that best maps `dst` onto `src` at 64 px gray, refined from `unit` by OpenCV's enhanced
     correlation coefficient: sub-pixel trims, and the turn or mirror a trim search cannot express (None: it
-    did not converge). `margin`: lines of `dst` left out of the fit on each side (framed())."""
+    did not converge). `margin`: lines of `dst` left out of the fit on each side (framed()). `finer`: at 128 px
+    (FINER), to half the error, with a looser stop for its cost (None where a signature holds no such picture)."""
+    if finer and (src.finer is None or dst.finer is None):
+        return None
+    n, planes, stop = (FINER, (src.finer, dst.finer), FINER_ECC_STOP) if finer else (FINE, (src.fine, dst.fine), ECC_STOP)
     shift = np.float32([margin, margin])
-    start = _in_pixels(unit, FINE)
+    start = _in_pixels(unit, n)
     start[:, 2] += start[:, :2] @ shift
-    inner = np.ascontiguousarray(dst.fine[margin:FINE - margin, margin:FINE - margin], np.float32)
+    inner = np.ascontiguousarray(planes[1][margin:n - margin, margin:n - margin], np.float32)
     try:
-        _, m = cv2.findTransformECC(inner, src.fine.astype(np.float32), start, cv2.MOTION_AFFINE, ECC_STOP, None, 5)
+        _, m = cv2.findTransformECC(inner, planes[0].astype(np.float32), start, cv2.MOTION_AFFINE, stop, None, 5)
     except cv2.error:
         return None
     m[:, 2] -= m[:, :2] @ shift
-    return _in_units(m, FINE)
+    return _in_units(m, n)
 
 
 ECC_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-4)
+FINER_ECC_STOP = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 1e-3)  # at 128 px, about half the
+#   iterations; the turn it finds moves by a few ten-thousandths
 
 
 def turn(unit: np.ndarray) -> float:

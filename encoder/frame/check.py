@@ -165,7 +165,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         return why
     fine = [(src, dst, unit), None]  # the fine comparison's alignments: the grids', else its own trim fit (the
     #   grids' first: a settled pair needs no warp, and most pass there)
-    soften = 0.0
+    soften, better = 0.0, None
     if unit is not IDENTITY or fit.rms > rules.settled:  # closer as they are: no turn or mirror, nothing to refine
         better = refined(src, dst, unit)
         if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
@@ -200,7 +200,21 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
     clipped = _clipped_cells(src, dst, unit)  # fine's first alignment's: the overlay and vignette tests skip them
     if not _fine_agrees(a, b, fine, rules, soften, clipped):
         return "overlay"
-    return "vignette" if vignetting(src, dst, unit, clipped) > rules.max_vignette else None
+    if vignetting(src, dst, unit, clipped) > rules.max_vignette:
+        return "vignette"
+    return "turned" if _turned_slightly(src, dst, unit, better, rules) else None
+
+
+def _turned_slightly(src: Frame, dst: Frame, unit: np.ndarray, coarse: np.ndarray | None, rules: Rules) -> bool:
+    """Whether a pair that passes every other test is turned by about a degree, under what the 64-px refinement
+    tells from a benign pair's (rules.max_rotation): where that refinement (`coarse`, made here for a pair that
+    settled without one) turns it by rules.slight_turn or more, it is refined again at 128 px, which measures
+    a turn to half the error. Last, as it costs a refinement that most duplicates were spared."""
+    coarse = refined(src, dst, unit) if coarse is None else coarse
+    if coarse is None or rotation(coarse) < rules.slight_turn:
+        return False
+    finer = refined(src, dst, coarse, finer=True)
+    return finer is not None and rotation(finer) > rules.max_fine_rotation
 
 
 def _fits(m: dict, fit: Fit, flipped: bool, rules: Rules) -> str | None:

@@ -68,6 +68,11 @@ class Rules:
     max_turn: float = 0.05  # the aligning affine's off-diagonal share: turned by 3 degrees or more, or mirrored
     max_rotation: float = 0.026  # ... and its turn alone, a shear aside (sin 1.5 degrees): benign pairs refine to
     #   0.018 at most over the 711 of five benchmark draws refined, a 2-degree turn to 0.036 or more
+    slight_turn: float = 0.008  # a pair that passes every other test and whose 64-px refinement turns it by this
+    #   much is refined again at 128 px, where it passes if it turns by at most `max_fine_rotation` (tan 0.75
+    #   degrees): a turn of 1 degree with its corners left black measures 0.017 or more at either side, benign
+    #   copies 0.0093 at most at 128 px (bench/edits.py's kinds, 160 photos of dev/ and extra/)
+    max_fine_rotation: float = 0.013
     plain: float = 4.0  # a band cut off is plain if it varies by at most this (0..255, standard deviation) ...
     unlike: float = 16.0  # ... and the bands a border if their levels are this far from the picture's edges
     bar_plain: float = 0.5  # one band on one side: a bar if this share of it is within `plain` of one level
