@@ -248,6 +248,7 @@ FILTERED = {  # edits too, in the table only (--write-bench draws its edits from
     "a sticker (a smiley)": lambda im: encoded(sticker(im)),
     "turned 180 degrees": lambda im: encoded(im.rotate(180)),
     "turned 1 degree, the corners black": lambda im: encoded(im.rotate(1, Image.BICUBIC)),
+    "turned 1 degree, cut to fill": lambda im: encoded(straightened(im, 1)),
     "stretched 15 % wider": lambda im: encoded(im.resize((im.width * 115 // 100, im.height), Image.BICUBIC)),
     "a light vignette (corners 20 % darker)": lambda im: encoded(vignette(im, 0.2)),
 }
