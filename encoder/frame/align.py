@@ -146,7 +146,8 @@ def refined(src: Frame, dst: Frame, unit: np.ndarray, margin: int = 0, finer: bo
     (FINER), to half the error, with a looser stop for its cost (None where a signature holds no such picture)."""
     if finer and (src.finer is None or dst.finer is None):
         return None
-    n, planes, stop = (FINER, (src.finer, dst.finer), FINER_ECC_STOP) if finer else (FINE, (src.fine, dst.fine), ECC_STOP)
+    n, stop = (FINER, FINER_ECC_STOP) if finer else (FINE, ECC_STOP)
+    planes = (src.finer, dst.finer) if finer else (src.fine, dst.fine)
     shift = np.float32([margin, margin])
     start = _in_pixels(unit, n)
     start[:, 2] += start[:, :2] @ shift

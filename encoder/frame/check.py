@@ -168,10 +168,11 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
     soften, better = 0.0, None
     if unit is not IDENTITY or fit.rms > rules.settled:  # closer as they are: no turn or mirror, nothing to refine
         better = refined(src, dst, unit)
-        if better is not None and turn(better) <= rules.max_turn and rules.max_rotation < rotation(better) <= 2 * rules.max_rotation:
-            better = refined(src, dst, better, finer=True)  # a turn the 64-px fit is unsure of: at 128 px
-            if better is not None and rotation(better) > rules.max_fine_rotation:
-                return "turned"
+        unsure = better is not None and rules.max_rotation < rotation(better) <= 2 * rules.max_rotation
+        if unsure and turn(better) <= rules.max_turn:
+            finer = refined(src, dst, better, finer=True)  # a turn the 64-px fit is unsure of: the 128-px fit
+            if finer is not None and rotation(finer) <= rules.max_fine_rotation:  # decides, as _turned_slightly()
+                better = finer
         if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
             return "turned"
         within = better is not None and _within(better, rules.max_trim)
