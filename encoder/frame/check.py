@@ -165,14 +165,14 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         return why
     fine = [(src, dst, unit), None]  # the fine comparison's alignments: the grids', else its own trim fit (the
     #   grids' first: a settled pair needs no warp, and most pass there)
-    soften, better = 0.0, None
+    soften, better, level = 0.0, None, False  # level: the 128-px fit found no turn
     if unit is not IDENTITY or fit.rms > rules.settled:  # closer as they are: no turn or mirror, nothing to refine
         better = refined(src, dst, unit)
         unsure = better is not None and rules.max_rotation < rotation(better) <= 2 * rules.max_rotation
-        if unsure and turn(better) <= rules.max_turn:
-            finer = refined(src, dst, better, finer=True)  # a turn the 64-px fit is unsure of: the 128-px fit
-            if finer is not None and rotation(finer) <= rules.max_fine_rotation:  # decides, as _turned_slightly()
-                better = finer
+        if unsure and turn(better) <= rules.max_turn:  # a turn the 64-px fit is unsure of: the 128-px fit decides
+            finer = refined(src, dst, better, finer=True)
+            if finer is not None and rotation(finer) <= rules.max_fine_rotation:  # as in _turned_slightly()
+                better, level = finer, True
         if better is not None and (turn(better) > rules.max_turn or rotation(better) > rules.max_rotation):
             return "turned"
         within = better is not None and _within(better, rules.max_trim)
@@ -207,7 +207,7 @@ def _judged(m: dict, alignment: tuple[Fit, Frame, Frame, np.ndarray], a: Frame, 
         return "overlay"
     if vignetting(src, dst, unit, clipped) > rules.max_vignette:
         return "vignette"
-    return "turned" if _turned_slightly(src, dst, unit, better, rules) else None
+    return "turned" if not level and _turned_slightly(src, dst, unit, better, rules) else None
 
 
 def _turned_slightly(src: Frame, dst: Frame, unit: np.ndarray, coarse: np.ndarray | None, rules: Rules) -> bool:
