@@ -21,25 +21,41 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, password: str | None = None):
+    """`tls`: TLS only, with certificates of a private CA made for it, clients asked for theirs (mutual TLS)."""
+
+    def __init__(self, workdir: Path, password: str | None = None, tls: bool = False):
         self.port = free_port()
         self.workdir = workdir
         self.password = password
+        self.tls = tls
         self.proc = None
 
     @property
     def url(self) -> str:
-        return f"redis://{f':{self.password}@' if self.password else ''}127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        if not self.tls:
+            return f"redis://{auth}127.0.0.1:{self.port}/0"
+        certs = self.workdir / "tls"
+        return (f"rediss://{auth}127.0.0.1:{self.port}/0?ssl_ca_certs={certs / 'ca.pem'}"
+                f"&ssl_certfile={certs / 'client.pem'}&ssl_keyfile={certs / 'client.key'}")
 
     def start(self) -> None:
         auth = ["--requirepass", self.password] if self.password else []
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        listen = ["--port", str(self.port)]
+        if self.tls:
+            certs = self.workdir / "tls"
+            if not (certs / "client.pem").exists():  # a restart keeps the server's certificates
+                make_certificates(certs)
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(certs / "server.pem"),
+                      "--tls-key-file", str(certs / "server.key"), "--tls-ca-cert-file", str(certs / "ca.pem"),
+                      "--tls-auth-clients", "yes"]
+        self.proc = subprocess.Popen(["redis-server", *listen, "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--dir", str(self.workdir), *auth],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
         for _ in range(100):
             try:
-                redis.Redis(port=self.port, password=self.password).ping()
+                redis.Redis.from_url(self.url).ping()
                 return
             except redis.ConnectionError:
                 time.sleep(0.05)
@@ -48,6 +64,25 @@ class RedisServer:
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+
+
+def make_certificates(folder: Path) -> Path:
+    """A private CA (ca.pem), a certificate it signed for a server at 127.0.0.1 (server.pem, server.key) and one for
+    a client (client.pem, client.key), made by the openssl command, valid for a day."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+            "-subj", "/CN=neardup test CA")
+    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, extra in (("server", ["-extfile", "server.ext"]), ("client", [])):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj",
+                f"/CN=neardup {name}")
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "1", *extra)
+    return folder
 
 
 class Cluster:

@@ -3,6 +3,7 @@ batch that fails image by image."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -62,3 +63,21 @@ def test_a_worker_asked_for_a_queue_neardup_has_not_refuses_to_start(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "no such queue: indx" in proc.stderr, proc.stderr[-1500:]
     assert "embed, index, verify, sweep, train" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_broker_certificate_of_an_unnamed_ca_is_one_line_with_the_fix(tmp_path):
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make the certificates with")
+    redis = RedisServer(tmp_path, tls=True)
+    try:
+        redis.start()
+    except RuntimeError:
+        pytest.skip("this redis-server was built without TLS")
+    try:
+        env = {"NEARDUP_DATA_DIR": str(tmp_path), "NEARDUP_ROOTS": str(REPO / "samples"),
+               "NEARDUP_BROKER_URL": redis.url.split("?")[0]}  # rediss:// without the CA's file
+        proc = submit(env, str(REPO / "samples" / "originals"))
+    finally:
+        redis.kill()
+    assert proc.returncode == 1 and "certificate verify failed" in proc.stderr, proc.stderr[-1500:]
+    assert "ssl_ca_certs=" in proc.stderr and "Traceback" not in proc.stderr

@@ -6,7 +6,8 @@ from .common import cli
 
 
 def main() -> None:
-    """`neardup`: a broker that is down or refuses the password is one line, not a traceback."""
+    """`neardup`: a broker that is down, refuses the password or has a certificate we cannot check is one line,
+    not a traceback."""
     import sys
 
     try:
@@ -24,13 +25,16 @@ def main() -> None:
 
 
 def broker_failure(exc: BaseException) -> str | None:
-    """The one-line reason if `exc` (or what caused it) is a failure to reach or log in to Redis."""
+    """The one-line reason if `exc` (or what caused it) is a failure to reach, trust or log in to Redis."""
     from kombu.exceptions import OperationalError
     from redis.exceptions import AuthenticationError, ConnectionError, ResponseError
 
     while exc is not None:
         if isinstance(exc, AuthenticationError) or (isinstance(exc, ResponseError) and "AUTH" in str(exc).upper()):
             return f"wrong password ({exc})"
+        if isinstance(exc, (ConnectionError, OperationalError)) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return (f"{exc} (a certificate of a private CA: name the CA's file in NEARDUP_BROKER_URL, "
+                    "rediss://HOST:PORT/0?ssl_ca_certs=/path/ca.pem)")
         if isinstance(exc, (ConnectionError, OperationalError)):
             return f"{exc} (is Redis running, and is NEARDUP_BROKER_URL right?)"
         exc = exc.__cause__ or exc.__context__
