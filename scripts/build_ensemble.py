@@ -6,8 +6,9 @@ then calibrated like a trained model (thresholds on the student's held-out split
 its training photos of `train/`). Nothing is trained: a few minutes on 2 cores.
 
   python scripts/build_ensemble.py [--out encoder/default/ensemble.keras] [--weight 0.5] [--dim 256]
-                                   [--student S] [--flip-student] [--also MODEL:WEIGHT ...]
+                                   [--student S] [--flip-student] [--input N] [--also MODEL:WEIGHT ...]
 
+`--input N` gives the student's network, with its weights, an input of N px (the ensemble's too), and
 `--flip-student` makes the student flip-invariant (the sum of its embeddings of the picture and its mirror
 image) and `--also` adds further members, each resized in the graph to its own input: the variants the model
 card lists beside the shipped one.
@@ -28,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from neardup.encoder import artifact  # noqa: E402
 from neardup.encoder.decode import find_images, to_input  # noqa: E402
-from neardup.encoder.model import ensemble, symmetric  # noqa: E402
+from neardup.encoder.model import build_pretrained_encoder, ensemble, symmetric  # noqa: E402
 from neardup.encoder.train import TrainConfig, load_pool, recalibrate, split  # noqa: E402
 
 
@@ -41,6 +42,7 @@ def main() -> int:
     ap.add_argument("--weight", type=float, default=0.5, help="cnn-64's share of the squared distance (the student's: 1)")
     ap.add_argument("--dim", type=int, default=256, help="dimensions kept by the projection (0: no projection)")
     ap.add_argument("--flip-student", action="store_true", help="the student made flip-invariant")
+    ap.add_argument("--input", type=int, default=0, help="the student's input in px (0: as it was trained)")
     ap.add_argument("--also", nargs="*", default=[], metavar="MODEL:WEIGHT", help="further members")
     ap.add_argument("--out", type=Path, default=REPO / "build" / "models" / "ensemble.keras")
     a = ap.parse_args()
@@ -56,8 +58,10 @@ def main() -> int:
         member = artifact.load_keras(path)
         if member.name in {m.name for m, _ in members}:  # two EfficientNets: one model holds no name twice
             member.name = f"{member.name}_{i}"
+        if i == 0 and a.input and a.input != student_info.input_size:
+            member = resized(member, a.input, student_info.dim)
         members.append((symmetric(member, "flip") if i == 0 and a.flip_student else member, weight))
-    size = student_info.input_size
+    size = a.input or student_info.input_size
     paths = [p for d in a.photos for p in find_images(d)[0]]
     _, train_paths = split(paths, cfg)
     images, _ = load_pool(train_paths, cfg.max_side)
@@ -80,6 +84,17 @@ def main() -> int:
     artifact.write_info(a.out, info)
     print(json.dumps(figures, indent=1))
     return 0
+
+
+def resized(student, input_size: int, dim: int):
+    """The EfficientNet-Lite0 student's network at another input size, its weights unchanged (its convolutions and
+    GeM pooling take any size)."""
+    out = build_pretrained_encoder(input_size=input_size, dim=dim, pretrained=None, name=student.name)
+    weights = {layer.name: layer.get_weights() for layer in student.layers if layer.weights}
+    for layer in out.layers:
+        if layer.weights:
+            layer.set_weights(weights[layer.name])
+    return out
 
 
 if __name__ == "__main__":
