@@ -87,8 +87,7 @@ def queued(folder: Path, work: Path, expect_good: int, expect_bad: int) -> dict:
         seconds = time.time() - t
         tree = [psutil.Process(worker.pid), *psutil.Process(worker.pid).children(recursive=True)]
         rss = sum(p.memory_info().rss for p in tree) / 2**20
-        body = proc.stdout[proc.stdout.index("{"):] if "{" in proc.stdout else "{}"
-        st = json.loads(body)
+        st = json.loads(proc.stdout or "{}")  # --wait --json: the result alone
         counts = st.get("counts", {})
         return {"exit": proc.returncode, "seconds": round(seconds, 1), "worker_rss_mb_after": round(rss),
                 "bad_reported": counts.get("failed", 0), "bad_expected": expect_bad,

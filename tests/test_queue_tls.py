@@ -3,12 +3,15 @@ TLS), which NEARDUP_BROKER_URL names (rediss://...?ssl_ca_certs=...&ssl_certfile
 workers' broker and results, the client and the locks alike."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from tests.cluster import Cluster, RedisServer, make_queue_images
+from tests.cluster import REPO, Cluster, RedisServer, make_queue_images
 from tests.conftest import sample_paths
 
 pytestmark = pytest.mark.slow
@@ -35,16 +38,16 @@ def tls_cluster(tmp_path_factory, tiny_model):
 
 
 def test_a_batch_over_mutual_tls_is_answered_with_its_copies(tls_cluster):
-    from neardup.config import load
-    from neardup.worker.client import Client
-
-    assert load().broker_url.startswith("rediss://")
+    """Submitted as a user does, `neardup submit --wait` in a process of its own (this process's Celery app is
+    bound to the broker of the first cluster the tests started)."""
     worker = tls_cluster.start_worker("tls")
     files = sorted(str(p) for p in tls_cluster.images.glob("*.jpg"))
-    handle = Client(load()).submit(files, "tls")
-    done = handle.result(timeout=300)
-    assert done["done"] == done["total"] == len(files), tls_cluster.logs()
-    states = {item["path"]: item for item in handle.status()["items"]}
+    proc = subprocess.run([sys.executable, "-m", "neardup", "submit", "-c", "tls", "--wait", "--json", "--timeout",
+                           "300", *files], cwd=REPO, env=tls_cluster.env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-2000:] + tls_cluster.logs()
+    done = json.loads(proc.stdout)  # one JSON document: the result, which names its batch
+    assert done["done"] == done["total"] == len(files) and done["batch_id"] in proc.stderr, done
+    states = {item["path"]: item for item in done["items"]}
     assert all(item["state"] in ("indexed", "duplicate", "match") for item in states.values()), states
     for copy, original in tls_cluster.copies.items():
         if copy.endswith("_same.jpg"):  # the same bytes: whichever came second is the other's duplicate at 0

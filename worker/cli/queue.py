@@ -46,7 +46,7 @@ def worker(ctx, queues, beat):
 @settings_options
 def submit(paths, collection, wait, timeout, fast, as_json, settings):
     """Queue images (files, or folders walked recursively; `-`: the paths on standard input, one a line) for
-    ingestion; print the batch id."""
+    ingestion; print the batch id (with --json: as JSON, or with --wait the result alone)."""
     from neardup.errors import ModelUnavailable, NoImages, PathNotAllowed
     from neardup.worker.client import Client
 
@@ -54,9 +54,12 @@ def submit(paths, collection, wait, timeout, fast, as_json, settings):
         handle = Client(settings).submit(listed(paths), collection)
     except (PathNotAllowed, NoImages, ModelUnavailable) as exc:
         raise click.ClickException(str(exc))
-    click.echo(handle.batch_id)
     if not wait:
+        click.echo(json.dumps({"batch_id": handle.batch_id}) if as_json else handle.batch_id)
         return
+    # with --json, standard output is one JSON document (the result names the batch); the id goes to standard
+    #   error meanwhile, so that a wait that times out still says which batch it was
+    click.echo(handle.batch_id, err=as_json)
     total = handle.status()["total"]
     with tqdm(total=total, unit="img", desc="batch", file=sys.stderr, disable=None) as bar:
         def progress(st):
