@@ -235,6 +235,16 @@ def test_the_faint_colour_of_a_nearly_gray_picture(photo, colour):
         assert not same_frame(a, frame_of(jpeg(edited, 90)))
 
 
+def test_a_third_size_q60_copy_of_a_nearly_gray_picture_is_a_duplicate():
+    """A third of the picture at q60 leaves a faint colour's chroma as JPEG's noise, which a regression scales at
+    random (gains of 0.5): both faint and unlike, no colour was changed. A gray copy still is a match."""
+    pale = ImageEnhance.Color(sample("sudoku")).enhance(0.02)
+    a = frame_of(jpeg(pale, 90))
+    third = pale.resize((pale.width // 3, pale.height // 3), Image.BILINEAR)
+    assert same_frame(a, frame_of(jpeg(third, 60)))
+    assert not same_frame(a, frame_of(jpeg(ImageOps.grayscale(pale).convert("RGB"), 90)))
+
+
 def noisy(im: Image.Image, sigma: float) -> Image.Image:
     """`im` with white noise of `sigma` levels added, drawn apart per channel (film grain, a sensor's noise)."""
     noise = np.random.default_rng(0).normal(0, sigma, (im.height, im.width, 3))

@@ -219,7 +219,9 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     cos 30, which the band passes). Cells clipped in either picture (a brightened sky) hold no colour to
     compare and are left out, unless fewer than a quarter of the grid would be left. Two pictures with next
     to no chroma (rms under a tenth of a level: the colour noise of film grain on a gray photo, squashed to
-    32 px) agree; a solid colour (gray spread under PLAIN) has no tones to fit a curve to, and agrees only
+    32 px) agree, and so do two whose chroma is faint (`rules.faint_chroma`), gone from neither and not the
+    same pattern (compression's noise; a faint colour made fainter by a saturation edit keeps its pattern); a
+    solid colour (gray spread under PLAIN) has no tones to fit a curve to, and agrees only
     with another, compared as it is."""
     x = src.grid_soft if unit is IDENTITY else _soft(_warp(src.grid, unit))
     y = dst.grid_soft
@@ -230,9 +232,14 @@ def chroma_agrees(src: Frame, dst: Frame, unit: np.ndarray, rules: Rules = RULES
     spread_x, spread_y = float((sum_x / 3).std()), float((sum_y / 3).std())
     cx, cy = _chroma(x), _chroma(y)
     xy, xx, yy = float((cx * cy).sum()), float((cx * cx).sum()), float((cy * cy).sum())
-    if max(xx, yy) < 1e-2 * cx.size:
+    gray, faint = 1e-2 * cx.size, rules.faint_chroma ** 2 * cx.size  # rms 0.1 and faint_chroma, as sums of squares
+    if max(xx, yy) < gray:
         return True
-    if _turned(cx, cy, xy, xx, yy, rules):
+    cross = float(np.cross(cx, cy).sum()) / np.sqrt(3)  # chroma lies in the plane across the gray axis
+    same_pattern = np.hypot(xy, cross) >= rules.hue_correlation * np.sqrt(xx * yy)  # however turned in it
+    if not same_pattern and min(xx, yy) >= gray and max(xx, yy) < faint:
+        return True
+    if same_pattern and _turned(xy, cross, rules):
         return False
     def agree(gains) -> bool:
         return any(1 / rules.chroma_gain <= g <= rules.chroma_gain for g in gains)
@@ -318,15 +325,12 @@ def _curve_gains(x: np.ndarray, sum_x: np.ndarray, sum_y: np.ndarray, target: np
     return xy / max(float((mapped * mapped).sum()), 1e-9), xy / max(float((target * target).sum()), 1e-9)
 
 
-def _turned(x: np.ndarray, y: np.ndarray, xy: float, xx: float, yy: float, rules: Rules) -> bool:
-    """Whether the chroma `y` is the chroma `x` turned round the gray axis by more than `rules.max_hue_turn`
-    (`xy`, `xx`, `yy`: their dot products): chroma lies in the plane across that axis, where the dot product
-    is the cosine part of the turn and the cross product's component along the axis its sine part. Judged where
-    the two are the same pattern turned (their correlation in that plane reaches `rules.hue_correlation`):
-    uncorrelated chroma is noise, whose angle says nothing."""
-    cross = float(np.cross(x, y).sum()) / np.sqrt(3)
-    if np.hypot(xy, cross) < rules.hue_correlation * np.sqrt(xx * yy):
-        return False
+def _turned(xy: float, cross: float, rules: Rules) -> bool:
+    """Whether one picture's chroma is the other's, the same pattern, turned round the gray axis by more than
+    `rules.max_hue_turn` (`xy`: their dot product, the cosine part of the turn; `cross`: their cross product's
+    component along the axis, its sine part). Asked only where the two are the same pattern turned (their
+    correlation in that plane reaches `rules.hue_correlation`): uncorrelated chroma is noise, whose angle says
+    nothing."""
     return float(np.degrees(abs(np.arctan2(cross, xy)))) > rules.max_hue_turn
 
 
