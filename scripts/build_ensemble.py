@@ -58,8 +58,8 @@ def main() -> int:
         member = artifact.load_keras(path)
         if member.name in {m.name for m, _ in members}:  # two EfficientNets: one model holds no name twice
             member.name = f"{member.name}_{i}"
-        if i == 0 and a.input and a.input != student_info.input_size:
-            member = resized(member, a.input, student_info.dim)
+        if i == 0 and a.input and a.input != student_info.input_size:  # its layers take any size: the weights by name
+            member = build_pretrained_encoder(a.input, student_info.dim, pretrained=path, name=member.name)
         members.append((symmetric(member, "flip") if i == 0 and a.flip_student else member, weight))
     size = a.input or student_info.input_size
     paths = [p for d in a.photos for p in find_images(d)[0]]
@@ -84,17 +84,6 @@ def main() -> int:
     artifact.write_info(a.out, info)
     print(json.dumps(figures, indent=1))
     return 0
-
-
-def resized(student, input_size: int, dim: int):
-    """The EfficientNet-Lite0 student's network at another input size, its weights unchanged (its convolutions and
-    GeM pooling take any size)."""
-    out = build_pretrained_encoder(input_size=input_size, dim=dim, pretrained=None, name=student.name)
-    weights = {layer.name: layer.get_weights() for layer in student.layers if layer.weights}
-    for layer in out.layers:
-        if layer.weights:
-            layer.set_weights(weights[layer.name])
-    return out
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,6 +65,21 @@ class RedisServer:
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
+
+
+def started_tls_redis(workdir: Path) -> RedisServer:
+    """A started RedisServer(tls=True); the test is skipped where this machine cannot run one (no openssl
+    command to make its certificates, a redis-server built without TLS)."""
+    import pytest
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make the certificates with")
+    redis = RedisServer(workdir, tls=True)
+    try:
+        redis.start()
+    except RuntimeError:
+        pytest.skip("this redis-server was built without TLS")
+    return redis
 
 
 def make_certificates(folder: Path) -> Path:

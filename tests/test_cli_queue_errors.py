@@ -3,13 +3,12 @@ batch that fails image by image."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.cluster import REPO, RedisServer, free_port
+from tests.cluster import REPO, RedisServer, free_port, started_tls_redis
 
 pytestmark = pytest.mark.slow
 
@@ -66,13 +65,7 @@ def test_a_worker_asked_for_a_queue_neardup_has_not_refuses_to_start(tmp_path):
 
 
 def test_a_broker_certificate_of_an_unnamed_ca_is_one_line_with_the_fix(tmp_path):
-    if shutil.which("openssl") is None:
-        pytest.skip("no openssl command to make the certificates with")
-    redis = RedisServer(tmp_path, tls=True)
-    try:
-        redis.start()
-    except RuntimeError:
-        pytest.skip("this redis-server was built without TLS")
+    redis = started_tls_redis(tmp_path)
     try:
         env = {"NEARDUP_DATA_DIR": str(tmp_path), "NEARDUP_ROOTS": str(REPO / "samples"),
                "NEARDUP_BROKER_URL": redis.url.split("?")[0]}  # rediss:// without the CA's file

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.cluster import REPO, Cluster, RedisServer, make_queue_images
+from tests.cluster import REPO, Cluster, make_queue_images, started_tls_redis
 from tests.conftest import sample_paths
 
 pytestmark = pytest.mark.slow
@@ -19,14 +18,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def tls_cluster(tmp_path_factory, tiny_model):
-    if shutil.which("openssl") is None:
-        pytest.skip("no openssl command to make the certificates with")
     tmp = tmp_path_factory.mktemp("tls")
-    redis = RedisServer(tmp, tls=True)
-    try:
-        redis.start()
-    except RuntimeError:
-        pytest.skip("this redis-server was built without TLS")
+    redis = started_tls_redis(tmp)
     saved = dict(os.environ)
     cluster = Cluster(tmp, redis, tmp / "images", tiny_model)  # sets NEARDUP_* here too, for the client
     cluster.copies = make_queue_images(tmp / "images", sample_paths()[:2])

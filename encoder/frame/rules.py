@@ -26,8 +26,8 @@ class Rules:
     faint_chroma: float = 0.5  # ... unless both pictures' chroma is this faint (rms, levels of 255, of the
     #   softened 32-px grids), neither is gray (rms under a tenth of a level) and the two are not the same
     #   pattern (hue_correlation): a nearly gray photo's colour is JPEG's noise there, which resizing and
-    #   re-encoding rescale at random (a third-size q60 copy: gains 0.49 and 0.74, correlation 0.60); a gray
-    #   copy of such a picture, or one desaturated (correlation 0.98), still fails
+    #   re-encoding rescale at random (a third-size q60 copy); a gray copy of such a picture, or one
+    #   desaturated (the same pattern), still fails
     max_hue_turn: float = 20.0  # ... and, where the two chromas are the same pattern turned, one is turned from
     #   the other round the gray axis by at most this (degrees): a hue edit of 30 degrees turns it 28 to 30
     #   even in a nearly gray picture, which the gains above let pass
